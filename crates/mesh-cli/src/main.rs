@@ -1,1 +1,226 @@
-fn main() {}
+//! `mesh`: the meshkit command line. Thin by design: it parses arguments, calls the
+//! libraries, prints, and maps failures to exit codes scripts can rely on.
+
+mod cli;
+mod describe;
+mod exit;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Parser;
+use mesh_domain::scaffold::{self, NewJob, NewTable, ScaffoldError};
+use mesh_domain::{Domain, Env, Layer, NameSheet};
+
+use cli::{Cli, Command, Format, NewCommand};
+use exit::Failure;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => f.report(),
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        Command::Validate { format } => {
+            let root = root(cli.root.as_deref())?;
+            match mesh_domain::load_domain(&root) {
+                Ok(d) => {
+                    let tables: usize = d.projects.iter().map(|p| p.tables.len()).sum();
+                    let jobs: usize = d.projects.iter().map(|p| p.jobs.len()).sum();
+                    match format {
+                        Format::Json => print_json(
+                            &serde_json::json!({"valid": true, "projects": d.projects.len(), "tables": tables, "jobs": jobs}),
+                        ),
+                        Format::Text => println!(
+                            "ok: domain {} ({}) is valid: {} projects, {tables} tables, {jobs} jobs",
+                            d.name,
+                            d.abbr,
+                            d.projects.len()
+                        ),
+                    }
+                    Ok(())
+                }
+                Err(diags) => {
+                    if matches!(format, Format::Json) {
+                        print_json(&serde_json::json!({"valid": false, "problems": diags}));
+                    }
+                    Err(Failure::Invalid(diags.to_string()))
+                }
+            }
+        }
+        Command::Names { env, project, format } => {
+            let domain = load(cli.root.as_deref())?;
+            if let Some(p) = &project {
+                check_project(&domain, p)?;
+            }
+            let sheet = NameSheet::build(&domain, env, project.as_deref());
+            match format {
+                Format::Json => print_json(&sheet),
+                Format::Text => describe::print_names(&sheet),
+            }
+            Ok(())
+        }
+        Command::Describe { format } => {
+            let domain = load(cli.root.as_deref())?;
+            match format {
+                Format::Json => print_json(&domain),
+                Format::Text => print!("{}", describe::tree(&domain)),
+            }
+            Ok(())
+        }
+        Command::Init {
+            dir,
+            name,
+            abbr,
+            region,
+        } => {
+            let name = name.unwrap_or_else(|| {
+                dir.file_name()
+                    .and_then(|s| s.to_str())
+                    .unwrap_or("domain")
+                    .to_ascii_lowercase()
+            });
+            let files = scaffold::init_domain(&dir, &name, &abbr, &region).map_err(scaffold_failure)?;
+            for f in files {
+                println!("created {}", f.display());
+            }
+            println!("next: cd {} && mesh new project NAME --slug SLUG", dir.display());
+            Ok(())
+        }
+        Command::New(new) => {
+            let root = root(cli.root.as_deref())?;
+            match new {
+                NewCommand::Project {
+                    name,
+                    slug,
+                    owner,
+                    classification,
+                } => {
+                    let file = scaffold::new_project(&root, &name, &slug, &owner, classification.into())
+                        .map_err(scaffold_failure)?;
+                    println!("created {}", display_rel(&root, &file));
+                }
+                NewCommand::Table {
+                    project,
+                    name,
+                    layer,
+                    columns,
+                    partition_by,
+                    format,
+                } => {
+                    let columns = columns
+                        .iter()
+                        .map(|c| scaffold::parse_column_arg(c))
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(scaffold_failure)?;
+                    let layer = Layer::from(layer);
+                    scaffold::new_table(
+                        &root,
+                        &NewTable {
+                            project: &project,
+                            name: &name,
+                            layer,
+                            columns,
+                            partition_by,
+                            format: format.as_deref(),
+                        },
+                    )
+                    .map_err(scaffold_failure)?;
+                    println!("added table {layer}.{name} to projects/{project}/project.toml");
+                }
+                NewCommand::Job {
+                    project,
+                    name,
+                    inputs,
+                    output,
+                    mode,
+                } => {
+                    let domain = load(Some(&root))?;
+                    let sql = scaffold::new_job(
+                        &root,
+                        domain.abbr.as_str(),
+                        &NewJob {
+                            project: &project,
+                            name: &name,
+                            inputs,
+                            output: &output,
+                            mode: mode.as_str(),
+                        },
+                    )
+                    .map_err(scaffold_failure)?;
+                    println!(
+                        "added job {name} to projects/{project}/project.toml; edit {}",
+                        display_rel(&root, &sql)
+                    );
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn display_rel(root: &Path, p: &Path) -> String {
+    p.strip_prefix(root).unwrap_or(p).display().to_string()
+}
+
+fn scaffold_failure(e: ScaffoldError) -> Failure {
+    match e {
+        ScaffoldError::Io { .. } => Failure::Runtime(e.to_string()),
+        other => Failure::Invalid(other.to_string()),
+    }
+}
+
+fn check_project(domain: &Domain, name: &str) -> Result<(), Failure> {
+    if domain.project(name).is_some() {
+        return Ok(());
+    }
+    let known: Vec<&str> = domain.projects.iter().map(|p| p.name.as_str()).collect();
+    let hint = mesh_domain::diagnostic::did_you_mean(name, known.iter().copied())
+        .unwrap_or_else(|| format!("projects are: {}", known.join(", ")));
+    Err(Failure::Invalid(format!(
+        "error: --project: no project `{name}`\n  help: {hint}"
+    )))
+}
+
+/// The domain root: `--root`, else the nearest folder above the current one with a domain.json.
+fn root(flag: Option<&Path>) -> Result<PathBuf, Failure> {
+    if let Some(r) = flag {
+        return Ok(r.to_path_buf());
+    }
+    let cwd =
+        std::env::current_dir().map_err(|e| Failure::Runtime(format!("cannot read the current directory: {e}")))?;
+    mesh_domain::find_root(&cwd).ok_or_else(|| {
+        Failure::Invalid(format!(
+            "error: no domain.json in `{}` or any folder above it\n  help: run inside a domain repository, pass --root DIR, or create one with `mesh init DIR`",
+            cwd.display()
+        ))
+    })
+}
+
+fn load(flag: Option<&Path>) -> Result<Domain, Failure> {
+    let root = root(flag)?;
+    mesh_domain::load_domain(&root).map_err(|d| Failure::Invalid(format!("{d}\n  (run `mesh validate` after fixing)")))
+}
+
+fn print_json<T: serde::Serialize>(value: &T) {
+    println!("{}", serde_json::to_string_pretty(value).expect("model serialises"));
+}
+
+impl From<cli::LayerArg> for Layer {
+    fn from(l: cli::LayerArg) -> Layer {
+        match l {
+            cli::LayerArg::Raw => Layer::Raw,
+            cli::LayerArg::Refined => Layer::Refined,
+            cli::LayerArg::Curated => Layer::Curated,
+        }
+    }
+}
+
+#[allow(dead_code)]
+fn _env_is_used(e: Env) -> Env {
+    e
+}

@@ -1,1 +1,23 @@
-//! placeholder
+//! The meshkit domain model.
+//!
+//! `domain.json` and `projects/*/project.toml` are parsed into raw structs ([`raw`]), then
+//! validated into the checked model ([`model`]) by [`load::load_domain`], which reports every
+//! problem at once with file, line, field and a fix. [`naming::Naming`] derives every AWS
+//! name and path from the model. Nothing here knows about engines, clouds or async.
+
+pub mod diagnostic;
+pub mod env;
+pub mod ident;
+pub mod load;
+pub mod model;
+pub mod naming;
+pub mod raw;
+pub mod scaffold;
+pub mod source;
+
+pub use diagnostic::{Diagnostic, Diagnostics};
+pub use env::Env;
+pub use ident::{DomainAbbr, Name, ProjectSlug};
+pub use load::{find_root, load_domain};
+pub use model::*;
+pub use naming::{BucketKind, NameKind, NameSheet, Naming, ObjectPath};

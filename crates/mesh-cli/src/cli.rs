@@ -1,0 +1,162 @@
+//! Command-line arguments. `--help` on every command explains what it does and shows an example.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use mesh_domain::{Classification, Env};
+
+#[derive(Parser)]
+#[command(
+    name = "mesh",
+    version,
+    about = "meshkit: build, run and deploy a data-mesh domain from one model",
+    long_about = "meshkit: build, run and deploy a data-mesh domain from one model.\n\n\
+        A domain repository has a domain.json (name, abbreviation, region, tool versions) and one\n\
+        projects/<name>/project.toml per project (tables, jobs, optimizers, pipelines). Every AWS\n\
+        name and path is derived from them.\n\n\
+        Exit codes: 0 success, 1 runtime failure, 2 invalid input or usage.",
+    after_help = "Start here:\n  mesh validate                 check every file of the domain\n  mesh describe                 the domain as a tree\n  mesh names --env dev          every derived AWS name"
+)]
+pub struct Cli {
+    /// Domain root (the folder with domain.json). Default: the nearest one above the current folder.
+    #[arg(long, global = true, env = "MESH_ROOT", value_name = "DIR")]
+    pub root: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Clone, Copy, Debug, Default, ValueEnum)]
+pub enum Format {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Check domain.json and every project manifest; print every problem at once.
+    #[command(
+        after_help = "Each problem names the file, line and field, and how to fix it. Exit 2 when anything is wrong."
+    )]
+    Validate {
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Print every derived AWS name and path: buckets, databases, jobs, roles, prefixes.
+    #[command(after_help = "Example:\n  mesh names --env dev --project sales --format json")]
+    Names {
+        /// Environment whose names to derive.
+        #[arg(long, default_value = "dev", value_parser = parse_env)]
+        env: Env,
+        /// Only this project.
+        #[arg(long)]
+        project: Option<String>,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Show the domain as a tree: projects, tables, jobs and pipelines.
+    Describe {
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Create a new domain repository that validates.
+    #[command(after_help = "Example:\n  mesh init finance02 --abbr f02 --region eu-west-1")]
+    Init {
+        /// Folder to create (may exist, but must not hold a domain.json).
+        dir: PathBuf,
+        /// Domain name (default: the folder name).
+        #[arg(long)]
+        name: Option<String>,
+        /// Domain abbreviation, the prefix of every AWS name.
+        #[arg(long)]
+        abbr: String,
+        #[arg(long, default_value = "eu-west-1")]
+        region: String,
+    },
+    /// Add a project, table or job. The domain is validated after the change and the change
+    /// is rolled back if it would make the domain invalid.
+    #[command(subcommand)]
+    New(NewCommand),
+}
+
+#[derive(Subcommand)]
+pub enum NewCommand {
+    /// Add projects/NAME/project.toml.
+    #[command(after_help = "Example:\n  mesh new project inventory --slug pj04 --owner stock-team")]
+    Project {
+        name: String,
+        /// Short unique code used in every AWS name of the project.
+        #[arg(long)]
+        slug: String,
+        #[arg(long, default_value = "unassigned")]
+        owner: String,
+        #[arg(long, value_enum, default_value = "internal")]
+        classification: ClassificationArg,
+    },
+    /// Add a table to a project.
+    #[command(
+        after_help = "Example:\n  mesh new table sales returns --layer raw --format csv --column return_id:string! --column amount:decimal(10,2)\n\nA column is NAME:TYPE; a trailing ! makes it NOT NULL."
+    )]
+    Table {
+        project: String,
+        name: String,
+        #[arg(long, value_enum)]
+        layer: LayerArg,
+        /// NAME:TYPE[!] (repeat).
+        #[arg(long = "column", required = true)]
+        columns: Vec<String>,
+        /// Partition field such as `day(order_ts)` (repeat).
+        #[arg(long = "partition-by")]
+        partition_by: Vec<String>,
+        /// Raw file format: csv, json or parquet.
+        #[arg(long)]
+        format: Option<String>,
+    },
+    /// Add a job (manifest entry + SQL file) to a project.
+    #[command(
+        after_help = "Example:\n  mesh new job sales returns_daily --input raw.returns --output curated.returns_daily --mode overwrite"
+    )]
+    Job {
+        project: String,
+        name: String,
+        /// Input table as layer.table (repeat).
+        #[arg(long = "input")]
+        inputs: Vec<String>,
+        /// Output table as layer.table.
+        #[arg(long)]
+        output: String,
+        #[arg(long, default_value = "append")]
+        mode: String,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum LayerArg {
+    Raw,
+    Refined,
+    Curated,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ClassificationArg {
+    Public,
+    Internal,
+    Confidential,
+    Restricted,
+}
+
+impl From<ClassificationArg> for Classification {
+    fn from(c: ClassificationArg) -> Classification {
+        match c {
+            ClassificationArg::Public => Classification::Public,
+            ClassificationArg::Internal => Classification::Internal,
+            ClassificationArg::Confidential => Classification::Confidential,
+            ClassificationArg::Restricted => Classification::Restricted,
+        }
+    }
+}
+
+pub fn parse_env(s: &str) -> Result<Env, String> {
+    s.parse::<Env>().map_err(|e| e.to_string())
+}

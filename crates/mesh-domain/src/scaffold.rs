@@ -1,0 +1,284 @@
+//! Creating domains, projects, tables and jobs from the command line. Every change is
+//! validated with the whole domain before it is kept; a change that would make the domain
+//! invalid is rolled back, so files are never left half-written.
+
+use std::path::{Path, PathBuf};
+
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::ident::{DomainAbbr, Name, ProjectSlug};
+use crate::load::{load_domain, DOMAIN_FILE, PROJECTS_DIR, PROJECT_FILE};
+use crate::model::{Classification, ColumnType, Layer};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScaffoldError {
+    /// The request itself is wrong (bad name, existing file): nothing was written.
+    #[error("{0}")]
+    Invalid(String),
+    /// The change would make the domain invalid: it was rolled back.
+    #[error("the change was rolled back because the domain would not validate:\n{0}")]
+    Rejected(Diagnostics),
+    #[error("cannot write `{path}`: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ScaffoldError + '_ {
+    move |source| ScaffoldError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn quote(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+/// Files written so far, removed again if the change is rejected.
+#[derive(Default)]
+struct Undo {
+    created: Vec<PathBuf>,
+    created_dirs: Vec<PathBuf>,
+    restored: Vec<(PathBuf, String)>,
+}
+
+impl Undo {
+    fn create_dir(&mut self, dir: &Path) -> Result<(), ScaffoldError> {
+        if !dir.exists() {
+            std::fs::create_dir_all(dir).map_err(io(dir))?;
+            self.created_dirs.push(dir.to_path_buf());
+        }
+        Ok(())
+    }
+    fn create(&mut self, path: &Path, text: &str) -> Result<(), ScaffoldError> {
+        if path.exists() {
+            return Err(ScaffoldError::Invalid(format!(
+                "`{}` already exists; nothing was written",
+                path.display()
+            )));
+        }
+        std::fs::write(path, text).map_err(io(path))?;
+        self.created.push(path.to_path_buf());
+        Ok(())
+    }
+    fn append(&mut self, path: &Path, text: &str) -> Result<(), ScaffoldError> {
+        let old = std::fs::read_to_string(path).map_err(io(path))?;
+        let sep = if old.ends_with('\n') { "\n" } else { "\n\n" };
+        std::fs::write(path, format!("{old}{sep}{text}")).map_err(io(path))?;
+        self.restored.push((path.to_path_buf(), old));
+        Ok(())
+    }
+    fn rollback(self) {
+        for (path, old) in self.restored {
+            let _ = std::fs::write(path, old);
+        }
+        for path in self.created {
+            let _ = std::fs::remove_file(path);
+        }
+        for dir in self.created_dirs.into_iter().rev() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+    /// Keeps the change only if the domain still validates.
+    fn commit(self, root: &Path) -> Result<(), ScaffoldError> {
+        match load_domain(root) {
+            Ok(_) => Ok(()),
+            Err(d) => {
+                self.rollback();
+                Err(ScaffoldError::Rejected(d))
+            }
+        }
+    }
+}
+
+/// `mesh init DIR`: a new, valid, empty domain repository.
+pub fn init_domain(dir: &Path, name: &str, abbr: &str, region: &str) -> Result<Vec<PathBuf>, ScaffoldError> {
+    DomainAbbr::parse(abbr).map_err(|e| ScaffoldError::Invalid(e.to_string()))?;
+    if dir.join(DOMAIN_FILE).exists() {
+        return Err(ScaffoldError::Invalid(format!(
+            "`{}` already holds a {DOMAIN_FILE}; nothing was written",
+            dir.display()
+        )));
+    }
+    let mut undo = Undo::default();
+    undo.create_dir(dir)?;
+    let domain = serde_json::json!({
+        "domain_name": name,
+        "domain_abbr": abbr,
+        "aws_region": region,
+        "glue_version": "5.0",
+        "python_version": "3.11",
+        "terraform_version": "1.9.8",
+        "rust_toolchain": "1.95",
+    });
+    let text = serde_json::to_string_pretty(&domain).expect("static JSON") + "\n";
+    let files = [
+        (dir.join(DOMAIN_FILE), text),
+        (dir.join(".gitignore"), "/.mesh/\n/target/\n".to_string()),
+        (dir.join(PROJECTS_DIR).join("README.md"), "One folder per project, each with a `project.toml`.\nCreate one with `mesh new project NAME --slug SLUG`.\n".to_string()),
+    ];
+    undo.create_dir(&dir.join(PROJECTS_DIR))?;
+    for (path, text) in &files {
+        if let Err(e) = undo.create(path, text) {
+            undo.rollback();
+            return Err(e);
+        }
+    }
+    undo.commit(dir)?;
+    Ok(files.into_iter().map(|(p, _)| p).collect())
+}
+
+/// `mesh new project NAME --slug SLUG`.
+pub fn new_project(
+    root: &Path,
+    name: &str,
+    slug: &str,
+    owner: &str,
+    classification: Classification,
+) -> Result<PathBuf, ScaffoldError> {
+    Name::parse(name).map_err(|e| ScaffoldError::Invalid(e.to_string()))?;
+    ProjectSlug::parse(slug).map_err(|e| ScaffoldError::Invalid(e.to_string()))?;
+    let dir = root.join(PROJECTS_DIR).join(name);
+    if dir.exists() {
+        return Err(ScaffoldError::Invalid(format!(
+            "project folder `{}` already exists; nothing was written",
+            dir.display()
+        )));
+    }
+    let mut undo = Undo::default();
+    undo.create_dir(&dir.join("sql"))?;
+    let file = dir.join(PROJECT_FILE);
+    let text = format!(
+        "name = {}\nproject_slug = {}\nowner = {}\nclassification = {}\n\n# Add tables with `mesh new table {name} NAME --layer raw --column id:long`,\n# jobs with `mesh new job {name} NAME --input raw.x --output curated.y`.\n",
+        quote(name),
+        quote(slug),
+        quote(owner),
+        quote(classification.as_str())
+    );
+    undo.create(&file, &text)?;
+    undo.commit(root)?;
+    Ok(file)
+}
+
+/// A column given on the command line as `name:type`, with `!` for NOT NULL (`id:long!`).
+pub fn parse_column_arg(s: &str) -> Result<(String, String, bool), ScaffoldError> {
+    let (name, ty) = s.split_once(':').ok_or_else(|| {
+        ScaffoldError::Invalid(format!(
+            "column `{s}` must be NAME:TYPE, e.g. `order_id:long!` (`!` = not null)"
+        ))
+    })?;
+    let (ty, required) = match ty.strip_suffix('!') {
+        Some(t) => (t, true),
+        None => (ty, false),
+    };
+    if ColumnType::parse(ty).is_none() {
+        return Err(ScaffoldError::Invalid(format!("column `{name}`: `{ty}` is not a column type (boolean, int, long, float, double, decimal(P,S), date, timestamp, timestamptz, string, binary)")));
+    }
+    Ok((name.to_string(), ty.to_string(), required))
+}
+
+pub struct NewTable<'a> {
+    pub project: &'a str,
+    pub name: &'a str,
+    pub layer: Layer,
+    pub columns: Vec<(String, String, bool)>,
+    pub partition_by: Vec<String>,
+    pub format: Option<&'a str>,
+}
+
+fn project_file(root: &Path, project: &str) -> Result<PathBuf, ScaffoldError> {
+    let file = root.join(PROJECTS_DIR).join(project).join(PROJECT_FILE);
+    if !file.is_file() {
+        return Err(ScaffoldError::Invalid(format!(
+            "project `{project}` does not exist ({} not found); create it with `mesh new project`",
+            file.display()
+        )));
+    }
+    Ok(file)
+}
+
+fn list(items: &[String]) -> String {
+    format!("[{}]", items.iter().map(|s| quote(s)).collect::<Vec<_>>().join(", "))
+}
+
+/// `mesh new table PROJECT NAME --layer L --column c:t …`.
+pub fn new_table(root: &Path, t: &NewTable<'_>) -> Result<(), ScaffoldError> {
+    let file = project_file(root, t.project)?;
+    if t.columns.is_empty() {
+        return Err(ScaffoldError::Invalid(
+            "a table needs at least one --column NAME:TYPE".into(),
+        ));
+    }
+    let mut text = format!(
+        "[[tables]]\nname = {}\nlayer = {}\n",
+        quote(t.name),
+        quote(t.layer.as_str())
+    );
+    if let Some(f) = t.format {
+        text += &format!("format = {}\n", quote(f));
+    }
+    if !t.partition_by.is_empty() {
+        text += &format!("partition_by = {}\n", list(&t.partition_by));
+    }
+    text += "columns = [\n";
+    for (name, ty, required) in &t.columns {
+        text += &format!(
+            "  {{ name = {}, type = {}, nullable = {} }},\n",
+            quote(name),
+            quote(ty),
+            !required
+        );
+    }
+    text += "]\n";
+    let mut undo = Undo::default();
+    undo.append(&file, &text)?;
+    undo.commit(root)
+}
+
+pub struct NewJob<'a> {
+    pub project: &'a str,
+    pub name: &'a str,
+    pub inputs: Vec<String>,
+    pub output: &'a str,
+    pub mode: &'a str,
+}
+
+/// `mesh new job PROJECT NAME --input raw.x --output curated.y`: the manifest entry and a SQL file.
+pub fn new_job(root: &Path, abbr: &str, j: &NewJob<'_>) -> Result<PathBuf, ScaffoldError> {
+    let file = project_file(root, j.project)?;
+    Name::parse(j.name).map_err(|e| ScaffoldError::Invalid(e.to_string()))?;
+    let sql_rel = format!("sql/{}.sql", j.name);
+    let sql_path = root.join(PROJECTS_DIR).join(j.project).join(&sql_rel);
+    let from = j
+        .inputs
+        .first()
+        .map(|i| match i.split_once('.') {
+            Some((layer, table)) => format!("{abbr}_{layer}.{table}"),
+            None => i.clone(),
+        })
+        .unwrap_or_else(|| format!("{abbr}_raw.some_table"));
+    let sql = format!(
+        "-- {}: writes {} ({})\nSELECT *\nFROM {from}\n",
+        j.name, j.output, j.mode
+    );
+    let text = format!(
+        "[[jobs]]\nname = {}\nsql = {}\ninputs = {}\noutput = {}\nmode = {}\n",
+        quote(j.name),
+        quote(&sql_rel),
+        list(&j.inputs),
+        quote(j.output),
+        quote(j.mode)
+    );
+    let mut undo = Undo::default();
+    if let Some(parent) = sql_path.parent() {
+        undo.create_dir(parent)?;
+    }
+    undo.create(&sql_path, &sql)?;
+    undo.append(&file, &text)?;
+    undo.commit(root)?;
+    Ok(sql_path)
+}
+
+impl From<Diagnostic> for ScaffoldError {
+    fn from(d: Diagnostic) -> Self {
+        ScaffoldError::Invalid(d.to_string())
+    }
+}
