@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The test command (README): installs the independent checkers the tests use, then runs
+# every test of the workspace. Safe to re-run: installs are cached in $MESHKIT_CACHE.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CACHE="${MESHKIT_CACHE:-$HOME/.cache/meshkit}"
+mkdir -p "$CACHE"
+
+# A virtualenv per requirements file, rebuilt only when the file changes.
+venv() { # venv NAME REQUIREMENTS
+  local dir="$CACHE/$1" req="$2" stamp
+  stamp="$(sha256sum "$req" | cut -c1-16)"
+  if [ ! -f "$dir/.stamp" ] || [ "$(cat "$dir/.stamp")" != "$stamp" ]; then
+    echo "== installing $req into $dir"
+    rm -rf "$dir"
+    python3 -m venv "$dir"
+    "$dir/bin/pip" install --quiet --disable-pip-version-check -r "$req"
+    echo "$stamp" > "$dir/.stamp"
+  fi
+}
+venv venv tests/python/requirements.txt
+export MESH_PYTHON="$CACHE/venv/bin/python"
+if [ -f tests/python/requirements-checkov.txt ]; then
+  venv venv-checkov tests/python/requirements-checkov.txt
+  export MESH_CHECKOV="$CACHE/venv-checkov/bin/checkov"
+fi
+if [ -f tests/node/package.json ]; then
+  stamp="$(cat tests/node/package.json tests/node/package-lock.json 2>/dev/null | sha256sum | cut -c1-16)"
+  if [ ! -f "$CACHE/node/.stamp" ] || [ "$(cat "$CACHE/node/.stamp")" != "$stamp" ]; then
+    echo "== installing node test tools into $CACHE/node"
+    rm -rf "$CACHE/node" && mkdir -p "$CACHE/node"
+    cp tests/node/package.json "$CACHE/node/"
+    [ -f tests/node/package-lock.json ] && cp tests/node/package-lock.json "$CACHE/node/"
+    (cd "$CACHE/node" && npm install --silent --no-audit --no-fund)
+    echo "$stamp" > "$CACHE/node/.stamp"
+  fi
+  export MESH_NODE_MODULES="$CACHE/node/node_modules"
+fi
+
+echo "== cargo test (MESH_PYTHON=$MESH_PYTHON)"
+cargo test --workspace --no-fail-fast "$@"
