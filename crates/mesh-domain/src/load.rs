@@ -433,7 +433,7 @@ fn load_project(root: &Path, folder: &Path, file: &Path, text: &str, diags: &mut
                 "pipeline names must be unique within a project",
             );
         }
-        if let Some(p) = check_pipeline(&mut cx, &raw.jobs, &tables, i, p) {
+        if let Some(p) = check_pipeline(&mut cx, &raw.jobs, &tables, &raw.tables, i, p) {
             pipelines.push(p);
         }
     }
@@ -1360,6 +1360,7 @@ fn check_pipeline(
     cx: &mut FileCx<'_>,
     jobs: &[RawJob],
     tables: &[Table],
+    raw_tables: &[RawTable],
     i: usize,
     p: &RawPipeline,
 ) -> Option<Pipeline> {
@@ -1430,6 +1431,13 @@ fn check_pipeline(
                             ),
                             "optimize a refined or curated table",
                         );
+                        None
+                    }
+                    // Declared but invalid tables were already reported; don't pile on.
+                    None if raw_tables
+                        .iter()
+                        .any(|t| Some((t.layer.as_str(), t.name.as_str())) == target.split_once('.')) =>
+                    {
                         None
                     }
                     None => {
@@ -1652,30 +1660,37 @@ fn check_domain(root: &Path, domain: &Domain, diags: &mut Diagnostics) {
             }
         }
     }
-    for env in Env::ALL {
+    // `local` is the longest environment name, so it is checked first and a name that is too
+    // long is reported once, not once per environment.
+    let mut reported: BTreeSet<(PathBuf, String, NameKind)> = BTreeSet::new();
+    for env in [Env::Local, Env::Prod, Env::Dev, Env::Int] {
         let n = Naming::new(&domain.abbr, env);
         for (kind, name) in n.domain_names() {
             if let Err(e) = kind.check(&name) {
-                diags.push(
-                    Diagnostic::new(
-                        DOMAIN_FILE,
-                        "domain_abbr",
-                        format!("{} `{name}` ({env}) {e}", kind.describe()),
-                    )
-                    .with_help("shorten domain_abbr"),
-                );
+                if reported.insert((DOMAIN_FILE.into(), "domain_abbr".into(), kind)) {
+                    diags.push(
+                        Diagnostic::new(
+                            DOMAIN_FILE,
+                            "domain_abbr",
+                            format!("derived {} `{name}` {e}", kind.describe()),
+                        )
+                        .with_help("shorten domain_abbr"),
+                    );
+                }
             }
         }
         for p in &domain.projects {
             for (kind, name, field) in derived_with_fields(&n, p) {
                 if let Err(e) = kind.check(&name) {
-                    push(
-                        diags,
-                        file_of(p),
-                        field,
-                        format!("derived {} `{name}` ({env}) {e}", kind.describe()),
-                        "shorten this name".into(),
-                    );
+                    if reported.insert((file_of(p), field.clone(), kind)) {
+                        push(
+                            diags,
+                            file_of(p),
+                            field,
+                            format!("derived {} `{name}` {e} (in env {env})", kind.describe()),
+                            "shorten this name".into(),
+                        );
+                    }
                 }
             }
         }

@@ -172,8 +172,10 @@ impl Naming {
     pub fn pipeline_log_group(&self, slug: &ProjectSlug, pipeline: &Name) -> String {
         format!("/aws/vendedlogs/states/{}", self.state_machine(slug, pipeline))
     }
+    /// EventBridge schedule names are limited to 64 characters, fewer than state machines' 80,
+    /// so they leave out the `-pipeline` part.
     pub fn schedule(&self, slug: &ProjectSlug, pipeline: &Name) -> String {
-        format!("{}-schedule", self.state_machine(slug, pipeline))
+        format!("{}-{}-{}-{}", self.abbr, slug, pipeline.kebab(), self.env)
     }
     pub fn alerts_topic(&self, slug: &ProjectSlug) -> String {
         format!("{}-{}-alerts-{}", self.abbr, slug, self.env)
@@ -234,7 +236,7 @@ impl Naming {
 }
 
 /// The kinds of AWS names, each with its limits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub enum NameKind {
     S3Bucket,
     GlueDatabase,

@@ -144,6 +144,7 @@ pub fn new_project(
         )));
     }
     let mut undo = Undo::default();
+    undo.create_dir(&dir)?;
     undo.create_dir(&dir.join("sql"))?;
     let file = dir.join(PROJECT_FILE);
     let text = format!(
