@@ -37,5 +37,12 @@ if [ -f tests/node/package.json ]; then
   export MESH_NODE_MODULES="$CACHE/node/node_modules"
 fi
 
-echo "== cargo test (MESH_PYTHON=$MESH_PYTHON)"
-cargo test --workspace --no-fail-fast "$@"
+# nextest runs test binaries in parallel and ends with one summary line; plain cargo test is
+# the fallback where nextest is not installed.
+if cargo nextest --version >/dev/null 2>&1; then
+  echo "== cargo nextest run (MESH_PYTHON=$MESH_PYTHON)"
+  cargo nextest run --workspace --no-fail-fast --failure-output final "$@"
+else
+  echo "== cargo test (MESH_PYTHON=$MESH_PYTHON)"
+  cargo test --workspace --no-fail-fast "$@"
+fi
