@@ -1,0 +1,354 @@
+//! Runs a pipeline's steps as a DAG: independent branches in parallel (bounded), retries with
+//! exponential back-off, and a failed step skips everything that depends on it while the
+//! other branches finish.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::task::JoinSet;
+
+/// A step as the executor sees it.
+#[derive(Debug, Clone)]
+pub struct DagStep {
+    pub name: String,
+    pub depends_on: Vec<String>,
+    pub retries: u32,
+    /// First retry waits this long; each further retry doubles it.
+    pub backoff: Duration,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum StepStatus<T> {
+    Succeeded {
+        output: T,
+    },
+    Failed {
+        error: String,
+    },
+    /// Not run because a step it depends on failed or was skipped.
+    Skipped {
+        because: String,
+    },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StepResult<T> {
+    pub name: String,
+    pub attempts: u32,
+    pub seconds: f64,
+    #[serde(flatten)]
+    pub status: StepStatus<T>,
+}
+
+impl<T> StepResult<T> {
+    pub fn succeeded(&self) -> bool {
+        matches!(self.status, StepStatus::Succeeded { .. })
+    }
+}
+
+pub type StepFuture<T> = Pin<Box<dyn Future<Output = Result<T, String>> + Send>>;
+
+/// What runs one attempt of a step. Errors are messages for people.
+pub trait StepRunner<T>: Send + Sync + 'static {
+    fn run(&self, step: &str, attempt: u32) -> StepFuture<T>;
+    /// Called when a step starts, is retried, or finishes (for progress bars and logs).
+    fn event(&self, _step: &str, _event: StepEvent<'_>) {}
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum StepEvent<'a> {
+    Started {
+        attempt: u32,
+    },
+    Retrying {
+        attempt: u32,
+        error: &'a str,
+        wait: Duration,
+    },
+    Finished {
+        ok: bool,
+    },
+    Skipped,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum DagError {
+    #[error("step `{step}` depends on `{missing}`, which is not a step of this pipeline")]
+    UnknownDependency { step: String, missing: String },
+    #[error("the steps form a cycle through `{0}`")]
+    Cycle(String),
+}
+
+/// Runs every step once its dependencies succeeded, at most `max_concurrency` at a time.
+/// Results come back in the order the steps were given.
+pub async fn execute<T: Send + 'static>(
+    steps: &[DagStep],
+    max_concurrency: usize,
+    runner: Arc<dyn StepRunner<T>>,
+) -> Result<Vec<StepResult<T>>, DagError> {
+    let names: BTreeSet<&str> = steps.iter().map(|s| s.name.as_str()).collect();
+    for s in steps {
+        if let Some(missing) = s.depends_on.iter().find(|d| !names.contains(d.as_str())) {
+            return Err(DagError::UnknownDependency {
+                step: s.name.clone(),
+                missing: missing.clone(),
+            });
+        }
+    }
+    let max = max_concurrency.max(1);
+    let mut results: BTreeMap<String, StepResult<T>> = BTreeMap::new();
+    let mut running: BTreeSet<String> = BTreeSet::new();
+    let mut set: JoinSet<StepResult<T>> = JoinSet::new();
+
+    loop {
+        // Skip what can never run, then start what is ready, in declaration order.
+        let mut changed = true;
+        while changed {
+            changed = false;
+            for s in steps {
+                if results.contains_key(&s.name) || running.contains(&s.name) {
+                    continue;
+                }
+                let blocked = s
+                    .depends_on
+                    .iter()
+                    .find(|d| results.get(*d).is_some_and(|r| !r.succeeded()));
+                if let Some(dep) = blocked {
+                    runner.event(&s.name, StepEvent::Skipped);
+                    let because = match &results[dep].status {
+                        StepStatus::Skipped { .. } => format!("`{dep}` was skipped"),
+                        _ => format!("`{dep}` failed"),
+                    };
+                    results.insert(
+                        s.name.clone(),
+                        StepResult {
+                            name: s.name.clone(),
+                            attempts: 0,
+                            seconds: 0.0,
+                            status: StepStatus::Skipped { because },
+                        },
+                    );
+                    changed = true;
+                }
+            }
+        }
+        for s in steps {
+            if running.len() >= max {
+                break;
+            }
+            let ready = !results.contains_key(&s.name)
+                && !running.contains(&s.name)
+                && s.depends_on
+                    .iter()
+                    .all(|d| results.get(d).is_some_and(|r| r.succeeded()));
+            if ready {
+                running.insert(s.name.clone());
+                set.spawn(run_with_retries(s.clone(), runner.clone()));
+            }
+        }
+        if running.is_empty() {
+            break;
+        }
+        match set.join_next().await {
+            Some(Ok(result)) => {
+                running.remove(&result.name);
+                results.insert(result.name.clone(), result);
+            }
+            Some(Err(join_error)) => {
+                // A panicking step must not take the pipeline down silently: record it as failed.
+                let name = running.iter().next().cloned().unwrap_or_default();
+                running.remove(&name);
+                results.insert(
+                    name.clone(),
+                    StepResult {
+                        name,
+                        attempts: 1,
+                        seconds: 0.0,
+                        status: StepStatus::Failed {
+                            error: format!("the step panicked: {join_error}"),
+                        },
+                    },
+                );
+            }
+            None => break,
+        }
+    }
+    if results.len() < steps.len() {
+        let stuck = steps
+            .iter()
+            .find(|s| !results.contains_key(&s.name))
+            .map(|s| s.name.clone())
+            .unwrap_or_default();
+        return Err(DagError::Cycle(stuck));
+    }
+    Ok(steps
+        .iter()
+        .map(|s| results.remove(&s.name).expect("every step has a result"))
+        .collect())
+}
+
+async fn run_with_retries<T: Send + 'static>(step: DagStep, runner: Arc<dyn StepRunner<T>>) -> StepResult<T> {
+    let start = Instant::now();
+    let mut attempt = 1;
+    loop {
+        runner.event(&step.name, StepEvent::Started { attempt });
+        match runner.run(&step.name, attempt).await {
+            Ok(output) => {
+                runner.event(&step.name, StepEvent::Finished { ok: true });
+                return StepResult {
+                    name: step.name,
+                    attempts: attempt,
+                    seconds: start.elapsed().as_secs_f64(),
+                    status: StepStatus::Succeeded { output },
+                };
+            }
+            Err(error) if attempt <= step.retries => {
+                let wait = step.backoff.saturating_mul(1 << (attempt - 1).min(16));
+                runner.event(
+                    &step.name,
+                    StepEvent::Retrying {
+                        attempt,
+                        error: &error,
+                        wait,
+                    },
+                );
+                tokio::time::sleep(wait).await;
+                attempt += 1;
+            }
+            Err(error) => {
+                runner.event(&step.name, StepEvent::Finished { ok: false });
+                return StepResult {
+                    name: step.name,
+                    attempts: attempt,
+                    seconds: start.elapsed().as_secs_f64(),
+                    status: StepStatus::Failed { error },
+                };
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// Fails the named steps a given number of times; records the order steps started in and
+    /// the peak number running at once.
+    struct Script {
+        failures: Mutex<BTreeMap<String, u32>>,
+        started: Mutex<Vec<String>>,
+        /// (running now, peak)
+        running: Arc<Mutex<(usize, usize)>>,
+    }
+
+    impl StepRunner<u32> for Script {
+        fn run(&self, step: &str, attempt: u32) -> StepFuture<u32> {
+            self.started.lock().unwrap().push(step.to_string());
+            let fail = {
+                let mut f = self.failures.lock().unwrap();
+                match f.get_mut(step) {
+                    Some(n) if *n > 0 => {
+                        *n -= 1;
+                        true
+                    }
+                    _ => false,
+                }
+            };
+            {
+                let mut r = self.running.lock().unwrap();
+                r.0 += 1;
+                r.1 = r.1.max(r.0);
+            }
+            let running = self.running.clone();
+            Box::pin(async move {
+                tokio::task::yield_now().await;
+                running.lock().unwrap().0 -= 1;
+                if fail {
+                    Err(format!("boom on attempt {attempt}"))
+                } else {
+                    Ok(attempt)
+                }
+            })
+        }
+    }
+
+    fn step(name: &str, deps: &[&str], retries: u32) -> DagStep {
+        DagStep {
+            name: name.into(),
+            depends_on: deps.iter().map(|d| d.to_string()).collect(),
+            retries,
+            backoff: Duration::from_millis(100),
+        }
+    }
+
+    fn script(failures: &[(&str, u32)]) -> Arc<Script> {
+        Arc::new(Script {
+            failures: Mutex::new(failures.iter().map(|(s, n)| (s.to_string(), *n)).collect()),
+            started: Mutex::new(Vec::new()),
+            running: Arc::new(Mutex::new((0, 0))),
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failure_skips_dependents_but_not_other_branches() {
+        // a → b → c, and an independent d; b always fails.
+        let steps = [
+            step("a", &[], 0),
+            step("b", &["a"], 1),
+            step("c", &["b"], 0),
+            step("d", &[], 0),
+        ];
+        let s = script(&[("b", 10)]);
+        let results = execute(&steps, 2, s.clone()).await.unwrap();
+        let by: BTreeMap<_, _> = results.iter().map(|r| (r.name.as_str(), r)).collect();
+        assert!(by["a"].succeeded());
+        assert!(matches!(by["b"].status, StepStatus::Failed { .. }));
+        assert_eq!(by["b"].attempts, 2, "one retry");
+        assert_eq!(
+            by["c"].status,
+            StepStatus::Skipped {
+                because: "`b` failed".into()
+            }
+        );
+        assert!(by["d"].succeeded());
+        assert!(!s.started.lock().unwrap().contains(&"c".to_string()));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_until_success_and_respects_order() {
+        let steps = [step("load", &[], 3), step("agg", &["load"], 0)];
+        let s = script(&[("load", 2)]);
+        let results = execute(&steps, 4, s.clone()).await.unwrap();
+        assert_eq!(results[0].status, StepStatus::Succeeded { output: 3 });
+        assert!(results[1].succeeded());
+        assert_eq!(*s.started.lock().unwrap(), ["load", "load", "load", "agg"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn concurrency_is_bounded() {
+        let steps: Vec<DagStep> = (0..6).map(|i| step(&format!("s{i}"), &[], 0)).collect();
+        let s = script(&[]);
+        execute(&steps, 2, s.clone()).await.unwrap();
+        let peak = s.running.lock().unwrap().1;
+        assert!(peak <= 2, "peak {peak}");
+        assert_eq!(s.started.lock().unwrap().len(), 6);
+    }
+
+    #[tokio::test]
+    async fn unknown_dependency_is_an_error() {
+        let err = execute(&[step("a", &["nope"], 0)], 1, script(&[])).await.unwrap_err();
+        assert_eq!(
+            err,
+            DagError::UnknownDependency {
+                step: "a".into(),
+                missing: "nope".into()
+            }
+        );
+    }
+}
