@@ -5,4 +5,6 @@ pub mod config;
 pub mod dag;
 pub mod layout;
 pub mod logging;
+pub mod record;
+pub mod report;
 pub mod sample;
