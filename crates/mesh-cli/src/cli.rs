@@ -60,6 +60,32 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
+    /// Write deterministic synthetic raw data for every raw table into the local lake.
+    #[command(
+        name = "sample-data",
+        after_help = "The example tables get realistic data: sales events, customer CDC events (inserts, updates,\ndeletes) and legacy orders with some malformed rows. Other raw tables get values drawn from\ntheir schema. The same --seed always writes the same files.\n\nExample:\n  mesh sample-data --rows 100000 --seed 7"
+    )]
+    SampleData {
+        /// Number of sales events; other tables get a tenth (customers a twentieth).
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: u64,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
+    /// Show the resolved runtime configuration and where each value came from.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Write a self-contained HTML report of a run (default: the latest).
+    #[command(
+        after_help = "Example:\n  mesh report                      the latest run, written next to its record\n  mesh report 20261127T080000000Z-01234 --out run.html"
+    )]
+    Report {
+        /// Run id (a file name under .mesh/runs without .json).
+        run: Option<String>,
+        /// Output file. Default: .mesh/runs/<run>.html
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
     /// Create a new domain repository that validates.
     #[command(after_help = "Example:\n  mesh init finance02 --abbr f02 --region eu-west-1")]
     Init {
@@ -78,6 +104,21 @@ pub enum Command {
     /// is rolled back if it would make the domain invalid.
     #[command(subcommand)]
     New(NewCommand),
+}
+
+#[derive(Subcommand)]
+pub enum ConfigCommand {
+    /// Print every setting: value and source (default, mesh.toml, variable or flag).
+    #[command(
+        after_help = "Layers, each overriding the one before: defaults < mesh.toml (then its [env.<ENV>] table)\n< {ABBR}_* variables (also read from .env) < ENV, LOG_LEVEL, LOG_FORMAT < flags."
+    )]
+    Show {
+        /// Resolve as if this environment were selected (same as the ENV variable, but wins over it).
+        #[arg(long, value_parser = parse_env)]
+        env: Option<Env>,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
 }
 
 #[derive(Subcommand)]

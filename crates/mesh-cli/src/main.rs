@@ -4,15 +4,16 @@
 mod cli;
 mod describe;
 mod exit;
+mod runtime;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Parser;
 use mesh_domain::scaffold::{self, NewJob, NewTable, ScaffoldError};
-use mesh_domain::{Domain, Env, Layer, NameSheet};
+use mesh_domain::{Domain, Layer, NameSheet};
 
-use cli::{Cli, Command, Format, NewCommand};
+use cli::{Cli, Command, ConfigCommand, Format, NewCommand};
 use exit::Failure;
 
 fn main() -> ExitCode {
@@ -71,6 +72,18 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 Format::Text => print!("{}", describe::tree(&domain)),
             }
             Ok(())
+        }
+        Command::SampleData { rows, seed } => {
+            let root = root(cli.root.as_deref())?;
+            runtime::sample_data(&root, &load(Some(&root))?, rows, seed)
+        }
+        Command::Config(ConfigCommand::Show { env, format }) => {
+            let root = root(cli.root.as_deref())?;
+            runtime::config_show(&root, &load(Some(&root))?, env, format)
+        }
+        Command::Report { run, out } => {
+            let root = root(cli.root.as_deref())?;
+            runtime::report(&root, run.as_deref(), out)
         }
         Command::Init {
             dir,
@@ -206,7 +219,7 @@ fn load(flag: Option<&Path>) -> Result<Domain, Failure> {
     mesh_domain::load_domain(&root).map_err(|d| Failure::Invalid(format!("{d}\n  (run `mesh validate` after fixing)")))
 }
 
-fn print_json<T: serde::Serialize>(value: &T) {
+pub(crate) fn print_json<T: serde::Serialize>(value: &T) {
     println!("{}", serde_json::to_string_pretty(value).expect("model serialises"));
 }
 
@@ -218,9 +231,4 @@ impl From<cli::LayerArg> for Layer {
             cli::LayerArg::Curated => Layer::Curated,
         }
     }
-}
-
-#[allow(dead_code)]
-fn _env_is_used(e: Env) -> Env {
-    e
 }

@@ -9,7 +9,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use chrono::{Duration, NaiveDate, NaiveDateTime};
+use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, Timelike};
 use mesh_domain::{ColumnType, CsvOptions, Domain, Project, RawFormat, Table, Transform};
 use serde::Serialize;
 
@@ -120,8 +120,17 @@ impl V {
             }
             V::Float(f) => format!("{f}"),
             V::Bool(b) => b.to_string(),
-            V::Date(d) => d.format("%Y-%m-%d").to_string(),
-            V::Ts(t) => t.format("%Y-%m-%d %H:%M:%S").to_string(),
+            // Hand-formatted: chrono's format strings are interpreted per call, and this runs per row.
+            V::Date(d) => format!("{:04}-{:02}-{:02}", d.year(), d.month(), d.day()),
+            V::Ts(t) => format!(
+                "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+                t.year(),
+                t.month(),
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second()
+            ),
         })
     }
 
@@ -153,6 +162,9 @@ struct TableWriter<'a> {
     part_cols: Vec<usize>,
     open: BTreeMap<String, BufWriter<File>>,
     bytes: u64,
+    json: bool,
+    csv: CsvOptions,
+    delimiter: String,
 }
 
 impl<'a> TableWriter<'a> {
@@ -163,26 +175,29 @@ impl<'a> TableWriter<'a> {
             .filter(|p| p.transform == Transform::Identity)
             .filter_map(|p| table.columns.iter().position(|c| c.name == p.column))
             .collect();
+        let (json, csv) = match table.hive().map(|h| &h.file_format) {
+            Some(RawFormat::Json) => (true, CsvOptions::default()),
+            Some(RawFormat::Csv(o)) => (false, o.clone()),
+            _ => (false, CsvOptions::default()),
+        };
+        let delimiter = csv.delimiter.to_string();
         TableWriter {
             table,
             dir,
             part_cols,
             open: BTreeMap::new(),
             bytes: 0,
+            json,
+            csv,
+            delimiter,
         }
     }
 
     fn ext(&self) -> &'static str {
-        match self.table.hive().map(|h| &h.file_format) {
-            Some(RawFormat::Json) => "json",
-            _ => "csv",
-        }
-    }
-
-    fn csv_options(&self) -> CsvOptions {
-        match self.table.hive().map(|h| &h.file_format) {
-            Some(RawFormat::Csv(o)) => o.clone(),
-            _ => CsvOptions::default(),
+        if self.json {
+            "json"
+        } else {
+            "csv"
         }
     }
 
@@ -212,8 +227,7 @@ impl<'a> TableWriter<'a> {
                 source,
             })?;
             let mut w = BufWriter::with_capacity(1 << 20, file);
-            if self.ext() == "csv" && self.csv_options().header {
-                let opts = self.csv_options();
+            if !self.json && self.csv.header {
                 let header: Vec<&str> = self
                     .table
                     .columns
@@ -222,7 +236,7 @@ impl<'a> TableWriter<'a> {
                     .filter(|(i, _)| !self.part_cols.contains(i))
                     .map(|(_, c)| c.name.as_str())
                     .collect();
-                let line = header.join(&opts.delimiter.to_string()) + "\n";
+                let line = header.join(&self.delimiter) + "\n";
                 w.write_all(line.as_bytes()).map_err(|source| SampleError::Io {
                     path: path.clone(),
                     source,
@@ -242,15 +256,14 @@ impl<'a> TableWriter<'a> {
                     .into_iter()
                     .enumerate()
                     .filter(|(i, _)| !self.part_cols.contains(i));
-                let line = if self.ext() == "json" {
+                let line = if self.json {
                     let obj: serde_json::Map<String, serde_json::Value> = data
                         .map(|(i, v)| (self.table.columns[i].name.to_string(), v.json()))
                         .collect();
                     serde_json::Value::Object(obj).to_string() + "\n"
                 } else {
-                    let opts = self.csv_options();
-                    let fields: Vec<String> = data.map(|(_, v)| csv_field(&v, &opts)).collect();
-                    fields.join(&opts.delimiter.to_string()) + "\n"
+                    let fields: Vec<String> = data.map(|(_, v)| csv_field(&v, &self.csv)).collect();
+                    fields.join(&self.delimiter) + "\n"
                 };
                 (line, partition)
             }
