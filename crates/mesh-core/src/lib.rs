@@ -1,10 +1,13 @@
 //! The meshkit runtime: what the seed's Python `core` package does (session, config, io,
 //! iceberg, logging), for local runs on an embedded engine and for the cloud.
 
+pub mod checks;
 pub mod config;
 pub mod dag;
 pub mod layout;
 pub mod logging;
+pub mod raw;
 pub mod record;
 pub mod report;
 pub mod sample;
+pub mod session;

@@ -1,0 +1,635 @@
+//! Raw-layer readers: CSV, JSON lines and Parquet files in Hive partition folders, read with
+//! the schema declared in the manifest (never inferred). Each bad row is either an error that
+//! names the file, line and column (`bad_rows = "fail"`) or is set aside with its reason
+//! (`bad_rows = "quarantine"`) while the good rows go on.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Builder, Float32Builder, Float64Builder,
+    Int32Builder, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
+};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use chrono::{DateTime, NaiveDate, NaiveDateTime};
+use mesh_domain::{BadRows, Column, ColumnType, CsvOptions, RawFormat, Table, Transform};
+use serde::Serialize;
+
+/// Rows per Arrow batch produced by the readers.
+const BATCH_ROWS: usize = 64 * 1024;
+
+/// The Arrow type of a declared column type.
+pub fn arrow_type(t: ColumnType) -> DataType {
+    match t {
+        ColumnType::Boolean => DataType::Boolean,
+        ColumnType::Int => DataType::Int32,
+        ColumnType::Long => DataType::Int64,
+        ColumnType::Float => DataType::Float32,
+        ColumnType::Double => DataType::Float64,
+        ColumnType::Decimal { precision, scale } => DataType::Decimal128(precision, scale as i8),
+        ColumnType::Date => DataType::Date32,
+        ColumnType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
+        ColumnType::Timestamptz => DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into())),
+        ColumnType::String => DataType::Utf8,
+        ColumnType::Binary => DataType::Binary,
+    }
+}
+
+/// The Arrow schema of a table, columns in declaration order.
+pub fn arrow_schema(table: &Table) -> SchemaRef {
+    Arc::new(Schema::new(
+        table.columns.iter().map(|c| Field::new(c.name.as_str(), arrow_type(c.data_type), c.nullable)).collect::<Vec<_>>(),
+    ))
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RejectedRow {
+    pub file: String,
+    pub line: u64,
+    pub column: Option<String>,
+    pub reason: String,
+    pub raw: String,
+}
+
+#[derive(Debug)]
+pub struct RawRead {
+    pub schema: SchemaRef,
+    pub batches: Vec<RecordBatch>,
+    pub rows: u64,
+    pub files: usize,
+    pub bytes: u64,
+    pub rejected: Vec<RejectedRow>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RawError {
+    #[error("{file}:{line}: column `{column}`: {reason}\n  help: fix the source file, or set bad_rows = \"quarantine\" on table `{table}` to set such rows aside")]
+    BadRow { table: String, file: String, line: u64, column: String, reason: String },
+    #[error("{file}:{line}: {reason}\n  help: fix the source file, or set bad_rows = \"quarantine\" on table `{table}` to set such rows aside")]
+    BadLine { table: String, file: String, line: u64, reason: String },
+    #[error("{file}: {reason}")]
+    File { file: String, reason: String },
+    #[error("cannot read `{path}`: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+/// One typed value parser per column, building an Arrow array.
+enum Builder {
+    Bool(BooleanBuilder),
+    I32(Int32Builder),
+    I64(Int64Builder),
+    F32(Float32Builder),
+    F64(Float64Builder),
+    Dec(Decimal128Builder, u8, i8),
+    Date(Date32Builder),
+    Ts(TimestampMicrosecondBuilder, bool),
+    Str(StringBuilder),
+    Bin(BinaryBuilder),
+}
+
+/// A parsed value waiting for the whole row to be valid before it is appended.
+enum Val {
+    Null,
+    Bool(bool),
+    I32(i32),
+    I64(i64),
+    F32(f32),
+    F64(f64),
+    Dec(i128),
+    Date(i32),
+    Ts(i64),
+    Str(String),
+}
+
+impl Builder {
+    fn new(t: ColumnType) -> Builder {
+        match t {
+            ColumnType::Boolean => Builder::Bool(BooleanBuilder::new()),
+            ColumnType::Int => Builder::I32(Int32Builder::new()),
+            ColumnType::Long => Builder::I64(Int64Builder::new()),
+            ColumnType::Float => Builder::F32(Float32Builder::new()),
+            ColumnType::Double => Builder::F64(Float64Builder::new()),
+            ColumnType::Decimal { precision, scale } => Builder::Dec(
+                Decimal128Builder::new().with_precision_and_scale(precision, scale as i8).expect("validated precision"),
+                precision,
+                scale as i8,
+            ),
+            ColumnType::Date => Builder::Date(Date32Builder::new()),
+            ColumnType::Timestamp => Builder::Ts(TimestampMicrosecondBuilder::new(), false),
+            ColumnType::Timestamptz => Builder::Ts(TimestampMicrosecondBuilder::new().with_timezone("+00:00"), true),
+            ColumnType::String => Builder::Str(StringBuilder::new()),
+            ColumnType::Binary => Builder::Bin(BinaryBuilder::new()),
+        }
+    }
+
+    fn append(&mut self, v: Val) {
+        match (self, v) {
+            (Builder::Bool(b), Val::Bool(x)) => b.append_value(x),
+            (Builder::I32(b), Val::I32(x)) => b.append_value(x),
+            (Builder::I64(b), Val::I64(x)) => b.append_value(x),
+            (Builder::F32(b), Val::F32(x)) => b.append_value(x),
+            (Builder::F64(b), Val::F64(x)) => b.append_value(x),
+            (Builder::Dec(b, ..), Val::Dec(x)) => b.append_value(x),
+            (Builder::Date(b), Val::Date(x)) => b.append_value(x),
+            (Builder::Ts(b, _), Val::Ts(x)) => b.append_value(x),
+            (Builder::Str(b), Val::Str(x)) => b.append_value(x),
+            (Builder::Bin(b), Val::Str(x)) => b.append_value(x.as_bytes()),
+            (b, _) => b.append_null(),
+        }
+    }
+
+    fn append_null(&mut self) {
+        match self {
+            Builder::Bool(b) => b.append_null(),
+            Builder::I32(b) => b.append_null(),
+            Builder::I64(b) => b.append_null(),
+            Builder::F32(b) => b.append_null(),
+            Builder::F64(b) => b.append_null(),
+            Builder::Dec(b, ..) => b.append_null(),
+            Builder::Date(b) => b.append_null(),
+            Builder::Ts(b, _) => b.append_null(),
+            Builder::Str(b) => b.append_null(),
+            Builder::Bin(b) => b.append_null(),
+        }
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        match self {
+            Builder::Bool(b) => Arc::new(b.finish()),
+            Builder::I32(b) => Arc::new(b.finish()),
+            Builder::I64(b) => Arc::new(b.finish()),
+            Builder::F32(b) => Arc::new(b.finish()),
+            Builder::F64(b) => Arc::new(b.finish()),
+            Builder::Dec(b, p, s) => Arc::new(b.finish().with_precision_and_scale(*p, *s).expect("validated precision")),
+            Builder::Date(b) => Arc::new(b.finish()),
+            Builder::Ts(b, tz) => {
+                let a = b.finish();
+                Arc::new(if *tz { a.with_timezone("+00:00") } else { a })
+            }
+            Builder::Str(b) => Arc::new(b.finish()),
+            Builder::Bin(b) => Arc::new(b.finish()),
+        }
+    }
+}
+
+fn epoch() -> NaiveDate {
+    NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date")
+}
+
+/// Parses one text value as the column's type; the error says what was expected.
+fn parse_text(text: &str, t: ColumnType) -> Result<Val, String> {
+    let s = text.trim();
+    let bad = || format!("`{text}` is not a valid {t}");
+    Ok(match t {
+        ColumnType::Boolean => match s.to_ascii_lowercase().as_str() {
+            "true" | "1" | "t" | "yes" => Val::Bool(true),
+            "false" | "0" | "f" | "no" => Val::Bool(false),
+            _ => return Err(bad()),
+        },
+        ColumnType::Int => Val::I32(s.parse().map_err(|_| bad())?),
+        ColumnType::Long => Val::I64(s.parse().map_err(|_| bad())?),
+        ColumnType::Float => Val::F32(s.parse().map_err(|_| bad())?),
+        ColumnType::Double => Val::F64(s.parse().map_err(|_| bad())?),
+        ColumnType::Decimal { precision, scale } => Val::Dec(parse_decimal(s, precision, scale).ok_or_else(bad)?),
+        ColumnType::Date => {
+            let d = NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| bad())?;
+            Val::Date((d - epoch()).num_days() as i32)
+        }
+        ColumnType::Timestamp => Val::Ts(parse_timestamp(s, false).ok_or_else(bad)?),
+        ColumnType::Timestamptz => Val::Ts(parse_timestamp(s, true).ok_or_else(bad)?),
+        ColumnType::String | ColumnType::Binary => Val::Str(text.to_string()),
+    })
+}
+
+/// `-12.345` → unscaled i128 at `scale`, rounding half up like Spark; None when it does not fit.
+pub fn parse_decimal(s: &str, precision: u8, scale: u8) -> Option<i128> {
+    let (neg, digits) = match s.as_bytes().first()? {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    if (int.is_empty() && frac.is_empty()) || !int.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let scale = scale as usize;
+    let mut value: i128 = 0;
+    for b in int.bytes().chain(frac.bytes().chain(std::iter::repeat(b'0')).take(scale)) {
+        value = value.checked_mul(10)?.checked_add(i128::from(b - b'0'))?;
+    }
+    if frac.len() > scale && frac.as_bytes()[scale] >= b'5' {
+        value += 1;
+    }
+    if value >= 10i128.pow(u32::from(precision)) {
+        return None;
+    }
+    Some(if neg { -value } else { value })
+}
+
+/// Microseconds since the epoch. Accepts `YYYY-MM-DD[ T]HH:MM:SS[.f]`, a date alone, and for
+/// `timestamptz` an offset or `Z` (converted to UTC).
+pub fn parse_timestamp(s: &str, tz: bool) -> Option<i64> {
+    if tz {
+        if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
+            return Some(dt.timestamp_micros());
+        }
+        if let Ok(dt) = DateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f%:z") {
+            return Some(dt.timestamp_micros());
+        }
+    }
+    for fmt in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, fmt) {
+            return Some(t.and_utc().timestamp_micros());
+        }
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().map(|d| d.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp_micros())
+}
+
+/// Builds batches row by row; a row is appended only once every value of it parsed.
+struct Rows<'a> {
+    columns: &'a [Column],
+    schema: SchemaRef,
+    builders: Vec<Builder>,
+    pending: usize,
+    batches: Vec<RecordBatch>,
+    rows: u64,
+}
+
+impl<'a> Rows<'a> {
+    fn new(columns: &'a [Column], schema: SchemaRef) -> Rows<'a> {
+        Rows { columns, schema, builders: columns.iter().map(|c| Builder::new(c.data_type)).collect(), pending: 0, batches: Vec::new(), rows: 0 }
+    }
+
+    fn push(&mut self, values: Vec<Val>) {
+        for (b, v) in self.builders.iter_mut().zip(values) {
+            match v {
+                Val::Null => b.append_null(),
+                v => b.append(v),
+            }
+        }
+        self.pending += 1;
+        self.rows += 1;
+        if self.pending == BATCH_ROWS {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.pending == 0 {
+            return;
+        }
+        let arrays: Vec<ArrayRef> = self.builders.iter_mut().map(Builder::finish).collect();
+        self.batches.push(RecordBatch::try_new(self.schema.clone(), arrays).expect("builders follow the schema"));
+        self.pending = 0;
+    }
+}
+
+/// A data file with the partition values its folders give.
+struct DataFile {
+    path: PathBuf,
+    display: String,
+    partition: Vec<(usize, Option<String>)>,
+}
+
+fn list_files(table: &Table, dir: &Path, root: &Path, out: &mut Vec<DataFile>) -> Result<(), RawError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| RawError::Io { path: dir.to_path_buf(), source })?;
+    let mut entries: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    entries.sort();
+    for p in entries {
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        // Hidden and marker files (_SUCCESS, .crc, in-progress temp files) are not data.
+        if name.starts_with('.') || name.starts_with('_') {
+            continue;
+        }
+        if p.is_dir() {
+            list_files(table, &p, root, out)?;
+        } else {
+            let rel = p.strip_prefix(root).unwrap_or(&p);
+            let mut partition = Vec::new();
+            for comp in rel.parent().into_iter().flat_map(|d| d.components()) {
+                let comp = comp.as_os_str().to_string_lossy();
+                if let Some((k, v)) = comp.split_once('=') {
+                    if let Some(i) = table.columns.iter().position(|c| c.name.as_str() == k) {
+                        let v = (v != "__HIVE_DEFAULT_PARTITION__").then(|| v.to_string());
+                        partition.push((i, v));
+                    }
+                }
+            }
+            out.push(DataFile { display: p.display().to_string(), path: p, partition });
+        }
+    }
+    Ok(())
+}
+
+/// Reads every file of a raw table under `dir`.
+pub fn read_raw_table(table: &Table, dir: &Path) -> Result<RawRead, RawError> {
+    let hive = table.hive().ok_or_else(|| RawError::File {
+        file: dir.display().to_string(),
+        reason: format!("`{}` is an Iceberg table, not a raw table", table.reference()),
+    })?;
+    let schema = arrow_schema(table);
+    let mut files = Vec::new();
+    if dir.is_dir() {
+        list_files(table, dir, dir, &mut files)?;
+    }
+    let partition_cols: Vec<usize> = table
+        .partition_by
+        .iter()
+        .filter(|p| p.transform == Transform::Identity)
+        .filter_map(|p| table.columns.iter().position(|c| c.name == p.column))
+        .collect();
+    let bytes = files.iter().map(|f| f.path.metadata().map(|m| m.len()).unwrap_or(0)).sum();
+    let table_name = table.reference().to_string();
+    let ctx = FileCx { table: &table_name, columns: &table.columns, schema: schema.clone(), partition_cols: &partition_cols, policy: hive.bad_rows };
+
+    // Files are independent: parse them on all cores, keep results in file order.
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(files.len().max(1));
+    let chunks: Vec<&[DataFile]> = files.chunks(files.len().div_ceil(threads).max(1)).collect();
+    let results: Vec<Result<FileRead, RawError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = chunks
+            .iter()
+            .map(|chunk| {
+                let ctx = &ctx;
+                let format = &hive.file_format;
+                s.spawn(move || chunk.iter().map(|f| read_file(ctx, format, f)).collect::<Vec<_>>())
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().expect("reader thread panicked")).collect()
+    });
+    let mut out = RawRead { schema, batches: Vec::new(), rows: 0, files: files.len(), bytes, rejected: Vec::new() };
+    for r in results {
+        let r = r?;
+        out.rows += r.rows;
+        out.batches.extend(r.batches);
+        out.rejected.extend(r.rejected);
+    }
+    Ok(out)
+}
+
+struct FileCx<'a> {
+    table: &'a str,
+    columns: &'a [Column],
+    schema: SchemaRef,
+    partition_cols: &'a [usize],
+    policy: BadRows,
+}
+
+struct FileRead {
+    batches: Vec<RecordBatch>,
+    rows: u64,
+    rejected: Vec<RejectedRow>,
+}
+
+impl FileCx<'_> {
+    /// Applies the bad-row policy to one problem.
+    fn reject(&self, out: &mut Vec<RejectedRow>, file: &DataFile, line: u64, column: Option<&str>, reason: String, raw: String) -> Result<(), RawError> {
+        match (self.policy, column) {
+            (BadRows::Fail, Some(col)) => {
+                Err(RawError::BadRow { table: self.table.into(), file: file.display.clone(), line, column: col.into(), reason })
+            }
+            (BadRows::Fail, None) => Err(RawError::BadLine { table: self.table.into(), file: file.display.clone(), line, reason }),
+            (BadRows::Quarantine, _) => {
+                out.push(RejectedRow { file: file.display.clone(), line, column: column.map(str::to_string), reason, raw });
+                Ok(())
+            }
+        }
+    }
+
+    /// Converts one row of text fields (None = NULL) into values, or says which column is bad.
+    fn convert(&self, fields: Vec<Option<&str>>, partition: &[(usize, Option<String>)]) -> Result<Vec<Val>, (String, String)> {
+        let mut values = Vec::with_capacity(self.columns.len());
+        for (i, (c, f)) in self.columns.iter().zip(fields).enumerate() {
+            let text = match partition.iter().find(|(pi, _)| *pi == i) {
+                Some((_, v)) => v.as_deref(),
+                None => f,
+            };
+            let v = match text {
+                None => Val::Null,
+                Some(t) => parse_text(t, c.data_type).map_err(|e| (c.name.to_string(), e))?,
+            };
+            if matches!(v, Val::Null) && !c.nullable {
+                return Err((c.name.to_string(), "is NULL but the column is declared nullable = false".into()));
+            }
+            values.push(v);
+        }
+        Ok(values)
+    }
+}
+
+fn read_file(cx: &FileCx<'_>, format: &RawFormat, file: &DataFile) -> Result<FileRead, RawError> {
+    match format {
+        RawFormat::Csv(opts) => read_csv(cx, opts, file),
+        RawFormat::Json => read_json(cx, file),
+        RawFormat::Parquet => read_parquet(cx, file),
+    }
+}
+
+fn read_csv(cx: &FileCx<'_>, opts: &CsvOptions, file: &DataFile) -> Result<FileRead, RawError> {
+    let f = std::fs::File::open(&file.path).map_err(|source| RawError::Io { path: file.path.clone(), source })?;
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(opts.delimiter as u8)
+        .quote(opts.quote as u8)
+        .escape(opts.escape.map(|c| c as u8))
+        .has_headers(opts.header)
+        .flexible(true)
+        .buffer_capacity(1 << 20)
+        .from_reader(std::io::BufReader::with_capacity(1 << 20, f));
+    // Data columns in the file: by header name when there is one, else in declaration order.
+    let data_cols: Vec<usize> = (0..cx.columns.len()).filter(|i| !cx.partition_cols.contains(i)).collect();
+    let positions: Vec<Option<usize>> = if opts.header {
+        let header = reader.headers().map_err(|e| RawError::File { file: file.display.clone(), reason: e.to_string() })?.clone();
+        let names: Vec<&str> = header.iter().map(str::trim).collect();
+        let missing: Vec<&str> = data_cols.iter().map(|i| cx.columns[*i].name.as_str()).filter(|n| !names.contains(n)).collect();
+        if !missing.is_empty() {
+            return Err(RawError::File {
+                file: file.display.clone(),
+                reason: format!("the header lacks column(s) {} declared for `{}` (header: {})", missing.join(", "), cx.table, names.join(",")),
+            });
+        }
+        (0..cx.columns.len()).map(|i| names.iter().position(|n| *n == cx.columns[i].name.as_str())).collect()
+    } else {
+        let mut pos = vec![None; cx.columns.len()];
+        for (k, i) in data_cols.iter().enumerate() {
+            pos[*i] = Some(k);
+        }
+        pos
+    };
+    let expected = if opts.header { reader.headers().map(|h| h.len()).unwrap_or(data_cols.len()) } else { data_cols.len() };
+    let mut rows = Rows::new(cx.columns, cx.schema.clone());
+    let mut rejected = Vec::new();
+    let mut record = csv::StringRecord::new();
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                let line = e.position().map(|p| p.line()).unwrap_or(0);
+                cx.reject(&mut rejected, file, line, None, format!("unreadable CSV: {e}"), String::new())?;
+                continue;
+            }
+        }
+        let line = record.position().map(|p| p.line()).unwrap_or(0);
+        if record.len() != expected {
+            let raw = record.iter().collect::<Vec<_>>().join(&opts.delimiter.to_string());
+            cx.reject(&mut rejected, file, line, None, format!("{} fields where {} are expected", record.len(), expected), raw)?;
+            continue;
+        }
+        let fields: Vec<Option<&str>> = positions
+            .iter()
+            .map(|p| p.and_then(|k| record.get(k)).filter(|v| *v != opts.null_value))
+            .collect();
+        match cx.convert(fields, &file.partition) {
+            Ok(values) => rows.push(values),
+            Err((col, reason)) => {
+                let raw = record.iter().collect::<Vec<_>>().join(&opts.delimiter.to_string());
+                cx.reject(&mut rejected, file, line, Some(&col), reason, raw)?;
+            }
+        }
+    }
+    rows.flush();
+    Ok(FileRead { rows: rows.rows, batches: rows.batches, rejected })
+}
+
+fn read_json(cx: &FileCx<'_>, file: &DataFile) -> Result<FileRead, RawError> {
+    use std::io::BufRead;
+    let f = std::fs::File::open(&file.path).map_err(|source| RawError::Io { path: file.path.clone(), source })?;
+    let mut rows = Rows::new(cx.columns, cx.schema.clone());
+    let mut rejected = Vec::new();
+    for (n, line) in std::io::BufReader::with_capacity(1 << 20, f).lines().enumerate() {
+        let line_no = n as u64 + 1;
+        let line = line.map_err(|source| RawError::Io { path: file.path.clone(), source })?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let obj: serde_json::Map<String, serde_json::Value> = match serde_json::from_str(&line) {
+            Ok(o) => o,
+            Err(e) => {
+                cx.reject(&mut rejected, file, line_no, None, format!("not a JSON object: {e}"), line.clone())?;
+                continue;
+            }
+        };
+        let texts: Vec<Option<String>> = cx
+            .columns
+            .iter()
+            .map(|c| match obj.get(c.name.as_str()) {
+                None | Some(serde_json::Value::Null) => None,
+                Some(serde_json::Value::String(s)) => Some(s.clone()),
+                Some(other) => Some(other.to_string()),
+            })
+            .collect();
+        let fields: Vec<Option<&str>> = texts.iter().map(|t| t.as_deref()).collect();
+        match cx.convert(fields, &file.partition) {
+            Ok(values) => rows.push(values),
+            Err((col, reason)) => cx.reject(&mut rejected, file, line_no, Some(&col), reason, line.clone())?,
+        }
+    }
+    rows.flush();
+    Ok(FileRead { rows: rows.rows, batches: rows.batches, rejected })
+}
+
+fn read_parquet(cx: &FileCx<'_>, file: &DataFile) -> Result<FileRead, RawError> {
+    let f = std::fs::File::open(&file.path).map_err(|source| RawError::Io { path: file.path.clone(), source })?;
+    let err = |reason: String| RawError::File { file: file.display.clone(), reason };
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
+        .map_err(|e| err(format!("not a Parquet file: {e}")))?
+        .with_batch_size(BATCH_ROWS)
+        .build()
+        .map_err(|e| err(e.to_string()))?;
+    let mut batches = Vec::new();
+    let mut rows = 0u64;
+    for batch in reader {
+        let batch = batch.map_err(|e| err(e.to_string()))?;
+        let n = batch.num_rows();
+        let mut arrays = Vec::with_capacity(cx.columns.len());
+        for (i, c) in cx.columns.iter().enumerate() {
+            let target = arrow_type(c.data_type);
+            let array = if let Some((_, v)) = file.partition.iter().find(|(pi, _)| *pi == i) {
+                let scalar = match v {
+                    Some(t) => arrow::array::StringArray::from(vec![t.as_str(); n]),
+                    None => arrow::array::StringArray::from(vec![None::<&str>; n]),
+                };
+                arrow::compute::cast(&scalar, &target).map_err(|e| err(format!("partition `{}`: {e}", c.name)))?
+            } else {
+                let col = batch.column_by_name(c.name.as_str()).ok_or_else(|| err(format!("has no column `{}` declared for `{}`", c.name, cx.table)))?;
+                arrow::compute::cast(col, &target).map_err(|e| err(format!("column `{}` cannot be read as {}: {e}", c.name, c.data_type)))?
+            };
+            if !c.nullable && array.null_count() > 0 {
+                return Err(err(format!("column `{}` holds NULLs but is declared nullable = false", c.name)));
+            }
+            arrays.push(array);
+        }
+        rows += n as u64;
+        batches.push(RecordBatch::try_new(cx.schema.clone(), arrays).map_err(|e| err(e.to_string()))?);
+    }
+    Ok(FileRead { batches, rows, rejected: Vec::new() })
+}
+
+/// The schema of a `<table>_rejected` quarantine table.
+pub fn rejected_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("file", DataType::Utf8, false),
+        Field::new("line", DataType::Int64, false),
+        Field::new("column_name", DataType::Utf8, true),
+        Field::new("reason", DataType::Utf8, false),
+        Field::new("raw", DataType::Utf8, false),
+    ]))
+}
+
+pub fn rejected_batch(rows: &[RejectedRow]) -> RecordBatch {
+    use arrow::array::{Int64Array, StringArray};
+    RecordBatch::try_new(
+        rejected_schema(),
+        vec![
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.file.as_str()))),
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.line as i64))),
+            Arc::new(StringArray::from_iter(rows.iter().map(|r| r.column.as_deref()))),
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.reason.as_str()))),
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.raw.as_str()))),
+        ],
+    )
+    .expect("fixed schema")
+}
+
+/// Writes a batch as one Hive-partition folder of zstd Parquet (`{dir}/{key}={value}/part-0.parquet`).
+pub fn write_parquet_partition(dir: &Path, key: &str, value: &str, batch: &RecordBatch) -> Result<PathBuf, RawError> {
+    let folder = dir.join(format!("{key}={value}"));
+    std::fs::create_dir_all(&folder).map_err(|source| RawError::Io { path: folder.clone(), source })?;
+    let path = folder.join("part-00000.parquet");
+    let tmp = folder.join(".part-00000.parquet.tmp");
+    let file = std::fs::File::create(&tmp).map_err(|source| RawError::Io { path: tmp.clone(), source })?;
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
+        .build();
+    let io = |e: parquet::errors::ParquetError| RawError::File { file: path.display().to_string(), reason: e.to_string() };
+    let mut w = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), Some(props)).map_err(io)?;
+    w.write(batch).map_err(io)?;
+    w.close().map_err(io)?;
+    // Rename last, so a reader never lists a half-written file.
+    std::fs::rename(&tmp, &path).map_err(|source| RawError::Io { path: path.clone(), source })?;
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals_round_half_up_and_check_precision() {
+        assert_eq!(parse_decimal("12.34", 10, 2), Some(1234));
+        assert_eq!(parse_decimal("-0.5", 10, 2), Some(-50));
+        assert_eq!(parse_decimal("1.005", 10, 2), Some(101));
+        assert_eq!(parse_decimal("7", 10, 2), Some(700));
+        assert_eq!(parse_decimal("12,50", 10, 2), None);
+        assert_eq!(parse_decimal("123456789", 10, 2), None, "11 digits do not fit decimal(10,2)");
+        assert_eq!(parse_decimal("", 10, 2), None);
+        assert_eq!(parse_decimal("-", 10, 2), None);
+    }
+
+    #[test]
+    fn timestamps() {
+        let t = parse_timestamp("2026-11-03 10:00:00", false).unwrap();
+        assert_eq!(t, parse_timestamp("2026-11-03T10:00:00", false).unwrap());
+        assert_eq!(parse_timestamp("2026-11-03T11:00:00+01:00", true).unwrap(), t);
+        assert!(parse_timestamp("2026-13-45 99:00:00", false).is_none());
+    }
+}
