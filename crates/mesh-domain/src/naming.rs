@@ -166,6 +166,29 @@ impl Naming {
             key: format!("jobs/{slug}/"),
         }
     }
+    /// One job's spec (inputs, output, mode, checks, SQL) that the Glue runner reads.
+    pub fn job_spec(&self, slug: &ProjectSlug, job: &Name) -> ObjectPath {
+        self.job_artifacts(slug).join(&format!("{job}.json"))
+    }
+    /// Code shared by every project (the Glue runner and its libraries): readable by all jobs.
+    pub fn runtime_artifacts(&self) -> ObjectPath {
+        ObjectPath {
+            bucket: self.bucket(BucketKind::Artifacts),
+            key: "runtime/".into(),
+        }
+    }
+    /// The script every Glue job starts; it reads `--job-spec` and runs the job.
+    pub fn glue_runner_script(&self) -> ObjectPath {
+        self.runtime_artifacts().join("glue_runner.py")
+    }
+    /// The domain's customer-managed KMS key (buckets, logs, alerts).
+    pub fn kms_alias(&self) -> String {
+        format!("alias/{}-data-{}", self.abbr, self.env)
+    }
+    /// CloudWatch alarm on failed executions of a pipeline.
+    pub fn pipeline_alarm(&self, slug: &ProjectSlug, pipeline: &Name) -> String {
+        format!("{}-failed", self.state_machine(slug, pipeline))
+    }
     pub fn glue_log_group(&self, slug: &ProjectSlug) -> String {
         format!("/aws-glue/jobs/{}-{}-{}", self.abbr, slug, self.env)
     }
