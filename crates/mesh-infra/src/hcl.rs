@@ -149,6 +149,19 @@ impl Body {
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
     }
+    /// Attributes in order (for checks that walk the configuration, e.g. against a schema).
+    pub fn attributes(&self) -> impl Iterator<Item = (&str, &Expr)> {
+        self.items.iter().filter_map(|i| match i {
+            Item::Attr(k, v) => Some((k.as_str(), v)),
+            _ => None,
+        })
+    }
+    pub fn blocks(&self) -> impl Iterator<Item = &Block> {
+        self.items.iter().filter_map(|i| match i {
+            Item::Block(b) => Some(b),
+            _ => None,
+        })
+    }
 
     /// The file text: top-level blocks separated by a blank line.
     pub fn to_file(&self) -> String {
@@ -185,6 +198,15 @@ impl Block {
     }
     pub fn body_mut(&mut self) -> &mut Body {
         &mut self.body
+    }
+    pub fn kind(&self) -> &str {
+        &self.kind
+    }
+    pub fn labels(&self) -> &[String] {
+        &self.labels
+    }
+    pub fn body(&self) -> &Body {
+        &self.body
     }
 }
 

@@ -25,6 +25,8 @@ const LOG_RETENTION_DAYS: i64 = 365;
 pub struct RenderedFile {
     pub path: PathBuf,
     pub contents: String,
+    /// The HCL tree of a `.tf` file, kept so tests can check it against the provider schema.
+    pub hcl: Option<Body>,
 }
 
 /// A setting of the model that the generated Terraform cannot express.
@@ -105,10 +107,12 @@ impl<'a> EnvRoot<'a> {
         })
     }
 
-    fn file(&self, out: &mut Rendered, name: &str, contents: String) {
+    fn file(&self, out: &mut Rendered, name: &str, what: &str, body: Body) {
+        let contents = self.header(what) + &body.to_file();
         out.files.push(RenderedFile {
             path: PathBuf::from(format!("envs/{}/{name}", self.env)),
             contents,
+            hcl: Some(body),
         });
     }
 
@@ -120,35 +124,35 @@ impl<'a> EnvRoot<'a> {
         self.file(
             out,
             "main.tf",
-            self.header("Terraform settings, state backend and provider.") + &self.main().to_file(),
+            "Terraform settings, state backend and provider.",
+            self.main(),
         );
         self.file(
             out,
             "storage.tf",
-            self.header("KMS key and S3 buckets: raw, refined, curated, artifacts, access logs.")
-                + &self.storage().to_file(),
+            "KMS key and S3 buckets: raw, refined, curated, artifacts, access logs.",
+            self.storage(),
         );
-        let catalog = self.catalog(out).to_file();
+        let catalog = self.catalog(out);
         self.file(
             out,
             "catalog.tf",
-            self.header("Glue databases, tables and Iceberg table optimizers.") + &catalog,
+            "Glue databases, tables and Iceberg table optimizers.",
+            catalog,
         );
         for p in &self.domain.projects {
             let body = self.project(p, out);
-            self.file(
-                out,
-                &format!("project_{}.tf", p.name),
-                self.header(&format!(
-                    "Project {} ({}): IAM, parameters, jobs, pipelines, alerts.",
-                    p.name, p.slug
-                )) + &body.to_file(),
+            let what = format!(
+                "Project {} ({}): IAM, parameters, jobs, pipelines, alerts.",
+                p.name, p.slug
             );
+            self.file(out, &format!("project_{}.tf", p.name), &what, body);
         }
         for role in &self.roles {
             out.files.push(RenderedFile {
                 path: policy_file(self.env, &role.name),
                 contents: role.policy.to_json(),
+                hcl: None,
             });
         }
     }
@@ -735,6 +739,7 @@ impl<'a> EnvRoot<'a> {
             out.files.push(RenderedFile {
                 path: PathBuf::from(format!("envs/{}/states/{name}.asl.json", self.env)),
                 contents: text,
+                hcl: None,
             });
             body.push_block(
                 Block::resource("aws_cloudwatch_log_group", &pll)
