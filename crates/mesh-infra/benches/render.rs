@@ -24,20 +24,20 @@ fn write_domain(root: &Path) {
         std::fs::create_dir_all(dir.join("sql")).expect("mkdir");
         let mut toml = format!(
             "name = \"p{p:02}\"\nproject_slug = \"pj{p:02}\"\nowner = \"team{p}\"\nclassification = \"internal\"\n\n\
-             [[tables]]\nname = \"events\"\nlayer = \"raw\"\nformat = \"csv\"\npartition_by = [\"event_date\"]\n\
+             [[tables]]\nname = \"p{p:02}_events\"\nlayer = \"raw\"\nformat = \"csv\"\npartition_by = [\"event_date\"]\n\
              columns = [{{ name = \"id\", type = \"long\", nullable = false }}, {{ name = \"amount\", type = \"decimal(10,2)\" }}, {{ name = \"event_date\", type = \"date\", nullable = false }}]\n"
         );
         let mut steps = Vec::new();
         for j in 0..JOBS_PER_PROJECT {
             let _ = write!(
                 toml,
-                "\n[[tables]]\nname = \"agg{j}\"\nlayer = \"curated\"\npartition_by = [\"month(event_date)\"]\n\
+                "\n[[tables]]\nname = \"p{p:02}_agg{j}\"\nlayer = \"curated\"\npartition_by = [\"month(event_date)\"]\n\
                  columns = [{{ name = \"event_date\", type = \"date\", nullable = false }}, {{ name = \"total\", type = \"decimal(18,2)\" }}]\n\
-                 \n[[jobs]]\nname = \"job{j}\"\nsql = \"sql/job{j}.sql\"\ninputs = [\"raw.events\"]\noutput = \"curated.agg{j}\"\nmode = \"overwrite\"\n"
+                 \n[[jobs]]\nname = \"job{j}\"\nsql = \"sql/job{j}.sql\"\ninputs = [\"raw.p{p:02}_events\"]\noutput = \"curated.p{p:02}_agg{j}\"\nmode = \"overwrite\"\n"
             );
             std::fs::write(
                 dir.join(format!("sql/job{j}.sql")),
-                "SELECT event_date, SUM(amount) AS total FROM b01_raw.events GROUP BY event_date\n",
+                format!("SELECT event_date, SUM(amount) AS total FROM b01_raw.p{p:02}_events GROUP BY event_date\n"),
             )
             .expect("write sql");
             // Two chains of three jobs: waves of two parallel branches.

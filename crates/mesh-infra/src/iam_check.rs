@@ -336,7 +336,7 @@ pub fn probes(n: &Naming, arns: &Arns, domain: &Domain, role: &Role, target: &Pr
     out
 }
 
-fn evaluate(policy: &IAMPolicy, role_arn: &str, probe: &Probe) -> Result<bool, InfraError> {
+fn evaluate(evaluator: &PolicyEvaluator, role_arn: &str, probe: &Probe) -> Result<bool, InfraError> {
     let err = |message: String| InfraError::Evaluation {
         action: probe.action.clone(),
         resource: probe.resource.clone(),
@@ -353,9 +353,7 @@ fn evaluate(policy: &IAMPolicy, role_arn: &str, probe: &Probe) -> Result<bool, I
         arn,
         ctx,
     );
-    let result = PolicyEvaluator::with_policies(vec![policy.clone()])
-        .evaluate(&req)
-        .map_err(|e| err(e.to_string()))?;
+    let result = evaluator.evaluate(&req).map_err(|e| err(e.to_string()))?;
     Ok(result.decision == Decision::Allow)
 }
 
@@ -407,6 +405,7 @@ pub fn check(domain: &Domain, infra_dir: &Path, envs: &[Env]) -> Result<Report, 
                 path: path.clone(),
                 message: e.to_string(),
             })?;
+            let evaluator = PolicyEvaluator::with_policies(vec![parsed]);
             let role_arn = format!("arn:aws:iam::{}:role/{}", arns.account, role.name);
             for target in &domain.projects {
                 let probes = probes(&n, &arns, domain, &role, &target.slug);
@@ -418,7 +417,7 @@ pub fn check(domain: &Domain, infra_dir: &Path, envs: &[Env]) -> Result<Report, 
                     for probe in probes.iter().filter(|p| p.column == column) {
                         any = true;
                         report.requests += 1;
-                        let ok = evaluate(&parsed, &role_arn, probe)?;
+                        let ok = evaluate(&evaluator, &role_arn, probe)?;
                         if ok {
                             allowed.push(probe);
                         }
