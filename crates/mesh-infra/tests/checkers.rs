@@ -10,6 +10,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use mesh_domain::Env;
+use mesh_infra::hcl::{Block, Body, Expr};
 
 fn run(cmd: &mut Command) -> Output {
     cmd.output().unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"))
@@ -213,4 +214,67 @@ fn every_pipeline_runs_on_moto_and_a_missing_job_ends_in_the_fail_state() {
         text(&out)
     );
     assert!(stdout.contains("Notify failure -> Failed"), "{}", text(&out));
+}
+
+/// Strings from a small deterministic generator over the characters HCL treats specially.
+fn tricky_strings() -> Vec<String> {
+    let alphabet: Vec<char> = "ab $%{}\"\\\n\r\t\u{1}\u{7f}é€😀~/:*".chars().collect();
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut out = vec![
+        "${var.x}".to_string(),
+        "%{ if true }x%{ endif }".to_string(),
+        "$${already}".to_string(),
+        "trailing $".to_string(),
+        "trailing %".to_string(),
+        "\\${".to_string(),
+        String::new(),
+    ];
+    for _ in 0..120 {
+        let mut s = String::new();
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        for i in 0..(state % 24) {
+            let r = state.rotate_left(i as u32 * 5) ^ (i * 0x9e37_79b9);
+            s.push(alphabet[(r % alphabet.len() as u64) as usize]);
+        }
+        out.push(s);
+    }
+    out
+}
+
+#[test]
+fn hcl_strings_and_objects_round_trip_through_terraform() {
+    let python = common::tool("MESH_PYTHON");
+    let strings = tricky_strings();
+    let mut body = Body::new();
+    for (i, s) in strings.iter().enumerate() {
+        body.push_block(Block::new("output", &[&format!("s{i}")]).attr("value", Expr::str(s)));
+    }
+    let policy = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{"Sid": "A", "Effect": "Allow", "Action": ["s3:GetObject"], "Resource": ["arn:aws:s3:::b/${aws:username}/*"],
+                       "Condition": {"StringLike": {"s3:prefix": ["pj01/*", "%{x}"]}}}],
+    });
+    body.push_block(
+        Block::new("output", &["policy"])
+            .attr("value", Expr::Call("jsonencode".into(), vec![Expr::from_json(&policy)])),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("main.tf"), body.to_file()).unwrap();
+    let out = run(Command::new(&python)
+        .arg(common::tools_dir().join("terraform_eval.py"))
+        .arg(dir.path()));
+    assert!(out.status.success(), "{}", text(&out));
+    let values: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
+    for (i, s) in strings.iter().enumerate() {
+        assert_eq!(
+            values[format!("s{i}")].as_str(),
+            Some(s.as_str()),
+            "string {i} changed in Terraform"
+        );
+    }
+    let decoded: serde_json::Value = serde_json::from_str(values["policy"].as_str().unwrap()).unwrap();
+    assert_eq!(decoded, policy);
 }
