@@ -35,8 +35,17 @@ pub fn render(
     let envs = envs(env)?;
     let out = out.unwrap_or_else(|| root.join("infra"));
     let rendered = mesh_infra::render(domain, &envs).map_err(failure)?;
+    // The same manifest setting warns once, naming every environment it concerns.
+    let mut warnings: Vec<(String, Vec<Env>)> = Vec::new();
     for w in &rendered.warnings {
-        eprintln!("warning: {}: {}", w.env, w.message);
+        match warnings.iter_mut().find(|(m, _)| *m == w.message) {
+            Some((_, envs)) => envs.push(w.env),
+            None => warnings.push((w.message.clone(), vec![w.env])),
+        }
+    }
+    for (message, envs) in warnings {
+        let envs: Vec<&str> = envs.iter().map(|e| e.as_str()).collect();
+        eprintln!("warning: {}: {message}", envs.join(", "));
     }
     if check {
         let drift = mesh_infra::drift(&rendered, &out).map_err(failure)?;

@@ -4,7 +4,8 @@
 //! depends on. Each wave runs after the previous one; a wave with several steps is a Parallel
 //! state with one branch per step. This keeps every dependency (a step never starts before
 //! what it depends on has finished) at the cost of sometimes waiting for an unrelated step of
-//! the previous wave, and it maps any DAG onto ASL without nested joins.
+//! the previous wave, and it maps any DAG onto ASL without nested joins. A wave wider than the
+//! pipeline's `max_concurrency` is split into consecutive Parallel states.
 
 use std::collections::BTreeMap;
 
@@ -43,7 +44,13 @@ pub fn waves(pipeline: &Pipeline) -> Vec<Vec<usize>> {
         }
         waves[w].push(i);
     }
+    // A Parallel state has no concurrency limit: a wave wider than the pipeline's
+    // max_concurrency runs as consecutive Parallel states of at most that many branches.
+    let max = pipeline.max_concurrency.max(1) as usize;
     waves
+        .into_iter()
+        .flat_map(|w| w.chunks(max).map(<[usize]>::to_vec).collect::<Vec<_>>())
+        .collect()
 }
 
 fn step_state_name(step: &Step) -> String {
@@ -211,5 +218,14 @@ mod tests {
         assert_eq!(waves(&p.pipelines[0]), vec![vec![0], vec![1, 2]]);
         let p = d.project("sales").unwrap();
         assert_eq!(waves(&p.pipelines[0]), vec![vec![0], vec![1]]);
+    }
+
+    #[test]
+    fn waves_respect_max_concurrency() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let d = mesh_domain::load_domain(&root).expect("example domain loads");
+        let mut pl = d.project("legacy_refactor").unwrap().pipelines[0].clone();
+        pl.max_concurrency = 1;
+        assert_eq!(waves(&pl), vec![vec![0], vec![1], vec![2]]);
     }
 }
