@@ -4,6 +4,7 @@
 
 use std::fmt::{self, Write};
 use std::path::Path;
+use std::sync::OnceLock;
 
 use iam_rs::{Arn, Context, ContextValue, Decision, IAMPolicy, IAMRequest, PolicyEvaluator, Principal, PrincipalId};
 use mesh_domain::{BucketKind, Domain, Env, Layer, Naming, ProjectSlug};
@@ -12,23 +13,21 @@ use crate::error::InfraError;
 use crate::policy::{self, Arns, Role, RoleKind};
 use crate::render::role_policy_path;
 
-/// Object-level S3 actions probed on every prefix.
-const S3_OBJECT_ACTIONS: &[&str] = &[
-    "s3:AbortMultipartUpload",
-    "s3:DeleteObject",
-    "s3:DeleteObjectTagging",
-    "s3:DeleteObjectVersion",
-    "s3:GetObject",
-    "s3:GetObjectAcl",
-    "s3:GetObjectAttributes",
-    "s3:GetObjectTagging",
-    "s3:GetObjectVersion",
-    "s3:ListMultipartUploadParts",
-    "s3:PutObject",
-    "s3:PutObjectAcl",
-    "s3:PutObjectTagging",
-    "s3:RestoreObject",
-];
+/// Every S3 action on objects and on buckets (AWS's service authorization reference, extracted
+/// from parliament by tools/extract_s3_actions.py), so a grant of any of them is probed.
+#[derive(serde::Deserialize)]
+struct S3Actions {
+    object: Vec<String>,
+    bucket: Vec<String>,
+}
+
+fn s3_actions() -> &'static S3Actions {
+    static ACTIONS: OnceLock<S3Actions> = OnceLock::new();
+    ACTIONS.get_or_init(|| {
+        serde_json::from_str(include_str!("../schema/s3_actions.json")).expect("schema/s3_actions.json is valid")
+    })
+}
+
 const READ: &[&str] = &["s3:GetObject"];
 const READ_WRITE: &[&str] = &["s3:DeleteObject", "s3:GetObject", "s3:PutObject"];
 
@@ -144,14 +143,19 @@ fn object_probes(
     allowed: &[&str],
     others: Expect,
 ) -> Vec<Probe> {
-    S3_OBJECT_ACTIONS
+    s3_actions()
+        .object
         .iter()
         .map(|a| Probe {
             column,
-            action: a.to_string(),
+            action: a.clone(),
             resource: arns.object(bucket, key),
             prefix: None,
-            expect: if allowed.contains(a) { Expect::Allow } else { others },
+            expect: if allowed.contains(&a.as_str()) {
+                Expect::Allow
+            } else {
+                others
+            },
         })
         .collect()
 }
@@ -164,6 +168,23 @@ fn list_probe(column: &'static str, arns: &Arns, bucket: &str, prefix: &str, exp
         prefix: Some(prefix.into()),
         expect,
     }
+}
+
+/// Bucket-level actions (policy, ACL, versioning, lifecycle, other listings...): no project role
+/// needs any of them; `s3:ListBucket` is probed with prefixes elsewhere.
+fn bucket_probes(column: &'static str, arns: &Arns, bucket: &str, prefix: &str) -> Vec<Probe> {
+    s3_actions()
+        .bucket
+        .iter()
+        .filter(|a| *a != "s3:ListBucket")
+        .map(|a| Probe {
+            column,
+            action: a.clone(),
+            resource: arns.bucket(bucket),
+            prefix: a.starts_with("s3:List").then(|| prefix.to_string()),
+            expect: Expect::Deny,
+        })
+        .collect()
 }
 
 /// The requests for one role of project `owner` against the prefixes of project `target`.
@@ -204,6 +225,9 @@ pub fn probes(n: &Naming, arns: &Arns, domain: &Domain, role: &Role, target: &Pr
         ));
         // Listing the bucket root would reveal every project's keys.
         out.push(list_probe(col, arns, &p.bucket, "", Expect::Deny));
+        if own {
+            out.extend(bucket_probes(col, arns, &p.bucket, &p.key));
+        }
     }
     let artifacts = n.bucket(BucketKind::Artifacts);
     let glue = role.kind == RoleKind::Glue;
@@ -254,6 +278,9 @@ pub fn probes(n: &Naming, arns: &Arns, domain: &Domain, role: &Role, target: &Pr
         if glue && own { Expect::Allow } else { Expect::Deny },
     ));
     out.push(list_probe("artifacts", arns, &artifacts, "", Expect::Deny));
+    if own {
+        out.extend(bucket_probes("artifacts", arns, &artifacts, &jobs.key));
+    }
     // Catalog: databases are domain-wide, so only the domain prefix matters (probed once, own row).
     if own {
         let catalog_role = matches!(role.kind, RoleKind::Glue | RoleKind::Optimizer);

@@ -312,3 +312,26 @@ fn iam_check_reports_a_missing_policy_file_with_the_fix() {
         .to_string();
     assert!(err.contains("f01-sfn-pj02-int") && err.contains("mesh render"), "{err}");
 }
+
+#[test]
+fn iam_check_probes_every_s3_action_not_just_the_common_ones() {
+    let (dir, _) = common::rendered_tree();
+    let path = dir.path().join("envs/dev/policies/f01-sfn-pj03-dev.json");
+    let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    doc["Statement"].as_array_mut().unwrap().push(serde_json::json!({
+        "Sid": "Sneaky", "Effect": "Allow",
+        "Action": ["s3:PutObjectRetention", "s3:PutBucketPolicy"],
+        "Resource": ["arn:aws:s3:::f01-raw-dev", "arn:aws:s3:::f01-raw-dev/*"],
+    }));
+    std::fs::write(&path, serde_json::to_string_pretty(&doc).unwrap()).unwrap();
+    let report = mesh_infra::iam_check::check(&common::example_domain(), dir.path(), &[Env::Dev]).unwrap();
+    let text = report.to_string();
+    assert!(
+        text.contains("f01-sfn-pj03-dev: LEAK: allowed s3:PutObjectRetention on arn:aws:s3:::f01-raw-dev/pj01/"),
+        "{text}"
+    );
+    assert!(
+        text.contains("f01-sfn-pj03-dev: LEAK: allowed s3:PutBucketPolicy on arn:aws:s3:::f01-raw-dev"),
+        "{text}"
+    );
+}
