@@ -503,6 +503,7 @@ impl<'a> EnvRoot<'a> {
             .find(|r| r.slug == p.slug && r.kind == RoleKind::Optimizer)
             .expect("every project has an optimizer role");
         let role_arn = Expr::reference(&["aws_iam_role", &role_local(role), "arn"]);
+        let role_policy = Expr::reference(&["aws_iam_role_policy", &role_local(role)]);
         let base = |kind: &str| {
             Block::resource("aws_glue_catalog_table_optimizer", &format!("{l}_{kind}"))
                 .attr("catalog_id", Expr::str(&self.arns.account))
@@ -512,6 +513,8 @@ impl<'a> EnvRoot<'a> {
                 )
                 .attr("table_name", Expr::reference(&["aws_glue_catalog_table", &l, "name"]))
                 .attr("type", Expr::str(kind))
+                // Glue checks the role when the optimizer is created: its policy must exist first.
+                .attr("depends_on", Expr::List(vec![role_policy.clone()]))
         };
         let qualified = self.n.qualified_table(t);
         if let Some(c) = &o.compaction {
@@ -769,7 +772,15 @@ impl<'a> EnvRoot<'a> {
                             .attr("include_execution_data", Expr::Bool(true))
                             .attr("level", Expr::str("ALL")),
                     )
-                    .block(Block::new("tracing_configuration", &[]).attr("enabled", Expr::Bool(true))),
+                    .block(Block::new("tracing_configuration", &[]).attr("enabled", Expr::Bool(true)))
+                    // Creating a state machine with logging checks the role's log-delivery rights.
+                    .attr(
+                        "depends_on",
+                        Expr::List(vec![Expr::reference(&[
+                            "aws_iam_role_policy",
+                            &local(&[slug, "pipeline"]),
+                        ])]),
+                    ),
             );
             body.push_block(
                 Block::resource("aws_cloudwatch_metric_alarm", &pll)

@@ -120,6 +120,7 @@ resource "aws_glue_catalog_table_optimizer" "pj02_curated_customers_compaction" 
   database_name = aws_glue_catalog_table.pj02_curated_customers.database_name
   table_name    = aws_glue_catalog_table.pj02_curated_customers.name
   type          = "compaction"
+  depends_on    = [aws_iam_role_policy.pj02_optimizer]
   configuration {
     role_arn = aws_iam_role.pj02_optimizer.arn
     enabled  = true
@@ -131,6 +132,7 @@ resource "aws_glue_catalog_table_optimizer" "pj02_curated_customers_retention" {
   database_name = aws_glue_catalog_table.pj02_curated_customers.database_name
   table_name    = aws_glue_catalog_table.pj02_curated_customers.name
   type          = "retention"
+  depends_on    = [aws_iam_role_policy.pj02_optimizer]
   configuration {
     role_arn = aws_iam_role.pj02_optimizer.arn
     enabled  = true
@@ -150,6 +152,7 @@ resource "aws_glue_catalog_table_optimizer" "pj02_curated_customers_orphan_file_
   database_name = aws_glue_catalog_table.pj02_curated_customers.database_name
   table_name    = aws_glue_catalog_table.pj02_curated_customers.name
   type          = "orphan_file_deletion"
+  depends_on    = [aws_iam_role_policy.pj02_optimizer]
   configuration {
     role_arn = aws_iam_role.pj02_optimizer.arn
     enabled  = true
@@ -261,6 +264,7 @@ resource "aws_glue_catalog_table_optimizer" "pj03_refined_orders_clean_compactio
   database_name = aws_glue_catalog_table.pj03_refined_orders_clean.database_name
   table_name    = aws_glue_catalog_table.pj03_refined_orders_clean.name
   type          = "compaction"
+  depends_on    = [aws_iam_role_policy.pj03_optimizer]
   configuration {
     role_arn = aws_iam_role.pj03_optimizer.arn
     enabled  = true
@@ -272,6 +276,7 @@ resource "aws_glue_catalog_table_optimizer" "pj03_refined_orders_clean_retention
   database_name = aws_glue_catalog_table.pj03_refined_orders_clean.database_name
   table_name    = aws_glue_catalog_table.pj03_refined_orders_clean.name
   type          = "retention"
+  depends_on    = [aws_iam_role_policy.pj03_optimizer]
   configuration {
     role_arn = aws_iam_role.pj03_optimizer.arn
     enabled  = true
@@ -291,6 +296,7 @@ resource "aws_glue_catalog_table_optimizer" "pj03_refined_orders_clean_orphan_fi
   database_name = aws_glue_catalog_table.pj03_refined_orders_clean.database_name
   table_name    = aws_glue_catalog_table.pj03_refined_orders_clean.name
   type          = "orphan_file_deletion"
+  depends_on    = [aws_iam_role_policy.pj03_optimizer]
   configuration {
     role_arn = aws_iam_role.pj03_optimizer.arn
     enabled  = true
@@ -346,6 +352,7 @@ resource "aws_glue_catalog_table_optimizer" "pj03_curated_orders_by_country_comp
   database_name = aws_glue_catalog_table.pj03_curated_orders_by_country.database_name
   table_name    = aws_glue_catalog_table.pj03_curated_orders_by_country.name
   type          = "compaction"
+  depends_on    = [aws_iam_role_policy.pj03_optimizer]
   configuration {
     role_arn = aws_iam_role.pj03_optimizer.arn
     enabled  = true
@@ -357,6 +364,7 @@ resource "aws_glue_catalog_table_optimizer" "pj03_curated_orders_by_country_rete
   database_name = aws_glue_catalog_table.pj03_curated_orders_by_country.database_name
   table_name    = aws_glue_catalog_table.pj03_curated_orders_by_country.name
   type          = "retention"
+  depends_on    = [aws_iam_role_policy.pj03_optimizer]
   configuration {
     role_arn = aws_iam_role.pj03_optimizer.arn
     enabled  = true
@@ -376,6 +384,7 @@ resource "aws_glue_catalog_table_optimizer" "pj03_curated_orders_by_country_orph
   database_name = aws_glue_catalog_table.pj03_curated_orders_by_country.database_name
   table_name    = aws_glue_catalog_table.pj03_curated_orders_by_country.name
   type          = "orphan_file_deletion"
+  depends_on    = [aws_iam_role_policy.pj03_optimizer]
   configuration {
     role_arn = aws_iam_role.pj03_optimizer.arn
     enabled  = true
@@ -492,6 +501,7 @@ resource "aws_glue_catalog_table_optimizer" "pj01_curated_daily_sales_compaction
   database_name = aws_glue_catalog_table.pj01_curated_daily_sales.database_name
   table_name    = aws_glue_catalog_table.pj01_curated_daily_sales.name
   type          = "compaction"
+  depends_on    = [aws_iam_role_policy.pj01_optimizer]
   configuration {
     role_arn = aws_iam_role.pj01_optimizer.arn
     enabled  = true
@@ -503,6 +513,7 @@ resource "aws_glue_catalog_table_optimizer" "pj01_curated_daily_sales_retention"
   database_name = aws_glue_catalog_table.pj01_curated_daily_sales.database_name
   table_name    = aws_glue_catalog_table.pj01_curated_daily_sales.name
   type          = "retention"
+  depends_on    = [aws_iam_role_policy.pj01_optimizer]
   configuration {
     role_arn = aws_iam_role.pj01_optimizer.arn
     enabled  = true
@@ -522,6 +533,7 @@ resource "aws_glue_catalog_table_optimizer" "pj01_curated_daily_sales_orphan_fil
   database_name = aws_glue_catalog_table.pj01_curated_daily_sales.database_name
   table_name    = aws_glue_catalog_table.pj01_curated_daily_sales.name
   type          = "orphan_file_deletion"
+  depends_on    = [aws_iam_role_policy.pj01_optimizer]
   configuration {
     role_arn = aws_iam_role.pj01_optimizer.arn
     enabled  = true

@@ -250,6 +250,7 @@ resource "aws_sfn_state_machine" "pj02_main_pipeline" {
   tracing_configuration {
     enabled = true
   }
+  depends_on = [aws_iam_role_policy.pj02_pipeline]
 }
 
 resource "aws_cloudwatch_metric_alarm" "pj02_main_pipeline" {

@@ -302,6 +302,7 @@ resource "aws_sfn_state_machine" "pj03_main_pipeline" {
   tracing_configuration {
     enabled = true
   }
+  depends_on = [aws_iam_role_policy.pj03_pipeline]
 }
 
 resource "aws_cloudwatch_metric_alarm" "pj03_main_pipeline" {

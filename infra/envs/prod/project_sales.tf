@@ -250,6 +250,7 @@ resource "aws_sfn_state_machine" "pj01_main_pipeline" {
   tracing_configuration {
     enabled = true
   }
+  depends_on = [aws_iam_role_policy.pj01_pipeline]
 }
 
 resource "aws_cloudwatch_metric_alarm" "pj01_main_pipeline" {
