@@ -213,7 +213,24 @@ fn every_pipeline_runs_on_moto_and_a_missing_job_ends_in_the_fail_state() {
         "{}",
         text(&out)
     );
-    assert!(stdout.contains("Notify failure -> Failed"), "{}", text(&out));
+    assert!(
+        stdout.contains("Notify failure -> Failed, alert published=True"),
+        "{}",
+        text(&out)
+    );
+    // legacy_refactor's two steps after clean_orders ran as branches of one Parallel state.
+    let pj03 = stdout
+        .lines()
+        .find(|l| l.contains("f01-pj03-pipeline-dev:"))
+        .unwrap_or_default();
+    for state in [
+        "Run clean_orders",
+        "Wave 2",
+        "Run orders_by_country",
+        "Optimize refined.orders_clean",
+    ] {
+        assert!(pj03.contains(state), "{state} did not run: {pj03}");
+    }
 }
 
 /// Strings from a small deterministic generator over the characters HCL treats specially.

@@ -69,7 +69,11 @@ def run(name, defn, expect, skip_job=None):
     detail = ""
     if expect == "FAILED":
         ok = ok and "Notify failure" in entered and d.get("error") == "PipelineFailed"
-        detail = f" error={d.get('error')} via {' -> '.join(entered[-3:])}"
+        # The alert was really published: the SNS task after `Notify failure` succeeded.
+        start = next(i for i, e in enumerate(history) if e.get("stateEnteredEventDetails", {}).get("name") == "Notify failure") if "Notify failure" in entered else len(history)
+        published = any(e["type"] == "TaskSucceeded" and e.get("taskSucceededEventDetails", {}).get("resource") == "publish" for e in history[start:])
+        ok = ok and published
+        detail = f" error={d.get('error')} via {' -> '.join(entered[-3:])}, alert published={published}"
     else:
         # Every job step ran and received the run date of the scheduled time.
         for j in jobs:
