@@ -335,3 +335,55 @@ fn iam_check_probes_every_s3_action_not_just_the_common_ones() {
         "{text}"
     );
 }
+
+/// `file("${path.module}/...")` arguments of a body, recursively.
+fn module_files(body: &Body, out: &mut Vec<String>) {
+    fn walk(e: &Expr, out: &mut Vec<String>) {
+        match e {
+            Expr::Call(f, args) if f == "file" => {
+                for a in args {
+                    if let Expr::ModulePath(p) = a {
+                        out.push(p.clone());
+                    }
+                }
+            }
+            Expr::Call(_, items) | Expr::List(items) => items.iter().for_each(|i| walk(i, out)),
+            Expr::Object(fields) => fields.iter().for_each(|(_, v)| walk(v, out)),
+            _ => {}
+        }
+    }
+    for (_, e) in body.attributes() {
+        walk(e, out);
+    }
+    for b in body.blocks() {
+        module_files(b.body(), out);
+    }
+}
+
+#[test]
+fn every_file_terraform_loads_is_rendered_and_every_json_file_is_loaded() {
+    let rendered = common::render_all(&common::example_domain());
+    let paths: BTreeSet<String> = rendered
+        .files
+        .iter()
+        .map(|f| f.path.to_string_lossy().into_owned())
+        .collect();
+    let mut loaded = BTreeSet::new();
+    for f in &rendered.files {
+        let Some(body) = &f.hcl else { continue };
+        let dir = f.path.parent().unwrap().to_string_lossy().into_owned();
+        let mut files = Vec::new();
+        module_files(body, &mut files);
+        for rel in files {
+            let full = format!("{dir}/{rel}");
+            assert!(
+                paths.contains(&full),
+                "{} loads {full}, which is not rendered",
+                f.path.display()
+            );
+            loaded.insert(full);
+        }
+    }
+    let json: BTreeSet<String> = paths.iter().filter(|p| p.ends_with(".json")).cloned().collect();
+    assert_eq!(json, loaded, "rendered JSON files that no Terraform resource loads");
+}
