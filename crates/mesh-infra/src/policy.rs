@@ -256,14 +256,14 @@ fn data_statements(naming: &Naming, arns: &Arns, slug: &ProjectSlug, layers: &[L
 }
 
 fn catalog_statement(naming: &Naming, arns: &Arns, actions: &[&str]) -> Statement {
-    let abbr = naming.abbr();
+    let databases = naming.database_wildcard();
     Statement::allow(
         "DomainCatalog",
         actions,
         vec![
             arns.glue("catalog"),
-            arns.glue(&format!("database/{abbr}_*")),
-            arns.glue(&format!("table/{abbr}_*/*")),
+            arns.glue(&format!("database/{databases}")),
+            arns.glue(&format!("table/{databases}/*")),
         ],
     )
 }

@@ -323,7 +323,7 @@ impl<'a> EnvRoot<'a> {
                 Block::resource("aws_s3_bucket_logging", &l)
                     .attr("bucket", bucket_id.clone())
                     .attr("target_bucket", Expr::reference(&["aws_s3_bucket", &logs_bucket, "id"]))
-                    .attr("target_prefix", Expr::str(format!("{name}/"))),
+                    .attr("target_prefix", Expr::str(self.n.access_log_prefix(kind).key)),
             );
         }
         let arn = self.arns.bucket(&name);
@@ -628,7 +628,7 @@ impl<'a> EnvRoot<'a> {
             );
             body.push_block(
                 Block::resource("aws_iam_role_policy", &rl)
-                    .attr("name", Expr::str(format!("{}-access", role.name)))
+                    .attr("name", Expr::str(&role.name))
                     .attr("role", Expr::reference(&["aws_iam_role", &rl, "id"]))
                     .attr(
                         "policy",

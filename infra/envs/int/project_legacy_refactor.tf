@@ -28,7 +28,7 @@ resource "aws_iam_role" "pj03_glue" {
 }
 
 resource "aws_iam_role_policy" "pj03_glue" {
-  name   = "f01-glue-pj03-int-access"
+  name   = "f01-glue-pj03-int"
   role   = aws_iam_role.pj03_glue.id
   policy = file("${path.module}/policies/f01-glue-pj03-int.json")
 }
@@ -60,7 +60,7 @@ resource "aws_iam_role" "pj03_optimizer" {
 }
 
 resource "aws_iam_role_policy" "pj03_optimizer" {
-  name   = "f01-optimizer-pj03-int-access"
+  name   = "f01-optimizer-pj03-int"
   role   = aws_iam_role.pj03_optimizer.id
   policy = file("${path.module}/policies/f01-optimizer-pj03-int.json")
 }
@@ -92,7 +92,7 @@ resource "aws_iam_role" "pj03_pipeline" {
 }
 
 resource "aws_iam_role_policy" "pj03_pipeline" {
-  name   = "f01-sfn-pj03-int-access"
+  name   = "f01-sfn-pj03-int"
   role   = aws_iam_role.pj03_pipeline.id
   policy = file("${path.module}/policies/f01-sfn-pj03-int.json")
 }
@@ -124,7 +124,7 @@ resource "aws_iam_role" "pj03_scheduler" {
 }
 
 resource "aws_iam_role_policy" "pj03_scheduler" {
-  name   = "f01-scheduler-pj03-int-access"
+  name   = "f01-scheduler-pj03-int"
   role   = aws_iam_role.pj03_scheduler.id
   policy = file("${path.module}/policies/f01-scheduler-pj03-int.json")
 }

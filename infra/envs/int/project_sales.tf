@@ -28,7 +28,7 @@ resource "aws_iam_role" "pj01_glue" {
 }
 
 resource "aws_iam_role_policy" "pj01_glue" {
-  name   = "f01-glue-pj01-int-access"
+  name   = "f01-glue-pj01-int"
   role   = aws_iam_role.pj01_glue.id
   policy = file("${path.module}/policies/f01-glue-pj01-int.json")
 }
@@ -60,7 +60,7 @@ resource "aws_iam_role" "pj01_optimizer" {
 }
 
 resource "aws_iam_role_policy" "pj01_optimizer" {
-  name   = "f01-optimizer-pj01-int-access"
+  name   = "f01-optimizer-pj01-int"
   role   = aws_iam_role.pj01_optimizer.id
   policy = file("${path.module}/policies/f01-optimizer-pj01-int.json")
 }
@@ -92,7 +92,7 @@ resource "aws_iam_role" "pj01_pipeline" {
 }
 
 resource "aws_iam_role_policy" "pj01_pipeline" {
-  name   = "f01-sfn-pj01-int-access"
+  name   = "f01-sfn-pj01-int"
   role   = aws_iam_role.pj01_pipeline.id
   policy = file("${path.module}/policies/f01-sfn-pj01-int.json")
 }
@@ -124,7 +124,7 @@ resource "aws_iam_role" "pj01_scheduler" {
 }
 
 resource "aws_iam_role_policy" "pj01_scheduler" {
-  name   = "f01-scheduler-pj01-int-access"
+  name   = "f01-scheduler-pj01-int"
   role   = aws_iam_role.pj01_scheduler.id
   policy = file("${path.module}/policies/f01-scheduler-pj01-int.json")
 }

@@ -28,7 +28,7 @@ resource "aws_iam_role" "pj02_glue" {
 }
 
 resource "aws_iam_role_policy" "pj02_glue" {
-  name   = "f01-glue-pj02-prod-access"
+  name   = "f01-glue-pj02-prod"
   role   = aws_iam_role.pj02_glue.id
   policy = file("${path.module}/policies/f01-glue-pj02-prod.json")
 }
@@ -60,7 +60,7 @@ resource "aws_iam_role" "pj02_optimizer" {
 }
 
 resource "aws_iam_role_policy" "pj02_optimizer" {
-  name   = "f01-optimizer-pj02-prod-access"
+  name   = "f01-optimizer-pj02-prod"
   role   = aws_iam_role.pj02_optimizer.id
   policy = file("${path.module}/policies/f01-optimizer-pj02-prod.json")
 }
@@ -92,7 +92,7 @@ resource "aws_iam_role" "pj02_pipeline" {
 }
 
 resource "aws_iam_role_policy" "pj02_pipeline" {
-  name   = "f01-sfn-pj02-prod-access"
+  name   = "f01-sfn-pj02-prod"
   role   = aws_iam_role.pj02_pipeline.id
   policy = file("${path.module}/policies/f01-sfn-pj02-prod.json")
 }
@@ -124,7 +124,7 @@ resource "aws_iam_role" "pj02_scheduler" {
 }
 
 resource "aws_iam_role_policy" "pj02_scheduler" {
-  name   = "f01-scheduler-pj02-prod-access"
+  name   = "f01-scheduler-pj02-prod"
   role   = aws_iam_role.pj02_scheduler.id
   policy = file("${path.module}/policies/f01-scheduler-pj02-prod.json")
 }
