@@ -353,7 +353,7 @@ pub fn probes(n: &Naming, arns: &Arns, domain: &Domain, role: &Role, target: &Pr
             action: "states:StartExecution".into(),
             resource: arns.state_machine(&n.state_machine(target, &pl.name)),
             prefix: None,
-            expect: if own && role.kind == RoleKind::Scheduler {
+            expect: if own && role.kind == RoleKind::Scheduler && pl.schedule.is_some() {
                 Expect::Allow
             } else {
                 Expect::Deny

@@ -202,7 +202,14 @@ pub fn roles(domain: &Domain, naming: &Naming) -> Result<Vec<Role>, InfraError> 
     let arns = arns(domain, naming)?;
     let mut out = Vec::new();
     for p in &domain.projects {
-        for kind in RoleKind::ALL {
+        // Roles exist only for what the project has: no pipelines, no Step Functions role;
+        // no schedule, no scheduler role.
+        let kinds = RoleKind::ALL.into_iter().filter(|k| match k {
+            RoleKind::Glue | RoleKind::Optimizer => true,
+            RoleKind::Pipeline => !p.pipelines.is_empty(),
+            RoleKind::Scheduler => p.pipelines.iter().any(|pl| pl.schedule.is_some()),
+        });
+        for kind in kinds {
             let name = match kind {
                 RoleKind::Glue => naming.glue_role(&p.slug),
                 RoleKind::Optimizer => naming.optimizer_role(&p.slug),
@@ -439,18 +446,12 @@ fn scheduler_policy(naming: &Naming, arns: &Arns, p: &Project) -> PolicyDocument
     let machines: Vec<String> = p
         .pipelines
         .iter()
+        .filter(|pl| pl.schedule.is_some())
         .map(|pl| arns.state_machine(&naming.state_machine(&p.slug, &pl.name)))
         .collect();
-    let st = if machines.is_empty() {
-        // A role with an empty policy is rejected by IAM; allow nothing real instead.
-        vec![Statement::allow(
-            "NoPipelines",
-            &["states:DescribeStateMachine"],
-            vec![arns
-                .state_machine(&naming.state_machine(&p.slug, &mesh_domain::Name::parse("none").expect("valid name")))],
-        )]
-    } else {
-        vec![Statement::allow("StartPipelines", &["states:StartExecution"], machines)]
-    };
-    PolicyDocument::new(st)
+    PolicyDocument::new(vec![Statement::allow(
+        "StartPipelines",
+        &["states:StartExecution"],
+        machines,
+    )])
 }

@@ -387,3 +387,32 @@ fn every_file_terraform_loads_is_rendered_and_every_json_file_is_loaded() {
     let json: BTreeSet<String> = paths.iter().filter(|p| p.ends_with(".json")).cloned().collect();
     assert_eq!(json, loaded, "rendered JSON files that no Terraform resource loads");
 }
+
+#[test]
+fn projects_without_pipelines_or_schedules_get_no_orchestration_roles() {
+    let mut d = common::example_domain();
+    let (p0, p1) = (d.projects[0].slug.to_string(), d.projects[1].slug.to_string());
+    d.projects[0].pipelines.clear();
+    d.projects[1].pipelines[0].schedule = None;
+    let rendered = mesh_infra::render(&d, &[Env::Dev]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    mesh_infra::write(&rendered, dir.path()).unwrap();
+    let policies = dir.path().join("envs/dev/policies");
+    assert!(!policies.join(format!("f01-sfn-{p0}-dev.json")).exists());
+    assert!(!policies.join(format!("f01-scheduler-{p0}-dev.json")).exists());
+    assert!(policies.join(format!("f01-sfn-{p1}-dev.json")).exists());
+    assert!(!policies.join(format!("f01-scheduler-{p1}-dev.json")).exists());
+    let all: String = rendered.files.iter().map(|f| f.contents.as_str()).collect();
+    for role in [
+        format!("{p0}_pipeline"),
+        format!("{p0}_scheduler"),
+        format!("{p1}_scheduler"),
+    ] {
+        assert!(
+            !all.contains(&format!("aws_iam_role.{role}")),
+            "{role} is referenced but not rendered"
+        );
+    }
+    let report = mesh_infra::iam_check::check(&d, dir.path(), &[Env::Dev]).unwrap();
+    assert!(report.passed(), "{report}");
+}
