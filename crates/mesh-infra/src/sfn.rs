@@ -220,6 +220,51 @@ mod tests {
         assert_eq!(waves(&p.pipelines[0]), vec![vec![0], vec![1]]);
     }
 
+    proptest::proptest! {
+        /// Any DAG (each step depends on a random subset of earlier ones) and any limit: every
+        /// step runs once, after all its dependencies, in waves no wider than the limit.
+        #[test]
+        fn waves_keep_every_dependency(
+            deps in proptest::collection::vec(proptest::bits::u32::ANY, 1..25),
+            max in 1u32..5,
+        ) {
+            let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+            let d = mesh_domain::load_domain(&root).expect("example domain loads");
+            let mut pl = d.project("sales").unwrap().pipelines[0].clone();
+            let template = pl.steps[0].clone();
+            pl.max_concurrency = max;
+            pl.steps = deps
+                .iter()
+                .enumerate()
+                .map(|(i, bits)| {
+                    let mut s = template.clone();
+                    s.name = mesh_domain::Name::parse(&format!("s{i}")).unwrap();
+                    s.depends_on = (0..i)
+                        .filter(|j| bits & (1 << (j % 32)) != 0)
+                        .map(|j| mesh_domain::Name::parse(&format!("s{j}")).unwrap())
+                        .collect();
+                    s
+                })
+                .collect();
+            let waves = waves(&pl);
+            let mut wave_of = vec![usize::MAX; pl.steps.len()];
+            for (w, wave) in waves.iter().enumerate() {
+                proptest::prop_assert!(!wave.is_empty() && wave.len() <= max as usize);
+                for &s in wave {
+                    proptest::prop_assert_eq!(wave_of[s], usize::MAX, "step {} in two waves", s);
+                    wave_of[s] = w;
+                }
+            }
+            for (i, step) in pl.steps.iter().enumerate() {
+                proptest::prop_assert!(wave_of[i] != usize::MAX, "step {} never runs", i);
+                for dep in &step.depends_on {
+                    let j: usize = dep.as_str()[1..].parse().unwrap();
+                    proptest::prop_assert!(wave_of[j] < wave_of[i], "s{} runs before its dependency s{}", i, j);
+                }
+            }
+        }
+    }
+
     #[test]
     fn waves_respect_max_concurrency() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
