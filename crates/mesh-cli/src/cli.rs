@@ -104,6 +104,38 @@ pub enum Command {
     /// is rolled back if it would make the domain invalid.
     #[command(subcommand)]
     New(NewCommand),
+    /// Generate the Terraform of every cloud environment (infra/envs/{dev,int,prod}/).
+    #[command(
+        after_help = "Examples:\n  mesh render                   write infra/ for dev, int and prod\n  mesh render --env dev --out /tmp/infra\n  mesh render --check           exit 1 and list files that differ from the model"
+    )]
+    Render {
+        /// Only this environment (dev, int or prod). Default: all three.
+        #[arg(long, value_parser = parse_env)]
+        env: Option<Env>,
+        /// Output folder. Default: infra/ in the domain root.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Write nothing; exit 1 when a file on disk differs from what the model renders.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Verify generated infrastructure.
+    #[command(subcommand)]
+    Check(CheckCommand),
+}
+
+#[derive(Subcommand)]
+pub enum CheckCommand {
+    /// Evaluate every rendered IAM policy against the project-isolation matrix; exit 1 on a leak.
+    #[command(after_help = "Example:\n  mesh check iam --env dev")]
+    Iam {
+        /// Only this environment. Default: dev, int and prod.
+        #[arg(long, value_parser = parse_env)]
+        env: Option<Env>,
+        /// Rendered infrastructure folder. Default: infra/ in the domain root.
+        #[arg(long, value_name = "DIR")]
+        infra: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]

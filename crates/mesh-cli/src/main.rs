@@ -5,6 +5,7 @@ mod cli;
 mod describe;
 mod exit;
 mod runtime;
+mod infra;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -13,7 +14,7 @@ use clap::Parser;
 use mesh_domain::scaffold::{self, NewJob, NewTable, ScaffoldError};
 use mesh_domain::{Domain, Layer, NameSheet};
 
-use cli::{Cli, Command, ConfigCommand, Format, NewCommand};
+use cli::{CheckCommand, Cli, Command, ConfigCommand, Format, NewCommand};
 use exit::Failure;
 
 fn main() -> ExitCode {
@@ -172,6 +173,16 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 }
             }
             Ok(())
+        }
+        Command::Render { env, out, check } => {
+            let root = root(cli.root.as_deref())?;
+            let domain = load(Some(&root))?;
+            infra::render(&root, &domain, env, out, check)
+        }
+        Command::Check(CheckCommand::Iam { env, infra }) => {
+            let root = root(cli.root.as_deref())?;
+            let domain = load(Some(&root))?;
+            infra::check_iam(&root, &domain, env, infra)
         }
     }
 }

@@ -4,6 +4,8 @@
 pub mod checks;
 pub mod config;
 pub mod dag;
+pub mod engine;
+pub mod job;
 pub mod layout;
 pub mod logging;
 pub mod raw;

@@ -98,6 +98,17 @@ impl Naming {
     pub fn database(&self, layer: Layer) -> String {
         format!("{}_{}", self.abbr, layer)
     }
+    /// `{abbr}_*`: every database of the domain (IAM resource pattern).
+    pub fn database_wildcard(&self) -> String {
+        format!("{}_*", self.abbr)
+    }
+    /// Where S3 server access logs of a bucket go, in the access-logs bucket.
+    pub fn access_log_prefix(&self, kind: BucketKind) -> ObjectPath {
+        ObjectPath {
+            bucket: self.bucket(BucketKind::AccessLogs),
+            key: format!("{}/", self.bucket(kind)),
+        }
+    }
     /// `{bucket}/{slug}/`: everything a project owns in a layer.
     pub fn data_prefix(&self, slug: &ProjectSlug, layer: Layer) -> ObjectPath {
         ObjectPath {
@@ -165,6 +176,29 @@ impl Naming {
             bucket: self.bucket(BucketKind::Artifacts),
             key: format!("jobs/{slug}/"),
         }
+    }
+    /// One job's spec (inputs, output, mode, checks, SQL) that the Glue runner reads.
+    pub fn job_spec(&self, slug: &ProjectSlug, job: &Name) -> ObjectPath {
+        self.job_artifacts(slug).join(&format!("{job}.json"))
+    }
+    /// Code shared by every project (the Glue runner and its libraries): readable by all jobs.
+    pub fn runtime_artifacts(&self) -> ObjectPath {
+        ObjectPath {
+            bucket: self.bucket(BucketKind::Artifacts),
+            key: "runtime/".into(),
+        }
+    }
+    /// The script every Glue job starts; it reads `--job-spec` and runs the job.
+    pub fn glue_runner_script(&self) -> ObjectPath {
+        self.runtime_artifacts().join("glue_runner.py")
+    }
+    /// The domain's customer-managed KMS key (buckets, logs, alerts).
+    pub fn kms_alias(&self) -> String {
+        format!("alias/{}-data-{}", self.abbr, self.env)
+    }
+    /// CloudWatch alarm on failed executions of a pipeline.
+    pub fn pipeline_alarm(&self, slug: &ProjectSlug, pipeline: &Name) -> String {
+        format!("{}-failed", self.state_machine(slug, pipeline))
     }
     pub fn glue_log_group(&self, slug: &ProjectSlug) -> String {
         format!("/aws-glue/jobs/{}-{}-{}", self.abbr, slug, self.env)
@@ -562,6 +596,30 @@ mod tests {
         );
         assert_eq!(n.data_prefix(&slug(), Layer::Raw).s3_uri(), "s3://f01-raw-dev/pj01/");
         assert_eq!(n.ssm_prefix(&slug()), "/pj01/");
+    }
+
+    #[test]
+    fn infrastructure_names() {
+        let n = naming(Env::Int);
+        let job = Name::parse("daily_sales").unwrap();
+        assert_eq!(
+            n.job_spec(&slug(), &job).s3_uri(),
+            "s3://f01-artifacts-int/jobs/pj01/daily_sales.json"
+        );
+        assert_eq!(
+            n.glue_runner_script().s3_uri(),
+            "s3://f01-artifacts-int/runtime/glue_runner.py"
+        );
+        assert_eq!(n.kms_alias(), "alias/f01-data-int");
+        assert_eq!(
+            n.pipeline_alarm(&slug(), &Name::parse("main").unwrap()),
+            "f01-pj01-pipeline-int-failed"
+        );
+        assert_eq!(n.database_wildcard(), "f01_*");
+        assert_eq!(
+            n.access_log_prefix(BucketKind::Data(Layer::Raw)).s3_uri(),
+            "s3://f01-access-logs-int/f01-raw-int/"
+        );
     }
 
     #[test]

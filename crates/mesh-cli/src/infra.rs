@@ -1,0 +1,111 @@
+//! `mesh render` and `mesh check iam`: thin wrappers over mesh-infra that print and map
+//! results to exit codes (1 when generated files drift or a policy leaks).
+
+use std::path::{Path, PathBuf};
+
+use mesh_domain::{Domain, Env};
+use mesh_infra::{Drift, InfraError};
+
+use crate::exit::Failure;
+
+fn envs(env: Option<Env>) -> Result<Vec<Env>, Failure> {
+    match env {
+        Some(e) if !e.is_cloud() => Err(Failure::Invalid(format!(
+            "error: --env {e}: the local environment has no cloud infrastructure\n  help: use dev, int or prod"
+        ))),
+        Some(e) => Ok(vec![e]),
+        None => Ok(Env::CLOUD.to_vec()),
+    }
+}
+
+fn failure(e: InfraError) -> Failure {
+    match e {
+        InfraError::Io { .. } | InfraError::Evaluation { .. } => Failure::Runtime(e.to_string()),
+        other => Failure::Invalid(format!("error: {other}")),
+    }
+}
+
+pub fn render(
+    root: &Path,
+    domain: &Domain,
+    env: Option<Env>,
+    out: Option<PathBuf>,
+    check: bool,
+) -> Result<(), Failure> {
+    let envs = envs(env)?;
+    let out = out.unwrap_or_else(|| root.join("infra"));
+    let rendered = mesh_infra::render(domain, &envs).map_err(failure)?;
+    // The same manifest setting warns once, naming every environment it concerns.
+    let mut warnings: Vec<(String, Vec<Env>)> = Vec::new();
+    for w in &rendered.warnings {
+        match warnings.iter_mut().find(|(m, _)| *m == w.message) {
+            Some((_, envs)) => envs.push(w.env),
+            None => warnings.push((w.message.clone(), vec![w.env])),
+        }
+    }
+    for (message, envs) in warnings {
+        let envs: Vec<&str> = envs.iter().map(|e| e.as_str()).collect();
+        eprintln!("warning: {}: {message}", envs.join(", "));
+    }
+    if check {
+        let drift = mesh_infra::drift(&rendered, &out).map_err(failure)?;
+        if drift.is_empty() {
+            println!(
+                "ok: {} files in {} match the model",
+                rendered.files.len(),
+                out.display()
+            );
+            return Ok(());
+        }
+        let mut msg = format!(
+            "{} generated file(s) in {} differ from the model:",
+            drift.len(),
+            out.display()
+        );
+        for d in &drift {
+            let line = match d {
+                Drift::Missing(p) => format!("\n  missing  {}", p.display()),
+                Drift::Differs(p) => format!("\n  differs  {}", p.display()),
+                Drift::Stale(p) => format!("\n  stale    {} (no longer rendered; delete it)", p.display()),
+            };
+            msg.push_str(&line);
+        }
+        msg.push_str("\n  help: run `mesh render` and commit the result");
+        return Err(Failure::Runtime(msg));
+    }
+    let written = mesh_infra::write(&rendered, &out).map_err(failure)?;
+    let stale: Vec<Drift> = mesh_infra::drift(&rendered, &out)
+        .map_err(failure)?
+        .into_iter()
+        .filter(|d| matches!(d, Drift::Stale(_)))
+        .collect();
+    for d in stale {
+        if let Drift::Stale(p) = d {
+            let path = out.join(&p);
+            std::fs::remove_file(&path).map_err(|e| failure(InfraError::io(&path, e)))?;
+            println!("removed {} (no longer rendered)", p.display());
+        }
+    }
+    println!(
+        "wrote {} files for {} into {}",
+        written.len(),
+        envs.iter().map(|e| e.as_str()).collect::<Vec<_>>().join(", "),
+        out.display()
+    );
+    Ok(())
+}
+
+pub fn check_iam(root: &Path, domain: &Domain, env: Option<Env>, infra: Option<PathBuf>) -> Result<(), Failure> {
+    let envs = envs(env)?;
+    let dir = infra.unwrap_or_else(|| root.join("infra"));
+    let report = mesh_infra::iam_check::check(domain, &dir, &envs).map_err(failure)?;
+    println!("{report}");
+    if report.passed() {
+        Ok(())
+    } else {
+        Err(Failure::Runtime(format!(
+            "{} IAM isolation violation(s); fix the policy (or re-render with `mesh render`)",
+            report.violations.len()
+        )))
+    }
+}

@@ -1,0 +1,104 @@
+//! `mesh render` and `mesh check iam` end to end: exit codes and what they print.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+fn mesh() -> Command {
+    let mut c = Command::cargo_bin("mesh").unwrap();
+    c.arg("--root").arg(repo_root());
+    c
+}
+
+fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn render_check_passes_on_the_committed_infra() {
+    let o = mesh().args(["render", "--check"]).output().unwrap();
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("match the model"));
+}
+
+#[test]
+fn render_writes_and_check_lists_drifted_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = mesh()
+        .args(["render", "--env", "dev", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("warning: dev: f01_curated.daily_sales: compaction"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(dir.path().join("envs/dev/main.tf").is_file());
+    assert!(!dir.path().join("envs/prod").exists());
+    std::fs::write(dir.path().join("envs/dev/storage.tf"), "# changed\n").unwrap();
+    let o = mesh()
+        .args(["render", "--env", "dev", "--check", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("differs  envs/dev/storage.tf"), "{}", stderr(&o));
+}
+
+#[test]
+fn render_rejects_the_local_env() {
+    let o = mesh().args(["render", "--env", "local", "--check"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("use dev, int or prod"), "{}", stderr(&o));
+}
+
+#[test]
+fn check_iam_passes_for_the_example_domain_and_prints_the_matrix() {
+    let o = mesh().args(["check", "iam"]).output().unwrap();
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("env prod:") && out.contains("f01-glue-pj01-prod"), "{out}");
+    assert!(out.contains(", 0 violation(s)"), "{out}");
+}
+
+#[test]
+fn check_iam_exits_1_on_a_leaking_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = mesh()
+        .args(["render", "--env", "int", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let path = dir.path().join("envs/int/policies/f01-glue-pj02-int.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        text.replace("arn:aws:s3:::f01-raw-int/pj02/*", "arn:aws:s3:::f01-raw-int/*"),
+    )
+    .unwrap();
+    let o = mesh()
+        .args(["check", "iam", "--env", "int", "--infra"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("f01-glue-pj02-int: LEAK: allowed s3:GetObject on arn:aws:s3:::f01-raw-int/pj01/"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(stderr(&o).contains("IAM isolation violation"), "{}", stderr(&o));
+}

@@ -1,0 +1,275 @@
+//! Running one job: read its inputs, run its SQL, check the result, then write it to the
+//! output table with the manifest's write mode. Nothing is committed unless every `error`
+//! check passes.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::prelude::SessionContext;
+use mesh_domain::{BadRows, Job, OnDuplicate, Project, Severity, Table, WriteMode};
+use mesh_iceberg::{DuplicateKeys, MergeOptions, OverwriteMode, SchemaEvolution};
+use serde::Serialize;
+use tracing::{info, info_span, warn, Instrument};
+
+use crate::checks::{run_checks, CheckOutcome};
+use crate::engine::Engine;
+use crate::raw::{read_raw_table, rejected_batch, rejected_schema, write_parquet_partition};
+use crate::session::{new_context, register_batches};
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct JobReport {
+    pub job: String,
+    pub rows_read: u64,
+    pub rows_written: u64,
+    pub rows_rejected: u64,
+    pub files_added: usize,
+    pub files_removed: usize,
+    pub bytes_read: u64,
+    pub snapshot_id: Option<i64>,
+    pub operation: Option<String>,
+    pub inserted: Option<u64>,
+    pub updated: Option<u64>,
+    pub deleted: Option<u64>,
+    pub checks: Vec<CheckOutcome>,
+    pub seconds: f64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("job `{job}`: check `{check}` failed: {detail}; nothing was committed to {output}")]
+    CheckFailed { job: String, check: String, detail: String, output: String },
+    #[error("job `{job}`: {file}: parameter `${{{param}}}` has no value\n  help: pass --param {param}=VALUE or add it to the job's params")]
+    MissingParam { job: String, file: String, param: String },
+    #[error("job `{job}`: cannot read `{file}`: {detail}")]
+    Sql { job: String, file: String, detail: String },
+    #[error("job `{job}`: reading {table}: {source}")]
+    Raw { job: String, table: String, source: crate::raw::RawError },
+    #[error("job `{job}`: the SQL result has no column `{column}`, required by {output} (nullable = false)\n  help: select it in {file}")]
+    MissingColumn { job: String, column: String, output: String, file: String },
+    #[error("job `{job}`: {source}")]
+    Engine { job: String, #[source] source: mesh_iceberg::Error },
+    #[error("job `{job}`: {detail}")]
+    Other { job: String, detail: String },
+}
+
+impl JobError {
+    fn engine(job: &Job) -> impl FnOnce(mesh_iceberg::Error) -> JobError + '_ {
+        move |source| JobError::Engine { job: job.name.to_string(), source }
+    }
+}
+
+/// Replaces `${name}` with run parameters (run values over the job's defaults).
+pub fn bind_params(sql: &str, params: &BTreeMap<String, String>) -> Result<String, String> {
+    let mut out = String::with_capacity(sql.len());
+    let mut rest = sql;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after.find('}').ok_or_else(|| "an unclosed `${`".to_string())?;
+        let name = &after[..end];
+        let value = params.get(name).ok_or_else(|| name.to_string())?;
+        out.push_str(value);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Columns the merge needs beyond the table's own (ordering column, delete condition).
+fn merge_extra_columns(job: &Job, result: &Schema, table: &Table) -> Vec<String> {
+    let WriteMode::Merge(m) = &job.mode else { return Vec::new() };
+    result
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .filter(|n| table.column(n).is_none())
+        .filter(|n| {
+            matches!(&m.on_duplicate, OnDuplicate::KeepLatest { order_by } if order_by.as_str() == n)
+                || m.delete_when.as_deref().is_some_and(|d| d.contains(n.as_str()))
+        })
+        .collect()
+}
+
+/// Projects SQL results onto the table's columns (plus merge control columns), in table order.
+fn shape_output(job: &Job, table: &Table, schema: &SchemaRef, batches: &[RecordBatch], sql_file: &str) -> Result<Vec<RecordBatch>, JobError> {
+    let mut indices = Vec::new();
+    for c in &table.columns {
+        match schema.index_of(c.name.as_str()) {
+            Ok(i) => indices.push(i),
+            Err(_) if c.nullable => {}
+            Err(_) => {
+                return Err(JobError::MissingColumn {
+                    job: job.name.to_string(),
+                    column: c.name.to_string(),
+                    output: job.output.to_string(),
+                    file: sql_file.to_string(),
+                })
+            }
+        }
+    }
+    for extra in merge_extra_columns(job, schema, table) {
+        indices.push(schema.index_of(&extra).expect("found above"));
+    }
+    batches
+        .iter()
+        .map(|b| b.project(&indices).map_err(|e| JobError::Other { job: job.name.to_string(), detail: e.to_string() }))
+        .collect()
+}
+
+pub struct JobRun<'a> {
+    pub engine: &'a Engine,
+    pub project: &'a Project,
+    pub job: &'a Job,
+    pub params: &'a BTreeMap<String, String>,
+    pub run_id: &'a str,
+}
+
+impl JobRun<'_> {
+    pub async fn run(&self) -> Result<JobReport, JobError> {
+        let span = info_span!("job", run_id = self.run_id, job = %self.job.name, project = %self.project.name);
+        self.run_inner().instrument(span).await
+    }
+
+    async fn run_inner(&self) -> Result<JobReport, JobError> {
+        let started = Instant::now();
+        let (job, project, engine) = (self.job, self.project, self.engine);
+        let name = job.name.to_string();
+        let mut report = JobReport { job: name.clone(), ..Default::default() };
+        let ctx = new_context(&engine.layout.naming).map_err(|e| JobError::Other { job: name.clone(), detail: e.to_string() })?;
+
+        for input in &job.inputs {
+            let table = project.table(input).expect("validated reference");
+            let database = engine.layout.naming.database(table.layer);
+            if table.hive().is_some() {
+                self.register_raw(&ctx, table, &database, &mut report).await?;
+            } else {
+                let t = engine.load_table(project, table).await.map_err(JobError::engine(job))?;
+                let scan = t.scan(&Default::default()).await.map_err(JobError::engine(job))?;
+                report.rows_read += scan.num_rows() as u64;
+                register_batches(&ctx, &database, table.name.as_str(), scan.schema.clone(), scan.batches)
+                    .map_err(|e| JobError::Other { job: name.clone(), detail: e.to_string() })?;
+            }
+        }
+
+        let sql_path = engine.root.join(&job.sql);
+        let sql_file = job.sql.display().to_string();
+        let text = std::fs::read_to_string(&sql_path)
+            .map_err(|e| JobError::Sql { job: name.clone(), file: sql_file.clone(), detail: e.to_string() })?;
+        let mut params = job.params.clone();
+        params.insert("run_id".into(), self.run_id.to_string());
+        params.insert("env".into(), engine.layout.naming.env().to_string());
+        params.extend(self.params.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let sql = bind_params(&text, &params).map_err(|param| JobError::MissingParam { job: name.clone(), file: sql_file.clone(), param })?;
+        let df = ctx.sql(&sql).await.map_err(|e| JobError::Sql { job: name.clone(), file: sql_file.clone(), detail: e.to_string() })?;
+        let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+        let batches = df.collect().await.map_err(|e| JobError::Sql { job: name.clone(), file: sql_file.clone(), detail: e.to_string() })?;
+
+        // Checks run on the SQL result before anything is written.
+        register_batches(&ctx, "default", "output", schema.clone(), batches.clone())
+            .map_err(|e| JobError::Other { job: name.clone(), detail: e.to_string() })?;
+        report.checks = run_checks(&ctx, &job.checks).await.map_err(|detail| JobError::Other { job: name.clone(), detail })?;
+        for c in &report.checks {
+            if !c.passed {
+                match c.severity {
+                    Severity::Error => {
+                        return Err(JobError::CheckFailed {
+                            job: name.clone(),
+                            check: c.name.clone(),
+                            detail: c.detail.clone(),
+                            output: job.output.to_string(),
+                        })
+                    }
+                    Severity::Warn => warn!(check = %c.name, failing_rows = c.failing_rows, "check failed (warn): {}", c.detail),
+                }
+            }
+        }
+
+        let out_table = project.table(&job.output).expect("validated reference");
+        let shaped = shape_output(job, out_table, &schema, &batches, &sql_file)?;
+        report.rows_written = shaped.iter().map(|b| b.num_rows() as u64).sum();
+        let evolution = if out_table.iceberg().is_some_and(|o| o.schema_evolution) {
+            SchemaEvolution::permissive()
+        } else {
+            SchemaEvolution::default()
+        };
+        let mut t = engine.load_or_create(project, out_table).await.map_err(JobError::engine(job))?;
+        let commit = match &job.mode {
+            WriteMode::Append => t.append(&shaped, evolution).await,
+            WriteMode::Overwrite => t.overwrite(&shaped, OverwriteMode::All, evolution).await,
+            WriteMode::OverwritePartitions => t.overwrite(&shaped, OverwriteMode::DynamicPartitions, evolution).await,
+            WriteMode::Merge(m) => {
+                let opts = MergeOptions {
+                    keys: m.keys.iter().map(|k| k.to_string()).collect(),
+                    duplicates: match &m.on_duplicate {
+                        OnDuplicate::Error => DuplicateKeys::Error,
+                        OnDuplicate::KeepLatest { order_by } => DuplicateKeys::KeepLatestBy(order_by.to_string()),
+                    },
+                    delete_when: m.delete_when.clone(),
+                    evolution,
+                };
+                t.merge(&shaped, &opts).await.map(|r| {
+                    report.inserted = Some(r.inserted);
+                    report.updated = Some(r.updated);
+                    report.deleted = Some(r.deleted);
+                    report.rows_written = r.inserted + r.updated;
+                    r.commit
+                })
+            }
+        }
+        .map_err(JobError::engine(job))?;
+        report.snapshot_id = commit.snapshot_id;
+        report.operation = commit.operation.clone();
+        report.files_added = commit.added_files;
+        report.files_removed = commit.removed_files;
+        report.seconds = started.elapsed().as_secs_f64();
+        info!(rows_read = report.rows_read, rows_written = report.rows_written, snapshot_id = ?report.snapshot_id, "job committed");
+        Ok(report)
+    }
+
+    async fn register_raw(&self, ctx: &SessionContext, table: &Table, database: &str, report: &mut JobReport) -> Result<(), JobError> {
+        let (engine, project, job) = (self.engine, self.project, self.job);
+        let location = engine.layout.table_location(project, table);
+        let dir = engine.layout.path(&location).ok_or_else(|| JobError::Other {
+            job: job.name.to_string(),
+            detail: "raw tables on S3 are read by the cloud runtime".into(),
+        })?;
+        let read = read_raw_table(table, &dir)
+            .map_err(|source| JobError::Raw { job: job.name.to_string(), table: table.reference().to_string(), source })?;
+        report.rows_read += read.rows;
+        report.bytes_read += read.bytes;
+        if !read.rejected.is_empty() && table.hive().is_some_and(|h| h.bad_rows == BadRows::Quarantine) {
+            report.rows_rejected += read.rejected.len() as u64;
+            let rejected_dir = dir.with_file_name(format!("{}_rejected", table.name));
+            let batch = rejected_batch(&read.rejected);
+            write_parquet_partition(&rejected_dir, "run_id", self.run_id, &batch)
+                .map_err(|source| JobError::Raw { job: job.name.to_string(), table: table.reference().to_string(), source })?;
+            warn!(table = %table.reference(), rejected = read.rejected.len(), folder = %rejected_dir.display(), "bad rows quarantined");
+            register_batches(ctx, database, &format!("{}_rejected", table.name), rejected_schema(), vec![batch])
+                .map_err(|e| JobError::Other { job: job.name.to_string(), detail: e.to_string() })?;
+        }
+        register_batches(ctx, database, table.name.as_str(), read.schema, read.batches)
+            .map_err(|e| JobError::Other { job: job.name.to_string(), detail: e.to_string() })
+    }
+}
+
+/// Path helper for error messages.
+pub fn display(p: &Path) -> String {
+    p.display().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_bind_and_report_missing() {
+        let p: BTreeMap<String, String> = [("run_date".to_string(), "2026-11-27".to_string())].into();
+        assert_eq!(bind_params("WHERE d = '${run_date}'", &p).unwrap(), "WHERE d = '2026-11-27'");
+        assert_eq!(bind_params("SELECT ${nope}", &p).unwrap_err(), "nope");
+        assert_eq!(bind_params("no params", &p).unwrap(), "no params");
+    }
+}

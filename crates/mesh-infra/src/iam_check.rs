@@ -1,0 +1,480 @@
+//! `mesh check iam`: evaluates the rendered policy files (the bytes Terraform deploys) with a
+//! real IAM evaluator (`iam-rs`) against a matrix of requests: for every project's roles and
+//! every project's prefixes, what must be allowed and what must be denied.
+
+use std::fmt::{self, Write};
+use std::path::Path;
+use std::sync::OnceLock;
+
+use iam_rs::{Arn, Context, ContextValue, Decision, IAMPolicy, IAMRequest, PolicyEvaluator, Principal, PrincipalId};
+use mesh_domain::{BucketKind, Domain, Env, Layer, Naming, ProjectSlug};
+
+use crate::error::InfraError;
+use crate::policy::{self, Arns, Role, RoleKind};
+use crate::render::role_policy_path;
+
+/// Every S3 action on objects and on buckets (AWS's service authorization reference, extracted
+/// from parliament by tools/extract_s3_actions.py), so a grant of any of them is probed.
+#[derive(serde::Deserialize)]
+struct S3Actions {
+    object: Vec<String>,
+    bucket: Vec<String>,
+}
+
+fn s3_actions() -> &'static S3Actions {
+    static ACTIONS: OnceLock<S3Actions> = OnceLock::new();
+    ACTIONS.get_or_init(|| {
+        serde_json::from_str(include_str!("../schema/s3_actions.json")).expect("schema/s3_actions.json is valid")
+    })
+}
+
+const READ: &[&str] = &["s3:GetObject"];
+const READ_WRITE: &[&str] = &["s3:DeleteObject", "s3:GetObject", "s3:PutObject"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    Allow,
+    Deny,
+    /// Either is acceptable (e.g. actions a role may have on its own data but does not need).
+    Any,
+}
+
+#[derive(Debug, Clone)]
+pub struct Probe {
+    pub column: &'static str,
+    pub action: String,
+    pub resource: String,
+    /// `s3:prefix` of a ListBucket request.
+    pub prefix: Option<String>,
+    pub expect: Expect,
+}
+
+/// One evaluated request that did not match its expectation.
+#[derive(Debug, Clone)]
+pub struct Violation {
+    pub env: Env,
+    pub role: String,
+    pub action: String,
+    pub resource: String,
+    pub prefix: Option<String>,
+    pub allowed: bool,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = if self.allowed {
+            "LEAK: allowed"
+        } else {
+            "MISSING: denied"
+        };
+        write!(
+            f,
+            "{} {}: {what} {} on {}",
+            self.env, self.role, self.action, self.resource
+        )?;
+        if let Some(p) = &self.prefix {
+            write!(f, " (s3:prefix = {p})")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub role: String,
+    pub target: String,
+    /// Per column: a summary of what was allowed (`r`, `w`, `l`), `-` for nothing, `!` on a violation.
+    pub cells: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub matrices: Vec<(Env, Vec<Row>)>,
+    pub violations: Vec<Violation>,
+    pub requests: usize,
+}
+
+pub const COLUMNS: [&str; 6] = ["raw", "refined", "curated", "artifacts", "catalog", "orchestration"];
+
+impl Report {
+    pub fn passed(&self) -> bool {
+        self.violations.is_empty()
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (env, rows) in &self.matrices {
+            let w = rows.iter().map(|r| r.role.len()).max().unwrap_or(4).max(4);
+            writeln!(
+                f,
+                "env {env}: r = read, w = write, l = list, x = run, - = denied, ! = violation"
+            )?;
+            let mut header = format!("  {:w$}  {:8}", "role", "prefixes");
+            for c in COLUMNS {
+                let _ = write!(header, " {c:>13}");
+            }
+            writeln!(f, "{}", header.trim_end())?;
+            for r in rows {
+                let mut line = format!("  {:w$}  {:8}", r.role, r.target);
+                for c in &r.cells {
+                    let _ = write!(line, " {c:>13}");
+                }
+                writeln!(f, "{}", line.trim_end())?;
+            }
+        }
+        for v in &self.violations {
+            writeln!(f, "{v}")?;
+        }
+        write!(
+            f,
+            "{} requests evaluated, {} violation(s)",
+            self.requests,
+            self.violations.len()
+        )
+    }
+}
+
+fn object_probes(
+    column: &'static str,
+    arns: &Arns,
+    bucket: &str,
+    key: &str,
+    allowed: &[&str],
+    others: Expect,
+) -> Vec<Probe> {
+    s3_actions()
+        .object
+        .iter()
+        .map(|a| Probe {
+            column,
+            action: a.clone(),
+            resource: arns.object(bucket, key),
+            prefix: None,
+            expect: if allowed.contains(&a.as_str()) {
+                Expect::Allow
+            } else {
+                others
+            },
+        })
+        .collect()
+}
+
+fn list_probe(column: &'static str, arns: &Arns, bucket: &str, prefix: &str, expect: Expect) -> Probe {
+    Probe {
+        column,
+        action: "s3:ListBucket".into(),
+        resource: arns.bucket(bucket),
+        prefix: Some(prefix.into()),
+        expect,
+    }
+}
+
+/// Bucket-level actions (policy, ACL, versioning, lifecycle, other listings...): no project role
+/// needs any of them; `s3:ListBucket` is probed with prefixes elsewhere.
+fn bucket_probes(column: &'static str, arns: &Arns, bucket: &str, prefix: &str) -> Vec<Probe> {
+    s3_actions()
+        .bucket
+        .iter()
+        .filter(|a| *a != "s3:ListBucket")
+        .map(|a| Probe {
+            column,
+            action: a.clone(),
+            resource: arns.bucket(bucket),
+            prefix: a.starts_with("s3:List").then(|| prefix.to_string()),
+            expect: Expect::Deny,
+        })
+        .collect()
+}
+
+/// The requests for one role of project `owner` against the prefixes of project `target`.
+pub fn probes(n: &Naming, arns: &Arns, domain: &Domain, role: &Role, target: &ProjectSlug) -> Vec<Probe> {
+    let own = &role.slug == target;
+    let mut out = Vec::new();
+    for layer in Layer::ALL {
+        let col = layer.as_str();
+        let p = n.data_prefix(target, layer);
+        let key = format!("{}{}", p.key, "some_table/part-00000.parquet");
+        let needs = match role.kind {
+            RoleKind::Glue => own,
+            RoleKind::Optimizer => own && layer.is_iceberg(),
+            RoleKind::Pipeline | RoleKind::Scheduler => false,
+        };
+        let own_other_kind = own && matches!(role.kind, RoleKind::Optimizer);
+        let (allowed, others) = if needs {
+            (READ_WRITE, Expect::Any)
+        } else if own_other_kind {
+            (&[][..], Expect::Any)
+        } else {
+            (&[][..], Expect::Deny)
+        };
+        out.extend(object_probes(col, arns, &p.bucket, &key, allowed, others));
+        let list_expect = if needs {
+            Expect::Allow
+        } else if own_other_kind {
+            Expect::Any
+        } else {
+            Expect::Deny
+        };
+        out.push(list_probe(
+            col,
+            arns,
+            &p.bucket,
+            &format!("{}some_table/", p.key),
+            list_expect,
+        ));
+        // Listing the bucket root would reveal every project's keys.
+        out.push(list_probe(col, arns, &p.bucket, "", Expect::Deny));
+        if own {
+            out.extend(bucket_probes(col, arns, &p.bucket, &p.key));
+        }
+    }
+    let artifacts = n.bucket(BucketKind::Artifacts);
+    let glue = role.kind == RoleKind::Glue;
+    let jobs = n.job_artifacts(target);
+    let temp = n.glue_temp(target);
+    let job_read = if glue && own { READ } else { &[][..] };
+    out.extend(object_probes(
+        "artifacts",
+        arns,
+        &artifacts,
+        &format!("{}job.json", jobs.key),
+        job_read,
+        Expect::Deny,
+    ));
+    let temp_rw = if glue && own { READ_WRITE } else { &[][..] };
+    let temp_others = if glue && own { Expect::Any } else { Expect::Deny };
+    out.extend(object_probes(
+        "artifacts",
+        arns,
+        &artifacts,
+        &format!("{}tmp-1", temp.key),
+        temp_rw,
+        temp_others,
+    ));
+    // Shared code is readable by every job and writable by none; the Terraform state by no job.
+    let runtime_read = if glue { READ } else { &[][..] };
+    out.extend(object_probes(
+        "artifacts",
+        arns,
+        &artifacts,
+        &n.glue_runner_script().key,
+        runtime_read,
+        Expect::Deny,
+    ));
+    out.extend(object_probes(
+        "artifacts",
+        arns,
+        &artifacts,
+        &n.terraform_state_key(),
+        &[],
+        Expect::Deny,
+    ));
+    out.push(list_probe(
+        "artifacts",
+        arns,
+        &artifacts,
+        &jobs.key,
+        if glue && own { Expect::Allow } else { Expect::Deny },
+    ));
+    out.push(list_probe("artifacts", arns, &artifacts, "", Expect::Deny));
+    if own {
+        out.extend(bucket_probes("artifacts", arns, &artifacts, &jobs.key));
+    }
+    // Catalog: databases are domain-wide, so only the domain prefix matters (probed once, own row).
+    if own {
+        let catalog_role = matches!(role.kind, RoleKind::Glue | RoleKind::Optimizer);
+        let abbr = n.abbr();
+        for layer in Layer::ALL {
+            let db = n.database(layer);
+            out.push(Probe {
+                column: "catalog",
+                action: "glue:GetTable".into(),
+                resource: arns.glue(&format!("table/{db}/some_table")),
+                prefix: None,
+                expect: if catalog_role { Expect::Allow } else { Expect::Deny },
+            });
+            out.push(Probe {
+                column: "catalog",
+                action: "glue:UpdateTable".into(),
+                resource: arns.glue(&format!("table/{db}/some_table")),
+                prefix: None,
+                expect: if catalog_role { Expect::Allow } else { Expect::Deny },
+            });
+        }
+        for other in [format!("x{abbr}_raw"), "default".to_string(), format!("{abbr}raw")] {
+            for action in ["glue:GetTable", "glue:UpdateTable", "glue:DeleteTable"] {
+                out.push(Probe {
+                    column: "catalog",
+                    action: action.into(),
+                    resource: arns.glue(&format!("table/{other}/some_table")),
+                    prefix: None,
+                    expect: Expect::Deny,
+                });
+            }
+            out.push(Probe {
+                column: "catalog",
+                action: "glue:GetDatabase".into(),
+                resource: arns.glue(&format!("database/{other}")),
+                prefix: None,
+                expect: Expect::Deny,
+            });
+        }
+        out.push(Probe {
+            column: "catalog",
+            action: "glue:DeleteDatabase".into(),
+            resource: arns.glue(&format!("database/{}", n.database(Layer::Raw))),
+            prefix: None,
+            expect: Expect::Deny,
+        });
+    }
+    // Orchestration: a project's pipeline runs only its own jobs; its schedule only its pipelines.
+    let project = domain
+        .projects
+        .iter()
+        .find(|p| &p.slug == target)
+        .expect("target is a project");
+    for j in &project.jobs {
+        out.push(Probe {
+            column: "orchestration",
+            action: "glue:StartJobRun".into(),
+            resource: arns.glue_job(&n.glue_job(target, &j.name)),
+            prefix: None,
+            expect: if own && role.kind == RoleKind::Pipeline {
+                Expect::Allow
+            } else {
+                Expect::Deny
+            },
+        });
+    }
+    for pl in &project.pipelines {
+        out.push(Probe {
+            column: "orchestration",
+            action: "states:StartExecution".into(),
+            resource: arns.state_machine(&n.state_machine(target, &pl.name)),
+            prefix: None,
+            expect: if own && role.kind == RoleKind::Scheduler && pl.schedule.is_some() {
+                Expect::Allow
+            } else {
+                Expect::Deny
+            },
+        });
+    }
+    out
+}
+
+fn evaluate(evaluator: &PolicyEvaluator, role_arn: &str, probe: &Probe) -> Result<bool, InfraError> {
+    let err = |message: String| InfraError::Evaluation {
+        action: probe.action.clone(),
+        resource: probe.resource.clone(),
+        message,
+    };
+    let arn = Arn::parse(&probe.resource).map_err(|e| err(format!("{e:?}")))?;
+    let mut ctx = Context::new();
+    if let Some(p) = &probe.prefix {
+        ctx.insert("s3:prefix".into(), ContextValue::String(p.clone()));
+    }
+    let req = IAMRequest::new_with_context(
+        Principal::Aws(PrincipalId::String(role_arn.to_string())),
+        probe.action.clone(),
+        arn,
+        ctx,
+    );
+    let result = evaluator.evaluate(&req).map_err(|e| err(e.to_string()))?;
+    Ok(result.decision == Decision::Allow)
+}
+
+fn summarize(allowed: &[&Probe], violated: bool) -> String {
+    let mut s = String::new();
+    let has = |pred: &dyn Fn(&str) -> bool| allowed.iter().any(|p| pred(&p.action));
+    if has(&|a| a.starts_with("s3:Get") || a == "glue:GetTable") {
+        s.push('r');
+    }
+    if has(&|a| a.starts_with("s3:Put") || a.starts_with("s3:Delete") || a == "glue:UpdateTable") {
+        s.push('w');
+    }
+    if has(&|a| a == "s3:ListBucket") {
+        s.push('l');
+    }
+    if has(&|a| a == "glue:StartJobRun" || a == "states:StartExecution") {
+        s.push('x');
+    }
+    if s.is_empty() {
+        s.push('-');
+    }
+    if violated {
+        s.push('!');
+    }
+    s
+}
+
+/// Checks every role of every given environment, reading policies from `infra_dir`
+/// (`envs/{env}/policies/{role}.json`).
+pub fn check(domain: &Domain, infra_dir: &Path, envs: &[Env]) -> Result<Report, InfraError> {
+    let mut report = Report::default();
+    for &env in envs {
+        let n = Naming::for_domain(domain, env);
+        let arns = policy::arns(domain, &n)?;
+        let mut rows = Vec::new();
+        for role in policy::roles(domain, &n)? {
+            let path = infra_dir.join(role_policy_path(env, &role.name));
+            let text = match std::fs::read_to_string(&path) {
+                Ok(t) => t,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(InfraError::MissingPolicy {
+                        path,
+                        role: role.name.clone(),
+                    })
+                }
+                Err(e) => return Err(InfraError::io(path, e)),
+            };
+            let parsed = IAMPolicy::from_json(&text).map_err(|e| InfraError::BadPolicy {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+            let evaluator = PolicyEvaluator::with_policies(vec![parsed]);
+            let role_arn = format!("arn:aws:iam::{}:role/{}", arns.account, role.name);
+            for target in &domain.projects {
+                let probes = probes(&n, &arns, domain, &role, &target.slug);
+                let mut cells = Vec::new();
+                for column in COLUMNS {
+                    let mut allowed = Vec::new();
+                    let mut violated = false;
+                    let mut any = false;
+                    for probe in probes.iter().filter(|p| p.column == column) {
+                        any = true;
+                        report.requests += 1;
+                        let ok = evaluate(&evaluator, &role_arn, probe)?;
+                        if ok {
+                            allowed.push(probe);
+                        }
+                        let bad = match probe.expect {
+                            Expect::Allow => !ok,
+                            Expect::Deny => ok,
+                            Expect::Any => false,
+                        };
+                        if bad {
+                            violated = true;
+                            report.violations.push(Violation {
+                                env,
+                                role: role.name.clone(),
+                                action: probe.action.clone(),
+                                resource: probe.resource.clone(),
+                                prefix: probe.prefix.clone(),
+                                allowed: ok,
+                            });
+                        }
+                    }
+                    cells.push(if any { summarize(&allowed, violated) } else { ".".into() });
+                }
+                rows.push(Row {
+                    role: role.name.clone(),
+                    target: target.slug.to_string(),
+                    cells,
+                });
+            }
+        }
+        report.matrices.push((env, rows));
+    }
+    Ok(report)
+}
