@@ -76,7 +76,7 @@ pub(crate) fn evolve_schema(
                 };
                 if let Some(wider) = widened {
                     if evolution.widen_types {
-                        field.field_type = Box::new(Type::Primitive(wider));
+                        *field.field_type = Type::Primitive(wider);
                         changed = true;
                     } else if matches!(table_type, PrimitiveType::Float) {
                         return Err(Error::Schema {

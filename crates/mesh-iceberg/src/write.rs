@@ -21,6 +21,16 @@ use crate::error::Result;
 /// Iceberg's default `write.target-file-size-bytes`.
 pub const DEFAULT_TARGET_FILE_SIZE: usize = 512 * 1024 * 1024;
 
+/// Rows per write call: the rolling writer only checks the file size between calls, so big
+/// batches are sliced (zero-copy) to let files roll near the target size.
+const ROWS_PER_WRITE: usize = 8192;
+
+fn chunks(batch: &RecordBatch) -> impl Iterator<Item = RecordBatch> + '_ {
+    (0..batch.num_rows())
+        .step_by(ROWS_PER_WRITE)
+        .map(move |off| batch.slice(off, ROWS_PER_WRITE.min(batch.num_rows() - off)))
+}
+
 type Writer =
     DataFileWriter<ParquetWriterBuilder, DefaultLocationGenerator, DefaultFileNameGenerator>;
 
@@ -65,11 +75,10 @@ pub(crate) async fn write_data_files(
             if writer.is_none() {
                 writer = Some(builder.build(None).await?);
             }
-            writer
-                .as_mut()
-                .expect("set above")
-                .write(batch.clone())
-                .await?;
+            let w = writer.as_mut().expect("set above");
+            for chunk in chunks(batch) {
+                w.write(chunk).await?;
+            }
         }
         if let Some(mut w) = writer {
             files.extend(w.close().await?);
@@ -85,11 +94,10 @@ pub(crate) async fn write_data_files(
                 let w = builder.build(Some(key)).await?;
                 writers.insert(data.clone(), w);
             }
-            writers
-                .get_mut(&data)
-                .expect("inserted above")
-                .write(part)
-                .await?;
+            let w = writers.get_mut(&data).expect("inserted above");
+            for chunk in chunks(&part) {
+                w.write(chunk).await?;
+            }
         }
     }
     for (_, mut w) in writers {

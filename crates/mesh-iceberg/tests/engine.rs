@@ -284,12 +284,20 @@ mod interop {
             Field::new("country", DataType::Utf8, true),
             Field::new("day", DataType::Date32, true),
             Field::new("ts", DataType::Timestamp(TimeUnit::Microsecond, None), true),
+            Field::new(
+                "ts2",
+                DataType::Timestamp(TimeUnit::Microsecond, None),
+                true,
+            ),
+            Field::new("d2", DataType::Date32, true),
         ]);
         let def = TableDefinition::new(s.clone())
             .partition(PartitionField::new("country", PartitionTransform::Identity))
             .partition(PartitionField::new("day", PartitionTransform::Month))
             .partition(PartitionField::new("id", PartitionTransform::Bucket(4)))
-            .partition(PartitionField::new("ts", PartitionTransform::Hour));
+            .partition(PartitionField::new("ts", PartitionTransform::Hour))
+            .partition(PartitionField::new("ts2", PartitionTransform::Day))
+            .partition(PartitionField::new("d2", PartitionTransform::Year));
         let mut t = env.create("p", def).await;
         let batch = |ids: Vec<i64>, c: Vec<&str>, days: Vec<i32>| {
             let n = ids.len();
@@ -298,10 +306,14 @@ mod interop {
                 vec![
                     Arc::new(Int64Array::from(ids)) as ArrayRef,
                     Arc::new(StringArray::from(c)),
-                    Arc::new(Date32Array::from(days)),
+                    Arc::new(Date32Array::from(days.clone())),
                     Arc::new(TimestampMicrosecondArray::from(
                         vec![1_700_000_000_000_000i64; n],
                     )),
+                    Arc::new(TimestampMicrosecondArray::from(
+                        vec![1_700_000_000_000_000i64; n],
+                    )),
+                    Arc::new(Date32Array::from(days)),
                 ],
             )
             .unwrap()
@@ -374,6 +386,46 @@ mod interop {
             de.files_scanned,
             de.files_total
         );
+
+        // Merge into one partition reads only files of that partition.
+        let files_before = t.files(None).await.unwrap();
+        let r = t
+            .merge(
+                &[batch(vec![3], vec!["DE"], vec![19000])],
+                &MergeOptions::on(["country", "id"]),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (r.updated, r.inserted, r.files_read, r.files_rewritten),
+            (1, 0, 1, 1),
+            "{r:?}"
+        );
+        let files_after = t.files(None).await.unwrap();
+        assert_eq!(files_after.len(), files_before.len());
+        assert_eq!(
+            env.py_read("p")["rows"].as_array().unwrap().len(),
+            ours.as_array().unwrap().len()
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn files_roll_at_the_target_size() {
+        let env = Env::new().await;
+        let def =
+            TableDefinition::new(id_val_schema()).property("write.target-file-size-bytes", "1");
+        let mut t = env.create("big", def).await;
+        let rows: Vec<(i64, String)> = (0..20_000).map(|i| (i, format!("v{i}"))).collect();
+        let refs: Vec<(i64, &str)> = rows.iter().map(|(i, v)| (*i, v.as_str())).collect();
+        let r = t
+            .append(&[id_val(&refs)], SchemaEvolution::default())
+            .await
+            .unwrap();
+        assert_eq!(r.added_files, 3, "{r:?}");
+        assert_eq!(r.added_records, 20_000);
+        let py = env.py_read("big");
+        assert_eq!(py["rows"].as_array().unwrap().len(), 20_000);
+        assert_eq!(last_summary(&py)["added-data-files"], "3");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -444,7 +496,7 @@ mod interop {
         .unwrap();
         let mut t = reloaded;
         let err = t
-            .append(&[wide.clone()], SchemaEvolution::default())
+            .append(std::slice::from_ref(&wide), SchemaEvolution::default())
             .await
             .unwrap_err();
         assert!(
@@ -677,7 +729,7 @@ mod semantics {
             (Some(1), Some("a"), 2, "U"),
         ]);
         let err = t
-            .merge(&[dup.clone()], &MergeOptions::on(["k1", "k2"]))
+            .merge(std::slice::from_ref(&dup), &MergeOptions::on(["k1", "k2"]))
             .await
             .unwrap_err();
         assert!(err.to_string().contains("k1=1"), "{err}");
@@ -866,7 +918,7 @@ mod semantics {
         )
         .unwrap();
         assert!(w
-            .append(&[big.clone()], SchemaEvolution::default())
+            .append(std::slice::from_ref(&big), SchemaEvolution::default())
             .await
             .is_err());
         w.append(
