@@ -60,6 +60,47 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
+    /// Run pipelines (or one job) locally on the embedded engine: DataFusion, the SQLite
+    /// Iceberg catalog and the local lake.
+    #[command(
+        after_help = "Examples:\n  mesh run --sample-data              generate sample data, then run every pipeline\n  mesh run sales                      every pipeline of project sales\n  mesh run sales --job daily_sales --param run_date=2026-11-27\n\nEach run writes .mesh/runs/<run>.json; `mesh report` turns it into HTML.\nExit 1 when a step fails (its dependents are skipped; other branches finish)."
+    )]
+    Run {
+        /// Projects to run (default: all).
+        projects: Vec<String>,
+        /// Only this job, outside its pipeline.
+        #[arg(long)]
+        job: Option<String>,
+        /// Only this pipeline of each project.
+        #[arg(long)]
+        pipeline: Option<String>,
+        /// Run parameter bound into the SQL as ${KEY} (repeat).
+        #[arg(long = "param", value_name = "KEY=VALUE")]
+        params: Vec<String>,
+        /// Environment (local runs here; the others run on AWS Glue).
+        #[arg(long, value_parser = parse_env)]
+        env: Option<Env>,
+        /// Generate sample raw data first (see `mesh sample-data`).
+        #[arg(long)]
+        sample_data: bool,
+        /// Sales events to generate with --sample-data.
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: u64,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
+    /// Run ad-hoc Spark SQL on the local tables (`f01_curated.daily_sales`).
+    #[command(
+        after_help = "Example:\n  mesh sql \"SELECT store_id, SUM(revenue) FROM f01_curated.daily_sales GROUP BY store_id\""
+    )]
+    Sql {
+        query: String,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Look at an Iceberg table: schema, history, snapshots, data files.
+    #[command(subcommand)]
+    Table(TableCommand),
     /// Write deterministic synthetic raw data for every raw table into the local lake.
     #[command(
         name = "sample-data",
@@ -135,6 +176,34 @@ pub enum CheckCommand {
         /// Rendered infrastructure folder. Default: infra/ in the domain root.
         #[arg(long, value_name = "DIR")]
         infra: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum TableCommand {
+    /// Schema, partition spec, location, current snapshot and properties.
+    Show {
+        table: String,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Snapshot log: when each snapshot became current.
+    History {
+        table: String,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Every snapshot with its operation and summary (added/deleted files and rows, totals).
+    Snapshots {
+        table: String,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Live data files of the current snapshot with partition, rows and size.
+    Files {
+        table: String,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
     },
 }
 

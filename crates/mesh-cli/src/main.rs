@@ -4,8 +4,8 @@
 mod cli;
 mod describe;
 mod exit;
-mod runtime;
 mod infra;
+mod runtime;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -14,7 +14,7 @@ use clap::Parser;
 use mesh_domain::scaffold::{self, NewJob, NewTable, ScaffoldError};
 use mesh_domain::{Domain, Layer, NameSheet};
 
-use cli::{CheckCommand, Cli, Command, ConfigCommand, Format, NewCommand};
+use cli::{CheckCommand, Cli, Command, ConfigCommand, Format, NewCommand, TableCommand};
 use exit::Failure;
 
 fn main() -> ExitCode {
@@ -73,6 +73,45 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 Format::Text => print!("{}", describe::tree(&domain)),
             }
             Ok(())
+        }
+        Command::Run {
+            projects,
+            job,
+            pipeline,
+            params,
+            env,
+            sample_data,
+            rows,
+            seed,
+        } => {
+            let root = root(cli.root.as_deref())?;
+            let domain = load(Some(&root))?;
+            let args = runtime::RunArgs {
+                projects,
+                job,
+                pipeline,
+                params,
+                env,
+                sample_data,
+                rows,
+                seed,
+            };
+            runtime::run(&root, &domain, args)
+        }
+        Command::Sql { query, format } => {
+            let root = root(cli.root.as_deref())?;
+            runtime::sql(&root, &load(Some(&root))?, &query, format)
+        }
+        Command::Table(t) => {
+            let root = root(cli.root.as_deref())?;
+            let domain = load(Some(&root))?;
+            let (what, table, format) = match t {
+                TableCommand::Show { table, format } => ("show", table, format),
+                TableCommand::History { table, format } => ("history", table, format),
+                TableCommand::Snapshots { table, format } => ("snapshots", table, format),
+                TableCommand::Files { table, format } => ("files", table, format),
+            };
+            runtime::table(&root, &domain, what, &table, format)
         }
         Command::SampleData { rows, seed } => {
             let root = root(cli.root.as_deref())?;

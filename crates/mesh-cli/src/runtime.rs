@@ -88,3 +88,427 @@ pub fn report(root: &Path, run: Option<&str>, out: Option<PathBuf>) -> Result<()
     println!("wrote {}", out.display());
     Ok(())
 }
+
+// ---------------------------------------------------------------------------------------------
+// mesh run, mesh sql, mesh table
+
+use std::sync::{Arc, Mutex};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use mesh_core::dag::StepEvent;
+use mesh_core::engine::Engine;
+use mesh_core::pipeline::{self, Progress, RunRequest, StepOutput};
+
+fn tokio_runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Runtime(format!("cannot start the async runtime: {e}")))
+}
+
+/// A spinner per running step; log lines are printed above the bars.
+struct Bars {
+    multi: MultiProgress,
+    bars: Mutex<BTreeMap<String, ProgressBar>>,
+}
+
+impl Progress for Bars {
+    fn event(&self, step: &str, event: StepEvent<'_>) {
+        let mut bars = self.bars.lock().expect("bars lock");
+        let bar = bars.entry(step.to_string()).or_insert_with(|| {
+            let b = self.multi.add(ProgressBar::new_spinner());
+            b.set_style(
+                ProgressStyle::with_template("{spinner} {prefix:40} {msg} {elapsed}").expect("static template"),
+            );
+            b.set_prefix(step.to_string());
+            b
+        });
+        match event {
+            StepEvent::Started { attempt } => {
+                bar.enable_steady_tick(Duration::from_millis(120));
+                bar.set_message(if attempt > 1 {
+                    format!("running (attempt {attempt})")
+                } else {
+                    "running".into()
+                });
+            }
+            StepEvent::Retrying { attempt, error, wait } => bar.set_message(format!(
+                "attempt {attempt} failed, retrying in {:.1}s: {error}",
+                wait.as_secs_f64()
+            )),
+            StepEvent::Finished { ok } => bar.finish_with_message(if ok { "done" } else { "FAILED" }),
+            StepEvent::Skipped => bar.finish_with_message("skipped"),
+        }
+    }
+}
+
+/// Writes log lines without tearing the progress bars.
+#[derive(Clone)]
+struct BarWriter(MultiProgress);
+
+impl std::io::Write for BarWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .suspend(|| std::io::Write::write_all(&mut std::io::stderr(), buf))?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+use std::time::Duration;
+
+pub struct RunArgs {
+    pub projects: Vec<String>,
+    pub job: Option<String>,
+    pub pipeline: Option<String>,
+    pub params: Vec<String>,
+    pub env: Option<Env>,
+    pub sample_data: bool,
+    pub rows: u64,
+    pub seed: u64,
+}
+
+fn parse_params(params: &[String]) -> Result<BTreeMap<String, String>, Failure> {
+    params
+        .iter()
+        .map(|p| {
+            p.split_once('=')
+                .map(|(k, v)| (k.trim().to_string(), v.to_string()))
+                .filter(|(k, _)| !k.is_empty())
+                .ok_or_else(|| {
+                    Failure::Invalid(format!(
+                        "error: --param `{p}` must be KEY=VALUE, e.g. --param run_date=2026-11-27"
+                    ))
+                })
+        })
+        .collect()
+}
+
+async fn local_engine(root: &Path, domain: &Domain, cfg: &Config) -> Result<Arc<Engine>, Failure> {
+    if cfg.env.value != Env::Local {
+        return Err(Failure::Invalid(format!(
+            "error: ENV={} runs on AWS Glue (deploy with the generated infrastructure); locally use ENV=local",
+            cfg.env.value
+        )));
+    }
+    Engine::local(Arc::new(domain.clone()), root.to_path_buf(), cfg)
+        .await
+        .map(Arc::new)
+        .map_err(|e| Failure::Runtime(format!("cannot open the local catalog: {e}")))
+}
+
+pub fn run(root: &Path, domain: &Domain, args: RunArgs) -> Result<(), Failure> {
+    let mut flags = BTreeMap::new();
+    if let Some(e) = args.env {
+        flags.insert("env", e.to_string());
+    }
+    let cfg = config(root, domain, flags)?;
+    let params = parse_params(&args.params)?;
+    let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+    init_logging(&cfg, Some(multi.clone()));
+    if args.sample_data {
+        sample_data(root, domain, args.rows, args.seed)?;
+    }
+    let run_id = mesh_core::record::new_run_id();
+    let rt = tokio_runtime()?;
+    let (record, outputs) = rt.block_on(async {
+        let engine = local_engine(root, domain, &cfg).await?;
+        let req = RunRequest {
+            projects: args.projects.clone(),
+            pipeline: args.pipeline.clone(),
+            job: args.job.clone(),
+            params,
+            max_concurrency: cfg.max_concurrency.value,
+        };
+        let bars = Arc::new(Bars {
+            multi: multi.clone(),
+            bars: Mutex::new(BTreeMap::new()),
+        });
+        pipeline::run(engine, &req, &run_id, bars)
+            .await
+            .map_err(|e| Failure::Invalid(format!("error: {e}")))
+    })?;
+    let _ = multi.clear();
+    let path = record
+        .save(&root.join(RUNS_DIR))
+        .map_err(|e| Failure::Runtime(e.to_string()))?;
+    print_summary(&record, &outputs);
+    println!(
+        "run record: {}   report: mesh report {}",
+        path.strip_prefix(root).unwrap_or(&path).display(),
+        record.run_id
+    );
+    if record.succeeded {
+        Ok(())
+    } else {
+        let failed: Vec<String> = record
+            .pipelines
+            .iter()
+            .flat_map(|p| {
+                p.steps.iter().filter(|s| s.status == "failed").map(move |s| {
+                    format!(
+                        "{}/{}/{}: {}",
+                        p.project,
+                        p.pipeline,
+                        s.name,
+                        s.error.clone().unwrap_or_default()
+                    )
+                })
+            })
+            .collect();
+        Err(Failure::Runtime(format!(
+            "{} step(s) failed:\n  {}",
+            failed.len(),
+            failed.join("\n  ")
+        )))
+    }
+}
+
+fn init_logging(cfg: &Config, bars: Option<MultiProgress>) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_new(&cfg.log_level.value).unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = cfg.log_format.value == mesh_core::config::LogFormat::Json;
+    // Colours only for a person at a terminal, never in CI logs or files.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_ansi(ansi);
+    let _ = match (bars, json) {
+        (Some(m), false) => builder.compact().with_writer(move || BarWriter(m.clone())).try_init(),
+        (Some(m), true) => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_writer(move || BarWriter(m.clone()))
+            .try_init(),
+        (None, _) => {
+            mesh_core::logging::init(&cfg.log_level.value, cfg.log_format.value);
+            Ok(())
+        }
+    };
+}
+
+fn print_summary(record: &RunRecord, outputs: &[(String, StepOutput)]) {
+    let total: usize = record.pipelines.iter().map(|p| p.steps.len()).sum();
+    let ok: usize = record
+        .pipelines
+        .iter()
+        .flat_map(|p| &p.steps)
+        .filter(|s| s.status == "succeeded")
+        .count();
+    println!();
+    println!(
+        "run {} · env {} · {} pipeline(s), {total} step(s): {ok} succeeded, {} not · {:.1}s",
+        record.run_id,
+        record.env,
+        record.pipelines.len(),
+        total - ok,
+        record.seconds
+    );
+    println!(
+        "{:<16} {:<9} {:<22} {:<10} {:>10} {:>10} {:>6} {:>7} {:>8}  {}",
+        "project", "pipeline", "step", "status", "rows in", "rows out", "files", "checks", "seconds", "snapshot"
+    );
+    for p in &record.pipelines {
+        for s in &p.steps {
+            let key = format!("{}/{}/{}", p.project, p.pipeline, s.name);
+            let key_job = format!("{}/{}", p.project, s.name);
+            let out = outputs.iter().find(|(k, _)| *k == key || *k == key_job).map(|(_, o)| o);
+            let (rin, rout, files, checks, snap) = match out {
+                Some(StepOutput::Job(j)) => (
+                    j.rows_read.to_string(),
+                    j.rows_written.to_string(),
+                    format!("+{}/-{}", j.files_added, j.files_removed),
+                    format!("{}/{}", j.checks.iter().filter(|c| c.passed).count(), j.checks.len()),
+                    j.snapshot_id.map(|s| s.to_string()).unwrap_or_else(|| "–".into()),
+                ),
+                Some(StepOutput::Optimize(m)) => (
+                    "–".into(),
+                    "–".into(),
+                    format!(
+                        "{}→{}",
+                        m.get("files_compacted")
+                            .map(|v| v.to_string())
+                            .unwrap_or_else(|| "0".into()),
+                        m.get("files_added")
+                            .map(|v| v.to_string())
+                            .unwrap_or_else(|| "0".into())
+                    ),
+                    "–".into(),
+                    m.get("snapshot_id")
+                        .filter(|v| !v.is_null())
+                        .map(|v| v.to_string())
+                        .unwrap_or_else(|| "–".into()),
+                ),
+                None => ("–".into(), "–".into(), "–".into(), "–".into(), "–".into()),
+            };
+            println!(
+                "{:<16} {:<9} {:<22} {:<10} {:>10} {:>10} {:>6} {:>7} {:>8.2}  {}",
+                p.project, p.pipeline, s.name, s.status, rin, rout, files, checks, s.seconds, snap
+            );
+            if let Some(e) = &s.error {
+                println!("    {}", e.lines().next().unwrap_or_default());
+            }
+        }
+    }
+}
+
+/// `mesh sql`: ad-hoc Spark SQL over the local tables (raw tables are read only when named).
+pub fn sql(root: &Path, domain: &Domain, query: &str, format: Format) -> Result<(), Failure> {
+    let cfg = config(root, domain, BTreeMap::new())?;
+    let rt = tokio_runtime()?;
+    rt.block_on(async {
+        let engine = local_engine(root, domain, &cfg).await?;
+        let ctx =
+            mesh_core::session::new_context(&engine.layout.naming).map_err(|e| Failure::Runtime(e.to_string()))?;
+        let lower = query.to_ascii_lowercase();
+        for (project, table) in domain.tables() {
+            let db = engine.layout.naming.database(table.layer);
+            if !lower.contains(&format!("{db}.{}", table.name)) {
+                continue;
+            }
+            if table.hive().is_some() {
+                let dir = engine
+                    .layout
+                    .path(&engine.layout.table_location(project, table))
+                    .expect("local layout");
+                let read = mesh_core::raw::read_raw_table(table, &dir).map_err(|e| Failure::Runtime(e.to_string()))?;
+                mesh_core::session::register_batches(&ctx, &db, table.name.as_str(), read.schema, read.batches)
+                    .map_err(|e| Failure::Runtime(e.to_string()))?;
+            } else {
+                let t = engine.load_table(project, table).await.map_err(|e| {
+                    Failure::Invalid(format!(
+                        "error: {e}\n  help: run the job that writes it first (mesh run)"
+                    ))
+                })?;
+                let scan = t
+                    .scan(&Default::default())
+                    .await
+                    .map_err(|e| Failure::Runtime(e.to_string()))?;
+                mesh_core::session::register_batches(&ctx, &db, table.name.as_str(), scan.schema, scan.batches)
+                    .map_err(|e| Failure::Runtime(e.to_string()))?;
+            }
+        }
+        let df = ctx
+            .sql(query)
+            .await
+            .map_err(|e| Failure::Invalid(format!("error: {e}")))?;
+        let batches = df.collect().await.map_err(|e| Failure::Runtime(e.to_string()))?;
+        match format {
+            Format::Text => println!(
+                "{}",
+                datafusion::arrow::util::pretty::pretty_format_batches(&batches)
+                    .map_err(|e| Failure::Runtime(e.to_string()))?
+            ),
+            Format::Json => {
+                let mut w = datafusion::arrow::json::ArrayWriter::new(Vec::new());
+                for b in &batches {
+                    w.write(b).map_err(|e| Failure::Runtime(e.to_string()))?;
+                }
+                w.finish().map_err(|e| Failure::Runtime(e.to_string()))?;
+                println!("{}", String::from_utf8_lossy(&w.into_inner()));
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Resolves `layer.table` or `database.table` to a project's table.
+fn find_table<'a>(
+    domain: &'a Domain,
+    naming: &mesh_domain::Naming,
+    name: &str,
+) -> Result<(&'a mesh_domain::Project, &'a mesh_domain::Table), Failure> {
+    let found = domain.tables().find(|(_, t)| {
+        let full = format!("{}.{}", naming.database(t.layer), t.name);
+        name == t.reference().to_string() || name == full
+    });
+    found.ok_or_else(|| {
+        let known: Vec<String> = domain
+            .tables()
+            .filter(|(_, t)| t.iceberg().is_some())
+            .map(|(_, t)| t.reference().to_string())
+            .collect();
+        let hint = mesh_domain::diagnostic::did_you_mean(name, known.iter().map(String::as_str))
+            .unwrap_or_else(|| format!("Iceberg tables: {}", known.join(", ")));
+        Failure::Invalid(format!("error: no table `{name}`\n  help: {hint}"))
+    })
+}
+
+pub fn table(root: &Path, domain: &Domain, what: &str, name: &str, format: Format) -> Result<(), Failure> {
+    let cfg = config(root, domain, BTreeMap::new())?;
+    let rt = tokio_runtime()?;
+    rt.block_on(async {
+        let engine = local_engine(root, domain, &cfg).await?;
+        let (project, table) = find_table(domain, &engine.layout.naming, name)?;
+        if table.iceberg().is_none() {
+            return Err(Failure::Invalid(format!(
+                "error: `{name}` is a raw (Hive) table; `mesh table` shows Iceberg tables"
+            )));
+        }
+        let t = engine.load_table(project, table).await.map_err(|e| {
+            Failure::Invalid(format!(
+                "error: {e}\n  help: run the job that writes it first (mesh run)"
+            ))
+        })?;
+        let value = match what {
+            "show" => serde_json::to_value(t.info()),
+            "history" => serde_json::to_value(t.history()),
+            "snapshots" => serde_json::to_value(t.snapshots()),
+            _ => serde_json::to_value(t.files(None).await.map_err(|e| Failure::Runtime(e.to_string()))?),
+        }
+        .map_err(|e| Failure::Runtime(e.to_string()))?;
+        match format {
+            Format::Json => crate::print_json(&value),
+            Format::Text => print_value_table(&value),
+        }
+        Ok(())
+    })
+}
+
+/// Arrays of objects print as aligned columns; anything else as indented JSON.
+fn print_value_table(v: &serde_json::Value) {
+    let Some(rows) = v
+        .as_array()
+        .filter(|a| a.iter().all(|r| r.is_object()) && !a.is_empty())
+    else {
+        println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+        return;
+    };
+    let keys: Vec<String> = rows[0]
+        .as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default();
+    let cell = |r: &serde_json::Value, k: &str| -> String {
+        match r.get(k) {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(serde_json::Value::Null) | None => "–".into(),
+            Some(other) => other.to_string(),
+        }
+    };
+    let widths: Vec<usize> = keys
+        .iter()
+        .map(|k| {
+            rows.iter()
+                .map(|r| cell(r, k).len())
+                .max()
+                .unwrap_or(0)
+                .max(k.len())
+                .min(60)
+        })
+        .collect();
+    let line: Vec<String> = keys.iter().zip(&widths).map(|(k, w)| format!("{k:<w$}")).collect();
+    println!("{}", line.join("  "));
+    for r in rows {
+        let line: Vec<String> = keys
+            .iter()
+            .zip(&widths)
+            .map(|(k, w)| format!("{:<w$}", cell(r, k)))
+            .collect();
+        println!("{}", line.join("  "));
+    }
+}

@@ -29,7 +29,10 @@ fn literal(s: &str) -> String {
 pub fn check_sql(kind: &CheckKind) -> String {
     match kind {
         CheckKind::NotNull { columns } => {
-            let cond: Vec<String> = columns.iter().map(|c| format!("{} IS NULL", ident(c.as_str()))).collect();
+            let cond: Vec<String> = columns
+                .iter()
+                .map(|c| format!("{} IS NULL", ident(c.as_str())))
+                .collect();
             format!("SELECT COUNT(*) FROM output WHERE {}", cond.join(" OR "))
         }
         CheckKind::Unique { columns } => {
@@ -42,7 +45,10 @@ pub fn check_sql(kind: &CheckKind) -> String {
         CheckKind::AcceptedValues { column, values } => {
             let vals: Vec<String> = values.iter().map(|v| literal(v)).collect();
             let c = ident(column.as_str());
-            format!("SELECT COUNT(*) FROM output WHERE {c} IS NOT NULL AND CAST({c} AS VARCHAR) NOT IN ({})", vals.join(", "))
+            format!(
+                "SELECT COUNT(*) FROM output WHERE {c} IS NOT NULL AND CAST({c} AS VARCHAR) NOT IN ({})",
+                vals.join(", ")
+            )
         }
         CheckKind::Range { column, min, max } => {
             let c = ident(column.as_str());
@@ -74,7 +80,11 @@ async fn count(ctx: &SessionContext, sql: &str) -> datafusion::error::Result<u64
         return Ok(a.value(0));
     }
     let casted = datafusion::arrow::compute::cast(col, &datafusion::arrow::datatypes::DataType::Int64)?;
-    Ok(casted.as_any().downcast_ref::<Int64Array>().map(|a| a.value(0).max(0) as u64).unwrap_or(0))
+    Ok(casted
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .map(|a| a.value(0).max(0) as u64)
+        .unwrap_or(0))
 }
 
 /// Runs every check against the table `output` registered in `ctx`.
@@ -82,12 +92,33 @@ pub async fn run_checks(ctx: &SessionContext, checks: &[Check]) -> Result<Vec<Ch
     let mut out = Vec::new();
     for c in checks {
         let sql = check_sql(&c.kind);
-        let n = count(ctx, &sql).await.map_err(|e| format!("check `{}` could not run: {e}\n  query: {sql}", c.name))?;
+        let n = count(ctx, &sql)
+            .await
+            .map_err(|e| format!("check `{}` could not run: {e}\n  query: {sql}", c.name))?;
         let (passed, failing, detail) = match &c.kind {
-            CheckKind::RowCountMin { min } => (n >= *min, min.saturating_sub(n), format!("{n} rows, at least {min} required")),
-            _ => (n == 0, n, if n == 0 { "no failing rows".into() } else { format!("{n} failing rows") }),
+            CheckKind::RowCountMin { min } => (
+                n >= *min,
+                min.saturating_sub(n),
+                format!("{n} rows, at least {min} required"),
+            ),
+            _ => (
+                n == 0,
+                n,
+                if n == 0 {
+                    "no failing rows".into()
+                } else {
+                    format!("{n} failing rows")
+                },
+            ),
         };
-        out.push(CheckOutcome { name: c.name.clone(), check: c.kind.type_name(), severity: c.severity, passed, failing_rows: failing, detail });
+        out.push(CheckOutcome {
+            name: c.name.clone(),
+            check: c.kind.type_name(),
+            severity: c.severity,
+            passed,
+            failing_rows: failing,
+            detail,
+        });
     }
     Ok(out)
 }
@@ -99,9 +130,16 @@ mod tests {
 
     #[test]
     fn queries_quote_identifiers_and_literals() {
-        let sql = check_sql(&CheckKind::AcceptedValues { column: Name::parse("status").unwrap(), values: vec!["it's".into()] });
+        let sql = check_sql(&CheckKind::AcceptedValues {
+            column: Name::parse("status").unwrap(),
+            values: vec!["it's".into()],
+        });
         assert!(sql.contains("\"status\"") && sql.contains("'it''s'"), "{sql}");
-        let sql = check_sql(&CheckKind::Range { column: Name::parse("amount").unwrap(), min: Some(0.0), max: None });
+        let sql = check_sql(&CheckKind::Range {
+            column: Name::parse("amount").unwrap(),
+            min: Some(0.0),
+            max: None,
+        });
         assert!(sql.ends_with("CAST(\"amount\" AS DOUBLE) < 0.0"), "{sql}");
     }
 }

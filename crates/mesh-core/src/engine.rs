@@ -25,7 +25,12 @@ impl Engine {
         let layout = Layout::local(naming, &config.lake_root.value);
         let warehouse = format!("file://{}", config.lake_root.value.display());
         let catalog = SqliteCatalog::open(domain.abbr.to_string(), &config.catalog_path.value, warehouse).await?;
-        Ok(Engine { domain, root, layout, catalog: Arc::new(catalog) })
+        Ok(Engine {
+            domain,
+            root,
+            layout,
+            catalog: Arc::new(catalog),
+        })
     }
 
     pub fn ident(&self, table: &Table) -> TableIdent {
@@ -57,12 +62,17 @@ impl Engine {
             def = def.partition(PartitionField::new(p.column.to_string(), t));
         }
         if let Some(o) = table.iceberg() {
-            def = def.property("write.target-file-size-bytes", (u64::from(o.target_file_size_mb) * 1024 * 1024).to_string());
+            def = def.property(
+                "write.target-file-size-bytes",
+                (u64::from(o.target_file_size_mb) * 1024 * 1024).to_string(),
+            );
         }
         def.location = Some(self.layout.url(&self.layout.table_location(project, table)));
         match mesh_iceberg::Table::create(self.catalog.clone(), ident.clone(), def).await {
             // Another job created it between our check and our create: use theirs.
-            Err(mesh_iceberg::Error::TableAlreadyExists { .. }) => mesh_iceberg::Table::load(self.catalog.clone(), ident).await,
+            Err(mesh_iceberg::Error::TableAlreadyExists { .. }) => {
+                mesh_iceberg::Table::load(self.catalog.clone(), ident).await
+            }
             other => other,
         }
     }

@@ -41,24 +41,45 @@ pub struct JobReport {
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
     #[error("job `{job}`: check `{check}` failed: {detail}; nothing was committed to {output}")]
-    CheckFailed { job: String, check: String, detail: String, output: String },
+    CheckFailed {
+        job: String,
+        check: String,
+        detail: String,
+        output: String,
+    },
     #[error("job `{job}`: {file}: parameter `${{{param}}}` has no value\n  help: pass --param {param}=VALUE or add it to the job's params")]
     MissingParam { job: String, file: String, param: String },
     #[error("job `{job}`: cannot read `{file}`: {detail}")]
     Sql { job: String, file: String, detail: String },
     #[error("job `{job}`: reading {table}: {source}")]
-    Raw { job: String, table: String, source: crate::raw::RawError },
+    Raw {
+        job: String,
+        table: String,
+        source: crate::raw::RawError,
+    },
     #[error("job `{job}`: the SQL result has no column `{column}`, required by {output} (nullable = false)\n  help: select it in {file}")]
-    MissingColumn { job: String, column: String, output: String, file: String },
+    MissingColumn {
+        job: String,
+        column: String,
+        output: String,
+        file: String,
+    },
     #[error("job `{job}`: {source}")]
-    Engine { job: String, #[source] source: mesh_iceberg::Error },
+    Engine {
+        job: String,
+        #[source]
+        source: mesh_iceberg::Error,
+    },
     #[error("job `{job}`: {detail}")]
     Other { job: String, detail: String },
 }
 
 impl JobError {
     fn engine(job: &Job) -> impl FnOnce(mesh_iceberg::Error) -> JobError + '_ {
-        move |source| JobError::Engine { job: job.name.to_string(), source }
+        move |source| JobError::Engine {
+            job: job.name.to_string(),
+            source,
+        }
     }
 }
 
@@ -81,7 +102,9 @@ pub fn bind_params(sql: &str, params: &BTreeMap<String, String>) -> Result<Strin
 
 /// Columns the merge needs beyond the table's own (ordering column, delete condition).
 fn merge_extra_columns(job: &Job, result: &Schema, table: &Table) -> Vec<String> {
-    let WriteMode::Merge(m) = &job.mode else { return Vec::new() };
+    let WriteMode::Merge(m) = &job.mode else {
+        return Vec::new();
+    };
     result
         .fields()
         .iter()
@@ -95,7 +118,13 @@ fn merge_extra_columns(job: &Job, result: &Schema, table: &Table) -> Vec<String>
 }
 
 /// Projects SQL results onto the table's columns (plus merge control columns), in table order.
-fn shape_output(job: &Job, table: &Table, schema: &SchemaRef, batches: &[RecordBatch], sql_file: &str) -> Result<Vec<RecordBatch>, JobError> {
+fn shape_output(
+    job: &Job,
+    table: &Table,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    sql_file: &str,
+) -> Result<Vec<RecordBatch>, JobError> {
     let mut indices = Vec::new();
     for c in &table.columns {
         match schema.index_of(c.name.as_str()) {
@@ -116,7 +145,12 @@ fn shape_output(job: &Job, table: &Table, schema: &SchemaRef, batches: &[RecordB
     }
     batches
         .iter()
-        .map(|b| b.project(&indices).map_err(|e| JobError::Other { job: job.name.to_string(), detail: e.to_string() }))
+        .map(|b| {
+            b.project(&indices).map_err(|e| JobError::Other {
+                job: job.name.to_string(),
+                detail: e.to_string(),
+            })
+        })
         .collect()
 }
 
@@ -138,8 +172,14 @@ impl JobRun<'_> {
         let started = Instant::now();
         let (job, project, engine) = (self.job, self.project, self.engine);
         let name = job.name.to_string();
-        let mut report = JobReport { job: name.clone(), ..Default::default() };
-        let ctx = new_context(&engine.layout.naming).map_err(|e| JobError::Other { job: name.clone(), detail: e.to_string() })?;
+        let mut report = JobReport {
+            job: name.clone(),
+            ..Default::default()
+        };
+        let ctx = new_context(&engine.layout.naming).map_err(|e| JobError::Other {
+            job: name.clone(),
+            detail: e.to_string(),
+        })?;
 
         for input in &job.inputs {
             let table = project.table(input).expect("validated reference");
@@ -150,28 +190,52 @@ impl JobRun<'_> {
                 let t = engine.load_table(project, table).await.map_err(JobError::engine(job))?;
                 let scan = t.scan(&Default::default()).await.map_err(JobError::engine(job))?;
                 report.rows_read += scan.num_rows() as u64;
-                register_batches(&ctx, &database, table.name.as_str(), scan.schema.clone(), scan.batches)
-                    .map_err(|e| JobError::Other { job: name.clone(), detail: e.to_string() })?;
+                register_batches(&ctx, &database, table.name.as_str(), scan.schema.clone(), scan.batches).map_err(
+                    |e| JobError::Other {
+                        job: name.clone(),
+                        detail: e.to_string(),
+                    },
+                )?;
             }
         }
 
         let sql_path = engine.root.join(&job.sql);
         let sql_file = job.sql.display().to_string();
-        let text = std::fs::read_to_string(&sql_path)
-            .map_err(|e| JobError::Sql { job: name.clone(), file: sql_file.clone(), detail: e.to_string() })?;
+        let text = std::fs::read_to_string(&sql_path).map_err(|e| JobError::Sql {
+            job: name.clone(),
+            file: sql_file.clone(),
+            detail: e.to_string(),
+        })?;
         let mut params = job.params.clone();
         params.insert("run_id".into(), self.run_id.to_string());
         params.insert("env".into(), engine.layout.naming.env().to_string());
         params.extend(self.params.iter().map(|(k, v)| (k.clone(), v.clone())));
-        let sql = bind_params(&text, &params).map_err(|param| JobError::MissingParam { job: name.clone(), file: sql_file.clone(), param })?;
-        let df = ctx.sql(&sql).await.map_err(|e| JobError::Sql { job: name.clone(), file: sql_file.clone(), detail: e.to_string() })?;
+        let sql = bind_params(&text, &params).map_err(|param| JobError::MissingParam {
+            job: name.clone(),
+            file: sql_file.clone(),
+            param,
+        })?;
+        let df = ctx.sql(&sql).await.map_err(|e| JobError::Sql {
+            job: name.clone(),
+            file: sql_file.clone(),
+            detail: e.to_string(),
+        })?;
         let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-        let batches = df.collect().await.map_err(|e| JobError::Sql { job: name.clone(), file: sql_file.clone(), detail: e.to_string() })?;
+        let batches = df.collect().await.map_err(|e| JobError::Sql {
+            job: name.clone(),
+            file: sql_file.clone(),
+            detail: e.to_string(),
+        })?;
 
         // Checks run on the SQL result before anything is written.
-        register_batches(&ctx, "default", "output", schema.clone(), batches.clone())
-            .map_err(|e| JobError::Other { job: name.clone(), detail: e.to_string() })?;
-        report.checks = run_checks(&ctx, &job.checks).await.map_err(|detail| JobError::Other { job: name.clone(), detail })?;
+        register_batches(&ctx, "default", "output", schema.clone(), batches.clone()).map_err(|e| JobError::Other {
+            job: name.clone(),
+            detail: e.to_string(),
+        })?;
+        report.checks = run_checks(&ctx, &job.checks).await.map_err(|detail| JobError::Other {
+            job: name.clone(),
+            detail,
+        })?;
         for c in &report.checks {
             if !c.passed {
                 match c.severity {
@@ -183,7 +247,9 @@ impl JobRun<'_> {
                             output: job.output.to_string(),
                         })
                     }
-                    Severity::Warn => warn!(check = %c.name, failing_rows = c.failing_rows, "check failed (warn): {}", c.detail),
+                    Severity::Warn => {
+                        warn!(check = %c.name, failing_rows = c.failing_rows, "check failed (warn): {}", c.detail)
+                    }
                 }
             }
         }
@@ -196,7 +262,10 @@ impl JobRun<'_> {
         } else {
             SchemaEvolution::default()
         };
-        let mut t = engine.load_or_create(project, out_table).await.map_err(JobError::engine(job))?;
+        let mut t = engine
+            .load_or_create(project, out_table)
+            .await
+            .map_err(JobError::engine(job))?;
         let commit = match &job.mode {
             WriteMode::Append => t.append(&shaped, evolution).await,
             WriteMode::Overwrite => t.overwrite(&shaped, OverwriteMode::All, evolution).await,
@@ -230,29 +299,52 @@ impl JobRun<'_> {
         Ok(report)
     }
 
-    async fn register_raw(&self, ctx: &SessionContext, table: &Table, database: &str, report: &mut JobReport) -> Result<(), JobError> {
+    async fn register_raw(
+        &self,
+        ctx: &SessionContext,
+        table: &Table,
+        database: &str,
+        report: &mut JobReport,
+    ) -> Result<(), JobError> {
         let (engine, project, job) = (self.engine, self.project, self.job);
         let location = engine.layout.table_location(project, table);
         let dir = engine.layout.path(&location).ok_or_else(|| JobError::Other {
             job: job.name.to_string(),
             detail: "raw tables on S3 are read by the cloud runtime".into(),
         })?;
-        let read = read_raw_table(table, &dir)
-            .map_err(|source| JobError::Raw { job: job.name.to_string(), table: table.reference().to_string(), source })?;
+        let read = read_raw_table(table, &dir).map_err(|source| JobError::Raw {
+            job: job.name.to_string(),
+            table: table.reference().to_string(),
+            source,
+        })?;
         report.rows_read += read.rows;
         report.bytes_read += read.bytes;
         if !read.rejected.is_empty() && table.hive().is_some_and(|h| h.bad_rows == BadRows::Quarantine) {
             report.rows_rejected += read.rejected.len() as u64;
             let rejected_dir = dir.with_file_name(format!("{}_rejected", table.name));
             let batch = rejected_batch(&read.rejected);
-            write_parquet_partition(&rejected_dir, "run_id", self.run_id, &batch)
-                .map_err(|source| JobError::Raw { job: job.name.to_string(), table: table.reference().to_string(), source })?;
+            write_parquet_partition(&rejected_dir, "run_id", self.run_id, &batch).map_err(|source| JobError::Raw {
+                job: job.name.to_string(),
+                table: table.reference().to_string(),
+                source,
+            })?;
             warn!(table = %table.reference(), rejected = read.rejected.len(), folder = %rejected_dir.display(), "bad rows quarantined");
-            register_batches(ctx, database, &format!("{}_rejected", table.name), rejected_schema(), vec![batch])
-                .map_err(|e| JobError::Other { job: job.name.to_string(), detail: e.to_string() })?;
+            register_batches(
+                ctx,
+                database,
+                &format!("{}_rejected", table.name),
+                rejected_schema(),
+                vec![batch],
+            )
+            .map_err(|e| JobError::Other {
+                job: job.name.to_string(),
+                detail: e.to_string(),
+            })?;
         }
-        register_batches(ctx, database, table.name.as_str(), read.schema, read.batches)
-            .map_err(|e| JobError::Other { job: job.name.to_string(), detail: e.to_string() })
+        register_batches(ctx, database, table.name.as_str(), read.schema, read.batches).map_err(|e| JobError::Other {
+            job: job.name.to_string(),
+            detail: e.to_string(),
+        })
     }
 }
 
@@ -268,7 +360,10 @@ mod tests {
     #[test]
     fn params_bind_and_report_missing() {
         let p: BTreeMap<String, String> = [("run_date".to_string(), "2026-11-27".to_string())].into();
-        assert_eq!(bind_params("WHERE d = '${run_date}'", &p).unwrap(), "WHERE d = '2026-11-27'");
+        assert_eq!(
+            bind_params("WHERE d = '${run_date}'", &p).unwrap(),
+            "WHERE d = '2026-11-27'"
+        );
         assert_eq!(bind_params("SELECT ${nope}", &p).unwrap_err(), "nope");
         assert_eq!(bind_params("no params", &p).unwrap(), "no params");
     }

@@ -8,6 +8,8 @@ pub mod engine;
 pub mod job;
 pub mod layout;
 pub mod logging;
+pub mod optimize;
+pub mod pipeline;
 pub mod raw;
 pub mod record;
 pub mod report;

@@ -38,7 +38,11 @@ pub fn arrow_type(t: ColumnType) -> DataType {
 /// The Arrow schema of a table, columns in declaration order.
 pub fn arrow_schema(table: &Table) -> SchemaRef {
     Arc::new(Schema::new(
-        table.columns.iter().map(|c| Field::new(c.name.as_str(), arrow_type(c.data_type), c.nullable)).collect::<Vec<_>>(),
+        table
+            .columns
+            .iter()
+            .map(|c| Field::new(c.name.as_str(), arrow_type(c.data_type), c.nullable))
+            .collect::<Vec<_>>(),
     ))
 }
 
@@ -64,9 +68,20 @@ pub struct RawRead {
 #[derive(Debug, thiserror::Error)]
 pub enum RawError {
     #[error("{file}:{line}: column `{column}`: {reason}\n  help: fix the source file, or set bad_rows = \"quarantine\" on table `{table}` to set such rows aside")]
-    BadRow { table: String, file: String, line: u64, column: String, reason: String },
+    BadRow {
+        table: String,
+        file: String,
+        line: u64,
+        column: String,
+        reason: String,
+    },
     #[error("{file}:{line}: {reason}\n  help: fix the source file, or set bad_rows = \"quarantine\" on table `{table}` to set such rows aside")]
-    BadLine { table: String, file: String, line: u64, reason: String },
+    BadLine {
+        table: String,
+        file: String,
+        line: u64,
+        reason: String,
+    },
     #[error("{file}: {reason}")]
     File { file: String, reason: String },
     #[error("cannot read `{path}`: {source}")]
@@ -110,7 +125,9 @@ impl Builder {
             ColumnType::Float => Builder::F32(Float32Builder::new()),
             ColumnType::Double => Builder::F64(Float64Builder::new()),
             ColumnType::Decimal { precision, scale } => Builder::Dec(
-                Decimal128Builder::new().with_precision_and_scale(precision, scale as i8).expect("validated precision"),
+                Decimal128Builder::new()
+                    .with_precision_and_scale(precision, scale as i8)
+                    .expect("validated precision"),
                 precision,
                 scale as i8,
             ),
@@ -160,7 +177,11 @@ impl Builder {
             Builder::I64(b) => Arc::new(b.finish()),
             Builder::F32(b) => Arc::new(b.finish()),
             Builder::F64(b) => Arc::new(b.finish()),
-            Builder::Dec(b, p, s) => Arc::new(b.finish().with_precision_and_scale(*p, *s).expect("validated precision")),
+            Builder::Dec(b, p, s) => Arc::new(
+                b.finish()
+                    .with_precision_and_scale(*p, *s)
+                    .expect("validated precision"),
+            ),
             Builder::Date(b) => Arc::new(b.finish()),
             Builder::Ts(b, tz) => {
                 let a = b.finish();
@@ -209,12 +230,18 @@ pub fn parse_decimal(s: &str, precision: u8, scale: u8) -> Option<i128> {
         _ => (false, s),
     };
     let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
-    if (int.is_empty() && frac.is_empty()) || !int.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
+    if (int.is_empty() && frac.is_empty())
+        || !int.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
         return None;
     }
     let scale = scale as usize;
     let mut value: i128 = 0;
-    for b in int.bytes().chain(frac.bytes().chain(std::iter::repeat(b'0')).take(scale)) {
+    for b in int
+        .bytes()
+        .chain(frac.bytes().chain(std::iter::repeat(b'0')).take(scale))
+    {
         value = value.checked_mul(10)?.checked_add(i128::from(b - b'0'))?;
     }
     if frac.len() > scale && frac.as_bytes()[scale] >= b'5' {
@@ -237,17 +264,23 @@ pub fn parse_timestamp(s: &str, tz: bool) -> Option<i64> {
             return Some(dt.timestamp_micros());
         }
     }
-    for fmt in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"] {
+    for fmt in [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M",
+    ] {
         if let Ok(t) = NaiveDateTime::parse_from_str(s, fmt) {
             return Some(t.and_utc().timestamp_micros());
         }
     }
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().map(|d| d.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp_micros())
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp_micros())
 }
 
 /// Builds batches row by row; a row is appended only once every value of it parsed.
-struct Rows<'a> {
-    columns: &'a [Column],
+struct Rows {
     schema: SchemaRef,
     builders: Vec<Builder>,
     pending: usize,
@@ -255,9 +288,15 @@ struct Rows<'a> {
     rows: u64,
 }
 
-impl<'a> Rows<'a> {
-    fn new(columns: &'a [Column], schema: SchemaRef) -> Rows<'a> {
-        Rows { columns, schema, builders: columns.iter().map(|c| Builder::new(c.data_type)).collect(), pending: 0, batches: Vec::new(), rows: 0 }
+impl Rows {
+    fn new(columns: &[Column], schema: SchemaRef) -> Rows {
+        Rows {
+            schema,
+            builders: columns.iter().map(|c| Builder::new(c.data_type)).collect(),
+            pending: 0,
+            batches: Vec::new(),
+            rows: 0,
+        }
     }
 
     fn push(&mut self, values: Vec<Val>) {
@@ -279,7 +318,8 @@ impl<'a> Rows<'a> {
             return;
         }
         let arrays: Vec<ArrayRef> = self.builders.iter_mut().map(Builder::finish).collect();
-        self.batches.push(RecordBatch::try_new(self.schema.clone(), arrays).expect("builders follow the schema"));
+        self.batches
+            .push(RecordBatch::try_new(self.schema.clone(), arrays).expect("builders follow the schema"));
         self.pending = 0;
     }
 }
@@ -292,7 +332,10 @@ struct DataFile {
 }
 
 fn list_files(table: &Table, dir: &Path, root: &Path, out: &mut Vec<DataFile>) -> Result<(), RawError> {
-    let entries = std::fs::read_dir(dir).map_err(|source| RawError::Io { path: dir.to_path_buf(), source })?;
+    let entries = std::fs::read_dir(dir).map_err(|source| RawError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     let mut entries: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     entries.sort();
     for p in entries {
@@ -315,7 +358,11 @@ fn list_files(table: &Table, dir: &Path, root: &Path, out: &mut Vec<DataFile>) -
                     }
                 }
             }
-            out.push(DataFile { display: p.display().to_string(), path: p, partition });
+            out.push(DataFile {
+                display: p.display().to_string(),
+                path: p,
+                partition,
+            });
         }
     }
     Ok(())
@@ -338,12 +385,24 @@ pub fn read_raw_table(table: &Table, dir: &Path) -> Result<RawRead, RawError> {
         .filter(|p| p.transform == Transform::Identity)
         .filter_map(|p| table.columns.iter().position(|c| c.name == p.column))
         .collect();
-    let bytes = files.iter().map(|f| f.path.metadata().map(|m| m.len()).unwrap_or(0)).sum();
+    let bytes = files
+        .iter()
+        .map(|f| f.path.metadata().map(|m| m.len()).unwrap_or(0))
+        .sum();
     let table_name = table.reference().to_string();
-    let ctx = FileCx { table: &table_name, columns: &table.columns, schema: schema.clone(), partition_cols: &partition_cols, policy: hive.bad_rows };
+    let ctx = FileCx {
+        table: &table_name,
+        columns: &table.columns,
+        schema: schema.clone(),
+        partition_cols: &partition_cols,
+        policy: hive.bad_rows,
+    };
 
     // Files are independent: parse them on all cores, keep results in file order.
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(files.len().max(1));
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(files.len().max(1));
     let chunks: Vec<&[DataFile]> = files.chunks(files.len().div_ceil(threads).max(1)).collect();
     let results: Vec<Result<FileRead, RawError>> = std::thread::scope(|s| {
         let handles: Vec<_> = chunks
@@ -354,9 +413,19 @@ pub fn read_raw_table(table: &Table, dir: &Path) -> Result<RawRead, RawError> {
                 s.spawn(move || chunk.iter().map(|f| read_file(ctx, format, f)).collect::<Vec<_>>())
             })
             .collect();
-        handles.into_iter().flat_map(|h| h.join().expect("reader thread panicked")).collect()
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("reader thread panicked"))
+            .collect()
     });
-    let mut out = RawRead { schema, batches: Vec::new(), rows: 0, files: files.len(), bytes, rejected: Vec::new() };
+    let mut out = RawRead {
+        schema,
+        batches: Vec::new(),
+        rows: 0,
+        files: files.len(),
+        bytes,
+        rejected: Vec::new(),
+    };
     for r in results {
         let r = r?;
         out.rows += r.rows;
@@ -382,21 +451,48 @@ struct FileRead {
 
 impl FileCx<'_> {
     /// Applies the bad-row policy to one problem.
-    fn reject(&self, out: &mut Vec<RejectedRow>, file: &DataFile, line: u64, column: Option<&str>, reason: String, raw: String) -> Result<(), RawError> {
+    fn reject(
+        &self,
+        out: &mut Vec<RejectedRow>,
+        file: &DataFile,
+        line: u64,
+        column: Option<&str>,
+        reason: String,
+        raw: String,
+    ) -> Result<(), RawError> {
         match (self.policy, column) {
-            (BadRows::Fail, Some(col)) => {
-                Err(RawError::BadRow { table: self.table.into(), file: file.display.clone(), line, column: col.into(), reason })
-            }
-            (BadRows::Fail, None) => Err(RawError::BadLine { table: self.table.into(), file: file.display.clone(), line, reason }),
+            (BadRows::Fail, Some(col)) => Err(RawError::BadRow {
+                table: self.table.into(),
+                file: file.display.clone(),
+                line,
+                column: col.into(),
+                reason,
+            }),
+            (BadRows::Fail, None) => Err(RawError::BadLine {
+                table: self.table.into(),
+                file: file.display.clone(),
+                line,
+                reason,
+            }),
             (BadRows::Quarantine, _) => {
-                out.push(RejectedRow { file: file.display.clone(), line, column: column.map(str::to_string), reason, raw });
+                out.push(RejectedRow {
+                    file: file.display.clone(),
+                    line,
+                    column: column.map(str::to_string),
+                    reason,
+                    raw,
+                });
                 Ok(())
             }
         }
     }
 
     /// Converts one row of text fields (None = NULL) into values, or says which column is bad.
-    fn convert(&self, fields: Vec<Option<&str>>, partition: &[(usize, Option<String>)]) -> Result<Vec<Val>, (String, String)> {
+    fn convert(
+        &self,
+        fields: Vec<Option<&str>>,
+        partition: &[(usize, Option<String>)],
+    ) -> Result<Vec<Val>, (String, String)> {
         let mut values = Vec::with_capacity(self.columns.len());
         for (i, (c, f)) in self.columns.iter().zip(fields).enumerate() {
             let text = match partition.iter().find(|(pi, _)| *pi == i) {
@@ -408,7 +504,10 @@ impl FileCx<'_> {
                 Some(t) => parse_text(t, c.data_type).map_err(|e| (c.name.to_string(), e))?,
             };
             if matches!(v, Val::Null) && !c.nullable {
-                return Err((c.name.to_string(), "is NULL but the column is declared nullable = false".into()));
+                return Err((
+                    c.name.to_string(),
+                    "is NULL but the column is declared nullable = false".into(),
+                ));
             }
             values.push(v);
         }
@@ -425,7 +524,10 @@ fn read_file(cx: &FileCx<'_>, format: &RawFormat, file: &DataFile) -> Result<Fil
 }
 
 fn read_csv(cx: &FileCx<'_>, opts: &CsvOptions, file: &DataFile) -> Result<FileRead, RawError> {
-    let f = std::fs::File::open(&file.path).map_err(|source| RawError::Io { path: file.path.clone(), source })?;
+    let f = std::fs::File::open(&file.path).map_err(|source| RawError::Io {
+        path: file.path.clone(),
+        source,
+    })?;
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(opts.delimiter as u8)
         .quote(opts.quote as u8)
@@ -435,18 +537,37 @@ fn read_csv(cx: &FileCx<'_>, opts: &CsvOptions, file: &DataFile) -> Result<FileR
         .buffer_capacity(1 << 20)
         .from_reader(std::io::BufReader::with_capacity(1 << 20, f));
     // Data columns in the file: by header name when there is one, else in declaration order.
-    let data_cols: Vec<usize> = (0..cx.columns.len()).filter(|i| !cx.partition_cols.contains(i)).collect();
+    let data_cols: Vec<usize> = (0..cx.columns.len())
+        .filter(|i| !cx.partition_cols.contains(i))
+        .collect();
     let positions: Vec<Option<usize>> = if opts.header {
-        let header = reader.headers().map_err(|e| RawError::File { file: file.display.clone(), reason: e.to_string() })?.clone();
+        let header = reader
+            .headers()
+            .map_err(|e| RawError::File {
+                file: file.display.clone(),
+                reason: e.to_string(),
+            })?
+            .clone();
         let names: Vec<&str> = header.iter().map(str::trim).collect();
-        let missing: Vec<&str> = data_cols.iter().map(|i| cx.columns[*i].name.as_str()).filter(|n| !names.contains(n)).collect();
+        let missing: Vec<&str> = data_cols
+            .iter()
+            .map(|i| cx.columns[*i].name.as_str())
+            .filter(|n| !names.contains(n))
+            .collect();
         if !missing.is_empty() {
             return Err(RawError::File {
                 file: file.display.clone(),
-                reason: format!("the header lacks column(s) {} declared for `{}` (header: {})", missing.join(", "), cx.table, names.join(",")),
+                reason: format!(
+                    "the header lacks column(s) {} declared for `{}` (header: {})",
+                    missing.join(", "),
+                    cx.table,
+                    names.join(",")
+                ),
             });
         }
-        (0..cx.columns.len()).map(|i| names.iter().position(|n| *n == cx.columns[i].name.as_str())).collect()
+        (0..cx.columns.len())
+            .map(|i| names.iter().position(|n| *n == cx.columns[i].name.as_str()))
+            .collect()
     } else {
         let mut pos = vec![None; cx.columns.len()];
         for (k, i) in data_cols.iter().enumerate() {
@@ -454,7 +575,11 @@ fn read_csv(cx: &FileCx<'_>, opts: &CsvOptions, file: &DataFile) -> Result<FileR
         }
         pos
     };
-    let expected = if opts.header { reader.headers().map(|h| h.len()).unwrap_or(data_cols.len()) } else { data_cols.len() };
+    let expected = if opts.header {
+        reader.headers().map(|h| h.len()).unwrap_or(data_cols.len())
+    } else {
+        data_cols.len()
+    };
     let mut rows = Rows::new(cx.columns, cx.schema.clone());
     let mut rejected = Vec::new();
     let mut record = csv::StringRecord::new();
@@ -464,14 +589,28 @@ fn read_csv(cx: &FileCx<'_>, opts: &CsvOptions, file: &DataFile) -> Result<FileR
             Ok(true) => {}
             Err(e) => {
                 let line = e.position().map(|p| p.line()).unwrap_or(0);
-                cx.reject(&mut rejected, file, line, None, format!("unreadable CSV: {e}"), String::new())?;
+                cx.reject(
+                    &mut rejected,
+                    file,
+                    line,
+                    None,
+                    format!("unreadable CSV: {e}"),
+                    String::new(),
+                )?;
                 continue;
             }
         }
         let line = record.position().map(|p| p.line()).unwrap_or(0);
         if record.len() != expected {
             let raw = record.iter().collect::<Vec<_>>().join(&opts.delimiter.to_string());
-            cx.reject(&mut rejected, file, line, None, format!("{} fields where {} are expected", record.len(), expected), raw)?;
+            cx.reject(
+                &mut rejected,
+                file,
+                line,
+                None,
+                format!("{} fields where {} are expected", record.len(), expected),
+                raw,
+            )?;
             continue;
         }
         let fields: Vec<Option<&str>> = positions
@@ -487,24 +626,41 @@ fn read_csv(cx: &FileCx<'_>, opts: &CsvOptions, file: &DataFile) -> Result<FileR
         }
     }
     rows.flush();
-    Ok(FileRead { rows: rows.rows, batches: rows.batches, rejected })
+    Ok(FileRead {
+        rows: rows.rows,
+        batches: rows.batches,
+        rejected,
+    })
 }
 
 fn read_json(cx: &FileCx<'_>, file: &DataFile) -> Result<FileRead, RawError> {
     use std::io::BufRead;
-    let f = std::fs::File::open(&file.path).map_err(|source| RawError::Io { path: file.path.clone(), source })?;
+    let f = std::fs::File::open(&file.path).map_err(|source| RawError::Io {
+        path: file.path.clone(),
+        source,
+    })?;
     let mut rows = Rows::new(cx.columns, cx.schema.clone());
     let mut rejected = Vec::new();
     for (n, line) in std::io::BufReader::with_capacity(1 << 20, f).lines().enumerate() {
         let line_no = n as u64 + 1;
-        let line = line.map_err(|source| RawError::Io { path: file.path.clone(), source })?;
+        let line = line.map_err(|source| RawError::Io {
+            path: file.path.clone(),
+            source,
+        })?;
         if line.trim().is_empty() {
             continue;
         }
         let obj: serde_json::Map<String, serde_json::Value> = match serde_json::from_str(&line) {
             Ok(o) => o,
             Err(e) => {
-                cx.reject(&mut rejected, file, line_no, None, format!("not a JSON object: {e}"), line.clone())?;
+                cx.reject(
+                    &mut rejected,
+                    file,
+                    line_no,
+                    None,
+                    format!("not a JSON object: {e}"),
+                    line.clone(),
+                )?;
                 continue;
             }
         };
@@ -524,12 +680,22 @@ fn read_json(cx: &FileCx<'_>, file: &DataFile) -> Result<FileRead, RawError> {
         }
     }
     rows.flush();
-    Ok(FileRead { rows: rows.rows, batches: rows.batches, rejected })
+    Ok(FileRead {
+        rows: rows.rows,
+        batches: rows.batches,
+        rejected,
+    })
 }
 
 fn read_parquet(cx: &FileCx<'_>, file: &DataFile) -> Result<FileRead, RawError> {
-    let f = std::fs::File::open(&file.path).map_err(|source| RawError::Io { path: file.path.clone(), source })?;
-    let err = |reason: String| RawError::File { file: file.display.clone(), reason };
+    let f = std::fs::File::open(&file.path).map_err(|source| RawError::Io {
+        path: file.path.clone(),
+        source,
+    })?;
+    let err = |reason: String| RawError::File {
+        file: file.display.clone(),
+        reason,
+    };
     let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
         .map_err(|e| err(format!("not a Parquet file: {e}")))?
         .with_batch_size(BATCH_ROWS)
@@ -550,18 +716,28 @@ fn read_parquet(cx: &FileCx<'_>, file: &DataFile) -> Result<FileRead, RawError> 
                 };
                 arrow::compute::cast(&scalar, &target).map_err(|e| err(format!("partition `{}`: {e}", c.name)))?
             } else {
-                let col = batch.column_by_name(c.name.as_str()).ok_or_else(|| err(format!("has no column `{}` declared for `{}`", c.name, cx.table)))?;
-                arrow::compute::cast(col, &target).map_err(|e| err(format!("column `{}` cannot be read as {}: {e}", c.name, c.data_type)))?
+                let col = batch
+                    .column_by_name(c.name.as_str())
+                    .ok_or_else(|| err(format!("has no column `{}` declared for `{}`", c.name, cx.table)))?;
+                arrow::compute::cast(col, &target)
+                    .map_err(|e| err(format!("column `{}` cannot be read as {}: {e}", c.name, c.data_type)))?
             };
             if !c.nullable && array.null_count() > 0 {
-                return Err(err(format!("column `{}` holds NULLs but is declared nullable = false", c.name)));
+                return Err(err(format!(
+                    "column `{}` holds NULLs but is declared nullable = false",
+                    c.name
+                )));
             }
             arrays.push(array);
         }
         rows += n as u64;
         batches.push(RecordBatch::try_new(cx.schema.clone(), arrays).map_err(|e| err(e.to_string()))?);
     }
-    Ok(FileRead { batches, rows, rejected: Vec::new() })
+    Ok(FileRead {
+        batches,
+        rows,
+        rejected: Vec::new(),
+    })
 }
 
 /// The schema of a `<table>_rejected` quarantine table.
@@ -593,19 +769,31 @@ pub fn rejected_batch(rows: &[RejectedRow]) -> RecordBatch {
 /// Writes a batch as one Hive-partition folder of zstd Parquet (`{dir}/{key}={value}/part-0.parquet`).
 pub fn write_parquet_partition(dir: &Path, key: &str, value: &str, batch: &RecordBatch) -> Result<PathBuf, RawError> {
     let folder = dir.join(format!("{key}={value}"));
-    std::fs::create_dir_all(&folder).map_err(|source| RawError::Io { path: folder.clone(), source })?;
+    std::fs::create_dir_all(&folder).map_err(|source| RawError::Io {
+        path: folder.clone(),
+        source,
+    })?;
     let path = folder.join("part-00000.parquet");
     let tmp = folder.join(".part-00000.parquet.tmp");
-    let file = std::fs::File::create(&tmp).map_err(|source| RawError::Io { path: tmp.clone(), source })?;
+    let file = std::fs::File::create(&tmp).map_err(|source| RawError::Io {
+        path: tmp.clone(),
+        source,
+    })?;
     let props = parquet::file::properties::WriterProperties::builder()
         .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
         .build();
-    let io = |e: parquet::errors::ParquetError| RawError::File { file: path.display().to_string(), reason: e.to_string() };
+    let io = |e: parquet::errors::ParquetError| RawError::File {
+        file: path.display().to_string(),
+        reason: e.to_string(),
+    };
     let mut w = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), Some(props)).map_err(io)?;
     w.write(batch).map_err(io)?;
     w.close().map_err(io)?;
     // Rename last, so a reader never lists a half-written file.
-    std::fs::rename(&tmp, &path).map_err(|source| RawError::Io { path: path.clone(), source })?;
+    std::fs::rename(&tmp, &path).map_err(|source| RawError::Io {
+        path: path.clone(),
+        source,
+    })?;
     Ok(path)
 }
 
@@ -620,7 +808,11 @@ mod tests {
         assert_eq!(parse_decimal("1.005", 10, 2), Some(101));
         assert_eq!(parse_decimal("7", 10, 2), Some(700));
         assert_eq!(parse_decimal("12,50", 10, 2), None);
-        assert_eq!(parse_decimal("123456789", 10, 2), None, "11 digits do not fit decimal(10,2)");
+        assert_eq!(
+            parse_decimal("123456789", 10, 2),
+            None,
+            "11 digits do not fit decimal(10,2)"
+        );
         assert_eq!(parse_decimal("", 10, 2), None);
         assert_eq!(parse_decimal("-", 10, 2), None);
     }

@@ -31,7 +31,13 @@ pub fn new_context(naming: &Naming) -> Result<SessionContext> {
 }
 
 /// Registers (or replaces) an in-memory table as `{database}.{table}`.
-pub fn register_batches(ctx: &SessionContext, database: &str, table: &str, schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<()> {
+pub fn register_batches(
+    ctx: &SessionContext,
+    database: &str,
+    table: &str,
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+) -> Result<()> {
     let catalog = ctx.catalog(CATALOG).expect("created with the context");
     let schema_provider: Arc<dyn SchemaProvider> = match catalog.schema(database) {
         Some(s) => s,
@@ -41,7 +47,11 @@ pub fn register_batches(ctx: &SessionContext, database: &str, table: &str, schem
             s
         }
     };
-    let parts = if batches.is_empty() { vec![vec![]] } else { split(batches, ctx.copied_config().target_partitions()) };
+    let parts = if batches.is_empty() {
+        vec![vec![]]
+    } else {
+        split(batches, ctx.copied_config().target_partitions())
+    };
     let mem = MemTable::try_new(schema, parts)?;
     schema_provider.deregister_table(table)?;
     schema_provider.register_table(table.to_string(), Arc::new(mem))?;

@@ -1,1 +1,40 @@
-//! placeholder
+//! meshkit's Iceberg table engine.
+//!
+//! A small interface of our own over Apache `iceberg` 0.10.1 so the library can change
+//! later: a [`Catalog`] is a pointer store with compare-and-swap ([`SqliteCatalog`] uses the
+//! Iceberg JDBC layout that pyiceberg's `SqlCatalog` and Java's `JdbcCatalog` read), and a
+//! [`Table`] runs copy-on-write operations (append, overwrite, delete, replace, merge) that
+//! produce spec-compliant v2 snapshots, retrying commits under optimistic concurrency.
+//!
+//! ```no_run
+//! # async fn demo(batches: Vec<arrow::array::RecordBatch>) -> mesh_iceberg::Result<()> {
+//! use std::sync::Arc;
+//! use mesh_iceberg::*;
+//! let catalog = Arc::new(SqliteCatalog::open("mesh", ".mesh/lake/catalog.db", ".mesh/lake/warehouse").await?);
+//! let mut table = Table::load(catalog, "f01_refined.orders".parse().unwrap()).await?;
+//! table.merge(&batches, &MergeOptions::on(["order_id"])).await?;
+//! let rows = table.scan(&ScanOptions::default()).await?;
+//! # Ok(()) }
+//! ```
+
+mod catalog;
+mod commit;
+mod conform;
+mod error;
+mod read;
+mod scan;
+mod stats;
+mod table;
+mod write;
+
+pub use catalog::{Catalog, SqliteCatalog, TableIdent};
+pub use conform::SchemaEvolution;
+pub use error::{Error, Result};
+pub use read::{
+    ColumnInfo, DataFileInfo, HistoryEntry, PartitionFieldInfo, ScanOptions, ScanOutput, SnapshotInfo, TableInfo,
+};
+pub use table::{
+    CommitResult, DuplicateKeys, MergeOptions, MergeResult, OverwriteMode, PartitionField, PartitionTransform,
+    RetryPolicy, Table, TableDefinition,
+};
+pub use write::DEFAULT_TARGET_FILE_SIZE;

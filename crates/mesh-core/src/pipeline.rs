@@ -1,0 +1,279 @@
+//! `mesh run`: the selected pipelines of the selected projects as one DAG, each step a job or
+//! a table optimization, with a run record at the end.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mesh_domain::{Project, StepAction};
+
+use crate::dag::{execute, DagStep, StepEvent, StepFuture, StepRunner, StepStatus};
+use crate::engine::Engine;
+use crate::job::{JobReport, JobRun};
+use crate::record::{PipelineRecord, RunRecord, StepRecord};
+
+/// What to run.
+#[derive(Debug, Clone, Default)]
+pub struct RunRequest {
+    /// Projects to run; empty means all.
+    pub projects: Vec<String>,
+    /// Only this pipeline of each project.
+    pub pipeline: Option<String>,
+    /// Only this job (outside any pipeline).
+    pub job: Option<String>,
+    pub params: BTreeMap<String, String>,
+    pub max_concurrency: usize,
+}
+
+/// Receives step events, e.g. to draw progress bars.
+pub trait Progress: Send + Sync + 'static {
+    fn event(&self, step: &str, event: StepEvent<'_>);
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub enum StepOutput {
+    Job(JobReport),
+    Optimize(BTreeMap<String, serde_json::Value>),
+}
+
+/// One step of the combined DAG, named `project/pipeline/step`.
+struct Planned {
+    key: String,
+    project: usize,
+    pipeline: String,
+    step: mesh_domain::Step,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("no project `{0}`")]
+    UnknownProject(String),
+    #[error("project `{project}` has no pipeline `{pipeline}`")]
+    UnknownPipeline { project: String, pipeline: String },
+    #[error("no job `{job}` in the selected projects")]
+    UnknownJob { job: String },
+    #[error("nothing to run: the selected projects have no pipelines")]
+    Empty,
+}
+
+fn plan(engine: &Engine, req: &RunRequest) -> Result<Vec<Planned>, PlanError> {
+    let domain = &engine.domain;
+    let projects: Vec<usize> = if req.projects.is_empty() {
+        (0..domain.projects.len()).collect()
+    } else {
+        req.projects
+            .iter()
+            .map(|p| {
+                domain
+                    .projects
+                    .iter()
+                    .position(|x| x.name.as_str() == p)
+                    .ok_or_else(|| PlanError::UnknownProject(p.clone()))
+            })
+            .collect::<Result<_, _>>()?
+    };
+    let mut out = Vec::new();
+    if let Some(job) = &req.job {
+        for &pi in &projects {
+            if let Some(j) = domain.projects[pi].job(job) {
+                let step = mesh_domain::Step {
+                    name: j.name.clone(),
+                    action: StepAction::Job(j.name.clone()),
+                    depends_on: vec![],
+                    retries: 0,
+                    retry_backoff_seconds: 0,
+                };
+                out.push(Planned {
+                    key: format!("{}/{}", domain.projects[pi].name, j.name),
+                    project: pi,
+                    pipeline: "job".into(),
+                    step,
+                });
+            }
+        }
+        return if out.is_empty() {
+            Err(PlanError::UnknownJob { job: job.clone() })
+        } else {
+            Ok(out)
+        };
+    }
+    for &pi in &projects {
+        let p: &Project = &domain.projects[pi];
+        let pipelines: Vec<_> = match &req.pipeline {
+            Some(name) => vec![p.pipeline(name).ok_or_else(|| PlanError::UnknownPipeline {
+                project: p.name.to_string(),
+                pipeline: name.clone(),
+            })?],
+            None => p.pipelines.iter().collect(),
+        };
+        for pl in pipelines {
+            for s in &pl.steps {
+                out.push(Planned {
+                    key: format!("{}/{}/{}", p.name, pl.name, s.name),
+                    project: pi,
+                    pipeline: pl.name.to_string(),
+                    step: s.clone(),
+                });
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(PlanError::Empty);
+    }
+    Ok(out)
+}
+
+struct Runner {
+    engine: Arc<Engine>,
+    steps: BTreeMap<String, (usize, mesh_domain::Step)>,
+    params: BTreeMap<String, String>,
+    run_id: String,
+    progress: Arc<dyn Progress>,
+}
+
+impl StepRunner<StepOutput> for Runner {
+    fn run(&self, key: &str, _attempt: u32) -> StepFuture<StepOutput> {
+        let engine = self.engine.clone();
+        let (pi, step) = self.steps[key].clone();
+        let params = self.params.clone();
+        let run_id = self.run_id.clone();
+        Box::pin(async move {
+            let project = &engine.domain.projects[pi];
+            match &step.action {
+                StepAction::Job(name) => {
+                    let job = project.job(name.as_str()).expect("validated step");
+                    JobRun {
+                        engine: &engine,
+                        project,
+                        job,
+                        params: &params,
+                        run_id: &run_id,
+                    }
+                    .run()
+                    .await
+                    .map(StepOutput::Job)
+                    .map_err(|e| e.to_string())
+                }
+                StepAction::Optimize(t) => {
+                    let table = project.table(t).expect("validated step");
+                    crate::optimize::optimize_step(&engine, project, table)
+                        .await
+                        .map(StepOutput::Optimize)
+                }
+            }
+        })
+    }
+
+    fn event(&self, step: &str, event: StepEvent<'_>) {
+        self.progress.event(step, event);
+    }
+}
+
+/// Runs the request; the record says what happened to every step (a failed step is in the
+/// record, not an `Err`).
+pub async fn run(
+    engine: Arc<Engine>,
+    req: &RunRequest,
+    run_id: &str,
+    progress: Arc<dyn Progress>,
+) -> Result<(RunRecord, Vec<(String, StepOutput)>), PlanError> {
+    let planned = plan(&engine, req)?;
+    let started_at = chrono::Utc::now();
+    let started = Instant::now();
+    let dag: Vec<DagStep> = planned
+        .iter()
+        .map(|p| {
+            let prefix = p.key.rsplit_once('/').map(|(a, _)| a).unwrap_or("");
+            DagStep {
+                name: p.key.clone(),
+                depends_on: p.step.depends_on.iter().map(|d| format!("{prefix}/{d}")).collect(),
+                retries: p.step.retries,
+                backoff: Duration::from_secs(u64::from(p.step.retry_backoff_seconds)),
+            }
+        })
+        .collect();
+    let runner = Arc::new(Runner {
+        engine: engine.clone(),
+        steps: planned
+            .iter()
+            .map(|p| (p.key.clone(), (p.project, p.step.clone())))
+            .collect(),
+        params: req.params.clone(),
+        run_id: run_id.to_string(),
+        progress,
+    });
+    let results = execute(&dag, req.max_concurrency.max(1), runner)
+        .await
+        .expect("validated DAG");
+
+    let mut pipelines: Vec<PipelineRecord> = Vec::new();
+    let mut outputs = Vec::new();
+    let mut succeeded = true;
+    for (p, r) in planned.iter().zip(results) {
+        let project = &engine.domain.projects[p.project];
+        let (kind, target) = match &p.step.action {
+            StepAction::Job(j) => {
+                let job = project.job(j.as_str()).expect("validated");
+                let inputs: Vec<String> = job.inputs.iter().map(|i| i.to_string()).collect();
+                ("job", format!("{} → {}", inputs.join(", "), job.output))
+            }
+            StepAction::Optimize(t) => ("optimize", t.to_string()),
+        };
+        let (status, error, metrics) = match r.status {
+            StepStatus::Succeeded { output } => {
+                let metrics = match &output {
+                    StepOutput::Job(j) => serde_json::to_value(j)
+                        .ok()
+                        .and_then(|v| v.as_object().cloned())
+                        .map(|m| m.into_iter().collect())
+                        .unwrap_or_default(),
+                    StepOutput::Optimize(m) => m.clone(),
+                };
+                outputs.push((p.key.clone(), output));
+                ("succeeded", None, metrics)
+            }
+            StepStatus::Failed { error } => {
+                succeeded = false;
+                ("failed", Some(error), BTreeMap::new())
+            }
+            StepStatus::Skipped { because } => {
+                succeeded = false;
+                ("skipped", Some(format!("skipped: {because}")), BTreeMap::new())
+            }
+        };
+        let record = StepRecord {
+            name: p.step.name.to_string(),
+            kind: kind.into(),
+            target,
+            depends_on: p.step.depends_on.iter().map(|d| d.to_string()).collect(),
+            status: status.into(),
+            attempts: r.attempts,
+            seconds: r.seconds,
+            error: error.map(|e| e.replace(&format!("{}/", project.name), "")),
+            metrics,
+        };
+        match pipelines
+            .iter_mut()
+            .find(|x| x.project == project.name.as_str() && x.pipeline == p.pipeline)
+        {
+            Some(x) => x.steps.push(record),
+            None => pipelines.push(PipelineRecord {
+                project: project.name.to_string(),
+                pipeline: p.pipeline.clone(),
+                steps: vec![record],
+            }),
+        }
+    }
+    let record = RunRecord {
+        run_id: run_id.to_string(),
+        domain: engine.domain.name.clone(),
+        env: engine.layout.naming.env().to_string(),
+        started_at: started_at.to_rfc3339(),
+        finished_at: chrono::Utc::now().to_rfc3339(),
+        seconds: started.elapsed().as_secs_f64(),
+        params: req.params.clone(),
+        succeeded,
+        pipelines,
+    };
+    Ok((record, outputs))
+}

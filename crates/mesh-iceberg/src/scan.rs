@@ -1,0 +1,161 @@
+//! Reading data files and SQL predicates (parsing, file pruning, row evaluation).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::array::{Array, BooleanArray, RecordBatch};
+use arrow::datatypes::SchemaRef as ArrowSchemaRef;
+use datafusion::common::DFSchema;
+use datafusion::execution::context::SessionContext;
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_optimizer::pruning::PruningPredicate;
+use futures::TryStreamExt;
+use iceberg::arrow::ArrowReaderBuilder;
+use iceberg::io::FileIO;
+use iceberg::scan::FileScanTask;
+use iceberg::spec::{PartitionSpecRef, SchemaRef, TableMetadata};
+use iceberg::Runtime;
+
+use crate::commit::LiveFile;
+use crate::conform::{arrow_schema, conform_batch};
+use crate::error::{Error, Result};
+use crate::stats::FileStatistics;
+
+pub(crate) fn specs(meta: &TableMetadata) -> HashMap<i32, PartitionSpecRef> {
+    meta.partition_specs_iter().map(|s| (s.spec_id(), s.clone())).collect()
+}
+
+/// Read whole data files with `schema` (columns missing from older files come back null,
+/// so a column added without a new snapshot is visible immediately).
+pub(crate) async fn read_files(
+    table: &str,
+    meta: &TableMetadata,
+    file_io: &FileIO,
+    schema: &SchemaRef,
+    files: &[&LiveFile],
+) -> Result<Vec<RecordBatch>> {
+    if files.is_empty() {
+        return Ok(vec![]);
+    }
+    let target = arrow_schema(schema)?;
+    let field_ids: Vec<i32> = schema.as_struct().fields().iter().map(|f| f.id).collect();
+    let specs = specs(meta);
+    let tasks: Vec<iceberg::Result<FileScanTask>> = files
+        .iter()
+        .map(|lf| {
+            let f = &lf.file;
+            Ok(FileScanTask::builder()
+                .with_file_size_in_bytes(f.file_size_in_bytes())
+                .with_start(0)
+                .with_length(f.file_size_in_bytes())
+                .with_record_count(Some(f.record_count()))
+                .with_data_file_path(f.file_path().to_string())
+                .with_data_file_format(f.file_format())
+                .with_schema(schema.clone())
+                .with_project_field_ids(field_ids.clone())
+                .with_partition(Some(f.partition().clone()))
+                .with_partition_spec(specs.get(&lf.spec_id).cloned())
+                .with_case_sensitive(true)
+                .build())
+        })
+        .collect();
+    let reader = ArrowReaderBuilder::new(file_io.clone(), Runtime::current()).build();
+    let stream = reader.read(Box::pin(futures::stream::iter(tasks)))?.stream();
+    let batches: Vec<RecordBatch> = stream.try_collect().await?;
+    batches.iter().map(|b| conform_batch(table, b, &target)).collect()
+}
+
+/// A SQL boolean expression over the table's columns, e.g. `region = 'EU' AND ts >= '2024-01-01'`.
+#[derive(Clone)]
+pub(crate) struct Filter {
+    pub sql: String,
+    pub expr: Arc<dyn PhysicalExpr>,
+    pub arrow_schema: ArrowSchemaRef,
+}
+
+impl Filter {
+    pub(crate) fn compile(table: &str, sql: &str, arrow_schema: ArrowSchemaRef) -> Result<Self> {
+        let invalid = |e: datafusion::error::DataFusionError| Error::Invalid {
+            table: table.to_string(),
+            detail: format!(
+                "cannot use predicate {sql:?}: {e}. Columns are: {}",
+                arrow_schema
+                    .fields()
+                    .iter()
+                    .map(|f| format!("{} {}", f.name(), f.data_type()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        let ctx = SessionContext::new();
+        let df_schema = DFSchema::try_from(arrow_schema.as_ref().clone()).map_err(invalid)?;
+        let expr = ctx.parse_sql_expr(sql, &df_schema).map_err(invalid)?;
+        let expr = ctx.create_physical_expr(expr, &df_schema).map_err(invalid)?;
+        Ok(Self {
+            sql: sql.to_string(),
+            expr,
+            arrow_schema,
+        })
+    }
+
+    pub(crate) fn from_physical(expr: Arc<dyn PhysicalExpr>, arrow_schema: ArrowSchemaRef) -> Self {
+        Self {
+            sql: format!("{expr}"),
+            expr,
+            arrow_schema,
+        }
+    }
+
+    /// Per file: false only if the file provably has no matching row.
+    pub(crate) fn may_match(
+        &self,
+        schema: &iceberg::spec::Schema,
+        specs: &HashMap<i32, PartitionSpecRef>,
+        files: &[&LiveFile],
+    ) -> Vec<bool> {
+        let Ok(pruning) = PruningPredicate::try_new(self.expr.clone(), self.arrow_schema.clone()) else {
+            return vec![true; files.len()];
+        };
+        let stats = FileStatistics {
+            files: files.to_vec(),
+            schema,
+            arrow_schema: self.arrow_schema.clone(),
+            specs,
+        };
+        pruning.prune(&stats).unwrap_or_else(|_| vec![true; files.len()])
+    }
+
+    /// Row mask: true where the predicate is true (null counts as false).
+    pub(crate) fn evaluate(&self, table: &str, batch: &RecordBatch) -> Result<Vec<bool>> {
+        let value = self.expr.evaluate(batch)?.into_array(batch.num_rows())?;
+        let mask = value
+            .as_any()
+            .downcast_ref::<BooleanArray>()
+            .ok_or_else(|| Error::Invalid {
+                table: table.to_string(),
+                detail: format!(
+                    "predicate {:?} is of type {}, expected a boolean condition",
+                    self.sql,
+                    value.data_type()
+                ),
+            })?;
+        Ok((0..mask.len()).map(|i| mask.is_valid(i) && mask.value(i)).collect())
+    }
+}
+
+/// Keep rows where `keep[i]`.
+pub(crate) fn filter_rows(batch: &RecordBatch, keep: &[bool]) -> Result<RecordBatch> {
+    let mask = BooleanArray::from(keep.to_vec());
+    Ok(arrow::compute::filter_record_batch(batch, &mask)?)
+}
+
+pub(crate) fn prune_live<'a>(
+    filter: &Filter,
+    schema: &iceberg::spec::Schema,
+    specs: &HashMap<i32, PartitionSpecRef>,
+    live: &'a [LiveFile],
+) -> Vec<&'a LiveFile> {
+    let files: Vec<&LiveFile> = live.iter().collect();
+    let keep = filter.may_match(schema, specs, &files);
+    live.iter().zip(keep).filter_map(|(f, k)| k.then_some(f)).collect()
+}

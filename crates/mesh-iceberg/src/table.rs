@@ -1,0 +1,986 @@
+//! Table handle and write operations (append, overwrite, delete, replace, merge).
+
+use std::collections::{HashMap, HashSet};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow::array::{ArrayRef, RecordBatch, UInt32Array};
+use arrow::compute::{concat_batches, take_record_batch};
+use arrow::datatypes::{DataType, Field, Schema as ArrowSchema, SchemaRef as ArrowSchemaRef};
+use arrow::row::{RowConverter, SortField};
+use datafusion::common::ScalarValue;
+use iceberg::arrow::arrow_schema_to_schema_auto_assign_ids;
+use iceberg::spec::{
+    DataFile, Operation, PartitionSpecRef, Schema, SchemaRef, Struct, TableMetadata, TableMetadataBuilder, Transform,
+    Type, UnboundPartitionSpec,
+};
+use iceberg::{MetadataLocation, TableCreation};
+
+use crate::catalog::{Catalog, TableIdent};
+use crate::commit::{self, ConflictCheck, LiveFile, PendingCommit};
+use crate::conform::{arrow_schema, conform_batch, evolve_schema, SchemaEvolution};
+use crate::error::{Error, Result};
+use crate::scan::{filter_rows, prune_live, read_files, specs, Filter};
+use crate::stats::KeyRanges;
+use crate::write::write_data_files;
+
+/// Partition transforms (Iceberg spec names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PartitionTransform {
+    /// Source value.
+    Identity,
+    /// Years since 1970.
+    Year,
+    /// Months since 1970.
+    Month,
+    /// Days since 1970.
+    Day,
+    /// Hours since 1970.
+    Hour,
+    /// Hash bucket `[0, n)`.
+    Bucket(u32),
+    /// Truncate to width `w`.
+    Truncate(u32),
+}
+
+impl PartitionTransform {
+    fn to_iceberg(self) -> Transform {
+        match self {
+            Self::Identity => Transform::Identity,
+            Self::Year => Transform::Year,
+            Self::Month => Transform::Month,
+            Self::Day => Transform::Day,
+            Self::Hour => Transform::Hour,
+            Self::Bucket(n) => Transform::Bucket(n),
+            Self::Truncate(w) => Transform::Truncate(w),
+        }
+    }
+
+    fn suffix(self) -> Option<&'static str> {
+        match self {
+            Self::Identity => None,
+            Self::Year => Some("year"),
+            Self::Month => Some("month"),
+            Self::Day => Some("day"),
+            Self::Hour => Some("hour"),
+            Self::Bucket(_) => Some("bucket"),
+            Self::Truncate(_) => Some("trunc"),
+        }
+    }
+}
+
+impl FromStr for PartitionTransform {
+    type Err = String;
+    /// `identity`, `year`, `month`, `day`, `hour`, `bucket[16]`, `truncate[4]`.
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let t = Transform::from_str(s.trim()).map_err(|e| {
+            format!("unknown partition transform {s:?} ({e}); use identity, year, month, day, hour, bucket[N] or truncate[W]")
+        })?;
+        Ok(match t {
+            Transform::Identity => Self::Identity,
+            Transform::Year => Self::Year,
+            Transform::Month => Self::Month,
+            Transform::Day => Self::Day,
+            Transform::Hour => Self::Hour,
+            Transform::Bucket(n) => Self::Bucket(n),
+            Transform::Truncate(w) => Self::Truncate(w),
+            other => return Err(format!("partition transform {other} is not supported")),
+        })
+    }
+}
+
+/// One partition field of a new table.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PartitionField {
+    /// Source column.
+    pub column: String,
+    /// Transform applied to it.
+    pub transform: PartitionTransform,
+    /// Partition field name; defaults to `column` or `column_{transform}`.
+    pub name: Option<String>,
+}
+
+impl PartitionField {
+    /// Partition by `column` with `transform`.
+    pub fn new(column: impl Into<String>, transform: PartitionTransform) -> Self {
+        Self {
+            column: column.into(),
+            transform,
+            name: None,
+        }
+    }
+}
+
+/// What a new table looks like.
+#[derive(Debug, Clone)]
+pub struct TableDefinition {
+    /// Columns; Arrow nullability becomes Iceberg optional/required.
+    pub schema: ArrowSchemaRef,
+    /// Partition spec.
+    pub partition_by: Vec<PartitionField>,
+    /// Table properties (e.g. `write.target-file-size-bytes`).
+    pub properties: HashMap<String, String>,
+    /// Table location; defaults to `{warehouse}/{namespace}/{table}`.
+    pub location: Option<String>,
+}
+
+impl TableDefinition {
+    /// Unpartitioned table with default properties.
+    pub fn new(schema: ArrowSchemaRef) -> Self {
+        Self {
+            schema,
+            partition_by: vec![],
+            properties: HashMap::new(),
+            location: None,
+        }
+    }
+
+    /// Add a partition field.
+    pub fn partition(mut self, field: PartitionField) -> Self {
+        self.partition_by.push(field);
+        self
+    }
+
+    /// Set a table property.
+    pub fn property(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.properties.insert(key.into(), value.into());
+        self
+    }
+}
+
+/// Commit retry policy (Iceberg's `commit.retry.*` defaults).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// `commit.retry.num-retries` (4).
+    pub num_retries: u32,
+    /// `commit.retry.min-wait-ms` (100 ms).
+    pub min_wait: Duration,
+    /// `commit.retry.max-wait-ms` (60 s).
+    pub max_wait: Duration,
+    /// `commit.retry.total-timeout-ms` (30 min).
+    pub total_timeout: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            num_retries: 4,
+            min_wait: Duration::from_millis(100),
+            max_wait: Duration::from_secs(60),
+            total_timeout: Duration::from_secs(30 * 60),
+        }
+    }
+}
+
+impl RetryPolicy {
+    fn from_properties(props: &HashMap<String, String>) -> Self {
+        let d = Self::default();
+        let get = |k: &str| props.get(k).and_then(|v| v.parse::<u64>().ok());
+        Self {
+            num_retries: get("commit.retry.num-retries")
+                .map(|v| v as u32)
+                .unwrap_or(d.num_retries),
+            min_wait: get("commit.retry.min-wait-ms")
+                .map(Duration::from_millis)
+                .unwrap_or(d.min_wait),
+            max_wait: get("commit.retry.max-wait-ms")
+                .map(Duration::from_millis)
+                .unwrap_or(d.max_wait),
+            total_timeout: get("commit.retry.total-timeout-ms")
+                .map(Duration::from_millis)
+                .unwrap_or(d.total_timeout),
+        }
+    }
+}
+
+/// Outcome of a committed (or no-op) operation.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CommitResult {
+    /// New snapshot, `None` when there was nothing to commit.
+    pub snapshot_id: Option<i64>,
+    /// Sequence number of the new snapshot.
+    pub sequence_number: Option<i64>,
+    /// `append`, `overwrite`, `delete`, `replace`.
+    pub operation: Option<String>,
+    /// Data files added.
+    pub added_files: usize,
+    /// Data files removed (rewritten or deleted).
+    pub removed_files: usize,
+    /// Records in added files.
+    pub added_records: u64,
+    /// Records in removed files.
+    pub removed_records: u64,
+    /// Commit attempts (1 = no retry).
+    pub attempts: u32,
+}
+
+impl CommitResult {
+    fn noop() -> Self {
+        Self {
+            snapshot_id: None,
+            sequence_number: None,
+            operation: None,
+            added_files: 0,
+            removed_files: 0,
+            added_records: 0,
+            removed_records: 0,
+            attempts: 0,
+        }
+    }
+}
+
+/// How an overwrite chooses what it replaces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OverwriteMode {
+    /// Replace the whole table.
+    All,
+    /// Replace exactly the partitions present in the new data.
+    DynamicPartitions,
+    /// Remove rows matching this SQL predicate, then add the new data.
+    Filter(String),
+}
+
+/// Rule for several source rows with the same merge key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DuplicateKeys {
+    /// Fail with an error naming a duplicate key.
+    Error,
+    /// Keep the row with the greatest value of this column (last one on ties).
+    KeepLatestBy(String),
+}
+
+/// Upsert settings.
+#[derive(Debug, Clone)]
+pub struct MergeOptions {
+    /// Key columns; equality is null-safe (null matches null).
+    pub keys: Vec<String>,
+    /// Duplicate source keys.
+    pub duplicates: DuplicateKeys,
+    /// SQL predicate on source rows marking deletions, e.g. `op = 'D'`.
+    pub delete_when: Option<String>,
+    /// Schema changes allowed by the source.
+    pub evolution: SchemaEvolution,
+}
+
+impl MergeOptions {
+    /// Merge on `keys`, failing on duplicate source keys.
+    pub fn on<S: Into<String>>(keys: impl IntoIterator<Item = S>) -> Self {
+        Self {
+            keys: keys.into_iter().map(Into::into).collect(),
+            duplicates: DuplicateKeys::Error,
+            delete_when: None,
+            evolution: SchemaEvolution::default(),
+        }
+    }
+}
+
+/// What a merge did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MergeResult {
+    /// Commit details.
+    pub commit: CommitResult,
+    /// Source rows inserted (no matching key).
+    pub inserted: u64,
+    /// Target rows replaced by a source row.
+    pub updated: u64,
+    /// Target rows deleted by the delete condition.
+    pub deleted: u64,
+    /// Data files rewritten because they held matching keys.
+    pub files_rewritten: usize,
+    /// Data files whose statistics allowed a match and were read.
+    pub files_read: usize,
+}
+
+/// A loaded Iceberg table. Operations commit and leave the handle on the new state.
+#[derive(Debug, Clone)]
+pub struct Table {
+    catalog: Arc<dyn Catalog>,
+    ident: TableIdent,
+    metadata: Arc<TableMetadata>,
+    metadata_location: String,
+}
+
+impl Table {
+    /// Create a table (and its namespace).
+    pub async fn create(catalog: Arc<dyn Catalog>, ident: TableIdent, def: TableDefinition) -> Result<Table> {
+        let name = ident.to_string();
+        if catalog.metadata_location(&ident).await?.is_some() {
+            return Err(Error::TableAlreadyExists {
+                catalog: catalog.name().to_string(),
+                table: name,
+            });
+        }
+        let schema = arrow_schema_to_schema_auto_assign_ids(&def.schema).map_err(|e| Error::Invalid {
+            table: name.clone(),
+            detail: format!("unsupported column type in table definition: {e}"),
+        })?;
+        let mut spec = UnboundPartitionSpec::builder();
+        for pf in &def.partition_by {
+            let source = schema.field_by_name(&pf.column).ok_or_else(|| Error::Invalid {
+                table: name.clone(),
+                detail: format!(
+                    "partition column {} is not a column of the table; columns are: {}",
+                    pf.column,
+                    def.schema
+                        .fields()
+                        .iter()
+                        .map(|f| f.name().as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            })?;
+            let field_name = pf.name.clone().unwrap_or_else(|| match pf.transform.suffix() {
+                None => pf.column.clone(),
+                Some(s) => format!("{}_{s}", pf.column),
+            });
+            spec = spec.add_partition_field(source.id, field_name, pf.transform.to_iceberg())?;
+        }
+        let location = def.location.clone().unwrap_or_else(|| {
+            format!(
+                "{}/{}/{}",
+                catalog.warehouse().trim_end_matches('/'),
+                ident.namespace,
+                ident.name
+            )
+        });
+        let creation = TableCreation::builder()
+            .name(ident.name.clone())
+            .location(location.clone())
+            .schema(schema)
+            .partition_spec(spec.build())
+            .properties(def.properties.clone())
+            .build();
+        let metadata = TableMetadataBuilder::from_table_creation(creation)
+            .map_err(|e| Error::Invalid {
+                table: name.clone(),
+                detail: format!("invalid table definition: {e}"),
+            })?
+            .build()?
+            .metadata;
+        let loc = MetadataLocation::new_with_metadata(&location, &metadata);
+        metadata.write_to(catalog.file_io(), &loc).await?;
+        let loc = loc.to_string();
+        catalog.register_table(&ident, &loc).await?;
+        Ok(Table {
+            catalog,
+            ident,
+            metadata: Arc::new(metadata),
+            metadata_location: loc,
+        })
+    }
+
+    /// Load a table's current state.
+    pub async fn load(catalog: Arc<dyn Catalog>, ident: TableIdent) -> Result<Table> {
+        let (metadata, metadata_location) = Self::read_current(&catalog, &ident).await?;
+        Ok(Table {
+            catalog,
+            ident,
+            metadata,
+            metadata_location,
+        })
+    }
+
+    async fn read_current(catalog: &Arc<dyn Catalog>, ident: &TableIdent) -> Result<(Arc<TableMetadata>, String)> {
+        let loc = catalog
+            .metadata_location(ident)
+            .await?
+            .ok_or_else(|| Error::TableNotFound {
+                catalog: catalog.name().to_string(),
+                table: ident.to_string(),
+            })?;
+        let meta = TableMetadata::read_from(catalog.file_io(), &loc).await?;
+        Ok((Arc::new(meta), loc))
+    }
+
+    /// Re-read the current state from the catalog.
+    pub async fn refresh(&mut self) -> Result<()> {
+        let (m, l) = Self::read_current(&self.catalog, &self.ident).await?;
+        self.metadata = m;
+        self.metadata_location = l;
+        Ok(())
+    }
+
+    /// Identifier.
+    pub fn ident(&self) -> &TableIdent {
+        &self.ident
+    }
+
+    /// Current Iceberg metadata (read-only view of the library type).
+    pub fn metadata(&self) -> &TableMetadata {
+        &self.metadata
+    }
+
+    /// Location of the current metadata file.
+    pub fn metadata_location(&self) -> &str {
+        &self.metadata_location
+    }
+
+    /// Current snapshot id, `None` for an empty table.
+    pub fn current_snapshot_id(&self) -> Option<i64> {
+        self.metadata.current_snapshot_id()
+    }
+
+    /// Current schema as Arrow (with Iceberg field ids in field metadata).
+    pub fn arrow_schema(&self) -> Result<ArrowSchemaRef> {
+        arrow_schema(self.metadata.current_schema())
+    }
+
+    pub(crate) fn catalog(&self) -> &Arc<dyn Catalog> {
+        &self.catalog
+    }
+
+    fn name(&self) -> String {
+        self.ident.to_string()
+    }
+
+    fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy::from_properties(self.metadata.properties())
+    }
+
+    pub(crate) async fn live_files(&self) -> Result<Vec<LiveFile>> {
+        commit::live_files(
+            &self.name(),
+            &self.metadata,
+            self.catalog.file_io(),
+            self.metadata.current_snapshot_id(),
+        )
+        .await
+    }
+
+    /// Schema to write `input` with, and the evolved schema if it changes the table.
+    fn write_schema(
+        &self,
+        input: Option<&ArrowSchema>,
+        evolution: SchemaEvolution,
+    ) -> Result<(SchemaRef, Option<Schema>)> {
+        let current = self.metadata.current_schema().clone();
+        let Some(input) = input else {
+            return Ok((current, None));
+        };
+        match evolve_schema(&self.name(), &current, self.metadata.last_column_id(), input, evolution)? {
+            Some(s) => Ok((Arc::new(s.clone()), Some(s))),
+            None => Ok((current, None)),
+        }
+    }
+
+    fn conform_all(&self, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Vec<RecordBatch>> {
+        let target = arrow_schema(schema)?;
+        batches
+            .iter()
+            .map(|b| conform_batch(&self.name(), b, &target))
+            .collect()
+    }
+
+    fn pending(
+        &self,
+        operation: Operation,
+        action: &'static str,
+        added: Vec<DataFile>,
+        removed: Vec<LiveFile>,
+        new_schema: Option<Schema>,
+        conflict: ConflictCheck,
+    ) -> PendingCommit {
+        PendingCommit {
+            operation,
+            action,
+            added,
+            removed,
+            new_schema,
+            base_snapshot_id: self.metadata.current_snapshot_id(),
+            base_schema_id: self.metadata.current_schema_id(),
+            conflict,
+            extra_summary: vec![],
+        }
+    }
+
+    /// Compare-and-swap loop: validate against whatever was committed meanwhile, rebuild the
+    /// snapshot on top of it, retry with exponential back-off. Files written by failed
+    /// attempts stay unreferenced (orphans for maintenance).
+    async fn commit(&mut self, pending: PendingCommit) -> Result<CommitResult> {
+        if pending.added.is_empty() && pending.removed.is_empty() && pending.new_schema.is_none() {
+            return Ok(CommitResult::noop());
+        }
+        let policy = self.retry_policy();
+        let started = Instant::now();
+        let mut wait = policy.min_wait;
+        let mut attempt: u32 = 0;
+        let name = self.name();
+        loop {
+            attempt += 1;
+            let file_io = self.catalog.file_io().clone();
+            commit::validate(&name, &self.metadata, &file_io, &pending).await?;
+            let (meta, loc) =
+                commit::produce(&name, &self.metadata, &self.metadata_location, &file_io, &pending).await?;
+            if self
+                .catalog
+                .swap_metadata_location(&self.ident, &self.metadata_location, &loc)
+                .await?
+            {
+                let snapshot = meta.current_snapshot().cloned();
+                self.metadata = Arc::new(meta);
+                self.metadata_location = loc;
+                return Ok(CommitResult {
+                    snapshot_id: snapshot.as_ref().map(|s| s.snapshot_id()),
+                    sequence_number: snapshot.as_ref().map(|s| s.sequence_number()),
+                    operation: Some(pending.operation.as_str().to_string()),
+                    added_files: pending.added.len(),
+                    removed_files: pending.removed.len(),
+                    added_records: pending.added.iter().map(|f| f.record_count()).sum(),
+                    removed_records: pending.removed.iter().map(|f| f.file.record_count()).sum(),
+                    attempts: attempt,
+                });
+            }
+            if attempt > policy.num_retries || started.elapsed() + wait > policy.total_timeout {
+                return Err(Error::Conflict {
+                    table: name,
+                    reason: format!(
+                        "the {} lost the commit race {attempt} times in {:?} (commit.retry.num-retries = {})",
+                        pending.action,
+                        started.elapsed(),
+                        policy.num_retries
+                    ),
+                });
+            }
+            // Jitter keeps writers that collided from colliding again in lock-step.
+            let jitter = wait.mul_f64((uuid::Uuid::new_v4().as_u64_pair().1 % 1000) as f64 / 5000.0);
+            tokio::time::sleep(wait + jitter).await;
+            wait = (wait * 2).min(policy.max_wait);
+            self.refresh().await?;
+        }
+    }
+
+    /// Append rows.
+    pub async fn append(&mut self, batches: &[RecordBatch], evolution: SchemaEvolution) -> Result<CommitResult> {
+        let (schema, new_schema) = self.write_schema(batches.first().map(|b| b.schema_ref().as_ref()), evolution)?;
+        let data = self.conform_all(&schema, batches)?;
+        let added = write_data_files(&self.metadata, schema, self.catalog.file_io(), &data).await?;
+        let p = self.pending(
+            Operation::Append,
+            "append",
+            added,
+            vec![],
+            new_schema,
+            ConflictCheck::None,
+        );
+        self.commit(p).await
+    }
+
+    /// Read data files that may match `filter`, split their rows into matching and kept.
+    /// Returns (files with at least one match, kept rows of those files, matched row count).
+    async fn split_matching(
+        &self,
+        schema: &SchemaRef,
+        filter: &Filter,
+        live: &[LiveFile],
+    ) -> Result<(Vec<LiveFile>, Vec<RecordBatch>, u64)> {
+        let name = self.name();
+        let specs = specs(&self.metadata);
+        let candidates = prune_live(filter, self.metadata.current_schema(), &specs, live);
+        let mut removed = Vec::new();
+        let mut kept = Vec::new();
+        let mut matched = 0u64;
+        for lf in candidates {
+            let batches = read_files(&name, &self.metadata, self.catalog.file_io(), schema, &[lf]).await?;
+            let mut file_kept = Vec::new();
+            let mut file_matched = 0u64;
+            for b in &batches {
+                let mask = filter.evaluate(&name, b)?;
+                let n = mask.iter().filter(|m| **m).count() as u64;
+                file_matched += n;
+                if n < b.num_rows() as u64 {
+                    let keep: Vec<bool> = mask.iter().map(|m| !m).collect();
+                    file_kept.push(filter_rows(b, &keep)?);
+                }
+            }
+            if file_matched > 0 {
+                matched += file_matched;
+                removed.push(lf.clone());
+                kept.extend(file_kept);
+            }
+        }
+        Ok((removed, kept, matched))
+    }
+
+    fn filter_conflict_check(&self, filter: &Filter) -> ConflictCheck {
+        let filter = filter.clone();
+        let schema = self.metadata.current_schema().clone();
+        let specs = specs(&self.metadata);
+        ConflictCheck::RemovedFilesLiveAndNoMatchingAdds(Arc::new(move |f: &LiveFile| {
+            filter.may_match(&schema, &specs, &[f])[0]
+        }))
+    }
+
+    /// Replace table content: everything, the partitions present in `batches`, or the rows
+    /// matching a predicate.
+    pub async fn overwrite(
+        &mut self,
+        batches: &[RecordBatch],
+        mode: OverwriteMode,
+        evolution: SchemaEvolution,
+    ) -> Result<CommitResult> {
+        let (schema, new_schema) = self.write_schema(batches.first().map(|b| b.schema_ref().as_ref()), evolution)?;
+        let mut data = self.conform_all(&schema, batches)?;
+        let live = self.live_files().await?;
+        let file_io = self.catalog.file_io().clone();
+        let (removed, conflict) = match &mode {
+            OverwriteMode::All => (
+                live,
+                ConflictCheck::RemovedFilesLiveAndNoMatchingAdds(Arc::new(|_: &LiveFile| true)),
+            ),
+            OverwriteMode::DynamicPartitions => {
+                let added = write_data_files(&self.metadata, schema.clone(), &file_io, &data).await?;
+                let spec_id = self.metadata.default_partition_spec_id();
+                let parts: HashSet<(i32, Struct)> = added.iter().map(|f| (spec_id, f.partition().clone())).collect();
+                let removed: Vec<LiveFile> = live
+                    .into_iter()
+                    .filter(|lf| parts.contains(&(lf.spec_id, lf.file.partition().clone())))
+                    .collect();
+                let check = ConflictCheck::RemovedFilesLiveAndNoMatchingAdds(Arc::new(move |f: &LiveFile| {
+                    parts.contains(&(f.spec_id, f.file.partition().clone()))
+                }));
+                let p = self.pending(Operation::Overwrite, "overwrite", added, removed, new_schema, check);
+                return self.commit(p).await;
+            }
+            OverwriteMode::Filter(sql) => {
+                let filter = Filter::compile(&self.name(), sql, arrow_schema(&schema)?)?;
+                let (removed, kept, _) = self.split_matching(&schema, &filter, &live).await?;
+                data.extend(kept);
+                (removed, self.filter_conflict_check(&filter))
+            }
+        };
+        let added = write_data_files(&self.metadata, schema, &file_io, &data).await?;
+        let op = if removed.is_empty() {
+            Operation::Append
+        } else {
+            Operation::Overwrite
+        };
+        let p = self.pending(op, "overwrite", added, removed, new_schema, conflict);
+        self.commit(p).await
+    }
+
+    /// Copy-on-write delete of the rows matching a SQL predicate. Only files whose statistics
+    /// allow a match are read, and only files with a match are rewritten.
+    pub async fn delete_where(&mut self, predicate: &str) -> Result<CommitResult> {
+        let schema = self.metadata.current_schema().clone();
+        let filter = Filter::compile(&self.name(), predicate, arrow_schema(&schema)?)?;
+        let live = self.live_files().await?;
+        let (removed, kept, _) = self.split_matching(&schema, &filter, &live).await?;
+        let added = write_data_files(&self.metadata, schema, self.catalog.file_io(), &kept).await?;
+        let op = if added.is_empty() {
+            Operation::Delete
+        } else {
+            Operation::Overwrite
+        };
+        let p = self.pending(op, "delete", added, removed, None, ConflictCheck::RemovedFilesLive);
+        self.commit(p).await
+    }
+
+    /// Replace data files by new files holding the same rows (compaction, re-sorting).
+    /// Fails if the row counts differ.
+    pub async fn replace(&mut self, remove_paths: &[String], batches: &[RecordBatch]) -> Result<CommitResult> {
+        let name = self.name();
+        let live = self.live_files().await?;
+        let by_path: HashMap<&str, &LiveFile> = live.iter().map(|f| (f.file.file_path(), f)).collect();
+        let mut removed = Vec::new();
+        for p in remove_paths {
+            let lf = by_path.get(p.as_str()).ok_or_else(|| Error::Invalid {
+                table: name.clone(),
+                detail: format!("{p} is not a live data file of the table; list the files of the current snapshot"),
+            })?;
+            removed.push((*lf).clone());
+        }
+        let schema = self.metadata.current_schema().clone();
+        let data = self.conform_all(&schema, batches)?;
+        let rows_in: u64 = removed.iter().map(|f| f.file.record_count()).sum();
+        let rows_out: u64 = data.iter().map(|b| b.num_rows() as u64).sum();
+        if rows_in != rows_out {
+            return Err(Error::Invalid {
+                table: name,
+                detail: format!(
+                    "replace must keep the same rows: the removed files hold {rows_in} records but {rows_out} were given; use overwrite to change data"
+                ),
+            });
+        }
+        let added = write_data_files(&self.metadata, schema, self.catalog.file_io(), &data).await?;
+        let p = self.pending(
+            Operation::Replace,
+            "replace",
+            added,
+            removed,
+            None,
+            ConflictCheck::RemovedFilesLive,
+        );
+        self.commit(p).await
+    }
+
+    /// Read and rewrite the given data files at the table's target file size.
+    pub async fn rewrite_files(&mut self, paths: &[String]) -> Result<CommitResult> {
+        let live = self.live_files().await?;
+        let wanted: HashSet<&str> = paths.iter().map(String::as_str).collect();
+        let files: Vec<&LiveFile> = live.iter().filter(|f| wanted.contains(f.file.file_path())).collect();
+        let schema = self.metadata.current_schema().clone();
+        let batches = read_files(&self.name(), &self.metadata, self.catalog.file_io(), &schema, &files).await?;
+        self.replace(paths, &batches).await
+    }
+
+    /// Add nullable columns without writing data (a metadata-only commit).
+    pub async fn add_columns(&mut self, columns: &[(String, DataType)]) -> Result<()> {
+        let input = ArrowSchema::new(
+            columns
+                .iter()
+                .map(|(n, t)| Field::new(n, t.clone(), true))
+                .collect::<Vec<_>>(),
+        );
+        let policy = self.retry_policy();
+        let mut wait = policy.min_wait;
+        for attempt in 0..=policy.num_retries {
+            let current = self.metadata.current_schema().clone();
+            let mut fresh = Vec::new();
+            for f in input.fields() {
+                if current.field_by_name(f.name()).is_some() {
+                    return Err(Error::Schema {
+                        table: self.name(),
+                        column: f.name().clone(),
+                        detail: "the column already exists".into(),
+                    });
+                }
+                fresh.push(f.clone());
+            }
+            let Some(schema) = evolve_schema(
+                &self.name(),
+                &current,
+                self.metadata.last_column_id(),
+                &ArrowSchema::new(fresh),
+                SchemaEvolution {
+                    add_columns: true,
+                    widen_types: false,
+                },
+            )?
+            else {
+                return Ok(());
+            };
+            let (meta, loc) =
+                commit::produce_schema_change(&self.metadata, &self.metadata_location, self.catalog.file_io(), schema)
+                    .await?;
+            if self
+                .catalog
+                .swap_metadata_location(&self.ident, &self.metadata_location, &loc)
+                .await?
+            {
+                self.metadata = Arc::new(meta);
+                self.metadata_location = loc;
+                return Ok(());
+            }
+            if attempt < policy.num_retries {
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(policy.max_wait);
+            }
+            self.refresh().await?;
+        }
+        Err(Error::Conflict {
+            table: self.name(),
+            reason: "adding columns lost the commit race on every retry".into(),
+        })
+    }
+
+    /// Upsert `source` by key: matched rows are replaced (or deleted when `delete_when` holds),
+    /// unmatched rows inserted. Copy-on-write: only data files that actually hold a source key
+    /// are rewritten; files are pre-selected by partition values and key min/max statistics.
+    pub async fn merge(&mut self, source: &[RecordBatch], opts: &MergeOptions) -> Result<MergeResult> {
+        let name = self.name();
+        if opts.keys.is_empty() {
+            return Err(Error::Invalid {
+                table: name,
+                detail: "merge needs at least one key column".into(),
+            });
+        }
+        let (schema, new_schema) =
+            self.write_schema(source.first().map(|b| b.schema_ref().as_ref()), opts.evolution)?;
+        let target = arrow_schema(&schema)?;
+        let data = self.conform_all(&schema, source)?;
+        let source = concat_batches(&target, &data)?;
+
+        // Key columns.
+        let mut key_idx = Vec::new();
+        let mut key_meta = Vec::new();
+        for k in &opts.keys {
+            let field = schema.field_by_name(k).ok_or_else(|| Error::Invalid {
+                table: name.clone(),
+                detail: format!(
+                    "merge key {k} is not a column of the table; columns are: {}",
+                    target
+                        .fields()
+                        .iter()
+                        .map(|f| f.name().as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            })?;
+            let Type::Primitive(p) = field.field_type.as_ref() else {
+                return Err(Error::Invalid {
+                    table: name.clone(),
+                    detail: format!("merge key {k} must be a primitive column, it is {}", field.field_type),
+                });
+            };
+            key_idx.push(target.index_of(k)?);
+            key_meta.push((field.id, p.clone()));
+        }
+        let converter = RowConverter::new(
+            key_idx
+                .iter()
+                .map(|i| SortField::new(target.field(*i).data_type().clone()))
+                .collect(),
+        )?;
+        let key_columns = |b: &RecordBatch| -> Vec<ArrayRef> { key_idx.iter().map(|i| b.column(*i).clone()).collect() };
+
+        let source = dedupe(&name, &source, &converter, &key_columns(&source), opts)?;
+        let is_delete = match &opts.delete_when {
+            Some(sql) => Filter::compile(&name, sql, target.clone())?.evaluate(&name, &source)?,
+            None => vec![false; source.num_rows()],
+        };
+        let source_rows = converter.convert_columns(&key_columns(&source))?;
+        let source_keys: HashMap<Vec<u8>, bool> = (0..source.num_rows())
+            .map(|i| (source_rows.row(i).as_ref().to_vec(), is_delete[i]))
+            .collect();
+        let ranges = KeyRanges::new(
+            key_meta
+                .iter()
+                .zip(key_columns(&source))
+                .map(|((id, p), a)| (*id, p.clone(), a))
+                .collect(),
+        )?;
+
+        let live = self.live_files().await?;
+        let specs_map = specs(&self.metadata);
+        let candidates: Vec<&LiveFile> = live
+            .iter()
+            .filter(|lf| ranges.may_contain(&lf.file, specs_map.get(&lf.spec_id)))
+            .collect();
+        let mut removed = Vec::new();
+        let mut output = Vec::new();
+        let (mut updated, mut deleted) = (0u64, 0u64);
+        let mut matched_keys: HashSet<Vec<u8>> = HashSet::new();
+        for lf in &candidates {
+            let batches = read_files(&name, &self.metadata, self.catalog.file_io(), &schema, &[*lf]).await?;
+            let mut kept = Vec::new();
+            let mut file_matched = false;
+            for b in &batches {
+                let rows = converter.convert_columns(&key_columns(b))?;
+                let mut keep = Vec::with_capacity(b.num_rows());
+                for i in 0..b.num_rows() {
+                    let key = rows.row(i);
+                    match source_keys.get(key.as_ref()) {
+                        Some(del) => {
+                            keep.push(false);
+                            file_matched = true;
+                            if *del {
+                                deleted += 1;
+                            } else {
+                                updated += 1;
+                            }
+                            matched_keys.insert(key.as_ref().to_vec());
+                        }
+                        None => keep.push(true),
+                    }
+                }
+                kept.push(filter_rows(b, &keep)?);
+            }
+            if file_matched {
+                removed.push((*lf).clone());
+                output.extend(kept.into_iter().filter(|b| b.num_rows() > 0));
+            }
+        }
+        let insert_mask: Vec<bool> = is_delete.iter().map(|d| !d).collect();
+        let inserted_rows = filter_rows(&source, &insert_mask)?;
+        let inserted = (0..source.num_rows())
+            .filter(|i| !is_delete[*i] && !matched_keys.contains(source_rows.row(*i).as_ref()))
+            .count() as u64;
+        output.push(inserted_rows);
+        let added = write_data_files(&self.metadata, schema.clone(), self.catalog.file_io(), &output).await?;
+        let files_rewritten = removed.len();
+        let op = if removed.is_empty() {
+            Operation::Append
+        } else {
+            Operation::Overwrite
+        };
+        let specs_for_check: HashMap<i32, PartitionSpecRef> = specs_map.clone();
+        let check = ConflictCheck::RemovedFilesLiveAndNoMatchingAdds(Arc::new(move |f: &LiveFile| {
+            ranges.may_contain(&f.file, specs_for_check.get(&f.spec_id))
+        }));
+        let p = self.pending(op, "merge", added, removed, new_schema, check);
+        let commit = self.commit(p).await?;
+        Ok(MergeResult {
+            commit,
+            inserted,
+            updated,
+            deleted,
+            files_rewritten,
+            files_read: candidates.len(),
+        })
+    }
+}
+
+/// Apply the duplicate-key rule to the merge source.
+fn dedupe(
+    table: &str,
+    source: &RecordBatch,
+    converter: &RowConverter,
+    keys: &[ArrayRef],
+    opts: &MergeOptions,
+) -> Result<RecordBatch> {
+    let rows = converter.convert_columns(keys)?;
+    let order = match &opts.duplicates {
+        DuplicateKeys::Error => None,
+        DuplicateKeys::KeepLatestBy(col) => {
+            let i = source.schema().index_of(col).map_err(|_| Error::Invalid {
+                table: table.to_string(),
+                detail: format!("ordering column {col} for duplicate merge keys is not in the source"),
+            })?;
+            let c = RowConverter::new(vec![SortField::new(source.column(i).data_type().clone())])?;
+            Some(c.convert_columns(&[source.column(i).clone()])?)
+        }
+    };
+    let mut winner: HashMap<Vec<u8>, usize> = HashMap::new();
+    for i in 0..source.num_rows() {
+        let key = rows.row(i).as_ref().to_vec();
+        match winner.get(&key) {
+            None => {
+                winner.insert(key, i);
+            }
+            Some(&prev) => match &order {
+                None => {
+                    let shown: Vec<String> = keys
+                        .iter()
+                        .map(|a| {
+                            ScalarValue::try_from_array(a, i)
+                                .map(|v| v.to_string())
+                                .unwrap_or_default()
+                        })
+                        .zip(&opts.keys)
+                        .map(|(v, k)| format!("{k}={v}"))
+                        .collect();
+                    return Err(Error::Invalid {
+                        table: table.to_string(),
+                        detail: format!(
+                            "the merge source has several rows with key ({}); deduplicate the source or keep the latest row by an ordering column",
+                            shown.join(", ")
+                        ),
+                    });
+                }
+                Some(ord) => {
+                    if ord.row(i) >= ord.row(prev) {
+                        winner.insert(key, i);
+                    }
+                }
+            },
+        }
+    }
+    if winner.len() == source.num_rows() {
+        return Ok(source.clone());
+    }
+    let mut idx: Vec<u32> = winner.into_values().map(|i| i as u32).collect();
+    idx.sort_unstable();
+    Ok(take_record_batch(source, &UInt32Array::from(idx))?)
+}
