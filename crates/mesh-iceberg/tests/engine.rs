@@ -750,6 +750,48 @@ mod semantics {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn merge_control_columns_stay_out_of_the_table() {
+        let env = Env::new().await;
+        let mut t = env
+            .create("cdc", TableDefinition::new(id_val_schema()))
+            .await;
+        t.append(
+            &[id_val(&[(2, "old"), (3, "c")])],
+            SchemaEvolution::default(),
+        )
+        .await
+        .unwrap();
+        let cdc = RecordBatch::try_new(
+            schema(vec![
+                Field::new("id", DataType::Int32, false),
+                Field::new("val", DataType::Utf8, true),
+                Field::new("op", DataType::Utf8, false),
+                Field::new("lsn", DataType::Int64, false),
+            ]),
+            vec![
+                Arc::new(Int32Array::from(vec![1, 1, 2, 1])),
+                Arc::new(StringArray::from(vec!["a", "c", "x", "b"])),
+                Arc::new(StringArray::from(vec!["U", "U", "D", "U"])),
+                Arc::new(Int64Array::from(vec![1, 3, 1, 2])),
+            ],
+        )
+        .unwrap();
+        let mut opts = MergeOptions::on(["id"]);
+        opts.duplicates = DuplicateKeys::KeepLatestBy("lsn".into());
+        opts.delete_when = Some("op = 'D'".into());
+        let r = t.merge(&[cdc], &opts).await.unwrap();
+        assert_eq!((r.inserted, r.updated, r.deleted), (1, 0, 1), "{r:?}");
+        assert_eq!(
+            t.info().schema.len(),
+            2,
+            "control columns must not be added"
+        );
+        let py = env.py_read("cdc");
+        assert_eq!(py["rows"], id_val_json(&[(1, "c"), (3, "c")]));
+        assert_eq!(py["schema"], json!(["id", "val"]));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn replace_keeps_rows_and_time_travel_reads_old_snapshots() {
         let env = Env::new().await;
         let mut t = env.create("r", TableDefinition::new(id_val_schema())).await;
