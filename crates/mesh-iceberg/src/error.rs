@@ -54,6 +54,14 @@ pub enum Error {
     /// The catalog database failed.
     #[error("catalog database error: {0}")]
     Catalog(#[from] sqlx::Error),
+    /// A remote catalog service (e.g. AWS Glue) rejected or failed a request.
+    #[error("catalog {catalog} request failed: {detail}")]
+    CatalogService {
+        /// Catalog name.
+        catalog: String,
+        /// Operation, table and service error.
+        detail: String,
+    },
     /// The Iceberg library failed (metadata, manifests, file IO).
     #[error("iceberg error: {0}")]
     Iceberg(#[from] iceberg::Error),

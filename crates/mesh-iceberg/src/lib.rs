@@ -21,6 +21,8 @@ mod catalog;
 mod commit;
 mod conform;
 mod error;
+#[cfg(feature = "glue")]
+mod glue;
 mod read;
 mod scan;
 mod stats;
@@ -30,6 +32,8 @@ mod write;
 pub use catalog::{Catalog, SqliteCatalog, TableIdent};
 pub use conform::SchemaEvolution;
 pub use error::{Error, Result};
+#[cfg(feature = "glue")]
+pub use glue::GlueCatalog;
 pub use read::{
     ColumnInfo, DataFileInfo, HistoryEntry, PartitionFieldInfo, ScanOptions, ScanOutput, SnapshotInfo, TableInfo,
 };

@@ -143,6 +143,18 @@ impl Filter {
     }
 }
 
+/// Column names a SQL predicate refers to.
+pub(crate) fn referenced_columns(table: &str, sql: &str, arrow_schema: ArrowSchemaRef) -> Result<Vec<String>> {
+    let df_schema = DFSchema::try_from(arrow_schema.as_ref().clone())?;
+    let expr = SessionContext::new()
+        .parse_sql_expr(sql, &df_schema)
+        .map_err(|e| Error::Invalid {
+            table: table.to_string(),
+            detail: format!("cannot parse predicate {sql:?}: {e}"),
+        })?;
+    Ok(expr.column_refs().into_iter().map(|c| c.name.clone()).collect())
+}
+
 /// Keep rows where `keep[i]`.
 pub(crate) fn filter_rows(batch: &RecordBatch, keep: &[bool]) -> Result<RecordBatch> {
     let mask = BooleanArray::from(keep.to_vec());

@@ -21,7 +21,7 @@ use crate::catalog::{Catalog, TableIdent};
 use crate::commit::{self, ConflictCheck, LiveFile, PendingCommit};
 use crate::conform::{arrow_schema, conform_batch, evolve_schema, SchemaEvolution};
 use crate::error::{Error, Result};
-use crate::scan::{filter_rows, prune_live, read_files, specs, Filter};
+use crate::scan::{filter_rows, prune_live, read_files, referenced_columns, specs, Filter};
 use crate::stats::KeyRanges;
 use crate::write::write_data_files;
 
@@ -796,11 +796,59 @@ impl Table {
                 detail: "merge needs at least one key column".into(),
             });
         }
-        let (schema, new_schema) =
-            self.write_schema(source.first().map(|b| b.schema_ref().as_ref()), opts.evolution)?;
+        let Some(first) = source.iter().find(|b| b.num_rows() > 0) else {
+            return Ok(MergeResult {
+                commit: CommitResult::noop(),
+                inserted: 0,
+                updated: 0,
+                deleted: 0,
+                files_rewritten: 0,
+                files_read: 0,
+            });
+        };
+        // Duplicates and deletions are decided on the source as given, so that control
+        // columns (an `op` flag, an ordering `lsn`) need not be table columns.
+        let raw_schema = first.schema();
+        let raw = concat_batches(&raw_schema, source).map_err(|e| Error::Invalid {
+            table: name.clone(),
+            detail: format!("all merge source batches must have the same schema: {e}"),
+        })?;
+        let mut raw_key_idx = Vec::new();
+        for k in &opts.keys {
+            raw_key_idx.push(raw_schema.index_of(k).map_err(|_| Error::Invalid {
+                table: name.clone(),
+                detail: format!("merge key {k} is missing from the merge source"),
+            })?);
+        }
+        let raw_keys: Vec<ArrayRef> = raw_key_idx.iter().map(|i| raw.column(*i).clone()).collect();
+        let raw_converter =
+            RowConverter::new(raw_keys.iter().map(|a| SortField::new(a.data_type().clone())).collect())?;
+        let raw = dedupe(&name, &raw, &raw_converter, &raw_keys, opts)?;
+        let is_delete = match &opts.delete_when {
+            Some(sql) => Filter::compile(&name, sql, raw.schema())?.evaluate(&name, &raw)?,
+            None => vec![false; raw.num_rows()],
+        };
+        let current = self.metadata.current_schema().clone();
+        let mut control: HashSet<String> = HashSet::new();
+        if let Some(sql) = &opts.delete_when {
+            control.extend(referenced_columns(&name, sql, raw.schema())?);
+        }
+        if let DuplicateKeys::KeepLatestBy(c) = &opts.duplicates {
+            control.insert(c.clone());
+        }
+        control.retain(|c| current.field_by_name(c).is_none());
+        let data_idx: Vec<usize> = raw_schema
+            .fields()
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| !control.contains(f.name()))
+            .map(|(i, _)| i)
+            .collect();
+        let data = raw.project(&data_idx)?;
+
+        let (schema, new_schema) = self.write_schema(Some(data.schema_ref().as_ref()), opts.evolution)?;
         let target = arrow_schema(&schema)?;
-        let data = self.conform_all(&schema, source)?;
-        let source = concat_batches(&target, &data)?;
+        let source = conform_batch(&name, &data, &target)?;
 
         // Key columns.
         let mut key_idx = Vec::new();
@@ -835,11 +883,6 @@ impl Table {
         )?;
         let key_columns = |b: &RecordBatch| -> Vec<ArrayRef> { key_idx.iter().map(|i| b.column(*i).clone()).collect() };
 
-        let source = dedupe(&name, &source, &converter, &key_columns(&source), opts)?;
-        let is_delete = match &opts.delete_when {
-            Some(sql) => Filter::compile(&name, sql, target.clone())?.evaluate(&name, &source)?,
-            None => vec![false; source.num_rows()],
-        };
         let source_rows = converter.convert_columns(&key_columns(&source))?;
         let source_keys: HashMap<Vec<u8>, bool> = (0..source.num_rows())
             .map(|i| (source_rows.row(i).as_ref().to_vec(), is_delete[i]))

@@ -663,6 +663,39 @@ mod semantics {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn merge_control_columns_stay_out_of_the_table() {
+        let env = Env::new().await;
+        let mut t = env.create("cdc", TableDefinition::new(id_val_schema())).await;
+        t.append(&[id_val(&[(2, "old"), (3, "c")])], SchemaEvolution::default())
+            .await
+            .unwrap();
+        let cdc = RecordBatch::try_new(
+            schema(vec![
+                Field::new("id", DataType::Int32, false),
+                Field::new("val", DataType::Utf8, true),
+                Field::new("op", DataType::Utf8, false),
+                Field::new("lsn", DataType::Int64, false),
+            ]),
+            vec![
+                Arc::new(Int32Array::from(vec![1, 1, 2, 1])),
+                Arc::new(StringArray::from(vec!["a", "c", "x", "b"])),
+                Arc::new(StringArray::from(vec!["U", "U", "D", "U"])),
+                Arc::new(Int64Array::from(vec![1, 3, 1, 2])),
+            ],
+        )
+        .unwrap();
+        let mut opts = MergeOptions::on(["id"]);
+        opts.duplicates = DuplicateKeys::KeepLatestBy("lsn".into());
+        opts.delete_when = Some("op = 'D'".into());
+        let r = t.merge(&[cdc], &opts).await.unwrap();
+        assert_eq!((r.inserted, r.updated, r.deleted), (1, 0, 1), "{r:?}");
+        assert_eq!(t.info().schema.len(), 2, "control columns must not be added");
+        let py = env.py_read("cdc");
+        assert_eq!(py["rows"], id_val_json(&[(1, "c"), (3, "c")]));
+        assert_eq!(py["schema"], json!(["id", "val"]));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn replace_keeps_rows_and_time_travel_reads_old_snapshots() {
         let env = Env::new().await;
         let mut t = env.create("r", TableDefinition::new(id_val_schema())).await;
@@ -984,5 +1017,186 @@ mod concurrency {
         assert_eq!(our_rows(&t).await, id_val_json(&expected));
         assert_eq!(t.snapshots().len(), 1 + acked.len());
         assert_eq!(env.py_read("cc")["rows"], id_val_json(&expected));
+    }
+}
+
+#[cfg(feature = "glue")]
+mod glue {
+    use super::*;
+    use arrow::array::Array;
+    use aws_sdk_glue::config::{BehaviorVersion, Credentials, Region};
+
+    /// moto server (with the VersionId fix) for the lifetime of a test.
+    struct Moto {
+        child: std::process::Child,
+        port: u16,
+    }
+
+    impl Drop for Moto {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    fn moto() -> Moto {
+        let python = std::env::var("MESH_PYTHON").unwrap_or_else(|_| {
+            panic!("MESH_PYTHON is not set: run scripts/test.sh (venv from tests/python/requirements.txt, with moto)")
+        });
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/moto_server_patched.py");
+        let child = Command::new(python)
+            .arg(script)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut m = Moto { child, port };
+        // Readiness: the server accepts connections (bounded wait, not a timing assumption).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                m.child.try_wait().unwrap().is_none(),
+                "moto server exited; is moto installed in MESH_PYTHON?"
+            );
+            assert!(std::time::Instant::now() < deadline, "moto server did not start");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        m
+    }
+
+    fn catalog(m: &Moto, dir: &Path) -> Arc<dyn Catalog> {
+        let conf = aws_sdk_glue::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("eu-west-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "static"))
+            .endpoint_url(format!("http://127.0.0.1:{}", m.port))
+            .build();
+        Arc::new(GlueCatalog::new(
+            "glue",
+            aws_sdk_glue::Client::from_conf(conf),
+            &wh(dir),
+            iceberg::io::FileIO::new_with_fs(),
+        ))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn glue_catalog_commits_with_version_checks() {
+        let m = moto();
+        let dir = tempfile::tempdir().unwrap();
+        let cat = catalog(&m, dir.path());
+        let ident = TableIdent::new("f01_refined", "orders");
+        let mut t = Table::create(cat.clone(), ident.clone(), TableDefinition::new(id_val_schema()))
+            .await
+            .unwrap();
+        assert!(matches!(
+            Table::create(cat.clone(), ident.clone(), TableDefinition::new(id_val_schema())).await,
+            Err(Error::TableAlreadyExists { .. })
+        ));
+        assert_eq!(cat.list_tables("f01_refined").await.unwrap(), vec![ident.clone()]);
+        assert!(cat
+            .list_namespaces()
+            .await
+            .unwrap()
+            .contains(&"f01_refined".to_string()));
+
+        t.append(&[id_val(&[(1, "a"), (2, "b")])], SchemaEvolution::default())
+            .await
+            .unwrap();
+        t.append(&[id_val(&[(100, "x")])], SchemaEvolution::default())
+            .await
+            .unwrap();
+        let mut stale1 = Table::load(cat.clone(), ident.clone()).await.unwrap();
+        let mut stale2 = Table::load(cat.clone(), ident.clone()).await.unwrap();
+        t.merge(&[id_val(&[(1, "A")])], &MergeOptions::on(["id"]))
+            .await
+            .unwrap();
+        let err = stale1
+            .merge(&[id_val(&[(1, "lost")])], &MergeOptions::on(["id"]))
+            .await
+            .unwrap_err();
+        assert!(err.is_conflict(), "{err}");
+        let ok = stale2
+            .append(&[id_val(&[(7, "g")])], SchemaEvolution::default())
+            .await
+            .unwrap();
+        assert_eq!(ok.attempts, 2);
+
+        // A swap from a stale location is refused.
+        let current = cat.metadata_location(&ident).await.unwrap().unwrap();
+        assert!(!cat
+            .swap_metadata_location(&ident, "file:///stale.metadata.json", "x")
+            .await
+            .unwrap());
+        assert_eq!(cat.metadata_location(&ident).await.unwrap().unwrap(), current);
+
+        let reloaded = Table::load(cat.clone(), ident.clone()).await.unwrap();
+        assert_eq!(
+            our_rows(&reloaded).await,
+            id_val_json(&[(1, "A"), (2, "b"), (7, "g"), (100, "x")])
+        );
+        assert!(cat.drop_table(&ident).await.unwrap());
+        assert!(matches!(
+            Table::load(cat, ident).await,
+            Err(Error::TableNotFound { .. })
+        ));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn glue_concurrent_appends_are_all_kept() {
+        let m = moto();
+        let dir = tempfile::tempdir().unwrap();
+        let cat = catalog(&m, dir.path());
+        let ident = TableIdent::new("f01_curated", "events");
+        Table::create(cat.clone(), ident.clone(), TableDefinition::new(id_val_schema()))
+            .await
+            .unwrap();
+        let mut tasks = Vec::new();
+        for w in 0..4i64 {
+            let cat = cat.clone();
+            let ident = ident.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut t = Table::load(cat, ident).await.unwrap();
+                let mut acked = Vec::new();
+                for i in 0..5i64 {
+                    let id = w * 100 + i;
+                    match t.append(&[id_val(&[(id, "v")])], SchemaEvolution::default()).await {
+                        Ok(_) => acked.push(id),
+                        Err(e) if e.is_conflict() => {}
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+                acked
+            }));
+        }
+        let mut acked = Vec::new();
+        for t in tasks {
+            acked.extend(t.await.unwrap());
+        }
+        acked.sort();
+        let t = Table::load(cat, ident).await.unwrap();
+        let mut ids: Vec<i64> = t
+            .scan(&ScanOptions::default())
+            .await
+            .unwrap()
+            .batches
+            .iter()
+            .flat_map(|b| {
+                b.column(0)
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .unwrap()
+                    .values()
+                    .to_vec()
+            })
+            .collect();
+        ids.sort();
+        assert!(!acked.is_empty());
+        assert_eq!(ids, acked);
     }
 }
