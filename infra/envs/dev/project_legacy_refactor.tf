@@ -328,7 +328,7 @@ resource "aws_cloudwatch_metric_alarm" "pj03_main_pipeline" {
 
 resource "aws_scheduler_schedule" "pj03_main_pipeline" {
   # checkov:skip=CKV_AWS_297:the schedule's input is a timestamp, not data worth a customer key
-  name                         = "f01-pj03-pipeline-dev-schedule"
+  name                         = "f01-pj03-main-dev"
   schedule_expression          = "cron(0 4 * * ? *)"
   schedule_expression_timezone = "UTC"
   flexible_time_window {

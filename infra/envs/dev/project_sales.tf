@@ -276,7 +276,7 @@ resource "aws_cloudwatch_metric_alarm" "pj01_main_pipeline" {
 
 resource "aws_scheduler_schedule" "pj01_main_pipeline" {
   # checkov:skip=CKV_AWS_297:the schedule's input is a timestamp, not data worth a customer key
-  name                         = "f01-pj01-pipeline-dev-schedule"
+  name                         = "f01-pj01-main-dev"
   schedule_expression          = "cron(0 6 * * ? *)"
   schedule_expression_timezone = "UTC"
   flexible_time_window {
