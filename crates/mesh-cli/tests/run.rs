@@ -1,0 +1,254 @@
+//! `mesh run` end to end on a copy of the example domain: real sample data, the real binary,
+//! and results checked by an independent implementation (plain Python + pyiceberg).
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
+
+/// A private copy of the example domain (domain.json + projects/), so tests can edit it.
+fn example_domain() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(repo_root().join("domain.json"), dir.path().join("domain.json")).unwrap();
+    copy_dir(&repo_root().join("projects"), &dir.path().join("projects"));
+    dir
+}
+
+fn mesh(root: &Path, args: &[&str]) -> Output {
+    Command::cargo_bin("mesh")
+        .unwrap()
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        // The environment must not leak into the test: ENV alone selects the runtime.
+        .env_remove("ENV")
+        .env_remove("LOG_LEVEL")
+        .env_remove("LOG_FORMAT")
+        .env_remove("F01_ENV")
+        .output()
+        .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn both(o: &Output) -> String {
+    format!("{}{}", text(&o.stdout), text(&o.stderr))
+}
+
+fn python() -> String {
+    std::env::var("MESH_PYTHON")
+        .unwrap_or_else(|_| panic!("MESH_PYTHON is not set: run scripts/test.sh, which installs pyiceberg and sets it"))
+}
+
+fn edit(path: &Path, from: &str, to: &str) {
+    let s = std::fs::read_to_string(path).unwrap();
+    assert!(s.contains(from), "{} does not contain {from:?}", path.display());
+    std::fs::write(path, s.replacen(from, to, 1)).unwrap();
+}
+
+fn snapshot_count(root: &Path, table: &str) -> usize {
+    let out = mesh(root, &["table", "snapshots", table, "--format", "json"]);
+    assert!(out.status.success(), "{}", both(&out));
+    serde_json::from_slice::<serde_json::Value>(&out.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .len()
+}
+
+fn latest_record(root: &Path) -> serde_json::Value {
+    let mut runs: Vec<PathBuf> = std::fs::read_dir(root.join(".mesh/runs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    runs.sort();
+    serde_json::from_str(&std::fs::read_to_string(runs.last().unwrap()).unwrap()).unwrap()
+}
+
+fn step<'a>(record: &'a serde_json::Value, project: &str, name: &str) -> &'a serde_json::Value {
+    record["pipelines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["project"] == project)
+        .flat_map(|p| p["steps"].as_array().unwrap())
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no step {project}/{name} in {record}"))
+}
+
+#[test]
+fn example_pipelines_match_an_independent_computation() {
+    let dir = example_domain();
+    let out = mesh(dir.path(), &["run", "--sample-data", "--rows", "30000", "--seed", "7"]);
+    assert!(out.status.success(), "{}", both(&out));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("6 succeeded, 0 not"), "{stdout}");
+
+    let check = std::process::Command::new(python())
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/expected_results.py"))
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let report = both(&check);
+    assert!(
+        check.status.success(),
+        "results differ from the independent computation:\n{report}"
+    );
+    assert_eq!(report.matches(": OK").count(), 4, "{report}");
+
+    // Quarantine: every malformed legacy row is set aside with its reason, the rest is committed.
+    let record = latest_record(dir.path());
+    let clean = step(&record, "legacy_refactor", "clean_orders");
+    let rejected = clean["metrics"]["rows_rejected"].as_u64().unwrap();
+    let dirty: u64 = stdout
+        .lines()
+        .find(|l| l.contains("legacy_orders"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|n| n.parse().ok())
+        .expect("sample-data prints the dirty row count");
+    assert!(dirty > 0);
+    assert_eq!(rejected, dirty, "every dirty row, and only those, is quarantined");
+    let rejected_dir = dir.path().join(".mesh/lake/f01-raw-local/pj03/legacy_orders_rejected");
+    assert!(
+        std::fs::read_dir(&rejected_dir).unwrap().count() == 1,
+        "one run_id partition"
+    );
+
+    // A second run replaces partitions (overwrite_partitions) and merges again: same results.
+    let out = mesh(dir.path(), &["run"]);
+    assert!(out.status.success(), "{}", both(&out));
+    let check = std::process::Command::new(python())
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/expected_results.py"))
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "re-run changed the results:\n{}", both(&check));
+}
+
+#[test]
+fn a_failing_error_check_commits_nothing() {
+    let dir = example_domain();
+    let out = mesh(dir.path(), &["run", "sales", "--sample-data", "--rows", "5000"]);
+    assert!(out.status.success(), "{}", both(&out));
+    let before = snapshot_count(dir.path(), "curated.daily_sales");
+
+    edit(
+        &dir.path().join("projects/sales/project.toml"),
+        "{ type = \"row_count_min\", min = 1 },",
+        "{ type = \"row_count_min\", min = 1 },\n  { type = \"range\", column = \"revenue\", max = 10, name = \"revenue_under_ten\" },",
+    );
+    let out = mesh(dir.path(), &["run", "sales", "--job", "daily_sales"]);
+    let msg = both(&out);
+    assert_eq!(out.status.code(), Some(1), "{msg}");
+    assert!(msg.contains("check `revenue_under_ten` failed"), "{msg}");
+    assert!(msg.contains("failing rows"), "{msg}");
+    assert_eq!(
+        snapshot_count(dir.path(), "curated.daily_sales"),
+        before,
+        "nothing was committed"
+    );
+
+    // A warn check only reports.
+    edit(
+        &dir.path().join("projects/sales/project.toml"),
+        "name = \"revenue_under_ten\" }",
+        "name = \"revenue_under_ten\", severity = \"warn\" }",
+    );
+    let out = mesh(dir.path(), &["run", "sales", "--job", "daily_sales"]);
+    assert!(out.status.success(), "{}", both(&out));
+    assert_eq!(snapshot_count(dir.path(), "curated.daily_sales"), before + 1);
+}
+
+#[test]
+fn malformed_rows_fail_with_file_line_and_column() {
+    let dir = example_domain();
+    let manifest = dir.path().join("projects/legacy_refactor/project.toml");
+    edit(&manifest, "bad_rows = \"quarantine\"", "bad_rows = \"fail\"");
+    let out = mesh(
+        dir.path(),
+        &["run", "legacy_refactor", "--sample-data", "--rows", "30000"],
+    );
+    let msg = both(&out);
+    assert_eq!(out.status.code(), Some(1), "{msg}");
+    // e.g. ".../legacy_orders/part-00000.csv:123: column `amount`: `12,50€` is not a valid decimal(12,2)"
+    let re_ok = msg
+        .lines()
+        .any(|l| l.contains("legacy_orders/part-00000.csv:") && (l.contains("column `") || l.contains("fields where")));
+    assert!(re_ok, "the error names the file, the line and the column:\n{msg}");
+    assert!(
+        msg.contains("bad_rows = \"quarantine\""),
+        "the fix is suggested:\n{msg}"
+    );
+    assert!(
+        !dir.path().join(".mesh/lake/f01-refined-local").exists(),
+        "nothing was written:\n{msg}"
+    );
+}
+
+#[test]
+fn a_failed_job_skips_its_dependents_and_other_branches_finish() {
+    let dir = example_domain();
+    let project = dir.path().join("projects/legacy_refactor");
+    std::fs::write(
+        project.join("sql/clean_orders.sql"),
+        "SELECT no_such_column FROM f01_raw.legacy_orders\n",
+    )
+    .unwrap();
+    edit(
+        &project.join("project.toml"),
+        "{ job = \"clean_orders\", retries = 1 }",
+        "{ job = \"clean_orders\" }",
+    );
+    let out = mesh(dir.path(), &["run", "--sample-data", "--rows", "5000"]);
+    let msg = both(&out);
+    assert_eq!(out.status.code(), Some(1), "{msg}");
+
+    let record = latest_record(dir.path());
+    assert_eq!(record["succeeded"], false);
+    assert_eq!(step(&record, "legacy_refactor", "clean_orders")["status"], "failed");
+    assert_eq!(
+        step(&record, "legacy_refactor", "orders_by_country")["status"],
+        "skipped"
+    );
+    assert_eq!(
+        step(&record, "legacy_refactor", "optimize_orders_clean")["status"],
+        "skipped"
+    );
+    assert_eq!(step(&record, "sales", "daily_sales")["status"], "succeeded");
+    assert_eq!(step(&record, "customers", "customers_latest")["status"], "succeeded");
+
+    let html_path = dir.path().join("report.html");
+    let out = mesh(dir.path(), &["report", "--out", html_path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", both(&out));
+    let html = std::fs::read_to_string(&html_path).unwrap();
+    assert!(html.contains("class=\"step failed\""), "the report shows the failure");
+    assert_eq!(
+        html.matches("class=\"step skipped\"").count(),
+        2,
+        "and both skipped dependents"
+    );
+    assert!(html.contains("no_such_column"), "with the error");
+}
