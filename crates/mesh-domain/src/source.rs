@@ -8,7 +8,8 @@ use crate::diagnostic::line_of;
 pub enum SourceMap<'a> {
     Toml {
         text: &'a str,
-        doc: Option<toml_edit::ImDocument<&'a str>>,
+        // Boxed: a parsed document is far larger than the JSON variant.
+        doc: Option<Box<toml_edit::ImDocument<&'a str>>>,
     },
     Json {
         text: &'a str,
@@ -46,7 +47,7 @@ impl<'a> SourceMap<'a> {
     pub fn toml(text: &'a str) -> SourceMap<'a> {
         SourceMap::Toml {
             text,
-            doc: toml_edit::ImDocument::parse(text).ok(),
+            doc: toml_edit::ImDocument::parse(text).ok().map(Box::new),
         }
     }
 
@@ -58,7 +59,7 @@ impl<'a> SourceMap<'a> {
     pub fn line(&self, path: &str) -> Option<usize> {
         match self {
             SourceMap::Toml { text, doc } => {
-                let span = toml_span(doc.as_ref()?, &segments(path))?;
+                let span = toml_span(doc.as_deref()?, &segments(path))?;
                 Some(line_of(text, span.start))
             }
             SourceMap::Json { text } => {

@@ -1048,7 +1048,7 @@ mod glue {
             .local_addr()
             .unwrap()
             .port();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/moto_server_patched.py");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/tools/moto_server_patched.py");
         let child = Command::new(python)
             .arg(script)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])

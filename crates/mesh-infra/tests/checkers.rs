@@ -162,7 +162,7 @@ impl Drop for Moto {
 fn start_moto(python: &Path, account: &str) -> Moto {
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let child = Command::new(python)
-        .arg(common::tools_dir().join("moto_server_patched.py"))
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/tools/moto_server_patched.py"))
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .env("MOTO_ACCOUNT_ID", account)
         .stdout(Stdio::null())
