@@ -310,8 +310,8 @@ fn print_summary(record: &RunRecord, outputs: &[(String, StepOutput)]) {
         record.seconds
     );
     println!(
-        "{:<16} {:<9} {:<22} {:<10} {:>10} {:>10} {:>6} {:>7} {:>8}  {}",
-        "project", "pipeline", "step", "status", "rows in", "rows out", "files", "checks", "seconds", "snapshot"
+        "{:<16} {:<9} {:<22} {:<10} {:>10} {:>10} {:>6} {:>7} {:>8}  snapshot",
+        "project", "pipeline", "step", "status", "rows in", "rows out", "files", "checks", "seconds"
     );
     for p in &record.pipelines {
         for s in &p.steps {

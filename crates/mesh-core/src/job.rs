@@ -55,7 +55,8 @@ pub enum JobError {
     Raw {
         job: String,
         table: String,
-        source: crate::raw::RawError,
+        // Boxed: a raw error carries file names and messages, and this keeps `Result` small.
+        source: Box<crate::raw::RawError>,
     },
     #[error("job `{job}`: the SQL result has no column `{column}`, required by {output} (nullable = false)\n  help: select it in {file}")]
     MissingColumn {
@@ -68,7 +69,7 @@ pub enum JobError {
     Engine {
         job: String,
         #[source]
-        source: mesh_iceberg::Error,
+        source: Box<mesh_iceberg::Error>,
     },
     #[error("job `{job}`: {detail}")]
     Other { job: String, detail: String },
@@ -78,7 +79,7 @@ impl JobError {
     fn engine(job: &Job) -> impl FnOnce(mesh_iceberg::Error) -> JobError + '_ {
         move |source| JobError::Engine {
             job: job.name.to_string(),
-            source,
+            source: Box::new(source),
         }
     }
 }
@@ -315,7 +316,7 @@ impl JobRun<'_> {
         let read = read_raw_table(table, &dir).map_err(|source| JobError::Raw {
             job: job.name.to_string(),
             table: table.reference().to_string(),
-            source,
+            source: Box::new(source),
         })?;
         report.rows_read += read.rows;
         report.bytes_read += read.bytes;
@@ -326,7 +327,7 @@ impl JobRun<'_> {
             write_parquet_partition(&rejected_dir, "run_id", self.run_id, &batch).map_err(|source| JobError::Raw {
                 job: job.name.to_string(),
                 table: table.reference().to_string(),
-                source,
+                source: Box::new(source),
             })?;
             warn!(table = %table.reference(), rejected = read.rejected.len(), folder = %rejected_dir.display(), "bad rows quarantined");
             register_batches(
