@@ -84,8 +84,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             rows,
             seed,
         } => {
-            let root = root(cli.root.as_deref())?;
-            let domain = load(Some(&root))?;
+            let (root, domain) = root_and_domain(cli.root.as_deref())?;
             let args = runtime::RunArgs {
                 projects,
                 job,
@@ -99,12 +98,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
             runtime::run(&root, &domain, args)
         }
         Command::Sql { query, format } => {
-            let root = root(cli.root.as_deref())?;
-            runtime::sql(&root, &load(Some(&root))?, &query, format)
+            let (root, domain) = root_and_domain(cli.root.as_deref())?;
+            runtime::sql(&root, &domain, &query, format)
         }
         Command::Table(t) => {
-            let root = root(cli.root.as_deref())?;
-            let domain = load(Some(&root))?;
+            let (root, domain) = root_and_domain(cli.root.as_deref())?;
             let (what, table, format) = match t {
                 TableCommand::Show { table, format } => ("show", table, format),
                 TableCommand::History { table, format } => ("history", table, format),
@@ -114,12 +112,12 @@ fn run(cli: Cli) -> Result<(), Failure> {
             runtime::table(&root, &domain, what, &table, format)
         }
         Command::SampleData { rows, seed } => {
-            let root = root(cli.root.as_deref())?;
-            runtime::sample_data(&root, &load(Some(&root))?, rows, seed)
+            let (root, domain) = root_and_domain(cli.root.as_deref())?;
+            runtime::sample_data(&root, &domain, rows, seed)
         }
         Command::Config(ConfigCommand::Show { env, format }) => {
-            let root = root(cli.root.as_deref())?;
-            runtime::config_show(&root, &load(Some(&root))?, env, format)
+            let (root, domain) = root_and_domain(cli.root.as_deref())?;
+            runtime::config_show(&root, &domain, env, format)
         }
         Command::Report { run, out } => {
             let root = root(cli.root.as_deref())?;
@@ -214,13 +212,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Render { env, out, check } => {
-            let root = root(cli.root.as_deref())?;
-            let domain = load(Some(&root))?;
+            let (root, domain) = root_and_domain(cli.root.as_deref())?;
             infra::render(&root, &domain, env, out, check)
         }
         Command::Check(CheckCommand::Iam { env, infra }) => {
-            let root = root(cli.root.as_deref())?;
-            let domain = load(Some(&root))?;
+            let (root, domain) = root_and_domain(cli.root.as_deref())?;
             infra::check_iam(&root, &domain, env, infra)
         }
     }
@@ -262,6 +258,13 @@ fn root(flag: Option<&Path>) -> Result<PathBuf, Failure> {
             cwd.display()
         ))
     })
+}
+
+/// The domain root and its validated model, for commands that need both.
+fn root_and_domain(flag: Option<&Path>) -> Result<(PathBuf, Domain), Failure> {
+    let root = root(flag)?;
+    let domain = load(Some(&root))?;
+    Ok((root, domain))
 }
 
 fn load(flag: Option<&Path>) -> Result<Domain, Failure> {
