@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
-use datafusion::prelude::SessionContext;
+use datafusion::prelude::{DataFrame, SessionContext};
 use mesh_domain::{BadRows, Job, OnDuplicate, Project, Severity, Table, WriteMode};
 use mesh_iceberg::{DuplicateKeys, MergeOptions, OverwriteMode, SchemaEvolution};
 use serde::Serialize;
@@ -163,15 +163,27 @@ pub struct JobRun<'a> {
     pub run_id: &'a str,
 }
 
-impl JobRun<'_> {
+impl<'a> JobRun<'a> {
+    /// Runs the job as the manifest declares it: its SQL file over its inputs.
     pub async fn run(&self) -> Result<JobReport, JobError> {
-        let span = info_span!("job", run_id = self.run_id, job = %self.job.name, project = %self.project.name);
-        self.run_inner().instrument(span).await
+        let cx = self.open().await?;
+        let span = cx.span.clone();
+        async {
+            let df = cx.sql_file().await?;
+            let origin = cx.job.sql.display().to_string();
+            cx.commit_inner(df, origin).await
+        }
+        .instrument(span)
+        .await
     }
 
-    async fn run_inner(&self) -> Result<JobReport, JobError> {
+    /// Opens the job for a transform written in Rust: its inputs registered as SQL tables and
+    /// its parameters bound, exactly as for its SQL file. Finish with [`JobContext::commit`],
+    /// which runs the manifest's checks and writes with its mode.
+    pub async fn open(&self) -> Result<JobContext<'a>, JobError> {
+        let span = info_span!("job", run_id = self.run_id, job = %self.job.name, project = %self.project.name);
         let started = Instant::now();
-        let (job, project, engine) = (self.job, self.project, self.engine);
+        let (job, engine) = (self.job, self.engine);
         let name = job.name.to_string();
         let mut report = JobReport {
             job: name.clone(),
@@ -181,62 +193,213 @@ impl JobRun<'_> {
             job: name.clone(),
             detail: e.to_string(),
         })?;
+        self.register_inputs(&ctx, &mut report).instrument(span.clone()).await?;
+        let mut params = job.params.clone();
+        params.insert("run_id".into(), self.run_id.to_string());
+        params.insert("env".into(), engine.layout.naming.env().to_string());
+        params.extend(self.params.iter().map(|(k, v)| (k.clone(), v.clone())));
+        Ok(JobContext {
+            engine: self.engine,
+            project: self.project,
+            job: self.job,
+            ctx,
+            params,
+            report,
+            started,
+            span,
+        })
+    }
 
+    async fn register_inputs(&self, ctx: &SessionContext, report: &mut JobReport) -> Result<(), JobError> {
+        let (job, project, engine) = (self.job, self.project, self.engine);
         for input in &job.inputs {
             let table = project.table(input).expect("validated reference");
             let database = engine.layout.naming.database(table.layer);
             if table.hive().is_some() {
-                self.register_raw(&ctx, table, &database, &mut report).await?;
+                self.register_raw(ctx, table, &database, report).await?;
             } else {
                 let t = engine.load_table(project, table).await.map_err(JobError::engine(job))?;
                 let scan = t.scan(&Default::default()).await.map_err(JobError::engine(job))?;
                 report.rows_read += scan.num_rows() as u64;
-                register_batches(&ctx, &database, table.name.as_str(), scan.schema.clone(), scan.batches).map_err(
+                register_batches(ctx, &database, table.name.as_str(), scan.schema.clone(), scan.batches).map_err(
                     |e| JobError::Other {
-                        job: name.clone(),
+                        job: job.name.to_string(),
                         detail: e.to_string(),
                     },
                 )?;
             }
         }
+        Ok(())
+    }
 
-        let sql_path = engine.root.join(&job.sql);
+    async fn register_raw(
+        &self,
+        ctx: &SessionContext,
+        table: &Table,
+        database: &str,
+        report: &mut JobReport,
+    ) -> Result<(), JobError> {
+        let (engine, project, job) = (self.engine, self.project, self.job);
+        let location = engine.layout.table_location(project, table);
+        let dir = engine.layout.path(&location).ok_or_else(|| JobError::Other {
+            job: job.name.to_string(),
+            detail: "raw tables on S3 are read by the cloud runtime".into(),
+        })?;
+        let read = read_raw_table(table, &dir).map_err(|source| JobError::Raw {
+            job: job.name.to_string(),
+            table: table.reference().to_string(),
+            source: Box::new(source),
+        })?;
+        report.rows_read += read.rows;
+        report.bytes_read += read.bytes;
+        if !read.rejected.is_empty() && table.hive().is_some_and(|h| h.bad_rows == BadRows::Quarantine) {
+            report.rows_rejected += read.rejected.len() as u64;
+            let rejected_dir = dir.with_file_name(format!("{}_rejected", table.name));
+            let batch = rejected_batch(&read.rejected);
+            write_parquet_partition(&rejected_dir, "run_id", self.run_id, &batch).map_err(|source| JobError::Raw {
+                job: job.name.to_string(),
+                table: table.reference().to_string(),
+                source: Box::new(source),
+            })?;
+            warn!(table = %table.reference(), rejected = read.rejected.len(), folder = %rejected_dir.display(), "bad rows quarantined");
+            register_batches(
+                ctx,
+                database,
+                &format!("{}_rejected", table.name),
+                rejected_schema(),
+                vec![batch],
+            )
+            .map_err(|e| JobError::Other {
+                job: job.name.to_string(),
+                detail: e.to_string(),
+            })?;
+        }
+        register_batches(ctx, database, table.name.as_str(), read.schema, read.batches).map_err(|e| JobError::Other {
+            job: job.name.to_string(),
+            detail: e.to_string(),
+        })
+    }
+}
+
+/// An open job: its inputs are SQL tables (`f01_raw.sales_events`), its parameters are bound.
+/// The SQL path and Rust transforms use the same primitives, so a Rust job gets the same
+/// input binding, quality checks (before anything is written) and write modes as a SQL job.
+pub struct JobContext<'a> {
+    engine: &'a Engine,
+    project: &'a Project,
+    job: &'a Job,
+    ctx: SessionContext,
+    params: BTreeMap<String, String>,
+    report: JobReport,
+    started: Instant,
+    span: tracing::Span,
+}
+
+impl JobContext<'_> {
+    /// The DataFusion session holding the inputs (Spark SQL functions registered).
+    pub fn session(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    /// A run parameter: `--param` values over the job's defaults, plus `run_id` and `env`.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params.get(name).map(String::as_str)
+    }
+
+    /// One of the job's declared inputs, by table name (`sales_events`) or reference
+    /// (`raw.sales_events`). Undeclared tables are an error: the manifest stays the truth.
+    pub async fn input(&self, name: &str) -> Result<DataFrame, JobError> {
+        let table = self
+            .job
+            .inputs
+            .iter()
+            .filter_map(|r| self.project.table(r))
+            .find(|t| t.name.as_str() == name || t.reference().to_string() == name)
+            .ok_or_else(|| JobError::Other {
+                job: self.job.name.to_string(),
+                detail: format!(
+                    "`{name}` is not an input of this job (inputs: {})\n  help: add it to the job's `inputs` in the project manifest",
+                    self.job.inputs.iter().map(|r| r.to_string()).collect::<Vec<_>>().join(", ")
+                ),
+            })?;
+        let database = self.engine.layout.naming.database(table.layer);
+        self.ctx
+            .table(format!("{database}.{}", table.name))
+            .await
+            .map_err(|e| self.other(e))
+    }
+
+    /// Runs Spark SQL over the inputs, with `${param}` bound.
+    pub async fn sql(&self, sql: &str) -> Result<DataFrame, JobError> {
+        let bound = bind_params(sql, &self.params).map_err(|param| JobError::MissingParam {
+            job: self.job.name.to_string(),
+            file: "(inline SQL)".into(),
+            param,
+        })?;
+        self.ctx.sql(&bound).await.map_err(|e| self.other(e))
+    }
+
+    /// The job's SQL file, bound and planned.
+    async fn sql_file(&self) -> Result<DataFrame, JobError> {
+        let (job, name) = (self.job, self.job.name.to_string());
         let sql_file = job.sql.display().to_string();
-        let text = std::fs::read_to_string(&sql_path).map_err(|e| JobError::Sql {
+        let text = std::fs::read_to_string(self.engine.root.join(&job.sql)).map_err(|e| JobError::Sql {
             job: name.clone(),
             file: sql_file.clone(),
             detail: e.to_string(),
         })?;
-        let mut params = job.params.clone();
-        params.insert("run_id".into(), self.run_id.to_string());
-        params.insert("env".into(), engine.layout.naming.env().to_string());
-        params.extend(self.params.iter().map(|(k, v)| (k.clone(), v.clone())));
-        let sql = bind_params(&text, &params).map_err(|param| JobError::MissingParam {
+        let sql = bind_params(&text, &self.params).map_err(|param| JobError::MissingParam {
             job: name.clone(),
             file: sql_file.clone(),
             param,
         })?;
-        let df = ctx.sql(&sql).await.map_err(|e| JobError::Sql {
-            job: name.clone(),
-            file: sql_file.clone(),
+        self.ctx.sql(&sql).await.map_err(|e| JobError::Sql {
+            job: name,
+            file: sql_file,
             detail: e.to_string(),
-        })?;
+        })
+    }
+
+    fn other(&self, e: impl std::fmt::Display) -> JobError {
+        JobError::Other {
+            job: self.job.name.to_string(),
+            detail: e.to_string(),
+        }
+    }
+
+    /// Computes the result, runs the manifest's checks on it, and writes it to the job's
+    /// output table with the manifest's mode. A failing `error` check commits nothing.
+    pub async fn commit(self, df: DataFrame) -> Result<JobReport, JobError> {
+        let span = self.span.clone();
+        self.commit_inner(df, "(Rust transform)".into()).instrument(span).await
+    }
+
+    /// `origin` names where the result comes from in errors: the SQL file or a Rust transform.
+    async fn commit_inner(mut self, df: DataFrame, origin: String) -> Result<JobReport, JobError> {
+        let (job, project, engine) = (self.job, self.project, self.engine);
+        let name = job.name.to_string();
+        let sql_file = origin;
         let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
         let batches = df.collect().await.map_err(|e| JobError::Sql {
             job: name.clone(),
             file: sql_file.clone(),
             detail: e.to_string(),
         })?;
+        let report = &mut self.report;
 
-        // Checks run on the SQL result before anything is written.
-        register_batches(&ctx, "default", "output", schema.clone(), batches.clone()).map_err(|e| JobError::Other {
-            job: name.clone(),
-            detail: e.to_string(),
+        // Checks run on the result before anything is written.
+        register_batches(&self.ctx, "default", "output", schema.clone(), batches.clone()).map_err(|e| {
+            JobError::Other {
+                job: name.clone(),
+                detail: e.to_string(),
+            }
         })?;
-        report.checks = run_checks(&ctx, &job.checks).await.map_err(|detail| JobError::Other {
-            job: name.clone(),
-            detail,
-        })?;
+        report.checks = run_checks(&self.ctx, &job.checks)
+            .await
+            .map_err(|detail| JobError::Other {
+                job: name.clone(),
+                detail,
+            })?;
         for c in &report.checks {
             if !c.passed {
                 match c.severity {
@@ -295,57 +458,9 @@ impl JobRun<'_> {
         report.operation = commit.operation.clone();
         report.files_added = commit.added_files;
         report.files_removed = commit.removed_files;
-        report.seconds = started.elapsed().as_secs_f64();
+        report.seconds = self.started.elapsed().as_secs_f64();
         info!(rows_read = report.rows_read, rows_written = report.rows_written, snapshot_id = ?report.snapshot_id, "job committed");
-        Ok(report)
-    }
-
-    async fn register_raw(
-        &self,
-        ctx: &SessionContext,
-        table: &Table,
-        database: &str,
-        report: &mut JobReport,
-    ) -> Result<(), JobError> {
-        let (engine, project, job) = (self.engine, self.project, self.job);
-        let location = engine.layout.table_location(project, table);
-        let dir = engine.layout.path(&location).ok_or_else(|| JobError::Other {
-            job: job.name.to_string(),
-            detail: "raw tables on S3 are read by the cloud runtime".into(),
-        })?;
-        let read = read_raw_table(table, &dir).map_err(|source| JobError::Raw {
-            job: job.name.to_string(),
-            table: table.reference().to_string(),
-            source: Box::new(source),
-        })?;
-        report.rows_read += read.rows;
-        report.bytes_read += read.bytes;
-        if !read.rejected.is_empty() && table.hive().is_some_and(|h| h.bad_rows == BadRows::Quarantine) {
-            report.rows_rejected += read.rejected.len() as u64;
-            let rejected_dir = dir.with_file_name(format!("{}_rejected", table.name));
-            let batch = rejected_batch(&read.rejected);
-            write_parquet_partition(&rejected_dir, "run_id", self.run_id, &batch).map_err(|source| JobError::Raw {
-                job: job.name.to_string(),
-                table: table.reference().to_string(),
-                source: Box::new(source),
-            })?;
-            warn!(table = %table.reference(), rejected = read.rejected.len(), folder = %rejected_dir.display(), "bad rows quarantined");
-            register_batches(
-                ctx,
-                database,
-                &format!("{}_rejected", table.name),
-                rejected_schema(),
-                vec![batch],
-            )
-            .map_err(|e| JobError::Other {
-                job: job.name.to_string(),
-                detail: e.to_string(),
-            })?;
-        }
-        register_batches(ctx, database, table.name.as_str(), read.schema, read.batches).map_err(|e| JobError::Other {
-            job: job.name.to_string(),
-            detail: e.to_string(),
-        })
+        Ok(self.report)
     }
 }
 
