@@ -2,7 +2,8 @@
 //! measure what copy-on-write costs against what it must cost.
 //!
 //! Run through `bench/merge/run.sh` (which also runs the pyiceberg baseline on the same table
-//! and prints the ratio). Directly: `cargo bench -p mesh-iceberg --bench merge -- --dir DIR`.
+//! and prints the ratio). The meshkit side alone: `cargo bench -p mesh-iceberg --bench merge`
+//! (flags after `--`: `--dir --rows --days --changes --update-days --cap --out`).
 //!
 //! What it does, all deterministic:
 //! 1. builds `bench.base`: `--rows` rows over `--days` days (`id` ascending with time, so a
@@ -68,7 +69,12 @@ fn parse_args() -> Result<Args, String> {
             continue; // added by `cargo bench`
         }
         let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        let num = || value.replace('_', "").parse::<u64>().map_err(|e| format!("{flag} {value}: {e}"));
+        let num = || {
+            value
+                .replace('_', "")
+                .parse::<u64>()
+                .map_err(|e| format!("{flag} {value}: {e}"))
+        };
         match flag.as_str() {
             "--dir" => a.dir = PathBuf::from(&value),
             "--rows" => a.rows = num()?,
@@ -77,11 +83,12 @@ fn parse_args() -> Result<Args, String> {
             "--update-days" => a.update_days = num()?,
             "--cap" => a.cap = num()?,
             "--out" => a.out = Some(PathBuf::from(&value)),
-            _ => return Err(format!("unknown flag {flag}; flags: --dir --rows --days --changes --update-days --cap --out")),
+            _ => {
+                return Err(format!(
+                    "unknown flag {flag}; flags: --dir --rows --days --changes --update-days --cap --out"
+                ))
+            }
         }
-    }
-    if a.dir.as_os_str().is_empty() {
-        return Err("--dir DIR is required (an empty or new folder for the tables)".into());
     }
     if a.days == 0 || a.rows < a.days || a.update_days == 0 || a.update_days > a.days {
         return Err("need rows >= days > 0 and 0 < update-days <= days".into());
@@ -265,7 +272,9 @@ async fn meshkit_merge(
 ) -> Result<Value, Box<dyn std::error::Error>> {
     let mut table = Table::load(catalog, TableIdent::new("bench", name)).await?;
     let started = Instant::now();
-    let merged = table.merge(std::slice::from_ref(source), &MergeOptions::on(["id"])).await?;
+    let merged = table
+        .merge(std::slice::from_ref(source), &MergeOptions::on(["id"]))
+        .await?;
     let seconds = started.elapsed().as_secs_f64();
 
     let after = table.files(None).await?;
@@ -332,16 +341,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         // `cargo test` asks benches for their tests; there are none.
         return Ok(());
     }
-    let args = parse_args().map_err(|e| format!("merge bench: {e}"))?;
+    let mut args = parse_args().map_err(|e| format!("merge bench: {e}"))?;
+    // Without --dir (plain `cargo bench`) the tables live in a temp folder removed at exit.
+    let _temp = if args.dir.as_os_str().is_empty() {
+        let t = tempfile::tempdir()?;
+        args.dir = t.path().to_path_buf();
+        Some(t)
+    } else {
+        None
+    };
     std::fs::create_dir_all(&args.dir)?;
     let db = args.dir.join("catalog.db");
     if db.exists() {
         return Err(format!("{} exists: give an empty --dir", db.display()).into());
     }
     let warehouse = args.dir.join("warehouse");
-    let catalog: Arc<dyn Catalog> = Arc::new(
-        SqliteCatalog::open("bench", &db, warehouse.to_str().ok_or("--dir must be UTF-8")?).await?,
-    );
+    let catalog: Arc<dyn Catalog> =
+        Arc::new(SqliteCatalog::open("bench", &db, warehouse.to_str().ok_or("--dir must be UTF-8")?).await?);
     let gen = Gen {
         per_day: args.rows / args.days,
         days: args.days,
