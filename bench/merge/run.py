@@ -59,9 +59,9 @@ print(f"table: {t['rows']:,} rows, {t['files']} files, {mib(t['bytes'])}, partit
 rows = []
 for label, r in [("meshkit, full source", full), ("meshkit, capped source", cap), ("pyiceberg, capped source", pyr)]:
     rows.append([label, f"{r['source_rows']:,}", f"{r['seconds']:.2f}", f"{r['rows_per_second']:,.0f}",
-                 f"{r['files_rewritten']}/{r['touched_files']}", mib(r["bytes_rewritten"]), mib(r["touched_bytes"]),
+                 r.get("files_read", "-"), f"{r['files_rewritten']}/{r['touched_files']}", mib(r["bytes_rewritten"]), mib(r["touched_bytes"]),
                  f"{r['rewritten_over_touched']:.2f}", f"{r['rewritten_over_table']:.0%}", mib(r["bytes_written"])])
-print(table(["run", "rows", "merge s", "rows/s", "files rewr/touched", "bytes rewritten", "touched-key files",
+print(table(["run", "rows", "merge s", "rows/s", "files read", "files rewr/touched", "bytes rewritten", "touched-key files",
              "rewr/touched", "of table", "bytes written"], rows))
 print()
 print(f"meshkit/pyiceberg, same {rust['cap']:,} rows on the same table: {same_rows_ratio:.1f}x faster "
