@@ -347,27 +347,26 @@ def log(event: str, spec: dict | None = None, run_id: str | None = None, **field
 # --------------------------------------------------------------------------- Spark
 
 
-def _struct(columns: list[dict]):
-    from pyspark.sql.types import StructType
-
-    return StructType.fromDDL(", ".join(f"{quote(c['name'])} {c['spark_type']}" for c in columns))
+def schema_ddl(columns: list[dict]) -> str:
+    return ", ".join(f"{quote(c['name'])} {c['spark_type']}" for c in columns)
 
 
-def read_input(spark, spec: dict, inp: dict, run_id: str, path: str | None = None):
+def read_input(spark, spec: dict, inp: dict, run_id: str, path: str | None = None, location: str | None = None):
     """One input as a DataFrame. Raw tables are read from their files with the declared schema
     and bad-row policy; Iceberg tables through the catalog. `path`, a Parquet copy of the
-    input, replaces both (the differential tests feed every engine the same Parquet files)."""
+    input, replaces both (the differential tests feed every engine the same Parquet files);
+    `location` replaces a raw table's folder."""
     if path:
         return spark.read.parquet(path)
     fmt = inp["format"]
-    location = inp["location"]
+    location = location or inp["location"]
     if fmt == "iceberg":
         return spark.table(".".join(quote(p) for p in (spec["iceberg"]["catalog"], inp["database"], inp["table"])))
     quarantine = inp.get("bad_rows") == "quarantine"
     columns = list(inp["columns"])
     if quarantine and fmt != "parquet":
         columns.append({"name": "_corrupt_record", "spark_type": "string", "nullable": True})
-    reader = spark.read.schema(_struct(columns))
+    reader = spark.read.schema(schema_ddl(columns))
     if fmt == "parquet":
         reader = reader.format("parquet")
     else:
@@ -382,8 +381,8 @@ def read_input(spark, spec: dict, inp: dict, run_id: str, path: str | None = Non
                 .option("quote", c["quote"])
                 .option("nullValue", c["null_value"])
             )
-            if c.get("escape"):
-                reader = reader.option("escape", c["escape"])
+            # No escape character means RFC 4180 doubled quotes, as the local reader parses them.
+            reader = reader.option("escape", c.get("escape") or c["quote"])
     df = reader.load(location)
     if quarantine and fmt != "parquet":
         # Spark forbids queries that touch only the corrupt-record column of an uncached source.

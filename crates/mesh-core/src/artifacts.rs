@@ -364,7 +364,7 @@ fn write_spec(mode: &WriteMode) -> WriteSpec {
 /// The spec of one job of a validated domain in one environment.
 pub fn job_spec(domain: &Domain, env: Env, project: &Project, job: &Job) -> JobSpec {
     let n = Naming::for_domain(domain, env);
-    let table = |r| project.table(r).expect("validated reference");
+    let output = project.table(&job.output).expect("validated reference");
     JobSpec {
         spec_version: SPEC_VERSION,
         domain: domain.name.clone(),
@@ -384,8 +384,12 @@ pub fn job_spec(domain: &Domain, env: Env, project: &Project, job: &Job) -> JobS
             catalog: ICEBERG_CATALOG.into(),
             warehouse: n.warehouse(&project.slug, mesh_domain::Layer::Curated).s3_uri(),
         },
-        inputs: job.inputs.iter().map(|r| input_spec(&n, project, table(r))).collect(),
-        output: output_spec(&n, project, table(&job.output)),
+        inputs: job
+            .inputs
+            .iter()
+            .map(|r| input_spec(&n, project, project.table(r).expect("validated reference")))
+            .collect(),
+        output: output_spec(&n, project, output),
         write: write_spec(&job.mode),
         checks: job.checks.iter().map(check_spec).collect(),
         params: job.params.clone(),

@@ -60,11 +60,11 @@ fn spec_cases(domain: &Domain) -> Vec<(String, Value, Vec<String>)> {
             out.push((j.name.to_string(), spec, cols));
         }
     }
-    let find = |name: &str| out.iter().find(|c| c.0 == name).cloned().unwrap();
-    let (_, mut append, cols) = find("daily_sales");
+    let find = |out: &[(String, Value, Vec<String>)], name: &str| out.iter().find(|c| c.0 == name).cloned().unwrap();
+    let (_, mut append, cols) = find(&out, "daily_sales");
     append["write"] = json!({"mode": "append"});
     out.push(("daily_sales_append".into(), append, cols));
-    let (_, mut merge, mut cols) = find("customers_latest");
+    let (_, mut merge, mut cols) = find(&out, "customers_latest");
     merge["write"] = json!({"mode": "merge", "keys": ["customer_id"], "null_safe": true, "on_duplicate": {"rule": "error"}, "delete_when": null});
     cols.retain(|c| c != "op");
     out.push(("customers_merge_error_rule".into(), merge, cols));
@@ -161,6 +161,7 @@ async fn runner_under_spark_and_differential() {
         for j in &p.jobs {
             let ctx = new_context(&naming).unwrap();
             let mut inputs = serde_json::Map::new();
+            let mut raw_locations = serde_json::Map::new();
             for r in &j.inputs {
                 let table = p.table(r).unwrap();
                 let batch = match tables.get(r) {
@@ -168,6 +169,7 @@ async fn runner_under_spark_and_differential() {
                     None => {
                         let folder = layout.path(&layout.table_location(p, table)).unwrap();
                         let read = read_raw_table(table, &folder).unwrap();
+                        raw_locations.insert(naming.qualified_table(table), json!(folder));
                         one_batch(&read.schema, &read.batches)
                     }
                 };
@@ -205,6 +207,7 @@ async fn runner_under_spark_and_differential() {
                 "sql": sql,
                 "params": {},
                 "inputs": inputs,
+                "raw_locations": raw_locations,
                 "expected": expected,
             }));
         }
