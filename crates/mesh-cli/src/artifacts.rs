@@ -62,16 +62,21 @@ pub fn deploy(root: &Path, domain: &Domain, env: Env, dry_run: bool, format: For
     let env = cloud_env(env)?;
     let built = artifacts::build(domain, root, env).map_err(failure)?;
     if !dry_run {
-        let rt = tokio::runtime::Runtime::new().map_err(|e| Failure::Runtime(format!("cannot start the runtime: {e}")))?;
-        rt.block_on(artifacts::upload(&built, &domain.region)).map_err(failure)?;
+        let rt =
+            tokio::runtime::Runtime::new().map_err(|e| Failure::Runtime(format!("cannot start the runtime: {e}")))?;
+        rt.block_on(artifacts::upload(&built, &domain.region))
+            .map_err(failure)?;
     }
     match format {
-        Format::Json => {
-            crate::print_json(&serde_json::json!({"env": env, "dry_run": dry_run, "uploaded": !dry_run, "artifacts": built}))
-        }
+        Format::Json => crate::print_json(
+            &serde_json::json!({"env": env, "dry_run": dry_run, "uploaded": !dry_run, "artifacts": built}),
+        ),
         Format::Text => {
             if dry_run {
-                println!("dry run: would upload {} artifacts to {env} (nothing uploaded)", built.len());
+                println!(
+                    "dry run: would upload {} artifacts to {env} (nothing uploaded)",
+                    built.len()
+                );
             } else {
                 println!("uploaded {} artifacts to {env}", built.len());
             }

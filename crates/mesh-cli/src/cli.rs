@@ -164,14 +164,12 @@ pub enum Command {
     #[command(subcommand)]
     Check(CheckCommand),
     /// Write the deployable artifacts: per job a JSON spec and its SQL, plus the Glue runner.
-    #[command(
-        after_help = "Files are laid out as bucket/key, exactly as in the artifacts bucket:
+    #[command(after_help = "Files are laid out as bucket/key, exactly as in the artifacts bucket:
   .mesh/build/dev/f01-artifacts-dev/runtime/glue_runner.py
   .mesh/build/dev/f01-artifacts-dev/jobs/pj01/daily_sales.json
 
 Example:
-  mesh build --env dev"
-    )]
+  mesh build --env dev")]
     Build {
         /// Environment the specs are for (dev, int or prod).
         #[arg(long, default_value = "dev", value_parser = parse_env)]

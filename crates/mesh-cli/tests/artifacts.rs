@@ -126,10 +126,17 @@ fn build_then_dry_run_list_the_example_domains_artifacts() {
     assert_eq!(spec["write"]["mode"], "overwrite_partitions");
     // Every object the rendered Glue jobs read is built, and nothing they do not read but SQL.
     let rendered = rendered_artifact_uris();
-    assert_eq!(rendered.iter().filter(|u| u.ends_with(".json")).count(), 4, "{rendered:?}");
+    assert_eq!(
+        rendered.iter().filter(|u| u.ends_with(".json")).count(),
+        4,
+        "{rendered:?}"
+    );
     for uri in &rendered {
         let key = uri.strip_prefix("s3://f01-artifacts-dev/").unwrap();
-        assert!(keys.contains_key(key), "the Glue job reads {uri}, which mesh build does not produce");
+        assert!(
+            keys.contains_key(key),
+            "the Glue job reads {uri}, which mesh build does not produce"
+        );
     }
 
     let text = mesh(root, &["deploy", "artifacts", "--env", "dev", "--dry-run"], &[]);
@@ -138,7 +145,9 @@ fn build_then_dry_run_list_the_example_domains_artifacts() {
     assert!(stdout.contains("nothing uploaded"), "{stdout}");
     for (key, size) in &keys {
         assert!(
-            stdout.lines().any(|l| l.contains("f01-artifacts-dev") && l.contains(key.as_str()) && l.contains(&size.to_string())),
+            stdout
+                .lines()
+                .any(|l| l.contains("f01-artifacts-dev") && l.contains(key.as_str()) && l.contains(&size.to_string())),
             "{key} ({size} bytes) not listed:\n{stdout}"
         );
     }
@@ -191,7 +200,10 @@ fn start_moto() -> Moto {
         if let Ok(Some(status)) = moto.child.try_wait() {
             panic!("moto exited with {status} before listening (is moto[server] installed in MESH_PYTHON?)");
         }
-        assert!(Instant::now() < deadline, "moto did not listen on port {port} within 60 s");
+        assert!(
+            Instant::now() < deadline,
+            "moto did not listen on port {port} within 60 s"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     moto
@@ -252,7 +264,11 @@ fn deploy_uploads_every_artifact_over_the_s3_api() {
     assert!(both(&missing).contains("s3://f01-artifacts-dev/"), "{}", both(&missing));
 
     s3(&moto.endpoint, "create");
-    let deployed = json(&mesh(root, &["deploy", "artifacts", "--env", "dev", "--format", "json"], &aws));
+    let deployed = json(&mesh(
+        root,
+        &["deploy", "artifacts", "--env", "dev", "--format", "json"],
+        &aws,
+    ));
     assert_eq!(deployed["uploaded"], true);
     let built = json(&mesh(root, &["build", "--env", "dev", "--format", "json"], &[]));
     let listed: BTreeMap<String, String> = serde_json::from_slice(&s3(&moto.endpoint, "list").stdout).unwrap();
@@ -264,7 +280,11 @@ fn deploy_uploads_every_artifact_over_the_s3_api() {
     );
     for key in keys.keys() {
         let local = root.join(".mesh/build/dev/f01-artifacts-dev").join(key);
-        assert_eq!(listed[key], sha256_of(&local), "{key}: uploaded bytes differ from mesh build's");
+        assert_eq!(
+            listed[key],
+            sha256_of(&local),
+            "{key}: uploaded bytes differ from mesh build's"
+        );
     }
 }
 
@@ -283,7 +303,11 @@ fn validate_flags_sql_one_engine_cannot_run() {
 
     // `array_to_string` exists only in DataFusion, `soundex` only in Spark.
     let sales = root.join("projects/sales/sql/daily_sales.sql");
-    edit(&sales, "  store_id,\n", "  store_id,\n  array_to_string(array(currency), ',') AS currencies,\n");
+    edit(
+        &sales,
+        "  store_id,\n",
+        "  store_id,\n  array_to_string(array(currency), ',') AS currencies,\n",
+    );
     let orders = root.join("projects/legacy_refactor/sql/orders_by_country.sql");
     edit(&orders, "  country,\n", "  country,\n  soundex(country) AS sound,\n");
     let bad = mesh(root, &["validate"], &[]);
@@ -294,7 +318,9 @@ fn validate_flags_sql_one_engine_cannot_run() {
         "{err}"
     );
     assert!(
-        err.contains("projects/legacy_refactor/sql/orders_by_country.sql:5: `soundex` is not a function of the local engine"),
+        err.contains(
+            "projects/legacy_refactor/sql/orders_by_country.sql:5: `soundex` is not a function of the local engine"
+        ),
         "{err}"
     );
     assert!(err.contains("help:"), "{err}");

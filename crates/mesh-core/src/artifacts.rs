@@ -442,7 +442,11 @@ pub enum ArtifactError {
     #[error("{path}: cannot write: {source}")]
     Write { path: String, source: std::io::Error },
     #[error("upload of s3://{bucket}/{key} failed: {detail}\n  help: check AWS credentials (AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), AWS_REGION and, for a local S3, AWS_ENDPOINT_URL; the bucket is created by the environment's Terraform")]
-    Upload { bucket: String, key: String, detail: String },
+    Upload {
+        bucket: String,
+        key: String,
+        detail: String,
+    },
     #[error("S3 client for bucket {bucket}: {detail}")]
     Client { bucket: String, detail: String },
 }
@@ -543,7 +547,10 @@ pub async fn upload(artifacts: &[Artifact], default_region: &str) -> Result<(), 
             }
         };
         store
-            .put(&ObjectPath::from(a.key.as_str()), PutPayload::from(a.bytes.as_slice().to_vec()))
+            .put(
+                &ObjectPath::from(a.key.as_str()),
+                PutPayload::from(a.bytes.as_slice().to_vec()),
+            )
             .await
             .map_err(|e| ArtifactError::Upload {
                 bucket: a.bucket.clone(),
@@ -552,4 +559,54 @@ pub async fn upload(artifacts: &[Artifact], default_region: &str) -> Result<(), 
             })?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn example() -> (Domain, PathBuf) {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        (
+            mesh_domain::load_domain(&root).expect("the example domain validates"),
+            root,
+        )
+    }
+
+    #[test]
+    fn specs_round_trip_and_name_what_the_glue_jobs_read() {
+        let (domain, root) = example();
+        let built = build(&domain, &root, Env::Dev).unwrap();
+        let jobs: usize = domain.projects.iter().map(|p| p.jobs.len()).sum();
+        assert_eq!(built.len(), 1 + 2 * jobs);
+        for a in built.iter().filter(|a| a.kind == ArtifactKind::JobSpec) {
+            let spec: JobSpec = serde_json::from_slice(&a.bytes).unwrap();
+            assert_eq!(spec.spec_version, SPEC_VERSION);
+            assert_eq!(
+                serde_json::to_vec_pretty(&spec).unwrap(),
+                a.bytes[..a.bytes.len() - 1].to_vec()
+            );
+            let sql_key = spec.sql.uri.strip_prefix(&format!("s3://{}/", a.bucket)).unwrap();
+            assert!(
+                built.iter().any(|b| b.kind == ArtifactKind::JobSql && b.key == sql_key),
+                "{sql_key}"
+            );
+        }
+        let p = domain.project("customers").unwrap();
+        let spec = job_spec(&domain, Env::Prod, p, p.job("customers_latest").unwrap());
+        assert_eq!(spec.glue_job, "f01-pj02-customers-latest-prod");
+        assert_eq!(spec.output.partition_by, vec!["bucket(8, customer_id)".to_string()]);
+        assert_eq!(
+            spec.write,
+            WriteSpec::Merge {
+                keys: vec!["customer_id".into()],
+                null_safe: true,
+                on_duplicate: DuplicateSpec::KeepLatest {
+                    order_by: "updated_at".into()
+                },
+                delete_when: Some("op = 'D'".into()),
+            }
+        );
+        assert_eq!(spec.inputs[0].columns[3].spark_type, "timestamp_ntz");
+    }
 }

@@ -179,7 +179,8 @@ mod tests {
 
     #[test]
     fn finds_calls_with_lines_and_params() {
-        let calls = function_calls("SELECT\n  upper(x),\n  COUNT(*)\nFROM t WHERE d = '${run_date}' AND n > ${n}").unwrap();
+        let calls =
+            function_calls("SELECT\n  upper(x),\n  COUNT(*)\nFROM t WHERE d = '${run_date}' AND n > ${n}").unwrap();
         assert_eq!(
             calls,
             vec![
@@ -203,8 +204,14 @@ mod tests {
             &lists(),
         );
         let text = d.to_string();
-        assert!(text.contains("q.sql:1: `only_local` is not a Spark 3.5 function"), "{text}");
-        assert!(text.contains("q.sql:2: `only_spark` is not a function of the local engine"), "{text}");
+        assert!(
+            text.contains("q.sql:1: `only_local` is not a Spark 3.5 function"),
+            "{text}"
+        );
+        assert!(
+            text.contains("q.sql:2: `only_spark` is not a function of the local engine"),
+            "{text}"
+        );
         assert!(text.contains("`nowhere` is a function of neither"), "{text}");
         assert!(!text.contains("`upper`"), "{text}");
         assert_eq!(d.len(), 3);

@@ -174,7 +174,8 @@ async fn runner_under_spark_and_differential() {
                     }
                 };
                 let qualified = naming.qualified_table(table);
-                let file = write_parquet_partition(&parquet.join(j.name.as_str()), "input", &qualified, &batch).unwrap();
+                let file =
+                    write_parquet_partition(&parquet.join(j.name.as_str()), "input", &qualified, &batch).unwrap();
                 inputs.insert(qualified, json!(file));
                 register_batches(
                     &ctx,
@@ -193,7 +194,8 @@ async fn runner_under_spark_and_differential() {
             let df = ctx.sql(&bind_params(&sql, &params).unwrap()).await.unwrap();
             let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
             let result = one_batch(&schema, &df.collect().await.unwrap());
-            let expected = write_parquet_partition(&parquet.join(j.name.as_str()), "result", "meshkit", &result).unwrap();
+            let expected =
+                write_parquet_partition(&parquet.join(j.name.as_str()), "result", "meshkit", &result).unwrap();
             let out_table = p.table(&j.output).unwrap();
             let idx: Vec<usize> = out_table
                 .columns
@@ -225,12 +227,13 @@ async fn runner_under_spark_and_differential() {
     let out = run_python(&["runner_tests.py", "spark", manifest.to_str().unwrap()]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stdout}\n--- stderr (tail)\n{}", tail(&stderr, 60));
+    assert!(
+        out.status.success(),
+        "{stdout}\n--- stderr (tail)\n{}",
+        tail(&stderr, 60)
+    );
     let jobs: usize = domain.projects.iter().map(|p| p.jobs.len()).sum();
-    let differential = stdout
-        .lines()
-        .filter(|l| l.starts_with("ok   differential "))
-        .count();
+    let differential = stdout.lines().filter(|l| l.starts_with("ok   differential ")).count();
     assert_eq!(differential, jobs, "every example job is compared: {stdout}");
     assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
 }
