@@ -163,6 +163,43 @@ pub enum Command {
     /// Verify generated infrastructure.
     #[command(subcommand)]
     Check(CheckCommand),
+    /// Write the deployable artifacts: per job a JSON spec and its SQL, plus the Glue runner.
+    #[command(after_help = "Files are laid out as bucket/key, exactly as in the artifacts bucket:
+  .mesh/build/dev/f01-artifacts-dev/runtime/glue_runner.py
+  .mesh/build/dev/f01-artifacts-dev/jobs/pj01/daily_sales.json
+
+Example:
+  mesh build --env dev")]
+    Build {
+        /// Environment the specs are for (dev, int or prod).
+        #[arg(long, default_value = "dev", value_parser = parse_env)]
+        env: Env,
+        /// Output folder. Default: .mesh/build/<env> in the domain root.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Upload to an environment's AWS account.
+    #[command(subcommand)]
+    Deploy(DeployCommand),
+}
+
+#[derive(Subcommand)]
+pub enum DeployCommand {
+    /// Upload the job specs, SQL and Glue runner to the artifacts bucket over the S3 API.
+    #[command(
+        after_help = "Uses the standard AWS environment: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (or web identity,\nECS, instance credentials), AWS_REGION (default: the domain's region), AWS_ENDPOINT_URL for an\nS3-compatible server.\n\nExample:\n  mesh deploy artifacts --env dev --dry-run      list bucket, key and size; upload nothing"
+    )]
+    Artifacts {
+        #[arg(long, value_parser = parse_env)]
+        env: Env,
+        /// List what would be uploaded and upload nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
 }
 
 #[derive(Subcommand)]

@@ -1,6 +1,7 @@
 //! `mesh`: the meshkit command line. Thin by design: it parses arguments, calls the
 //! libraries, prints, and maps failures to exit codes scripts can rely on.
 
+mod artifacts;
 mod cli;
 mod describe;
 mod exit;
@@ -14,7 +15,7 @@ use clap::Parser;
 use mesh_domain::scaffold::{self, NewJob, NewTable, ScaffoldError};
 use mesh_domain::{Domain, Layer, NameSheet};
 
-use cli::{CheckCommand, Cli, Command, ConfigCommand, Format, NewCommand, TableCommand};
+use cli::{CheckCommand, Cli, Command, ConfigCommand, DeployCommand, Format, NewCommand, TableCommand};
 use exit::Failure;
 
 fn main() -> ExitCode {
@@ -29,7 +30,15 @@ fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Validate { format } => {
             let root = root(cli.root.as_deref())?;
-            match mesh_domain::load_domain(&root) {
+            match mesh_domain::load_domain(&root).and_then(|d| {
+                // Portable SQL needs the model (job → SQL file), so it runs once the model is valid.
+                let sql = mesh_core::portable::check_domain(&d, &root);
+                if sql.is_empty() {
+                    Ok(d)
+                } else {
+                    Err(sql)
+                }
+            }) {
                 Ok(d) => {
                     let tables: usize = d.projects.iter().map(|p| p.tables.len()).sum();
                     let jobs: usize = d.projects.iter().map(|p| p.jobs.len()).sum();
@@ -218,6 +227,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Check(CheckCommand::Iam { env, infra }) => {
             let (root, domain) = root_and_domain(cli.root.as_deref())?;
             infra::check_iam(&root, &domain, env, infra)
+        }
+        Command::Build { env, out, format } => {
+            let (root, domain) = root_and_domain(cli.root.as_deref())?;
+            artifacts::build(&root, &domain, env, out, format)
+        }
+        Command::Deploy(DeployCommand::Artifacts { env, dry_run, format }) => {
+            let (root, domain) = root_and_domain(cli.root.as_deref())?;
+            artifacts::deploy(&root, &domain, env, dry_run, format)
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The meshkit runtime: what the seed's Python `core` package does (session, config, io,
 //! iceberg, logging), for local runs on an embedded engine and for the cloud.
 
+pub mod artifacts;
 pub mod checks;
 pub mod config;
 pub mod dag;
@@ -10,6 +11,7 @@ pub mod layout;
 pub mod logging;
 pub mod optimize;
 pub mod pipeline;
+pub mod portable;
 pub mod raw;
 pub mod record;
 pub mod report;

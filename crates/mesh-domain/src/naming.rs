@@ -181,6 +181,10 @@ impl Naming {
     pub fn job_spec(&self, slug: &ProjectSlug, job: &Name) -> ObjectPath {
         self.job_artifacts(slug).join(&format!("{job}.json"))
     }
+    /// One job's SQL, next to its spec (the spec names it).
+    pub fn job_sql(&self, slug: &ProjectSlug, job: &Name) -> ObjectPath {
+        self.job_artifacts(slug).join(&format!("{job}.sql"))
+    }
     /// Code shared by every project (the Glue runner and its libraries): readable by all jobs.
     pub fn runtime_artifacts(&self) -> ObjectPath {
         ObjectPath {
@@ -605,6 +609,10 @@ mod tests {
         assert_eq!(
             n.job_spec(&slug(), &job).s3_uri(),
             "s3://f01-artifacts-int/jobs/pj01/daily_sales.json"
+        );
+        assert_eq!(
+            n.job_sql(&slug(), &job).s3_uri(),
+            "s3://f01-artifacts-int/jobs/pj01/daily_sales.sql"
         );
         assert_eq!(
             n.glue_runner_script().s3_uri(),

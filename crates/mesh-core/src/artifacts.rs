@@ -1,0 +1,612 @@
+//! Deployable artifacts: one JSON job spec and the SQL per job, plus the Glue runner that
+//! executes a spec on AWS Glue (Spark). The spec is built from the validated model, so the
+//! distributed engine runs exactly what `mesh run` runs locally: the same inputs, SQL,
+//! parameters, checks and write mode.
+//!
+//! Artifacts are laid out by bucket and key exactly as in the artifacts bucket
+//! (`{abbr}-artifacts-{env}/jobs/{slug}/{job}.json`, `…/{job}.sql`, `runtime/glue_runner.py`),
+//! so `mesh build` writes a folder that mirrors S3 and `mesh deploy artifacts` uploads it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use mesh_domain::{
+    BadRows, Check, CheckKind, ColumnType, Domain, Env, Job, Naming, OnDuplicate, Project, RawFormat, Severity,
+    Storage, Table, Transform, WriteMode,
+};
+use serde::{Deserialize, Serialize};
+
+/// The Glue runner, kept in the repository as a plain PySpark script and shipped verbatim.
+pub const GLUE_RUNNER: &str = include_str!("../../../runtime/glue/glue_runner.py");
+
+/// Version of the job-spec format. The runner refuses specs of another version, so an old
+/// runner never misreads a newer spec (deploy the runner and the specs together).
+pub const SPEC_VERSION: u32 = 1;
+
+/// The Iceberg catalog name the Glue jobs configure (`--conf spark.sql.catalog.glue_catalog=…`).
+pub const ICEBERG_CATALOG: &str = "glue_catalog";
+
+/// Everything the Glue runner needs to run one job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobSpec {
+    pub spec_version: u32,
+    pub domain: String,
+    pub domain_abbr: String,
+    pub env: Env,
+    pub region: String,
+    pub project: String,
+    pub project_slug: String,
+    pub job: String,
+    pub glue_job: String,
+    pub description: Option<String>,
+    pub sql: SqlRef,
+    pub iceberg: IcebergCatalogSpec,
+    pub inputs: Vec<InputSpec>,
+    pub output: OutputSpec,
+    pub write: WriteSpec,
+    pub checks: Vec<CheckSpec>,
+    /// Default run parameters; run arguments (`--run_date 2026-11-27`) override them.
+    pub params: BTreeMap<String, String>,
+    pub glue: GlueSpec,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SqlRef {
+    /// The file in the repository, relative to the domain root.
+    pub file: String,
+    /// Where the runner reads it: `s3://{abbr}-artifacts-{env}/jobs/{slug}/{job}.sql`.
+    pub uri: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IcebergCatalogSpec {
+    pub catalog: String,
+    /// Warehouse of tables created by the runner; existing tables keep their own location.
+    pub warehouse: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnSpec {
+    pub name: String,
+    /// Spark SQL type (`bigint`, `decimal(18,2)`, `timestamp_ntz`).
+    pub spark_type: String,
+    pub nullable: bool,
+}
+
+/// A table the job reads, under the name its SQL uses (`database.table`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputSpec {
+    /// `layer.table` as in the manifest.
+    pub reference: String,
+    pub database: String,
+    pub table: String,
+    /// `database.table`: the name the job SQL reads.
+    pub qualified: String,
+    pub layer: String,
+    /// `iceberg`, or the raw file format `csv` | `json` | `parquet`.
+    pub format: String,
+    pub location: String,
+    pub columns: Vec<ColumnSpec>,
+    /// Raw tables: Hive partition folders (`event_date=2026-11-27/`).
+    pub partition_by: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub csv: Option<CsvSpec>,
+    /// Raw tables: `fail` or `quarantine`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub bad_rows: Option<String>,
+    /// Raw tables with `bad_rows = "quarantine"`: where rejected rows go (`run_id=…/` folders).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub rejected_location: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CsvSpec {
+    pub header: bool,
+    pub delimiter: String,
+    pub quote: String,
+    pub escape: Option<String>,
+    pub null_value: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputSpec {
+    pub reference: String,
+    pub database: String,
+    pub table: String,
+    pub qualified: String,
+    pub layer: String,
+    pub location: String,
+    pub columns: Vec<ColumnSpec>,
+    /// Spark partition transforms: `months(sale_date)`, `bucket(8, customer_id)`.
+    pub partition_by: Vec<String>,
+    /// Iceberg's rendering of the sort order: `sale_date ASC NULLS FIRST`.
+    pub sort_order: Vec<String>,
+    pub identifier: Vec<String>,
+    pub properties: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "snake_case", deny_unknown_fields)]
+pub enum WriteSpec {
+    Append,
+    /// Replace the whole table.
+    Overwrite,
+    /// Replace the partitions present in the output (Spark's dynamic partition overwrite).
+    OverwritePartitions,
+    Merge {
+        keys: Vec<String>,
+        /// Keys match null-safely (`<=>`): a NULL key matches a NULL key, as in the Rust engine.
+        null_safe: bool,
+        on_duplicate: DuplicateSpec,
+        /// SQL condition on source rows marking deletions (`op = 'D'`).
+        delete_when: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "rule", rename_all = "snake_case", deny_unknown_fields)]
+pub enum DuplicateSpec {
+    Error,
+    KeepLatest { order_by: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckSpec {
+    pub name: String,
+    /// `error` (a failure writes nothing) or `warn`.
+    pub severity: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub columns: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub column: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sql: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GlueSpec {
+    pub glue_version: String,
+    pub worker_type: String,
+    pub workers: u32,
+    pub timeout_minutes: u32,
+    pub max_retries: u32,
+}
+
+/// The Spark SQL type of a column. Iceberg `timestamp` (no zone) is Spark's `timestamp_ntz`.
+pub fn spark_type(t: ColumnType) -> String {
+    match t {
+        ColumnType::Timestamp => "timestamp_ntz".into(),
+        ColumnType::Timestamptz => "timestamp".into(),
+        other => other.hive_name(),
+    }
+}
+
+fn columns(table: &Table) -> Vec<ColumnSpec> {
+    table
+        .columns
+        .iter()
+        .map(|c| ColumnSpec {
+            name: c.name.to_string(),
+            spark_type: spark_type(c.data_type),
+            nullable: c.nullable,
+        })
+        .collect()
+}
+
+/// Iceberg's Spark DDL name of a partition transform.
+fn spark_transform(column: &str, t: Transform) -> String {
+    match t {
+        Transform::Identity => column.to_string(),
+        Transform::Year => format!("years({column})"),
+        Transform::Month => format!("months({column})"),
+        Transform::Day => format!("days({column})"),
+        Transform::Hour => format!("hours({column})"),
+        Transform::Bucket(n) => format!("bucket({n}, {column})"),
+        Transform::Truncate(w) => format!("truncate({w}, {column})"),
+    }
+}
+
+fn check_spec(c: &Check) -> CheckSpec {
+    let mut s = CheckSpec {
+        name: c.name.clone(),
+        severity: match c.severity {
+            Severity::Error => "error".into(),
+            Severity::Warn => "warn".into(),
+        },
+        kind: c.kind.type_name().into(),
+        columns: Vec::new(),
+        column: None,
+        values: Vec::new(),
+        min: None,
+        max: None,
+        sql: None,
+    };
+    match &c.kind {
+        CheckKind::NotNull { columns } | CheckKind::Unique { columns } => {
+            s.columns = columns.iter().map(|c| c.to_string()).collect()
+        }
+        CheckKind::AcceptedValues { column, values } => {
+            s.column = Some(column.to_string());
+            s.values = values.clone();
+        }
+        CheckKind::Range { column, min, max } => {
+            s.column = Some(column.to_string());
+            s.min = *min;
+            s.max = *max;
+        }
+        CheckKind::RowCountMin { min } => s.min = Some(*min as f64),
+        CheckKind::Sql { sql } => s.sql = Some(sql.clone()),
+    }
+    s
+}
+
+fn input_spec(n: &Naming, project: &Project, table: &Table) -> InputSpec {
+    let location = n.table_location(&project.slug, table);
+    let mut spec = InputSpec {
+        reference: table.reference().to_string(),
+        database: n.database(table.layer),
+        table: table.name.to_string(),
+        qualified: n.qualified_table(table),
+        layer: table.layer.to_string(),
+        format: "iceberg".into(),
+        location: location.s3_uri(),
+        columns: columns(table),
+        partition_by: Vec::new(),
+        csv: None,
+        bad_rows: None,
+        rejected_location: None,
+    };
+    if let Storage::Hive(h) = &table.storage {
+        spec.format = h.file_format.as_str().into();
+        spec.partition_by = table.partition_by.iter().map(|p| p.column.to_string()).collect();
+        if let RawFormat::Csv(c) = &h.file_format {
+            spec.csv = Some(CsvSpec {
+                header: c.header,
+                delimiter: c.delimiter.to_string(),
+                quote: c.quote.to_string(),
+                escape: c.escape.map(|e| e.to_string()),
+                null_value: c.null_value.clone(),
+            });
+        }
+        spec.bad_rows = Some(
+            match h.bad_rows {
+                BadRows::Fail => "fail",
+                BadRows::Quarantine => "quarantine",
+            }
+            .into(),
+        );
+        if h.bad_rows == BadRows::Quarantine {
+            // The local runtime's sibling folder `<table>_rejected/`.
+            let rejected = n
+                .data_prefix(&project.slug, table.layer)
+                .join(&format!("{}_rejected/", table.name));
+            spec.rejected_location = Some(rejected.s3_uri());
+        }
+    }
+    spec
+}
+
+fn output_spec(n: &Naming, project: &Project, table: &Table) -> OutputSpec {
+    let mut properties = BTreeMap::new();
+    if let Some(o) = table.iceberg() {
+        properties.insert(
+            "write.target-file-size-bytes".into(),
+            (u64::from(o.target_file_size_mb) * 1024 * 1024).to_string(),
+        );
+    }
+    OutputSpec {
+        reference: table.reference().to_string(),
+        database: n.database(table.layer),
+        table: table.name.to_string(),
+        qualified: n.qualified_table(table),
+        layer: table.layer.to_string(),
+        location: n.table_location(&project.slug, table).s3_uri(),
+        columns: columns(table),
+        partition_by: table
+            .partition_by
+            .iter()
+            .map(|p| spark_transform(p.column.as_str(), p.transform))
+            .collect(),
+        sort_order: table
+            .sort_order
+            .iter()
+            .map(|s| {
+                format!(
+                    "{} {} NULLS {}",
+                    s.column,
+                    if s.descending { "DESC" } else { "ASC" },
+                    if s.nulls_first { "FIRST" } else { "LAST" }
+                )
+            })
+            .collect(),
+        identifier: table.identifier.iter().map(|c| c.to_string()).collect(),
+        properties,
+    }
+}
+
+fn write_spec(mode: &WriteMode) -> WriteSpec {
+    match mode {
+        WriteMode::Append => WriteSpec::Append,
+        WriteMode::Overwrite => WriteSpec::Overwrite,
+        WriteMode::OverwritePartitions => WriteSpec::OverwritePartitions,
+        WriteMode::Merge(m) => WriteSpec::Merge {
+            keys: m.keys.iter().map(|k| k.to_string()).collect(),
+            null_safe: true,
+            on_duplicate: match &m.on_duplicate {
+                OnDuplicate::Error => DuplicateSpec::Error,
+                OnDuplicate::KeepLatest { order_by } => DuplicateSpec::KeepLatest {
+                    order_by: order_by.to_string(),
+                },
+            },
+            delete_when: m.delete_when.clone(),
+        },
+    }
+}
+
+/// The spec of one job of a validated domain in one environment.
+pub fn job_spec(domain: &Domain, env: Env, project: &Project, job: &Job) -> JobSpec {
+    let n = Naming::for_domain(domain, env);
+    let output = project.table(&job.output).expect("validated reference");
+    JobSpec {
+        spec_version: SPEC_VERSION,
+        domain: domain.name.clone(),
+        domain_abbr: domain.abbr.to_string(),
+        env,
+        region: domain.region.clone(),
+        project: project.name.to_string(),
+        project_slug: project.slug.to_string(),
+        job: job.name.to_string(),
+        glue_job: n.glue_job(&project.slug, &job.name),
+        description: job.description.clone(),
+        sql: SqlRef {
+            file: job.sql.display().to_string(),
+            uri: n.job_sql(&project.slug, &job.name).s3_uri(),
+        },
+        iceberg: IcebergCatalogSpec {
+            catalog: ICEBERG_CATALOG.into(),
+            warehouse: n.warehouse(&project.slug, mesh_domain::Layer::Curated).s3_uri(),
+        },
+        inputs: job
+            .inputs
+            .iter()
+            .map(|r| input_spec(&n, project, project.table(r).expect("validated reference")))
+            .collect(),
+        output: output_spec(&n, project, output),
+        write: write_spec(&job.mode),
+        checks: job.checks.iter().map(check_spec).collect(),
+        params: job.params.clone(),
+        glue: GlueSpec {
+            glue_version: domain.versions.glue.clone(),
+            worker_type: job.glue.worker_type.as_str().into(),
+            workers: job.glue.workers,
+            timeout_minutes: job.glue.timeout_minutes,
+            max_retries: job.glue.max_retries,
+        },
+    }
+}
+
+/// What an artifact is, for listings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ArtifactKind {
+    GlueRunner,
+    JobSpec,
+    JobSql,
+}
+
+/// One object of the artifacts bucket, with its exact bytes.
+#[derive(Debug, Clone, Serialize)]
+pub struct Artifact {
+    pub kind: ArtifactKind,
+    pub bucket: String,
+    pub key: String,
+    pub project: Option<String>,
+    pub job: Option<String>,
+    pub size: u64,
+    #[serde(skip)]
+    pub bytes: Arc<Vec<u8>>,
+}
+
+impl Artifact {
+    pub fn uri(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.key)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ArtifactError {
+    #[error("{file}: cannot read the SQL of job `{job}`: {source}\n  help: the manifest names this file; create it or fix `sql` in the job")]
+    ReadSql {
+        job: String,
+        file: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: cannot write: {source}")]
+    Write { path: String, source: std::io::Error },
+    #[error("upload of s3://{bucket}/{key} failed: {detail}\n  help: check AWS credentials (AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), AWS_REGION and, for a local S3, AWS_ENDPOINT_URL; the bucket is created by the environment's Terraform")]
+    Upload {
+        bucket: String,
+        key: String,
+        detail: String,
+    },
+    #[error("S3 client for bucket {bucket}: {detail}")]
+    Client { bucket: String, detail: String },
+}
+
+/// Every artifact of the domain for `env`: the runner, then per job its spec and its SQL.
+pub fn build(domain: &Domain, root: &Path, env: Env) -> Result<Vec<Artifact>, ArtifactError> {
+    let n = Naming::for_domain(domain, env);
+    let runner = n.glue_runner_script();
+    let mut out = vec![Artifact {
+        kind: ArtifactKind::GlueRunner,
+        bucket: runner.bucket,
+        key: runner.key,
+        project: None,
+        job: None,
+        size: GLUE_RUNNER.len() as u64,
+        bytes: Arc::new(GLUE_RUNNER.as_bytes().to_vec()),
+    }];
+    for p in &domain.projects {
+        for j in &p.jobs {
+            let spec = job_spec(domain, env, p, j);
+            let mut json = serde_json::to_vec_pretty(&spec).expect("spec serialises");
+            json.push(b'\n');
+            let sql = std::fs::read(root.join(&j.sql)).map_err(|source| ArtifactError::ReadSql {
+                job: j.name.to_string(),
+                file: j.sql.display().to_string(),
+                source,
+            })?;
+            for (kind, path, bytes) in [
+                (ArtifactKind::JobSpec, n.job_spec(&p.slug, &j.name), json),
+                (ArtifactKind::JobSql, n.job_sql(&p.slug, &j.name), sql),
+            ] {
+                out.push(Artifact {
+                    kind,
+                    bucket: path.bucket,
+                    key: path.key,
+                    project: Some(p.name.to_string()),
+                    job: Some(j.name.to_string()),
+                    size: bytes.len() as u64,
+                    bytes: Arc::new(bytes),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Writes artifacts under `dir` as `{bucket}/{key}`; returns the files written.
+pub fn write(artifacts: &[Artifact], dir: &Path) -> Result<Vec<PathBuf>, ArtifactError> {
+    let mut written = Vec::new();
+    for a in artifacts {
+        let path = dir.join(&a.bucket).join(&a.key);
+        let err = |source| ArtifactError::Write {
+            path: path.display().to_string(),
+            source,
+        };
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(err)?;
+        }
+        std::fs::write(&path, a.bytes.as_slice()).map_err(err)?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// Uploads artifacts over the S3 API with the standard AWS environment (credentials, region,
+/// `AWS_ENDPOINT_URL` for S3-compatible servers). Each object is one PUT, so a reader sees the
+/// old or the new bytes, never a mix; the runner is uploaded last so a new runner never meets
+/// specs of an older version.
+pub async fn upload(artifacts: &[Artifact], default_region: &str) -> Result<(), ArtifactError> {
+    use object_store::aws::AmazonS3Builder;
+    use object_store::{path::Path as ObjectPath, ObjectStoreExt, PutPayload};
+
+    let mut ordered: Vec<&Artifact> = artifacts.iter().collect();
+    ordered.sort_by_key(|a| a.kind == ArtifactKind::GlueRunner);
+    let mut stores: BTreeMap<String, Arc<dyn object_store::ObjectStore>> = BTreeMap::new();
+    for a in ordered {
+        let store = match stores.get(&a.bucket) {
+            Some(s) => s.clone(),
+            None => {
+                let mut b = AmazonS3Builder::from_env().with_bucket_name(&a.bucket);
+                if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none() {
+                    b = b.with_region(default_region);
+                }
+                let endpoint = std::env::var("AWS_ENDPOINT_URL_S3").or_else(|_| std::env::var("AWS_ENDPOINT_URL"));
+                if let Ok(endpoint) = endpoint {
+                    // S3-compatible servers (moto, MinIO) need path-style URLs; plain http only there.
+                    b = b
+                        .with_endpoint(&endpoint)
+                        .with_virtual_hosted_style_request(false)
+                        .with_allow_http(endpoint.starts_with("http://"));
+                }
+                let s: Arc<dyn object_store::ObjectStore> = Arc::new(b.build().map_err(|e| ArtifactError::Client {
+                    bucket: a.bucket.clone(),
+                    detail: e.to_string(),
+                })?);
+                stores.insert(a.bucket.clone(), s.clone());
+                s
+            }
+        };
+        store
+            .put(
+                &ObjectPath::from(a.key.as_str()),
+                PutPayload::from(a.bytes.as_slice().to_vec()),
+            )
+            .await
+            .map_err(|e| ArtifactError::Upload {
+                bucket: a.bucket.clone(),
+                key: a.key.clone(),
+                detail: e.to_string(),
+            })?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn example() -> (Domain, PathBuf) {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        (
+            mesh_domain::load_domain(&root).expect("the example domain validates"),
+            root,
+        )
+    }
+
+    #[test]
+    fn specs_round_trip_and_name_what_the_glue_jobs_read() {
+        let (domain, root) = example();
+        let built = build(&domain, &root, Env::Dev).unwrap();
+        let jobs: usize = domain.projects.iter().map(|p| p.jobs.len()).sum();
+        assert_eq!(built.len(), 1 + 2 * jobs);
+        for a in built.iter().filter(|a| a.kind == ArtifactKind::JobSpec) {
+            let spec: JobSpec = serde_json::from_slice(&a.bytes).unwrap();
+            assert_eq!(spec.spec_version, SPEC_VERSION);
+            assert_eq!(
+                serde_json::to_vec_pretty(&spec).unwrap(),
+                a.bytes[..a.bytes.len() - 1].to_vec()
+            );
+            let sql_key = spec.sql.uri.strip_prefix(&format!("s3://{}/", a.bucket)).unwrap();
+            assert!(
+                built.iter().any(|b| b.kind == ArtifactKind::JobSql && b.key == sql_key),
+                "{sql_key}"
+            );
+        }
+        let p = domain.project("customers").unwrap();
+        let spec = job_spec(&domain, Env::Prod, p, p.job("customers_latest").unwrap());
+        assert_eq!(spec.glue_job, "f01-pj02-customers-latest-prod");
+        assert_eq!(spec.output.partition_by, vec!["bucket(8, customer_id)".to_string()]);
+        assert_eq!(
+            spec.write,
+            WriteSpec::Merge {
+                keys: vec!["customer_id".into()],
+                null_safe: true,
+                on_duplicate: DuplicateSpec::KeepLatest {
+                    order_by: "updated_at".into()
+                },
+                delete_when: Some("op = 'D'".into()),
+            }
+        );
+        assert_eq!(spec.inputs[0].columns[3].spark_type, "timestamp_ntz");
+    }
+}

@@ -1,0 +1,534 @@
+"""meshkit Glue runner: executes one meshkit job spec on AWS Glue 5 (Spark 3.5, Python 3.11).
+
+Every Glue job of the domain starts this script with `--job-spec s3://…/jobs/{slug}/{job}.json`
+(rendered by `mesh render`, uploaded by `mesh deploy artifacts`). It does what `mesh run` does
+locally on DataFusion, in the same order:
+
+1. read the spec and the job's SQL; bind `${param}` values (spec defaults < run arguments);
+2. configure the Iceberg Glue catalog (`glue_catalog`) and shape the output table (partition
+   spec, sort order, properties) the first time, because Terraform creates it unpartitioned;
+3. register every input as a temporary view and point the SQL's `database.table` names at it;
+4. run the SQL, then every check on the result; a failing `error` check stops before any write;
+5. write with Spark SQL: INSERT INTO, INSERT OVERWRITE (static or dynamic partitions) or
+   MERGE INTO with null-safe keys, the duplicate-key rule and the delete condition;
+6. log one JSON object per line.
+
+The functions above the `Spark` line are pure (text in, text out) so tests can check the SQL
+this script generates without a cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+import uuid
+
+SPEC_VERSION = 1
+# Names of the runner's own columns and views; job SQL must not use the `__mesh_` prefix.
+ROW_NUMBER_COLUMN = "__mesh_rn"
+DELETE_COLUMN = "__mesh_delete"
+OUTPUT_VIEW = "output"
+SOURCE_VIEW = "__mesh_source"
+# Arguments Glue passes to every script; they are not run parameters.
+GLUE_RESERVED = {"JOB_NAME", "JOB_ID", "JOB_RUN_ID", "SECURITY_CONFIGURATION", "TempDir", "ENV"}
+
+
+class JobFailed(Exception):
+    """A job error with a message that says what is wrong and how to fix it."""
+
+
+# --------------------------------------------------------------------------- pure functions
+
+
+def parse_args(argv: list[str]) -> tuple[str, dict[str, str]]:
+    """`--job-spec URI` and every other `--name value` pair (run parameters such as `--run_date`)."""
+    args: dict[str, str] = {}
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a.startswith("--"):
+            key, eq, value = a[2:].partition("=")
+            if not eq:
+                if i + 1 < len(argv) and not argv[i + 1].startswith("--"):
+                    value = argv[i + 1]
+                    i += 1
+                else:
+                    value = "true"
+            args[key] = value
+        i += 1
+    spec = args.pop("job-spec", None)
+    if not spec:
+        raise JobFailed("missing --job-spec; the Glue job's default arguments must name the job spec (run `mesh render`)")
+    params = {k: v for k, v in args.items() if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", k) and k not in GLUE_RESERVED}
+    return spec, params
+
+
+def load_spec(text: str) -> dict:
+    spec = json.loads(text)
+    version = spec.get("spec_version")
+    if version != SPEC_VERSION:
+        raise JobFailed(
+            f"job spec version {version!r} is not supported by this runner (version {SPEC_VERSION}); "
+            "deploy the runner and the specs together with `mesh deploy artifacts`"
+        )
+    return spec
+
+
+def run_params(spec: dict, overrides: dict[str, str], run_id: str) -> dict[str, str]:
+    """Parameters as the local runtime binds them: job defaults, run id and env, then run values."""
+    params = dict(spec.get("params", {}))
+    params["run_id"] = run_id
+    params["env"] = spec["env"]
+    params.update(overrides)
+    return params
+
+
+def bind_params(sql: str, params: dict[str, str]) -> str:
+    """Replaces `${name}`; an unknown name is an error, as in `mesh run`."""
+    out = []
+    rest = sql
+    while True:
+        start = rest.find("${")
+        if start < 0:
+            out.append(rest)
+            return "".join(out)
+        out.append(rest[:start])
+        end = rest.find("}", start + 2)
+        if end < 0:
+            raise JobFailed("the SQL has an unclosed `${`")
+        name = rest[start + 2 : end]
+        if name not in params:
+            raise JobFailed(f"parameter `${{{name}}}` has no value; pass --{name} VALUE to the Glue job or add it to the job's params")
+        out.append(params[name])
+        rest = rest[end + 1 :]
+
+
+def quote(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def literal(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def view_name(qualified: str) -> str:
+    """The temporary view of an input: `f01_raw.sales_events` -> `__mesh_in_f01_raw__sales_events`."""
+    return "__mesh_in_" + qualified.replace(".", "__")
+
+
+_TOKEN = re.compile(
+    r"""
+    (?P<comment>--[^\n]*|/\*.*?\*/)
+  | (?P<string>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
+  | (?P<name>(?:`(?:[^`]|``)+`|[A-Za-z_][A-Za-z0-9_]*)(?:\s*\.\s*(?:`(?:[^`]|``)+`|[A-Za-z_][A-Za-z0-9_]*))*)
+  | (?P<other>.)
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+
+
+def _parts(name: str) -> list[str]:
+    parts = re.findall(r"`((?:[^`]|``)+)`|([A-Za-z_][A-Za-z0-9_]*)", name)
+    return [(q.replace("``", "`") if q else p).lower() for q, p in parts]
+
+
+def bind_inputs(sql: str, inputs: dict[str, str]) -> str:
+    """Points `database.table` names (any case, backticks allowed) at the inputs' views.
+
+    Spark cannot register a temporary view under a database name, and the job SQL names
+    tables as on Glue, so the qualified names are rewritten; strings and comments are left alone.
+    """
+    wanted = {k.lower(): v for k, v in inputs.items()}
+    out = []
+    for m in _TOKEN.finditer(sql):
+        text = m.group(0)
+        if m.lastgroup == "name":
+            parts = _parts(text)
+            if len(parts) == 2 and ".".join(parts) in wanted:
+                text = wanted[".".join(parts)]
+        out.append(text)
+    return "".join(out)
+
+
+def target_name(spec: dict) -> str:
+    o = spec["output"]
+    return ".".join(quote(p) for p in (spec["iceberg"]["catalog"], o["database"], o["table"]))
+
+
+def control_columns(spec: dict, result_columns: list[str]) -> list[str]:
+    """Result columns a merge needs beyond the table's own: the ordering column and columns
+    named in the delete condition (the local runtime keeps the same ones)."""
+    w = spec["write"]
+    if w["mode"] != "merge":
+        return []
+    table = {c["name"] for c in spec["output"]["columns"]}
+    order_by = w["on_duplicate"].get("order_by")
+    delete_when = w.get("delete_when") or ""
+    return [c for c in result_columns if c not in table and (c == order_by or c in delete_when)]
+
+
+def shape_sql(spec: dict, result_columns: list[str], relation: str) -> str:
+    """Projects the SQL result onto the output table's columns in table order (a missing
+    nullable column is NULL, a missing required one an error), plus merge control columns."""
+    have = set(result_columns)
+    select = []
+    for c in spec["output"]["columns"]:
+        if c["name"] in have:
+            select.append(f"CAST({quote(c['name'])} AS {c['spark_type']}) AS {quote(c['name'])}")
+        elif c["nullable"]:
+            select.append(f"CAST(NULL AS {c['spark_type']}) AS {quote(c['name'])}")
+        else:
+            raise JobFailed(
+                f"the SQL result has no column `{c['name']}`, required by {spec['output']['reference']} "
+                f"(nullable = false); select it in {spec['sql']['file']}"
+            )
+    select += [quote(c) for c in control_columns(spec, result_columns)]
+    return "SELECT " + ", ".join(select) + f" FROM {relation}"
+
+
+def check_sql(check: dict, relation: str = OUTPUT_VIEW) -> str:
+    """The counting query of a check, in Spark SQL (the local runtime runs the same logic)."""
+    kind = check["type"]
+    if kind == "not_null":
+        cond = " OR ".join(f"{quote(c)} IS NULL" for c in check["columns"])
+        return f"SELECT COUNT(*) FROM {relation} WHERE {cond}"
+    if kind == "unique":
+        cols = ", ".join(quote(c) for c in check["columns"])
+        return f"SELECT COALESCE(SUM(n), 0) FROM (SELECT COUNT(*) AS n FROM {relation} GROUP BY {cols} HAVING COUNT(*) > 1) d"
+    if kind == "accepted_values":
+        c = quote(check["column"])
+        values = ", ".join(literal(v) for v in check["values"])
+        return f"SELECT COUNT(*) FROM {relation} WHERE {c} IS NOT NULL AND CAST({c} AS STRING) NOT IN ({values})"
+    if kind == "range":
+        c = quote(check["column"])
+        cond = []
+        if check.get("min") is not None:
+            cond.append(f"CAST({c} AS DOUBLE) < {float(check['min'])!r}")
+        if check.get("max") is not None:
+            cond.append(f"CAST({c} AS DOUBLE) > {float(check['max'])!r}")
+        return f"SELECT COUNT(*) FROM {relation} WHERE " + " OR ".join(cond)
+    if kind == "row_count_min":
+        return f"SELECT COUNT(*) FROM {relation}"
+    if kind == "sql":
+        return f"SELECT COUNT(*) FROM ({check['sql'].strip().rstrip(';')}) failing"
+    raise JobFailed(f"check `{check['name']}` has an unknown type `{kind}`; this runner is older than the spec")
+
+
+def check_outcome(check: dict, count: int) -> dict:
+    if check["type"] == "row_count_min":
+        need = int(check["min"])
+        passed, failing, detail = count >= need, max(need - count, 0), f"{count} rows, at least {need} required"
+    else:
+        passed, failing = count == 0, count
+        detail = "no failing rows" if count == 0 else f"{count} failing rows"
+    return {"name": check["name"], "check": check["type"], "severity": check["severity"], "passed": passed, "failing_rows": failing, "detail": detail}
+
+
+def duplicate_keys_sql(keys: list[str], relation: str) -> str:
+    """One duplicated merge key of the source, if any (GROUP BY groups NULLs together, like
+    the null-safe match)."""
+    cols = ", ".join(quote(k) for k in keys)
+    return f"SELECT {cols}, COUNT(*) AS n FROM {relation} GROUP BY {cols} HAVING COUNT(*) > 1 LIMIT 1"
+
+
+def merge_source_sql(write: dict, relation: str) -> str:
+    """The merge source after the duplicate rule, with the delete flag computed on source rows.
+
+    keep_latest keeps the row with the greatest ordering value (NULL is the smallest, as in the
+    Rust engine). The delete flag is COALESCEd so a NULL condition means "not a delete" on both
+    branches of the merge (the Rust engine treats NULL as false too).
+    """
+    keys = ", ".join(quote(k) for k in write["keys"])
+    source = relation
+    if write["on_duplicate"]["rule"] == "keep_latest":
+        order = quote(write["on_duplicate"]["order_by"])
+        source = (
+            f"(SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY {keys} ORDER BY {order} DESC NULLS LAST) AS {ROW_NUMBER_COLUMN} "
+            f"FROM {relation}) ranked WHERE {ROW_NUMBER_COLUMN} = 1)"
+        )
+    delete = write.get("delete_when")
+    flag = f"COALESCE(({delete}), false)" if delete else "false"
+    return f"SELECT *, {flag} AS {DELETE_COLUMN} FROM {source} deduplicated"
+
+
+def write_statements(spec: dict, relation: str = SOURCE_VIEW) -> list[str]:
+    """The Spark SQL statements that write `relation` (already shaped) to the output table."""
+    target = target_name(spec)
+    cols = ", ".join(quote(c["name"]) for c in spec["output"]["columns"])
+    w = spec["write"]
+    mode = w["mode"]
+    if mode == "append":
+        return [f"INSERT INTO {target} SELECT {cols} FROM {relation}"]
+    if mode == "overwrite":
+        # Static mode without a PARTITION clause replaces every partition: the whole table.
+        return [
+            "SET spark.sql.sources.partitionOverwriteMode=static",
+            f"INSERT OVERWRITE {target} SELECT {cols} FROM {relation}",
+        ]
+    if mode == "overwrite_partitions":
+        return [
+            "SET spark.sql.sources.partitionOverwriteMode=dynamic",
+            f"INSERT OVERWRITE {target} SELECT {cols} FROM {relation}",
+        ]
+    if mode == "merge":
+        eq = "<=>" if w.get("null_safe", True) else "="
+        on = " AND ".join(f"t.{quote(k)} {eq} s.{quote(k)}" for k in w["keys"])
+        lines = [
+            f"MERGE INTO {target} t",
+            f"USING ({merge_source_sql(w, relation)}) s",
+            f"ON {on}",
+        ]
+        if w.get("delete_when"):
+            lines.append(f"WHEN MATCHED AND s.{DELETE_COLUMN} THEN DELETE")
+        lines.append("WHEN MATCHED THEN UPDATE SET *")
+        if w.get("delete_when"):
+            lines.append(f"WHEN NOT MATCHED AND NOT s.{DELETE_COLUMN} THEN INSERT *")
+        else:
+            lines.append("WHEN NOT MATCHED THEN INSERT *")
+        return ["\n".join(lines)]
+    raise JobFailed(f"write mode `{mode}` is unknown to this runner; deploy the runner with the specs")
+
+
+def _norm(s: str) -> str:
+    return re.sub(r"\s+", "", s).lower()
+
+
+def layout_statements(spec: dict, partitioning: list[str], properties: dict[str, str]) -> list[str]:
+    """DDL that gives the output table its declared partition spec, sort order and properties.
+
+    Terraform creates Iceberg tables unpartitioned (it cannot express transforms), so the first
+    run evolves the spec; on an empty table that rewrites nothing, and later runs find it equal.
+    """
+    target = target_name(spec)
+    out = spec["output"]
+    have = {_norm(p) for p in partitioning}
+    want = {_norm(p) for p in out["partition_by"]}
+    stmts = [f"ALTER TABLE {target} DROP PARTITION FIELD {p}" for p in partitioning if _norm(p) not in want]
+    stmts += [f"ALTER TABLE {target} ADD PARTITION FIELD {p}" for p in out["partition_by"] if _norm(p) not in have]
+    if out["sort_order"] and _norm(properties.get("sort-order", "")) != _norm(", ".join(out["sort_order"])):
+        stmts.append(f"ALTER TABLE {target} WRITE ORDERED BY {', '.join(out['sort_order'])}")
+    changed = {k: v for k, v in sorted(out["properties"].items()) if properties.get(k) != v}
+    if changed:
+        props = ", ".join(f"{literal(k)}={literal(v)}" for k, v in changed.items())
+        stmts.append(f"ALTER TABLE {target} SET TBLPROPERTIES ({props})")
+    return stmts
+
+
+def iceberg_conf(spec: dict) -> dict[str, str]:
+    """The session settings of the Iceberg Glue catalog (the same chain the Glue job's `--conf` passes)."""
+    cat = spec["iceberg"]["catalog"]
+    return {
+        "spark.sql.extensions": "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions",
+        f"spark.sql.catalog.{cat}": "org.apache.iceberg.spark.SparkCatalog",
+        f"spark.sql.catalog.{cat}.warehouse": spec["iceberg"]["warehouse"],
+        f"spark.sql.catalog.{cat}.catalog-impl": "org.apache.iceberg.aws.glue.GlueCatalog",
+        f"spark.sql.catalog.{cat}.io-impl": "org.apache.iceberg.aws.s3.S3FileIO",
+        # Timestamps without zone are wall-clock values; keep Spark's session zone out of them.
+        "spark.sql.session.timeZone": "UTC",
+    }
+
+
+def log_line(event: str, spec: dict | None = None, run_id: str | None = None, **fields) -> str:
+    record = {"ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "level": fields.pop("level", "info"), "event": event}
+    if spec is not None:
+        record.update({"job": spec["job"], "project": spec["project"], "env": spec["env"]})
+    if run_id is not None:
+        record["run_id"] = run_id
+    record.update(fields)
+    return json.dumps(record, default=str, sort_keys=False)
+
+
+def log(event: str, spec: dict | None = None, run_id: str | None = None, **fields) -> None:
+    print(log_line(event, spec, run_id, **fields), file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- Spark
+
+
+def schema_ddl(columns: list[dict]) -> str:
+    return ", ".join(f"{quote(c['name'])} {c['spark_type']}" for c in columns)
+
+
+def read_input(spark, spec: dict, inp: dict, run_id: str, path: str | None = None, location: str | None = None):
+    """One input as a DataFrame. Raw tables are read from their files with the declared schema
+    and bad-row policy; Iceberg tables through the catalog. `path`, a Parquet copy of the
+    input, replaces both (the differential tests feed every engine the same Parquet files);
+    `location` replaces a raw table's folder."""
+    if path:
+        return spark.read.parquet(path)
+    fmt = inp["format"]
+    location = location or inp["location"]
+    if fmt == "iceberg":
+        return spark.table(".".join(quote(p) for p in (spec["iceberg"]["catalog"], inp["database"], inp["table"])))
+    quarantine = inp.get("bad_rows") == "quarantine"
+    columns = list(inp["columns"])
+    if quarantine and fmt != "parquet":
+        columns.append({"name": "_corrupt_record", "spark_type": "string", "nullable": True})
+    reader = spark.read.schema(schema_ddl(columns))
+    if fmt == "parquet":
+        reader = reader.format("parquet")
+    else:
+        reader = reader.format(fmt).option("mode", "PERMISSIVE" if quarantine else "FAILFAST")
+        if quarantine:
+            reader = reader.option("columnNameOfCorruptRecord", "_corrupt_record")
+        if fmt == "csv":
+            c = inp["csv"]
+            reader = (
+                reader.option("header", str(c["header"]).lower())
+                .option("sep", c["delimiter"])
+                .option("quote", c["quote"])
+                .option("nullValue", c["null_value"])
+            )
+            # No escape character means RFC 4180 doubled quotes, as the local reader parses them.
+            reader = reader.option("escape", c.get("escape") or c["quote"])
+    df = reader.load(location)
+    if quarantine and fmt != "parquet":
+        # Spark forbids queries that touch only the corrupt-record column of an uncached source.
+        df = df.cache()
+        bad = df.where("_corrupt_record IS NOT NULL")
+        rejected = bad.count()
+        if rejected:
+            target = inp.get("rejected_location")
+            if target:
+                from pyspark.sql import functions as F
+
+                (
+                    bad.select(F.col("_corrupt_record").alias("line"), F.lit("does not match the declared schema").alias("reason"))
+                    .write.mode("overwrite")
+                    .parquet(f"{target.rstrip('/')}/run_id={run_id}/")
+                )
+            log("bad rows quarantined", spec, run_id, level="warn", table=inp["reference"], rejected=rejected, folder=target)
+        df = df.where("_corrupt_record IS NULL").drop("_corrupt_record")
+    return df
+
+
+def register_inputs(spark, spec: dict, run_id: str, paths: dict[str, str] | None = None) -> dict[str, str]:
+    """Registers every input as a temporary view; returns `database.table` -> view name."""
+    views = {}
+    for inp in spec["inputs"]:
+        df = read_input(spark, spec, inp, run_id, (paths or {}).get(inp["qualified"]))
+        name = view_name(inp["qualified"])
+        df.createOrReplaceTempView(name)
+        views[inp["qualified"]] = name
+    return views
+
+
+def transform(spark, spec: dict, sql_text: str, params: dict[str, str], views: dict[str, str]):
+    """The job's SQL result as a DataFrame (nothing written)."""
+    return spark.sql(bind_inputs(bind_params(sql_text, params), views))
+
+
+def run_checks(spark, spec: dict, df, run_id: str | None = None) -> list[dict]:
+    """Runs every check on `df` (as `output`); raises before any write when an error check fails."""
+    df.createOrReplaceTempView(OUTPUT_VIEW)
+    outcomes = []
+    for check in spec["checks"]:
+        sql = check_sql(check)
+        row = spark.sql(sql).collect()[0]
+        outcome = check_outcome(check, int(row[0] or 0))
+        outcomes.append(outcome)
+        log("check", spec, run_id, level="info" if outcome["passed"] else "warn", **outcome)
+    for o in outcomes:
+        if not o["passed"] and o["severity"] == "error":
+            raise JobFailed(
+                f"job `{spec['job']}`: check `{o['name']}` failed: {o['detail']}; nothing was committed to {spec['output']['reference']}"
+            )
+    return outcomes
+
+
+def prepare_source(spark, spec: dict, df):
+    """Shapes the result to the table and, for merges with the `error` rule, refuses duplicate keys."""
+    df.createOrReplaceTempView("__mesh_result")
+    shaped = spark.sql(shape_sql(spec, df.columns, "__mesh_result"))
+    shaped.createOrReplaceTempView(SOURCE_VIEW)
+    w = spec["write"]
+    if w["mode"] == "merge" and w["on_duplicate"]["rule"] == "error":
+        dup = spark.sql(duplicate_keys_sql(w["keys"], SOURCE_VIEW)).collect()
+        if dup:
+            shown = ", ".join(f"{k}={dup[0][k]}" for k in w["keys"])
+            raise JobFailed(
+                f"job `{spec['job']}`: the merge source has several rows with key ({shown}); "
+                "deduplicate the source or set on_duplicate = \"keep_latest\" with an order_by column"
+            )
+    return shaped
+
+
+def shape_table(spark, spec: dict) -> list[str]:
+    target = target_name(spec)
+    partitioning, in_partitioning = [], False
+    for row in spark.sql(f"DESCRIBE TABLE {target}").collect():
+        name = (row[0] or "").strip()
+        if name == "# Partitioning":
+            in_partitioning = True
+        elif in_partitioning and name.startswith("Part "):
+            partitioning.append((row[1] or "").strip())
+        elif in_partitioning and (name.startswith("#") or not name):
+            in_partitioning = False
+    properties = {r[0]: r[1] for r in spark.sql(f"SHOW TBLPROPERTIES {target}").collect()}
+    stmts = layout_statements(spec, partitioning, properties)
+    for s in stmts:
+        log("table layout", spec, None, statement=s)
+        spark.sql(s)
+    return stmts
+
+
+def read_text(spark, uri: str) -> str:
+    """A small text object (spec, SQL) through Spark's file systems, so S3 needs no extra client."""
+    return "\n".join(r[0] for r in spark.read.text(uri, wholetext=True).collect())
+
+
+def spark_session(spec: dict):
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.appName(spec["glue_job"])
+    for k, v in iceberg_conf(spec).items():
+        builder = builder.config(k, v)
+    return builder.getOrCreate()
+
+
+def run(spark, spec: dict, sql_text: str, params: dict[str, str], run_id: str, paths: dict[str, str] | None = None) -> dict:
+    """The whole job: inputs, SQL, checks, table layout, write. `paths` as in `read_input`."""
+    started = time.time()
+    log("job started", spec, run_id, spec_version=spec["spec_version"], glue_job=spec["glue_job"])
+    views = register_inputs(spark, spec, run_id, paths)
+    df = transform(spark, spec, sql_text, params, views).cache()
+    rows = df.count()
+    checks = run_checks(spark, spec, df, run_id)
+    prepare_source(spark, spec, df)
+    shape_table(spark, spec)
+    for stmt in write_statements(spec):
+        log("write", spec, run_id, statement=stmt)
+        spark.sql(stmt)
+    report = {"rows_written": rows, "checks": checks, "mode": spec["write"]["mode"], "seconds": round(time.time() - started, 3)}
+    log("job committed", spec, run_id, **report)
+    return report
+
+
+def main(argv: list[str]) -> int:
+    spec_uri, overrides = parse_args(argv)
+    from pyspark.sql import SparkSession
+
+    bootstrap = SparkSession.builder.getOrCreate()
+    spec = load_spec(read_text(bootstrap, spec_uri))
+    spark = spark_session(spec)
+    # Glue passes its run id; outside Glue a fresh one keeps quarantine folders apart.
+    run_id = dict(_pairs(argv)).get("JOB_RUN_ID") or uuid.uuid4().hex
+    params = run_params(spec, overrides, run_id)
+    try:
+        run(spark, spec, read_text(spark, spec["sql"]["uri"]), params, run_id)
+    except JobFailed as e:
+        log("job failed", spec, run_id, level="error", error=str(e))
+        raise
+    return 0
+
+
+def _pairs(argv: list[str]):
+    for i, a in enumerate(argv[:-1]):
+        if a.startswith("--"):
+            yield a[2:], argv[i + 1]
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
