@@ -212,15 +212,10 @@ fn aws_vars() -> BTreeMap<String, String> {
 
 /// The engine of the configured environment (local lake, or Glue + S3 for dev/int/prod).
 async fn open_engine(root: &Path, domain: &Domain, cfg: &Config) -> Result<Arc<Engine>, Failure> {
-    Engine::open(
-        Arc::new(domain.clone()),
-        root.to_path_buf(),
-        cfg,
-        &aws_vars(),
-    )
-    .await
-    .map(Arc::new)
-    .map_err(|e| Failure::Runtime(format!("cannot open the {} catalog: {e}", cfg.env.value)))
+    Engine::open(Arc::new(domain.clone()), root.to_path_buf(), cfg, &aws_vars())
+        .await
+        .map(Arc::new)
+        .map_err(|e| Failure::Runtime(format!("cannot open the {} catalog: {e}", cfg.env.value)))
 }
 
 pub fn run(root: &Path, domain: &Domain, args: RunArgs) -> Result<(), Failure> {

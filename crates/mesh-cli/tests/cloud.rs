@@ -48,8 +48,9 @@ impl Drop for Moto {
 }
 
 fn moto() -> Moto {
-    let python = std::env::var("MESH_PYTHON")
-        .unwrap_or_else(|_| panic!("MESH_PYTHON is not set: run scripts/test.sh (venv from tests/python/requirements.txt, with moto)"));
+    let python = std::env::var("MESH_PYTHON").unwrap_or_else(|_| {
+        panic!("MESH_PYTHON is not set: run scripts/test.sh (venv from tests/python/requirements.txt, with moto)")
+    });
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -157,7 +158,10 @@ fn dev_on_s3_and_glue_gives_the_local_results() {
         let out = mesh(root, target, &["sample-data", "--rows", "20000", "--seed", "3"]);
         assert!(out.status.success(), "{}", both(&out));
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(stdout.contains("wrote sample data to ") && stdout.contains(lake), "{stdout}");
+        assert!(
+            stdout.contains("wrote sample data to ") && stdout.contains(lake),
+            "{stdout}"
+        );
         let out = mesh(root, target, &["run"]);
         assert!(out.status.success(), "{}", both(&out));
         assert!(
@@ -172,7 +176,11 @@ fn dev_on_s3_and_glue_gives_the_local_results() {
     assert!(!dev.join(".mesh/catalog.db").exists(), "dev used the SQLite catalog");
 
     // Tables are in Glue, at the naming engine's S3 locations.
-    let out = mesh(dev, &dev_target, &["table", "show", "curated.daily_sales", "--format", "json"]);
+    let out = mesh(
+        dev,
+        &dev_target,
+        &["table", "show", "curated.daily_sales", "--format", "json"],
+    );
     assert!(out.status.success(), "{}", both(&out));
     let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(info["location"], "s3://f01-curated-dev/pj01/iceberg/daily_sales");
@@ -194,6 +202,9 @@ fn dev_on_s3_and_glue_gives_the_local_results() {
         let from_local = rows(local, &Target::Local, &query);
         assert!(!from_local.is_empty(), "{table} is empty locally");
         assert_eq!(from_dev.len(), from_local.len(), "{table}: row counts differ");
-        assert!(from_dev == from_local, "{table}: contents differ between dev (S3/Glue) and local");
+        assert!(
+            from_dev == from_local,
+            "{table}: contents differ between dev (S3/Glue) and local"
+        );
     }
 }

@@ -176,7 +176,13 @@ mod tests {
     #[tokio::test]
     async fn credentials_are_cached_until_near_expiry() {
         use aws_sdk_glue::config::Credentials;
-        let fresh = Credentials::new("k1", "s1", None, Some(SystemTime::now() + Duration::from_secs(3600)), "t");
+        let fresh = Credentials::new(
+            "k1",
+            "s1",
+            None,
+            Some(SystemTime::now() + Duration::from_secs(3600)),
+            "t",
+        );
         let c = SdkCredentials {
             provider: SharedCredentialsProvider::new(fresh),
             cached: tokio::sync::Mutex::new(None),
@@ -185,7 +191,13 @@ mod tests {
         let b = c.get_credential().await.unwrap();
         assert!(Arc::ptr_eq(&a, &b), "a fresh credential is reused");
         assert_eq!(a.key_id, "k1");
-        let stale = Credentials::new("k2", "s2", Some("tok".into()), Some(SystemTime::now() + Duration::from_secs(10)), "t");
+        let stale = Credentials::new(
+            "k2",
+            "s2",
+            Some("tok".into()),
+            Some(SystemTime::now() + Duration::from_secs(10)),
+            "t",
+        );
         let c = SdkCredentials {
             provider: SharedCredentialsProvider::new(stale),
             cached: tokio::sync::Mutex::new(None),

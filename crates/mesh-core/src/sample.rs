@@ -614,9 +614,7 @@ pub async fn generate_into(
             .tables()
             .find(|(p, t)| p.name.as_str() == sample.project && t.name.as_str() == sample.table)
             .expect("generated from this domain");
-        let from = local
-            .path(&local.table_location(project, table))
-            .expect("local layout");
+        let from = local.path(&local.table_location(project, table)).expect("local layout");
         let to = layout
             .url(&layout.table_location(project, table))
             .trim_end_matches('/')

@@ -41,7 +41,9 @@ pub struct S3Options {
 /// Errors of locating an object store for a URL.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("unsupported storage location `{location}`: use s3://bucket/key, file:///absolute/path or an absolute path")]
+    #[error(
+        "unsupported storage location `{location}`: use s3://bucket/key, file:///absolute/path or an absolute path"
+    )]
     Scheme { location: String },
     #[error("invalid storage location `{location}`: {detail}")]
     Path { location: String, detail: String },
@@ -158,7 +160,10 @@ impl ObjectStores {
             location: location.to_string(),
             detail,
         };
-        if let Some(rest) = location.strip_prefix("s3://").or_else(|| location.strip_prefix("s3a://")) {
+        if let Some(rest) = location
+            .strip_prefix("s3://")
+            .or_else(|| location.strip_prefix("s3a://"))
+        {
             let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
             if bucket.is_empty() {
                 return Err(bad("no bucket name".into()));
@@ -233,13 +238,21 @@ impl Storage for ObjectStorage {
 
     async fn metadata(&self, path: &str) -> iceberg::Result<FileMetadata> {
         let l = self.locate("cannot stat", path)?;
-        let meta = l.store.head(&l.path).await.map_err(|e| io_error("cannot stat", path, e))?;
+        let meta = l
+            .store
+            .head(&l.path)
+            .await
+            .map_err(|e| io_error("cannot stat", path, e))?;
         Ok(FileMetadata { size: meta.size })
     }
 
     async fn read(&self, path: &str) -> iceberg::Result<Bytes> {
         let l = self.locate("cannot read", path)?;
-        let get = l.store.get(&l.path).await.map_err(|e| io_error("cannot read", path, e))?;
+        let get = l
+            .store
+            .get(&l.path)
+            .await
+            .map_err(|e| io_error("cannot read", path, e))?;
         get.bytes().await.map_err(|e| io_error("cannot read", path, e))
     }
 
@@ -388,9 +401,16 @@ mod tests {
         let io = ObjectStores::default().file_io();
         let loc = format!("file://{}/t/metadata/v1.json", dir.path().display());
         assert!(!io.exists(&loc).await.unwrap());
-        io.new_output(&loc).unwrap().write(Bytes::from_static(b"{}")).await.unwrap();
+        io.new_output(&loc)
+            .unwrap()
+            .write(Bytes::from_static(b"{}"))
+            .await
+            .unwrap();
         assert!(io.exists(&loc).await.unwrap());
-        assert_eq!(io.new_input(&loc).unwrap().read().await.unwrap(), Bytes::from_static(b"{}"));
+        assert_eq!(
+            io.new_input(&loc).unwrap().read().await.unwrap(),
+            Bytes::from_static(b"{}")
+        );
         let data = format!("{}/t/data/x=1/f.parquet", dir.path().display());
         let mut w = io.new_output(&data).unwrap().writer().await.unwrap();
         w.write(Bytes::from_static(b"abc")).await.unwrap();
@@ -402,7 +422,9 @@ mod tests {
             input.reader().await.unwrap().read(2..5).await.unwrap(),
             Bytes::from_static(b"cde")
         );
-        io.delete_prefix(format!("file://{}/t", dir.path().display())).await.unwrap();
+        io.delete_prefix(format!("file://{}/t", dir.path().display()))
+            .await
+            .unwrap();
         assert!(!io.exists(&loc).await.unwrap());
         assert!(!io.exists(&data).await.unwrap());
         // Deleting what is not there is not an error (retried cleanups).

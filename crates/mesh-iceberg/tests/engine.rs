@@ -1280,11 +1280,18 @@ mod glue {
             .await
             .unwrap();
         assert!(keys.iter().any(|k| k.ends_with(".metadata.json")), "{keys:?}");
-        assert!(keys.iter().any(|k| k.contains("/metadata/snap-") && k.ends_with(".avro")), "{keys:?}");
+        assert!(
+            keys.iter()
+                .any(|k| k.contains("/metadata/snap-") && k.ends_with(".avro")),
+            "{keys:?}"
+        );
         let live = reloaded.files(None).await.unwrap();
         assert!(!live.is_empty());
         for f in &live {
-            let key = f.path.strip_prefix("s3://f01-refined-dev/").unwrap_or_else(|| panic!("{}", f.path));
+            let key = f
+                .path
+                .strip_prefix("s3://f01-refined-dev/")
+                .unwrap_or_else(|| panic!("{}", f.path));
             assert!(keys.iter().any(|k| k == key), "{key} not in {keys:?}");
         }
 
