@@ -101,7 +101,7 @@ pub enum Command {
     /// Look at an Iceberg table: schema, history, snapshots, data files.
     #[command(subcommand)]
     Table(TableCommand),
-    /// Write deterministic synthetic raw data for every raw table into the local lake.
+    /// Write deterministic synthetic raw data for every raw table (local lake, or the S3 raw bucket of ENV).
     #[command(
         name = "sample-data",
         after_help = "The example tables get realistic data: sales events, customer CDC events (inserts, updates,\ndeletes) and legacy orders with some malformed rows. Other raw tables get values drawn from\ntheir schema. The same --seed always writes the same files.\n\nExample:\n  mesh sample-data --rows 100000 --seed 7"

@@ -26,19 +26,34 @@ pub fn config(root: &Path, domain: &Domain, flags: BTreeMap<&'static str, String
 }
 
 pub fn sample_data(root: &Path, domain: &Domain, rows: u64, seed: u64) -> Result<(), Failure> {
-    let cfg = config(root, domain, BTreeMap::new())?;
+    sample_data_with(root, domain, rows, seed, BTreeMap::new())
+}
+
+fn sample_data_with(
+    root: &Path,
+    domain: &Domain,
+    rows: u64,
+    seed: u64,
+    flags: BTreeMap<&'static str, String>,
+) -> Result<(), Failure> {
+    let cfg = config(root, domain, flags)?;
     if rows == 0 {
         return Err(Failure::Invalid("error: --rows must be at least 1".into()));
     }
-    // Sample data always goes to the local lake, whatever ENV says: it is for offline runs.
-    let layout = Layout::local(Naming::new(&domain.abbr, Env::Local), &cfg.lake_root.value);
+    // ENV selects where the files go: the local lake, or the environment's raw bucket.
+    let layout = Layout::for_env(Naming::new(&domain.abbr, cfg.env.value), &cfg.lake_root.value);
     let started = Instant::now();
     let opts = SampleOptions {
         rows,
         seed,
         ..SampleOptions::default()
     };
-    let tables = sample::generate(domain, &layout, &opts).map_err(|e| Failure::Runtime(e.to_string()))?;
+    let tables = tokio_runtime()?.block_on(async {
+        let stores = mesh_core::cloud::stores_for(&cfg, &aws_vars()).await;
+        sample::generate_into(domain, &layout, &stores, &opts)
+            .await
+            .map_err(|e| Failure::Runtime(e.to_string()))
+    })?;
     println!(
         "{:<18} {:<16} {:>10} {:>7} {:>6} {:>10}",
         "project", "table", "rows", "dirty", "files", "MB"
@@ -54,9 +69,12 @@ pub fn sample_data(root: &Path, domain: &Domain, rows: u64, seed: u64) -> Result
             t.bytes as f64 / 1e6
         );
     }
+    let target = match cfg.env.value {
+        Env::Local => cfg.lake_root.value.display().to_string(),
+        _ => format!("s3://{}", layout.naming.data_bucket(mesh_domain::Layer::Raw)),
+    };
     println!(
-        "wrote sample data to {} in {:.1}s (seed {seed})",
-        cfg.lake_root.value.display(),
+        "wrote sample data to {target} in {:.1}s (seed {seed})",
         started.elapsed().as_secs_f64()
     );
     Ok(())
@@ -186,17 +204,18 @@ fn parse_params(params: &[String]) -> Result<BTreeMap<String, String>, Failure> 
         .collect()
 }
 
-async fn local_engine(root: &Path, domain: &Domain, cfg: &Config) -> Result<Arc<Engine>, Failure> {
-    if cfg.env.value != Env::Local {
-        return Err(Failure::Invalid(format!(
-            "error: ENV={} runs on AWS Glue (deploy with the generated infrastructure); locally use ENV=local",
-            cfg.env.value
-        )));
-    }
-    Engine::local(Arc::new(domain.clone()), root.to_path_buf(), cfg)
+/// The process environment: the AWS SDK reads its variables (endpoints, credentials) from
+/// there only, so S3 must too, or Glue and S3 could be configured differently.
+fn aws_vars() -> BTreeMap<String, String> {
+    std::env::vars().collect()
+}
+
+/// The engine of the configured environment (local lake, or Glue + S3 for dev/int/prod).
+async fn open_engine(root: &Path, domain: &Domain, cfg: &Config) -> Result<Arc<Engine>, Failure> {
+    Engine::open(Arc::new(domain.clone()), root.to_path_buf(), cfg, &aws_vars())
         .await
         .map(Arc::new)
-        .map_err(|e| Failure::Runtime(format!("cannot open the local catalog: {e}")))
+        .map_err(|e| Failure::Runtime(format!("cannot open the {} catalog: {e}", cfg.env.value)))
 }
 
 pub fn run(root: &Path, domain: &Domain, args: RunArgs) -> Result<(), Failure> {
@@ -204,17 +223,17 @@ pub fn run(root: &Path, domain: &Domain, args: RunArgs) -> Result<(), Failure> {
     if let Some(e) = args.env {
         flags.insert("env", e.to_string());
     }
-    let cfg = config(root, domain, flags)?;
+    let cfg = config(root, domain, flags.clone())?;
     let params = parse_params(&args.params)?;
     let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
     init_logging(&cfg, Some(multi.clone()));
     if args.sample_data {
-        sample_data(root, domain, args.rows, args.seed)?;
+        sample_data_with(root, domain, args.rows, args.seed, flags)?;
     }
     let run_id = mesh_core::record::new_run_id();
     let rt = tokio_runtime()?;
     let (record, outputs) = rt.block_on(async {
-        let engine = local_engine(root, domain, &cfg).await?;
+        let engine = open_engine(root, domain, &cfg).await?;
         let req = RunRequest {
             projects: args.projects.clone(),
             pipeline: args.pipeline.clone(),
@@ -362,9 +381,10 @@ pub fn sql(root: &Path, domain: &Domain, query: &str, format: Format) -> Result<
     let cfg = config(root, domain, BTreeMap::new())?;
     let rt = tokio_runtime()?;
     rt.block_on(async {
-        let engine = local_engine(root, domain, &cfg).await?;
+        let engine = open_engine(root, domain, &cfg).await?;
         let ctx =
             mesh_core::session::new_context(&engine.layout.naming).map_err(|e| Failure::Runtime(e.to_string()))?;
+        engine.register_object_stores(&ctx).map_err(Failure::Runtime)?;
         let lower = query.to_ascii_lowercase();
         for (project, table) in domain.tables() {
             let db = engine.layout.naming.database(table.layer);
@@ -372,11 +392,9 @@ pub fn sql(root: &Path, domain: &Domain, query: &str, format: Format) -> Result<
                 continue;
             }
             if table.hive().is_some() {
-                let dir = engine
-                    .layout
-                    .path(&engine.layout.table_location(project, table))
-                    .expect("local layout");
-                let read = mesh_core::raw::read_raw_table(table, &dir).map_err(|e| Failure::Runtime(e.to_string()))?;
+                let read = mesh_core::raw::read_raw(table, &engine.stores, &engine.location(project, table))
+                    .await
+                    .map_err(|e| Failure::Runtime(e.to_string()))?;
                 mesh_core::session::register_batches(&ctx, &db, table.name.as_str(), read.schema, read.batches)
                     .map_err(|e| Failure::Runtime(e.to_string()))?;
             } else {
@@ -443,7 +461,7 @@ pub fn table(root: &Path, domain: &Domain, what: &str, name: &str, format: Forma
     let cfg = config(root, domain, BTreeMap::new())?;
     let rt = tokio_runtime()?;
     rt.block_on(async {
-        let engine = local_engine(root, domain, &cfg).await?;
+        let engine = open_engine(root, domain, &cfg).await?;
         let (project, table) = find_table(domain, &engine.layout.naming, name)?;
         if table.iceberg().is_none() {
             return Err(Failure::Invalid(format!(

@@ -1,14 +1,23 @@
 //! The table engine as the runtime uses it: one catalog for the domain, Iceberg tables created
 //! from the manifest on first use, at the location the naming engine gives them.
+//!
+//! [`Engine::open`] picks the storage and catalog from `ENV`: locally the SQLite catalog and
+//! the lake folder, in `dev`/`int`/`prod` the Glue Data Catalog and S3 (see [`crate::cloud`]).
+//! Everything above it (jobs, pipelines, raw IO) is the same code for every environment.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use mesh_domain::{Domain, Project, Table, Transform};
-use mesh_iceberg::{Catalog, PartitionField, PartitionTransform, SqliteCatalog, TableDefinition, TableIdent};
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::prelude::SessionContext;
+use mesh_domain::{Domain, Env, Layer, Project, Table, Transform};
+use mesh_iceberg::{
+    Catalog, GlueCatalog, ObjectStores, PartitionField, PartitionTransform, SqliteCatalog, TableDefinition, TableIdent,
+};
 
 use crate::config::Config;
-use crate::layout::Layout;
+use crate::layout::{Layout, Storage};
 use crate::raw::arrow_schema;
 
 pub struct Engine {
@@ -16,9 +25,26 @@ pub struct Engine {
     pub root: PathBuf,
     pub layout: Layout,
     pub catalog: Arc<dyn Catalog>,
+    /// Every file the runtime reads or writes outside Iceberg (raw tables, quarantine) goes
+    /// through these; the catalog's Iceberg file IO uses the same stores in the cloud.
+    pub stores: ObjectStores,
 }
 
 impl Engine {
+    /// The engine of the configured environment: [`Engine::local`] for `ENV=local`,
+    /// [`Engine::cloud`] otherwise. `vars` are the process variables (AWS endpoints).
+    pub async fn open(
+        domain: Arc<Domain>,
+        root: PathBuf,
+        config: &Config,
+        vars: &BTreeMap<String, String>,
+    ) -> mesh_iceberg::Result<Engine> {
+        match config.env.value {
+            Env::Local => Engine::local(domain, root, config).await,
+            Env::Dev | Env::Int | Env::Prod => Engine::cloud(domain, root, config, vars).await,
+        }
+    }
+
     /// The local engine: the SQLite catalog and the lake folder from the configuration.
     pub async fn local(domain: Arc<Domain>, root: PathBuf, config: &Config) -> mesh_iceberg::Result<Engine> {
         let naming = mesh_domain::Naming::for_domain(&domain, config.env.value);
@@ -30,7 +56,64 @@ impl Engine {
             root,
             layout,
             catalog: Arc::new(catalog),
+            stores: ObjectStores::default(),
         })
+    }
+
+    /// The AWS engine: Glue catalog and S3, named by the model for `config.env`, reached with
+    /// the AWS SDK's default configuration chain. Missing Glue databases are created.
+    pub async fn cloud(
+        domain: Arc<Domain>,
+        root: PathBuf,
+        config: &Config,
+        vars: &BTreeMap<String, String>,
+    ) -> mesh_iceberg::Result<Engine> {
+        let naming = mesh_domain::Naming::for_domain(&domain, config.env.value);
+        let layout = Layout::for_env(naming.clone(), &config.lake_root.value);
+        let sdk = crate::cloud::sdk_config(config).await;
+        let stores = crate::cloud::object_stores(&sdk, config, vars);
+        // Tables get explicit locations from the naming engine; the warehouse is only the
+        // catalog's fallback for tables created by other tools.
+        let warehouse = format!("s3://{}", naming.data_bucket(Layer::Refined));
+        let catalog = GlueCatalog::new(
+            domain.abbr.to_string(),
+            crate::cloud::glue_client(&sdk, config),
+            &warehouse,
+            stores.file_io(),
+        );
+        for layer in Layer::ALL {
+            catalog.create_namespace(&naming.database(layer)).await?;
+        }
+        Ok(Engine {
+            domain,
+            root,
+            layout,
+            catalog: Arc::new(catalog),
+            stores,
+        })
+    }
+
+    /// Makes the domain's buckets readable by DataFusion itself (`s3://…` in SQL or listing
+    /// tables) with the engine's S3 settings. Local files need nothing.
+    pub fn register_object_stores(&self, ctx: &SessionContext) -> Result<(), String> {
+        if !matches!(self.layout.storage, Storage::S3) {
+            return Ok(());
+        }
+        for layer in Layer::ALL {
+            let bucket = self.layout.naming.data_bucket(layer);
+            let store = self.stores.bucket(&bucket).map_err(|e| e.to_string())?;
+            let url = ObjectStoreUrl::parse(format!("s3://{bucket}")).map_err(|e| e.to_string())?;
+            ctx.register_object_store(url.as_ref(), store);
+        }
+        Ok(())
+    }
+
+    /// The URL of a table's folder or object prefix, without a trailing slash.
+    pub fn location(&self, project: &Project, table: &Table) -> String {
+        self.layout
+            .url(&self.layout.table_location(project, table))
+            .trim_end_matches('/')
+            .to_string()
     }
 
     pub fn ident(&self, table: &Table) -> TableIdent {
@@ -67,7 +150,7 @@ impl Engine {
                 (u64::from(o.target_file_size_mb) * 1024 * 1024).to_string(),
             );
         }
-        def.location = Some(self.layout.url(&self.layout.table_location(project, table)));
+        def.location = Some(self.location(project, table));
         match mesh_iceberg::Table::create(self.catalog.clone(), ident.clone(), def).await {
             // Another job created it between our check and our create: use theirs.
             Err(mesh_iceberg::Error::TableAlreadyExists { .. }) => {

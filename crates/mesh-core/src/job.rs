@@ -3,7 +3,6 @@
 //! check passes.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -17,7 +16,7 @@ use tracing::{info, info_span, warn, Instrument};
 
 use crate::checks::{run_checks, CheckOutcome};
 use crate::engine::Engine;
-use crate::raw::{read_raw_table, rejected_batch, rejected_schema, write_parquet_partition};
+use crate::raw::{read_raw, rejected_batch, rejected_schema, write_parquet_partition};
 use crate::session::{new_context, register_batches};
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -193,6 +192,10 @@ impl<'a> JobRun<'a> {
             job: name.clone(),
             detail: e.to_string(),
         })?;
+        engine.register_object_stores(&ctx).map_err(|detail| JobError::Other {
+            job: name.clone(),
+            detail,
+        })?;
         self.register_inputs(&ctx, &mut report).instrument(span.clone()).await?;
         let mut params = job.params.clone();
         params.insert("run_id".into(), self.run_id.to_string());
@@ -240,28 +243,24 @@ impl<'a> JobRun<'a> {
         report: &mut JobReport,
     ) -> Result<(), JobError> {
         let (engine, project, job) = (self.engine, self.project, self.job);
-        let location = engine.layout.table_location(project, table);
-        let dir = engine.layout.path(&location).ok_or_else(|| JobError::Other {
-            job: job.name.to_string(),
-            detail: "raw tables on S3 are read by the cloud runtime".into(),
-        })?;
-        let read = read_raw_table(table, &dir).map_err(|source| JobError::Raw {
+        let location = engine.location(project, table);
+        let raw_error = |source| JobError::Raw {
             job: job.name.to_string(),
             table: table.reference().to_string(),
             source: Box::new(source),
-        })?;
+        };
+        let read = read_raw(table, &engine.stores, &location).await.map_err(raw_error)?;
         report.rows_read += read.rows;
         report.bytes_read += read.bytes;
         if !read.rejected.is_empty() && table.hive().is_some_and(|h| h.bad_rows == BadRows::Quarantine) {
             report.rows_rejected += read.rejected.len() as u64;
-            let rejected_dir = dir.with_file_name(format!("{}_rejected", table.name));
+            // The quarantine table sits beside the raw table: `{prefix}/{table}_rejected`.
+            let rejected_location = format!("{location}_rejected");
             let batch = rejected_batch(&read.rejected);
-            write_parquet_partition(&rejected_dir, "run_id", self.run_id, &batch).map_err(|source| JobError::Raw {
-                job: job.name.to_string(),
-                table: table.reference().to_string(),
-                source: Box::new(source),
-            })?;
-            warn!(table = %table.reference(), rejected = read.rejected.len(), folder = %rejected_dir.display(), "bad rows quarantined");
+            write_parquet_partition(&engine.stores, &rejected_location, "run_id", self.run_id, &batch)
+                .await
+                .map_err(raw_error)?;
+            warn!(table = %table.reference(), rejected = read.rejected.len(), location = %rejected_location, "bad rows quarantined");
             register_batches(
                 ctx,
                 database,
@@ -462,11 +461,6 @@ impl JobContext<'_> {
         info!(rows_read = report.rows_read, rows_written = report.rows_written, snapshot_id = ?report.snapshot_id, "job committed");
         Ok(self.report)
     }
-}
-
-/// Path helper for error messages.
-pub fn display(p: &Path) -> String {
-    p.display().to_string()
 }
 
 #[cfg(test)]

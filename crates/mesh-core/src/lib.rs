@@ -1,8 +1,19 @@
 //! The meshkit runtime: what the seed's Python `core` package does (session, config, io,
 //! iceberg, logging), for local runs on an embedded engine and for the cloud.
+//!
+//! `ENV` picks the runtime ([`engine::Engine::open`]); jobs, pipelines and raw IO are one code
+//! path for all of them:
+//!
+//! | `ENV` | catalog | files |
+//! |---|---|---|
+//! | `local` (default) | SQLite, `.mesh/catalog.db` (Iceberg JDBC layout) | `.mesh/lake/{bucket}/{key}` |
+//! | `dev`, `int`, `prod` | AWS Glue Data Catalog, databases `f01_raw`, `f01_refined`, `f01_curated` | S3: `s3://f01-raw-dev/pj01/sales_events/…`, `s3://f01-curated-dev/pj01/iceberg/daily_sales/…` |
+//!
+//! How the cloud runtime is configured (region, credentials, endpoints) is in [`cloud`].
 
 pub mod artifacts;
 pub mod checks;
+pub mod cloud;
 pub mod config;
 pub mod dag;
 pub mod engine;

@@ -2,8 +2,11 @@
 //! the schema declared in the manifest (never inferred). Each bad row is either an error that
 //! names the file, line and column (`bad_rows = "fail"`) or is set aside with its reason
 //! (`bad_rows = "quarantine"`) while the good rows go on.
+//!
+//! Files are listed and fetched through `object_store` ([`ObjectStores`]), so the local lake
+//! (`file://…`) and S3 (`s3://f01-raw-dev/pj01/…`) share this one code path; parsing runs on
+//! blocking threads, a few files at a time, in file order.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{
@@ -11,8 +14,12 @@ use arrow::array::{
     Int32Builder, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
+use futures::{StreamExt, TryStreamExt};
 use mesh_domain::{BadRows, Column, ColumnType, CsvOptions, RawFormat, Table, Transform};
+use mesh_iceberg::ObjectStores;
+use object_store::ObjectStoreExt;
 use serde::Serialize;
 
 /// Rows per Arrow batch produced by the readers.
@@ -84,8 +91,8 @@ pub enum RawError {
     },
     #[error("{file}: {reason}")]
     File { file: String, reason: String },
-    #[error("cannot read `{path}`: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    #[error("cannot access `{location}`: {detail}")]
+    Store { location: String, detail: String },
 }
 
 /// One typed value parser per column, building an Arrow array.
@@ -326,108 +333,125 @@ impl Rows {
 
 /// A data file with the partition values its folders give.
 struct DataFile {
-    path: PathBuf,
+    /// The store's path of the object.
+    path: object_store::path::Path,
+    /// What errors show: the local file path or the `s3://` URL.
     display: String,
+    size: u64,
     partition: Vec<(usize, Option<String>)>,
 }
 
-fn list_files(table: &Table, dir: &Path, root: &Path, out: &mut Vec<DataFile>) -> Result<(), RawError> {
-    let entries = std::fs::read_dir(dir).map_err(|source| RawError::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    let mut entries: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    entries.sort();
-    for p in entries {
-        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        // Hidden and marker files (_SUCCESS, .crc, in-progress temp files) are not data.
-        if name.starts_with('.') || name.starts_with('_') {
-            continue;
-        }
-        if p.is_dir() {
-            list_files(table, &p, root, out)?;
-        } else {
-            let rel = p.strip_prefix(root).unwrap_or(&p);
-            let mut partition = Vec::new();
-            for comp in rel.parent().into_iter().flat_map(|d| d.components()) {
-                let comp = comp.as_os_str().to_string_lossy();
-                if let Some((k, v)) = comp.split_once('=') {
-                    if let Some(i) = table.columns.iter().position(|c| c.name.as_str() == k) {
-                        let v = (v != "__HIVE_DEFAULT_PARTITION__").then(|| v.to_string());
-                        partition.push((i, v));
-                    }
-                }
-            }
-            out.push(DataFile {
-                display: p.display().to_string(),
-                path: p,
-                partition,
-            });
-        }
+fn store_error(location: &str) -> impl FnOnce(object_store::Error) -> RawError + '_ {
+    move |e| RawError::Store {
+        location: location.to_string(),
+        detail: e.to_string(),
     }
-    Ok(())
 }
 
-/// Reads every file of a raw table under `dir`.
-pub fn read_raw_table(table: &Table, dir: &Path) -> Result<RawRead, RawError> {
+/// Every data file under a table's location, sorted by path. Hidden and marker files and
+/// folders (`_SUCCESS`, `.crc`, `.tmp` files of writers) are not data.
+async fn list_files(
+    table: &Table,
+    stores: &ObjectStores,
+    location: &str,
+) -> Result<(mesh_iceberg::Located, Vec<DataFile>), RawError> {
+    let root = stores.locate(location).map_err(|e| RawError::Store {
+        location: location.to_string(),
+        detail: e.to_string(),
+    })?;
+    let listed: Vec<object_store::ObjectMeta> = match root.store.list(Some(&root.path)).try_collect().await {
+        Ok(v) => v,
+        // A raw table nobody has written to yet: no files.
+        Err(object_store::Error::NotFound { .. }) => Vec::new(),
+        Err(e) => return Err(store_error(location)(e)),
+    };
+    let mut files = Vec::new();
+    for meta in listed {
+        let Some(rel) = meta.location.prefix_match(&root.path) else {
+            continue;
+        };
+        let parts: Vec<String> = rel.map(|p| p.as_ref().to_string()).collect();
+        if parts.is_empty() || parts.iter().any(|p| p.starts_with('.') || p.starts_with('_')) {
+            continue;
+        }
+        let mut partition = Vec::new();
+        for comp in &parts[..parts.len() - 1] {
+            if let Some((k, v)) = comp.split_once('=') {
+                if let Some(i) = table.columns.iter().position(|c| c.name.as_str() == k) {
+                    let v = (v != "__HIVE_DEFAULT_PARTITION__").then(|| v.to_string());
+                    partition.push((i, v));
+                }
+            }
+        }
+        let url = root.url(&meta.location);
+        files.push(DataFile {
+            display: url.strip_prefix("file://").map(str::to_string).unwrap_or(url),
+            path: meta.location,
+            size: meta.size,
+            partition,
+        });
+    }
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok((root, files))
+}
+
+/// Reads every file of a raw table at `location` (`file:///…` or `s3://bucket/prefix`).
+pub async fn read_raw(table: &Table, stores: &ObjectStores, location: &str) -> Result<RawRead, RawError> {
     let hive = table.hive().ok_or_else(|| RawError::File {
-        file: dir.display().to_string(),
+        file: location.to_string(),
         reason: format!("`{}` is an Iceberg table, not a raw table", table.reference()),
     })?;
     let schema = arrow_schema(table);
-    let mut files = Vec::new();
-    if dir.is_dir() {
-        list_files(table, dir, dir, &mut files)?;
-    }
+    let (root, files) = list_files(table, stores, location).await?;
     let partition_cols: Vec<usize> = table
         .partition_by
         .iter()
         .filter(|p| p.transform == Transform::Identity)
         .filter_map(|p| table.columns.iter().position(|c| c.name == p.column))
         .collect();
-    let bytes = files
-        .iter()
-        .map(|f| f.path.metadata().map(|m| m.len()).unwrap_or(0))
-        .sum();
-    let table_name = table.reference().to_string();
-    let ctx = FileCx {
-        table: &table_name,
-        columns: &table.columns,
+    let bytes = files.iter().map(|f| f.size).sum();
+    let n_files = files.len();
+    let cx = Arc::new(FileCx {
+        table: table.reference().to_string(),
+        columns: table.columns.clone(),
         schema: schema.clone(),
-        partition_cols: &partition_cols,
+        partition_cols,
         policy: hive.bad_rows,
-    };
-
-    // Files are independent: parse them on all cores, keep results in file order.
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(files.len().max(1));
-    let chunks: Vec<&[DataFile]> = files.chunks(files.len().div_ceil(threads).max(1)).collect();
-    let results: Vec<Result<FileRead, RawError>> = std::thread::scope(|s| {
-        let handles: Vec<_> = chunks
-            .iter()
-            .map(|chunk| {
-                let ctx = &ctx;
-                let format = &hive.file_format;
-                s.spawn(move || chunk.iter().map(|f| read_file(ctx, format, f)).collect::<Vec<_>>())
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("reader thread panicked"))
-            .collect()
+        format: hive.file_format.clone(),
     });
+
+    // Files are independent: fetch and parse a few at once (one per core), results in file
+    // order, so memory holds only the files in flight.
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let results: Vec<FileRead> = futures::stream::iter(files)
+        .map(|f| {
+            let cx = cx.clone();
+            let store = root.store.clone();
+            async move {
+                let data = store
+                    .get(&f.path)
+                    .await
+                    .map_err(store_error(&f.display))?
+                    .bytes()
+                    .await
+                    .map_err(store_error(&f.display))?;
+                tokio::task::spawn_blocking(move || read_file(&cx, &f, data))
+                    .await
+                    .expect("reader thread panicked")
+            }
+        })
+        .buffered(threads.max(1))
+        .try_collect()
+        .await?;
     let mut out = RawRead {
         schema,
         batches: Vec::new(),
         rows: 0,
-        files: files.len(),
+        files: n_files,
         bytes,
         rejected: Vec::new(),
     };
     for r in results {
-        let r = r?;
         out.rows += r.rows;
         out.batches.extend(r.batches);
         out.rejected.extend(r.rejected);
@@ -435,12 +459,13 @@ pub fn read_raw_table(table: &Table, dir: &Path) -> Result<RawRead, RawError> {
     Ok(out)
 }
 
-struct FileCx<'a> {
-    table: &'a str,
-    columns: &'a [Column],
+struct FileCx {
+    table: String,
+    columns: Vec<Column>,
     schema: SchemaRef,
-    partition_cols: &'a [usize],
+    partition_cols: Vec<usize>,
     policy: BadRows,
+    format: RawFormat,
 }
 
 struct FileRead {
@@ -449,7 +474,7 @@ struct FileRead {
     rejected: Vec<RejectedRow>,
 }
 
-impl FileCx<'_> {
+impl FileCx {
     /// Applies the bad-row policy to one problem.
     fn reject(
         &self,
@@ -462,14 +487,14 @@ impl FileCx<'_> {
     ) -> Result<(), RawError> {
         match (self.policy, column) {
             (BadRows::Fail, Some(col)) => Err(RawError::BadRow {
-                table: self.table.into(),
+                table: self.table.clone(),
                 file: file.display.clone(),
                 line,
                 column: col.into(),
                 reason,
             }),
             (BadRows::Fail, None) => Err(RawError::BadLine {
-                table: self.table.into(),
+                table: self.table.clone(),
                 file: file.display.clone(),
                 line,
                 reason,
@@ -515,19 +540,15 @@ impl FileCx<'_> {
     }
 }
 
-fn read_file(cx: &FileCx<'_>, format: &RawFormat, file: &DataFile) -> Result<FileRead, RawError> {
-    match format {
-        RawFormat::Csv(opts) => read_csv(cx, opts, file),
-        RawFormat::Json => read_json(cx, file),
-        RawFormat::Parquet => read_parquet(cx, file),
+fn read_file(cx: &FileCx, file: &DataFile, data: Bytes) -> Result<FileRead, RawError> {
+    match &cx.format {
+        RawFormat::Csv(opts) => read_csv(cx, opts, file, &data),
+        RawFormat::Json => read_json(cx, file, &data),
+        RawFormat::Parquet => read_parquet(cx, file, data),
     }
 }
 
-fn read_csv(cx: &FileCx<'_>, opts: &CsvOptions, file: &DataFile) -> Result<FileRead, RawError> {
-    let f = std::fs::File::open(&file.path).map_err(|source| RawError::Io {
-        path: file.path.clone(),
-        source,
-    })?;
+fn read_csv(cx: &FileCx, opts: &CsvOptions, file: &DataFile, data: &[u8]) -> Result<FileRead, RawError> {
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(opts.delimiter as u8)
         .quote(opts.quote as u8)
@@ -535,7 +556,7 @@ fn read_csv(cx: &FileCx<'_>, opts: &CsvOptions, file: &DataFile) -> Result<FileR
         .has_headers(opts.header)
         .flexible(true)
         .buffer_capacity(1 << 20)
-        .from_reader(std::io::BufReader::with_capacity(1 << 20, f));
+        .from_reader(data);
     // Data columns in the file: by header name when there is one, else in declaration order.
     let data_cols: Vec<usize> = (0..cx.columns.len())
         .filter(|i| !cx.partition_cols.contains(i))
@@ -580,7 +601,7 @@ fn read_csv(cx: &FileCx<'_>, opts: &CsvOptions, file: &DataFile) -> Result<FileR
     } else {
         data_cols.len()
     };
-    let mut rows = Rows::new(cx.columns, cx.schema.clone());
+    let mut rows = Rows::new(&cx.columns, cx.schema.clone());
     let mut rejected = Vec::new();
     let mut record = csv::StringRecord::new();
     loop {
@@ -633,19 +654,15 @@ fn read_csv(cx: &FileCx<'_>, opts: &CsvOptions, file: &DataFile) -> Result<FileR
     })
 }
 
-fn read_json(cx: &FileCx<'_>, file: &DataFile) -> Result<FileRead, RawError> {
+fn read_json(cx: &FileCx, file: &DataFile, data: &[u8]) -> Result<FileRead, RawError> {
     use std::io::BufRead;
-    let f = std::fs::File::open(&file.path).map_err(|source| RawError::Io {
-        path: file.path.clone(),
-        source,
-    })?;
-    let mut rows = Rows::new(cx.columns, cx.schema.clone());
+    let mut rows = Rows::new(&cx.columns, cx.schema.clone());
     let mut rejected = Vec::new();
-    for (n, line) in std::io::BufReader::with_capacity(1 << 20, f).lines().enumerate() {
+    for (n, line) in data.lines().enumerate() {
         let line_no = n as u64 + 1;
-        let line = line.map_err(|source| RawError::Io {
-            path: file.path.clone(),
-            source,
+        let line = line.map_err(|e| RawError::File {
+            file: file.display.clone(),
+            reason: format!("line {line_no} is not UTF-8 text: {e}"),
         })?;
         if line.trim().is_empty() {
             continue;
@@ -687,16 +704,12 @@ fn read_json(cx: &FileCx<'_>, file: &DataFile) -> Result<FileRead, RawError> {
     })
 }
 
-fn read_parquet(cx: &FileCx<'_>, file: &DataFile) -> Result<FileRead, RawError> {
-    let f = std::fs::File::open(&file.path).map_err(|source| RawError::Io {
-        path: file.path.clone(),
-        source,
-    })?;
+fn read_parquet(cx: &FileCx, file: &DataFile, data: Bytes) -> Result<FileRead, RawError> {
     let err = |reason: String| RawError::File {
         file: file.display.clone(),
         reason,
     };
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(data)
         .map_err(|e| err(format!("not a Parquet file: {e}")))?
         .with_batch_size(BATCH_ROWS)
         .build()
@@ -766,35 +779,38 @@ pub fn rejected_batch(rows: &[RejectedRow]) -> RecordBatch {
     .expect("fixed schema")
 }
 
-/// Writes a batch as one Hive-partition folder of zstd Parquet (`{dir}/{key}={value}/part-0.parquet`).
-pub fn write_parquet_partition(dir: &Path, key: &str, value: &str, batch: &RecordBatch) -> Result<PathBuf, RawError> {
-    let folder = dir.join(format!("{key}={value}"));
-    std::fs::create_dir_all(&folder).map_err(|source| RawError::Io {
-        path: folder.clone(),
-        source,
-    })?;
-    let path = folder.join("part-00000.parquet");
-    let tmp = folder.join(".part-00000.parquet.tmp");
-    let file = std::fs::File::create(&tmp).map_err(|source| RawError::Io {
-        path: tmp.clone(),
-        source,
-    })?;
+/// Writes a batch as one Hive-partition folder of zstd Parquet
+/// (`{location}/{key}={value}/part-00000.parquet`) and returns its URL. The file is one PUT,
+/// so a reader never lists a half-written file.
+pub async fn write_parquet_partition(
+    stores: &ObjectStores,
+    location: &str,
+    key: &str,
+    value: &str,
+    batch: &RecordBatch,
+) -> Result<String, RawError> {
+    let url = format!("{}/{key}={value}/part-00000.parquet", location.trim_end_matches('/'));
     let props = parquet::file::properties::WriterProperties::builder()
         .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
         .build();
     let io = |e: parquet::errors::ParquetError| RawError::File {
-        file: path.display().to_string(),
+        file: url.clone(),
         reason: e.to_string(),
     };
-    let mut w = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), Some(props)).map_err(io)?;
+    let mut buf = Vec::new();
+    let mut w = parquet::arrow::ArrowWriter::try_new(&mut buf, batch.schema(), Some(props)).map_err(io)?;
     w.write(batch).map_err(io)?;
     w.close().map_err(io)?;
-    // Rename last, so a reader never lists a half-written file.
-    std::fs::rename(&tmp, &path).map_err(|source| RawError::Io {
-        path: path.clone(),
-        source,
+    let target = stores.locate(&url).map_err(|e| RawError::Store {
+        location: url.clone(),
+        detail: e.to_string(),
     })?;
-    Ok(path)
+    target
+        .store
+        .put(&target.path, Bytes::from(buf).into())
+        .await
+        .map_err(store_error(&url))?;
+    Ok(url)
 }
 
 #[cfg(test)]

@@ -13,7 +13,10 @@ use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, Timelike};
 use mesh_domain::{ColumnType, CsvOptions, Domain, Project, RawFormat, Table, Transform};
 use serde::Serialize;
 
-use crate::layout::Layout;
+use crate::layout::{Layout, Storage};
+use futures::{StreamExt, TryStreamExt};
+use mesh_iceberg::ObjectStores;
+use object_store::ObjectStoreExt;
 
 #[derive(Debug, Clone)]
 pub struct SampleOptions {
@@ -42,6 +45,8 @@ pub enum SampleError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("sample data is generated for the local lake only (ENV=local)")]
     NotLocal,
+    #[error("cannot upload sample data to `{location}`: {detail}\n  help: does the bucket exist, and may these credentials write to it?")]
+    Upload { location: String, detail: String },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -53,7 +58,8 @@ pub struct TableSample {
     pub dirty_rows: u64,
     pub files: usize,
     pub bytes: u64,
-    pub location: PathBuf,
+    /// Where the files are: a local folder or an `s3://` prefix.
+    pub location: String,
 }
 
 /// SplitMix64: tiny, fast, and stable forever (unlike a library RNG whose stream may change).
@@ -344,7 +350,7 @@ fn generate_table(
         dirty_rows: dirty,
         files,
         bytes,
-        location: dir,
+        location: dir.display().to_string(),
     })
 }
 
@@ -583,6 +589,100 @@ fn generic(
         w.write(Row::Values(values))?;
     }
     Ok((n, 0))
+}
+
+/// Writes sample data to the layout's storage: straight into the local lake, or (S3) into a
+/// temporary folder that is then uploaded, replacing every object the raw tables held.
+pub async fn generate_into(
+    domain: &Domain,
+    layout: &Layout,
+    stores: &ObjectStores,
+    opts: &SampleOptions,
+) -> Result<Vec<TableSample>, SampleError> {
+    if let Storage::Local { .. } = layout.storage {
+        return generate(domain, layout, opts);
+    }
+    let staging = tempfile::tempdir().map_err(|source| SampleError::Io {
+        path: std::env::temp_dir(),
+        source,
+    })?;
+    // Same naming (so the same bucket names), folders instead of buckets.
+    let local = Layout::local(layout.naming.clone(), staging.path());
+    let mut tables = generate(domain, &local, opts)?;
+    for sample in &mut tables {
+        let (project, table) = domain
+            .tables()
+            .find(|(p, t)| p.name.as_str() == sample.project && t.name.as_str() == sample.table)
+            .expect("generated from this domain");
+        let from = local.path(&local.table_location(project, table)).expect("local layout");
+        let to = layout
+            .url(&layout.table_location(project, table))
+            .trim_end_matches('/')
+            .to_string();
+        upload_folder(stores, &from, &to).await?;
+        sample.location = to;
+    }
+    Ok(tables)
+}
+
+/// Replaces everything under `to` by the files of folder `from` (same relative keys).
+async fn upload_folder(stores: &ObjectStores, from: &Path, to: &str) -> Result<(), SampleError> {
+    let fail = |detail: String| SampleError::Upload {
+        location: to.to_string(),
+        detail,
+    };
+    let target = stores.locate(to).map_err(|e| fail(e.to_string()))?;
+    let old = target.store.list(Some(&target.path)).map_ok(|m| m.location).boxed();
+    target
+        .store
+        .delete_stream(old)
+        .try_collect::<Vec<_>>()
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    let mut files = Vec::new();
+    collect_files(from, &mut files).map_err(|source| SampleError::Io {
+        path: from.to_path_buf(),
+        source,
+    })?;
+    futures::stream::iter(files)
+        .map(|file| {
+            let target = &target;
+            async move {
+                let rel = file.strip_prefix(from).expect("listed under it");
+                let mut key = target.path.clone();
+                for part in rel.components() {
+                    key = key.join(part.as_os_str().to_string_lossy().as_ref());
+                }
+                let data = tokio::fs::read(&file).await.map_err(|source| SampleError::Io {
+                    path: file.clone(),
+                    source,
+                })?;
+                target
+                    .store
+                    .put(&key, bytes::Bytes::from(data).into())
+                    .await
+                    .map_err(|e| SampleError::Upload {
+                        location: target.url(&key),
+                        detail: e.to_string(),
+                    })
+            }
+        })
+        .buffer_unordered(8)
+        .try_collect::<Vec<_>>()
+        .await?;
+    Ok(())
+}
+
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for e in std::fs::read_dir(dir)? {
+        let p = e?.path();
+        if p.is_dir() {
+            collect_files(&p, out)?;
+        } else {
+            out.push(p);
+        }
+    }
+    Ok(())
 }
 
 /// Total size of a folder, for summaries.

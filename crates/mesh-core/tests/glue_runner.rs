@@ -16,11 +16,17 @@ use datafusion::arrow::datatypes::SchemaRef;
 use mesh_core::artifacts::job_spec;
 use mesh_core::job::bind_params;
 use mesh_core::layout::Layout;
-use mesh_core::raw::{read_raw_table, write_parquet_partition};
+use mesh_core::raw::{read_raw, write_parquet_partition};
 use mesh_core::sample::{generate, SampleOptions};
 use mesh_core::session::{new_context, register_batches};
 use mesh_domain::{Domain, Env, Naming, TableRef};
+use mesh_iceberg::ObjectStores;
 use serde_json::{json, Value};
+
+/// A local folder as the runtime's storage layer names it.
+fn local(p: &Path) -> String {
+    p.display().to_string()
+}
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -144,6 +150,7 @@ async fn runner_under_spark_and_differential() {
     let lake = dir.path().join("lake");
     let naming = Naming::for_domain(&domain, Env::Local);
     let layout = Layout::local(naming.clone(), &lake);
+    let stores = ObjectStores::default();
     generate(
         &domain,
         &layout,
@@ -168,14 +175,21 @@ async fn runner_under_spark_and_differential() {
                     Some(b) => b.clone(),
                     None => {
                         let folder = layout.path(&layout.table_location(p, table)).unwrap();
-                        let read = read_raw_table(table, &folder).unwrap();
+                        let read = read_raw(table, &stores, &folder.display().to_string()).await.unwrap();
                         raw_locations.insert(naming.qualified_table(table), json!(folder));
                         one_batch(&read.schema, &read.batches)
                     }
                 };
                 let qualified = naming.qualified_table(table);
-                let file =
-                    write_parquet_partition(&parquet.join(j.name.as_str()), "input", &qualified, &batch).unwrap();
+                let file = write_parquet_partition(
+                    &stores,
+                    &local(&parquet.join(j.name.as_str())),
+                    "input",
+                    &qualified,
+                    &batch,
+                )
+                .await
+                .unwrap();
                 inputs.insert(qualified, json!(file));
                 register_batches(
                     &ctx,
@@ -194,8 +208,15 @@ async fn runner_under_spark_and_differential() {
             let df = ctx.sql(&bind_params(&sql, &params).unwrap()).await.unwrap();
             let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
             let result = one_batch(&schema, &df.collect().await.unwrap());
-            let expected =
-                write_parquet_partition(&parquet.join(j.name.as_str()), "result", "meshkit", &result).unwrap();
+            let expected = write_parquet_partition(
+                &stores,
+                &local(&parquet.join(j.name.as_str())),
+                "result",
+                "meshkit",
+                &result,
+            )
+            .await
+            .unwrap();
             let out_table = p.table(&j.output).unwrap();
             let idx: Vec<usize> = out_table
                 .columns

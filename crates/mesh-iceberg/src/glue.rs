@@ -95,6 +95,13 @@ impl Catalog for GlueCatalog {
     }
 
     async fn create_namespace(&self, namespace: &str) -> Result<()> {
+        // Look first: in AWS the databases come from Terraform, and a runtime role may read
+        // them without being allowed to create any.
+        match self.client.get_database().name(namespace).send().await {
+            Ok(_) => return Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_entity_not_found_exception()) => {}
+            Err(e) => return Err(self.fail(format!("GetDatabase {namespace}"), e)),
+        }
         let input = DatabaseInput::builder()
             .name(namespace)
             .build()

@@ -23,6 +23,7 @@ mod conform;
 mod error;
 #[cfg(feature = "glue")]
 mod glue;
+mod objects;
 mod read;
 mod scan;
 mod stats;
@@ -34,6 +35,7 @@ pub use conform::SchemaEvolution;
 pub use error::{Error, Result};
 #[cfg(feature = "glue")]
 pub use glue::GlueCatalog;
+pub use objects::{Located, ObjectStorage, ObjectStorageFactory, ObjectStores, S3Options, StoreError};
 pub use read::{
     ColumnInfo, DataFileInfo, HistoryEntry, PartitionFieldInfo, ScanOptions, ScanOutput, SnapshotInfo, TableInfo,
 };
