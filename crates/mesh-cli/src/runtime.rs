@@ -99,7 +99,7 @@ use mesh_core::dag::StepEvent;
 use mesh_core::engine::Engine;
 use mesh_core::pipeline::{self, Progress, RunRequest, StepOutput};
 
-fn tokio_runtime() -> Result<tokio::runtime::Runtime, Failure> {
+pub(crate) fn tokio_runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -186,7 +186,7 @@ fn parse_params(params: &[String]) -> Result<BTreeMap<String, String>, Failure> 
         .collect()
 }
 
-async fn local_engine(root: &Path, domain: &Domain, cfg: &Config) -> Result<Arc<Engine>, Failure> {
+pub(crate) async fn local_engine(root: &Path, domain: &Domain, cfg: &Config) -> Result<Arc<Engine>, Failure> {
     if cfg.env.value != Env::Local {
         return Err(Failure::Invalid(format!(
             "error: ENV={} runs on AWS Glue (deploy with the generated infrastructure); locally use ENV=local",
@@ -418,7 +418,7 @@ pub fn sql(root: &Path, domain: &Domain, query: &str, format: Format) -> Result<
 }
 
 /// Resolves `layer.table` or `database.table` to a project's table.
-fn find_table<'a>(
+pub(crate) fn find_table<'a>(
     domain: &'a Domain,
     naming: &mesh_domain::Naming,
     name: &str,

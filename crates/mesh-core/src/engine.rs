@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use mesh_domain::{Domain, Project, Table, Transform};
-use mesh_iceberg::{Catalog, PartitionField, PartitionTransform, SqliteCatalog, TableDefinition, TableIdent};
+use mesh_iceberg::maintenance::{FileLister, LocalLister};
+use mesh_iceberg::{Catalog, PartitionField, PartitionTransform, SortKey, SqliteCatalog, TableDefinition, TableIdent};
 
 use crate::config::Config;
 use crate::layout::Layout;
@@ -37,12 +38,18 @@ impl Engine {
         TableIdent::new(self.layout.naming.database(table.layer), table.name.to_string())
     }
 
+    /// Lists and deletes table files for orphan cleanup. The local runtime keeps tables on the
+    /// file system; an S3 runtime returns an `ObjectStoreLister` over its bucket.
+    pub fn lister(&self) -> Arc<dyn FileLister> {
+        Arc::new(LocalLister)
+    }
+
     pub async fn load_table(&self, _project: &Project, table: &Table) -> mesh_iceberg::Result<mesh_iceberg::Table> {
         mesh_iceberg::Table::load(self.catalog.clone(), self.ident(table)).await
     }
 
-    /// Loads the table, creating it from the manifest (schema, partition spec, target file size)
-    /// the first time.
+    /// Loads the table, creating it from the manifest (schema, partition spec, sort order,
+    /// target file size) the first time.
     pub async fn load_or_create(&self, project: &Project, table: &Table) -> mesh_iceberg::Result<mesh_iceberg::Table> {
         let ident = self.ident(table);
         if self.catalog.metadata_location(&ident).await?.is_some() {
@@ -60,6 +67,13 @@ impl Engine {
                 Transform::Truncate(w) => PartitionTransform::Truncate(w),
             };
             def = def.partition(PartitionField::new(p.column.to_string(), t));
+        }
+        for s in &table.sort_order {
+            def = def.sort_by(SortKey {
+                column: s.column.to_string(),
+                descending: s.descending,
+                nulls_first: s.nulls_first,
+            });
         }
         if let Some(o) = table.iceberg() {
             def = def.property(
