@@ -78,15 +78,6 @@ impl ManifestIndex {
         }
         Ok(index)
     }
-
-    /// Manifests listed by `snapshot_id`.
-    pub fn manifests_of(&self, snapshot_id: i64) -> impl Iterator<Item = (&String, &ManifestInfo)> {
-        self.snapshots
-            .get(&snapshot_id)
-            .into_iter()
-            .flat_map(|(_, m)| m.iter())
-            .filter_map(|p| self.manifests.get_key_value(p))
-    }
 }
 
 /// Size of a file through the table's FileIO (0 when it cannot be read: it is gone already).
