@@ -58,11 +58,6 @@ fn both(o: &Output) -> String {
     )
 }
 
-fn python() -> String {
-    std::env::var("MESH_PYTHON")
-        .unwrap_or_else(|_| panic!("MESH_PYTHON is not set: run scripts/test.sh, which installs pyiceberg and sets it"))
-}
-
 /// Path, size and modification time of every file under `.mesh` (lake, catalog, run records).
 fn state(root: &Path) -> BTreeMap<PathBuf, (u64, SystemTime)> {
     let mut out = BTreeMap::new();
@@ -81,30 +76,6 @@ fn state(root: &Path) -> BTreeMap<PathBuf, (u64, SystemTime)> {
     out
 }
 
-/// Two small pyiceberg appends into one month of `curated.daily_sales`: a partition with
-/// files to compact.
-fn pyiceberg_appends(root: &Path) {
-    let script = r#"
-import datetime, decimal, sys
-import pyarrow as pa
-from pyiceberg.catalog.sql import SqlCatalog
-root = sys.argv[1]
-cat = SqlCatalog("f01", uri=f"sqlite:///{root}/.mesh/catalog.db", warehouse=f"file://{root}/.mesh/lake")
-t = cat.load_table("f01_curated.daily_sales")
-for store in (9001, 9002):
-    rows = [{"sale_date": datetime.date(2030, 1, 2), "store_id": store, "orders": 1, "units": 2,
-             "revenue": decimal.Decimal("3.50")}]
-    t.append(pa.Table.from_pylist(rows, schema=t.schema().as_arrow()))
-"#;
-    let out = std::process::Command::new(python())
-        .arg("-c")
-        .arg(script)
-        .arg(root)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "pyiceberg append failed: {}", both(&out));
-}
-
 fn table_files(root: &Path) -> usize {
     let out = mesh(root, &["table", "files", "curated.daily_sales", "--format", "json"]);
     assert!(out.status.success(), "{}", both(&out));
@@ -119,14 +90,15 @@ fn table_files(root: &Path) -> usize {
 fn dry_run_lists_the_plan_and_changes_nothing_then_a_run_executes_it() {
     let dir = example_domain();
     let root = dir.path();
-    // Compact from two small files on, so the appends below make a group.
+    // The job appends and compaction starts at two small files, so a second run of the job
+    // leaves two files in every month to compact.
     let manifest = root.join("projects/sales/project.toml");
-    let text = std::fs::read_to_string(&manifest).unwrap();
-    std::fs::write(
-        &manifest,
-        text.replacen("min_input_files = 5", "min_input_files = 2", 1),
-    )
-    .unwrap();
+    let text = std::fs::read_to_string(&manifest)
+        .unwrap()
+        .replacen("min_input_files = 5", "min_input_files = 2", 1)
+        .replacen("mode = \"overwrite_partitions\"", "mode = \"append\"", 1);
+    assert!(text.contains("mode = \"append\""));
+    std::fs::write(&manifest, text).unwrap();
     let out = mesh(root, &["run", "sales", "--sample-data", "--rows", "5000"]);
     assert!(out.status.success(), "{}", both(&out));
     let show = mesh(root, &["table", "show", "curated.daily_sales", "--format", "json"]);
@@ -137,7 +109,8 @@ fn dry_run_lists_the_plan_and_changes_nothing_then_a_run_executes_it() {
         "the manifest's sort order is the table's default sort order"
     );
 
-    pyiceberg_appends(root);
+    let out = mesh(root, &["run", "sales", "--job", "daily_sales"]);
+    assert!(out.status.success(), "{}", both(&out));
     // Debris of a killed writer, four days old.
     let table_dir = root.join(".mesh/lake/f01-curated-local/pj01/iceberg/daily_sales");
     assert!(table_dir.join("metadata").is_dir(), "{}", table_dir.display());
@@ -186,8 +159,12 @@ fn dry_run_lists_the_plan_and_changes_nothing_then_a_run_executes_it() {
         .unwrap();
     assert_eq!(daily["dry_run"], true);
     let groups = daily["compaction"]["plan"]["groups"].as_array().unwrap();
-    assert_eq!(groups.len(), 1);
-    assert_eq!(groups[0]["files"].as_array().unwrap().len(), 2);
+    assert!(!groups.is_empty());
+    assert!(
+        groups.iter().all(|g| g["files"].as_array().unwrap().len() == 2),
+        "{groups:?}"
+    );
+    assert_eq!(files_before, 2 * groups.len(), "two files in every month");
     assert!(daily["compaction"]["outcome"].is_null());
     assert_eq!(daily["orphans"]["plan"]["orphans"].as_array().unwrap().len(), 1);
     assert_eq!(state(root), before, "a dry run changes nothing");
@@ -205,7 +182,7 @@ fn dry_run_lists_the_plan_and_changes_nothing_then_a_run_executes_it() {
     assert!(both(&out).contains("retain_last = 0"), "{}", both(&out));
     assert_eq!(state(root), before);
 
-    // The real run: two files become one, the debris goes, the rows stay.
+    // The real run: every month's two files become one, the debris goes, the rows stay.
     let count = |root: &Path| {
         let out = mesh(
             root,
@@ -225,7 +202,7 @@ fn dry_run_lists_the_plan_and_changes_nothing_then_a_run_executes_it() {
     let out = mesh(root, &["optimize", "sales", "--table", "curated.daily_sales"]);
     assert!(out.status.success(), "{}", both(&out));
     assert!(!stray.exists(), "the old debris is deleted");
-    assert_eq!(table_files(root), files_before - 1);
+    assert_eq!(table_files(root), files_before / 2);
     assert_eq!(count(root), rows);
     let mut runs: Vec<PathBuf> = std::fs::read_dir(root.join(".mesh/runs"))
         .unwrap()
@@ -239,7 +216,7 @@ fn dry_run_lists_the_plan_and_changes_nothing_then_a_run_executes_it() {
     assert_eq!(step["status"], "succeeded");
     let m = &step["metrics"];
     assert_eq!(m["files_before"].as_u64().unwrap(), files_before as u64);
-    assert_eq!(m["files_after"].as_u64().unwrap(), files_before as u64 - 1);
+    assert_eq!(m["files_after"].as_u64().unwrap(), files_before as u64 / 2);
     assert_eq!(m["orphan_files"], 1);
     assert!(m["bytes_before"].as_u64().unwrap() > 0 && m["seconds"].as_f64().is_some());
 }

@@ -371,7 +371,10 @@ mod compaction {
             if t.snapshots().last().unwrap().sequence_number > seed_seq {
                 break;
             }
-            assert!(waited.elapsed() < Duration::from_secs(120), "the writer never committed");
+            assert!(
+                waited.elapsed() < Duration::from_secs(120),
+                "the writer never committed"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let (mut committed, mut aborted) = (0, 0);
