@@ -9,4 +9,5 @@ cd "$(dirname "$0")/../.."
 PROFILE="${PROFILE:-dev}"
 export MESH_BENCH_FILES="${FILES:-2000}"
 export MESH_BENCH_ROWS="${ROWS:-5000}"
-exec cargo bench -q --profile "$PROFILE" -p mesh-iceberg --bench compaction
+# --workspace keeps the feature set of the rest of the build (no second DataFusion build).
+exec cargo bench -q --profile "$PROFILE" --workspace --bench compaction
