@@ -277,6 +277,47 @@ mod compaction {
         );
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stale_group_aborts_and_concurrent_appends_do_not_block() {
+        let env = Env::new().await;
+        let ident = TableIdent::new("ns", "stale");
+        let mut t = Table::create(env.cat(), ident.clone(), kv_definition(false))
+            .await
+            .unwrap();
+        for a in 0..3i64 {
+            let rows: Vec<(i64, String)> = (0..6).map(|i| (a * 100 + i, "v".to_string())).collect();
+            t.append(&[kv(&rows)], SchemaEvolution::default()).await.unwrap();
+        }
+        let plan = CompactionPlan::build(&t, &small_files()).await.unwrap();
+        assert_eq!(plan.groups.len(), 3);
+        // Another writer, after the plan: an append (every partition) and an update of id 1
+        // (partition 1), which rewrites one input file of partition 1's group.
+        let mut other = Table::load(env.cat(), ident.clone()).await.unwrap();
+        other
+            .append(
+                &[kv(&[(900, "new".into()), (901, "new".into()), (902, "new".into())])],
+                SchemaEvolution::default(),
+            )
+            .await
+            .unwrap();
+        other
+            .merge(&[kv(&[(1, "updated".into())])], &MergeOptions::on(["id"]))
+            .await
+            .unwrap();
+        let out = plan.execute(&mut t).await.unwrap();
+        assert_eq!((out.groups_committed, out.groups_aborted), (2, 1), "{out:?}");
+        assert!(out.aborted[0].contains("removed or rewritten"), "{:?}", out.aborted);
+        let rows = rows_at(&t, None).await;
+        assert_eq!(
+            rows[&1], "updated",
+            "the update survives: the stale group did not resurrect the old row"
+        );
+        assert_eq!(rows.len(), 18 + 3);
+        assert_eq!(rows[&900], "new");
+        let id = t.current_snapshot_id().unwrap();
+        assert_eq!(env.py_snapshots("stale", &[id])[&id], rows);
+    }
+
     const ROUNDS: usize = 50;
     const KEYS: i64 = 60;
 
