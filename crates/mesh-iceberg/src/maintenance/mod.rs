@@ -83,6 +83,7 @@ pub fn normalize_location(location: &str) -> String {
     }
     let path = path.trim_end_matches('/');
     if scheme == "file" {
+        // `file://./x` is read by Iceberg's local FileIO as `/./x`: compare it the same way.
         format!("file:///{}", path.trim_start_matches('/'))
     } else {
         format!("{scheme}://{path}")
