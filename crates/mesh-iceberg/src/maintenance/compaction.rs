@@ -13,6 +13,10 @@ use crate::scan::{read_files, specs};
 use crate::table::Table;
 use crate::write::{sort_keys, target_file_size, write_data_files_sized};
 
+/// Commit loops (each with the table's `commit.retry.*` retries) a group gets while its inputs
+/// stay live.
+const MAX_COMMIT_ROUNDS: u32 = 4;
+
 /// How a group's rows are laid out in the new files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -362,16 +366,28 @@ impl CompactionPlan {
                 .to_string(),
             )],
         };
-        match table.commit(pending).await {
-            Ok(c) => Ok((c.snapshot_id, added_count, added_bytes)),
-            Err(e) => {
-                if e.is_conflict() {
+        // Losing the compare-and-swap to a busy writer is not a reason to give up while every
+        // input is still live: the written files stay valid, only the commit is retried.
+        let mut rounds = 0;
+        loop {
+            rounds += 1;
+            match table.commit(pending.clone()).await {
+                Ok(c) => return Ok((c.snapshot_id, added_count, added_bytes)),
+                Err(e) if e.is_conflict() => {
+                    table.refresh().await?;
+                    let live = table.live_files().await?;
+                    let live_paths: std::collections::HashSet<&str> = live.iter().map(|f| f.file.file_path()).collect();
+                    let inputs_live = group.inputs.iter().all(|f| live_paths.contains(f.file.file_path()));
+                    if inputs_live && rounds < MAX_COMMIT_ROUNDS {
+                        continue;
+                    }
                     // Never committed: the new files are garbage right away.
                     for p in &added_paths {
                         let _ = file_io.delete(p).await;
                     }
+                    return Err(e);
                 }
-                Err(e)
+                Err(e) => return Err(e),
             }
         }
     }
