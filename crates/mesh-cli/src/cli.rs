@@ -145,6 +145,35 @@ pub enum Command {
     /// is rolled back if it would make the domain invalid.
     #[command(subcommand)]
     New(NewCommand),
+    /// Table maintenance with each table's manifest settings: compaction, snapshot expiry and
+    /// orphan-file cleanup, safe under concurrent writers.
+    #[command(
+        after_help = "Examples:\n  mesh optimize --dry-run                      print what would be rewritten or deleted\n  mesh optimize sales --table curated.daily_sales\n  mesh optimize --only orphans --format json\n\nEvery operation plans first; --dry-run prints the plan (files, counts, bytes) and changes\nnothing. Unsafe settings (an orphan window under 1 day without --force, retain_last 0) exit 2."
+    )]
+    Optimize {
+        /// Only this project (default: all).
+        project: Option<String>,
+        /// Only this table (`layer.table` or `database.table`).
+        #[arg(long)]
+        table: Option<String>,
+        /// Only this operation.
+        #[arg(long, value_enum)]
+        only: Option<OnlyArg>,
+        /// Print the plan; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Orphan window in hours instead of the manifest's orphans.retention_days.
+        #[arg(long, value_name = "HOURS")]
+        orphan_retention_hours: Option<f64>,
+        /// Snapshots to keep instead of the manifest's retention.retain_last.
+        #[arg(long, value_name = "N")]
+        retain_last: Option<u32>,
+        /// Allow an orphan window under one day (only when no writer can be running).
+        #[arg(long)]
+        force: bool,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
     /// Generate the Terraform of every cloud environment (infra/envs/{dev,int,prod}/).
     #[command(
         after_help = "Examples:\n  mesh render                   write infra/ for dev, int and prod\n  mesh render --env dev --out /tmp/infra\n  mesh render --check           exit 1 and list files that differ from the model"
@@ -308,6 +337,13 @@ pub enum NewCommand {
         #[arg(long, default_value = "append")]
         mode: String,
     },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum OnlyArg {
+    Compaction,
+    Retention,
+    Orphans,
 }
 
 #[derive(Clone, Copy, ValueEnum)]

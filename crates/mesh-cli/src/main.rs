@@ -6,6 +6,7 @@ mod cli;
 mod describe;
 mod exit;
 mod infra;
+mod optimize;
 mod runtime;
 
 use std::path::{Path, PathBuf};
@@ -219,6 +220,29 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 }
             }
             Ok(())
+        }
+        Command::Optimize {
+            project,
+            table,
+            only,
+            dry_run,
+            orphan_retention_hours,
+            retain_last,
+            force,
+            format,
+        } => {
+            let (root, domain) = root_and_domain(cli.root.as_deref())?;
+            let args = optimize::OptimizeArgs {
+                project,
+                table,
+                only,
+                dry_run,
+                format,
+                orphan_retention_hours,
+                retain_last,
+                force,
+            };
+            optimize::optimize(&root, &domain, args)
         }
         Command::Render { env, out, check } => {
             let (root, domain) = root_and_domain(cli.root.as_deref())?;

@@ -117,7 +117,7 @@ use mesh_core::dag::StepEvent;
 use mesh_core::engine::Engine;
 use mesh_core::pipeline::{self, Progress, RunRequest, StepOutput};
 
-fn tokio_runtime() -> Result<tokio::runtime::Runtime, Failure> {
+pub(crate) fn tokio_runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -211,7 +211,7 @@ fn aws_vars() -> BTreeMap<String, String> {
 }
 
 /// The engine of the configured environment (local lake, or Glue + S3 for dev/int/prod).
-async fn open_engine(root: &Path, domain: &Domain, cfg: &Config) -> Result<Arc<Engine>, Failure> {
+pub(crate) async fn open_engine(root: &Path, domain: &Domain, cfg: &Config) -> Result<Arc<Engine>, Failure> {
     Engine::open(Arc::new(domain.clone()), root.to_path_buf(), cfg, &aws_vars())
         .await
         .map(Arc::new)
@@ -436,7 +436,7 @@ pub fn sql(root: &Path, domain: &Domain, query: &str, format: Format) -> Result<
 }
 
 /// Resolves `layer.table` or `database.table` to a project's table.
-fn find_table<'a>(
+pub(crate) fn find_table<'a>(
     domain: &'a Domain,
     naming: &mesh_domain::Naming,
     name: &str,

@@ -12,8 +12,10 @@ use std::sync::Arc;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::prelude::SessionContext;
 use mesh_domain::{Domain, Env, Layer, Project, Table, Transform};
+use mesh_iceberg::maintenance::{FileLister, ListedFile, LocalLister, ObjectStoreLister};
 use mesh_iceberg::{
-    Catalog, GlueCatalog, ObjectStores, PartitionField, PartitionTransform, SqliteCatalog, TableDefinition, TableIdent,
+    Catalog, GlueCatalog, ObjectStores, PartitionField, PartitionTransform, SortKey, SqliteCatalog, TableDefinition,
+    TableIdent,
 };
 
 use crate::config::Config;
@@ -120,12 +122,18 @@ impl Engine {
         TableIdent::new(self.layout.naming.database(table.layer), table.name.to_string())
     }
 
+    /// Lists and deletes table files for orphan cleanup, through the same stores the tables
+    /// are written with (the local file system, or each table's S3 bucket).
+    pub fn lister(&self) -> Arc<dyn FileLister> {
+        Arc::new(StoresLister(self.stores.clone()))
+    }
+
     pub async fn load_table(&self, _project: &Project, table: &Table) -> mesh_iceberg::Result<mesh_iceberg::Table> {
         mesh_iceberg::Table::load(self.catalog.clone(), self.ident(table)).await
     }
 
-    /// Loads the table, creating it from the manifest (schema, partition spec, target file size)
-    /// the first time.
+    /// Loads the table, creating it from the manifest (schema, partition spec, sort order,
+    /// target file size) the first time.
     pub async fn load_or_create(&self, project: &Project, table: &Table) -> mesh_iceberg::Result<mesh_iceberg::Table> {
         let ident = self.ident(table);
         if self.catalog.metadata_location(&ident).await?.is_some() {
@@ -144,6 +152,13 @@ impl Engine {
             };
             def = def.partition(PartitionField::new(p.column.to_string(), t));
         }
+        for s in &table.sort_order {
+            def = def.sort_by(SortKey {
+                column: s.column.to_string(),
+                descending: s.descending,
+                nulls_first: s.nulls_first,
+            });
+        }
         if let Some(o) = table.iceberg() {
             def = def.property(
                 "write.target-file-size-bytes",
@@ -158,5 +173,34 @@ impl Engine {
             }
             other => other,
         }
+    }
+}
+
+/// Orphan listing over the runtime's object stores: an `s3://bucket/…` location goes to that
+/// bucket's store, a local path to the file system.
+#[derive(Debug)]
+struct StoresLister(ObjectStores);
+
+impl StoresLister {
+    fn lister_for(&self, location: &str) -> mesh_iceberg::Result<Box<dyn FileLister>> {
+        if location.starts_with("file:") || location.starts_with('/') {
+            return Ok(Box::new(LocalLister));
+        }
+        let located = self
+            .0
+            .locate(location)
+            .map_err(|e| mesh_iceberg::Error::Io(std::io::Error::other(e)))?;
+        Ok(Box::new(ObjectStoreLister::new(located.store, located.base)))
+    }
+}
+
+#[async_trait::async_trait]
+impl FileLister for StoresLister {
+    async fn list(&self, prefix: &str) -> mesh_iceberg::Result<Vec<ListedFile>> {
+        self.lister_for(prefix)?.list(prefix).await
+    }
+
+    async fn delete(&self, location: &str) -> mesh_iceberg::Result<()> {
+        self.lister_for(location)?.delete(location).await
     }
 }

@@ -51,6 +51,14 @@ pub enum Error {
         /// What is wrong and how to fix it.
         detail: String,
     },
+    /// A maintenance setting that could corrupt the table or break readers was refused.
+    #[error("refusing unsafe maintenance on table {table}: {detail}")]
+    Unsafe {
+        /// Table identifier.
+        table: String,
+        /// Which setting, why it is unsafe and what to use instead.
+        detail: String,
+    },
     /// The catalog database failed.
     #[error("catalog database error: {0}")]
     Catalog(#[from] sqlx::Error),

@@ -23,6 +23,7 @@ mod conform;
 mod error;
 #[cfg(feature = "glue")]
 mod glue;
+pub mod maintenance;
 mod objects;
 mod read;
 mod scan;
@@ -41,6 +42,6 @@ pub use read::{
 };
 pub use table::{
     CommitResult, DuplicateKeys, MergeOptions, MergeResult, OverwriteMode, PartitionField, PartitionTransform,
-    RetryPolicy, Table, TableDefinition,
+    RetryPolicy, SortKey, Table, TableDefinition,
 };
 pub use write::DEFAULT_TARGET_FILE_SIZE;

@@ -99,6 +99,8 @@ pub struct TableInfo {
     pub schema: Vec<ColumnInfo>,
     /// Default partition spec.
     pub partition_spec: Vec<PartitionFieldInfo>,
+    /// Default sort order, e.g. `sale_date asc nulls first` (empty: unsorted).
+    pub sort_order: Vec<String>,
     /// Table properties.
     pub properties: BTreeMap<String, String>,
     /// Totals from the current snapshot summary.
@@ -160,7 +162,7 @@ pub struct DataFileInfo {
     pub sequence_number: i64,
 }
 
-fn literal_json(l: &Literal) -> serde_json::Value {
+pub(crate) fn literal_json(l: &Literal) -> serde_json::Value {
     match l {
         Literal::Primitive(p) => {
             use iceberg::spec::PrimitiveLiteral as P;
@@ -321,6 +323,18 @@ impl Table {
                         .map(|s| s.name.clone())
                         .unwrap_or_else(|| format!("#{}", f.source_id)),
                     transform: f.transform.to_string(),
+                })
+                .collect(),
+            sort_order: self
+                .sort_order()
+                .iter()
+                .map(|k| {
+                    format!(
+                        "{} {} nulls {}",
+                        k.column,
+                        if k.descending { "desc" } else { "asc" },
+                        if k.nulls_first { "first" } else { "last" }
+                    )
                 })
                 .collect(),
             properties: meta.properties().clone().into_iter().collect(),

@@ -12,8 +12,8 @@ use arrow::row::{RowConverter, SortField};
 use datafusion::common::ScalarValue;
 use iceberg::arrow::arrow_schema_to_schema_auto_assign_ids;
 use iceberg::spec::{
-    DataFile, Operation, PartitionSpecRef, Schema, SchemaRef, Struct, TableMetadata, TableMetadataBuilder, Transform,
-    Type, UnboundPartitionSpec,
+    DataFile, NullOrder, Operation, PartitionSpecRef, Schema, SchemaRef, SortDirection, SortField as IcebergSortField,
+    SortOrder, Struct, TableMetadata, TableMetadataBuilder, Transform, Type, UnboundPartitionSpec,
 };
 use iceberg::{MetadataLocation, TableCreation};
 
@@ -113,6 +113,37 @@ impl PartitionField {
     }
 }
 
+/// One field of a table's sort order (identity transform on a column).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SortKey {
+    /// Column to sort by.
+    pub column: String,
+    /// Descending instead of ascending.
+    pub descending: bool,
+    /// Nulls before other values.
+    pub nulls_first: bool,
+}
+
+impl SortKey {
+    /// Ascending with nulls first (Iceberg's default for ascending).
+    pub fn asc(column: impl Into<String>) -> Self {
+        Self {
+            column: column.into(),
+            descending: false,
+            nulls_first: true,
+        }
+    }
+
+    /// Descending with nulls last (Iceberg's default for descending).
+    pub fn desc(column: impl Into<String>) -> Self {
+        Self {
+            column: column.into(),
+            descending: true,
+            nulls_first: false,
+        }
+    }
+}
+
 /// What a new table looks like.
 #[derive(Debug, Clone)]
 pub struct TableDefinition {
@@ -120,6 +151,9 @@ pub struct TableDefinition {
     pub schema: ArrowSchemaRef,
     /// Partition spec.
     pub partition_by: Vec<PartitionField>,
+    /// Sort order, written as the table's default sort order: every data file written by this
+    /// engine is sorted by it, and compaction uses the sort strategy.
+    pub sort_order: Vec<SortKey>,
     /// Table properties (e.g. `write.target-file-size-bytes`).
     pub properties: HashMap<String, String>,
     /// Table location; defaults to `{warehouse}/{namespace}/{table}`.
@@ -132,6 +166,7 @@ impl TableDefinition {
         Self {
             schema,
             partition_by: vec![],
+            sort_order: vec![],
             properties: HashMap::new(),
             location: None,
         }
@@ -140,6 +175,12 @@ impl TableDefinition {
     /// Add a partition field.
     pub fn partition(mut self, field: PartitionField) -> Self {
         self.partition_by.push(field);
+        self
+    }
+
+    /// Add a sort field.
+    pub fn sort_by(mut self, key: SortKey) -> Self {
+        self.sort_order.push(key);
         self
     }
 
@@ -337,6 +378,33 @@ impl Table {
             });
             spec = spec.add_partition_field(source.id, field_name, pf.transform.to_iceberg())?;
         }
+        let mut order = SortOrder::builder();
+        for k in &def.sort_order {
+            let source = schema.field_by_name(&k.column).ok_or_else(|| Error::Invalid {
+                table: name.clone(),
+                detail: format!("sort column {} is not a column of the table", k.column),
+            })?;
+            order.with_sort_field(
+                IcebergSortField::builder()
+                    .source_id(source.id)
+                    .transform(Transform::Identity)
+                    .direction(if k.descending {
+                        SortDirection::Descending
+                    } else {
+                        SortDirection::Ascending
+                    })
+                    .null_order(if k.nulls_first {
+                        NullOrder::First
+                    } else {
+                        NullOrder::Last
+                    })
+                    .build(),
+            );
+        }
+        let sort_order = order.build(&schema).map_err(|e| Error::Invalid {
+            table: name.clone(),
+            detail: format!("invalid sort order: {e}"),
+        })?;
         let location = def.location.clone().unwrap_or_else(|| {
             format!(
                 "{}/{}/{}",
@@ -350,6 +418,7 @@ impl Table {
             .location(location.clone())
             .schema(schema)
             .partition_spec(spec.build())
+            .sort_order(sort_order)
             .properties(def.properties.clone())
             .build();
         let metadata = TableMetadataBuilder::from_table_creation(creation)
@@ -431,8 +500,23 @@ impl Table {
         &self.catalog
     }
 
-    fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         self.ident.to_string()
+    }
+
+    /// Compare-and-swap the catalog pointer to an already written metadata file. On success the
+    /// handle moves to it; on `false` nothing changed (refresh and re-plan).
+    pub(crate) async fn swap_metadata(&mut self, meta: TableMetadata, location: String) -> Result<bool> {
+        if self
+            .catalog
+            .swap_metadata_location(&self.ident, &self.metadata_location, &location)
+            .await?
+        {
+            self.metadata = Arc::new(meta);
+            self.metadata_location = location;
+            return Ok(true);
+        }
+        Ok(false)
     }
 
     fn retry_policy(&self) -> RetryPolicy {
@@ -473,7 +557,7 @@ impl Table {
             .collect()
     }
 
-    fn pending(
+    pub(crate) fn pending(
         &self,
         operation: Operation,
         action: &'static str,
@@ -498,7 +582,7 @@ impl Table {
     /// Compare-and-swap loop: validate against whatever was committed meanwhile, rebuild the
     /// snapshot on top of it, retry with exponential back-off. Files written by failed
     /// attempts stay unreferenced (orphans for maintenance).
-    async fn commit(&mut self, pending: PendingCommit) -> Result<CommitResult> {
+    pub(crate) async fn commit(&mut self, pending: PendingCommit) -> Result<CommitResult> {
         if pending.added.is_empty() && pending.removed.is_empty() && pending.new_schema.is_none() {
             return Ok(CommitResult::noop());
         }
@@ -723,6 +807,70 @@ impl Table {
         let schema = self.metadata.current_schema().clone();
         let batches = read_files(&self.name(), &self.metadata, self.catalog.file_io(), &schema, &files).await?;
         self.replace(paths, &batches).await
+    }
+
+    /// Tag a snapshot (a metadata-only commit). Snapshot expiry keeps tagged snapshots.
+    pub async fn set_tag(&mut self, tag: &str, snapshot_id: i64) -> Result<()> {
+        if tag == iceberg::spec::MAIN_BRANCH {
+            return Err(Error::Invalid {
+                table: self.name(),
+                detail: format!("{tag} is the main branch, not a tag; pick another name"),
+            });
+        }
+        let policy = self.retry_policy();
+        let mut wait = policy.min_wait;
+        for attempt in 0..=policy.num_retries {
+            if self.metadata.snapshot_by_id(snapshot_id).is_none() {
+                return Err(Error::Invalid {
+                    table: self.name(),
+                    detail: format!("snapshot {snapshot_id} does not exist; list snapshots to pick a valid one"),
+                });
+            }
+            let meta = TableMetadataBuilder::new_from_metadata(
+                self.metadata.as_ref().clone(),
+                Some(self.metadata_location.clone()),
+            )
+            .set_ref(
+                tag,
+                iceberg::spec::SnapshotReference::new(
+                    snapshot_id,
+                    iceberg::spec::SnapshotRetention::Tag { max_ref_age_ms: None },
+                ),
+            )?
+            .build()?
+            .metadata;
+            let loc = MetadataLocation::from_str(&self.metadata_location)?.with_next_version();
+            meta.write_to(self.catalog.file_io(), &loc).await?;
+            if self.swap_metadata(meta, loc.to_string()).await? {
+                return Ok(());
+            }
+            if attempt < policy.num_retries {
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(policy.max_wait);
+            }
+            self.refresh().await?;
+        }
+        Err(Error::Conflict {
+            table: self.name(),
+            reason: "tagging lost the commit race on every retry".into(),
+        })
+    }
+
+    /// The default sort order as (column, descending, nulls first); empty when unsorted.
+    pub fn sort_order(&self) -> Vec<SortKey> {
+        let schema = self.metadata.current_schema();
+        self.metadata
+            .default_sort_order()
+            .fields
+            .iter()
+            .filter_map(|f| {
+                schema.field_by_id(f.source_id).map(|c| SortKey {
+                    column: c.name.clone(),
+                    descending: f.direction == SortDirection::Descending,
+                    nulls_first: f.null_order == NullOrder::First,
+                })
+            })
+            .collect()
     }
 
     /// Add nullable columns without writing data (a metadata-only commit).

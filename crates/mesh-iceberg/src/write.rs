@@ -3,9 +3,12 @@
 use std::collections::HashMap;
 
 use arrow::array::RecordBatch;
+use arrow::compute::{concat_batches, lexsort_to_indices, take_record_batch, SortColumn, SortOptions};
 use iceberg::arrow::RecordBatchPartitionSplitter;
 use iceberg::io::FileIO;
-use iceberg::spec::{DataFile, DataFileFormat, SchemaRef, Struct, TableMetadata};
+use iceberg::spec::{
+    DataFile, DataFileFormat, NullOrder, PartitionKey, SchemaRef, SortDirection, Struct, TableMetadata, Transform,
+};
 use iceberg::writer::base_writer::data_file_writer::{DataFileWriter, DataFileWriterBuilder};
 use iceberg::writer::file_writer::location_generator::{DefaultFileNameGenerator, DefaultLocationGenerator};
 use iceberg::writer::file_writer::rolling_writer::RollingFileWriterBuilder;
@@ -40,20 +43,85 @@ pub(crate) fn target_file_size(meta: &TableMetadata) -> usize {
         .unwrap_or(DEFAULT_TARGET_FILE_SIZE)
 }
 
+/// Sort keys of the table's default sort order as (column index in `schema`, options).
+///
+/// Identity and the order-preserving transforms (year, month, day, hour, truncate) sort by the
+/// source column itself: that order refines the transformed order. A bucket or void field has
+/// no usable order, so it and every later field are ignored.
+pub(crate) fn sort_keys(meta: &TableMetadata, schema: &SchemaRef) -> Vec<(usize, SortOptions)> {
+    let mut keys = Vec::new();
+    for f in &meta.default_sort_order().fields {
+        match f.transform {
+            Transform::Identity
+            | Transform::Year
+            | Transform::Month
+            | Transform::Day
+            | Transform::Hour
+            | Transform::Truncate(_) => {}
+            _ => break,
+        }
+        let Some(idx) = schema.as_struct().fields().iter().position(|c| c.id == f.source_id) else {
+            // The column was dropped: later fields alone would not be the declared order.
+            break;
+        };
+        keys.push((
+            idx,
+            SortOptions {
+                descending: f.direction == SortDirection::Descending,
+                nulls_first: f.null_order == NullOrder::First,
+            },
+        ));
+    }
+    keys
+}
+
+/// All rows of `batches` as one batch ordered by `keys` (stable: ties keep arrival order).
+pub(crate) fn sort_batches(batches: &[RecordBatch], keys: &[(usize, SortOptions)]) -> Result<Vec<RecordBatch>> {
+    let Some(first) = batches.first() else {
+        return Ok(vec![]);
+    };
+    let all = concat_batches(first.schema_ref(), batches)?;
+    if keys.is_empty() || all.num_rows() < 2 {
+        return Ok(vec![all]);
+    }
+    let columns: Vec<SortColumn> = keys
+        .iter()
+        .map(|(i, o)| SortColumn {
+            values: all.column(*i).clone(),
+            options: Some(*o),
+        })
+        .collect();
+    let idx = lexsort_to_indices(&columns, None)?;
+    Ok(vec![take_record_batch(&all, &idx)?])
+}
+
 /// Write `batches` (already conformed to `schema`) as zstd Parquet files under the table's
-/// data location, one set of rolling files per partition of the default spec.
+/// data location, one set of rolling files per partition of the default spec. When the table
+/// has a default sort order, the rows of each partition are sorted by it before they are
+/// written, so every data file is sorted.
 pub(crate) async fn write_data_files(
     meta: &TableMetadata,
     schema: SchemaRef,
     file_io: &FileIO,
     batches: &[RecordBatch],
 ) -> Result<Vec<DataFile>> {
+    write_data_files_sized(meta, schema, file_io, batches, target_file_size(meta)).await
+}
+
+/// [`write_data_files`] rolling files at `target_file_size` bytes instead of the table property.
+pub(crate) async fn write_data_files_sized(
+    meta: &TableMetadata,
+    schema: SchemaRef,
+    file_io: &FileIO,
+    batches: &[RecordBatch],
+    target_file_size: usize,
+) -> Result<Vec<DataFile>> {
     let props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .build();
     let rolling = RollingFileWriterBuilder::new(
         ParquetWriterBuilder::new(props, schema.clone()),
-        target_file_size(meta),
+        target_file_size,
         file_io.clone(),
         DefaultLocationGenerator::new(meta)?,
         // A fresh prefix per call keeps names unique across writers and retries.
@@ -63,6 +131,15 @@ pub(crate) async fn write_data_files(
     let spec = meta.default_partition_spec().clone();
     let mut files = Vec::new();
     if spec.is_unpartitioned() {
+        let keys = sort_keys(meta, &schema);
+        let sorted;
+        let batches = if keys.is_empty() {
+            batches
+        } else {
+            let nonempty: Vec<RecordBatch> = batches.iter().filter(|b| b.num_rows() > 0).cloned().collect();
+            sorted = sort_batches(&nonempty, &keys)?;
+            &sorted[..]
+        };
         let mut writer: Option<Writer> = None;
         for batch in batches.iter().filter(|b| b.num_rows() > 0) {
             if writer.is_none() {
@@ -78,22 +155,46 @@ pub(crate) async fn write_data_files(
         }
         return Ok(files);
     }
+    let keys = sort_keys(meta, &schema);
     let splitter = RecordBatchPartitionSplitter::try_new_with_computed_values(schema, spec)?;
-    let mut writers: HashMap<Struct, Writer> = HashMap::new();
+    if keys.is_empty() {
+        let mut writers: HashMap<Struct, Writer> = HashMap::new();
+        for batch in batches.iter().filter(|b| b.num_rows() > 0) {
+            for (key, part) in splitter.split(batch)? {
+                let data = key.data().clone();
+                if !writers.contains_key(&data) {
+                    let w = builder.build(Some(key)).await?;
+                    writers.insert(data.clone(), w);
+                }
+                let w = writers.get_mut(&data).expect("inserted above");
+                for chunk in chunks(&part) {
+                    w.write(chunk).await?;
+                }
+            }
+        }
+        for (_, mut w) in writers {
+            files.extend(w.close().await?);
+        }
+        return Ok(files);
+    }
+    // Sorted: a partition's rows must all be known before its first file is written.
+    let mut parts: HashMap<Struct, (PartitionKey, Vec<RecordBatch>)> = HashMap::new();
     for batch in batches.iter().filter(|b| b.num_rows() > 0) {
         for (key, part) in splitter.split(batch)? {
-            let data = key.data().clone();
-            if !writers.contains_key(&data) {
-                let w = builder.build(Some(key)).await?;
-                writers.insert(data.clone(), w);
-            }
-            let w = writers.get_mut(&data).expect("inserted above");
-            for chunk in chunks(&part) {
+            parts
+                .entry(key.data().clone())
+                .or_insert_with(|| (key, Vec::new()))
+                .1
+                .push(part);
+        }
+    }
+    for (_, (key, rows)) in parts {
+        let mut w = builder.build(Some(key)).await?;
+        for batch in sort_batches(&rows, &keys)? {
+            for chunk in chunks(&batch) {
                 w.write(chunk).await?;
             }
         }
-    }
-    for (_, mut w) in writers {
         files.extend(w.close().await?);
     }
     Ok(files)
