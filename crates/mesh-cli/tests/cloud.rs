@@ -2,37 +2,13 @@
 //! and the Glue Data Catalog on one local port. The same sample data run locally must give
 //! the same table contents.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Output};
 
 use assert_cmd::Command;
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.path().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), target).unwrap();
-        }
-    }
-}
-
-fn example_domain() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(repo_root().join("domain.json"), dir.path().join("domain.json")).unwrap();
-    copy_dir(&repo_root().join("projects"), &dir.path().join("projects"));
-    dir
-}
+mod common;
+use common::{example_domain, repo_root};
 
 /// moto (patched: Glue UpdateTable honours VersionId) for the lifetime of the test.
 struct Moto {
