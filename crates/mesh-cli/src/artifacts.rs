@@ -64,8 +64,16 @@ pub fn deploy(root: &Path, domain: &Domain, env: Env, dry_run: bool, format: For
     if !dry_run {
         let rt =
             tokio::runtime::Runtime::new().map_err(|e| Failure::Runtime(format!("cannot start the runtime: {e}")))?;
-        rt.block_on(artifacts::upload(&built, &domain.region))
-            .map_err(failure)?;
+        // The runtime's stores: the AWS SDK credential chain and endpoint settings, as `mesh run` uses.
+        let mut flags = std::collections::BTreeMap::new();
+        flags.insert("env", env.to_string());
+        let cfg = crate::runtime::config(root, domain, flags)?;
+        let vars: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+        rt.block_on(async {
+            let stores = mesh_core::cloud::stores_for(&cfg, &vars).await;
+            artifacts::upload(&built, &stores).await
+        })
+        .map_err(failure)?;
     }
     match format {
         Format::Json => crate::print_json(

@@ -15,6 +15,7 @@ use mesh_domain::{
     BadRows, Check, CheckKind, ColumnType, Domain, Env, Job, Naming, OnDuplicate, Project, RawFormat, Severity,
     Storage, Table, Transform, WriteMode,
 };
+use mesh_iceberg::ObjectStores;
 use serde::{Deserialize, Serialize};
 
 /// The Glue runner, kept in the repository as a plain PySpark script and shipped verbatim.
@@ -515,37 +516,16 @@ pub fn write(artifacts: &[Artifact], dir: &Path) -> Result<Vec<PathBuf>, Artifac
 /// `AWS_ENDPOINT_URL` for S3-compatible servers). Each object is one PUT, so a reader sees the
 /// old or the new bytes, never a mix; the runner is uploaded last so a new runner never meets
 /// specs of an older version.
-pub async fn upload(artifacts: &[Artifact], default_region: &str) -> Result<(), ArtifactError> {
-    use object_store::aws::AmazonS3Builder;
+pub async fn upload(artifacts: &[Artifact], stores: &ObjectStores) -> Result<(), ArtifactError> {
     use object_store::{path::Path as ObjectPath, ObjectStoreExt, PutPayload};
 
     let mut ordered: Vec<&Artifact> = artifacts.iter().collect();
     ordered.sort_by_key(|a| a.kind == ArtifactKind::GlueRunner);
-    let mut stores: BTreeMap<String, Arc<dyn object_store::ObjectStore>> = BTreeMap::new();
     for a in ordered {
-        let store = match stores.get(&a.bucket) {
-            Some(s) => s.clone(),
-            None => {
-                let mut b = AmazonS3Builder::from_env().with_bucket_name(&a.bucket);
-                if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none() {
-                    b = b.with_region(default_region);
-                }
-                let endpoint = std::env::var("AWS_ENDPOINT_URL_S3").or_else(|_| std::env::var("AWS_ENDPOINT_URL"));
-                if let Ok(endpoint) = endpoint {
-                    // S3-compatible servers (moto, MinIO) need path-style URLs; plain http only there.
-                    b = b
-                        .with_endpoint(&endpoint)
-                        .with_virtual_hosted_style_request(false)
-                        .with_allow_http(endpoint.starts_with("http://"));
-                }
-                let s: Arc<dyn object_store::ObjectStore> = Arc::new(b.build().map_err(|e| ArtifactError::Client {
-                    bucket: a.bucket.clone(),
-                    detail: e.to_string(),
-                })?);
-                stores.insert(a.bucket.clone(), s.clone());
-                s
-            }
-        };
+        let store = stores.bucket(&a.bucket).map_err(|e| ArtifactError::Client {
+            bucket: a.bucket.clone(),
+            detail: e.to_string(),
+        })?;
         store
             .put(
                 &ObjectPath::from(a.key.as_str()),
