@@ -6,25 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, SystemTime};
 
-use assert_cmd::Command;
 use serde_json::Value;
 
 mod common;
-use common::example_domain;
-
-fn mesh(root: &Path, args: &[&str]) -> Output {
-    Command::cargo_bin("mesh")
-        .unwrap()
-        .arg("--root")
-        .arg(root)
-        .args(args)
-        .env_remove("ENV")
-        .env_remove("LOG_LEVEL")
-        .env_remove("LOG_FORMAT")
-        .env_remove("F01_ENV")
-        .output()
-        .unwrap()
-}
+use common::{example_domain, mesh};
 
 fn both(o: &Output) -> String {
     format!(

@@ -4,25 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use assert_cmd::Command;
-
 mod common;
-use common::example_domain;
-
-fn mesh(root: &Path, args: &[&str]) -> Output {
-    Command::cargo_bin("mesh")
-        .unwrap()
-        .arg("--root")
-        .arg(root)
-        .args(args)
-        // The environment must not leak into the test: ENV alone selects the runtime.
-        .env_remove("ENV")
-        .env_remove("LOG_LEVEL")
-        .env_remove("LOG_FORMAT")
-        .env_remove("F01_ENV")
-        .output()
-        .unwrap()
-}
+use common::{example_domain, mesh};
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()

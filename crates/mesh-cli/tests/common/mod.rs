@@ -30,3 +30,19 @@ pub fn example_domain() -> tempfile::TempDir {
     copy_dir(&repo_root().join("projects"), &dir.path().join("projects"));
     dir
 }
+
+/// Runs the real `mesh` binary on `root`. The caller's environment must not leak into the
+/// test: ENV alone selects the runtime.
+pub fn mesh(root: &Path, args: &[&str]) -> std::process::Output {
+    assert_cmd::Command::cargo_bin("mesh")
+        .unwrap()
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .env_remove("ENV")
+        .env_remove("LOG_LEVEL")
+        .env_remove("LOG_FORMAT")
+        .env_remove("F01_ENV")
+        .output()
+        .unwrap()
+}
