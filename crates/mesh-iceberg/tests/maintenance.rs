@@ -706,6 +706,26 @@ mod expiry {
         }
     }
 
+    /// Found by the property test on CI: an overwrite's manifest keeps DELETED entries for the
+    /// files it replaced; once the snapshot that had them live expired (and took them along),
+    /// a later expiry of the overwrite must not plan them again.
+    #[test]
+    fn expiring_an_overwrite_does_not_replan_files_an_earlier_expiry_deleted() {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(run(vec![
+                Op::Append(1),
+                Op::OverwriteAll(1),
+                Op::Expire(1, None, true),
+                Op::Append(1),
+                Op::Append(1),
+                Op::Expire(1, None, true),
+            ]));
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 12, failure_persistence: None, ..ProptestConfig::default() })]
 

@@ -281,7 +281,7 @@ impl ExpiryPlan {
 
 /// Files of the `removed` snapshots (read from `before`, which still has them) that none of the
 /// `kept` snapshots of `current` reaches: their manifest lists, manifests not shared with a kept
-/// snapshot, and entries of those manifests that no kept snapshot has live.
+/// snapshot, and live entries of those manifests that no kept snapshot has live.
 async fn unreachable_files(
     table: &Table,
     before: &TableMetadata,
@@ -325,7 +325,11 @@ async fn unreachable_files(
                 bytes: info.bytes,
                 kind: FileKind::Manifest,
             });
-            for e in &info.entries {
+            // Only live entries: a DELETED entry names a file that was live in an older
+            // snapshot, which either is kept (so the file is too) or expired before, and then
+            // its files went with it (or were left, with clean_expired_files off, to orphan
+            // cleanup). Planning it again would list a file that is no longer there.
+            for e in info.entries.iter().filter(|e| e.live) {
                 let ekey = normalize_location(&e.path);
                 if !keep.contains(&ekey) {
                     out.entry(ekey).or_insert_with(|| PlannedFile {
