@@ -289,7 +289,10 @@ fn check_project(domain: &Domain, name: &str) -> Result<(), Failure> {
 /// The domain root: `--root`, else the nearest folder above the current one with a domain.json.
 fn root(flag: Option<&Path>) -> Result<PathBuf, Failure> {
     if let Some(r) = flag {
-        return Ok(r.to_path_buf());
+        // Absolute, so every location derived from it (Iceberg table locations stored in the
+        // catalog, file:// URLs) stays valid from any working directory.
+        return std::path::absolute(r)
+            .map_err(|e| Failure::Runtime(format!("--root `{}`: cannot resolve it: {e}", r.display())));
     }
     let cwd =
         std::env::current_dir().map_err(|e| Failure::Runtime(format!("cannot read the current directory: {e}")))?;

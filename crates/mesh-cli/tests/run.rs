@@ -210,3 +210,34 @@ fn a_failed_job_skips_its_dependents_and_other_branches_finish() {
     );
     assert!(html.contains("no_such_column"), "with the error");
 }
+
+#[test]
+fn a_relative_root_gives_tables_that_open_from_anywhere() {
+    let dir = example_domain();
+    let out = assert_cmd::Command::cargo_bin("mesh")
+        .unwrap()
+        .current_dir(dir.path())
+        .args(["--root", ".", "run", "sales", "--sample-data", "--rows", "2000"])
+        .env_remove("ENV")
+        .env_remove("LOG_LEVEL")
+        .env_remove("LOG_FORMAT")
+        .env_remove("F01_ENV")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", both(&out));
+    // Read from another working directory: every file the catalog names must be there.
+    let out = mesh(
+        dir.path(),
+        &["table", "files", "curated.daily_sales", "--format", "json"],
+    );
+    assert!(out.status.success(), "{}", both(&out));
+    let files: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let files = files.as_array().unwrap();
+    assert!(!files.is_empty());
+    for f in files {
+        let path = f["path"].as_str().unwrap();
+        let local = Path::new(path.strip_prefix("file://").unwrap_or(path));
+        assert!(local.is_absolute(), "relative location stored in the catalog: {path}");
+        assert!(local.exists(), "{path} does not exist");
+    }
+}
