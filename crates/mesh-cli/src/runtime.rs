@@ -403,11 +403,11 @@ pub fn sql(root: &Path, domain: &Domain, query: &str, format: Format) -> Result<
                         "error: {e}\n  help: run the job that writes it first (mesh run)"
                     ))
                 })?;
-                let scan = t
-                    .scan(&Default::default())
+                let provider = t
+                    .table_provider(None)
                     .await
                     .map_err(|e| Failure::Runtime(e.to_string()))?;
-                mesh_core::session::register_batches(&ctx, &db, table.name.as_str(), scan.schema, scan.batches)
+                mesh_core::session::register_provider(&ctx, &db, table.name.as_str(), provider)
                     .map_err(|e| Failure::Runtime(e.to_string()))?;
             }
         }

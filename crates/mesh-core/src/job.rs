@@ -17,7 +17,7 @@ use tracing::{info, info_span, warn, Instrument};
 use crate::checks::{run_checks, CheckOutcome};
 use crate::engine::Engine;
 use crate::raw::{read_raw, rejected_batch, rejected_schema, write_parquet_partition};
-use crate::session::{new_context, register_batches};
+use crate::session::{new_context, register_batches, register_provider};
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct JobReport {
@@ -222,14 +222,14 @@ impl<'a> JobRun<'a> {
                 self.register_raw(ctx, table, &database, report).await?;
             } else {
                 let t = engine.load_table(project, table).await.map_err(JobError::engine(job))?;
-                let scan = t.scan(&Default::default()).await.map_err(JobError::engine(job))?;
-                report.rows_read += scan.num_rows() as u64;
-                register_batches(ctx, &database, table.name.as_str(), scan.schema.clone(), scan.batches).map_err(
-                    |e| JobError::Other {
-                        job: job.name.to_string(),
-                        detail: e.to_string(),
-                    },
-                )?;
+                // Streamed by DataFusion from the current snapshot: only the columns and files
+                // the job's SQL needs are read. Rows in = the snapshot's row count.
+                let provider = t.table_provider(None).await.map_err(JobError::engine(job))?;
+                report.rows_read += t.info().total_records.unwrap_or(0);
+                register_provider(ctx, &database, table.name.as_str(), provider).map_err(|e| JobError::Other {
+                    job: job.name.to_string(),
+                    detail: e.to_string(),
+                })?;
             }
         }
         Ok(())

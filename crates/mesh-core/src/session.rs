@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::catalog::{MemorySchemaProvider, SchemaProvider};
+use datafusion::catalog::{MemorySchemaProvider, SchemaProvider, TableProvider};
 use datafusion::datasource::MemTable;
 use datafusion::error::Result;
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -38,6 +38,22 @@ pub fn register_batches(
     schema: SchemaRef,
     batches: Vec<RecordBatch>,
 ) -> Result<()> {
+    let parts = if batches.is_empty() {
+        vec![vec![]]
+    } else {
+        split(batches, ctx.copied_config().target_partitions())
+    };
+    let mem = MemTable::try_new(schema, parts)?;
+    register_provider(ctx, database, table, Arc::new(mem))
+}
+
+/// Registers (or replaces) any table provider as `{database}.{table}`.
+pub fn register_provider(
+    ctx: &SessionContext,
+    database: &str,
+    table: &str,
+    provider: Arc<dyn TableProvider>,
+) -> Result<()> {
     let catalog = ctx.catalog(CATALOG).expect("created with the context");
     let schema_provider: Arc<dyn SchemaProvider> = match catalog.schema(database) {
         Some(s) => s,
@@ -47,14 +63,8 @@ pub fn register_batches(
             s
         }
     };
-    let parts = if batches.is_empty() {
-        vec![vec![]]
-    } else {
-        split(batches, ctx.copied_config().target_partitions())
-    };
-    let mem = MemTable::try_new(schema, parts)?;
     schema_provider.deregister_table(table)?;
-    schema_provider.register_table(table.to_string(), Arc::new(mem))?;
+    schema_provider.register_table(table.to_string(), provider)?;
     Ok(())
 }
 

@@ -9,16 +9,22 @@ use arrow::datatypes::SchemaRef as ArrowSchemaRef;
 use async_trait::async_trait;
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::DFSchema;
-use datafusion::datasource::{MemTable, TableType};
+use datafusion::datasource::TableType;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{utils::conjunction, Expr, TableProviderFilterPushDown};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
 use datafusion::physical_plan::ExecutionPlan;
+use futures::TryStreamExt;
+use iceberg::arrow::ArrowReaderBuilder;
+use iceberg::scan::FileScanTask;
 use iceberg::spec::{Literal, SchemaRef, TableMetadata};
 use serde::Serialize;
 
 use crate::commit::{live_files, LiveFile};
-use crate::conform::arrow_schema;
+use crate::conform::{arrow_schema, conform_batch};
 use crate::error::{Error, Result};
-use crate::scan::{filter_rows, prune_live, read_files, specs, Filter};
+use crate::scan::{filter_rows, prune_live, read_files, scan_tasks, specs, Filter};
 use crate::table::Table;
 
 /// Which rows to read.
@@ -477,26 +483,91 @@ impl TableProvider for SnapshotProvider {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
-        let to_df = |e: Error| datafusion::error::DataFusionError::External(Box::new(e));
-        let filter = match conjunction(filters.iter().cloned()) {
+        // Filters prune whole files here; DataFusion filters the rows (pushdown is Inexact).
+        let files: Vec<&LiveFile> = match conjunction(filters.iter().cloned()) {
             Some(expr) => {
                 let df_schema = DFSchema::try_from(self.arrow_schema.as_ref().clone())?;
                 let phys = state.create_physical_expr(expr, &df_schema)?;
-                Some(Filter::from_physical(phys, self.arrow_schema.clone()))
+                let filter = Filter::from_physical(phys, self.arrow_schema.clone());
+                prune_live(&filter, &self.schema, &specs(&self.meta), &self.live)
             }
-            None => None,
+            None => self.live.iter().collect(),
         };
-        let (batches, _) = read_filtered(
-            &self.table,
-            &self.meta,
-            &self.file_io,
-            &self.schema,
-            &self.live,
-            filter.as_ref(),
-        )
-        .await
-        .map_err(to_df)?;
-        let mem = MemTable::try_new(self.arrow_schema.clone(), vec![batches])?;
-        mem.scan(state, projection, &[], limit).await
+        let all: Vec<usize> = (0..self.arrow_schema.fields().len()).collect();
+        let columns = projection.unwrap_or(&all);
+        let output = Arc::new(self.arrow_schema.project(columns)?);
+        let fields = self.schema.as_struct().fields();
+        // Only the projected columns are read from the files. With none (`count(*)`), one
+        // column is read for the row counts and dropped.
+        let field_ids: Vec<i32> = match columns.first() {
+            None => fields.first().map(|f| vec![f.id]).unwrap_or_default(),
+            Some(_) => columns.iter().map(|i| fields[*i].id).collect(),
+        };
+        let tasks = scan_tasks(&self.meta, &self.schema, &field_ids, &files);
+        // Files spread over the session's partitions by size, so each partition streams a
+        // similar number of bytes and no partition holds more than one batch at a time.
+        let slots = state.config().target_partitions().clamp(1, tasks.len().max(1));
+        let mut groups: Vec<(u64, Vec<FileScanTask>)> = vec![(0, Vec::new()); slots];
+        let mut sorted = tasks;
+        sorted.sort_by_key(|t| std::cmp::Reverse(t.file_size_in_bytes));
+        for task in sorted {
+            let lightest = groups
+                .iter_mut()
+                .min_by_key(|(bytes, _)| *bytes)
+                .expect("at least one slot");
+            lightest.0 += task.file_size_in_bytes;
+            lightest.1.push(task);
+        }
+        let partitions: Vec<Arc<dyn PartitionStream>> = groups
+            .into_iter()
+            .map(|(_, tasks)| {
+                Arc::new(FileGroup {
+                    table: self.table.clone(),
+                    file_io: self.file_io.clone(),
+                    tasks,
+                    schema: output.clone(),
+                    batch_size: state.config().batch_size(),
+                }) as Arc<dyn PartitionStream>
+            })
+            .collect();
+        Ok(Arc::new(StreamingTableExec::try_new(
+            output,
+            partitions,
+            None,
+            Vec::new(),
+            false,
+            limit,
+        )?))
+    }
+}
+
+/// One partition of a snapshot scan: data files read one after another, batch by batch.
+#[derive(Debug)]
+struct FileGroup {
+    table: String,
+    file_io: iceberg::io::FileIO,
+    tasks: Vec<FileScanTask>,
+    schema: ArrowSchemaRef,
+    batch_size: usize,
+}
+
+impl PartitionStream for FileGroup {
+    fn schema(&self) -> &ArrowSchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let to_df = |e: Error| datafusion::error::DataFusionError::External(Box::new(e));
+        let (table, target) = (self.table.clone(), self.schema.clone());
+        let reader = ArrowReaderBuilder::new(self.file_io.clone(), iceberg::Runtime::current())
+            .with_data_file_concurrency_limit(1)
+            .with_batch_size(self.batch_size)
+            .build();
+        let tasks = futures::stream::iter(self.tasks.clone().into_iter().map(Ok));
+        let batches = futures::stream::once(async move { reader.read(Box::pin(tasks)).map(|r| r.stream()) })
+            .try_flatten()
+            .map_err(move |e| to_df(Error::from(e)))
+            .and_then(move |b| futures::future::ready(conform_batch(&table, &b, &target).map_err(to_df)));
+        Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), batches))
     }
 }

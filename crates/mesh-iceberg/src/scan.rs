@@ -39,12 +39,27 @@ pub(crate) async fn read_files(
     }
     let target = arrow_schema(schema)?;
     let field_ids: Vec<i32> = schema.as_struct().fields().iter().map(|f| f.id).collect();
+    let tasks = scan_tasks(meta, schema, &field_ids, files).into_iter().map(Ok);
+    let reader = ArrowReaderBuilder::new(file_io.clone(), Runtime::current()).build();
+    let stream = reader.read(Box::pin(futures::stream::iter(tasks)))?.stream();
+    let batches: Vec<RecordBatch> = stream.try_collect().await?;
+    batches.iter().map(|b| conform_batch(table, b, &target)).collect()
+}
+
+/// Read tasks for whole data files, returning the columns `field_ids` of `schema`. Iceberg's
+/// reader matches columns by field id, so renamed and added columns resolve per file.
+pub(crate) fn scan_tasks(
+    meta: &TableMetadata,
+    schema: &SchemaRef,
+    field_ids: &[i32],
+    files: &[&LiveFile],
+) -> Vec<FileScanTask> {
     let specs = specs(meta);
-    let tasks: Vec<iceberg::Result<FileScanTask>> = files
+    files
         .iter()
         .map(|lf| {
             let f = &lf.file;
-            Ok(FileScanTask::builder()
+            FileScanTask::builder()
                 .with_file_size_in_bytes(f.file_size_in_bytes())
                 .with_start(0)
                 .with_length(f.file_size_in_bytes())
@@ -52,17 +67,13 @@ pub(crate) async fn read_files(
                 .with_data_file_path(f.file_path().to_string())
                 .with_data_file_format(f.file_format())
                 .with_schema(schema.clone())
-                .with_project_field_ids(field_ids.clone())
+                .with_project_field_ids(field_ids.to_vec())
                 .with_partition(Some(f.partition().clone()))
                 .with_partition_spec(specs.get(&lf.spec_id).cloned())
                 .with_case_sensitive(true)
-                .build())
+                .build()
         })
-        .collect();
-    let reader = ArrowReaderBuilder::new(file_io.clone(), Runtime::current()).build();
-    let stream = reader.read(Box::pin(futures::stream::iter(tasks)))?.stream();
-    let batches: Vec<RecordBatch> = stream.try_collect().await?;
-    batches.iter().map(|b| conform_batch(table, b, &target)).collect()
+        .collect()
 }
 
 /// A SQL boolean expression over the table's columns, e.g. `region = 'EU' AND ts >= '2024-01-01'`.

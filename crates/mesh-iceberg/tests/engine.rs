@@ -901,6 +901,57 @@ mod semantics {
         assert_eq!((pruned.files_scanned, pruned.files_total), (1, 2));
         assert_eq!(rows_json(&pruned.batches), json!([{"val": "c"}]));
     }
+
+    /// The provider streams: only projected columns, only files the filter can match (a
+    /// pruned file may even be gone), a column added later reads as null, `count(*)` reads no
+    /// column at all, and the files are spread over DataFusion's partitions.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn datafusion_provider_projects_and_prunes_without_reading_pruned_files() {
+        let env = Env::new().await;
+        let mut t = env.create("s", TableDefinition::new(id_val_schema())).await;
+        for chunk in [[(1, "a"), (2, "b")], [(10, "c"), (11, "d")], [(20, "e"), (21, "f")]] {
+            t.append(&[id_val(&chunk)], SchemaEvolution::default()).await.unwrap();
+        }
+        t.add_columns(&[("score".to_string(), DataType::Float64)])
+            .await
+            .unwrap();
+        let files = t.files(None).await.unwrap();
+        assert_eq!(files.len(), 3);
+        let ctx = datafusion::prelude::SessionContext::new_with_config(
+            datafusion::prelude::SessionConfig::new().with_target_partitions(2),
+        );
+        ctx.register_table("s", t.table_provider(None).await.unwrap()).unwrap();
+        let sql = |q: &'static str| {
+            let ctx = ctx.clone();
+            async move { rows_json(&ctx.sql(q).await.unwrap().collect().await.unwrap()) }
+        };
+        assert_eq!(sql("SELECT count(*) AS n FROM s").await, json!([{"n": 6}]));
+        assert_eq!(
+            sql("SELECT val, score FROM s WHERE id BETWEEN 2 AND 10 ORDER BY val").await,
+            json!([{"val": "b", "score": null}, {"val": "c", "score": null}])
+        );
+        let plan = ctx
+            .sql("SELECT val FROM s")
+            .await
+            .unwrap()
+            .create_physical_plan()
+            .await
+            .unwrap();
+        assert_eq!(plan.properties().output_partitioning().partition_count(), 2);
+        assert_eq!(plan.schema().fields().len(), 1);
+
+        // The file holding ids 1 and 2 disappears: a query that prunes it still works, one
+        // that needs it fails (so the first one really did not open it).
+        let oldest = t.snapshots()[0].snapshot_id;
+        let gone = files.iter().find(|f| f.added_snapshot_id == oldest).unwrap();
+        std::fs::remove_file(gone.path.strip_prefix("file://").unwrap_or(&gone.path)).unwrap();
+        assert_eq!(
+            sql("SELECT id FROM s WHERE id >= 10 ORDER BY id").await,
+            json!([{"id": 10}, {"id": 11}, {"id": 20}, {"id": 21}])
+        );
+        let err = ctx.sql("SELECT id FROM s").await.unwrap().collect().await;
+        assert!(err.is_err(), "the removed file was not needed?");
+    }
 }
 
 mod concurrency {
