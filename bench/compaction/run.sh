@@ -1,13 +1,29 @@
 #!/usr/bin/env bash
 # bench/compaction: thousands of small files compacted by `mesh optimize`'s compaction, against
-# a plain Parquet-to-Parquet copy of the same files in the same process. One command:
+# plain Parquet-to-Parquet copies of the same files: DataFusion (Python bindings, PyPI release
+# wheel) run by this script after the Rust bench, and arrow-rs inside the Rust bench. One command:
 #   bench/compaction/run.sh                       # dev profile, 2000 files x 5000 rows
 #   PROFILE=release bench/compaction/run.sh       # the measurement to report
 #   FILES=200 ROWS=1000 bench/compaction/run.sh   # a quick check
+#
+# MESHKIT_CACHE holds the venv (bench/lib.sh); BENCH_WORK (default: a fresh temp folder, removed
+# afterwards) holds the table, the input files and the copies. The Rust bench's output goes to
+# stderr; stdout gets the summary line and the JSON object.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
 PROFILE="${PROFILE:-dev}"
+source "$(dirname "$0")/../lib.sh"
+cd "$BENCH_ROOT"
+bench_venv
 export MESH_BENCH_FILES="${FILES:-2000}"
 export MESH_BENCH_ROWS="${ROWS:-5000}"
+WORK="${BENCH_WORK:-}"
+if [ -z "$WORK" ]; then
+  WORK="$(mktemp -d "${TMPDIR:-/tmp}/meshkit-bench-compaction.XXXXXX")"
+  trap 'rm -rf "$WORK"' EXIT
+fi
+WORK="$(mkdir -p "$WORK" && cd "$WORK" && pwd)"
+rm -rf "$WORK/table" "$WORK/datafusion" "$WORK/rust.out"
+export MESH_BENCH_DIR="$WORK/table"
 # --workspace keeps the feature set of the rest of the build (no second DataFusion build).
-exec cargo bench -q --profile "$PROFILE" --workspace --bench compaction
+cargo bench -q --profile "$PROFILE" --workspace --bench compaction | tee "$WORK/rust.out" >&2
+"$BENCH_PYTHON" bench/compaction/datafusion_copy.py "$WORK/rust.out" "$WORK/datafusion"

@@ -1,9 +1,13 @@
 //! Compaction benchmark: thousands of small files compacted into target-size files, against a
 //! plain Parquet-to-Parquet copy of the same files in the same process (the practical limit).
 //!
-//! Run it with `bench/compaction/run.sh` (dev profile unless PROFILE=release). Size with
+//! Run it with `bench/compaction/run.sh` (dev profile unless PROFILE=release), which then copies
+//! the same input files with DataFusion (Python) as a second baseline. Size with
 //! MESH_BENCH_FILES (default 2000) and MESH_BENCH_ROWS (rows per file, default 5000, at most
-//! 8192). Prints one human line and one JSON object.
+//! 8192). MESH_BENCH_DIR (absent or empty; default a temporary folder removed afterwards) holds
+//! the table and is kept: the small input files are hard-linked into `MESH_BENCH_DIR/input`
+//! before compaction, and the JSON names that folder as `input_dir`. Prints one human line and
+//! one JSON object.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -82,12 +86,29 @@ async fn main() -> mesh_iceberg::Result<()> {
     }
     let files = env("MESH_BENCH_FILES", 2000);
     let rows = env("MESH_BENCH_ROWS", 5000).clamp(1, 8192);
-    let dir = tempfile::tempdir()?;
+    // The temporary folder (when MESH_BENCH_DIR is not set) lives until the end of main.
+    let (_temp, root) = match std::env::var_os("MESH_BENCH_DIR") {
+        Some(d) => {
+            let d = std::path::PathBuf::from(d);
+            std::fs::create_dir_all(&d)?;
+            assert!(
+                std::fs::read_dir(&d)?.next().is_none(),
+                "MESH_BENCH_DIR {} must be empty",
+                d.display()
+            );
+            (None, d.canonicalize()?)
+        }
+        None => {
+            let t = tempfile::tempdir()?;
+            let p = t.path().to_path_buf();
+            (Some(t), p)
+        }
+    };
     let catalog = Arc::new(
         SqliteCatalog::open(
             "bench",
-            dir.path().join("catalog.db"),
-            dir.path().join("wh").to_str().expect("utf-8 path"),
+            root.join("catalog.db"),
+            root.join("wh").to_str().expect("utf-8 path"),
         )
         .await?,
     );
@@ -122,12 +143,22 @@ async fn main() -> mesh_iceberg::Result<()> {
     let before = table.files(None).await?;
     let input_bytes: u64 = before.iter().map(|f| f.file_size_in_bytes).sum();
     let paths: Vec<String> = before.iter().map(|f| f.path.clone()).collect();
+    // The same inputs for the DataFusion copy of run.sh, which runs after the compaction: hard
+    // links (same inodes, so the same cached pages), a copy where linking fails.
+    let input_dir = root.join("input");
+    std::fs::create_dir(&input_dir)?;
+    for (i, p) in paths.iter().enumerate() {
+        let link = input_dir.join(format!("{i:06}.parquet"));
+        if std::fs::hard_link(local(p), &link).is_err() {
+            std::fs::copy(local(p), &link)?;
+        }
+    }
     // Warm the page cache so neither side pays for the first read.
     for p in &paths {
         let _ = std::fs::read(local(p))?;
     }
 
-    let copy_out = dir.path().join("copy.parquet");
+    let copy_out = root.join("copy.parquet");
     let t = Instant::now();
     let (copy_rows, copy_bytes) = plain_copy(&paths, &copy_out);
     let copy_s = t.elapsed().as_secs_f64();
@@ -146,7 +177,7 @@ async fn main() -> mesh_iceberg::Result<()> {
     let compact_mbs = mb / compact_s;
     let copy_mbs = mb / copy_s;
     println!(
-        "compaction: {} files, {:.1} MB, {} rows -> {} file(s) in {:.2}s ({:.2}s planning) = {:.1} MB/s; plain parquet copy {:.2}s = {:.1} MB/s; ratio compaction/copy = {:.2}",
+        "compaction: {} files, {:.1} MB, {} rows -> {} file(s) in {:.2}s ({:.2}s planning) = {:.1} MB/s; arrow-rs parquet copy {:.2}s = {:.1} MB/s; ratio compaction/arrow-rs copy = {:.2}",
         before.len(),
         mb,
         after,
@@ -177,6 +208,8 @@ async fn main() -> mesh_iceberg::Result<()> {
             "copy_mb_per_s": copy_mbs,
             "copy_output_mb": copy_bytes as f64 / 1e6,
             "ratio": compact_mbs / copy_mbs,
+            "input_dir": input_dir.to_str().expect("utf-8 path"),
+            "input_bytes": input_bytes,
         })
     );
     Ok(())
