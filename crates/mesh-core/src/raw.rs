@@ -7,6 +7,7 @@
 //! (`file://…`) and S3 (`s3://f01-raw-dev/pj01/…`) share this one code path; parsing runs on
 //! blocking threads, a few files at a time, in file order.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use arrow::array::{
@@ -20,7 +21,8 @@ use futures::{StreamExt, TryStreamExt};
 use mesh_domain::{BadRows, Column, ColumnType, CsvOptions, RawFormat, Table, Transform};
 use mesh_iceberg::ObjectStores;
 use object_store::ObjectStoreExt;
-use serde::Serialize;
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
 
 /// Rows per Arrow batch produced by the readers.
 const BATCH_ROWS: usize = 64 * 1024;
@@ -110,7 +112,7 @@ enum Builder {
 }
 
 /// A parsed value waiting for the whole row to be valid before it is appended.
-enum Val {
+enum Val<'a> {
     Null,
     Bool(bool),
     I32(i32),
@@ -120,7 +122,7 @@ enum Val {
     Dec(i128),
     Date(i32),
     Ts(i64),
-    Str(String),
+    Str(&'a str),
 }
 
 impl Builder {
@@ -205,7 +207,7 @@ fn epoch() -> NaiveDate {
 }
 
 /// Parses one text value as the column's type; the error says what was expected.
-fn parse_text(text: &str, t: ColumnType) -> Result<Val, String> {
+fn parse_text(text: &str, t: ColumnType) -> Result<Val<'_>, String> {
     let s = text.trim();
     let bad = || format!("`{text}` is not a valid {t}");
     Ok(match t {
@@ -220,12 +222,14 @@ fn parse_text(text: &str, t: ColumnType) -> Result<Val, String> {
         ColumnType::Double => Val::F64(s.parse().map_err(|_| bad())?),
         ColumnType::Decimal { precision, scale } => Val::Dec(parse_decimal(s, precision, scale).ok_or_else(bad)?),
         ColumnType::Date => {
-            let d = NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| bad())?;
+            let d = fast_date(s)
+                .or_else(|| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
+                .ok_or_else(bad)?;
             Val::Date((d - epoch()).num_days() as i32)
         }
         ColumnType::Timestamp => Val::Ts(parse_timestamp(s, false).ok_or_else(bad)?),
         ColumnType::Timestamptz => Val::Ts(parse_timestamp(s, true).ok_or_else(bad)?),
-        ColumnType::String | ColumnType::Binary => Val::Str(text.to_string()),
+        ColumnType::String | ColumnType::Binary => Val::Str(text),
     })
 }
 
@@ -263,6 +267,9 @@ pub fn parse_decimal(s: &str, precision: u8, scale: u8) -> Option<i128> {
 /// Microseconds since the epoch. Accepts `YYYY-MM-DD[ T]HH:MM:SS[.f]`, a date alone, and for
 /// `timestamptz` an offset or `Z` (converted to UTC).
 pub fn parse_timestamp(s: &str, tz: bool) -> Option<i64> {
+    if let Some(micros) = fast_naive_timestamp(s) {
+        return Some(micros);
+    }
     if tz {
         if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
             return Some(dt.timestamp_micros());
@@ -286,6 +293,50 @@ pub fn parse_timestamp(s: &str, tz: bool) -> Option<i64> {
         .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp_micros())
 }
 
+/// The digits of `b` as a number; None when any byte is not a digit.
+fn digits(b: &[u8]) -> Option<u32> {
+    b.iter()
+        .try_fold(0u32, |v, c| c.is_ascii_digit().then(|| v * 10 + u32::from(c - b'0')))
+}
+
+/// `YYYY-MM-DD` exactly. The common shape skips chrono's format interpreter, which parses its
+/// format string again for every value (most of a raw read's time otherwise); anything else
+/// goes to chrono, so what is accepted does not change.
+fn fast_date(s: &str) -> Option<NaiveDate> {
+    let b = s.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    NaiveDate::from_ymd_opt(digits(&b[0..4])? as i32, digits(&b[5..7])?, digits(&b[8..10])?)
+}
+
+/// `YYYY-MM-DD[ T]HH:MM[:SS[.f]]` (1 to 9 fraction digits, no offset) in microseconds, the
+/// same value chrono gives; None sends the text to chrono's parsers.
+fn fast_naive_timestamp(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() < 16 || !(b[10] == b' ' || b[10] == b'T') || b[13] != b':' {
+        return None;
+    }
+    let date = fast_date(&s[..10])?;
+    let (hour, minute) = (digits(&b[11..13])?, digits(&b[14..16])?);
+    let (mut second, mut nanos) = (0, 0);
+    if b.len() > 16 {
+        if b.len() < 19 || b[16] != b':' {
+            return None;
+        }
+        second = digits(&b[17..19])?;
+        if b.len() > 19 {
+            let frac = &b[20..];
+            if b[19] != b'.' || frac.is_empty() || frac.len() > 9 {
+                return None;
+            }
+            nanos = digits(frac)? * 10u32.pow(9 - frac.len() as u32);
+        }
+    }
+    let t = date.and_hms_nano_opt(hour, minute, second, nanos)?;
+    Some(t.and_utc().timestamp_micros())
+}
+
 /// Builds batches row by row; a row is appended only once every value of it parsed.
 struct Rows {
     schema: SchemaRef,
@@ -306,7 +357,7 @@ impl Rows {
         }
     }
 
-    fn push(&mut self, values: Vec<Val>) {
+    fn push(&mut self, values: Vec<Val<'_>>) {
         for (b, v) in self.builders.iter_mut().zip(values) {
             match v {
                 Val::Null => b.append_null(),
@@ -513,11 +564,11 @@ impl FileCx {
     }
 
     /// Converts one row of text fields (None = NULL) into values, or says which column is bad.
-    fn convert(
+    fn convert<'a>(
         &self,
-        fields: Vec<Option<&str>>,
-        partition: &[(usize, Option<String>)],
-    ) -> Result<Vec<Val>, (String, String)> {
+        fields: Vec<Option<&'a str>>,
+        partition: &'a [(usize, Option<String>)],
+    ) -> Result<Vec<Val<'a>>, (String, String)> {
         let mut values = Vec::with_capacity(self.columns.len());
         for (i, (c, f)) in self.columns.iter().zip(fields).enumerate() {
             let text = match partition.iter().find(|(pi, _)| *pi == i) {
@@ -655,20 +706,22 @@ fn read_csv(cx: &FileCx, opts: &CsvOptions, file: &DataFile, data: &[u8]) -> Res
 }
 
 fn read_json(cx: &FileCx, file: &DataFile, data: &[u8]) -> Result<FileRead, RawError> {
-    use std::io::BufRead;
     let mut rows = Rows::new(&cx.columns, cx.schema.clone());
     let mut rejected = Vec::new();
-    for (n, line) in data.lines().enumerate() {
+    let names: Vec<&str> = cx.columns.iter().map(|c| c.name.as_str()).collect();
+    for (n, bytes) in data.split(|b| *b == b'\n').enumerate() {
         let line_no = n as u64 + 1;
-        let line = line.map_err(|e| RawError::File {
+        let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+        let line = std::str::from_utf8(bytes).map_err(|e| RawError::File {
             file: file.display.clone(),
             reason: format!("line {line_no} is not UTF-8 text: {e}"),
         })?;
         if line.trim().is_empty() {
             continue;
         }
-        let obj: serde_json::Map<String, serde_json::Value> = match serde_json::from_str(&line) {
-            Ok(o) => o,
+        let mut de = serde_json::Deserializer::from_str(line);
+        let texts = match JsonRow(&names).deserialize(&mut de).and_then(|t| de.end().map(|_| t)) {
+            Ok(t) => t,
             Err(e) => {
                 cx.reject(
                     &mut rejected,
@@ -676,24 +729,15 @@ fn read_json(cx: &FileCx, file: &DataFile, data: &[u8]) -> Result<FileRead, RawE
                     line_no,
                     None,
                     format!("not a JSON object: {e}"),
-                    line.clone(),
+                    line.to_string(),
                 )?;
                 continue;
             }
         };
-        let texts: Vec<Option<String>> = cx
-            .columns
-            .iter()
-            .map(|c| match obj.get(c.name.as_str()) {
-                None | Some(serde_json::Value::Null) => None,
-                Some(serde_json::Value::String(s)) => Some(s.clone()),
-                Some(other) => Some(other.to_string()),
-            })
-            .collect();
         let fields: Vec<Option<&str>> = texts.iter().map(|t| t.as_deref()).collect();
         match cx.convert(fields, &file.partition) {
             Ok(values) => rows.push(values),
-            Err((col, reason)) => cx.reject(&mut rejected, file, line_no, Some(&col), reason, line.clone())?,
+            Err((col, reason)) => cx.reject(&mut rejected, file, line_no, Some(&col), reason, line.to_string())?,
         }
     }
     rows.flush();
@@ -702,6 +746,111 @@ fn read_json(cx: &FileCx, file: &DataFile, data: &[u8]) -> Result<FileRead, RawE
         batches: rows.batches,
         rejected,
     })
+}
+
+/// The declared columns' values of one JSON object line, as text: strings as they are (borrowed
+/// from the line when they hold no escapes), other values as their JSON text, null and absent
+/// keys as None, other keys skipped; a repeated key keeps its last value. One pass, no map.
+struct JsonRow<'c>(&'c [&'c str]);
+
+type JsonTexts<'de> = Vec<Option<Cow<'de, str>>>;
+
+impl<'de> DeserializeSeed<'de> for JsonRow<'_> {
+    type Value = JsonTexts<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for JsonRow<'_> {
+    type Value = JsonTexts<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut out = vec![None; self.0.len()];
+        while let Some(key) = map.next_key::<JsonText<'de>>()? {
+            match self.0.iter().position(|c| *c == key.0) {
+                Some(i) => out[i] = map.next_value::<JsonValue<'de>>()?.0,
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A JSON string, borrowed when it can be.
+struct JsonText<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for JsonText<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(JsonValueVisitor).and_then(|v| {
+            v.0.map(JsonText)
+                .ok_or_else(|| serde::de::Error::custom("a key is not a string"))
+        })
+    }
+}
+
+/// Any JSON value as the text the column parsers read.
+struct JsonValue<'de>(Option<Cow<'de, str>>);
+
+impl<'de> Deserialize<'de> for JsonValue<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(JsonValueVisitor)
+    }
+}
+
+struct JsonValueVisitor;
+
+impl<'de> Visitor<'de> for JsonValueVisitor {
+    type Value = JsonValue<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(JsonValue(None))
+    }
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(JsonValue(None))
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(JsonValue(Some(Cow::Borrowed(v))))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(JsonValue(Some(Cow::Owned(v.to_string()))))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(JsonValue(Some(Cow::Owned(v))))
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(JsonValue(Some(Cow::Borrowed(if v { "true" } else { "false" }))))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(JsonValue(Some(Cow::Owned(v.to_string()))))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(JsonValue(Some(Cow::Owned(v.to_string()))))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        // serde_json's own rendering of the number, as a serde_json::Value would print it.
+        Ok(JsonValue(
+            serde_json::Number::from_f64(v).map(|n| Cow::Owned(n.to_string())),
+        ))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        let v = serde_json::Value::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
+        Ok(JsonValue(Some(Cow::Owned(v.to_string()))))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        let v = serde_json::Value::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+        Ok(JsonValue(Some(Cow::Owned(v.to_string()))))
+    }
 }
 
 fn read_parquet(cx: &FileCx, file: &DataFile, data: Bytes) -> Result<FileRead, RawError> {
@@ -839,5 +988,136 @@ mod tests {
         assert_eq!(t, parse_timestamp("2026-11-03T10:00:00", false).unwrap());
         assert_eq!(parse_timestamp("2026-11-03T11:00:00+01:00", true).unwrap(), t);
         assert!(parse_timestamp("2026-13-45 99:00:00", false).is_none());
+    }
+
+    /// chrono alone, as before the fast path: the reference it must agree with.
+    fn chrono_timestamp(s: &str, tz: bool) -> Option<i64> {
+        if tz {
+            if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
+                return Some(dt.timestamp_micros());
+            }
+            if let Ok(dt) = DateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f%:z") {
+                return Some(dt.timestamp_micros());
+            }
+        }
+        for fmt in [
+            "%Y-%m-%d %H:%M:%S%.f",
+            "%Y-%m-%dT%H:%M:%S%.f",
+            "%Y-%m-%d %H:%M",
+            "%Y-%m-%dT%H:%M",
+        ] {
+            if let Ok(t) = NaiveDateTime::parse_from_str(s, fmt) {
+                return Some(t.and_utc().timestamp_micros());
+            }
+        }
+        NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .ok()
+            .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp_micros())
+    }
+
+    #[test]
+    fn fast_date_and_timestamp_parsing_agree_with_chrono() {
+        let dates = [
+            "0001-01-01",
+            "1969-12-31",
+            "1970-01-01",
+            "2024-02-29",
+            "2023-02-29",
+            "2026-11-27",
+            "9999-12-31",
+            "2026-00-10",
+            "2026-13-01",
+            "2026-04-31",
+            "2026-01-00",
+            "2026-1-01",
+            "20261-01-01",
+            "2026/01/01",
+            "2026-01-0a",
+            "+2026-01-01",
+        ];
+        let times = [
+            "",
+            " 00:00",
+            "T23:59",
+            " 24:00",
+            " 12:34:56",
+            "T12:34:56",
+            " 23:59:59",
+            " 23:59:60",
+            " 12:34:5",
+            " 12:34:56.1",
+            " 12:34:56.123456",
+            "T12:34:56.123456789",
+            " 12:34:56.1234567891",
+            " 12:34:56.",
+            " 12:34:56Z",
+            " 12:34:56 ",
+            "t12:34:56",
+            "_12:34:56",
+            " 12:34:56.12a",
+            " 1:02:03",
+            " 12:60:00",
+            "T00:00:00.000001",
+            " 12:34:56+01:00",
+            "T12:34:56Z",
+        ];
+        let mut checked = 0;
+        for d in dates {
+            assert_eq!(
+                fast_date(d).or_else(|| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()),
+                NaiveDate::parse_from_str(d, "%Y-%m-%d").ok(),
+                "{d}"
+            );
+            for t in times {
+                let s = format!("{d}{t}");
+                for tz in [false, true] {
+                    assert_eq!(parse_timestamp(&s, tz), chrono_timestamp(&s, tz), "{s:?} tz={tz}");
+                    checked += 1;
+                }
+            }
+        }
+        assert_eq!(checked, 16 * 24 * 2);
+        // The fast path took the common shapes (else this test compares chrono with itself).
+        assert!(fast_naive_timestamp("2026-11-27 12:34:56.5").is_some());
+        assert!(fast_naive_timestamp("2026-11-27T12:34").is_some());
+    }
+
+    /// The one-pass JSON reader gives, per declared column, the text a `serde_json::Value`
+    /// map would have given (strings as they are, other values as JSON text, null as None).
+    #[test]
+    fn json_rows_match_a_value_map() {
+        let columns: Vec<&str> = ["id", "name", "n", "x", "nested", "missing"].to_vec();
+        let lines = [
+            r#"{"id": 1, "name": "plain", "n": 12.5, "x": true}"#,
+            r#"{"name": "esc\"aped\u00e9\n", "id": -7, "extra": [1, {"a": 2}], "n": 1e20}"#,
+            r#"{"id": 18446744073709551615, "n": 123456789012345678901234567890, "x": null}"#,
+            r#"{"nested": {"b": [1, 2, null], "a": "s"}, "x": false, "id": 0.1}"#,
+            r#"{"id": 1, "id": 2}"#,
+            r#"{}"#,
+        ];
+        for line in lines {
+            let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(line).unwrap();
+            let expected: Vec<Option<String>> = columns
+                .iter()
+                .map(|c| match map.get(*c) {
+                    None | Some(serde_json::Value::Null) => None,
+                    Some(serde_json::Value::String(s)) => Some(s.clone()),
+                    Some(other) => Some(other.to_string()),
+                })
+                .collect();
+            let mut de = serde_json::Deserializer::from_str(line);
+            let got: Vec<Option<String>> = JsonRow(&columns)
+                .deserialize(&mut de)
+                .unwrap()
+                .into_iter()
+                .map(|t| t.map(|c| c.into_owned()))
+                .collect();
+            assert_eq!(got, expected, "{line}");
+        }
+        for bad in ["[1, 2]", "\"text\"", "{\"id\": 1", "{\"id\": 1} trailing"] {
+            let mut de = serde_json::Deserializer::from_str(bad);
+            let r = JsonRow(&columns).deserialize(&mut de).and_then(|t| de.end().map(|_| t));
+            assert!(r.is_err(), "{bad} was accepted");
+        }
     }
 }

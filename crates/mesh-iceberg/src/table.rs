@@ -25,6 +25,10 @@ use crate::scan::{filter_rows, prune_live, read_files, referenced_columns, specs
 use crate::stats::KeyRanges;
 use crate::write::write_data_files;
 
+/// Hash map and set with DataFusion's default hasher, for per-row keys.
+type FastMap<K, V> = datafusion::common::HashMap<K, V>;
+type FastSet<K> = datafusion::common::HashSet<K>;
+
 /// Partition transforms (Iceberg spec names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -1032,8 +1036,10 @@ impl Table {
         let key_columns = |b: &RecordBatch| -> Vec<ArrayRef> { key_idx.iter().map(|i| b.column(*i).clone()).collect() };
 
         let source_rows = converter.convert_columns(&key_columns(&source))?;
-        let source_keys: HashMap<Vec<u8>, bool> = (0..source.num_rows())
-            .map(|i| (source_rows.row(i).as_ref().to_vec(), is_delete[i]))
+        // Keys are the row-format bytes, borrowed (no allocation per row) and hashed with
+        // DataFusion's hasher (SipHash would dominate a large merge).
+        let source_keys: FastMap<&[u8], bool> = (0..source.num_rows())
+            .map(|i| (source_rows.row(i).data(), is_delete[i]))
             .collect();
         let ranges = KeyRanges::new(
             key_meta
@@ -1052,7 +1058,7 @@ impl Table {
         let mut removed = Vec::new();
         let mut output = Vec::new();
         let (mut updated, mut deleted) = (0u64, 0u64);
-        let mut matched_keys: HashSet<Vec<u8>> = HashSet::new();
+        let mut matched_keys: FastSet<&[u8]> = FastSet::default();
         for lf in &candidates {
             let batches = read_files(&name, &self.metadata, self.catalog.file_io(), &schema, &[*lf]).await?;
             let mut kept = Vec::new();
@@ -1061,9 +1067,8 @@ impl Table {
                 let rows = converter.convert_columns(&key_columns(b))?;
                 let mut keep = Vec::with_capacity(b.num_rows());
                 for i in 0..b.num_rows() {
-                    let key = rows.row(i);
-                    match source_keys.get(key.as_ref()) {
-                        Some(del) => {
+                    match source_keys.get_key_value(rows.row(i).data()) {
+                        Some((source_key, del)) => {
                             keep.push(false);
                             file_matched = true;
                             if *del {
@@ -1071,7 +1076,7 @@ impl Table {
                             } else {
                                 updated += 1;
                             }
-                            matched_keys.insert(key.as_ref().to_vec());
+                            matched_keys.insert(*source_key);
                         }
                         None => keep.push(true),
                     }
@@ -1086,7 +1091,7 @@ impl Table {
         let insert_mask: Vec<bool> = is_delete.iter().map(|d| !d).collect();
         let inserted_rows = filter_rows(&source, &insert_mask)?;
         let inserted = (0..source.num_rows())
-            .filter(|i| !is_delete[*i] && !matched_keys.contains(source_rows.row(*i).as_ref()))
+            .filter(|i| !is_delete[*i] && !matched_keys.contains(source_rows.row(*i).data()))
             .count() as u64;
         output.push(inserted_rows);
         let added = write_data_files(&self.metadata, schema.clone(), self.catalog.file_io(), &output).await?;
@@ -1133,9 +1138,9 @@ fn dedupe(
             Some(c.convert_columns(&[source.column(i).clone()])?)
         }
     };
-    let mut winner: HashMap<Vec<u8>, usize> = HashMap::new();
+    let mut winner: FastMap<&[u8], usize> = FastMap::default();
     for i in 0..source.num_rows() {
-        let key = rows.row(i).as_ref().to_vec();
+        let key = rows.row(i).data();
         match winner.get(&key) {
             None => {
                 winner.insert(key, i);
