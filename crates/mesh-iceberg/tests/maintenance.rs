@@ -727,7 +727,13 @@ mod expiry {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 12, failure_persistence: None, ..ProptestConfig::default() })]
+        // 24 random histories per CI run (~25 s); PROPTEST_CASES=500 explores further locally.
+        // A failure prints its minimal history: add it as a named test like the one above.
+        #![proptest_config(ProptestConfig {
+            cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(24),
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
 
         #[test]
         fn expiry_never_deletes_a_file_reachable_from_a_retained_snapshot(ops in proptest::collection::vec(op(), 4..14)) {
