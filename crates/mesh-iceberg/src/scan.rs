@@ -9,7 +9,7 @@ use datafusion::common::DFSchema;
 use datafusion::execution::context::SessionContext;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_optimizer::pruning::PruningPredicate;
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use iceberg::arrow::ArrowReaderBuilder;
 use iceberg::io::FileIO;
 use iceberg::scan::FileScanTask;
@@ -44,6 +44,47 @@ pub(crate) async fn read_files(
     let stream = reader.read(Box::pin(futures::stream::iter(tasks)))?.stream();
     let batches: Vec<RecordBatch> = stream.try_collect().await?;
     batches.iter().map(|b| conform_batch(table, b, &target)).collect()
+}
+
+/// [`read_files`] as a stream, decoded by a task of its own: the consumer (a writer) works on
+/// one batch while the next ones are decoded, and at most `ahead` batches wait in between.
+pub(crate) fn read_files_ahead(
+    table: &str,
+    meta: &TableMetadata,
+    file_io: &FileIO,
+    schema: &SchemaRef,
+    files: &[&LiveFile],
+    ahead: usize,
+) -> Result<impl futures::Stream<Item = Result<RecordBatch>> + Send + 'static> {
+    let target = arrow_schema(schema)?;
+    let field_ids: Vec<i32> = schema.as_struct().fields().iter().map(|f| f.id).collect();
+    let tasks = scan_tasks(meta, schema, &field_ids, files);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<RecordBatch>>(ahead.max(1));
+    let (table, file_io) = (table.to_string(), file_io.clone());
+    tokio::spawn(async move {
+        let reader = ArrowReaderBuilder::new(file_io, Runtime::current()).build();
+        let stream = match reader.read(Box::pin(futures::stream::iter(tasks.into_iter().map(Ok)))) {
+            Ok(r) => r.stream(),
+            Err(e) => {
+                let _ = tx.send(Err(e.into())).await;
+                return;
+            }
+        };
+        let mut stream = std::pin::pin!(stream);
+        while let Some(item) = stream.next().await {
+            let item = item
+                .map_err(Error::from)
+                .and_then(|b| conform_batch(&table, &b, &target));
+            let failed = item.is_err();
+            // A closed channel means the consumer stopped (it failed): stop reading.
+            if tx.send(item).await.is_err() || failed {
+                return;
+            }
+        }
+    });
+    Ok(futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    }))
 }
 
 /// Read tasks for whole data files, returning the columns `field_ids` of `schema`. Iceberg's

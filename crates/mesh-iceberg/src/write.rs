@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use arrow::array::RecordBatch;
 use arrow::compute::{concat_batches, lexsort_to_indices, take_record_batch, SortColumn, SortOptions};
+use futures::{Stream, StreamExt, TryStreamExt};
 use iceberg::arrow::RecordBatchPartitionSplitter;
 use iceberg::io::FileIO;
 use iceberg::spec::{
@@ -116,6 +117,22 @@ pub(crate) async fn write_data_files_sized(
     batches: &[RecordBatch],
     target_file_size: usize,
 ) -> Result<Vec<DataFile>> {
+    let stream = futures::stream::iter(batches.iter().cloned().map(Ok));
+    write_data_stream_sized(meta, schema, file_io, stream, target_file_size).await
+}
+
+/// [`write_data_files_sized`] over a stream: without a sort order each batch is written as it
+/// arrives, so memory holds a few batches, not the whole input (with one, a partition's rows
+/// must all be known before its first file is written, and the stream is collected). On an
+/// error the files written so far are referenced by no snapshot: orphan cleanup removes them.
+pub(crate) async fn write_data_stream_sized(
+    meta: &TableMetadata,
+    schema: SchemaRef,
+    file_io: &FileIO,
+    batches: impl Stream<Item = Result<RecordBatch>> + Send,
+    target_file_size: usize,
+) -> Result<Vec<DataFile>> {
+    let mut batches = batches.try_filter(|b| futures::future::ready(b.num_rows() > 0)).boxed();
     let props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .build();
@@ -132,21 +149,17 @@ pub(crate) async fn write_data_files_sized(
     let mut files = Vec::new();
     if spec.is_unpartitioned() {
         let keys = sort_keys(meta, &schema);
-        let sorted;
-        let batches = if keys.is_empty() {
-            batches
-        } else {
-            let nonempty: Vec<RecordBatch> = batches.iter().filter(|b| b.num_rows() > 0).cloned().collect();
-            sorted = sort_batches(&nonempty, &keys)?;
-            &sorted[..]
-        };
+        if !keys.is_empty() {
+            let all: Vec<RecordBatch> = batches.try_collect().await?;
+            batches = futures::stream::iter(sort_batches(&all, &keys)?.into_iter().map(Ok)).boxed();
+        }
         let mut writer: Option<Writer> = None;
-        for batch in batches.iter().filter(|b| b.num_rows() > 0) {
+        while let Some(batch) = batches.try_next().await? {
             if writer.is_none() {
                 writer = Some(builder.build(None).await?);
             }
             let w = writer.as_mut().expect("set above");
-            for chunk in chunks(batch) {
+            for chunk in chunks(&batch) {
                 w.write(chunk).await?;
             }
         }
@@ -159,8 +172,8 @@ pub(crate) async fn write_data_files_sized(
     let splitter = RecordBatchPartitionSplitter::try_new_with_computed_values(schema, spec)?;
     if keys.is_empty() {
         let mut writers: HashMap<Struct, Writer> = HashMap::new();
-        for batch in batches.iter().filter(|b| b.num_rows() > 0) {
-            for (key, part) in splitter.split(batch)? {
+        while let Some(batch) = batches.try_next().await? {
+            for (key, part) in splitter.split(&batch)? {
                 let data = key.data().clone();
                 if !writers.contains_key(&data) {
                     let w = builder.build(Some(key)).await?;
@@ -179,8 +192,8 @@ pub(crate) async fn write_data_files_sized(
     }
     // Sorted: a partition's rows must all be known before its first file is written.
     let mut parts: HashMap<Struct, (PartitionKey, Vec<RecordBatch>)> = HashMap::new();
-    for batch in batches.iter().filter(|b| b.num_rows() > 0) {
-        for (key, part) in splitter.split(batch)? {
+    while let Some(batch) = batches.try_next().await? {
+        for (key, part) in splitter.split(&batch)? {
             parts
                 .entry(key.data().clone())
                 .or_insert_with(|| (key, Vec::new()))

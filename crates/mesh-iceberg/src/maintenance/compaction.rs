@@ -3,15 +3,16 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
+use futures::TryStreamExt;
 use iceberg::spec::Operation;
 
 use super::{FileKind, PlannedFile};
 use crate::commit::{ConflictCheck, LiveFile, PendingCommit};
 use crate::error::{Error, Result};
 use crate::read::literal_json;
-use crate::scan::{read_files, specs};
+use crate::scan::{read_files_ahead, specs};
 use crate::table::Table;
-use crate::write::{sort_keys, target_file_size, write_data_files_sized};
+use crate::write::{sort_keys, target_file_size, write_data_stream_sized};
 
 /// Commit loops (each with the table's `commit.retry.*` retries) a group gets while its inputs
 /// stay live.
@@ -310,8 +311,16 @@ impl CompactionPlan {
         }
         let schema = table.metadata().current_schema().clone();
         let refs: Vec<&LiveFile> = group.inputs.iter().collect();
-        let batches = match read_files(&name, table.metadata(), &file_io, &schema, &refs).await {
-            Ok(b) => b,
+        // Read and write overlap (decoding on one core while the writer encodes on the other)
+        // and memory holds a few batches, not the group (sorted groups are the exception: the
+        // writer needs every row first).
+        let rows = std::sync::atomic::AtomicU64::new(0);
+        let batches = read_files_ahead(&name, table.metadata(), &file_io, &schema, &refs, 4)?.inspect_ok(|b| {
+            rows.fetch_add(b.num_rows() as u64, std::sync::atomic::Ordering::Relaxed);
+        });
+        let target = usize::try_from(self.target_file_size).unwrap_or(usize::MAX);
+        let added = match write_data_stream_sized(table.metadata(), schema, &file_io, batches, target).await {
+            Ok(added) => added,
             Err(e) => {
                 // A concurrent rewrite plus snapshot expiry can delete an input under us.
                 table.refresh().await?;
@@ -326,8 +335,11 @@ impl CompactionPlan {
                 });
             }
         };
-        let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
+        let rows = rows.into_inner();
         if rows != group.records {
+            for f in &added {
+                let _ = file_io.delete(f.file_path()).await;
+            }
             return Err(Error::Invalid {
                 table: name,
                 detail: format!(
@@ -336,14 +348,6 @@ impl CompactionPlan {
                 ),
             });
         }
-        let added = write_data_files_sized(
-            table.metadata(),
-            schema,
-            &file_io,
-            &batches,
-            usize::try_from(self.target_file_size).unwrap_or(usize::MAX),
-        )
-        .await?;
         let added_count = added.len();
         let added_bytes: u64 = added.iter().map(|f| f.file_size_in_bytes()).sum();
         let added_paths: Vec<String> = added.iter().map(|f| f.file_path().to_string()).collect();
