@@ -903,8 +903,8 @@ mod semantics {
     }
 
     /// The provider streams: only projected columns, only files the filter can match (a
-    /// pruned file may even be gone), a column added later reads as null, `count(*)` reads no
-    /// column at all, and the files are spread over DataFusion's partitions.
+    /// pruned file may even be gone), a column added later reads as null, `count(*)` (an empty
+    /// projection) counts every row, and the files are spread over DataFusion's partitions.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn datafusion_provider_projects_and_prunes_without_reading_pruned_files() {
         let env = Env::new().await;
