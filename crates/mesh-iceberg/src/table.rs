@@ -631,12 +631,17 @@ impl Table {
                     ),
                 });
             }
-            // Jitter keeps writers that collided from colliding again in lock-step.
-            let jitter = wait.mul_f64((uuid::Uuid::new_v4().as_u64_pair().1 % 1000) as f64 / 5000.0);
-            tokio::time::sleep(wait + jitter).await;
-            wait = (wait * 2).min(policy.max_wait);
-            self.refresh().await?;
+            self.back_off(&mut wait, &policy).await?;
         }
+    }
+
+    /// Wait before retrying a lost commit (doubling up to the policy's maximum), then reload the
+    /// table. Jitter keeps writers that collided from colliding again in lock-step.
+    async fn back_off(&mut self, wait: &mut Duration, policy: &RetryPolicy) -> Result<()> {
+        let jitter = wait.mul_f64((uuid::Uuid::new_v4().as_u64_pair().1 % 1000) as f64 / 5000.0);
+        tokio::time::sleep(*wait + jitter).await;
+        *wait = (*wait * 2).min(policy.max_wait);
+        self.refresh().await
     }
 
     /// Append rows.
@@ -849,10 +854,8 @@ impl Table {
                 return Ok(());
             }
             if attempt < policy.num_retries {
-                tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(policy.max_wait);
+                self.back_off(&mut wait, &policy).await?;
             }
-            self.refresh().await?;
         }
         Err(Error::Conflict {
             table: self.name(),
@@ -916,20 +919,12 @@ impl Table {
             let (meta, loc) =
                 commit::produce_schema_change(&self.metadata, &self.metadata_location, self.catalog.file_io(), schema)
                     .await?;
-            if self
-                .catalog
-                .swap_metadata_location(&self.ident, &self.metadata_location, &loc)
-                .await?
-            {
-                self.metadata = Arc::new(meta);
-                self.metadata_location = loc;
+            if self.swap_metadata(meta, loc).await? {
                 return Ok(());
             }
             if attempt < policy.num_retries {
-                tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(policy.max_wait);
+                self.back_off(&mut wait, &policy).await?;
             }
-            self.refresh().await?;
         }
         Err(Error::Conflict {
             table: self.name(),
