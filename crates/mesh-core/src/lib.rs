@@ -1,5 +1,5 @@
-//! The meshkit runtime: what the seed's Python `core` package does (session, config, io,
-//! iceberg, logging), for local runs on an embedded engine and for the cloud.
+//! The meshkit runtime: session, configuration, raw and table IO, jobs, checks, pipelines and logging,
+//! for local runs on an embedded engine and for the cloud.
 //!
 //! `ENV` picks the runtime ([`engine::Engine::open`]); jobs, pipelines and raw IO are one code
 //! path for all of them:
