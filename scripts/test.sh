@@ -24,6 +24,9 @@ if [ -f tests/python/requirements-checkov.txt ]; then
   venv venv-checkov tests/python/requirements-checkov.txt
   export MESH_CHECKOV="$CACHE/venv-checkov/bin/checkov"
 fi
+# zizmor audits the generated GitHub workflows (crates/mesh-infra/tests/workflows.rs, .ci/run).
+venv venv-zizmor tests/python/requirements-zizmor.txt
+export MESH_ZIZMOR="$CACHE/venv-zizmor/bin/zizmor"
 if [ -f tests/node/package.json ]; then
   stamp="$(cat tests/node/package.json tests/node/package-lock.json 2>/dev/null | sha256sum | cut -c1-16)"
   if [ ! -f "$CACHE/node/.stamp" ] || [ "$(cat "$CACHE/node/.stamp")" != "$stamp" ]; then

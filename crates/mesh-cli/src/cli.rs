@@ -128,7 +128,9 @@ pub enum Command {
         out: Option<PathBuf>,
     },
     /// Create a new domain repository that validates.
-    #[command(after_help = "Example:\n  mesh init finance02 --abbr f02 --region eu-west-1")]
+    #[command(
+        after_help = "Example:\n  mesh init finance02 --abbr f02 --region eu-west-1 \\\n    --account dev=111111111111 --account int=222222222222 --account prod=333333333333\n\nWith the three accounts, the domain also gets its GitHub workflows and a .env, so\n`mesh validate` and `mesh render` work right away."
+    )]
     Init {
         /// Folder to create (may exist, but must not hold a domain.json).
         dir: PathBuf,
@@ -140,6 +142,9 @@ pub enum Command {
         abbr: String,
         #[arg(long, default_value = "eu-west-1")]
         region: String,
+        /// AWS account of an environment, ENV=ID (repeat for dev, int and prod).
+        #[arg(long = "account", value_name = "ENV=ID")]
+        accounts: Vec<String>,
     },
     /// Add a project, table or job. The domain is validated after the change and the change
     /// is rolled back if it would make the domain invalid.
@@ -174,9 +179,10 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
-    /// Generate the Terraform of every cloud environment (infra/envs/{dev,int,prod}/).
+    /// Generate the Terraform of every cloud environment (infra/envs/{dev,int,prod}/) and the
+    /// GitHub Actions workflows (.github/workflows/).
     #[command(
-        after_help = "Examples:\n  mesh render                   write infra/ for dev, int and prod\n  mesh render --env dev --out /tmp/infra\n  mesh render --check           exit 1 and list files that differ from the model"
+        after_help = "Examples:\n  mesh render                   write infra/ for dev, int and prod, and .github/workflows/\n  mesh render --env dev --out /tmp/infra      Terraform only\n  mesh render --check           exit 1 and list files that differ from the model\n\nWorkflows are rendered (and checked) when neither --env nor --out is given."
     )]
     Render {
         /// Only this environment (dev, int or prod). Default: all three.
@@ -212,6 +218,21 @@ Example:
     /// Upload to an environment's AWS account.
     #[command(subcommand)]
     Deploy(DeployCommand),
+    /// Write the .env of this checkout from the model: ENV, the region and the domain's
+    /// prefixed settings ({ABBR}_*) as they resolve.
+    #[command(
+        after_help = "Examples:\n  mesh env                      .env for local runs\n  mesh env --env dev --force    replace it with one that targets dev\n  mesh env --stdout             print it, write nothing"
+    )]
+    Env {
+        #[arg(long, default_value = "local", value_parser = parse_env)]
+        env: Env,
+        /// Replace an existing .env.
+        #[arg(long)]
+        force: bool,
+        /// Print the file instead of writing it.
+        #[arg(long)]
+        stdout: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -226,6 +247,9 @@ pub enum DeployCommand {
         /// List what would be uploaded and upload nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Upload to prod from outside CI, bypassing the approved deploy workflow.
+        #[arg(long)]
+        yes: bool,
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },

@@ -25,6 +25,20 @@ fn failure(e: InfraError) -> Failure {
     }
 }
 
+/// How the generated workflows get `mesh`: built from this repository when it is meshkit's
+/// workspace, else installed from meshkit's repository at the version doing the rendering.
+pub fn mesh_source(root: &Path) -> mesh_infra::workflows::MeshSource {
+    mesh_infra::workflows::MeshSource::detect(root, env!("CARGO_PKG_REPOSITORY"), env!("CARGO_PKG_VERSION"))
+}
+
+fn drift_line(d: &Drift) -> String {
+    match d {
+        Drift::Missing(p) => format!("\n  missing  {}", p.display()),
+        Drift::Differs(p) => format!("\n  differs  {}", p.display()),
+        Drift::Stale(p) => format!("\n  stale    {} (no longer rendered; delete it)", p.display()),
+    }
+}
+
 pub fn render(
     root: &Path,
     domain: &Domain,
@@ -32,9 +46,17 @@ pub fn render(
     out: Option<PathBuf>,
     check: bool,
 ) -> Result<(), Failure> {
+    // The workflows describe every environment and live in the repository itself: a partial
+    // (--env) or relocated (--out) rendering leaves them alone.
+    let with_workflows = env.is_none() && out.is_none();
     let envs = envs(env)?;
     let out = out.unwrap_or_else(|| root.join("infra"));
     let rendered = mesh_infra::render(domain, &envs).map_err(failure)?;
+    let workflows = if with_workflows {
+        Some(mesh_infra::workflows::render(domain, &mesh_source(root)).map_err(failure)?)
+    } else {
+        None
+    };
     // The same manifest setting warns once, naming every environment it concerns.
     let mut warnings: Vec<(String, Vec<Env>)> = Vec::new();
     for w in &rendered.warnings {
@@ -49,26 +71,48 @@ pub fn render(
     }
     if check {
         let drift = mesh_infra::drift(&rendered, &out).map_err(failure)?;
-        if drift.is_empty() {
+        let wf_drift = match &workflows {
+            Some(w) => mesh_infra::workflows::drift(w, root).map_err(failure)?,
+            None => Vec::new(),
+        };
+        if drift.is_empty() && wf_drift.is_empty() {
             println!(
                 "ok: {} files in {} match the model",
                 rendered.files.len(),
                 out.display()
             );
+            if let Some(w) = &workflows {
+                println!(
+                    "ok: {} workflows in {} match the model",
+                    w.files.len(),
+                    root.join(mesh_infra::workflows::WORKFLOWS_DIR).display()
+                );
+            }
             return Ok(());
         }
-        let mut msg = format!(
-            "{} generated file(s) in {} differ from the model:",
-            drift.len(),
-            out.display()
-        );
-        for d in &drift {
-            let line = match d {
-                Drift::Missing(p) => format!("\n  missing  {}", p.display()),
-                Drift::Differs(p) => format!("\n  differs  {}", p.display()),
-                Drift::Stale(p) => format!("\n  stale    {} (no longer rendered; delete it)", p.display()),
-            };
-            msg.push_str(&line);
+        let mut msg = String::new();
+        if !drift.is_empty() {
+            msg.push_str(&format!(
+                "{} generated file(s) in {} differ from the model:",
+                drift.len(),
+                out.display()
+            ));
+            for d in &drift {
+                msg.push_str(&drift_line(d));
+            }
+        }
+        if !wf_drift.is_empty() {
+            if !msg.is_empty() {
+                msg.push('\n');
+            }
+            msg.push_str(&format!(
+                "{} generated workflow(s) in {} differ from the model:",
+                wf_drift.len(),
+                root.display()
+            ));
+            for d in &wf_drift {
+                msg.push_str(&drift_line(d));
+            }
         }
         msg.push_str("\n  help: run `mesh render` and commit the result");
         return Err(Failure::Runtime(msg));
@@ -91,6 +135,27 @@ pub fn render(
         written.len(),
         envs.iter().map(|e| e.as_str()).collect::<Vec<_>>().join(", "),
         out.display()
+    );
+    if let Some(w) = &workflows {
+        write_workflows(root, w)?;
+    }
+    Ok(())
+}
+
+/// Writes the workflows into the repository and removes generated ones no longer rendered.
+pub fn write_workflows(root: &Path, w: &mesh_infra::Rendered) -> Result<(), Failure> {
+    let written = mesh_infra::write(w, root).map_err(failure)?;
+    for d in mesh_infra::workflows::drift(w, root).map_err(failure)? {
+        if let Drift::Stale(p) = d {
+            let path = root.join(&p);
+            std::fs::remove_file(&path).map_err(|e| failure(InfraError::io(&path, e)))?;
+            println!("removed {} (no longer rendered)", p.display());
+        }
+    }
+    println!(
+        "wrote {} workflows into {}",
+        written.len(),
+        root.join(mesh_infra::workflows::WORKFLOWS_DIR).display()
     );
     Ok(())
 }

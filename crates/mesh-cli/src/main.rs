@@ -4,6 +4,7 @@
 mod artifacts;
 mod cli;
 mod describe;
+mod envfile;
 mod exit;
 mod infra;
 mod optimize;
@@ -138,6 +139,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             name,
             abbr,
             region,
+            accounts,
         } => {
             let name = name.unwrap_or_else(|| {
                 dir.file_name()
@@ -145,11 +147,36 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     .unwrap_or("domain")
                     .to_ascii_lowercase()
             });
-            let files = scaffold::init_domain(&dir, &name, &abbr, &region).map_err(scaffold_failure)?;
+            let accounts = scaffold::parse_account_args(&accounts).map_err(scaffold_failure)?;
+            let files = scaffold::init_domain(&dir, &name, &abbr, &region, &accounts).map_err(scaffold_failure)?;
             for f in files {
                 println!("created {}", f.display());
             }
-            println!("next: cd {} && mesh new project NAME --slug SLUG", dir.display());
+            let root = std::path::absolute(&dir)
+                .map_err(|e| Failure::Runtime(format!("`{}`: cannot resolve it: {e}", dir.display())))?;
+            let domain = load(Some(&root))?;
+            let env_file = envfile::write_dotenv(&root, &domain, mesh_domain::Env::Local, false)?;
+            println!("created {}", env_file.display());
+            let missing: Vec<&str> = mesh_domain::Env::CLOUD
+                .iter()
+                .filter(|e| !domain.accounts.contains_key(e))
+                .map(|e| e.as_str())
+                .collect();
+            if missing.is_empty() {
+                let workflows = mesh_infra::workflows::render(&domain, &infra::mesh_source(&root))
+                    .map_err(|e| Failure::Invalid(format!("error: {e}")))?;
+                infra::write_workflows(&root, &workflows)?;
+                println!(
+                    "next: cd {} && mesh new project NAME --slug SLUG, then `mesh render` for infra/",
+                    dir.display()
+                );
+            } else {
+                println!(
+                    "next: add the AWS account of {} to aws_accounts in {}/domain.json (or re-run mesh init with --account ENV=ID for each), then `mesh render` writes infra/ and .github/workflows/",
+                    missing.join(", "),
+                    dir.display()
+                );
+            }
             Ok(())
         }
         Command::New(new) => {
@@ -256,9 +283,24 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let (root, domain) = root_and_domain(cli.root.as_deref())?;
             artifacts::build(&root, &domain, env, out, format)
         }
-        Command::Deploy(DeployCommand::Artifacts { env, dry_run, format }) => {
+        Command::Env { env, force, stdout } => {
             let (root, domain) = root_and_domain(cli.root.as_deref())?;
-            artifacts::deploy(&root, &domain, env, dry_run, format)
+            if stdout {
+                print!("{}", envfile::dotenv_text(&root, &domain, env)?);
+            } else {
+                let path = envfile::write_dotenv(&root, &domain, env, force)?;
+                println!("wrote {}", display_rel(&root, &path));
+            }
+            Ok(())
+        }
+        Command::Deploy(DeployCommand::Artifacts {
+            env,
+            dry_run,
+            yes,
+            format,
+        }) => {
+            let (root, domain) = root_and_domain(cli.root.as_deref())?;
+            artifacts::deploy(&root, &domain, env, dry_run, yes, format)
         }
     }
 }

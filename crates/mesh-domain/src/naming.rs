@@ -156,6 +156,15 @@ impl Naming {
     pub fn scheduler_role(&self, slug: &ProjectSlug) -> String {
         format!("{}-scheduler-{}-{}", self.abbr, slug, self.env)
     }
+    /// The role the approved GitHub deploy job assumes with its OIDC token (Terraform apply and
+    /// artifact upload). At most 10 + 15 + 4 characters: always within IAM's 64.
+    pub fn github_deploy_role(&self) -> String {
+        format!("{}-github-deploy-{}", self.abbr, self.env)
+    }
+    /// The read-only role of pull-request plans (Terraform plan, no apply).
+    pub fn github_plan_role(&self) -> String {
+        format!("{}-github-plan-{}", self.abbr, self.env)
+    }
     /// SSM parameters of a project: `/{slug}/...`.
     pub fn ssm_prefix(&self, slug: &ProjectSlug) -> String {
         format!("/{slug}/")

@@ -2,9 +2,11 @@
 //! validated with the whole domain before it is kept; a change that would make the domain
 //! invalid is rolled back, so files are never left half-written.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::env::Env;
 use crate::ident::{DomainAbbr, Name, ProjectSlug};
 use crate::load::{load_domain, DOMAIN_FILE, PROJECTS_DIR, PROJECT_FILE};
 use crate::model::{Classification, ColumnType, Layer};
@@ -89,8 +91,43 @@ impl Undo {
     }
 }
 
+/// Parses `--account ENV=ID` arguments: each cloud environment at most once, ids of 12 digits.
+pub fn parse_account_args(args: &[String]) -> Result<BTreeMap<Env, String>, ScaffoldError> {
+    let mut accounts = BTreeMap::new();
+    for a in args {
+        let (env, id) = a.split_once('=').ok_or_else(|| {
+            ScaffoldError::Invalid(format!(
+                "--account `{a}` must be ENV=ID, e.g. `--account dev=123456789012`"
+            ))
+        })?;
+        let env = env.trim().parse::<Env>().ok().filter(|e| e.is_cloud()).ok_or_else(|| {
+            ScaffoldError::Invalid(format!(
+                "--account `{a}`: `{env}` is not a cloud environment; use dev, int or prod"
+            ))
+        })?;
+        let id = id.trim();
+        if id.len() != 12 || !id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ScaffoldError::Invalid(format!(
+                "--account `{a}`: `{id}` is not an AWS account id; account ids are 12 digits"
+            )));
+        }
+        if accounts.insert(env, id.to_string()).is_some() {
+            return Err(ScaffoldError::Invalid(format!(
+                "--account {env}=…: given twice; give each of dev, int and prod once"
+            )));
+        }
+    }
+    Ok(accounts)
+}
+
 /// `mesh init DIR`: a new, valid, empty domain repository.
-pub fn init_domain(dir: &Path, name: &str, abbr: &str, region: &str) -> Result<Vec<PathBuf>, ScaffoldError> {
+pub fn init_domain(
+    dir: &Path,
+    name: &str,
+    abbr: &str,
+    region: &str,
+    accounts: &BTreeMap<Env, String>,
+) -> Result<Vec<PathBuf>, ScaffoldError> {
     DomainAbbr::parse(abbr).map_err(|e| ScaffoldError::Invalid(e.to_string()))?;
     if dir.join(DOMAIN_FILE).exists() {
         return Err(ScaffoldError::Invalid(format!(
@@ -100,7 +137,7 @@ pub fn init_domain(dir: &Path, name: &str, abbr: &str, region: &str) -> Result<V
     }
     let mut undo = Undo::default();
     undo.create_dir(dir)?;
-    let domain = serde_json::json!({
+    let mut domain = serde_json::json!({
         "domain_name": name,
         "domain_abbr": abbr,
         "aws_region": region,
@@ -109,10 +146,18 @@ pub fn init_domain(dir: &Path, name: &str, abbr: &str, region: &str) -> Result<V
         "terraform_version": "1.9.8",
         "rust_toolchain": "1.95",
     });
+    if !accounts.is_empty() {
+        let map: serde_json::Map<String, serde_json::Value> = accounts
+            .iter()
+            .map(|(e, id)| (e.to_string(), serde_json::Value::String(id.clone())))
+            .collect();
+        domain["aws_accounts"] = serde_json::Value::Object(map);
+    }
     let text = serde_json::to_string_pretty(&domain).expect("static JSON") + "\n";
     let files = [
         (dir.join(DOMAIN_FILE), text),
-        (dir.join(".gitignore"), "/.mesh/\n/target/\n".to_string()),
+        // `.env` holds one developer's local settings (`mesh env` writes it): never committed.
+        (dir.join(".gitignore"), "/.mesh/\n/target/\n/.env\n".to_string()),
         (dir.join(PROJECTS_DIR).join("README.md"), "One folder per project, each with a `project.toml`.\nCreate one with `mesh new project NAME --slug SLUG`.\n".to_string()),
     ];
     undo.create_dir(&dir.join(PROJECTS_DIR))?;

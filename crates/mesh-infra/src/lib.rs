@@ -3,8 +3,8 @@
 //! [`render::render`] turns the checked domain model into one Terraform root per cloud
 //! environment (`envs/{env}/`): HCL written by [`hcl`], IAM policies built as data by
 //! [`policy`], state machines built from pipeline DAGs by [`sfn`]. [`iam_check::check`]
-//! evaluates the rendered policies with a real IAM evaluator. Every AWS name comes from
-//! [`mesh_domain::Naming`].
+//! evaluates the rendered policies with a real IAM evaluator. [`workflows::render`] writes the
+//! domain's GitHub Actions workflows. Every AWS name comes from [`mesh_domain::Naming`].
 
 pub mod error;
 pub mod hcl;
@@ -12,6 +12,8 @@ pub mod iam_check;
 pub mod policy;
 pub mod render;
 pub mod sfn;
+pub mod workflows;
+pub mod yaml;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,452 @@
+//! The generated GitHub workflows: snapshots, the committed `.github/workflows/` is current,
+//! and the structure read back by an independent YAML parser (PyYAML, MESH_PYTHON): pinned
+//! actions, least permissions, no expression inside a script, every deploy uploads the
+//! artifacts after `terraform apply` in the same approved job, prod has its reviewer gate, and
+//! the gate itself refuses an environment without reviewers (run against a local fake API).
+//! zizmor (MESH_ZIZMOR) finds nothing in them.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use mesh_domain::{Domain, Env, Naming};
+use mesh_infra::workflows::{self, MeshSource, HEADER};
+use mesh_infra::{Drift, Rendered};
+use serde_json::Value;
+
+fn example() -> Rendered {
+    workflows::render(&common::example_domain(), &MeshSource::Workspace).expect("the example domain has workflows")
+}
+
+fn git_source() -> MeshSource {
+    MeshSource::Git {
+        url: "https://example.invalid/meshkit".into(),
+        tag: "v0.1.0".into(),
+    }
+}
+
+/// A domain other than the example: another abbreviation, region, versions and accounts, so
+/// a value copied into the generator instead of derived from the model shows up.
+fn other_domain() -> (tempfile::TempDir, Domain) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("domain.json"),
+        r#"{"domain_name": "logistics", "domain_abbr": "lg7", "aws_region": "us-east-2",
+            "glue_version": "4.0", "python_version": "3.10", "terraform_version": "1.10.3",
+            "rust_toolchain": "1.96",
+            "aws_accounts": {"dev": "444444444444", "int": "555555555555", "prod": "666666666666"}}"#,
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("projects")).unwrap();
+    let d = mesh_domain::load_domain(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    (dir, d)
+}
+
+/// Every workflow parsed by PyYAML, by file name.
+fn parse(rendered: &Rendered) -> Vec<(String, Value)> {
+    let python = common::tool("MESH_PYTHON");
+    let dir = tempfile::tempdir().unwrap();
+    mesh_infra::write(rendered, dir.path()).unwrap();
+    let paths: Vec<PathBuf> = rendered.files.iter().map(|f| dir.path().join(&f.path)).collect();
+    let out = Command::new(python)
+        .arg(common::tools_dir().join("yaml_to_json.py"))
+        .args(&paths)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "PyYAML cannot read the workflows: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    paths
+        .iter()
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                v[p.to_string_lossy().as_ref()].clone(),
+            )
+        })
+        .collect()
+}
+
+fn doc<'a>(docs: &'a [(String, Value)], name: &str) -> &'a Value {
+    &docs
+        .iter()
+        .find(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("no {name}"))
+        .1
+}
+
+fn steps(job: &Value) -> &Vec<Value> {
+    job["steps"].as_array().expect("a job with steps")
+}
+
+fn run_of(step: &Value) -> &str {
+    step["run"].as_str().unwrap_or("")
+}
+
+fn position(job: &Value, what: &str, pred: impl Fn(&Value) -> bool) -> usize {
+    steps(job)
+        .iter()
+        .position(pred)
+        .unwrap_or_else(|| panic!("no step that {what} in {job:#}"))
+}
+
+#[test]
+fn snapshots_of_every_workflow() {
+    for f in &example().files {
+        let name = f.path.to_string_lossy().replace(['/', '\\'], "__");
+        insta::assert_snapshot!(name, &f.contents);
+    }
+    // A domain repository of its own installs mesh instead of building meshkit.
+    let (_dir, d) = other_domain();
+    let git = workflows::render(&d, &git_source()).unwrap();
+    insta::assert_snapshot!("other_domain__ci.yml", &git.files[0].contents);
+}
+
+#[test]
+fn committed_workflows_match_the_model() {
+    let drift = workflows::drift(&example(), &common::repo_root()).unwrap();
+    assert!(
+        drift.is_empty(),
+        ".github/workflows is out of date ({drift:?}); run `mesh render` and commit the result"
+    );
+}
+
+#[test]
+fn drift_finds_changed_missing_and_stale_workflows_but_leaves_hand_written_ones() {
+    let rendered = example();
+    let dir = tempfile::tempdir().unwrap();
+    mesh_infra::write(&rendered, dir.path()).unwrap();
+    assert!(workflows::drift(&rendered, dir.path()).unwrap().is_empty());
+    let wf = dir.path().join(".github/workflows");
+    std::fs::write(wf.join("deploy-int.yml"), "# edited\n").unwrap();
+    std::fs::remove_file(wf.join("ci.yml")).unwrap();
+    std::fs::write(wf.join("deploy-qa.yml"), format!("{HEADER}\nname: old\n")).unwrap();
+    std::fs::write(wf.join("release.yml"), "name: release\n").unwrap();
+    assert_eq!(
+        workflows::drift(&rendered, dir.path()).unwrap(),
+        vec![
+            Drift::Missing(".github/workflows/ci.yml".into()),
+            Drift::Differs(".github/workflows/deploy-int.yml".into()),
+            Drift::Stale(".github/workflows/deploy-qa.yml".into()),
+        ]
+    );
+}
+
+#[test]
+fn a_missing_account_is_named() {
+    let (dir, _) = other_domain();
+    let path = dir.path().join("domain.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace(r#", "prod": "666666666666""#, "")).unwrap();
+    let d = mesh_domain::load_domain(dir.path()).unwrap();
+    let err = workflows::render(&d, &MeshSource::Workspace).unwrap_err().to_string();
+    assert!(err.contains("aws_accounts.prod is missing"), "{err}");
+}
+
+/// The rules every workflow keeps, whatever the domain.
+fn check_security(docs: &[(String, Value)]) {
+    for (name, w) in docs {
+        assert_eq!(
+            w["permissions"],
+            serde_json::json!({}),
+            "{name}: the workflow grants nothing"
+        );
+        for (job_name, job) in w["jobs"].as_object().unwrap() {
+            let perms = job["permissions"]
+                .as_object()
+                .unwrap_or_else(|| panic!("{name}/{job_name}: no permissions"));
+            for (scope, level) in perms {
+                assert!(
+                    level == "read" || (scope == "id-token" && level == "write"),
+                    "{name}/{job_name}: {scope}: {level} is more than a deploy needs"
+                );
+            }
+            for step in steps(job) {
+                if let Some(uses) = step["uses"].as_str() {
+                    let (_, sha) = uses.split_once('@').unwrap_or_else(|| panic!("{uses} is unpinned"));
+                    assert!(
+                        sha.len() == 40 && sha.chars().all(|c| c.is_ascii_hexdigit()),
+                        "{name}: {uses} is not pinned to a full commit SHA"
+                    );
+                    if uses.starts_with("actions/checkout@") {
+                        assert_eq!(step["with"]["persist-credentials"], false, "{name}/{job_name}");
+                    }
+                }
+                assert!(
+                    !run_of(step).contains("${{"),
+                    "{name}/{job_name}: an expression is expanded inside a script: {}",
+                    run_of(step)
+                );
+            }
+        }
+    }
+}
+
+/// Deploys and plans as the model says: per environment, its branch, role, versions and paths.
+fn check_deploys(d: &Domain, docs: &[(String, Value)], source: &MeshSource) {
+    let ci = doc(docs, "ci.yml");
+    for env in Env::CLOUD {
+        let n = Naming::for_domain(d, env);
+        let account = &d.accounts[&env];
+        let branch = env.branch().unwrap();
+        let tf_dir = format!("infra/envs/{env}");
+        let w = doc(docs, &format!("deploy-{env}.yml"));
+        assert_eq!(w["on"]["push"]["branches"], serde_json::json!([branch]));
+        let job = &w["jobs"]["deploy"];
+        assert_eq!(
+            job["environment"],
+            env.as_str(),
+            "deploy-{env} runs in its GitHub environment"
+        );
+        assert_eq!(job["needs"], "check");
+        let role = format!("arn:aws:iam::{account}:role/{}", n.github_deploy_role());
+        let creds = position(job, "assumes the deploy role", |s| {
+            s["with"]["role-to-assume"] == role.as_str()
+        });
+        assert_eq!(steps(job)[creds]["with"]["aws-region"], d.region.as_str());
+        let tf = position(job, "installs Terraform", |s| {
+            s["with"]["terraform_version"].is_string()
+        });
+        assert_eq!(
+            steps(job)[tf]["with"]["terraform_version"],
+            d.versions.terraform.as_str()
+        );
+        let plan = position(job, "plans", |s| run_of(s).starts_with("terraform plan"));
+        let apply = position(job, "applies", |s| run_of(s).starts_with("terraform apply"));
+        assert_eq!(steps(job)[apply]["working-directory"], tf_dir.as_str());
+        assert_eq!(steps(job)[plan]["working-directory"], tf_dir.as_str());
+        let build = position(job, "builds", |s| {
+            run_of(s).contains(&format!("mesh build --env {env}"))
+        });
+        let upload = position(job, "uploads", |s| {
+            run_of(s).contains(&format!("mesh deploy artifacts --env {env}"))
+        });
+        assert!(
+            creds < plan && plan < apply && apply < build && build < upload,
+            "deploy-{env}: credentials, plan, apply, build, upload must run in that order"
+        );
+        // A failed upload fails the job: nothing lets the step fail quietly.
+        let up = &steps(job)[upload];
+        assert!(up["continue-on-error"].is_null() && up["if"].is_null(), "{up}");
+        assert!(job["continue-on-error"].is_null());
+        assert!(!run_of(up).contains("--dry-run") && !run_of(up).contains("||"));
+        assert_eq!(job["defaults"]["run"]["shell"], "bash");
+        // Nothing deploys outside this job.
+        for (other, j) in w["jobs"].as_object().unwrap() {
+            if other != "deploy" {
+                assert!(
+                    steps(j)
+                        .iter()
+                        .all(|s| !run_of(s).contains("terraform apply") && !run_of(s).contains("deploy artifacts")),
+                    "deploy-{env}/{other} changes something"
+                );
+            }
+        }
+        // The reviewer gate: prod only, first step, before any change.
+        let gate = steps(job)
+            .iter()
+            .position(|s| run_of(s).contains(&format!("/environments/{env}")));
+        if env == Env::Prod {
+            assert_eq!(gate, Some(0), "the prod gate is the first step");
+            let g = &steps(job)[0];
+            assert!(run_of(g).contains("required_reviewers"));
+            assert_eq!(g["env"]["GH_TOKEN"], "${{ github.token }}");
+            assert_eq!(job["permissions"]["actions"], "read");
+        } else {
+            assert_eq!(gate, None, "{env} has no reviewer gate");
+        }
+        // The pull-request plan of this environment: read-only role, never an apply.
+        let pj = &ci["jobs"][format!("plan-{env}")];
+        assert!(
+            pj["if"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("github.base_ref == '{branch}'")),
+            "{pj}"
+        );
+        let plan_role = format!("arn:aws:iam::{account}:role/{}", n.github_plan_role());
+        position(pj, "assumes the plan role", |s| {
+            s["with"]["role-to-assume"] == plan_role.as_str()
+        });
+        position(pj, "plans", |s| run_of(s).starts_with("terraform plan"));
+        for s in steps(pj) {
+            assert!(!run_of(s).contains("apply") && !run_of(s).contains("deploy"), "{s}");
+        }
+        for (scope, level) in pj["permissions"].as_object().unwrap() {
+            assert!(level == "read" || scope == "id-token", "plan-{env}: {scope}: {level}");
+        }
+        assert_ne!(
+            pj["environment"],
+            env.as_str(),
+            "plans never use the deploy environment"
+        );
+    }
+    // The check job: the model's Rust toolchain, the render check and the binary handed over.
+    for (name, w) in docs {
+        let check = &w["jobs"]["check"];
+        position(check, "installs the model's Rust", |s| {
+            run_of(s).contains(&format!("rustup toolchain install {} ", d.versions.rust))
+        });
+        position(check, "checks the rendering", |s| run_of(s).ends_with("render --check"));
+        position(check, "audits the workflows", |s| {
+            run_of(s).contains("zizmor\" --offline --min-severity medium .github/workflows/")
+        });
+        let install = match source {
+            MeshSource::Workspace => "cargo build -p mesh-cli",
+            MeshSource::Git { .. } => "cargo install --locked --git",
+        };
+        position(check, "gets mesh", |s| run_of(s).contains(install));
+        assert!(
+            w["jobs"]["check"]["permissions"]["id-token"].is_null(),
+            "{name}: checks need no AWS"
+        );
+    }
+}
+
+#[test]
+fn the_example_workflows_are_secure_and_deploy_everything_per_environment() {
+    let d = common::example_domain();
+    let docs = parse(&example());
+    assert_eq!(docs.len(), 4);
+    check_security(&docs);
+    check_deploys(&d, &docs, &MeshSource::Workspace);
+}
+
+#[test]
+fn another_domains_workflows_follow_its_own_model() {
+    let (_dir, d) = other_domain();
+    let rendered = workflows::render(&d, &git_source()).unwrap();
+    let docs = parse(&rendered);
+    check_security(&docs);
+    check_deploys(&d, &docs, &git_source());
+    let all: String = rendered.files.iter().map(|f| f.contents.as_str()).collect();
+    for leaked in ["f01-", "eu-west-1", "111111111111", "1.9.8", "\"1.95\""] {
+        assert!(
+            !all.contains(leaked),
+            "`{leaked}` of the example domain leaked into another domain"
+        );
+    }
+}
+
+#[test]
+fn zizmor_finds_nothing() {
+    let zizmor = common::tool("MESH_ZIZMOR");
+    let (_dir, other) = other_domain();
+    for (what, rendered) in [
+        ("example", example()),
+        ("other", workflows::render(&other, &git_source()).unwrap()),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        mesh_infra::write(&rendered, dir.path()).unwrap();
+        // Every finding, at any severity, in the regular and the pedantic persona.
+        for persona in ["regular", "pedantic"] {
+            let out = Command::new(&zizmor)
+                .args(["--offline", "--no-progress", "--color", "never", "--persona", persona])
+                .arg(dir.path().join(".github/workflows"))
+                .output()
+                .unwrap();
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(
+                out.status.success() && text.contains("No findings"),
+                "{what} ({persona}): zizmor found something:\n{text}"
+            );
+        }
+    }
+}
+
+/// A one-request-at-a-time HTTP server that answers every request with `status` and `body`
+/// and records the request lines and headers it saw.
+fn fake_github(status: u16, body: &'static str) -> (String, std::thread::JoinHandle<Vec<String>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let handle = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(s.try_clone().unwrap());
+        let mut seen = Vec::new();
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            let line = line.trim_end().to_string();
+            if line.is_empty() {
+                break;
+            }
+            seen.push(line);
+        }
+        write!(
+            s,
+            "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let _ = reader.read(&mut [0u8; 1]);
+        seen
+    });
+    (url, handle)
+}
+
+fn run_gate(script: &str, api: &str, tmp: &Path) -> std::process::Output {
+    Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap())
+        .env("GITHUB_API_URL", api)
+        .env("GITHUB_REPOSITORY", "acme/finance01")
+        .env("RUNNER_TEMP", tmp)
+        .env("GH_TOKEN", "token-123")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_prod_gate_refuses_an_environment_without_reviewers() {
+    let docs = parse(&example());
+    let job = &doc(&docs, "deploy-prod.yml")["jobs"]["deploy"];
+    let script = run_of(&steps(job)[0]).to_string();
+    let tmp = tempfile::tempdir().unwrap();
+    let reviewed = r#"{"name": "prod", "protection_rules": [
+        {"id": 1, "type": "wait_timer", "wait_timer": 0},
+        {"id": 2, "type": "required_reviewers", "prevent_self_review": true,
+         "reviewers": [{"type": "Team", "reviewer": {"slug": "platform"}}]}]}"#;
+    let cases: [(u16, &'static str, bool, &str); 5] = [
+        (200, reviewed, true, "prod requires approval by 1 reviewer(s)"),
+        (
+            200,
+            r#"{"name": "prod", "protection_rules": []}"#,
+            false,
+            "has no required reviewers",
+        ),
+        (200, r#"{"name": "prod"}"#, false, "has no required reviewers"),
+        (
+            200,
+            r#"{"name": "prod", "protection_rules": [{"type": "required_reviewers", "reviewers": []}]}"#,
+            false,
+            "has no required reviewers",
+        ),
+        (404, r#"{"message": "Not Found"}"#, false, "answered HTTP 404"),
+    ];
+    for (status, body, passes, says) in cases {
+        let (url, server) = fake_github(status, body);
+        let out = run_gate(&script, &url, tmp.path());
+        let seen = server.join().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.success(), passes, "{body}: {text}");
+        assert!(text.contains(says), "{body}: expected `{says}` in {text}");
+        assert_eq!(seen[0], "GET /repos/acme/finance01/environments/prod HTTP/1.1");
+        assert!(seen.iter().any(|h| h == "Authorization: Bearer token-123"), "{seen:?}");
+    }
+}
