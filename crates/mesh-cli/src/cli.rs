@@ -63,7 +63,7 @@ pub enum Command {
     /// Run pipelines (or one job) locally on the embedded engine: DataFusion, the SQLite
     /// Iceberg catalog and the local lake.
     #[command(
-        after_help = "Examples:\n  mesh run --sample-data              generate sample data, then run every pipeline\n  mesh run sales                      every pipeline of project sales\n  mesh run sales --job daily_sales --param run_date=2026-11-27\n\nEach run writes .mesh/runs/<run>.json; `mesh report` turns it into HTML.\nExit 1 when a step fails (its dependents are skipped; other branches finish)."
+        after_help = "Examples:\n  mesh run --sample-data              generate sample data, then run every pipeline\n  mesh run sales                      every pipeline of project sales\n  mesh run sales --job daily_sales --param run_date=2026-11-27\n  mesh run --job sales_by_day --from 2026-10-01 --to 2026-11-09   backfill a time-range job\n\nrun_date defaults to today (UTC). Each run writes .mesh/runs/<run>.json; `mesh report` turns it into HTML.\nExit 1 when a step fails (its dependents are skipped; other branches finish)."
     )]
     Run {
         /// Projects to run (default: all).
@@ -88,6 +88,16 @@ pub enum Command {
         rows: u64,
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// Backfill: run every interval from this date (YYYY-MM-DD, YYYY-MM-DDTHH, YYYY-MM) on,
+        /// in order, skipping intervals already done.
+        #[arg(long, value_name = "DATE", requires = "to")]
+        from: Option<String>,
+        /// Last interval of the backfill (included).
+        #[arg(long, value_name = "DATE", requires = "from")]
+        to: Option<String>,
+        /// Re-run intervals already done.
+        #[arg(long, requires = "from")]
+        force: bool,
     },
     /// Run ad-hoc Spark SQL on the local tables (`f01_curated.daily_sales`).
     #[command(

@@ -94,6 +94,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
             sample_data,
             rows,
             seed,
+            from,
+            to,
+            force,
         } => {
             let (root, domain) = root_and_domain(cli.root.as_deref())?;
             let args = runtime::RunArgs {
@@ -105,6 +108,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 sample_data,
                 rows,
                 seed,
+                range: from.zip(to),
+                force,
             };
             runtime::run(&root, &domain, args)
         }

@@ -186,6 +186,9 @@ pub struct RunArgs {
     pub sample_data: bool,
     pub rows: u64,
     pub seed: u64,
+    /// `--from` / `--to`: a backfill.
+    pub range: Option<(String, String)>,
+    pub force: bool,
 }
 
 fn parse_params(params: &[String]) -> Result<BTreeMap<String, String>, Failure> {
@@ -224,36 +227,56 @@ pub fn run(root: &Path, domain: &Domain, args: RunArgs) -> Result<(), Failure> {
         flags.insert("env", e.to_string());
     }
     let cfg = config(root, domain, flags.clone())?;
-    let params = parse_params(&args.params)?;
+    let mut params = parse_params(&args.params)?;
     let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
     init_logging(&cfg, Some(multi.clone()));
     if args.sample_data {
         sample_data_with(root, domain, args.rows, args.seed, flags)?;
     }
-    let run_id = mesh_core::record::new_run_id();
+    let req = RunRequest {
+        projects: args.projects.clone(),
+        pipeline: args.pipeline.clone(),
+        job: args.job.clone(),
+        params: BTreeMap::new(),
+        max_concurrency: cfg.max_concurrency.value,
+    };
     let rt = tokio_runtime()?;
+    if let Some((from, to)) = &args.range {
+        if params.contains_key("run_date") {
+            return Err(Failure::Invalid(
+                "error: --param run_date and --from/--to both set the date; a backfill sets run_date to each interval's first day".into(),
+            ));
+        }
+        let req = RunRequest { params, ..req };
+        return rt.block_on(backfill(root, domain, &cfg, &req, from, to, args.force, &multi));
+    }
+    // A daily job run by hand or by a schedule means today: say so, and where it came from.
+    match params.get("run_date") {
+        Some(d) => eprintln!("run_date = {d} (from --param run_date)"),
+        None => {
+            let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+            eprintln!("run_date = {today} (default: today, UTC; set it with --param run_date=YYYY-MM-DD)");
+            params.insert("run_date".into(), today);
+        }
+    }
+    let req = RunRequest { params, ..req };
+    let run_id = mesh_core::record::new_run_id();
     let (record, outputs) = rt.block_on(async {
         let engine = open_engine(root, domain, &cfg).await?;
-        let req = RunRequest {
-            projects: args.projects.clone(),
-            pipeline: args.pipeline.clone(),
-            job: args.job.clone(),
-            params,
-            max_concurrency: cfg.max_concurrency.value,
-        };
-        let bars = Arc::new(Bars {
-            multi: multi.clone(),
-            bars: Mutex::new(BTreeMap::new()),
-        });
-        pipeline::run(engine, &req, &run_id, bars)
+        pipeline::run(engine, &req, &run_id, progress(&multi))
             .await
             .map_err(|e| Failure::Invalid(format!("error: {e}")))
     })?;
     let _ = multi.clear();
+    finish(root, &record, &outputs)
+}
+
+/// Saves the run record, prints the summary, and turns failed steps into the exit status.
+fn finish(root: &Path, record: &RunRecord, outputs: &[(String, StepOutput)]) -> Result<(), Failure> {
     let path = record
         .save(&root.join(RUNS_DIR))
         .map_err(|e| Failure::Runtime(e.to_string()))?;
-    print_summary(&record, &outputs);
+    print_summary(record, outputs);
     println!(
         "run record: {}   report: mesh report {}",
         path.strip_prefix(root).unwrap_or(&path).display(),
@@ -283,6 +306,130 @@ pub fn run(root: &Path, domain: &Domain, args: RunArgs) -> Result<(), Failure> {
             failed.join("\n  ")
         )))
     }
+}
+
+/// Spinners at a terminal; elsewhere (CI, Step Functions, a pipe) one log line per step start,
+/// retry and end, so a long run is never silent.
+fn progress(multi: &MultiProgress) -> Arc<dyn Progress> {
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        Arc::new(Bars {
+            multi: multi.clone(),
+            bars: Mutex::new(BTreeMap::new()),
+        })
+    } else {
+        Arc::new(Lines::default())
+    }
+}
+
+#[derive(Default)]
+struct Lines {
+    started: Mutex<BTreeMap<String, Instant>>,
+}
+
+impl Progress for Lines {
+    fn event(&self, step: &str, event: StepEvent<'_>) {
+        let mut started = self.started.lock().expect("lines lock");
+        match event {
+            StepEvent::Started { attempt } => {
+                started.insert(step.to_string(), Instant::now());
+                tracing::info!(step, attempt, "step started");
+            }
+            StepEvent::Retrying { attempt, error, wait } => {
+                tracing::warn!(
+                    step,
+                    attempt,
+                    wait_s = wait.as_secs_f64(),
+                    "step attempt failed, retrying: {error}"
+                )
+            }
+            StepEvent::Finished { ok } => {
+                let seconds = started.get(step).map(|t| t.elapsed().as_secs_f64()).unwrap_or(0.0);
+                if ok {
+                    tracing::info!(step, seconds, "step succeeded");
+                } else {
+                    tracing::error!(step, seconds, "step failed");
+                }
+            }
+            StepEvent::Skipped => tracing::warn!(step, "step skipped: a step it depends on did not succeed"),
+        }
+    }
+}
+
+/// `mesh run --from --to`: each interval as its own run (own record), in order; intervals
+/// already committed are skipped unless `force`; the first failing interval stops the backfill.
+#[allow(clippy::too_many_arguments)]
+async fn backfill(
+    root: &Path,
+    domain: &Domain,
+    cfg: &Config,
+    req: &RunRequest,
+    from: &str,
+    to: &str,
+    force: bool,
+    multi: &MultiProgress,
+) -> Result<(), Failure> {
+    use mesh_core::backfill::{Backfill, BackfillError};
+    let engine = open_engine(root, domain, cfg).await?;
+    let plan = Backfill::plan(&engine, req, from, to).await.map_err(|e| match e {
+        BackfillError::State { .. } => Failure::Runtime(format!("error: {e}")),
+        _ => Failure::Invalid(format!("error: {e}")),
+    })?;
+    let n = plan.intervals.len();
+    let jobs: Vec<&str> = plan.jobs.iter().map(|(j, _)| j.as_str()).collect();
+    eprintln!(
+        "backfill {} to {}: {n} {} interval(s){}",
+        plan.intervals[0].label(),
+        plan.intervals[n - 1].label(),
+        plan.grain,
+        if jobs.is_empty() {
+            " (no time-range job among the steps: nothing is skipped)".to_string()
+        } else {
+            format!(", time-range jobs {}", jobs.join(", "))
+        }
+    );
+    let (mut ran, mut skipped) = (0, 0);
+    for (k, interval) in plan.intervals.iter().enumerate() {
+        let label = interval.label();
+        if !force && plan.is_done(interval) {
+            eprintln!("[{}/{n}] {label}: already done, skipped (--force re-runs it)", k + 1);
+            skipped += 1;
+            continue;
+        }
+        eprintln!("[{}/{n}] {label}: running", k + 1);
+        let mut req = req.clone();
+        req.params.extend(interval.params());
+        let run_id = mesh_core::record::new_run_id();
+        let (record, _outputs) = pipeline::run(engine.clone(), &req, &run_id, progress(multi))
+            .await
+            .map_err(|e| Failure::Invalid(format!("error: {e}")))?;
+        let _ = multi.clear();
+        record
+            .save(&root.join(RUNS_DIR))
+            .map_err(|e| Failure::Runtime(e.to_string()))?;
+        if !record.succeeded {
+            let failed: Vec<String> = record
+                .pipelines
+                .iter()
+                .flat_map(|p| &p.steps)
+                .filter(|s| s.status == "failed")
+                .map(|s| format!("{}: {}", s.name, s.error.clone().unwrap_or_default()))
+                .collect();
+            return Err(Failure::Runtime(format!(
+                "backfill stopped at {label}: interval {label} failed (run {})\n  {}\n  help: intervals before {label} are committed; fix the cause and run the same command again to resume at {label}",
+                record.run_id,
+                failed.join("\n  ")
+            )));
+        }
+        eprintln!(
+            "[{}/{n}] {label}: done in {:.1}s (run {})",
+            k + 1,
+            record.seconds,
+            record.run_id
+        );
+        ran += 1;
+    }
+    println!("backfill {from} to {to}: {ran} interval(s) run, {skipped} already done, {n} in all");
+    Ok(())
 }
 
 fn init_logging(cfg: &Config, bars: Option<MultiProgress>) {

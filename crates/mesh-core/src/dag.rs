@@ -51,9 +51,34 @@ impl<T> StepResult<T> {
     }
 }
 
-pub type StepFuture<T> = Pin<Box<dyn Future<Output = Result<T, String>> + Send>>;
+pub type StepFuture<T> = Pin<Box<dyn Future<Output = Result<T, StepError>> + Send>>;
 
-/// What runs one attempt of a step. Errors are messages for people.
+/// Why an attempt failed: a message for people, and whether another attempt can help.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepError {
+    pub message: String,
+    /// Only transient failures (IO, throttling, a lost commit race) are retried; a planning
+    /// error, a failed check or a bad row fails the same way every time.
+    pub transient: bool,
+}
+
+impl StepError {
+    pub fn transient(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            transient: true,
+        }
+    }
+
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            transient: false,
+        }
+    }
+}
+
+/// What runs one attempt of a step.
 pub trait StepRunner<T>: Send + Sync + 'static {
     fn run(&self, step: &str, attempt: u32) -> StepFuture<T>;
     /// Called when a step starts, is retried, or finishes (for progress bars and logs).
@@ -207,13 +232,13 @@ async fn run_with_retries<T: Send + 'static>(step: DagStep, runner: Arc<dyn Step
                     status: StepStatus::Succeeded { output },
                 };
             }
-            Err(error) if attempt <= step.retries => {
+            Err(error) if error.transient && attempt <= step.retries => {
                 let wait = step.backoff.saturating_mul(1 << (attempt - 1).min(16));
                 runner.event(
                     &step.name,
                     StepEvent::Retrying {
                         attempt,
-                        error: &error,
+                        error: &error.message,
                         wait,
                     },
                 );
@@ -226,7 +251,7 @@ async fn run_with_retries<T: Send + 'static>(step: DagStep, runner: Arc<dyn Step
                     name: step.name,
                     attempts: attempt,
                     seconds: start.elapsed().as_secs_f64(),
-                    status: StepStatus::Failed { error },
+                    status: StepStatus::Failed { error: error.message },
                 };
             }
         }
@@ -270,7 +295,7 @@ mod tests {
                 tokio::task::yield_now().await;
                 running.lock().unwrap().0 -= 1;
                 if fail {
-                    Err(format!("boom on attempt {attempt}"))
+                    Err(StepError::transient(format!("boom on attempt {attempt}")))
                 } else {
                     Ok(attempt)
                 }
@@ -338,6 +363,24 @@ mod tests {
         let peak = s.running.lock().unwrap().1;
         assert!(peak <= 2, "peak {peak}");
         assert_eq!(s.started.lock().unwrap().len(), 6);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn permanent_errors_are_not_retried() {
+        struct Permanent;
+        impl StepRunner<u32> for Permanent {
+            fn run(&self, _step: &str, _attempt: u32) -> StepFuture<u32> {
+                Box::pin(async { Err(StepError::permanent("no column `qty`")) })
+            }
+        }
+        let results = execute(&[step("a", &[], 3)], 1, Arc::new(Permanent)).await.unwrap();
+        assert_eq!(results[0].attempts, 1);
+        assert_eq!(
+            results[0].status,
+            StepStatus::Failed {
+                error: "no column `qty`".into()
+            }
+        );
     }
 
     #[tokio::test]

@@ -16,7 +16,7 @@ use tracing::{info, info_span, warn, Instrument};
 
 use crate::checks::{run_checks, CheckOutcome};
 use crate::engine::Engine;
-use crate::raw::{read_raw, rejected_batch, rejected_schema, write_parquet_partition};
+use crate::raw::{read_raw, read_raw_selected, rejected_batch, rejected_schema, write_parquet_partition};
 use crate::session::{new_context, register_batches, register_provider};
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -28,6 +28,11 @@ pub struct JobReport {
     pub files_added: usize,
     pub files_removed: usize,
     pub bytes_read: u64,
+    /// Raw files read (an incremental input: only those not processed before).
+    pub files_read: usize,
+    /// The interval a time-range job replaced (`2026-11-03`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interval: Option<String>,
     pub snapshot_id: Option<i64>,
     pub operation: Option<String>,
     pub inserted: Option<u64>,
@@ -72,6 +77,9 @@ pub enum JobError {
     },
     #[error("job `{job}`: {detail}")]
     Other { job: String, detail: String },
+    /// Reading or writing storage failed while the query ran (worth a retry).
+    #[error("job `{job}`: {file}: {detail}")]
+    Io { job: String, file: String, detail: String },
 }
 
 impl JobError {
@@ -196,12 +204,27 @@ impl<'a> JobRun<'a> {
             job: name.clone(),
             detail,
         })?;
-        self.register_inputs(&ctx, &mut report).instrument(span.clone()).await?;
+        let output_table = crate::incremental::output_table(engine, self.project, job)
+            .await
+            .map_err(JobError::engine(job))?;
+        let mut state = mesh_iceberg::CommitProperties::default();
+        self.register_inputs(&ctx, &mut report, output_table.as_ref(), &mut state)
+            .instrument(span.clone())
+            .await?;
         let mut params = job.params.clone();
         params.insert("run_id".into(), self.run_id.to_string());
         params.insert("env".into(), engine.layout.naming.env().to_string());
         params.extend(self.params.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let out_decl = self.project.table(&job.output).expect("validated reference");
+        let interval = crate::incremental::bind_interval(job, out_decl, &mut params, output_table.as_ref(), &mut state)
+            .map_err(|detail| JobError::Other {
+                job: name.clone(),
+                detail,
+            })?;
+        report.interval = interval.as_ref().map(|(i, _)| i.label());
         Ok(JobContext {
+            state,
+            interval,
             engine: self.engine,
             project: self.project,
             job: self.job,
@@ -213,13 +236,50 @@ impl<'a> JobRun<'a> {
         })
     }
 
-    async fn register_inputs(&self, ctx: &SessionContext, report: &mut JobReport) -> Result<(), JobError> {
+    async fn register_inputs(
+        &self,
+        ctx: &SessionContext,
+        report: &mut JobReport,
+        output: Option<&mesh_iceberg::Table>,
+        state: &mut mesh_iceberg::CommitProperties,
+    ) -> Result<(), JobError> {
         let (job, project, engine) = (self.job, self.project, self.engine);
         for input in &job.inputs {
             let table = project.table(input).expect("validated reference");
             let database = engine.layout.naming.database(table.layer);
+            let incremental = job.incremental.as_ref().is_some_and(|i| i.inputs.contains(input));
             if table.hive().is_some() {
-                self.register_raw(ctx, table, &database, report).await?;
+                let bookmark = incremental
+                    .then(|| crate::incremental::raw_bookmark(job, input, output))
+                    .transpose()
+                    .map_err(|detail| JobError::Other {
+                        job: job.name.to_string(),
+                        detail,
+                    })?;
+                let read = self
+                    .register_raw(ctx, table, &database, report, bookmark.as_ref().map(|b| &b.2))
+                    .await?;
+                if let Some((key, prev, bookmark)) = bookmark {
+                    state.set.insert(key.clone(), bookmark.advance(&read).encode());
+                    state.expect.insert(key, prev);
+                }
+            } else if incremental {
+                let t = engine.load_table(project, table).await.map_err(JobError::engine(job))?;
+                let (schema, batches) = crate::incremental::iceberg_increment(job, input, &t, output, state, report)
+                    .await
+                    .map_err(|e| match e {
+                        crate::incremental::IncrementError::Engine(e) => JobError::engine(job)(e),
+                        other => JobError::Other {
+                            job: job.name.to_string(),
+                            detail: other.to_string(),
+                        },
+                    })?;
+                register_batches(ctx, &database, table.name.as_str(), schema, batches).map_err(|e| {
+                    JobError::Other {
+                        job: job.name.to_string(),
+                        detail: e.to_string(),
+                    }
+                })?;
             } else {
                 let t = engine.load_table(project, table).await.map_err(JobError::engine(job))?;
                 // Streamed by DataFusion from the current snapshot: only the columns and files
@@ -241,7 +301,8 @@ impl<'a> JobRun<'a> {
         table: &Table,
         database: &str,
         report: &mut JobReport,
-    ) -> Result<(), JobError> {
+        bookmark: Option<&crate::incremental::RawBookmark>,
+    ) -> Result<Vec<crate::raw::FileId>, JobError> {
         let (engine, project, job) = (self.engine, self.project, self.job);
         let location = engine.location(project, table);
         let raw_error = |source| JobError::Raw {
@@ -249,7 +310,12 @@ impl<'a> JobRun<'a> {
             table: table.reference().to_string(),
             source: Box::new(source),
         };
-        let read = read_raw(table, &engine.stores, &location).await.map_err(raw_error)?;
+        let read = match bookmark {
+            Some(b) => read_raw_selected(table, &engine.stores, &location, &|f| !b.is_processed(f)).await,
+            None => read_raw(table, &engine.stores, &location).await,
+        }
+        .map_err(raw_error)?;
+        report.files_read += read.file_ids.len();
         report.rows_read += read.rows;
         report.bytes_read += read.bytes;
         if !read.rejected.is_empty() && table.hive().is_some_and(|h| h.bad_rows == BadRows::Quarantine) {
@@ -273,10 +339,13 @@ impl<'a> JobRun<'a> {
                 detail: e.to_string(),
             })?;
         }
-        register_batches(ctx, database, table.name.as_str(), read.schema, read.batches).map_err(|e| JobError::Other {
-            job: job.name.to_string(),
-            detail: e.to_string(),
-        })
+        register_batches(ctx, database, table.name.as_str(), read.schema, read.batches).map_err(|e| {
+            JobError::Other {
+                job: job.name.to_string(),
+                detail: e.to_string(),
+            }
+        })?;
+        Ok(read.file_ids)
     }
 }
 
@@ -284,6 +353,10 @@ impl<'a> JobRun<'a> {
 /// The SQL path and Rust transforms use the same primitives, so a Rust job gets the same
 /// input binding, quality checks (before anything is written) and write modes as a SQL job.
 pub struct JobContext<'a> {
+    /// Bookmarks and intervals committed with the result.
+    state: mesh_iceberg::CommitProperties,
+    /// A time-range job's interval and the predicate selecting its output rows.
+    interval: Option<(crate::interval::Interval, String)>,
     engine: &'a Engine,
     project: &'a Project,
     job: &'a Job,
@@ -379,10 +452,13 @@ impl JobContext<'_> {
         let name = job.name.to_string();
         let sql_file = origin;
         let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-        let batches = df.collect().await.map_err(|e| JobError::Sql {
-            job: name.clone(),
-            file: sql_file.clone(),
-            detail: e.to_string(),
+        let batches = df.collect().await.map_err(|e| {
+            let (job, file, detail) = (name.clone(), sql_file.clone(), e.to_string());
+            if crate::retry::datafusion_error_is_transient(&e) {
+                JobError::Io { job, file, detail }
+            } else {
+                JobError::Sql { job, file, detail }
+            }
         })?;
         let report = &mut self.report;
 
@@ -417,6 +493,14 @@ impl JobContext<'_> {
             }
         }
 
+        if let Some((interval, predicate)) = &self.interval {
+            crate::incremental::check_in_interval(&self.ctx, job, interval, predicate)
+                .await
+                .map_err(|detail| JobError::Other {
+                    job: name.clone(),
+                    detail,
+                })?;
+        }
         let out_table = project.table(&job.output).expect("validated reference");
         let shaped = shape_output(job, out_table, &schema, &batches, &sql_file)?;
         report.rows_written = shaped.iter().map(|b| b.num_rows() as u64).sum();
@@ -429,28 +513,37 @@ impl JobContext<'_> {
             .load_or_create(project, out_table)
             .await
             .map_err(JobError::engine(job))?;
-        let commit = match &job.mode {
-            WriteMode::Append => t.append(&shaped, evolution).await,
-            WriteMode::Overwrite => t.overwrite(&shaped, OverwriteMode::All, evolution).await,
-            WriteMode::OverwritePartitions => t.overwrite(&shaped, OverwriteMode::DynamicPartitions, evolution).await,
-            WriteMode::Merge(m) => {
-                let opts = MergeOptions {
-                    keys: m.keys.iter().map(|k| k.to_string()).collect(),
-                    duplicates: match &m.on_duplicate {
-                        OnDuplicate::Error => DuplicateKeys::Error,
-                        OnDuplicate::KeepLatest { order_by } => DuplicateKeys::KeepLatestBy(order_by.to_string()),
-                    },
-                    delete_when: m.delete_when.clone(),
-                    evolution,
-                };
-                t.merge(&shaped, &opts).await.map(|r| {
-                    report.inserted = Some(r.inserted);
-                    report.updated = Some(r.updated);
-                    report.deleted = Some(r.deleted);
-                    report.rows_written = r.inserted + r.updated;
-                    r.commit
-                })
+        t.set_commit_properties(crate::incremental::changed_only(std::mem::take(&mut self.state)));
+        let commit = match (&job.mode, &self.interval) {
+            (WriteMode::Overwrite, Some((_, predicate))) => {
+                t.overwrite(&shaped, OverwriteMode::Filter(predicate.clone()), evolution)
+                    .await
             }
+            (mode, _) => match mode {
+                WriteMode::Append => t.append(&shaped, evolution).await,
+                WriteMode::Overwrite => t.overwrite(&shaped, OverwriteMode::All, evolution).await,
+                WriteMode::OverwritePartitions => {
+                    t.overwrite(&shaped, OverwriteMode::DynamicPartitions, evolution).await
+                }
+                WriteMode::Merge(m) => {
+                    let opts = MergeOptions {
+                        keys: m.keys.iter().map(|k| k.to_string()).collect(),
+                        duplicates: match &m.on_duplicate {
+                            OnDuplicate::Error => DuplicateKeys::Error,
+                            OnDuplicate::KeepLatest { order_by } => DuplicateKeys::KeepLatestBy(order_by.to_string()),
+                        },
+                        delete_when: m.delete_when.clone(),
+                        evolution,
+                    };
+                    t.merge(&shaped, &opts).await.map(|r| {
+                        report.inserted = Some(r.inserted);
+                        report.updated = Some(r.updated);
+                        report.deleted = Some(r.deleted);
+                        report.rows_written = r.inserted + r.updated;
+                        r.commit
+                    })
+                }
+            },
         }
         .map_err(JobError::engine(job))?;
         report.snapshot_id = commit.snapshot_id;

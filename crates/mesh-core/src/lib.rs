@@ -12,11 +12,14 @@
 //! How the cloud runtime is configured (region, credentials, endpoints) is in [`cloud`].
 
 pub mod artifacts;
+pub mod backfill;
 pub mod checks;
 pub mod cloud;
 pub mod config;
 pub mod dag;
 pub mod engine;
+pub mod incremental;
+pub mod interval;
 pub mod job;
 pub mod layout;
 pub mod logging;
@@ -26,5 +29,6 @@ pub mod portable;
 pub mod raw;
 pub mod record;
 pub mod report;
+pub mod retry;
 pub mod sample;
 pub mod session;

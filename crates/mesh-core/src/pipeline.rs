@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use mesh_domain::{Project, StepAction};
 
-use crate::dag::{execute, DagStep, StepEvent, StepFuture, StepRunner, StepStatus};
+use crate::dag::{execute, DagStep, StepError, StepEvent, StepFuture, StepRunner, StepStatus};
 use crate::engine::Engine;
 use crate::job::{JobReport, JobRun};
 use crate::record::{PipelineRecord, RunRecord, StepRecord};
@@ -152,13 +152,18 @@ impl StepRunner<StepOutput> for Runner {
                     .run()
                     .await
                     .map(StepOutput::Job)
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| StepError {
+                        transient: crate::retry::job_error_is_transient(&e),
+                        message: e.to_string(),
+                    })
                 }
                 StepAction::Optimize(t) => {
                     let table = project.table(t).expect("validated step");
+                    // Maintenance fails mostly on lost commit races with writers: retried.
                     crate::optimize::optimize_step(&engine, project, table)
                         .await
                         .map(StepOutput::Optimize)
+                        .map_err(StepError::transient)
                 }
             }
         })
@@ -249,7 +254,9 @@ pub async fn run(
             status: status.into(),
             attempts: r.attempts,
             seconds: r.seconds,
-            error: error.map(|e| e.replace(&format!("{}/", project.name), "")),
+            // Step keys in messages (`sales/main/daily_sales`) read as step names; file paths
+            // (`projects/sales/sql/…`) keep their project folder.
+            error: error.map(|e| e.replace(&format!("`{}/{}/", project.name, p.pipeline), "`")),
             metrics,
         };
         match pipelines
@@ -276,4 +283,21 @@ pub async fn run(
         pipelines,
     };
     Ok((record, outputs))
+}
+
+/// The time-range jobs among the steps a request would run, as (project index, job name).
+pub fn time_range_jobs(engine: &Engine, req: &RunRequest) -> Result<Vec<(usize, mesh_domain::Name)>, PlanError> {
+    Ok(plan(engine, req)?
+        .into_iter()
+        .filter_map(|p| match &p.step.action {
+            StepAction::Job(j)
+                if engine.domain.projects[p.project]
+                    .job(j.as_str())
+                    .is_some_and(|job| job.time_range.is_some()) =>
+            {
+                Some((p.project, j.clone()))
+            }
+            _ => None,
+        })
+        .collect())
 }

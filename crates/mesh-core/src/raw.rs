@@ -64,8 +64,19 @@ pub struct RejectedRow {
     pub raw: String,
 }
 
+/// A raw file as an incremental job remembers it: its path under the table's location, its
+/// size and its modification time. A file rewritten in place gets a new identity.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct FileId {
+    pub path: String,
+    pub size: u64,
+    pub modified_ms: i64,
+}
+
 #[derive(Debug)]
 pub struct RawRead {
+    /// The files read, in path order.
+    pub file_ids: Vec<FileId>,
     pub schema: SchemaRef,
     pub batches: Vec<RecordBatch>,
     pub rows: u64,
@@ -393,6 +404,7 @@ struct DataFile {
     display: String,
     size: u64,
     partition: Vec<(usize, Option<String>)>,
+    id: FileId,
 }
 
 fn store_error(location: &str) -> impl FnOnce(object_store::Error) -> RawError + '_ {
@@ -438,7 +450,13 @@ async fn list_files(
             }
         }
         let url = root.url(&meta.location);
+        let id = FileId {
+            path: parts.join("/"),
+            size: meta.size,
+            modified_ms: meta.last_modified.timestamp_millis(),
+        };
         files.push(DataFile {
+            id,
             display: url.strip_prefix("file://").map(str::to_string).unwrap_or(url),
             path: meta.location,
             size: meta.size,
@@ -451,12 +469,25 @@ async fn list_files(
 
 /// Reads every file of a raw table at `location` (`file:///…` or `s3://bucket/prefix`).
 pub async fn read_raw(table: &Table, stores: &ObjectStores, location: &str) -> Result<RawRead, RawError> {
+    read_raw_selected(table, stores, location, &|_| true).await
+}
+
+/// Reads the files of a raw table that `select` picks (an incremental job: those not yet
+/// processed).
+pub async fn read_raw_selected(
+    table: &Table,
+    stores: &ObjectStores,
+    location: &str,
+    select: &(dyn Fn(&FileId) -> bool + Sync),
+) -> Result<RawRead, RawError> {
     let hive = table.hive().ok_or_else(|| RawError::File {
         file: location.to_string(),
         reason: format!("`{}` is an Iceberg table, not a raw table", table.reference()),
     })?;
     let schema = arrow_schema(table);
-    let (root, files) = list_files(table, stores, location).await?;
+    let (root, mut files) = list_files(table, stores, location).await?;
+    files.retain(|f| select(&f.id));
+    let file_ids: Vec<FileId> = files.iter().map(|f| f.id.clone()).collect();
     let partition_cols: Vec<usize> = table
         .partition_by
         .iter()
@@ -498,6 +529,7 @@ pub async fn read_raw(table: &Table, stores: &ObjectStores, location: &str) -> R
         .try_collect()
         .await?;
     let mut out = RawRead {
+        file_ids,
         schema,
         batches: Vec::new(),
         rows: 0,

@@ -591,6 +591,10 @@ pub struct Job {
     /// Default values of run parameters (`${run_date}` in the SQL).
     pub params: BTreeMap<String, String>,
     pub glue: GlueSizing,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incremental: Option<Incremental>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time_range: Option<TimeRange>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -767,4 +771,67 @@ pub struct Step {
 pub enum StepAction {
     Job(Name),
     Optimize(TableRef),
+}
+
+// ---------------------------------------------------------------------------------------------
+// Daily operation: incremental inputs and time-range jobs.
+
+/// Inputs a job reads incrementally: only what arrived since the bookmark committed with the
+/// job's last output snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Incremental {
+    /// A subset of the job's `inputs`.
+    pub inputs: Vec<TableRef>,
+    /// What an Iceberg input's non-append snapshot (overwrite, delete) since the bookmark does.
+    pub on_rewrite: OnRewrite,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnRewrite {
+    /// Fail, naming the snapshot.
+    Error,
+    /// Read the input in full instead.
+    FullRead,
+}
+
+/// A job that processes one time interval per run and replaces exactly that interval's rows.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TimeRange {
+    /// Output column holding the time (`date`, `timestamp` or `timestamptz`).
+    pub column: Name,
+    pub grain: Grain,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Grain {
+    Hour,
+    Day,
+    Month,
+}
+
+impl Grain {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Grain::Hour => "hour",
+            Grain::Day => "day",
+            Grain::Month => "month",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Grain> {
+        match s {
+            "hour" => Some(Grain::Hour),
+            "day" => Some(Grain::Day),
+            "month" => Some(Grain::Month),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Grain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }

@@ -132,6 +132,23 @@ pub struct RawJob {
     #[serde(default)]
     pub params: BTreeMap<String, String>,
     pub glue: Option<RawGlue>,
+    pub incremental: Option<RawIncremental>,
+    pub time_range: Option<RawTimeRange>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIncremental {
+    #[serde(default)]
+    pub inputs: Vec<String>,
+    pub on_rewrite: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTimeRange {
+    pub column: String,
+    pub grain: String,
 }
 
 #[derive(Debug, Deserialize)]

@@ -55,6 +55,8 @@ pub(crate) struct PendingCommit {
     pub base_schema_id: i32,
     pub conflict: ConflictCheck,
     pub extra_summary: Vec<(String, String)>,
+    /// State properties that must still hold these values (`None`: absent) at commit time.
+    pub expect_summary: Vec<(String, Option<String>)>,
 }
 
 pub(crate) async fn manifest_list(
@@ -189,6 +191,26 @@ pub(crate) async fn validate(
                     ),
                 ));
             }
+        }
+    }
+    Ok(())
+}
+
+/// The state values this commit replaces must be the ones it read: a concurrent run of the same
+/// job that committed first moved them, and committing on top would process its input twice.
+pub(crate) fn validate_state(table: &str, meta: &TableMetadata, pending: &PendingCommit) -> Result<()> {
+    for (key, expected) in &pending.expect_summary {
+        let now = crate::state::summary_property(meta, key);
+        if &now != expected {
+            return Err(conflict(
+                table,
+                format!(
+                    "summary property {key} is {} but this {} was planned on {} (another run committed meanwhile)",
+                    now.as_deref().unwrap_or("(absent)"),
+                    pending.action,
+                    expected.as_deref().unwrap_or("(absent)")
+                ),
+            ));
         }
     }
     Ok(())
@@ -381,7 +403,8 @@ pub(crate) async fn produce(
     put("total-delete-files", 0);
     put("total-position-deletes", 0);
     put("total-equality-deletes", 0);
-    for (k, v) in &pending.extra_summary {
+    // State rides forward from the parent; this commit's own properties win.
+    for (k, v) in crate::state::inherited(&meta).iter().chain(&pending.extra_summary) {
         props.insert(k.clone(), v.clone());
     }
 

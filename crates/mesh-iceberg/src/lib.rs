@@ -23,12 +23,15 @@ mod conform;
 mod error;
 #[cfg(feature = "glue")]
 mod glue;
+mod increment;
 pub mod maintenance;
 mod objects;
 mod read;
 mod scan;
+mod state;
 mod stats;
 mod table;
+mod transient;
 mod write;
 
 pub use catalog::{Catalog, SqliteCatalog, TableIdent};
@@ -36,10 +39,12 @@ pub use conform::SchemaEvolution;
 pub use error::{Error, Result};
 #[cfg(feature = "glue")]
 pub use glue::GlueCatalog;
+pub use increment::Increment;
 pub use objects::{Located, ObjectStorage, ObjectStorageFactory, ObjectStores, S3Options, StoreError};
 pub use read::{
     ColumnInfo, DataFileInfo, HistoryEntry, PartitionFieldInfo, ScanOptions, ScanOutput, SnapshotInfo, TableInfo,
 };
+pub use state::{exit_point, summary_property, CommitProperties, STATE_PREFIX};
 pub use table::{
     CommitResult, DuplicateKeys, MergeOptions, MergeResult, OverwriteMode, PartitionField, PartitionTransform,
     RetryPolicy, SortKey, Table, TableDefinition,

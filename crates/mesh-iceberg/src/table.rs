@@ -22,6 +22,7 @@ use crate::commit::{self, ConflictCheck, LiveFile, PendingCommit};
 use crate::conform::{arrow_schema, conform_batch, evolve_schema, SchemaEvolution};
 use crate::error::{Error, Result};
 use crate::scan::{filter_rows, prune_live, read_files, referenced_columns, specs, Filter};
+use crate::state::CommitProperties;
 use crate::stats::KeyRanges;
 use crate::write::write_data_files;
 
@@ -345,6 +346,8 @@ pub struct Table {
     ident: TableIdent,
     metadata: Arc<TableMetadata>,
     metadata_location: String,
+    /// Summary properties for the next commit (see [`Table::set_commit_properties`]).
+    next_properties: CommitProperties,
 }
 
 impl Table {
@@ -441,6 +444,7 @@ impl Table {
             ident,
             metadata: Arc::new(metadata),
             metadata_location: loc,
+            next_properties: CommitProperties::default(),
         })
     }
 
@@ -452,6 +456,7 @@ impl Table {
             ident,
             metadata,
             metadata_location,
+            next_properties: CommitProperties::default(),
         })
     }
 
@@ -579,15 +584,30 @@ impl Table {
             base_snapshot_id: self.metadata.current_snapshot_id(),
             base_schema_id: self.metadata.current_schema_id(),
             conflict,
-            extra_summary: vec![],
+            extra_summary: self.next_properties.set.clone().into_iter().collect(),
+            expect_summary: self.next_properties.expect.clone().into_iter().collect(),
         }
+    }
+
+    /// Summary properties the next commit of this handle writes (and the state values it
+    /// expects to replace), e.g. a job's bookmark: they land in the same snapshot as the data.
+    /// A commit with properties but no data files still commits (an empty `append` snapshot),
+    /// so a run that found nothing to write still records that it ran. Cleared by the commit.
+    pub fn set_commit_properties(&mut self, props: CommitProperties) {
+        self.next_properties = props;
+    }
+
+    /// The latest value of a snapshot summary property (see [`crate::summary_property`]).
+    pub fn summary_property(&self, key: &str) -> Option<String> {
+        crate::state::summary_property(&self.metadata, key)
     }
 
     /// Compare-and-swap loop: validate against whatever was committed meanwhile, rebuild the
     /// snapshot on top of it, retry with exponential back-off. Files written by failed
     /// attempts stay unreferenced (orphans for maintenance).
     pub(crate) async fn commit(&mut self, pending: PendingCommit) -> Result<CommitResult> {
-        if pending.added.is_empty() && pending.removed.is_empty() && pending.new_schema.is_none() {
+        let props_given = !std::mem::take(&mut self.next_properties).is_empty();
+        if pending.added.is_empty() && pending.removed.is_empty() && pending.new_schema.is_none() && !props_given {
             return Ok(CommitResult::noop());
         }
         let policy = self.retry_policy();
@@ -599,8 +619,10 @@ impl Table {
             attempt += 1;
             let file_io = self.catalog.file_io().clone();
             commit::validate(&name, &self.metadata, &file_io, &pending).await?;
+            commit::validate_state(&name, &self.metadata, &pending)?;
             let (meta, loc) =
                 commit::produce(&name, &self.metadata, &self.metadata_location, &file_io, &pending).await?;
+            crate::state::exit_point("commit");
             if self
                 .catalog
                 .swap_metadata_location(&self.ident, &self.metadata_location, &loc)

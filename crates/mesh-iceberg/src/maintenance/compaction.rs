@@ -369,6 +369,7 @@ impl CompactionPlan {
                 }
                 .to_string(),
             )],
+            expect_summary: vec![],
         };
         // Losing the compare-and-swap to a busy writer is not a reason to give up while every
         // input is still live: the written files stay valid, only the commit is retried.
