@@ -450,3 +450,74 @@ fn the_prod_gate_refuses_an_environment_without_reviewers() {
         assert!(seen.iter().any(|h| h == "Authorization: Bearer token-123"), "{seen:?}");
     }
 }
+
+/// The structure checks above fail on a broken workflow: each mutation of the rendered text
+/// must be caught, or those checks would prove nothing.
+#[test]
+fn the_structure_checks_catch_broken_workflows() {
+    let d = common::example_domain();
+    let good = example();
+    let prod = ".github/workflows/deploy-prod.yml";
+    let ci = ".github/workflows/ci.yml";
+    let checkout = format!("actions/checkout@{}", workflows::CHECKOUT.sha);
+    let mutations: Vec<(&str, &str, String, String)> = vec![
+        (
+            "no reviewer gate",
+            prod,
+            "required_reviewers".into(),
+            "wait_timer".into(),
+        ),
+        (
+            "upload before apply",
+            prod,
+            "run: terraform apply -input=false tfplan".into(),
+            "run: .mesh/bin/mesh deploy artifacts --env prod && terraform apply -input=false tfplan".into(),
+        ),
+        (
+            "upload allowed to fail",
+            prod,
+            "run: .mesh/bin/mesh deploy artifacts --env prod".into(),
+            "run: .mesh/bin/mesh deploy artifacts --env prod || true".into(),
+        ),
+        (
+            "a plan that can write",
+            ci,
+            "    environment: dev-plan\n    permissions:\n".into(),
+            "    environment: dev-plan\n    permissions:\n      pull-requests: write\n".into(),
+        ),
+        (
+            "an unpinned action",
+            prod,
+            checkout.clone(),
+            "actions/checkout@v4".into(),
+        ),
+        (
+            "credentials kept",
+            ci,
+            "persist-credentials: false".into(),
+            "persist-credentials: true".into(),
+        ),
+        (
+            "an expression in a script",
+            ci,
+            "run: cargo fmt --all --check".into(),
+            "run: echo ${{ github.head_ref }}".into(),
+        ),
+    ];
+    for (what, file, from, to) in mutations {
+        let mut bad = good.clone();
+        let f = bad.files.iter_mut().find(|f| f.path == Path::new(file)).unwrap();
+        assert!(f.contents.contains(&from), "{what}: `{from}` not in {file}");
+        f.contents = f.contents.replacen(&from, &to, 1);
+        let docs = parse(&bad);
+        // The expected failure's message is noise here; only whether it fails matters.
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let caught = std::panic::catch_unwind(|| {
+            check_security(&docs);
+            check_deploys(&d, &docs, &MeshSource::Workspace);
+        });
+        std::panic::set_hook(hook);
+        assert!(caught.is_err(), "{what}: the structure checks did not notice");
+    }
+}
