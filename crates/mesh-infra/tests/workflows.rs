@@ -450,3 +450,155 @@ fn the_prod_gate_refuses_an_environment_without_reviewers() {
         assert!(seen.iter().any(|h| h == "Authorization: Bearer token-123"), "{seen:?}");
     }
 }
+
+/// The structure checks above fail on a broken workflow: each mutation of the rendered text
+/// must be caught, or those checks would prove nothing.
+#[test]
+fn the_structure_checks_catch_broken_workflows() {
+    let d = common::example_domain();
+    let good = example();
+    let prod = ".github/workflows/deploy-prod.yml";
+    let ci = ".github/workflows/ci.yml";
+    let checkout = format!("actions/checkout@{}", workflows::CHECKOUT.sha);
+    let mutations: Vec<(&str, &str, String, String)> = vec![
+        (
+            "no reviewer gate",
+            prod,
+            "required_reviewers".into(),
+            "wait_timer".into(),
+        ),
+        (
+            "upload before apply",
+            prod,
+            "run: terraform apply -input=false tfplan".into(),
+            "run: .mesh/bin/mesh deploy artifacts --env prod && terraform apply -input=false tfplan".into(),
+        ),
+        (
+            "upload allowed to fail",
+            prod,
+            "run: .mesh/bin/mesh deploy artifacts --env prod".into(),
+            "run: .mesh/bin/mesh deploy artifacts --env prod || true".into(),
+        ),
+        (
+            "a plan that can write",
+            ci,
+            "    environment: dev-plan\n    permissions:\n".into(),
+            "    environment: dev-plan\n    permissions:\n      pull-requests: write\n".into(),
+        ),
+        (
+            "an unpinned action",
+            prod,
+            checkout.clone(),
+            "actions/checkout@v4".into(),
+        ),
+        (
+            "credentials kept",
+            ci,
+            "persist-credentials: false".into(),
+            "persist-credentials: true".into(),
+        ),
+        (
+            "an expression in a script",
+            ci,
+            "run: cargo fmt --all --check".into(),
+            "run: echo ${{ github.head_ref }}".into(),
+        ),
+    ];
+    for (what, file, from, to) in mutations {
+        let mut bad = good.clone();
+        let f = bad.files.iter_mut().find(|f| f.path == Path::new(file)).unwrap();
+        assert!(f.contents.contains(&from), "{what}: `{from}` not in {file}");
+        f.contents = f.contents.replacen(&from, &to, 1);
+        let docs = parse(&bad);
+        // The expected failure's message is noise here; only whether it fails matters.
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let caught = std::panic::catch_unwind(|| {
+            check_security(&docs);
+            check_deploys(&d, &docs, &MeshSource::Workspace);
+        });
+        std::panic::set_hook(hook);
+        assert!(caught.is_err(), "{what}: the structure checks did not notice");
+    }
+}
+
+/// Every string the writer emits reads back unchanged in an independent parser, whatever it
+/// looks like to YAML (numbers, booleans, indicators, quotes, unicode, expressions).
+#[test]
+fn scalars_read_back_unchanged_in_pyyaml() {
+    use mesh_infra::yaml::Y;
+    let mut strings: Vec<String> = [
+        "1.95",
+        "1.9.8",
+        "3.10",
+        "0x1F",
+        "1e3",
+        "on",
+        "Off",
+        "YES",
+        "n",
+        "~",
+        "null",
+        "",
+        " lead",
+        "trail ",
+        "a: b",
+        "a #b",
+        "#c",
+        "- x",
+        "[x]",
+        "{x}",
+        "*ref",
+        "&anchor",
+        "!tag",
+        "%dir",
+        "@at",
+        "`tick`",
+        "it's",
+        "say \"hi\"",
+        "back\\slash",
+        "tab\there",
+        "uni ✓ é",
+        "${{ github.token }}",
+        "arn:aws:iam::123456789012:role/x-github-deploy-dev",
+        "cron(0 6 * * ? *)",
+        "a,b",
+        "?q",
+        "|pipe",
+        ">gt",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    // And a deterministic spread of short strings over YAML's special characters.
+    let alphabet: Vec<char> = "a1 :#-?,[]{}&*!|>'\"%@`.~\\/".chars().collect();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for _ in 0..300 {
+        let mut s = String::new();
+        for _ in 0..(x % 6 + 1) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            s.push(alphabet[(x % alphabet.len() as u64) as usize]);
+        }
+        strings.push(s);
+    }
+    let mut doc = Y::map();
+    for (i, s) in strings.iter().enumerate() {
+        doc = doc.kv(&format!("k{i}"), Y::str(s.clone()));
+    }
+    doc = doc.kv("all", Y::strs(strings.iter().take(12).cloned()));
+    let rendered = Rendered {
+        files: vec![mesh_infra::RenderedFile {
+            path: "scalars.yml".into(),
+            contents: doc.to_document(),
+            hcl: None,
+        }],
+        warnings: vec![],
+    };
+    let back = &parse(&rendered)[0].1;
+    for (i, s) in strings.iter().enumerate() {
+        assert_eq!(back[format!("k{i}")], s.as_str(), "{s:?} did not read back");
+    }
+    assert_eq!(back["all"], serde_json::json!(strings[..12]));
+}
