@@ -662,3 +662,82 @@ fn validate_explains_incremental_and_time_range_mistakes() {
         assert!(msg.contains(expected), "missing {expected:?} in:\n{msg}");
     }
 }
+
+#[test]
+fn new_job_scaffolds_time_range_and_incremental_jobs_that_validate() {
+    let dir = shop();
+    let root = dir.path();
+    let out = mesh(
+        root,
+        &[
+            "new",
+            "job",
+            "shop",
+            "totals_again",
+            "--input",
+            "raw.events",
+            "--output",
+            "curated.daily_totals",
+            "--time-column",
+            "sale_date",
+            "--grain",
+            "day",
+        ],
+    );
+    assert!(out.status.success(), "{}", both(&out));
+    let manifest = std::fs::read_to_string(root.join("projects/shop/project.toml")).unwrap();
+    assert!(
+        manifest.contains("[jobs.time_range]\ncolumn = \"sale_date\"\ngrain = \"day\""),
+        "{manifest}"
+    );
+    let sql = std::fs::read_to_string(root.join("projects/shop/sql/totals_again.sql")).unwrap();
+    assert!(
+        sql.contains("'${interval_start}'") && sql.contains("'${interval_end}'"),
+        "{sql}"
+    );
+
+    let out = mesh(
+        root,
+        &[
+            "new",
+            "job",
+            "shop",
+            "copy_again",
+            "--input",
+            "raw.events",
+            "--output",
+            "refined.events_full",
+            "--incremental",
+        ],
+    );
+    assert!(out.status.success(), "{}", both(&out));
+    let manifest = std::fs::read_to_string(root.join("projects/shop/project.toml")).unwrap();
+    assert!(
+        manifest.contains("[jobs.incremental]\ninputs = [\"raw.events\"]"),
+        "{manifest}"
+    );
+    let out = mesh(root, &["validate"]);
+    assert!(out.status.success(), "{}", both(&out));
+
+    // An incremental job that would overwrite its output is refused and nothing is written.
+    let out = mesh(
+        root,
+        &[
+            "new",
+            "job",
+            "shop",
+            "bad_copy",
+            "--input",
+            "raw.events",
+            "--output",
+            "refined.events_full",
+            "--incremental",
+            "--mode",
+            "overwrite",
+        ],
+    );
+    let msg = both(&out);
+    assert_eq!(out.status.code(), Some(2), "{msg}");
+    assert!(msg.contains("an incremental job cannot use mode `overwrite`"), "{msg}");
+    assert!(!root.join("projects/shop/sql/bad_copy.sql").exists());
+}
