@@ -66,6 +66,10 @@ def main(path: str) -> int:
     stmt = gr.interval_write_statements(spec, start, end)[0]
     same("interval write", stmt, m["interval_write"])
 
+    same("plain jobs run", gr.daily_support_error({"job": "j"}), None)
+    refused = gr.daily_support_error({"job": "j", "incremental": {"bookmarks": {}}}) or ""
+    same("incremental jobs are refused, not run in full", "incremental job" in refused and "mesh run" in refused, True)
+
     for line in bad:
         print(line)
     print(f"{n - len(bad)} of {n} agree")
