@@ -66,9 +66,15 @@ def main(path: str) -> int:
     stmt = gr.interval_write_statements(spec, start, end)[0]
     same("interval write", stmt, m["interval_write"])
 
-    same("plain jobs run", gr.daily_support_error({"job": "j"}), None)
-    refused = gr.daily_support_error({"job": "j", "incremental": {"bookmarks": {}}}) or ""
-    same("incremental jobs are refused, not run in full", "incremental job" in refused and "mesh run" in refused, True)
+    plain = {"job": "j", "write": {"mode": "append"}}
+    same("plain jobs run", gr.daily_support_error(plain), None)
+    incremental = {"bookmarks": {"raw.t": "k"}, "on_rewrite": "error"}
+    same("an incremental merge runs (in full)", gr.daily_support_error({**plain, "write": {"mode": "merge"}, "incremental": incremental}), None)
+    refused = gr.daily_support_error({**plain, "incremental": incremental}) or ""
+    same("an incremental append is refused", "incremental append job" in refused and "mesh run" in refused, True)
+    refused = gr.daily_support_error({**plain, "write": {"mode": "overwrite"}, "time_range": spec["time_range"]}) or ""
+    same("a time-range job is refused", "time-range job" in refused, True)
+
 
     for line in bad:
         print(line)

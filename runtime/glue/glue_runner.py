@@ -520,16 +520,21 @@ def interval_write_statements(spec: dict, start, end, relation: str = SOURCE_VIE
 
 
 def daily_support_error(spec: dict) -> str | None:
-    """Incremental and time-range jobs need the bookmark read and written with the commit
-    (functions above); until this runner does that under Spark, running them as plain jobs
-    would reprocess everything or overwrite the whole table with one interval: refuse."""
-    kinds = [k for k in ("incremental", "time_range") if spec.get(k)]
-    if not kinds:
+    """Incremental and time-range jobs need their state read and committed with the data (the
+    functions above); until this runner does that under Spark it runs only what stays correct
+    without it: an incremental merge re-reads all its input (a merge of input it already merged
+    converges to the same table, at full cost). An incremental append would duplicate rows and a
+    time-range job would replace the whole table with one interval: refused."""
+    if spec.get("time_range"):
+        kind = "time-range"
+    elif spec.get("incremental") and spec["write"]["mode"] != "merge":
+        kind = "incremental append"
+    else:
         return None
     return (
-        f"job `{spec['job']}` is a {' and '.join(k.replace('_', '-') for k in kinds)} job, which this Glue runner "
-        "does not run yet (it would reprocess all input or replace the whole table); run it with `mesh run` "
-        "against the environment (ENV=dev mesh run --job ...) meanwhile"
+        f"job `{spec['job']}` is a {kind} job, which this Glue runner does not run yet (it would "
+        "duplicate rows or replace the whole table); run it with `mesh run` against the environment "
+        "(ENV=dev mesh run --job ...) meanwhile"
     )
 
 
