@@ -382,6 +382,200 @@ def log(event: str, spec: dict | None = None, run_id: str | None = None, **field
     print(log_line(event, spec, run_id, **fields), file=sys.stderr, flush=True)
 
 
+# --------------------------------------------------------------------------- daily operation (pure)
+# Incremental bookmarks and time intervals, encoded exactly as the Rust runtime encodes them
+# (mesh_core::incremental, mesh_core::interval), so a table written by either engine can be
+# continued by the other. The state lives in the output table's snapshot summary properties.
+
+# Files modified this long before the newest processed file count as processed.
+BOOKMARK_BAND_MS = 60 * 60 * 1000
+
+
+def latest_property(snapshots: list[dict], current_id: int | None, key: str) -> str | None:
+    """`key` in the summary of the current snapshot, else of its nearest ancestor that has it.
+
+    `snapshots`: rows of the table's `snapshots` metadata table (snapshot_id, parent_id, summary).
+    """
+    by_id = {s["snapshot_id"]: s for s in snapshots}
+    cursor = current_id
+    while cursor is not None and cursor in by_id:
+        snap = by_id[cursor]
+        summary = snap.get("summary") or {}
+        if key in summary:
+            return summary[key]
+        cursor = snap.get("parent_id")
+    return None
+
+
+def parse_bookmark(text: str | None) -> dict:
+    if not text:
+        return {"before_ms": 0, "files": []}
+    try:
+        b = json.loads(text)
+        return {"before_ms": int(b["before_ms"]), "files": [dict(f) for f in b["files"]]}
+    except (ValueError, KeyError, TypeError) as e:
+        raise JobFailed(f"unreadable raw bookmark {text!r} in the output table's snapshot summary: {e}") from e
+
+
+def _file_key(f: dict) -> tuple:
+    return (f["path"], int(f["size"]), int(f["modified_ms"]))
+
+
+def is_processed(bookmark: dict, f: dict) -> bool:
+    return int(f["modified_ms"]) < bookmark["before_ms"] or _file_key(f) in {_file_key(x) for x in bookmark["files"]}
+
+
+def select_new_files(bookmark: dict, files: list[dict]) -> list[dict]:
+    """The raw files (path under the table location, size, modified_ms) not yet processed."""
+    return sorted((f for f in files if not is_processed(bookmark, f)), key=_file_key)
+
+
+def advance_bookmark(bookmark: dict, read: list[dict]) -> dict:
+    every = bookmark["files"] + read
+    newest = max((int(f["modified_ms"]) for f in every), default=None)
+    before = bookmark["before_ms"] if newest is None else max(bookmark["before_ms"], newest - BOOKMARK_BAND_MS)
+    kept = sorted({_file_key(f) for f in every if int(f["modified_ms"]) >= before})
+    return {"before_ms": before, "files": [{"path": p, "size": s, "modified_ms": m} for p, s, m in kept]}
+
+
+def encode_bookmark(bookmark: dict) -> str:
+    # Same bytes as serde_json in the Rust runtime: no spaces, fields in declaration order.
+    files = ",".join(json.dumps({"path": f["path"], "size": f["size"], "modified_ms": f["modified_ms"]}, separators=(",", ":")) for f in bookmark["files"])
+    return '{"before_ms":' + str(bookmark["before_ms"]) + ',"files":[' + files + "]}"
+
+
+def _parse_instant(text: str):
+    import datetime as dt
+
+    text = text.strip()
+    for fmt, n in (("%Y-%m-%d", 10), ("%Y-%m-%dT%H", 13), ("%Y-%m", 7)):
+        if len(text) == n:
+            try:
+                return dt.datetime.strptime(text, fmt)
+            except ValueError:
+                pass
+    raise JobFailed(f"`{text}` is not a date or hour: use YYYY-MM-DD, YYYY-MM-DDTHH or YYYY-MM")
+
+
+def interval(grain: str, at: str) -> tuple:
+    """The (start, end) datetimes of the `grain` interval containing `at` (end excluded)."""
+    import datetime as dt
+
+    t = _parse_instant(at)
+    if grain == "hour":
+        start = t.replace(minute=0, second=0)
+        return start, start + dt.timedelta(hours=1)
+    if grain == "day":
+        start = t.replace(hour=0, minute=0, second=0)
+        return start, start + dt.timedelta(days=1)
+    if grain == "month":
+        start = t.replace(day=1, hour=0, minute=0, second=0)
+        end = start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
+        return start, end
+    raise JobFailed(f"grain `{grain}` is unknown to this runner; deploy the runner with the specs")
+
+
+def interval_label(grain: str, start) -> str:
+    return start.strftime({"hour": "%Y-%m-%dT%H", "day": "%Y-%m-%d", "month": "%Y-%m"}[grain])
+
+
+def interval_params(grain: str, start, end) -> dict[str, str]:
+    """`${interval_start}`, `${interval_end}` and `run_date`, as `mesh run` binds them."""
+    fmt = "%Y-%m-%d %H:%M:%S" if grain == "hour" else "%Y-%m-%d"
+    return {"interval_start": start.strftime(fmt), "interval_end": end.strftime(fmt), "run_date": start.strftime("%Y-%m-%d")}
+
+
+def interval_predicate(column: str, column_type: str, start, end) -> str:
+    def lit(t):
+        return f"DATE '{t:%Y-%m-%d}'" if column_type == "date" else f"TIMESTAMP '{t:%Y-%m-%d %H:%M:%S}'"
+
+    return f"{column} >= {lit(start)} AND {column} < {lit(end)}"
+
+
+def _next_start(grain: str, start):
+    return interval(grain, interval_label(grain, start))[1]
+
+
+def parse_done(grain: str, text: str | None) -> set:
+    """Interval labels of `2026-10-01/2026-11-09,2026-11-12` (other grains' labels are dropped)."""
+    done = set()
+    for part in (p.strip() for p in (text or "").split(",")):
+        if not part:
+            continue
+        a, _, b = part.partition("/")
+        b = b or a
+        try:
+            start, last = interval(grain, a)[0], interval(grain, b)[0]
+        except JobFailed:
+            continue
+        if interval_label(grain, start) != a or interval_label(grain, last) != b:
+            continue
+        while start <= last and len(done) <= 1_000_000:
+            done.add(interval_label(grain, start))
+            start = _next_start(grain, start)
+    return done
+
+
+def encode_done(grain: str, done: set) -> str:
+    starts = sorted(interval(grain, label)[0] for label in done)
+    parts, run = [], None
+    for s in starts:
+        if run and _next_start(grain, run[1]) == s:
+            run = (run[0], s)
+        else:
+            if run:
+                parts.append(run)
+            run = (s, s)
+    if run:
+        parts.append(run)
+    return ",".join(interval_label(grain, a) if a == b else f"{interval_label(grain, a)}/{interval_label(grain, b)}" for a, b in parts)
+
+
+def snapshot_property_options(props: dict[str, str]) -> dict[str, str]:
+    """Iceberg's Spark write options that put `props` into the committed snapshot's summary."""
+    return {f"snapshot-property.{k}": v for k, v in sorted(props.items())}
+
+
+def interval_write_statements(spec: dict, start, end, relation: str = SOURCE_VIEW) -> list[str]:
+    """Replaces exactly the interval's rows with `relation`, in one commit, whatever the partition
+    spec: Iceberg's own overwrite-by-filter refuses a filter finer than the partitions (a month
+    file holding other days), so the rows go through a copy-on-write MERGE instead."""
+    target = target_name(spec)
+    tr = spec["time_range"]
+    cols = ", ".join(quote(c["name"]) for c in spec["output"]["columns"])
+    predicate = interval_predicate("t." + quote(tr["column"]), tr["column_type"], start, end)
+    return [
+        "\n".join(
+            [
+                f"MERGE INTO {target} t",
+                f"USING (SELECT {cols} FROM {relation}) s",
+                "ON false",
+                "WHEN NOT MATCHED THEN INSERT *",
+                f"WHEN NOT MATCHED BY SOURCE AND {predicate} THEN DELETE",
+            ]
+        )
+    ]
+
+
+def daily_support_error(spec: dict) -> str | None:
+    """Incremental and time-range jobs need their state read and committed with the data (the
+    functions above); until this runner does that under Spark it runs only what stays correct
+    without it: an incremental merge re-reads all its input (a merge of input it already merged
+    converges to the same table, at full cost). An incremental append would duplicate rows and a
+    time-range job would replace the whole table with one interval: refused."""
+    if spec.get("time_range"):
+        kind = "time-range"
+    elif spec.get("incremental") and spec["write"]["mode"] != "merge":
+        kind = "incremental append"
+    else:
+        return None
+    return (
+        f"job `{spec['job']}` is a {kind} job, which this Glue runner does not run yet (it would "
+        "duplicate rows or replace the whole table); run it with `mesh run` against the environment "
+        "(ENV=dev mesh run --job ...) meanwhile"
+    )
+
+
 # --------------------------------------------------------------------------- Spark
 
 
@@ -571,6 +765,9 @@ def run(spark, spec: dict, sql_text: str, params: dict[str, str], run_id: str, p
     """The whole job: inputs, SQL, checks, table layout, write. `paths` as in `read_input`."""
     started = time.time()
     log("job started", spec, run_id, spec_version=spec["spec_version"], glue_job=spec["glue_job"])
+    unsupported = daily_support_error(spec)
+    if unsupported:
+        raise JobFailed(unsupported)
     views = register_inputs(spark, spec, run_id, paths)
     df = transform(spark, spec, sql_text, params, views).cache()
     rows = df.count()

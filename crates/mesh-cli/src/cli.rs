@@ -357,7 +357,7 @@ pub enum NewCommand {
     },
     /// Add a job (manifest entry + SQL file) to a project.
     #[command(
-        after_help = "Example:\n  mesh new job sales returns_daily --input raw.returns --output curated.returns_daily --mode overwrite"
+        after_help = "Example:\n  mesh new job sales returns_daily --input raw.returns --output curated.returns_daily --mode overwrite\n  mesh new job sales returns_by_day --input raw.returns --output curated.returns_by_day --time-column return_date --grain day\n  mesh new job sales returns_clean --input raw.returns --output refined.returns --incremental"
     )]
     Job {
         project: String,
@@ -370,6 +370,15 @@ pub enum NewCommand {
         output: String,
         #[arg(long, default_value = "append")]
         mode: String,
+        /// Read the inputs incrementally: each run sees only what arrived since its last commit.
+        #[arg(long, conflicts_with = "time_column")]
+        incremental: bool,
+        /// A time-range job: the output's time column (each run replaces one interval of it).
+        #[arg(long, value_name = "COLUMN", requires = "grain")]
+        time_column: Option<String>,
+        /// Interval of a time-range job: hour, day or month.
+        #[arg(long, value_name = "GRAIN", requires = "time_column")]
+        grain: Option<String>,
     },
 }
 

@@ -231,6 +231,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     inputs,
                     output,
                     mode,
+                    incremental,
+                    time_column,
+                    grain,
                 } => {
                     let domain = load(Some(&root))?;
                     let sql = scaffold::new_job(
@@ -242,6 +245,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
                             inputs,
                             output: &output,
                             mode: mode.as_str(),
+                            incremental,
+                            time_range: time_column.as_deref().zip(grain.as_deref()),
                         },
                     )
                     .map_err(scaffold_failure)?;

@@ -251,11 +251,12 @@ pub fn run(root: &Path, domain: &Domain, args: RunArgs) -> Result<(), Failure> {
         return rt.block_on(backfill(root, domain, &cfg, &req, from, to, args.force, &multi));
     }
     // A daily job run by hand or by a schedule means today: say so, and where it came from.
+    // Through the log, so it is a JSON line where logs are JSON (cloud environments).
     match params.get("run_date") {
-        Some(d) => eprintln!("run_date = {d} (from --param run_date)"),
+        Some(d) => tracing::info!("run_date = {d} (from --param run_date)"),
         None => {
             let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
-            eprintln!("run_date = {today} (default: today, UTC; set it with --param run_date=YYYY-MM-DD)");
+            tracing::info!("run_date = {today} (default: today, UTC; set it with --param run_date=YYYY-MM-DD)");
             params.insert("run_date".into(), today);
         }
     }

@@ -88,6 +88,32 @@ columns = [
   { name = "units", type = "long", nullable = false },
 ]
 
+[[tables]]
+name = "events_copy"
+layer = "curated"
+columns = [
+  { name = "event_id", type = "string", nullable = false },
+  { name = "store_id", type = "int", nullable = false },
+  { name = "qty", type = "long", nullable = false },
+  { name = "event_date", type = "date", nullable = false },
+]
+
+[[jobs]]
+name = "events_copy"
+sql = "sql/events_copy.sql"
+inputs = ["refined.events_incr"]
+output = "curated.events_copy"
+mode = "append"
+[jobs.incremental]
+inputs = ["refined.events_incr"]
+
+[[jobs]]
+name = "events_reset"
+sql = "sql/events_full.sql"
+inputs = ["raw.events"]
+output = "refined.events_incr"
+mode = "overwrite"
+
 [[jobs]]
 name = "events_incr"
 sql = "sql/events_incr.sql"
@@ -130,6 +156,11 @@ fn shop() -> tempfile::TempDir {
     let select = "SELECT event_id, store_id, qty, event_date FROM f01_raw.events\n";
     std::fs::write(p.join("sql/events_incr.sql"), select).unwrap();
     std::fs::write(p.join("sql/events_full.sql"), select).unwrap();
+    std::fs::write(
+        p.join("sql/events_copy.sql"),
+        "SELECT event_id, store_id, qty, event_date FROM f01_refined.events_incr\n",
+    )
+    .unwrap();
     std::fs::write(
         p.join("sql/daily_totals.sql"),
         "SELECT event_date AS sale_date, store_id, count(*) AS orders, sum(qty) AS units\n\
@@ -557,4 +588,156 @@ fn validate_flags_a_daily_filter_into_a_monthly_overwrite() {
         "the help points to time-range jobs: {msg}"
     );
     assert!(started.elapsed().as_secs() < 30);
+}
+
+#[test]
+fn an_incremental_iceberg_input_reads_only_appended_rows_and_refuses_a_rewrite() {
+    let dir = shop();
+    let root = dir.path();
+    let mut landed = Vec::new();
+    for (k, date) in ["2026-11-01", "2026-11-02", "2026-11-03"].iter().enumerate() {
+        landed.extend(land(root, date, 0, 10 + k as u32));
+        for job in ["events_incr", "events_copy"] {
+            let out = mesh(root, &["run", "--job", job]);
+            assert!(out.status.success(), "{}", both(&out));
+        }
+        let m = job_metrics(&latest_record(root), "events_copy");
+        assert_eq!(
+            m["rows_read"],
+            10 + k as u64,
+            "only the rows appended since the bookmark: {m}"
+        );
+        assert_eq!(rows_of(root, "f01_curated.events_copy"), expected_rows(&landed));
+    }
+    // The input is overwritten (not an append): the next incremental read names the snapshot.
+    let out = mesh(root, &["run", "--job", "events_reset"]);
+    assert!(out.status.success(), "{}", both(&out));
+    let out = mesh(root, &["run", "--job", "events_copy"]);
+    let msg = both(&out);
+    assert_eq!(out.status.code(), Some(1), "{msg}");
+    assert!(msg.contains("(overwrite) rewrote rows after snapshot"), "{msg}");
+    assert!(msg.contains("on_rewrite = \"full_read\""), "{msg}");
+    let record = latest_record(root);
+    let step = &record["pipelines"][0]["steps"][0];
+    assert_eq!(step["attempts"], 1, "not retried: {step}");
+    assert_eq!(
+        rows_of(root, "f01_curated.events_copy"),
+        expected_rows(&landed),
+        "nothing committed"
+    );
+}
+
+#[test]
+fn validate_explains_incremental_and_time_range_mistakes() {
+    let dir = shop();
+    let manifest = dir.path().join("projects/shop/project.toml");
+    let s = std::fs::read_to_string(&manifest).unwrap();
+    let s = s
+        .replacen(
+            "output = \"refined.events_incr\"\nmode = \"append\"",
+            "output = \"refined.events_incr\"\nmode = \"overwrite_partitions\"",
+            1,
+        )
+        .replacen(
+            "[jobs.incremental]\ninputs = [\"refined.events_incr\"]\n",
+            "[jobs.incremental]\ninputs = [\"raw.events\"]\non_rewrite = \"maybe\"\n",
+            1,
+        )
+        .replacen(
+            "column = \"sale_date\"\ngrain = \"day\"",
+            "column = \"units\"\ngrain = \"week\"",
+            1,
+        );
+    std::fs::write(&manifest, s).unwrap();
+    let out = mesh(dir.path(), &["validate"]);
+    let msg = both(&out);
+    assert_eq!(out.status.code(), Some(2), "{msg}");
+    for expected in [
+        "an incremental job cannot use mode `overwrite_partitions`",
+        "`raw.events` is not one of the job's inputs",
+        "`maybe` is not a choice",
+        "`week` is not a grain",
+        "`units` is a long column",
+    ] {
+        assert!(msg.contains(expected), "missing {expected:?} in:\n{msg}");
+    }
+}
+
+#[test]
+fn new_job_scaffolds_time_range_and_incremental_jobs_that_validate() {
+    let dir = shop();
+    let root = dir.path();
+    let out = mesh(
+        root,
+        &[
+            "new",
+            "job",
+            "shop",
+            "totals_again",
+            "--input",
+            "raw.events",
+            "--output",
+            "curated.daily_totals",
+            "--time-column",
+            "sale_date",
+            "--grain",
+            "day",
+        ],
+    );
+    assert!(out.status.success(), "{}", both(&out));
+    let manifest = std::fs::read_to_string(root.join("projects/shop/project.toml")).unwrap();
+    assert!(
+        manifest.contains("[jobs.time_range]\ncolumn = \"sale_date\"\ngrain = \"day\""),
+        "{manifest}"
+    );
+    let sql = std::fs::read_to_string(root.join("projects/shop/sql/totals_again.sql")).unwrap();
+    assert!(
+        sql.contains("'${interval_start}'") && sql.contains("'${interval_end}'"),
+        "{sql}"
+    );
+
+    let out = mesh(
+        root,
+        &[
+            "new",
+            "job",
+            "shop",
+            "copy_again",
+            "--input",
+            "raw.events",
+            "--output",
+            "refined.events_full",
+            "--incremental",
+        ],
+    );
+    assert!(out.status.success(), "{}", both(&out));
+    let manifest = std::fs::read_to_string(root.join("projects/shop/project.toml")).unwrap();
+    assert!(
+        manifest.contains("[jobs.incremental]\ninputs = [\"raw.events\"]"),
+        "{manifest}"
+    );
+    let out = mesh(root, &["validate"]);
+    assert!(out.status.success(), "{}", both(&out));
+
+    // An incremental job that would overwrite its output is refused and nothing is written.
+    let out = mesh(
+        root,
+        &[
+            "new",
+            "job",
+            "shop",
+            "bad_copy",
+            "--input",
+            "raw.events",
+            "--output",
+            "refined.events_full",
+            "--incremental",
+            "--mode",
+            "overwrite",
+        ],
+    );
+    let msg = both(&out);
+    assert_eq!(out.status.code(), Some(2), "{msg}");
+    assert!(msg.contains("an incremental job cannot use mode `overwrite`"), "{msg}");
+    assert!(!root.join("projects/shop/sql/bad_copy.sql").exists());
 }

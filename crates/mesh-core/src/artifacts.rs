@@ -51,6 +51,34 @@ pub struct JobSpec {
     /// Default run parameters; run arguments (`--run_date 2026-11-27`) override them.
     pub params: BTreeMap<String, String>,
     pub glue: GlueSpec,
+    /// Incremental inputs (`[jobs.incremental]`): the runner reads each bookmark from the output
+    /// table's latest snapshot summary and commits the new one with the data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incremental: Option<IncrementalSpec>,
+    /// A time-range job (`[jobs.time_range]`): one interval per run, replaced by filter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_range: Option<TimeRangeSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncrementalSpec {
+    /// Input reference (`raw.customer_events`) -> summary property holding its bookmark.
+    pub bookmarks: BTreeMap<String, String>,
+    /// `error` or `full_read`.
+    pub on_rewrite: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeRangeSpec {
+    pub column: String,
+    /// `date`, `timestamp` or `timestamptz`.
+    pub column_type: String,
+    /// `hour`, `day` or `month`.
+    pub grain: String,
+    /// Summary property holding the intervals done.
+    pub intervals_key: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -401,6 +429,32 @@ pub fn job_spec(domain: &Domain, env: Env, project: &Project, job: &Job) -> JobS
             timeout_minutes: job.glue.timeout_minutes,
             max_retries: job.glue.max_retries,
         },
+        incremental: job.incremental.as_ref().map(|i| IncrementalSpec {
+            bookmarks: i
+                .inputs
+                .iter()
+                .map(|r| {
+                    (
+                        r.to_string(),
+                        crate::incremental::bookmark_key(job.name.as_str(), &r.to_string()),
+                    )
+                })
+                .collect(),
+            on_rewrite: match i.on_rewrite {
+                mesh_domain::OnRewrite::Error => "error",
+                mesh_domain::OnRewrite::FullRead => "full_read",
+            }
+            .into(),
+        }),
+        time_range: job.time_range.as_ref().map(|t| TimeRangeSpec {
+            column: t.column.to_string(),
+            column_type: output
+                .column(t.column.as_str())
+                .map(|c| c.data_type.to_string())
+                .unwrap_or_default(),
+            grain: t.grain.to_string(),
+            intervals_key: crate::incremental::intervals_key(job.name.as_str()),
+        }),
     }
 }
 

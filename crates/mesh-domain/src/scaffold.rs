@@ -285,6 +285,10 @@ pub struct NewJob<'a> {
     pub inputs: Vec<String>,
     pub output: &'a str,
     pub mode: &'a str,
+    /// Read every input incrementally (`[jobs.incremental]`).
+    pub incremental: bool,
+    /// A time-range job: (output time column, grain); its mode is `overwrite`.
+    pub time_range: Option<(&'a str, &'a str)>,
 }
 
 /// `mesh new job PROJECT NAME --input raw.x --output curated.y`: the manifest entry and a SQL file.
@@ -301,18 +305,34 @@ pub fn new_job(root: &Path, abbr: &str, j: &NewJob<'_>) -> Result<PathBuf, Scaff
             None => i.clone(),
         })
         .unwrap_or_else(|| format!("{abbr}_raw.some_table"));
-    let sql = format!(
-        "-- {}: writes {} ({})\nSELECT *\nFROM {from}\n",
-        j.name, j.output, j.mode
-    );
-    let text = format!(
+    let mode = if j.time_range.is_some() { "overwrite" } else { j.mode };
+    let mut sql = format!("-- {}: writes {} ({mode})\nSELECT *\nFROM {from}\n", j.name, j.output);
+    let mut text = format!(
         "[[jobs]]\nname = {}\nsql = {}\ninputs = {}\noutput = {}\nmode = {}\n",
         quote(j.name),
         quote(&sql_rel),
         list(&j.inputs),
         quote(j.output),
-        quote(j.mode)
+        quote(mode)
     );
+    if j.incremental {
+        text += &format!(
+            "# Each run reads only what arrived since its last commit (bookmark kept in the output's snapshots).\n[jobs.incremental]\ninputs = {}\n",
+            list(&j.inputs)
+        );
+    }
+    if let Some((column, grain)) = j.time_range {
+        text += &format!(
+            "# Each run replaces exactly one {grain} of {column}; backfill with `mesh run --job {} --from DATE --to DATE`.\n[jobs.time_range]\ncolumn = {}\ngrain = {}\n",
+            j.name,
+            quote(column),
+            quote(grain)
+        );
+        sql = format!(
+            "-- {}: replaces one {grain} of {} per run (time-range job)\nSELECT *\nFROM {from}\n-- Keep only the run's interval (end excluded); name the input's time column here.\nWHERE {column} >= '${{interval_start}}' AND {column} < '${{interval_end}}'\n",
+            j.name, j.output
+        );
+    }
     let mut undo = Undo::default();
     if let Some(parent) = sql_path.parent() {
         undo.create_dir(parent)?;

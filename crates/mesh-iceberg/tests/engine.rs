@@ -1367,3 +1367,114 @@ mod glue {
             .unwrap());
     }
 }
+
+/// Job state in snapshot summaries and incremental reads (bookmarks of incremental jobs).
+mod state_and_increments {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn props(set: &[(&str, &str)], expect: &[(&str, Option<&str>)]) -> CommitProperties {
+        CommitProperties {
+            set: set.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            expect: expect
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.map(str::to_string)))
+                .collect::<BTreeMap<_, _>>(),
+        }
+    }
+
+    #[tokio::test]
+    async fn state_commits_with_the_data_rides_forward_and_refuses_a_stale_expectation() {
+        let env = Env::new().await;
+        let mut t = env.create("state", TableDefinition::new(id_val_schema())).await;
+        let key = "mesh.state.job.bookmark.raw.t";
+        t.set_commit_properties(props(&[(key, "b1")], &[(key, None)]));
+        t.append(&[id_val(&[(1, "a")])], SchemaEvolution::default())
+            .await
+            .unwrap();
+        assert_eq!(t.summary_property(key).as_deref(), Some("b1"));
+
+        // A commit of another writer carries the state forward.
+        t.append(&[id_val(&[(2, "b")])], SchemaEvolution::default())
+            .await
+            .unwrap();
+        let meta = t.metadata();
+        let current = meta.current_snapshot().unwrap();
+        assert_eq!(
+            current.summary().additional_properties.get(key).map(String::as_str),
+            Some("b1")
+        );
+
+        // State alone (nothing new to write) still commits: an empty append snapshot.
+        let before = t.current_snapshot_id();
+        t.set_commit_properties(props(&[(key, "b2")], &[(key, Some("b1"))]));
+        t.append(&[], SchemaEvolution::default()).await.unwrap();
+        assert_ne!(t.current_snapshot_id(), before);
+        assert_eq!(t.summary_property(key).as_deref(), Some("b2"));
+        assert_eq!(our_rows(&t).await, id_val_json(&[(1, "a"), (2, "b")]));
+
+        // A run that planned on b1 lost the race to the one that wrote b2: nothing commits.
+        let mut stale = Table::load(env.cat(), TableIdent::new("ns", "state")).await.unwrap();
+        stale.set_commit_properties(props(&[(key, "b2-again")], &[(key, Some("b1"))]));
+        let err = stale
+            .append(&[id_val(&[(3, "c")])], SchemaEvolution::default())
+            .await
+            .unwrap_err();
+        assert!(err.is_conflict(), "{err}");
+        assert!(err.to_string().contains(key), "{err}");
+        t.refresh().await.unwrap();
+        assert_eq!(our_rows(&t).await, id_val_json(&[(1, "a"), (2, "b")]));
+        // pyiceberg reads the summaries and the data.
+        let py = env.py_read("state");
+        assert_eq!(py["rows"], id_val_json(&[(1, "a"), (2, "b")]));
+    }
+
+    #[tokio::test]
+    async fn appended_since_reads_new_rows_passes_compaction_and_names_a_rewrite() {
+        let env = Env::new().await;
+        let mut t = env.create("inc", TableDefinition::new(id_val_schema())).await;
+        t.append(&[id_val(&[(1, "a")])], SchemaEvolution::default())
+            .await
+            .unwrap();
+        let s1 = t.current_snapshot_id().unwrap();
+        t.append(&[id_val(&[(2, "b"), (3, "c")])], SchemaEvolution::default())
+            .await
+            .unwrap();
+        t.append(&[id_val(&[(4, "d")])], SchemaEvolution::default())
+            .await
+            .unwrap();
+        let new_rows = || id_val_json(&[(2, "b"), (3, "c"), (4, "d")]);
+        match t.appended_since(s1).await.unwrap() {
+            Increment::Appended { batches, files } => {
+                assert_eq!(files, 2);
+                assert_eq!(rows_json(&batches), new_rows());
+            }
+            other => panic!("{other:?}"),
+        }
+        // Compaction rewrites the same rows (`replace`): passed over.
+        let paths: Vec<String> = t.files(None).await.unwrap().into_iter().map(|f| f.path).collect();
+        let c = t.rewrite_files(&paths).await.unwrap();
+        assert_eq!(c.operation.as_deref(), Some("replace"));
+        match t.appended_since(s1).await.unwrap() {
+            Increment::Appended { batches, .. } => assert_eq!(rows_json(&batches), new_rows()),
+            other => panic!("{other:?}"),
+        }
+        let now = t.current_snapshot_id().unwrap();
+        match t.appended_since(now).await.unwrap() {
+            Increment::Appended { batches, files } => assert!(batches.is_empty() && files == 0),
+            other => panic!("{other:?}"),
+        }
+        // An overwrite changed rows already processed: reported with its snapshot.
+        t.overwrite(&[id_val(&[(9, "z")])], OverwriteMode::All, SchemaEvolution::default())
+            .await
+            .unwrap();
+        match t.appended_since(s1).await.unwrap() {
+            Increment::Rewritten { snapshot_id, operation } => {
+                assert_eq!(Some(snapshot_id), t.current_snapshot_id());
+                assert_eq!(operation, "overwrite");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(t.appended_since(42).await.unwrap(), Increment::NotInHistory));
+    }
+}
