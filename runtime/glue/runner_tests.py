@@ -272,36 +272,40 @@ def spark_tests(manifest: dict) -> list[tuple[str, object]]:
             for s in gr.write_statements(spec) + [gr.check_sql(c) for c in spec["checks"]]:
                 parser.parsePlan(s)
 
-    @test("append and dynamic partition overwrite write through Spark SQL")
+    @test("result types the table cannot hold, integer overflow and NULLs in required columns fail, as in meshkit")
     def _():
-        # A plain Parquet table stands in for Iceberg (no Iceberg jars here): the statements are
-        # the runner's own, so this proves their column order and overwrite semantics.
-        spec = copy.deepcopy(daily["spec"])
-        spec["iceberg"]["catalog"] = "spark_catalog"
-        spec["output"].update(database="mesh_test", partition_by=[], sort_order=[], properties={})
-        # A Parquet table puts its partition column last; Iceberg keeps the declared order.
-        cols = spec["output"]["columns"]
-        spec["output"]["columns"] = [c for c in cols if c["name"] != "sale_date"] + [c for c in cols if c["name"] == "sale_date"]
-        spark.sql("CREATE DATABASE IF NOT EXISTS mesh_test")
-        spark.sql("DROP TABLE IF EXISTS mesh_test.daily_sales")
-        cols = ", ".join(f"{c['name']} {c['spark_type']}" for c in spec["output"]["columns"])
-        spark.sql(f"CREATE TABLE mesh_test.daily_sales ({cols}) USING parquet PARTITIONED BY (sale_date)")
-        first = "SELECT * FROM ({}) q WHERE sale_date < DATE'2026-11-10'".format(daily["sql"])
-        spec["write"] = {"mode": "append"}
-        gr.run(spark, spec, first, gr.run_params(spec, {}, "a1"), "a1", daily["inputs"])
-        n1 = spark.table("mesh_test.daily_sales").count()
-        gr.run(spark, spec, first, gr.run_params(spec, {}, "a2"), "a2", daily["inputs"])
-        assert spark.table("mesh_test.daily_sales").count() == 2 * n1 > 0
-        spec["write"] = {"mode": "overwrite_partitions"}
-        one_day = "SELECT * FROM ({}) q WHERE sale_date = DATE'2026-11-05'".format(daily["sql"])
-        gr.run(spark, spec, one_day, gr.run_params(spec, {}, "o1"), "o1", daily["inputs"])
-        per_day = {r[0]: r[1] for r in spark.sql("SELECT sale_date, COUNT(*) FROM mesh_test.daily_sales GROUP BY sale_date").collect()}
-        day = dt.date(2026, 11, 5)
-        singles = spark.sql(
-            gr.bind_inputs(one_day, {"f01_raw.sales_events": "__mesh_in_f01_raw__sales_events"})
-        ).count()
-        assert per_day[day] == singles, (per_day[day], singles)
-        assert all(v == 2 * (v // 2) for d, v in per_day.items() if d != day), per_day
+        spec = daily["spec"]
+        types = "sale_date date, store_id bigint, orders bigint, units bigint, revenue decimal(18,2)"
+        ok = spark.createDataFrame([(dt.date(2026, 1, 1), 7, 1, 2, decimal.Decimal("1.50"))], types)
+        assert gr.prepare_source(spark, spec, ok).collect()[0]["store_id"] == 7
+        wide = spark.createDataFrame([(dt.date(2026, 1, 1), 7, 1, 2, decimal.Decimal("1.50"))], types).selectExpr(
+            "sale_date", "store_id", "orders", "units", "revenue * 2 AS revenue"
+        )
+        expect_raises(lambda: gr.prepare_source(spark, spec, wide), "column `revenue` is decimal(20,2), which cannot be written")
+        big = spark.createDataFrame([(dt.date(2026, 1, 1), 3_000_000_000, 1, 2, decimal.Decimal("1.50"))], types)
+        try:
+            gr.prepare_source(spark, spec, big).collect()
+            raise AssertionError("a bigint that overflows the int column was written")
+        except Exception as e:  # noqa: BLE001 - Spark's own error
+            assert "CAST_OVERFLOW" in str(e), e
+        none = spark.createDataFrame([(None, 7, 1, 2, decimal.Decimal("1.50"))], types)
+        expect_raises(lambda: gr.prepare_source(spark, spec, none), "column `sale_date` of curated.daily_sales is required (nullable = false) but the SQL result has 1 NULL values")
+        for have, want, allowed in [
+            ("int", "bigint", True), ("bigint", "int", True), ("int", "decimal(12,2)", True), ("float", "double", True),
+            ("decimal(10,2)", "decimal(12,2)", True), ("decimal(12,3)", "decimal(14,2)", False), ("double", "float", False),
+            ("decimal(13,2)", "decimal(12,2)", False), ("timestamp", "timestamp_ntz", False), ("string", "int", False),
+        ]:
+            assert gr.writable(have, want) is allowed, (have, want)
+
+    @test("partition fields read from DESCRIBE TABLE: identity-only and transform specs")
+    def _():
+        spark.sql("DROP TABLE IF EXISTS mesh_parts")
+        spark.sql("CREATE TABLE mesh_parts (k int, d date, s string) USING parquet PARTITIONED BY (d, s)")
+        rows = [(r[0], r[1]) for r in spark.sql("DESCRIBE TABLE mesh_parts").collect()]
+        assert gr.partitioning_of(rows) == ["d", "s"], rows
+        iceberg = [("k", "int"), ("", ""), ("# Partitioning", ""), ("Part 0", "months(d)"), ("Part 1", "bucket(8, k)")]
+        assert gr.partitioning_of(iceberg) == ["months(d)", "bucket(8, k)"]
+        assert gr.partitioning_of([("k", "int"), ("d", "date")]) == []
 
     spark.stop()
     return results
