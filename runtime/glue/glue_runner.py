@@ -368,6 +368,62 @@ def iceberg_conf(spec: dict, catalog: dict[str, str] | None = None) -> dict[str,
     }
 
 
+# The floors `mesh optimize` enforces: an orphan window under a day deletes files of writes
+# still in flight (Iceberg's own warning), and expiry always keeps the current snapshot.
+ORPHAN_FLOOR_DAYS = 1.0
+RETAIN_LAST_FLOOR = 1
+
+
+def maintenance_statements(spec: dict, now) -> list[str]:
+    """The Iceberg Spark procedures of a maintenance spec (`"kind": "maintenance"`): the
+    manifest's compaction, retention and orphan settings, in that order, as `mesh optimize`
+    runs them. Unsafe settings raise before any statement runs. `now` is a naive UTC datetime."""
+    import datetime as dt
+
+    cat = quote(spec["iceberg"]["catalog"])
+    t = spec["table"]
+    table = literal(f"{t['database']}.{t['table']}")
+    o = spec["optimizers"]
+    ts = lambda days: f"TIMESTAMP '{(now - dt.timedelta(days=float(days))).strftime('%Y-%m-%d %H:%M:%S.%f')}'"  # noqa: E731
+    stmts = []
+    c = o.get("compaction")
+    if c:
+        target = int(c["target_file_size_mb"]) * 1024 * 1024
+        options = {
+            "target-file-size-bytes": target,
+            "min-file-size-bytes": int(target * float(c["min_file_size_ratio"])),
+            "min-input-files": int(c["min_input_files"]),
+        }
+        # A table with a sort order is compacted sorted, as `mesh optimize` does.
+        strategy = "sort" if t.get("sort_order") else "binpack"
+        pairs = ", ".join(f"{literal(k)}, {literal(str(v))}" for k, v in options.items())
+        stmts.append(f"CALL {cat}.system.rewrite_data_files(table => {table}, strategy => '{strategy}', options => map({pairs}))")
+    r = o.get("retention")
+    if r:
+        if int(r["retain_last"]) < RETAIN_LAST_FLOOR:
+            raise JobFailed(
+                f"{t['reference']}: retention.retain_last = {r['retain_last']} would expire the current snapshot; keep at least {RETAIN_LAST_FLOOR}"
+            )
+        if not r.get("clean_expired_files", True):
+            raise JobFailed(
+                f"{t['reference']}: retention.clean_expired_files = false cannot be honoured: Iceberg's expire_snapshots "
+                "procedure always deletes the files only expired snapshots reach; set it to true or leave retention to Glue's optimizer"
+            )
+        stmts.append(
+            f"CALL {cat}.system.expire_snapshots(table => {table}, older_than => {ts(r['snapshot_retention_days'])}, retain_last => {int(r['retain_last'])})"
+        )
+    orphans = o.get("orphans")
+    if orphans:
+        days = float(orphans["retention_days"])
+        if days < ORPHAN_FLOOR_DAYS:
+            raise JobFailed(
+                f"{t['reference']}: an orphan window of {days * 24:.1f} hours is under the 1-day floor: files of writes still in "
+                "flight would be deleted and the table corrupted; use orphans.retention_days = 1 or more (default 3)"
+            )
+        stmts.append(f"CALL {cat}.system.remove_orphan_files(table => {table}, older_than => {ts(days)})")
+    return stmts
+
+
 def log_line(event: str, spec: dict | None = None, run_id: str | None = None, **fields) -> str:
     record = {"ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "level": fields.pop("level", "info"), "event": event}
     if spec is not None:
@@ -782,6 +838,27 @@ def run(spark, spec: dict, sql_text: str, params: dict[str, str], run_id: str, p
     return report
 
 
+def run_maintenance(spark, spec: dict, run_id: str) -> dict:
+    """A pipeline `optimize` step: the table's maintenance with the manifest's settings."""
+    import datetime as dt
+
+    started = time.time()
+    log("maintenance started", spec, run_id, table=spec["table"]["reference"])
+    stmts = maintenance_statements(spec, dt.datetime.now(dt.timezone.utc).replace(tzinfo=None))
+    results = []
+    for stmt in stmts:
+        log("maintenance", spec, run_id, statement=stmt)
+        rows = spark.sql(stmt).collect()
+        result = rows[0].asDict() if rows else {}
+        if "remove_orphan_files" in stmt:
+            result = {"orphan_files_deleted": len(rows)}
+        results.append(result)
+        log("maintenance done", spec, run_id, statement=stmt.split("(")[0], result=result)
+    report = {"table": spec["table"]["reference"], "results": results, "seconds": round(time.time() - started, 3)}
+    log("maintenance committed", spec, run_id, **report)
+    return report
+
+
 def main(argv: list[str], catalog: dict[str, str] | None = None) -> int:
     """The Glue job's entry point. `catalog`, as in `iceberg_conf`, is for local tests only."""
     spec_uri, overrides = parse_args(argv)
@@ -794,7 +871,10 @@ def main(argv: list[str], catalog: dict[str, str] | None = None) -> int:
     run_id = dict(_pairs(argv)).get("JOB_RUN_ID") or uuid.uuid4().hex
     params = run_params(spec, overrides, run_id)
     try:
-        run(spark, spec, read_text(spark, spec["sql"]["uri"]), params, run_id)
+        if spec.get("kind") == "maintenance":
+            run_maintenance(spark, spec, run_id)
+        else:
+            run(spark, spec, read_text(spark, spec["sql"]["uri"]), params, run_id)
     except JobFailed as e:
         log("job failed", spec, run_id, level="error", error=str(e))
         raise

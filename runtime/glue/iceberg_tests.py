@@ -21,6 +21,7 @@ the rows of every snapshot it retains. For each step this script, in one Spark s
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import json
 import os
@@ -30,7 +31,7 @@ import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import glue_runner as gr  # noqa: E402
-from runner_tests import same_rows  # noqa: E402
+from runner_tests import expect_raises, same_rows  # noqa: E402
 
 # What one run commits on each engine, by write mode. Spark names a copy-on-write commit that
 # only adds files `append` (a merge that matched nothing, an overwrite of empty partitions).
@@ -159,6 +160,70 @@ def spark_writes(spark, manifest: dict, name: str) -> str:
     return detail
 
 
+def maintenance_tests(spark, manifest: dict, catalog: dict[str, str]) -> str:
+    """The runner in maintenance mode on the runner's own `syn_append` after the last run."""
+    m = manifest["maintenance"]
+    with open(m["spec"]) as f:
+        spec = json.load(f)
+    t = spec["table"]
+    target = f"{CATALOG}.{t['database']}.{t['table']}"
+    work = manifest["workdir"]
+    data = os.path.join(work, "warehouse", t["database"], t["table"], "data")
+    old_debris, new_debris = os.path.join(data, "debris-old.parquet"), os.path.join(data, "debris-new.parquet")
+    for path in (old_debris, new_debris):
+        with open(path, "wb") as f:
+            f.write(b"a killed writer's file")
+    two_days_ago = time.time() - 2 * 86400
+    os.utime(old_debris, (two_days_ago, two_days_ago))
+
+    def run(s: dict, run_id: str) -> list[dict]:
+        path = os.path.join(work, "specs", "maintenance", f"{run_id}.json")
+        with open(path, "w") as f:
+            json.dump(s, f)
+        logs = io.StringIO()
+        with contextlib.redirect_stderr(logs):
+            assert gr.main(["--job-spec", path, "--JOB_RUN_ID", run_id], catalog=catalog) == 0
+        return [json.loads(line) for line in logs.getvalue().splitlines() if line.startswith("{")]
+
+    def files() -> int:
+        return spark.sql(f"SELECT COUNT(*) FROM {target}.files").collect()[0][0]
+
+    before_snaps, before_files = snapshots(spark, target), files()
+    # Unsafe settings are refused before any procedure runs.
+    for key, value, message in [
+        ("orphans", {"retention_days": 0.5}, "under the 1-day floor"),
+        ("retention", {"snapshot_retention_days": 1, "retain_last": 0, "clean_expired_files": True}, "would expire the current snapshot"),
+    ]:
+        bad = copy.deepcopy(spec)
+        bad["optimizers"][key] = value
+        expect_raises(lambda bad=bad: run(bad, f"unsafe-{key}"), message)
+        assert snapshots(spark, target) == before_snaps and files() == before_files and os.path.exists(old_debris), "an unsafe spec changed the table"
+
+    # The manifest's settings: compaction (2 files at least), expiry older than 1 day keeping 2,
+    # orphans older than 1 day.
+    events = run(spec, "optimize-1")
+    statements = [e["statement"] for e in events if e["event"] == "maintenance"]
+    assert [s.split("(")[0].split(".")[-1] for s in statements] == ["rewrite_data_files", "expire_snapshots", "remove_orphan_files"], statements
+    assert "'min-input-files', '2'" in statements[0] and "retain_last => 2" in statements[1], statements
+    after = snapshots(spark, target)
+    new = [op for sid, op in after if sid not in {s for s, _ in before_snaps}]
+    assert new == ["replace"], f"compaction committed {new}"
+    assert {s for s, _ in before_snaps} <= {s for s, _ in after}, "a snapshot younger than a day expired"
+    compacted = files()
+    assert compacted < before_files, (compacted, before_files)
+    compare(spark.table(target), m["rows"], "the table after compaction")
+    assert not os.path.exists(old_debris) and os.path.exists(new_debris), "orphan cleanup must remove only files older than its window"
+
+    # Expiry with a zero window (allowed here; `mesh validate` keeps manifests at 1 day or more):
+    # everything but the newest snapshot goes, the rows stay.
+    now = copy.deepcopy(spec)
+    now["optimizers"] = {"retention": {"snapshot_retention_days": 0, "retain_last": 1, "clean_expired_files": True}}
+    run(now, "optimize-2")
+    assert len(snapshots(spark, target)) == 1, snapshots(spark, target)
+    compare(spark.table(target), m["rows"], "the table after expiry")
+    return f"{before_files} files -> {compacted}, {len(before_snaps) + 1} snapshots -> 1"
+
+
 def run_tests(manifest: dict) -> list[tuple[str, str | None]]:
     started = time.time()
     spark = session(manifest)
@@ -246,6 +311,12 @@ def run_tests(manifest: dict) -> list[tuple[str, str | None]]:
                 return f"current + {checked} new snapshots by id"
 
             record(f"interop spark reads meshkit {step['job']} after run {step['run']}", meshkit_read_by_spark)
+
+    if manifest.get("maintenance"):
+        record(
+            "maintenance mode: the manifest's compaction, expiry and orphan settings, unsafe settings refused",
+            lambda: maintenance_tests(spark, manifest, catalog),
+        )
 
     for state in manifest.get("meshkit_states", []):
 

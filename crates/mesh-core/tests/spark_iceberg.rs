@@ -160,6 +160,12 @@ columns = [
         s.push_str(&format!(
             "\n[[tables]]\nname = \"{name}\"\nlayer = \"curated\"\n{part}\n{extra}\n{rows_cols}\n"
         ));
+        if name == "syn_append" {
+            // The settings the runner's maintenance mode must apply.
+            s.push_str(
+                "[tables.optimizers]\ncompaction = { min_input_files = 2 }\nretention = { snapshot_retention_days = 1, retain_last = 2 }\norphans = { retention_days = 1 }\n",
+            );
+        }
     }
     s.push_str(
         r#"
@@ -617,6 +623,7 @@ async fn runner_on_spark_iceberg_equals_meshkit_over_runs() {
     }
     let jobs: usize = steps.len() / RUNS;
     let states = maintenance_states(&root, &work, &mut snapshot_rows).await;
+    let maintenance = maintenance_spec(&root, &work).await;
     let spark_tables = ["cow_merge", "mor_merge", "spec_evolution", "compacted"];
     let manifest = work.join("manifest.json");
     std::fs::write(
@@ -626,6 +633,7 @@ async fn runner_on_spark_iceberg_equals_meshkit_over_runs() {
             "jars": jars,
             "steps": steps,
             "meshkit_states": states,
+            "maintenance": maintenance,
             "spark_tables": spark_tables,
         }))
         .unwrap(),
@@ -639,6 +647,10 @@ async fn runner_on_spark_iceberg_equals_meshkit_over_runs() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     eprintln!("{stdout}");
+    // Spark's own figures (session start, whole run) for the CI time budget.
+    for line in stderr.lines().filter(|l| l.starts_with("{\"event\"")) {
+        eprintln!("{line}");
+    }
     assert!(
         out.status.success(),
         "{stdout}\n--- stderr (tail)\n{}",
@@ -648,6 +660,7 @@ async fn runner_on_spark_iceberg_equals_meshkit_over_runs() {
     let compared = stdout.lines().filter(|l| l.starts_with("ok   run ")).count();
     assert_eq!(compared, jobs * RUNS, "{stdout}");
     assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
+    assert!(stdout.contains("ok   maintenance mode"), "{stdout}");
     let read = stdout
         .lines()
         .filter(|l| l.starts_with("ok   interop spark reads meshkit "))
@@ -697,6 +710,38 @@ async fn export(
         }));
     }
     (json!(t.metadata_location()), out)
+}
+
+/// The runner's maintenance spec of `syn_append` (a pipeline `optimize` step on AWS): its table
+/// and the manifest's optimizer settings, for the runner's table after the third run.
+async fn maintenance_spec(root: &Path, work: &Path) -> Value {
+    let lake = open(root).await;
+    let synth = lake.domain.project("synth").unwrap();
+    let table = synth.tables.iter().find(|t| t.name.as_str() == "syn_append").unwrap();
+    let job: Value =
+        serde_json::from_slice(&std::fs::read(work.join(format!("specs/run{RUNS}/syn_append.json"))).unwrap()).unwrap();
+    let out = &job["output"];
+    let spec = json!({
+        "spec_version": 1,
+        "kind": "maintenance",
+        "domain": job["domain"],
+        "env": job["env"],
+        "project": job["project"],
+        "job": "optimize_syn_append",
+        "glue_job": "f01-pj09-optimize-syn-append-dev",
+        "iceberg": job["iceberg"],
+        "table": {
+            "reference": out["reference"],
+            "database": out["database"],
+            "table": out["table"],
+            "sort_order": out["sort_order"],
+        },
+        "optimizers": serde_json::to_value(&table.iceberg().unwrap().optimizers).unwrap(),
+    });
+    let file = work.join("specs/maintenance/syn_append.json");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, serde_json::to_vec_pretty(&spec).unwrap()).unwrap();
+    json!({"spec": file, "rows": work.join(format!("expected/run{RUNS}/syn_append.parquet"))})
 }
 
 /// Table states only maintenance and deletes make, on a table of their own (expiry deletes
