@@ -18,8 +18,10 @@
 //! ```
 
 mod catalog;
+mod check;
 mod commit;
 mod conform;
+pub mod durable;
 mod error;
 #[cfg(feature = "glue")]
 mod glue;
@@ -32,6 +34,7 @@ mod table;
 mod write;
 
 pub use catalog::{Catalog, SqliteCatalog, TableIdent};
+pub use check::{CheckReport, FileProblem};
 pub use conform::SchemaEvolution;
 pub use error::{Error, Result};
 #[cfg(feature = "glue")]
