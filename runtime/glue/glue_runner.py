@@ -85,24 +85,161 @@ def run_params(spec: dict, overrides: dict[str, str], run_id: str) -> dict[str, 
     return params
 
 
-def bind_params(sql: str, params: dict[str, str]) -> str:
-    """Replaces `${name}`; an unknown name is an error, as in `mesh run`."""
-    out = []
-    rest = sql
-    while True:
-        start = rest.find("${")
-        if start < 0:
-            out.append(rest)
-            return "".join(out)
-        out.append(rest[:start])
-        end = rest.find("}", start + 2)
-        if end < 0:
-            raise JobFailed("the SQL has an unclosed `${`")
-        name = rest[start + 2 : end]
+_INT = re.compile(r"[+-]?[0-9]+")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_TIMESTAMP = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})[T ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.[0-9]{1,9})?)?(?:Z|[+-]([0-9]{2}):([0-9]{2}))?")
+
+
+def _is_date(v: str) -> bool:
+    import datetime
+
+    try:
+        return bool(_DATE.fullmatch(v)) and datetime.date.fromisoformat(v).year >= 1
+    except ValueError:
+        return False
+
+
+def check_param(name: str, value: str, ty: str) -> None:
+    """A value must parse as its declared type (meshkit's `ParamType::check`, same rules)."""
+    if "${" in value or "\0" in value:
+        raise JobFailed(f"parameter `{name}`: a value may not contain `${{` or a NUL character")
+    ok = True
+    if ty == "int":
+        ok = bool(_INT.fullmatch(value)) and -(2**63) <= int(value) < 2**63
+    elif ty == "date":
+        ok = _is_date(value)
+    elif ty == "timestamp":
+        m = _TIMESTAMP.fullmatch(value)
+        ok = bool(m) and _is_date(m.group(1)) and int(m.group(2)) <= 23 and int(m.group(3)) <= 59 and int(m.group(4) or 0) <= 59
+        ok = ok and (m.group(5) is None or (int(m.group(5)) <= 18 and int(m.group(6)) <= 59))
+    elif ty != "string":
+        raise JobFailed(f"parameter `{name}` has the unknown type `{ty}`; rebuild the job spec with `mesh build`")
+    if not ok:
+        shown = value if len(value) <= 80 else value[:80] + f"… ({len(value)} chars)"
+        raise JobFailed(f"parameter `{name}` = `{shown}` is not a valid {ty}")
+
+
+def _spark_escape(value: str) -> str:
+    # Spark string literals take backslash escapes (spark.sql.parser.escapedStringLiterals is
+    # false, the default): escaping `\`, `'` and `"` keeps the value inside either quote style.
+    return value.replace("\\", "\\\\").replace("'", "\\'").replace('"', '\\"')
+
+
+def _typed_literal(value: str, ty: str) -> str:
+    if ty == "int":
+        n = int(value)
+        return f"({n})" if n < 0 else str(n)  # `x-${n}` must not become the comment `x--5`
+    quoted = "'" + _spark_escape(value) + "'"
+    return {"date": f"DATE {quoted}", "timestamp": f"TIMESTAMP {quoted}"}.get(ty, quoted)
+
+
+_IDENT_CHAR = re.compile(r"[A-Za-z0-9_]")
+
+
+def bind_params(sql: str, params: dict[str, str], types: dict[str, str] | None = None) -> str:
+    """Binds `${name}` as a value, never as SQL text (meshkit's `params::bind`, for Spark's lexer).
+
+    Outside quotes a placeholder becomes a literal of its type (`'text'`, `42`, `DATE '…'`,
+    `TIMESTAMP '…'`); inside a '…' or "…" string the escaped value; comments keep it as
+    written; inside a name, a backquoted identifier or an R'…'/X'…' literal it is an error.
+    """
+    types = types or {}
+
+    def value(name: str) -> tuple[str, str]:
+        if not re.fullmatch(r"[A-Za-z0-9_]+", name):
+            raise JobFailed(f"`${{{name[:80]}}}` is not a parameter name (letters, digits and _)")
         if name not in params:
             raise JobFailed(f"parameter `${{{name}}}` has no value; pass --{name} VALUE to the Glue job or add it to the job's params")
-        out.append(params[name])
-        rest = rest[end + 1 :]
+        ty = types.get(name, "string")
+        check_param(name, params[name], ty)
+        return params[name], ty
+
+    def placeholders(text: str, render) -> str:
+        def sub(m):
+            return render(*value(m.group(1)))
+
+        if "${" in text and not re.search(r"\$\{[^}]*\}", text):
+            raise JobFailed("the SQL has an unclosed `${`")
+        return re.sub(r"\$\{([^}]*)\}", sub, text)
+
+    out: list[str] = []
+    i, n = 0, len(sql)
+    while i < n:
+        if sql.startswith("--", i):
+            j = sql.find("\n", i)
+            j = n if j < 0 else j
+        elif sql.startswith("/*", i):
+            depth, j = 0, i  # Spark's bracketed comments nest
+            while j < n:
+                if sql.startswith("/*", j):
+                    depth, j = depth + 1, j + 2
+                elif sql.startswith("*/", j):
+                    depth, j = depth - 1, j + 2
+                    if depth == 0:
+                        break
+                else:
+                    j += 1
+        elif sql[i] in "'\"`":
+            q = sql[i]
+            word = re.search(r"[A-Za-z0-9_]*$", sql[:i]).group(0)
+            raw_or_hex = word.lower() in ("r", "x")
+            j = i + 1
+            while j < n:
+                if sql[j] == "\\" and q != "`" and not raw_or_hex:
+                    j += 2
+                elif sql[j] == q:
+                    if q == "`" and sql.startswith("``", j):
+                        j += 2
+                        continue
+                    j += 1
+                    break
+                else:
+                    j += 1
+            body = sql[i:j]
+            if "${" in body:
+                if q == "`" or raw_or_hex:
+                    raise JobFailed(f"a parameter stands inside {'an identifier' if q == '`' else 'a raw or hex literal'}: {body[:80]}; parameters are values")
+                body = placeholders(body, lambda v, ty: _spark_escape(v))
+            out.append(body)
+            i = j
+            continue
+        elif sql.startswith("${", i):
+            j = sql.find("}", i)
+            if j < 0:
+                raise JobFailed("the SQL has an unclosed `${`")
+            j += 1
+            before, after = sql[i - 1 : i], sql[j : j + 1]
+            if _IDENT_CHAR.fullmatch(before or " ") or _IDENT_CHAR.fullmatch(after or " "):
+                raise JobFailed(f"parameter `{sql[i:j]}` stands inside a name; parameters are values, not identifiers")
+            out.append(placeholders(sql[i:j], _typed_literal))
+            i = j
+            continue
+        else:
+            j = i + 1
+        out.append(sql[i:j])
+        i = j
+    return "".join(out)
+
+
+def check_query(spark, sql: str) -> None:
+    """The bound SQL is exactly one query, by Spark's own parser, before anything runs.
+
+    `parsePlan` accepts exactly one whole statement; `parseQuery` accepts only the grammar's
+    query rule (SELECT, WITH … SELECT, VALUES, FROM … SELECT) as a prefix. Both together: one
+    statement that is a query. INSERT, COPY-like commands, DDL, SET and a second statement fail.
+    """
+    parser = spark._jsparkSession.sessionState().sqlParser()
+
+    def message(e: Exception) -> str:
+        j = getattr(e, "java_exception", None)
+        text = j.getMessage() if j is not None else str(e)
+        return (text or type(e).__name__).strip().splitlines()[0][:300]
+
+    for parse, what in ((parser.parsePlan, "one statement"), (parser.parseQuery, "a query (SELECT or WITH … SELECT)")):
+        try:
+            parse(sql)
+        except Exception as e:  # noqa: BLE001 - py4j raises the JVM's ParseException as is
+            raise JobFailed(f"the job's SQL is not {what}: {message(e)}; a job's SQL is exactly one query") from None
 
 
 def quote(name: str) -> str:
@@ -705,7 +842,9 @@ def register_inputs(spark, spec: dict, run_id: str, paths: dict[str, str] | None
 
 def transform(spark, spec: dict, sql_text: str, params: dict[str, str], views: dict[str, str]):
     """The job's SQL result as a DataFrame (nothing written)."""
-    return spark.sql(bind_inputs(bind_params(sql_text, params), views))
+    sql = bind_inputs(bind_params(sql_text, params, spec.get("param_types")), views)
+    check_query(spark, sql)
+    return spark.sql(sql)
 
 
 def run_checks(spark, spec: dict, df, run_id: str | None = None) -> list[dict]:

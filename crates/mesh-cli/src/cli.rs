@@ -305,6 +305,18 @@ pub enum TableCommand {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
+    /// Read every file the current snapshot references (manifests, data files in full); exit 1
+    /// naming each missing or damaged file.
+    Check {
+        table: String,
+        /// Every retained snapshot, not only the current one.
+        #[arg(long)]
+        all_snapshots: bool,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Adopt the newest metadata file of the table's folder into a catalog that lost the table.
+    Register { table: String },
 }
 
 #[derive(Subcommand)]

@@ -124,6 +124,12 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 TableCommand::History { table, format } => ("history", table, format),
                 TableCommand::Snapshots { table, format } => ("snapshots", table, format),
                 TableCommand::Files { table, format } => ("files", table, format),
+                TableCommand::Check {
+                    table,
+                    all_snapshots,
+                    format,
+                } => return runtime::table_check(&root, &domain, &table, all_snapshots, format),
+                TableCommand::Register { table } => return runtime::table_register(&root, &domain, &table),
             };
             runtime::table(&root, &domain, what, &table, format)
         }
@@ -186,6 +192,15 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::New(new) => {
             let root = root(cli.root.as_deref())?;
+            // Refused before anything is written: a rollback could not remove folders it
+            // had to create above the project (`--root /nonexistent/dir` left `projects/`).
+            if !root.join(mesh_domain::load::DOMAIN_FILE).is_file() {
+                return Err(Failure::Invalid(format!(
+                    "error: no {} in `{}`; nothing was written\n  help: pass --root pointing at a domain, or create one with `mesh init DIR`",
+                    mesh_domain::load::DOMAIN_FILE,
+                    root.display()
+                )));
+            }
             match new {
                 NewCommand::Project {
                     name,

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use mesh_core::layout::RUNS_DIR;
 use mesh_core::optimize::{optimize_table, Operation, OptimizeError, OptimizeRequest, TableReport};
@@ -166,15 +166,11 @@ pub fn optimize(root: &Path, domain: &Domain, args: OptimizeArgs) -> Result<(), 
     if let Some(p) = &args.project {
         crate::check_project(domain, p)?;
     }
-    let orphan_retention = match args.orphan_retention_hours {
-        Some(h) if !(h.is_finite() && h >= 0.0) => {
-            return Err(Failure::Invalid(format!(
-                "error: --orphan-retention-hours {h} must be a number of hours (e.g. 72)"
-            )))
-        }
-        Some(h) => Some(Duration::from_secs_f64(h * 3600.0)),
-        None => None,
-    };
+    let orphan_retention = args
+        .orphan_retention_hours
+        .map(mesh_core::optimize::orphan_window_hours)
+        .transpose()
+        .map_err(|e| Failure::Invalid(format!("error: {e}")))?;
     let req = OptimizeRequest {
         only: args.only.map(|o| match o {
             OnlyArg::Compaction => Operation::Compaction,

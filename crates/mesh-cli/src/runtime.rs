@@ -120,6 +120,9 @@ use mesh_core::pipeline::{self, Progress, RunRequest, StepOutput};
 pub(crate) fn tokio_runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // DataFusion's planner and optimizer recurse over expression trees; SQL is limited to
+        // sql_check::MAX_DEPTH levels, and 16 MiB keeps that far from tokio's 2 MiB default.
+        .thread_stack_size(16 << 20)
         .build()
         .map_err(|e| Failure::Runtime(format!("cannot start the async runtime: {e}")))
 }
@@ -526,6 +529,14 @@ fn print_summary(record: &RunRecord, outputs: &[(String, StepOutput)]) {
 
 /// `mesh sql`: ad-hoc Spark SQL over the local tables (raw tables are read only when named).
 pub fn sql(root: &Path, domain: &Domain, query: &str, format: Format) -> Result<(), Failure> {
+    // Read-only before anything is opened: COPY … TO, INSERT, CREATE EXTERNAL TABLE, SET and
+    // second statements never reach the engine.
+    mesh_core::sql_check::check_read_only_query(query).map_err(|e| {
+        Failure::Invalid(format!(
+            "error: {}\n  help: `mesh sql` runs one read-only query; tables are written by jobs (mesh run)",
+            e.message
+        ))
+    })?;
     let cfg = config(root, domain, BTreeMap::new())?;
     let rt = tokio_runtime()?;
     rt.block_on(async {
@@ -546,11 +557,7 @@ pub fn sql(root: &Path, domain: &Domain, query: &str, format: Format) -> Result<
                 mesh_core::session::register_batches(&ctx, &db, table.name.as_str(), read.schema, read.batches)
                     .map_err(|e| Failure::Runtime(e.to_string()))?;
             } else {
-                let t = engine.load_table(project, table).await.map_err(|e| {
-                    Failure::Invalid(format!(
-                        "error: {e}\n  help: run the job that writes it first (mesh run)"
-                    ))
-                })?;
+                let t = engine.load_table(project, table).await.map_err(load_failure)?;
                 let provider = t
                     .table_provider(None)
                     .await
@@ -560,7 +567,7 @@ pub fn sql(root: &Path, domain: &Domain, query: &str, format: Format) -> Result<
             }
         }
         let df = ctx
-            .sql(query)
+            .sql_with_options(query, mesh_core::sql_check::read_only())
             .await
             .map_err(|e| Failure::Invalid(format!("error: {e}")))?;
         let batches = df.collect().await.map_err(|e| Failure::Runtime(e.to_string()))?;
@@ -616,11 +623,7 @@ pub fn table(root: &Path, domain: &Domain, what: &str, name: &str, format: Forma
                 "error: `{name}` is a raw (Hive) table; `mesh table` shows Iceberg tables"
             )));
         }
-        let t = engine.load_table(project, table).await.map_err(|e| {
-            Failure::Invalid(format!(
-                "error: {e}\n  help: run the job that writes it first (mesh run)"
-            ))
-        })?;
+        let t = engine.load_table(project, table).await.map_err(load_failure)?;
         let value = match what {
             "show" => serde_json::to_value(t.info()),
             "history" => serde_json::to_value(t.history()),
@@ -632,6 +635,82 @@ pub fn table(root: &Path, domain: &Domain, what: &str, name: &str, format: Forma
             Format::Json => crate::print_json(&value),
             Format::Text => print_value_table(&value),
         }
+        Ok(())
+    })
+}
+
+/// A table that does not exist yet is a usage problem (exit 2); a damaged one is named and
+/// exits 1, never "run the job first".
+fn load_failure(e: mesh_core::mesh_iceberg::Error) -> Failure {
+    match e {
+        mesh_core::mesh_iceberg::Error::TableNotFound { .. } => Failure::Invalid(format!(
+            "error: {e}\n  help: run the job that writes it first (mesh run)"
+        )),
+        other => Failure::Runtime(other.to_string()),
+    }
+}
+
+/// `mesh table check`: every file the snapshot(s) reference exists and parses.
+pub fn table_check(root: &Path, domain: &Domain, name: &str, all: bool, format: Format) -> Result<(), Failure> {
+    let cfg = config(root, domain, BTreeMap::new())?;
+    tokio_runtime()?.block_on(async {
+        let engine = open_engine(root, domain, &cfg).await?;
+        let (project, table) = find_table(domain, &engine.layout.naming, name)?;
+        if table.iceberg().is_none() {
+            return Err(Failure::Invalid(format!(
+                "error: `{name}` is a raw (Hive) table; `mesh table check` checks Iceberg tables"
+            )));
+        }
+        let t = engine.load_table(project, table).await.map_err(load_failure)?;
+        let report = t.check(all).await.map_err(|e| Failure::Runtime(e.to_string()))?;
+        match format {
+            Format::Json => crate::print_json(&report),
+            Format::Text => {
+                println!(
+                    "{}: {} snapshot(s), {} manifest list(s), {} manifest(s), {} data file(s) read",
+                    report.table, report.snapshots, report.manifest_lists, report.manifests, report.data_files
+                );
+                for p in &report.problems {
+                    println!("  damaged {} {}: {}", p.kind, p.path, p.problem);
+                }
+            }
+        }
+        if report.problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Failure::Runtime(format!(
+                "table {}: {} damaged file(s); restore them from a backup",
+                report.table,
+                report.problems.len()
+            )))
+        }
+    })
+}
+
+/// `mesh table register`: adopt the newest metadata file after the catalog lost the table.
+pub fn table_register(root: &Path, domain: &Domain, name: &str) -> Result<(), Failure> {
+    let cfg = config(root, domain, BTreeMap::new())?;
+    tokio_runtime()?.block_on(async {
+        let engine = open_engine(root, domain, &cfg).await?;
+        let (project, table) = find_table(domain, &engine.layout.naming, name)?;
+        if table.iceberg().is_none() {
+            return Err(Failure::Invalid(format!(
+                "error: `{name}` is a raw (Hive) table; only Iceberg tables are in the catalog"
+            )));
+        }
+        let t = engine.register(project, table).await.map_err(|e| match e {
+            mesh_core::mesh_iceberg::Error::Invalid { .. } => Failure::Invalid(format!("error: {e}")),
+            other => Failure::Runtime(other.to_string()),
+        })?;
+        println!(
+            "registered {} at {} (snapshot {})",
+            table.reference(),
+            t.metadata_location(),
+            t.metadata()
+                .current_snapshot_id()
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "none".into())
+        );
         Ok(())
     })
 }

@@ -50,6 +50,10 @@ pub struct JobSpec {
     pub checks: Vec<CheckSpec>,
     /// Default run parameters; run arguments (`--run_date 2026-11-27`) override them.
     pub params: BTreeMap<String, String>,
+    /// Declared parameter types (`date`, `timestamp`, `int`); absent = `string`. The runner
+    /// checks values against them and binds them as literals of that type.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub param_types: BTreeMap<String, mesh_domain::ParamType>,
     pub glue: GlueSpec,
     /// Incremental inputs (`[jobs.incremental]`): the runner reads each bookmark from the output
     /// table's latest snapshot summary and commits the new one with the data.
@@ -422,6 +426,7 @@ pub fn job_spec(domain: &Domain, env: Env, project: &Project, job: &Job) -> JobS
         write: write_spec(&job.mode),
         checks: job.checks.iter().map(check_spec).collect(),
         params: job.params.clone(),
+        param_types: job.param_types.clone(),
         glue: GlueSpec {
             glue_version: domain.versions.glue.clone(),
             worker_type: job.glue.worker_type.as_str().into(),

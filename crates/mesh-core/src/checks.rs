@@ -67,7 +67,12 @@ pub fn check_sql(kind: &CheckKind) -> String {
 }
 
 async fn count(ctx: &SessionContext, sql: &str) -> datafusion::error::Result<u64> {
-    let batches = ctx.sql(sql).await?.collect().await?;
+    // Check SQL comes from the manifest: it may read, never write (COPY, INSERT, CREATE …).
+    let batches = ctx
+        .sql_with_options(sql, crate::sql_check::read_only())
+        .await?
+        .collect()
+        .await?;
     let Some(b) = batches.first() else { return Ok(0) };
     let col = b.column(0);
     if col.is_null(0) {

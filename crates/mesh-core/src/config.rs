@@ -397,9 +397,27 @@ fn flat(file: &str, t: toml_value::Table) -> Result<BTreeMap<String, String>, Co
                     help: format!("the keys are: {}", KEYS.join(", ")),
                 });
             }
-            let s = match v {
-                toml_value::Value::String(s) => s,
-                other => other.to_string(),
+            // Each key has one type; `lake_root = 5` must not become the folder `5`.
+            let s = match (k.as_str(), v) {
+                (_, toml_value::Value::String(s)) => s,
+                ("max_concurrency", toml_value::Value::Integer(n)) => n.to_string(),
+                (key, other) => {
+                    let (want, example) = if key == "max_concurrency" {
+                        ("an integer", "max_concurrency = 4")
+                    } else {
+                        ("a string", "lake_root = \".mesh/lake\"")
+                    };
+                    let shown = other.to_string();
+                    return Err(ConfigError::File {
+                        file: file.to_string(),
+                        message: format!(
+                            "`{key}` must be {want}, not the {} {}",
+                            other.type_str(),
+                            mesh_domain::diagnostic::truncate(&shown)
+                        ),
+                        help: format!("quote it, e.g. {example}"),
+                    });
+                }
             };
             Ok((k, s))
         })

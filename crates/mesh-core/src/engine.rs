@@ -139,6 +139,14 @@ impl Engine {
         if self.catalog.metadata_location(&ident).await?.is_some() {
             return mesh_iceberg::Table::load(self.catalog.clone(), ident).await;
         }
+        // A lost or replaced catalog must not silently start the table over its old files.
+        if let Some(latest) = self.latest_metadata(project, table).await? {
+            return Err(mesh_iceberg::Error::Unregistered {
+                table: table.reference().to_string(),
+                location: self.location(project, table),
+                latest,
+            });
+        }
         let mut def = TableDefinition::new(arrow_schema(table));
         for p in &table.partition_by {
             let t = match p.transform {
@@ -173,6 +181,41 @@ impl Engine {
             }
             other => other,
         }
+    }
+}
+
+impl Engine {
+    /// The newest `*.metadata.json` in the table's `metadata/` folder (highest version
+    /// number), if the folder holds any.
+    pub async fn latest_metadata(&self, project: &Project, table: &Table) -> mesh_iceberg::Result<Option<String>> {
+        let folder = format!("{}/metadata/", self.location(project, table));
+        let files = self.lister().list(&folder).await?;
+        let version = |name: &str| -> Option<u64> {
+            let file = name.rsplit('/').next()?;
+            let stem = file.strip_suffix(".metadata.json")?;
+            stem.split(['-', '.']).next()?.trim_start_matches('v').parse().ok()
+        };
+        Ok(files
+            .into_iter()
+            .filter_map(|f| version(&f.location).map(|v| (v, f.location)))
+            .max()
+            .map(|(_, location)| location))
+    }
+
+    /// `mesh table register`: adopts the newest metadata file of the table's folder after the
+    /// catalog lost its entry.
+    pub async fn register(&self, project: &Project, table: &Table) -> mesh_iceberg::Result<mesh_iceberg::Table> {
+        let location = self.location(project, table);
+        let latest = self
+            .latest_metadata(project, table)
+            .await?
+            .ok_or_else(|| mesh_iceberg::Error::Invalid {
+                table: table.reference().to_string(),
+                detail: format!(
+                    "{location}/metadata/ holds no metadata file; nothing to register (the next run creates the table)"
+                ),
+            })?;
+        mesh_iceberg::Table::register(self.catalog.clone(), self.ident(table), &latest, &location).await
     }
 }
 

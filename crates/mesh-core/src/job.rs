@@ -53,6 +53,19 @@ pub enum JobError {
     },
     #[error("job `{job}`: {file}: parameter `${{{param}}}` has no value\n  help: pass --param {param}=VALUE or add it to the job's params")]
     MissingParam { job: String, file: String, param: String },
+    #[error("job `{job}`: {file}: {source}\n  help: pass a value of the parameter's type (param_types in the job), used as a value: ${{name}} or '${{name}}'")]
+    BadParam {
+        job: String,
+        file: String,
+        source: crate::params::ParamError,
+    },
+    #[error("job `{job}`: {file}{}: {message}\n  help: a job's SQL is exactly one query (SELECT or WITH … SELECT); the engine writes the result", line.map(|l| format!(":{l}")).unwrap_or_default())]
+    NotAQuery {
+        job: String,
+        file: String,
+        line: Option<usize>,
+        message: String,
+    },
     #[error("job `{job}`: cannot read `{file}`: {detail}")]
     Sql { job: String, file: String, detail: String },
     #[error("job `{job}`: reading {table}: {source}")]
@@ -91,21 +104,13 @@ impl JobError {
     }
 }
 
-/// Replaces `${name}` with run parameters (run values over the job's defaults).
+/// Binds `${name}` as string values (see [`crate::params::bind`] for typed binding); the
+/// error is the missing parameter's name or what is wrong with a value.
 pub fn bind_params(sql: &str, params: &BTreeMap<String, String>) -> Result<String, String> {
-    let mut out = String::with_capacity(sql.len());
-    let mut rest = sql;
-    while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let end = after.find('}').ok_or_else(|| "an unclosed `${`".to_string())?;
-        let name = &after[..end];
-        let value = params.get(name).ok_or_else(|| name.to_string())?;
-        out.push_str(value);
-        rest = &after[end + 1..];
-    }
-    out.push_str(rest);
-    Ok(out)
+    crate::params::bind(sql, params, &BTreeMap::new()).map_err(|e| match e {
+        crate::params::ParamError::Missing(name) => name,
+        other => other.to_string(),
+    })
 }
 
 /// Columns the merge needs beyond the table's own (ordering column, delete condition).
@@ -401,35 +406,58 @@ impl JobContext<'_> {
             .map_err(|e| self.other(e))
     }
 
-    /// Runs Spark SQL over the inputs, with `${param}` bound.
+    /// Runs one query over the inputs, with `${param}` bound as values. Statements that write
+    /// (INSERT, COPY, CREATE …) are refused: the commit is the only write.
     pub async fn sql(&self, sql: &str) -> Result<DataFrame, JobError> {
-        let bound = bind_params(sql, &self.params).map_err(|param| JobError::MissingParam {
-            job: self.job.name.to_string(),
-            file: "(inline SQL)".into(),
-            param,
-        })?;
-        self.ctx.sql(&bound).await.map_err(|e| self.other(e))
+        let bound = self.bind(sql, "(inline SQL)")?;
+        self.ctx
+            .sql_with_options(&bound, crate::sql_check::read_only())
+            .await
+            .map_err(|e| self.other(e))
+    }
+
+    fn bind(&self, sql: &str, file: &str) -> Result<String, JobError> {
+        crate::params::bind(sql, &self.params, &self.job.param_types).map_err(|e| match e {
+            crate::params::ParamError::Missing(param) => JobError::MissingParam {
+                job: self.job.name.to_string(),
+                file: file.to_string(),
+                param,
+            },
+            source => JobError::BadParam {
+                job: self.job.name.to_string(),
+                file: file.to_string(),
+                source,
+            },
+        })
     }
 
     /// The job's SQL file, bound and planned.
     async fn sql_file(&self) -> Result<DataFrame, JobError> {
         let (job, name) = (self.job, self.job.name.to_string());
         let sql_file = job.sql.display().to_string();
-        let text = std::fs::read_to_string(self.engine.root.join(&job.sql)).map_err(|e| JobError::Sql {
+        let bytes = read_inside(&self.engine.root, &self.project.dir, &job.sql).map_err(|detail| JobError::Sql {
             job: name.clone(),
             file: sql_file.clone(),
-            detail: e.to_string(),
+            detail,
         })?;
-        let sql = bind_params(&text, &self.params).map_err(|param| JobError::MissingParam {
+        // Checked again here (validation may be stale): nothing but one query is planned.
+        crate::sql_check::check_job_sql(&bytes).map_err(|e| JobError::NotAQuery {
             job: name.clone(),
             file: sql_file.clone(),
-            param,
+            line: e.line,
+            message: e.message,
         })?;
-        self.ctx.sql(&sql).await.map_err(|e| JobError::Sql {
-            job: name,
-            file: sql_file,
-            detail: e.to_string(),
-        })
+        let text = String::from_utf8(bytes).expect("checked as UTF-8 above");
+        let sql = self.bind(&text, &sql_file)?;
+        let options = crate::sql_check::read_only();
+        self.ctx
+            .sql_with_options(&sql, options)
+            .await
+            .map_err(|e| JobError::Sql {
+                job: name,
+                file: sql_file,
+                detail: e.to_string(),
+            })
     }
 
     fn other(&self, e: impl std::fmt::Display) -> JobError {
@@ -554,6 +582,20 @@ impl JobContext<'_> {
         info!(rows_read = report.rows_read, rows_written = report.rows_written, snapshot_id = ?report.snapshot_id, "job committed");
         Ok(self.report)
     }
+}
+
+/// Reads a project file that must resolve (links included) inside the project folder; the
+/// error never quotes the file's content.
+fn read_inside(
+    root: &std::path::Path,
+    project_dir: &std::path::Path,
+    rel: &std::path::Path,
+) -> Result<Vec<u8>, String> {
+    let path = root.join(rel);
+    if !mesh_domain::load::resolves_inside(&path, &root.join(project_dir)) {
+        return Err("the file is missing or a link to a file outside the project folder".into());
+    }
+    std::fs::read(&path).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

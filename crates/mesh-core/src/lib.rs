@@ -24,6 +24,7 @@ pub mod job;
 pub mod layout;
 pub mod logging;
 pub mod optimize;
+pub mod params;
 pub mod pipeline;
 pub mod portable;
 pub mod raw;
@@ -32,3 +33,7 @@ pub mod report;
 pub mod retry;
 pub mod sample;
 pub mod session;
+pub mod sql_check;
+
+/// The table engine, for callers matching its errors (`mesh table check`, `register`).
+pub use mesh_iceberg;

@@ -105,6 +105,18 @@ fn unsafe_or(e: mesh_iceberg::Error) -> OptimizeError {
 
 const DAY: Duration = Duration::from_secs(24 * 3600);
 
+/// An orphan window given in hours on the command line: finite, 0 to 100 years (the
+/// manifests' limit), so every date computed from it exists.
+pub fn orphan_window_hours(h: f64) -> Result<Duration, String> {
+    let max = f64::from(mesh_domain::load::MAX_RETENTION_DAYS) * 24.0;
+    if !(h.is_finite() && (0.0..=max).contains(&h)) {
+        return Err(format!(
+            "--orphan-retention-hours {h} must be a number of hours between 0 and {max} (100 years), e.g. 72"
+        ));
+    }
+    Ok(Duration::from_secs_f64(h * 3600.0))
+}
+
 /// Plans (and unless `dry_run`, executes) the maintenance of `table` in the order compaction,
 /// expiry, orphans, with the settings of its manifest. Unsafe overrides are refused before
 /// anything is read.
@@ -294,4 +306,27 @@ pub async fn optimize_step(
 ) -> Result<BTreeMap<String, serde_json::Value>, String> {
     let report = optimize_table(engine, project, table, &OptimizeRequest::default()).await?;
     Ok(report.metrics())
+}
+
+#[cfg(test)]
+mod window_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any f64 is refused with a message or gives a window whose cutoff date exists.
+        #[test]
+        fn any_hours_value_is_refused_or_usable(h in prop_oneof![
+            Just(f64::NAN), Just(f64::INFINITY), Just(1e20), Just(-1.0), Just(876_000.0), Just(876_000.5),
+            any::<f64>(), 0.0..1e7f64,
+        ]) {
+            match orphan_window_hours(h) {
+                Ok(w) => {
+                    let w = chrono::Duration::from_std(w).unwrap();
+                    prop_assert!(chrono::Utc::now().checked_sub_signed(w).is_some());
+                }
+                Err(msg) => prop_assert!(msg.contains("--orphan-retention-hours"), "{msg}"),
+            }
+        }
+    }
 }

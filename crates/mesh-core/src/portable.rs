@@ -158,9 +158,21 @@ pub fn check_domain(domain: &Domain, root: &Path) -> Diagnostics {
     let mut diags = Diagnostics::default();
     for p in &domain.projects {
         for j in &p.jobs {
-            if let Ok(sql) = std::fs::read_to_string(root.join(&j.sql)) {
-                diags.extend(check_sql(&j.sql, &sql, &lists));
+            // Missing files and links out of the project are reported by validation itself.
+            let Ok(bytes) = std::fs::read(root.join(&j.sql)) else {
+                continue;
+            };
+            // Exactly one query, or nothing else is worth checking.
+            if let Err(e) = crate::sql_check::check_job_sql(&bytes) {
+                diags.push(
+                    Diagnostic::new(&j.sql, "", e.message)
+                        .at_line(e.line)
+                        .with_help("a job's SQL is exactly one query (SELECT or WITH … SELECT) in Spark SQL; the job's mode writes the result"),
+                );
+                continue;
             }
+            let sql = String::from_utf8_lossy(&bytes);
+            diags.extend(check_sql(&j.sql, &sql, &lists));
         }
     }
     diags.sorted()

@@ -432,10 +432,29 @@ async fn list_files(
         Err(e) => return Err(store_error(location)(e)),
     };
     let mut files = Vec::new();
+    // Locally the file system lister follows links: a link in a table folder could make a
+    // job read (and an error message quote) any file of the machine.
+    let local_root = location
+        .strip_prefix("file://")
+        .or_else(|| location.starts_with('/').then_some(location))
+        .and_then(|p| std::path::Path::new(p).canonicalize().ok());
     for meta in listed {
         let Some(rel) = meta.location.prefix_match(&root.path) else {
             continue;
         };
+        if let Some(dir) = &local_root {
+            let url = root.url(&meta.location);
+            let file = url.strip_prefix("file://").unwrap_or(&url);
+            if !std::path::Path::new(file)
+                .canonicalize()
+                .is_ok_and(|real| real.starts_with(dir))
+            {
+                return Err(RawError::File {
+                    file: file.to_string(),
+                    reason: "is a link to a file outside the table folder; raw files are read only from the lake itself\n  help: copy the file into the table folder instead of linking it".into(),
+                });
+            }
+        }
         let parts: Vec<String> = rel.map(|p| p.as_ref().to_string()).collect();
         if parts.is_empty() || parts.iter().any(|p| p.starts_with('.') || p.starts_with('_')) {
             continue;

@@ -49,6 +49,14 @@ pub enum RecordError {
     Read { path: PathBuf, message: String },
     #[error("no run records in `{0}`; run `mesh run` first")]
     NoRuns(PathBuf),
+    #[error("`{0}` is not a run id (letters, digits, `-`, `_` and `.`, at most 64, not starting with `.`); `ls .mesh/runs` lists the runs")]
+    InvalidRunId(String),
+    #[error(
+        "the run record `{path}` names the run `{id}`, which is not a run id; the file was not written by mesh run"
+    )]
+    BadRecord { path: PathBuf, id: String },
+    #[error("the run record `{0}` is a link; run records are read only from the runs folder itself")]
+    Link(PathBuf),
     #[error("no run `{id}` in `{dir}`; `ls {dir}` lists the runs")]
     UnknownRun { id: String, dir: PathBuf },
 }
@@ -61,6 +69,15 @@ pub fn new_run_id() -> String {
         now.format("%Y%m%dT%H%M%S%3fZ"),
         std::process::id() % 100_000
     )
+}
+
+/// Whether `id` can name a file in the runs folder and nothing else: no separators, no `..`.
+pub fn valid_run_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && !id.starts_with('.')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 impl RunRecord {
@@ -83,7 +100,13 @@ impl RunRecord {
     pub fn load(dir: &Path, id: Option<&str>) -> Result<RunRecord, RecordError> {
         let path = match id {
             Some(id) => {
-                let p = dir.join(format!("{}.json", id.trim_end_matches(".json")));
+                let id = id.trim_end_matches(".json");
+                if !valid_run_id(id) {
+                    return Err(RecordError::InvalidRunId(
+                        mesh_domain::diagnostic::truncate(id).into_owned(),
+                    ));
+                }
+                let p = dir.join(format!("{id}.json"));
                 if !p.is_file() {
                     return Err(RecordError::UnknownRun {
                         id: id.to_string(),
@@ -105,14 +128,25 @@ impl RunRecord {
                 runs.pop().ok_or_else(|| RecordError::NoRuns(dir.to_path_buf()))?
             }
         };
+        if std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(RecordError::Link(path));
+        }
         let text = std::fs::read_to_string(&path).map_err(|e| RecordError::Read {
             path: path.clone(),
             message: e.to_string(),
         })?;
-        serde_json::from_str(&text).map_err(|e| RecordError::Read {
-            path,
+        let record: RunRecord = serde_json::from_str(&text).map_err(|e| RecordError::Read {
+            path: path.clone(),
             message: e.to_string(),
-        })
+        })?;
+        // The id names the report file written beside the record: `../../x` would leave the folder.
+        if !valid_run_id(&record.run_id) {
+            return Err(RecordError::BadRecord {
+                path,
+                id: mesh_domain::diagnostic::truncate(&record.run_id).into_owned(),
+            });
+        }
+        Ok(record)
     }
 }
 
@@ -179,5 +213,44 @@ pub(crate) mod tests {
             RunRecord::load(dir.path(), Some("nope")),
             Err(RecordError::UnknownRun { .. })
         ));
+    }
+
+    #[test]
+    fn run_ids_stay_in_the_runs_folder() {
+        let top = tempfile::tempdir().unwrap();
+        let dir = top.path().join("runs");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(top.path().join("x.json"), serde_json::to_string(&sample()).unwrap()).unwrap();
+        for id in [
+            "../x",
+            "../../x",
+            "/etc/passwd",
+            "a/b",
+            "",
+            ".hidden",
+            "a\\b",
+            &"x".repeat(65),
+        ] {
+            assert!(
+                matches!(RunRecord::load(&dir, Some(id)), Err(RecordError::InvalidRunId(_))),
+                "{id}"
+            );
+        }
+        // A record whose own id would steer the report file elsewhere is refused.
+        let mut evil = sample();
+        evil.run_id = "../../../../x".into();
+        std::fs::write(dir.join("r1.json"), serde_json::to_string(&evil).unwrap()).unwrap();
+        assert!(matches!(
+            RunRecord::load(&dir, Some("r1")),
+            Err(RecordError::BadRecord { .. })
+        ));
+        assert!(matches!(
+            RunRecord::load(&dir, None),
+            Err(RecordError::BadRecord { .. })
+        ));
+        // A link in the runs folder is not followed.
+        std::os::unix::fs::symlink(top.path().join("x.json"), dir.join("r2.json")).unwrap();
+        assert!(matches!(RunRecord::load(&dir, Some("r2")), Err(RecordError::Link(_))));
+        assert!(valid_run_id(&new_run_id()));
     }
 }

@@ -30,13 +30,13 @@ impl Diagnostic {
                 line: None,
                 field: field.into(),
             },
-            message: message.into(),
+            message: cap(message.into()),
             help: None,
         }
     }
 
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
-        self.help = Some(help.into());
+        self.help = Some(cap(help.into()));
         self
     }
 
@@ -114,6 +114,30 @@ impl IntoIterator for Diagnostics {
     }
 }
 
+/// Longest message or help text kept whole; longer ones (a value echoed from a hostile or
+/// broken file) are cut, so one field cannot flood the terminal or a JSON report.
+pub const MAX_MESSAGE: usize = 2000;
+
+pub(crate) fn cap(s: String) -> String {
+    if s.len() <= MAX_MESSAGE {
+        return s;
+    }
+    let mut end = MAX_MESSAGE;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes cut)", &s[..end], s.len() - end)
+}
+
+/// A value quoted in a message: at most 80 characters, then `… (N bytes)`.
+pub fn truncate(s: &str) -> std::borrow::Cow<'_, str> {
+    const KEEP: usize = 80;
+    match s.char_indices().nth(KEEP) {
+        None => s.into(),
+        Some((end, _)) => format!("{}… ({} bytes)", &s[..end], s.len()).into(),
+    }
+}
+
 /// Suggests the closest known name, for "did you mean" hints.
 pub fn did_you_mean<'a>(wanted: &str, known: impl IntoIterator<Item = &'a str>) -> Option<String> {
     known
@@ -134,6 +158,23 @@ pub fn relative(root: &Path, path: &Path) -> PathBuf {
 /// Maps byte offsets to 1-based line numbers.
 pub fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].bytes().filter(|b| *b == b'\n').count() + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn huge_values_are_cut() {
+        let big = "x".repeat(5 << 20);
+        let d = Diagnostic::new("domain.json", "domain_name", format!("`{big}` is too long")).with_help(big.clone());
+        assert!(d.to_string().len() < 2 * MAX_MESSAGE + 200, "{}", d.to_string().len());
+        assert!(d.message.ends_with("bytes cut)"));
+        assert_eq!(truncate("short"), "short");
+        let long = "é".repeat(100);
+        let t = truncate(&long);
+        assert!(t.starts_with(&"é".repeat(80)) && t.ends_with("(200 bytes)"), "{t}");
+    }
 }
 
 impl Diagnostics {

@@ -64,12 +64,12 @@ impl FileCx<'_> {
     }
 
     fn err_help(&mut self, field: impl Into<String>, message: impl Into<String>, help: impl Into<String>) {
-        let help = help.into();
+        let help = crate::diagnostic::cap(help.into());
         self.err(field, message).help = Some(help);
     }
 
     fn err_maybe_help(&mut self, field: impl Into<String>, message: impl Into<String>, help: Option<String>) {
-        self.err(field, message).help = help;
+        self.err(field, message).help = help.map(crate::diagnostic::cap);
     }
 
     fn name(&mut self, field: &str, value: &str) -> Option<Name> {
@@ -112,7 +112,12 @@ fn suggest_snake(s: &str) -> String {
 
 fn read(root: &Path, path: &Path, diags: &mut Diagnostics) -> Option<String> {
     match std::fs::read_to_string(path) {
-        Ok(t) => Some(t),
+        // A byte-order mark (Windows editors write one) is not content: JSON and TOML parsers
+        // would report "expected value" at line 1 for a file that is otherwise fine.
+        Ok(t) => Some(match t.strip_prefix('\u{feff}') {
+            Some(rest) => rest.to_string(),
+            None => t,
+        }),
         Err(e) => {
             diags.push(
                 Diagnostic::new(relative(root, path), "", format!("cannot read the file: {e}"))
@@ -458,12 +463,26 @@ fn load_project(root: &Path, folder: &Path, file: &Path, text: &str, diags: &mut
 fn single_char(cx: &mut FileCx<'_>, field: String, value: &Option<String>, default: char) -> char {
     match value {
         None => default,
+        // The CSV reader (and Spark's) works on bytes: a multi-byte character would be cut to
+        // its first byte, or silently replaced.
+        Some(s) if s.chars().count() == 1 && !s.is_ascii() => {
+            cx.err_help(
+                field,
+                format!("`{s}` is not an ASCII character (the CSV reader splits on single bytes)"),
+                "use one ASCII character, e.g. \",\", \";\", \"|\" or \"\\t\"",
+            );
+            default
+        }
+        Some(s) if s.chars().count() == 1 && s.as_bytes()[0] == 0 => {
+            cx.err_help(field, "a NUL character cannot delimit CSV", "use e.g. \",\" or \"\\t\"");
+            default
+        }
         Some(s) if s.chars().count() == 1 => s.chars().next().unwrap_or(default),
         Some(s) if s == "\\t" => '\t',
         Some(s) => {
             cx.err_help(
                 field,
-                format!("`{s}` is not a single character"),
+                format!("`{}` is not a single character", crate::diagnostic::truncate(s)),
                 "use one character, e.g. \",\" or \"\\t\"",
             );
             default
@@ -792,6 +811,18 @@ fn check_optimizers(cx: &mut FileCx<'_>, i: usize, raw: Option<&RawOptimizers>, 
                     "use 1 or more days (default 5)",
                 );
             }
+            if out.snapshot_retention_days > MAX_RETENTION_DAYS {
+                cx.err_help(
+                    f("retention.snapshot_retention_days"),
+                    format!(
+                        "{} days is beyond any date the engines can compute",
+                        out.snapshot_retention_days
+                    ),
+                    format!(
+                        "use at most {MAX_RETENTION_DAYS} days (100 years), or enabled = false to keep every snapshot"
+                    ),
+                );
+            }
             Some(out)
         }
     };
@@ -807,6 +838,13 @@ fn check_optimizers(cx: &mut FileCx<'_>, i: usize, raw: Option<&RawOptimizers>, 
                     f("orphans.retention_days"),
                     "orphan cleanup younger than 1 day can delete files of writes still in flight",
                     "use 1 or more days (default 3)",
+                );
+            }
+            if days > MAX_RETENTION_DAYS {
+                cx.err_help(
+                    f("orphans.retention_days"),
+                    format!("{days} days is beyond any date the engines can compute"),
+                    format!("use at most {MAX_RETENTION_DAYS} days (100 years), or enabled = false"),
                 );
             }
             Some(OrphanCleanup { retention_days: days })
@@ -900,6 +938,17 @@ fn check_job(
                 j.name
             ),
         );
+    } else if !resolves_inside(&root.join(&sql), &root.join(dir)) {
+        // A symlink (or a link in a parent folder) would let validation, `mesh run` and
+        // `mesh build` read, and ship, a file from anywhere on the machine.
+        cx.err_help(
+            f("sql"),
+            format!(
+                "SQL file `{}` is a link to a file outside the project folder",
+                sql.display()
+            ),
+            "copy the SQL into the project's sql/ folder instead of linking to it",
+        );
     }
 
     let mut inputs = Vec::new();
@@ -977,6 +1026,7 @@ fn check_job(
             );
         }
     }
+    let param_types = check_param_types(cx, i, j);
     let glue = check_glue(cx, i, j.glue.as_ref());
     let (incremental, time_range) = check_daily(cx, i, j, &inputs, out_table);
     if let (Some(WriteMode::OverwritePartitions), Some(t), Ok(text)) =
@@ -997,10 +1047,51 @@ fn check_job(
         mode: mode?,
         checks,
         params: j.params.clone(),
+        param_types,
         glue,
         incremental,
         time_range,
     })
+}
+
+/// Longest retention window in days (100 years): longer ones overflow date arithmetic.
+pub const MAX_RETENTION_DAYS: u32 = 36_500;
+
+/// Whether `path`, with every link resolved, lies inside `dir` (also resolved).
+pub fn resolves_inside(path: &Path, dir: &Path) -> bool {
+    match (path.canonicalize(), dir.canonicalize()) {
+        (Ok(p), Ok(d)) => p.starts_with(d),
+        _ => false,
+    }
+}
+
+/// Declared parameter types are known types, and each default value parses as its type.
+fn check_param_types(cx: &mut FileCx<'_>, i: usize, j: &RawJob) -> BTreeMap<String, crate::param::ParamType> {
+    use crate::param::ParamType;
+    let mut types = BTreeMap::new();
+    for (key, ty) in &j.param_types {
+        match ParamType::parse(ty) {
+            Some(t) => {
+                types.insert(key.clone(), t);
+            }
+            None => cx.err_help(
+                format!("jobs[{i}].param_types.{key}"),
+                format!("`{}` is not a parameter type", crate::diagnostic::truncate(ty)),
+                format!("use one of: {}", ParamType::NAMES.join(", ")),
+            ),
+        }
+    }
+    for (key, value) in &j.params {
+        let ty = types.get(key).copied().unwrap_or_default();
+        if let Err(why) = ty.check(value) {
+            cx.err_help(
+                format!("jobs[{i}].params.{key}"),
+                format!("default `{}` is not a {ty}: {why}", crate::diagnostic::truncate(value)),
+                "fix the value or its type in param_types",
+            );
+        }
+    }
+    types
 }
 
 fn check_merge(cx: &mut FileCx<'_>, i: usize, m: Option<&RawMerge>, out: Option<&Table>) -> Option<MergeSpec> {
@@ -1197,6 +1288,16 @@ fn check_check(cx: &mut FileCx<'_>, i: usize, ci: usize, c: &RawCheck, out: Opti
                         "add min = 0 and/or max = …",
                     );
                 }
+                for (field, v) in [("min", c.min), ("max", c.max)] {
+                    if let Some(v) = v.filter(|v| !v.is_finite()) {
+                        // NaN compares false with everything and becomes the SQL name `nan`.
+                        cx.err_help(
+                            f(field),
+                            format!("{v} is not a finite number"),
+                            "use a number such as 0 or 1e6, or leave it out for an open range",
+                        );
+                    }
+                }
                 if let (Some(lo), Some(hi)) = (c.min, c.max) {
                     if lo > hi {
                         cx.err_help(f("min"), format!("min {lo} is greater than max {hi}"), "swap them");
@@ -1212,7 +1313,7 @@ fn check_check(cx: &mut FileCx<'_>, i: usize, ci: usize, c: &RawCheck, out: Opti
             }
         }
         "row_count_min" => match c.min {
-            Some(m) if m >= 0.0 && m.fract() == 0.0 => Some(CheckKind::RowCountMin { min: m as u64 }),
+            Some(m) if m >= 0.0 && m.fract() == 0.0 && m <= 9.0e15 => Some(CheckKind::RowCountMin { min: m as u64 }),
             Some(m) => {
                 cx.err_help(f("min"), format!("{m} is not a row count"), "use a whole number ≥ 0");
                 None

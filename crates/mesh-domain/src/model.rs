@@ -590,6 +590,8 @@ pub struct Job {
     pub checks: Vec<Check>,
     /// Default values of run parameters (`${run_date}` in the SQL).
     pub params: BTreeMap<String, String>,
+    /// Declared parameter types; a parameter not listed is a string.
+    pub param_types: BTreeMap<String, crate::param::ParamType>,
     pub glue: GlueSizing,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub incremental: Option<Incremental>,

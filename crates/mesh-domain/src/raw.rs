@@ -131,6 +131,9 @@ pub struct RawJob {
     pub checks: Vec<RawCheck>,
     #[serde(default)]
     pub params: BTreeMap<String, String>,
+    /// `${name}` types (string when absent): date, timestamp, int, string.
+    #[serde(default)]
+    pub param_types: BTreeMap<String, String>,
     pub glue: Option<RawGlue>,
     pub incremental: Option<RawIncremental>,
     pub time_range: Option<RawTimeRange>,

@@ -64,9 +64,40 @@ pub(crate) async fn manifest_list(
     file_io: &FileIO,
     snapshot: &Snapshot,
 ) -> Result<Vec<ManifestFile>> {
-    let bytes = file_io.new_input(snapshot.manifest_list())?.read().await?;
-    let list = ManifestList::parse_with_version(&bytes, meta.format_version())?;
+    let path = snapshot.manifest_list();
+    let bytes = match file_io.new_input(path)?.read().await {
+        Ok(b) => b,
+        Err(e) => return Err(read_failure(file_io, path, e).await),
+    };
+    let list = ManifestList::parse_with_version(&bytes, meta.format_version()).map_err(|e| Error::corrupt(path, e))?;
     Ok(list.consume_entries().into_iter().collect())
+}
+
+/// A manifest's entries; a missing or damaged manifest is [`Error::Corrupt`].
+pub(crate) async fn load_manifest(mf: &ManifestFile, file_io: &FileIO) -> Result<iceberg::spec::Manifest> {
+    match mf.load_manifest(file_io).await {
+        Ok(m) => Ok(m),
+        Err(e) => Err(read_failure(file_io, &mf.manifest_path, e).await),
+    }
+}
+
+/// Classifies a failed read of a table file: content that does not parse, or a file that is
+/// not there, is [`Error::Corrupt`]; anything else (a network or permission error) stays an
+/// IO error that may pass on a retry.
+pub(crate) async fn read_failure(file_io: &FileIO, path: &str, e: iceberg::Error) -> Error {
+    let missing = matches!(file_io.exists(path).await, Ok(false));
+    if missing || e.kind() == iceberg::ErrorKind::DataInvalid {
+        Error::corrupt(
+            path,
+            if missing {
+                "the file does not exist".to_string()
+            } else {
+                e.to_string()
+            },
+        )
+    } else {
+        Error::Iceberg(e)
+    }
 }
 
 /// Live data files of a snapshot (`None`: empty table).
@@ -84,7 +115,10 @@ pub(crate) async fn live_files(
         detail: format!("snapshot {id} does not exist; list snapshots to pick a valid one"),
     })?;
     let mut out = Vec::new();
-    for mf in manifest_list(meta, file_io, snapshot).await? {
+    for mf in manifest_list(meta, file_io, snapshot)
+        .await
+        .map_err(|e| e.in_table(table))?
+    {
         if mf.content == ManifestContentType::Deletes {
             if mf.added_files_count.unwrap_or(1) + mf.existing_files_count.unwrap_or(1) > 0 {
                 return Err(Error::Invalid {
@@ -94,7 +128,7 @@ pub(crate) async fn live_files(
             }
             continue;
         }
-        let manifest = mf.load_manifest(file_io).await?;
+        let manifest = load_manifest(&mf, file_io).await.map_err(|e| e.in_table(table))?;
         for entry in manifest.entries() {
             if !entry.is_alive() {
                 continue;
@@ -308,7 +342,7 @@ pub(crate) async fn produce(
                 carried.push(mf);
                 continue;
             }
-            let manifest = mf.load_manifest(file_io).await?;
+            let manifest = load_manifest(&mf, file_io).await?;
             let touches = manifest
                 .entries()
                 .iter()
@@ -436,7 +470,7 @@ pub(crate) async fn produce(
         .build()?
         .metadata;
     let location = MetadataLocation::from_str(base_location)?.with_next_version();
-    new_meta.write_to(file_io, &location).await?;
+    crate::durable::write_metadata(&new_meta, file_io, &location).await?;
     Ok((new_meta, location.to_string()))
 }
 
@@ -452,6 +486,6 @@ pub(crate) async fn produce_schema_change(
         .build()?
         .metadata;
     let location = MetadataLocation::from_str(base_location)?.with_next_version();
-    new_meta.write_to(file_io, &location).await?;
+    crate::durable::write_metadata(&new_meta, file_io, &location).await?;
     Ok((new_meta, location.to_string()))
 }

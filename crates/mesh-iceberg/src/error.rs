@@ -59,6 +59,28 @@ pub enum Error {
         /// Which setting, why it is unsafe and what to use instead.
         detail: String,
     },
+    /// A file the table references is missing or cannot be parsed (truncated metadata,
+    /// garbage manifest or data file). Not retried: re-running cannot repair it.
+    #[error("table {table}: {path} is missing or damaged: {detail}\n  help: `mesh table check {table}` lists every damaged file of the table; restore them from a backup")]
+    Corrupt {
+        /// Table identifier (empty until the caller names it, see [`Error::in_table`]).
+        table: String,
+        /// The damaged file.
+        path: String,
+        /// What reading it gave.
+        detail: String,
+    },
+    /// The catalog has no entry for the table, but its folder already holds Iceberg metadata:
+    /// creating a fresh table there would silently abandon the table's history.
+    #[error("table {table} is not in the catalog, but {location} already holds Iceberg metadata (latest: {latest}); a new table would abandon its history and orphan every file\n  help: run `mesh table register {table}` to adopt the latest metadata file")]
+    Unregistered {
+        /// Table identifier.
+        table: String,
+        /// The table folder.
+        location: String,
+        /// The newest metadata file found.
+        latest: String,
+    },
     /// The catalog database failed.
     #[error("catalog database error: {0}")]
     Catalog(#[from] sqlx::Error),
@@ -91,6 +113,32 @@ impl From<datafusion::error::DataFusionError> for Error {
 }
 
 impl Error {
+    /// A damaged-file error for `path` (the table is named later by [`Error::in_table`]).
+    pub(crate) fn corrupt(path: &str, e: impl std::fmt::Display) -> Error {
+        Error::Corrupt {
+            table: String::new(),
+            path: path.to_string(),
+            detail: e.to_string(),
+        }
+    }
+
+    /// Names the table of a [`Error::Corrupt`] that does not name one yet.
+    pub fn in_table(self, name: &str) -> Error {
+        match self {
+            Error::Corrupt { table, path, detail } if table.is_empty() => Error::Corrupt {
+                table: name.to_string(),
+                path,
+                detail,
+            },
+            other => other,
+        }
+    }
+
+    /// True when a file of the table is missing or damaged (retrying cannot help).
+    pub fn is_corrupt(&self) -> bool {
+        matches!(self, Error::Corrupt { .. })
+    }
+
     /// True when the operation lost a race with another writer and may be re-run.
     pub fn is_conflict(&self) -> bool {
         matches!(self, Error::Conflict { .. })

@@ -18,8 +18,10 @@
 //! ```
 
 mod catalog;
+mod check;
 mod commit;
 mod conform;
+pub mod durable;
 mod error;
 #[cfg(feature = "glue")]
 mod glue;
@@ -35,6 +37,7 @@ mod transient;
 mod write;
 
 pub use catalog::{Catalog, SqliteCatalog, TableIdent};
+pub use check::{CheckReport, FileProblem};
 pub use conform::SchemaEvolution;
 pub use error::{Error, Result};
 #[cfg(feature = "glue")]

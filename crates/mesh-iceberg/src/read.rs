@@ -15,7 +15,7 @@ use datafusion::logical_expr::{utils::conjunction, Expr, TableProviderFilterPush
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
 use datafusion::physical_plan::ExecutionPlan;
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use iceberg::arrow::ArrowReaderBuilder;
 use iceberg::scan::FileScanTask;
 use iceberg::spec::{Literal, SchemaRef, TableMetadata};
@@ -541,6 +541,20 @@ impl TableProvider for SnapshotProvider {
     }
 }
 
+/// A data file that does not decode is damaged ([`Error::Corrupt`], never retried); other
+/// failures (network, permissions) keep their kind.
+fn data_file_error(table: &str, path: &str, e: iceberg::Error) -> Error {
+    let text = e.to_string();
+    let missing = text.contains("No such file") || text.contains("not found");
+    // The Parquet reader's errors (bad magic, corrupt footer, undecodable pages) come as
+    // `Unexpected`; they are about the file's bytes, never the network.
+    if e.kind() == iceberg::ErrorKind::DataInvalid || missing || text.contains("Parquet error") {
+        Error::corrupt(path, e).in_table(table)
+    } else {
+        Error::from(e)
+    }
+}
+
 /// One partition of a snapshot scan: data files read one after another, batch by batch.
 #[derive(Debug)]
 struct FileGroup {
@@ -563,10 +577,19 @@ impl PartitionStream for FileGroup {
             .with_data_file_concurrency_limit(1)
             .with_batch_size(self.batch_size)
             .build();
-        let tasks = futures::stream::iter(self.tasks.clone().into_iter().map(Ok));
-        let batches = futures::stream::once(async move { reader.read(Box::pin(tasks)).map(|r| r.stream()) })
-            .try_flatten()
-            .map_err(move |e| to_df(Error::from(e)))
+        // One reader stream per file, so a failure names the file it came from.
+        let named = table.clone();
+        let batches = futures::stream::iter(self.tasks.clone())
+            .map(move |task| {
+                let (path, table) = (task.data_file_path.clone(), named.clone());
+                let one = futures::stream::once(async move { Ok(task) });
+                let file_error = move |e: iceberg::Error| to_df(data_file_error(&table, &path, e));
+                let stream = reader.clone().read(Box::pin(one)).map(|r| r.stream());
+                futures::stream::once(futures::future::ready(stream))
+                    .try_flatten()
+                    .map_err(file_error)
+            })
+            .flatten()
             .and_then(move |b| futures::future::ready(conform_batch(&table, &b, &target).map_err(to_df)));
         Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), batches))
     }

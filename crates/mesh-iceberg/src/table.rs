@@ -436,7 +436,7 @@ impl Table {
             .build()?
             .metadata;
         let loc = MetadataLocation::new_with_metadata(&location, &metadata);
-        metadata.write_to(catalog.file_io(), &loc).await?;
+        crate::durable::write_metadata(&metadata, catalog.file_io(), &loc).await?;
         let loc = loc.to_string();
         catalog.register_table(&ident, &loc).await?;
         Ok(Table {
@@ -468,7 +468,14 @@ impl Table {
                 catalog: catalog.name().to_string(),
                 table: ident.to_string(),
             })?;
-        let meta = TableMetadata::read_from(catalog.file_io(), &loc).await?;
+        let meta = match TableMetadata::read_from(catalog.file_io(), &loc).await {
+            Ok(m) => m,
+            Err(e) => {
+                return Err(crate::commit::read_failure(catalog.file_io(), &loc, e)
+                    .await
+                    .in_table(&ident.to_string()))
+            }
+        };
         Ok((Arc::new(meta), loc))
     }
 
@@ -871,7 +878,7 @@ impl Table {
             .build()?
             .metadata;
             let loc = MetadataLocation::from_str(&self.metadata_location)?.with_next_version();
-            meta.write_to(self.catalog.file_io(), &loc).await?;
+            crate::durable::write_metadata(&meta, self.catalog.file_io(), &loc).await?;
             if self.swap_metadata(meta, loc.to_string()).await? {
                 return Ok(());
             }

@@ -238,7 +238,7 @@ impl ExpiryPlan {
             }
             let meta = builder.build()?.metadata;
             let location = MetadataLocation::from_str(table.metadata_location())?.with_next_version();
-            meta.write_to(table.catalog().file_io(), &location).await?;
+            crate::durable::write_metadata(&meta, table.catalog().file_io(), &location).await?;
             if table.swap_metadata(meta, location.to_string()).await? {
                 break (ids, base);
             }

@@ -291,7 +291,11 @@ impl OrphanPlan {
                 ),
             });
         }
-        let cutoff = Utc::now() - chrono::Duration::from_std(opts.older_than).unwrap_or(chrono::Duration::MAX);
+        // A window reaching before the earliest representable time keeps every file.
+        let cutoff = chrono::Duration::from_std(opts.older_than)
+            .ok()
+            .and_then(|w| Utc::now().checked_sub_signed(w))
+            .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC);
         // Listing first, references second: a file committed in between is then seen as
         // referenced, never the other way round.
         let location = format!("{}/", table.metadata().location().trim_end_matches('/'));

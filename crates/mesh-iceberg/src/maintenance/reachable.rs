@@ -53,7 +53,7 @@ impl ManifestIndex {
                     ManifestContentType::Data => FileKind::Data,
                     ManifestContentType::Deletes => FileKind::Delete,
                 };
-                let manifest = mf.load_manifest(file_io).await?;
+                let manifest = crate::commit::load_manifest(&mf, file_io).await?;
                 let entries = manifest
                     .entries()
                     .iter()
