@@ -187,6 +187,18 @@ fn bucket_probes(column: &'static str, arns: &Arns, bucket: &str, prefix: &str) 
         .collect()
 }
 
+/// Every catalog action that changes a table: counted as a violation when a role may do it
+/// on a table of another project.
+const CATALOG_WRITES: [&str; 7] = [
+    "glue:BatchCreatePartition",
+    "glue:BatchDeletePartition",
+    "glue:CreatePartition",
+    "glue:CreateTable",
+    "glue:DeletePartition",
+    "glue:UpdatePartition",
+    "glue:UpdateTable",
+];
+
 /// The requests for one role of project `owner` against the prefixes of project `target`.
 pub fn probes(n: &Naming, arns: &Arns, domain: &Domain, role: &Role, target: &ProjectSlug) -> Vec<Probe> {
     let own = &role.slug == target;
@@ -294,13 +306,16 @@ pub fn probes(n: &Naming, arns: &Arns, domain: &Domain, role: &Role, target: &Pr
                 prefix: None,
                 expect: if catalog_role { Expect::Allow } else { Expect::Deny },
             });
-            out.push(Probe {
-                column: "catalog",
-                action: "glue:UpdateTable".into(),
-                resource: arns.glue(&format!("table/{db}/some_table")),
-                prefix: None,
-                expect: if catalog_role { Expect::Allow } else { Expect::Deny },
-            });
+            // A table no project declares: nobody may change it.
+            for action in CATALOG_WRITES {
+                out.push(Probe {
+                    column: "catalog",
+                    action: action.into(),
+                    resource: arns.glue(&format!("table/{db}/some_table")),
+                    prefix: None,
+                    expect: Expect::Deny,
+                });
+            }
         }
         for other in [format!("x{abbr}_raw"), "default".to_string(), format!("{abbr}raw")] {
             for action in ["glue:GetTable", "glue:UpdateTable", "glue:DeleteTable"] {
@@ -328,12 +343,48 @@ pub fn probes(n: &Naming, arns: &Arns, domain: &Domain, role: &Role, target: &Pr
             expect: Expect::Deny,
         });
     }
-    // Orchestration: a project's pipeline runs only its own jobs; its schedule only its pipelines.
     let project = domain
         .projects
         .iter()
         .find(|p| &p.slug == target)
         .expect("target is a project");
+    // Catalog rights per table: every table of `target` is readable by catalog roles, and
+    // changeable only by the owner's roles (the optimizer: UpdateTable on Iceberg tables).
+    let catalog_role = matches!(role.kind, RoleKind::Glue | RoleKind::Optimizer);
+    for t in &project.tables {
+        let resource = arns.glue(&format!("table/{}/{}", n.database(t.layer), t.name));
+        out.push(Probe {
+            column: "catalog",
+            action: "glue:GetTable".into(),
+            resource: resource.clone(),
+            prefix: None,
+            expect: if catalog_role { Expect::Allow } else { Expect::Deny },
+        });
+        for action in CATALOG_WRITES {
+            let expect = match role.kind {
+                _ if !own => Expect::Deny,
+                RoleKind::Glue => Expect::Allow,
+                RoleKind::Optimizer if action == "glue:UpdateTable" && t.layer.is_iceberg() => Expect::Allow,
+                RoleKind::Optimizer => Expect::Any,
+                RoleKind::Pipeline | RoleKind::Scheduler => Expect::Deny,
+            };
+            out.push(Probe {
+                column: "catalog",
+                action: action.into(),
+                resource: resource.clone(),
+                prefix: None,
+                expect,
+            });
+        }
+        out.push(Probe {
+            column: "catalog",
+            action: "glue:DeleteTable".into(),
+            resource,
+            prefix: None,
+            expect: Expect::Deny,
+        });
+    }
+    // Orchestration: a project's pipeline runs only its own jobs; its schedule only its pipelines.
     for j in &project.jobs {
         out.push(Probe {
             column: "orchestration",

@@ -262,10 +262,11 @@ fn data_statements(naming: &Naming, arns: &Arns, slug: &ProjectSlug, layers: &[L
     ]
 }
 
-fn catalog_statement(naming: &Naming, arns: &Arns, actions: &[&str]) -> Statement {
+/// Reading the catalog is domain-wide: databases are shared, and jobs may read any table.
+fn catalog_read(naming: &Naming, arns: &Arns, actions: &[&str]) -> Statement {
     let databases = naming.database_wildcard();
     Statement::allow(
-        "DomainCatalog",
+        "DomainCatalogRead",
         actions,
         vec![
             arns.glue("catalog"),
@@ -273,6 +274,27 @@ fn catalog_statement(naming: &Naming, arns: &Arns, actions: &[&str]) -> Statemen
             arns.glue(&format!("table/{databases}/*")),
         ],
     )
+}
+
+/// Changing the catalog is per table: only the exact tables the project owns (Glue checks the
+/// catalog, the database and the table ARN of a table write, so the database ARNs grant
+/// nothing beyond these tables). `None` when the project owns no table of `layers`.
+fn catalog_write(naming: &Naming, arns: &Arns, p: &Project, layers: &[Layer], actions: &[&str]) -> Option<Statement> {
+    let tables: Vec<_> = p.tables.iter().filter(|t| layers.contains(&t.layer)).collect();
+    if tables.is_empty() {
+        return None;
+    }
+    let mut resources = vec![arns.glue("catalog")];
+    let mut dbs: Vec<String> = tables.iter().map(|t| naming.database(t.layer)).collect();
+    dbs.sort();
+    dbs.dedup();
+    resources.extend(dbs.iter().map(|db| arns.glue(&format!("database/{db}"))));
+    resources.extend(
+        tables
+            .iter()
+            .map(|t| arns.glue(&format!("table/{}/{}", naming.database(t.layer), t.name))),
+    );
+    Some(Statement::allow("ProjectTablesWrite", actions, resources))
 }
 
 fn kms_via(arns: &Arns, sid: &str, services: &[&str]) -> Statement {
@@ -311,22 +333,30 @@ fn glue_policy(naming: &Naming, arns: &Arns, p: &Project) -> PolicyDocument {
         &["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:PutObject"],
         vec![arns.objects(&temp)],
     ));
-    st.push(catalog_statement(
+    st.push(catalog_read(
         naming,
         arns,
         &[
-            "glue:BatchCreatePartition",
-            "glue:BatchDeletePartition",
             "glue:BatchGetPartition",
-            "glue:CreatePartition",
-            "glue:CreateTable",
-            "glue:DeletePartition",
             "glue:GetDatabase",
             "glue:GetDatabases",
             "glue:GetPartition",
             "glue:GetPartitions",
             "glue:GetTable",
             "glue:GetTables",
+        ],
+    ));
+    st.extend(catalog_write(
+        naming,
+        arns,
+        p,
+        &Layer::ALL,
+        &[
+            "glue:BatchCreatePartition",
+            "glue:BatchDeletePartition",
+            "glue:CreatePartition",
+            "glue:CreateTable",
+            "glue:DeletePartition",
             "glue:UpdatePartition",
             "glue:UpdateTable",
         ],
@@ -365,16 +395,12 @@ fn glue_policy(naming: &Naming, arns: &Arns, p: &Project) -> PolicyDocument {
 fn optimizer_policy(naming: &Naming, arns: &Arns, p: &Project) -> PolicyDocument {
     let iceberg: Vec<Layer> = Layer::ALL.into_iter().filter(|l| l.is_iceberg()).collect();
     let mut st = data_statements(naming, arns, &p.slug, &iceberg);
-    st.push(catalog_statement(
+    st.push(catalog_read(
         naming,
         arns,
-        &[
-            "glue:GetDatabase",
-            "glue:GetTable",
-            "glue:GetTables",
-            "glue:UpdateTable",
-        ],
+        &["glue:GetDatabase", "glue:GetTable", "glue:GetTables"],
     ));
+    st.extend(catalog_write(naming, arns, p, &iceberg, &["glue:UpdateTable"]));
     // The fixed log groups the managed Iceberg optimizers write to.
     st.push(Statement::allow(
         "OptimizerLogs",

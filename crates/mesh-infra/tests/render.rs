@@ -286,7 +286,7 @@ fn iam_check_catches_a_missing_prefix_condition_and_a_foreign_database() {
         if st["Sid"] == "ProjectDataList" {
             st.as_object_mut().unwrap().remove("Condition");
         }
-        if st["Sid"] == "DomainCatalog" {
+        if st["Sid"] == "DomainCatalogRead" {
             st["Resource"] = serde_json::json!(["*"]);
         }
     }
@@ -300,6 +300,53 @@ fn iam_check_catches_a_missing_prefix_condition_and_a_foreign_database() {
     assert!(
         text.contains("LEAK: allowed glue:GetTable on arn:aws:glue:eu-west-1:333333333333:table/default/"),
         "{text}"
+    );
+}
+
+/// The grant issue 15 found: every project's Glue role could change every table of the
+/// domain's databases. Counted now as a cross-project catalog write.
+#[test]
+fn iam_check_counts_a_cross_project_catalog_write() {
+    let (dir, _) = common::rendered_tree();
+    let d = common::example_domain();
+    let path = dir.path().join("envs/dev/policies/f01-glue-pj01-dev.json");
+    let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let mut found = false;
+    for st in doc["Statement"].as_array_mut().unwrap() {
+        if st["Sid"] == "ProjectTablesWrite" {
+            found = true;
+            let resources = st["Resource"].as_array_mut().unwrap();
+            assert!(
+                resources.iter().all(|r| !r.as_str().unwrap().ends_with("/*")),
+                "exact table ARNs: {resources:?}"
+            );
+            resources.push("arn:aws:glue:eu-west-1:111111111111:table/f01_*/*".into());
+            resources.push("arn:aws:glue:eu-west-1:111111111111:database/f01_*".into());
+        }
+    }
+    assert!(found, "the Glue role has a per-table write statement");
+    std::fs::write(&path, serde_json::to_string_pretty(&doc).unwrap()).unwrap();
+    let report = mesh_infra::iam_check::check(&d, dir.path(), &[Env::Dev]).unwrap();
+    assert!(!report.passed());
+    let leaks: Vec<String> = report.violations.iter().map(|v| v.to_string()).collect();
+    for project in d.projects.iter().filter(|p| p.slug.as_str() != "pj01") {
+        for t in &project.tables {
+            let tail = format!("/{}", t.name);
+            for action in ["glue:UpdateTable", "glue:CreateTable", "glue:DeletePartition"] {
+                assert!(
+                    leaks
+                        .iter()
+                        .any(|l| l.contains(&format!("allowed {action} on")) && l.contains(&tail)),
+                    "{action} on {tail}: {}",
+                    leaks.join("\n")
+                );
+            }
+        }
+    }
+    assert!(
+        leaks.iter().all(|l| l.contains("f01-glue-pj01-dev")),
+        "{}",
+        leaks.join("\n")
     );
 }
 
