@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 use std::ops::ControlFlow;
 use std::path::Path;
 
+use crate::sql_check::neutralise_params;
 use datafusion::sql::sqlparser::ast::{visit_expressions, Expr, Spanned};
 use datafusion::sql::sqlparser::dialect::DatabricksDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -50,29 +51,6 @@ impl FunctionLists {
 pub struct FunctionCall {
     pub name: String,
     pub line: usize,
-}
-
-/// `${name}` placeholders become the bare name: same lines, and parseable both inside quotes
-/// and as an expression.
-fn neutralise_params(sql: &str) -> String {
-    let mut out = String::with_capacity(sql.len());
-    let mut rest = sql;
-    while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        match after.find('}') {
-            Some(end) => {
-                out.push_str(&after[..end]);
-                rest = &after[end + 1..];
-            }
-            None => {
-                out.push_str("${");
-                rest = after;
-            }
-        }
-    }
-    out.push_str(rest);
-    out
 }
 
 fn error_line(message: &str) -> Option<usize> {
