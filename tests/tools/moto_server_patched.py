@@ -1,4 +1,5 @@
-# Copied from ../shared/tools/moto_server_patched.py (pin moto==5.2.5) so the tests are self-contained.
+# Copied from ../shared/tools/moto_server_patched.py (pin moto==5.2.5) so the tests are self-contained,
+# plus one fix of our own (S3 GetBucketVersioning's XML root, below).
 """moto_server (pin moto==5.2.5) with two fixes for offline tests: Glue UpdateTable honours VersionId
 (ConcurrentModificationException on a stale one, as AWS does), and Step Functions .sync Glue tasks run.
 Usage: python moto_server_patched.py -H 127.0.0.1 -p PORT   (enable SFN execution: POST /moto-api/config
@@ -42,6 +43,18 @@ import moto.stepfunctions.responses as _sfr
 _j = _types.SimpleNamespace(**{k: getattr(_json, k) for k in dir(_json) if not k.startswith("__")})
 _j.dumps = lambda o, **kw: _json.dumps(o, **{"default": str, **kw})
 _sfr.json = _j
+
+# moto 5.2.5 answers S3 GetBucketVersioning with the root `GetBucketVersioningResponse`; S3 uses
+# `VersioningConfiguration`, and strict clients (the Rust SDK, `mesh bootstrap`) reject the other.
+from moto.s3.responses import S3Response as _S3Response
+from xml.sax.saxutils import escape as _xml_escape
+
+def _get_bucket_versioning(self):
+    status = self.backend.get_bucket_versioning(self.bucket_name)
+    inner = f"<Status>{_xml_escape(status)}</Status>" if status else ""
+    return 200, {}, ('<?xml version="1.0" encoding="UTF-8"?>\n'
+                     f'<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">{inner}</VersioningConfiguration>')
+_S3Response.get_bucket_versioning = _get_bucket_versioning
 
 from moto.server import main
 sys.exit(main(sys.argv[1:]))

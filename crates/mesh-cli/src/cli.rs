@@ -155,6 +155,10 @@ pub enum Command {
         /// AWS account of an environment, ENV=ID (repeat for dev, int and prod).
         #[arg(long = "account", value_name = "ENV=ID")]
         accounts: Vec<String>,
+        /// The domain's GitHub repository, OWNER/NAME: the only one whose workflows may assume
+        /// the deploy and plan roles.
+        #[arg(long, value_name = "OWNER/NAME")]
+        github_repo: Option<String>,
     },
     /// Add a project, table or job. The domain is validated after the change and the change
     /// is rolled back if it would make the domain invalid.
@@ -228,6 +232,36 @@ Example:
     /// Upload to an environment's AWS account.
     #[command(subcommand)]
     Deploy(DeployCommand),
+    /// Prepare a new AWS account for Terraform: create the artifacts bucket (which holds the
+    /// Terraform state) and the domain's data key, with the settings storage.tf declares.
+    #[command(
+        after_help = "Terraform keeps its state in the artifacts bucket that its own storage.tf declares, so
+        that bucket, and the KMS key that encrypts it, must exist before `terraform init`. Bootstrap
+        creates both with the same encryption, versioning, public-access block, lifecycle and TLS-only
+        policy, then Terraform adopts them with `terraform import`. Every step reads first and changes
+        only what differs: re-running is safe. Run it once per account, with credentials of the
+        account domain.json names for the environment (checked before anything is created).
+
+        Examples:
+  mesh bootstrap --env dev --dry-run     what would be created or changed
+          mesh bootstrap --env dev               create, then print the terraform import commands
+          mesh bootstrap --env dev --import      create, then terraform init + import (needs terraform)"
+    )]
+    Bootstrap {
+        #[arg(long, value_parser = parse_env)]
+        env: Env,
+        /// Read and report; create or change nothing.
+        #[arg(long, conflicts_with = "import")]
+        dry_run: bool,
+        /// Then run `terraform init` and import what Terraform does not hold yet, in infra/envs/<env>.
+        #[arg(long)]
+        import: bool,
+        /// The Terraform program for --import.
+        #[arg(long, default_value = "terraform", value_name = "PATH")]
+        terraform: String,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
     /// Write the .env of this checkout from the model: ENV, the region and the domain's
     /// prefixed settings ({ABBR}_*) as they resolve.
     #[command(

@@ -2,6 +2,7 @@
 //! libraries, prints, and maps failures to exit codes scripts can rely on.
 
 mod artifacts;
+mod bootstrap;
 mod cli;
 mod describe;
 mod envfile;
@@ -151,6 +152,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             abbr,
             region,
             accounts,
+            github_repo,
         } => {
             let name = name.unwrap_or_else(|| {
                 dir.file_name()
@@ -159,7 +161,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     .to_ascii_lowercase()
             });
             let accounts = scaffold::parse_account_args(&accounts).map_err(scaffold_failure)?;
-            let files = scaffold::init_domain(&dir, &name, &abbr, &region, &accounts).map_err(scaffold_failure)?;
+            let files = scaffold::init_domain(&dir, &name, &abbr, &region, &accounts, github_repo.as_deref())
+                .map_err(scaffold_failure)?;
             for f in files {
                 println!("created {}", f.display());
             }
@@ -173,6 +176,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 .filter(|e| !domain.accounts.contains_key(e))
                 .map(|e| e.as_str())
                 .collect();
+            if domain.github_repository.is_none() {
+                println!(
+                    "note: no github_repository in domain.json, so no GitHub deploy roles are rendered; add `\"github_repository\": \"owner/name\"` (or re-run mesh init with --github-repo) before the first deploy"
+                );
+            }
             if missing.is_empty() {
                 let workflows = mesh_infra::workflows::render(&domain, &infra::mesh_source(&root))
                     .map_err(|e| Failure::Invalid(format!("error: {e}")))?;
@@ -317,6 +325,23 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 println!("wrote {}", display_rel(&root, &path));
             }
             Ok(())
+        }
+        Command::Bootstrap {
+            env,
+            dry_run,
+            import,
+            terraform,
+            format,
+        } => {
+            let (root, domain) = root_and_domain(cli.root.as_deref())?;
+            bootstrap::run(
+                &root,
+                &domain,
+                env,
+                dry_run,
+                import.then_some(terraform.as_str()),
+                format,
+            )
         }
         Command::Deploy(DeployCommand::Artifacts {
             env,

@@ -71,8 +71,9 @@ fn build_then_dry_run_list_the_example_domains_artifacts() {
     let root = dir.path();
     let built = json(&mesh(root, &["build", "--env", "dev", "--format", "json"], &[]));
     let keys = listing(&built);
-    // The runner plus a spec and the SQL of each of the 4 example jobs.
-    assert_eq!(keys.len(), 9, "{keys:?}");
+    // The runner, a spec and the SQL of each of the 4 example jobs, and the maintenance spec
+    // of each of the 2 tables a pipeline `optimize` step maintains.
+    assert_eq!(keys.len(), 11, "{keys:?}");
     for key in [
         "runtime/glue_runner.py",
         "jobs/pj01/daily_sales.json",
@@ -80,6 +81,8 @@ fn build_then_dry_run_list_the_example_domains_artifacts() {
         "jobs/pj02/customers_latest.json",
         "jobs/pj03/clean_orders.sql",
         "jobs/pj03/orders_by_country.json",
+        "jobs/pj01/maintenance/curated.daily_sales.json",
+        "jobs/pj03/maintenance/refined.orders_clean.json",
     ] {
         assert!(keys.contains_key(key), "{key} missing from {keys:?}");
     }
@@ -114,6 +117,25 @@ fn build_then_dry_run_list_the_example_domains_artifacts() {
             "the Glue job reads {uri}, which mesh build does not produce"
         );
     }
+    // The specs the state machines pass to the maintenance jobs exist too, and say so.
+    let mut passed = 0;
+    for e in std::fs::read_dir(repo_root().join("infra/envs/dev/states")).unwrap() {
+        let asl: Value = serde_json::from_slice(&std::fs::read(e.unwrap().path()).unwrap()).unwrap();
+        let text = asl.to_string();
+        for part in text.split("\"--job-spec\":\"").skip(1) {
+            let uri = part.split('"').next().unwrap();
+            let key = uri.strip_prefix("s3://f01-artifacts-dev/").unwrap();
+            assert!(
+                keys.contains_key(key),
+                "a state machine passes {uri}, which mesh build does not produce"
+            );
+            let spec: Value = serde_json::from_slice(&std::fs::read(out.join(key)).unwrap()).unwrap();
+            assert_eq!(spec["kind"], "maintenance");
+            assert_eq!(spec["spec_version"], 1);
+            passed += 1;
+        }
+    }
+    assert_eq!(passed, 2, "one optimize step per example pipeline that has one");
 
     let text = mesh(root, &["deploy", "artifacts", "--env", "dev", "--dry-run"], &[]);
     assert!(text.status.success(), "{}", both(&text));

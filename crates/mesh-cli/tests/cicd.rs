@@ -1,7 +1,9 @@
 //! Deploying a domain, on the real `mesh` binary: `mesh init` gives a new domain its
 //! workflows and `.env` so it validates and renders with no hand edits; `mesh render --check`
 //! covers the workflows; `mesh deploy artifacts --env prod` refuses outside CI without `--yes`
-//! and uploads (to the moto server) with it; `mesh env` writes what `mesh config` reads.
+//! and uploads (to the moto server) with it; `mesh env` writes what `mesh config` reads;
+//! `mesh bootstrap` creates the state bucket and key as storage.tf declares them (moto), and
+//! imports them into Terraform.
 
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
@@ -231,11 +233,20 @@ impl Drop for Moto {
     }
 }
 
-pub fn start_moto() -> Moto {
-    let python = std::env::var("MESH_PYTHON")
-        .unwrap_or_else(|_| panic!("MESH_PYTHON is not set: run scripts/test.sh, which installs moto and sets it"));
+fn python() -> String {
+    std::env::var("MESH_PYTHON")
+        .unwrap_or_else(|_| panic!("MESH_PYTHON is not set: run scripts/test.sh, which installs moto and sets it"))
+}
+
+fn start_moto() -> Moto {
+    start_moto_as("123456789012")
+}
+
+/// A moto server whose credentials belong to `account` (what STS GetCallerIdentity answers).
+fn start_moto_as(account: &str) -> Moto {
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = std::process::Command::new(python)
+    let child = std::process::Command::new(python())
+        .env("MOTO_ACCOUNT_ID", account)
         .arg(repo_root().join("tests/tools/moto_server_patched.py"))
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .stdout(Stdio::null())
@@ -315,13 +326,284 @@ fn prod_uploads_outside_ci_need_yes() {
 
     // With --yes, or inside CI (the approved workflow), the upload happens.
     let out = ok(on_moto(&mut mesh_cmd(), &m).args(args).arg("--yes").output().unwrap());
-    assert!(out.contains("uploaded 9 artifacts to prod"), "{out}");
+    assert!(out.contains("uploaded 11 artifacts to prod"), "{out}");
     for var in ["CI", "GITHUB_ACTIONS"] {
         let out = ok(on_moto(&mut mesh_cmd(), &m)
             .args(args)
             .env(var, "true")
             .output()
             .unwrap());
-        assert!(out.contains("uploaded 9 artifacts to prod"), "{var}: {out}");
+        assert!(out.contains("uploaded 11 artifacts to prod"), "{var}: {out}");
     }
+}
+
+/// What the moto server holds of the bootstrap's bucket and key, read with boto3 (an
+/// independent client).
+const INSPECT: &str = r#"
+import json, sys
+import boto3
+endpoint, bucket, alias = sys.argv[1:4]
+kw = dict(endpoint_url=endpoint, region_name="eu-west-1", aws_access_key_id="test", aws_secret_access_key="test")
+s3, kms = boto3.client("s3", **kw), boto3.client("kms", **kw)
+def get(f, *path):
+    try:
+        v = f(Bucket=bucket)
+    except s3.exceptions.ClientError as e:
+        return None
+    for p in path:
+        v = v[p]
+    return v
+out = {"buckets": [b["Name"] for b in s3.list_buckets()["Buckets"]], "keys": len(kms.list_keys()["Keys"])}
+if bucket in out["buckets"]:
+    out["versioning"] = get(s3.get_bucket_versioning).get("Status")
+    out["encryption"] = get(s3.get_bucket_encryption, "ServerSideEncryptionConfiguration", "Rules")
+    out["public_access_block"] = get(s3.get_public_access_block, "PublicAccessBlockConfiguration")
+    out["policy"] = json.loads(get(s3.get_bucket_policy, "Policy") or "null")
+    out["lifecycle"] = get(s3.get_bucket_lifecycle_configuration, "Rules")
+    out["tags"] = {t["Key"]: t["Value"] for t in (get(s3.get_bucket_tagging, "TagSet") or [])}
+try:
+    meta = kms.describe_key(KeyId=alias)["KeyMetadata"]
+    out["key"] = {"id": meta["KeyId"], "arn": meta["Arn"], "description": meta["Description"],
+                  "rotation": kms.get_key_rotation_status(KeyId=meta["KeyId"])["KeyRotationEnabled"],
+                  "policy": json.loads(kms.get_key_policy(KeyId=meta["KeyId"], PolicyName="default")["Policy"])}
+except kms.exceptions.NotFoundException:
+    out["key"] = None
+if len(sys.argv) > 4 and sys.argv[4] == "drift":
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Suspended"})
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Sid": "EditedByHand", "Effect": "Deny", "Principal": "*", "Action": "s3:DeleteBucket", "Resource": f"arn:aws:s3:::{bucket}"}]}))
+print(json.dumps(out))
+"#;
+
+fn inspect(m: &Moto, extra: &[&str]) -> serde_json::Value {
+    let o = std::process::Command::new(python())
+        .args(["-c", INSPECT, &format!("http://127.0.0.1:{}", m.port)])
+        .args(["f01-artifacts-dev", "alias/f01-data-dev"])
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", both(&o));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+fn bootstrap(m: &Moto, root: &Path, extra: &[&str]) -> Output {
+    on_moto(&mut mesh_cmd(), m)
+        .args(["--root", root.to_str().unwrap(), "bootstrap", "--env", "dev"])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+fn outcomes(v: &serde_json::Value) -> Vec<(String, String)> {
+    v["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["what"].as_str().unwrap().to_string(),
+                s["outcome"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn bootstrap_creates_the_state_bucket_and_key_as_storage_tf_declares_them() {
+    let m = start_moto_as("111111111111");
+    let dir = example_domain();
+    let root = dir.path();
+
+    // A dry run reads and reports; it creates nothing.
+    let dry: serde_json::Value =
+        serde_json::from_str(&ok(bootstrap(&m, root, &["--dry-run", "--format", "json"]))).unwrap();
+    assert!(outcomes(&dry).iter().all(|(_, o)| o == "would_change"), "{dry}");
+    assert_eq!(dry["key_arn"], serde_json::Value::Null);
+    let before = inspect(&m, &[]);
+    assert_eq!(before["buckets"], serde_json::json!([]));
+    assert_eq!(before["keys"], 0);
+
+    let first: serde_json::Value = serde_json::from_str(&ok(bootstrap(&m, root, &["--format", "json"]))).unwrap();
+    assert!(outcomes(&first).iter().all(|(_, o)| o == "created"), "{first}");
+    let s = inspect(&m, &[]);
+    let key = &s["key"];
+    assert_eq!(first["key_arn"], key["arn"]);
+    assert_eq!(key["rotation"], true);
+    assert_eq!(key["description"], "finance01 data, logs and alerts (dev)");
+    let sids: Vec<&str> = key["policy"]["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|st| st["Sid"].as_str().unwrap())
+        .collect();
+    assert_eq!(sids, ["AccountAdministers", "LogsEncrypt", "AlarmsPublishToAlerts"]);
+    assert_eq!(s["versioning"], "Enabled");
+    let rule = &s["encryption"][0];
+    assert_eq!(rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"], "aws:kms");
+    assert_eq!(rule["ApplyServerSideEncryptionByDefault"]["KMSMasterKeyID"], key["arn"]);
+    assert_eq!(rule["BucketKeyEnabled"], true);
+    for flag in [
+        "BlockPublicAcls",
+        "BlockPublicPolicy",
+        "IgnorePublicAcls",
+        "RestrictPublicBuckets",
+    ] {
+        assert_eq!(s["public_access_block"][flag], true, "{flag}: {s}");
+    }
+    let deny = &s["policy"]["Statement"][0];
+    assert_eq!(deny["Sid"], "DenyInsecureTransport");
+    assert_eq!(deny["Effect"], "Deny");
+    assert_eq!(deny["Condition"]["Bool"]["aws:SecureTransport"], "false");
+    assert_eq!(s["lifecycle"][0]["ID"], "expire-noncurrent-and-abort-uploads");
+    assert_eq!(s["lifecycle"][0]["NoncurrentVersionExpiration"]["NoncurrentDays"], 90);
+    assert_eq!(s["tags"]["domain_abbr"], "f01");
+    assert_eq!(s["tags"]["env"], "dev");
+    // The same settings the committed storage.tf declares for this bucket and key.
+    let storage = std::fs::read_to_string(repo_root().join("infra/envs/dev/storage.tf")).unwrap();
+    for needle in [
+        "bucket = \"f01-artifacts-dev\"",
+        "name          = \"alias/f01-data-dev\"",
+        "noncurrent_days = 90",
+        "Sid      = \"AlarmsPublishToAlerts\"",
+        "description             = \"finance01 data, logs and alerts (dev)\"",
+    ] {
+        assert!(storage.contains(needle), "storage.tf has no {needle}");
+    }
+    // Terraform adopts exactly these: the import ids are the key id, alias and bucket.
+    let imports: Vec<(String, String)> = first["imports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["address"].as_str().unwrap().to_string(),
+                i["id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        imports[0],
+        ("aws_kms_key.data".into(), key["id"].as_str().unwrap().to_string())
+    );
+    assert_eq!(imports[1], ("aws_kms_alias.data".into(), "alias/f01-data-dev".into()));
+    assert!(imports.contains(&("aws_s3_bucket.artifacts".into(), "f01-artifacts-dev".into())));
+    assert_eq!(imports.len(), 8);
+
+    // Re-running changes nothing and creates no second key.
+    let again: serde_json::Value = serde_json::from_str(&ok(bootstrap(&m, root, &["--format", "json"]))).unwrap();
+    assert!(outcomes(&again).iter().all(|(_, o)| o == "unchanged"), "{again}");
+    assert_eq!(again["key_arn"], key["arn"]);
+    assert_eq!(inspect(&m, &[])["keys"], 1);
+
+    // Drift (versioning suspended, the policy replaced by hand) is repaired; the rest is untouched.
+    inspect(&m, &["drift"]);
+    let fixed: serde_json::Value = serde_json::from_str(&ok(bootstrap(&m, root, &["--format", "json"]))).unwrap();
+    let changed: Vec<String> = outcomes(&fixed)
+        .into_iter()
+        .filter(|(_, o)| o != "unchanged")
+        .map(|(w, o)| format!("{o} {w}"))
+        .collect();
+    assert_eq!(
+        changed,
+        [
+            "updated versioning of f01-artifacts-dev",
+            "updated TLS-only policy of f01-artifacts-dev"
+        ]
+    );
+    let s = inspect(&m, &[]);
+    assert_eq!(s["versioning"], "Enabled");
+    assert_eq!(s["policy"]["Statement"][0]["Sid"], "DenyInsecureTransport");
+
+    // The text output prints the import step.
+    let text = ok(bootstrap(&m, root, &[]));
+    assert!(
+        text.contains("terraform -chdir=infra/envs/dev import aws_s3_bucket.artifacts f01-artifacts-dev"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("import aws_kms_key.data {}", key["id"].as_str().unwrap())),
+        "{text}"
+    );
+}
+
+#[test]
+fn bootstrap_refuses_credentials_of_another_account() {
+    let m = start_moto_as("999999999999");
+    let dir = example_domain();
+    let o = bootstrap(&m, dir.path(), &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", both(&o));
+    let text = both(&o);
+    assert!(
+        text.contains("account 999999999999") && text.contains("`dev` is account 111111111111"),
+        "{text}"
+    );
+    let s = inspect(&m, &[]);
+    assert_eq!(
+        s["buckets"],
+        serde_json::json!([]),
+        "nothing may be created in the wrong account"
+    );
+    assert_eq!(s["keys"], 0);
+}
+
+#[test]
+fn bootstrap_import_runs_terraform_for_what_its_state_lacks() {
+    let m = start_moto_as("111111111111");
+    let dir = example_domain();
+    let root = dir.path();
+    // Without a rendered root there is nothing to import into.
+    let o = bootstrap(&m, root, &["--import", "--terraform", "/nonexistent/terraform"]);
+    assert_eq!(o.status.code(), Some(2), "{}", both(&o));
+    assert!(both(&o).contains("run `mesh render` first"), "{}", both(&o));
+    ok(mesh(root, &["render", "--env", "dev"]));
+    let o = bootstrap(&m, root, &["--import", "--terraform", "/nonexistent/terraform"]);
+    assert_eq!(o.status.code(), Some(1), "{}", both(&o));
+    assert!(both(&o).contains("install Terraform 1.9.8"), "{}", both(&o));
+
+    // A stand-in for the terraform CLI that logs its arguments; its state already holds the
+    // bucket (as after an interrupted earlier import).
+    let log = root.join("terraform.log");
+    let fake = root.join("terraform");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\necho \"$@\" >> {}\ncase \"$2\" in state) echo aws_s3_bucket.artifacts ;; esac\nexit 0\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    std::process::Command::new("chmod")
+        .arg("+x")
+        .arg(&fake)
+        .status()
+        .unwrap();
+    let out: serde_json::Value = serde_json::from_str(&ok(bootstrap(
+        &m,
+        root,
+        &["--import", "--terraform", fake.to_str().unwrap(), "--format", "json"],
+    )))
+    .unwrap();
+    let calls = std::fs::read_to_string(&log).unwrap();
+    let calls: Vec<&str> = calls.lines().collect();
+    let chdir = format!("-chdir={}", root.join("infra/envs/dev").display());
+    assert!(calls.iter().all(|c| c.starts_with(&chdir)), "{calls:?}");
+    assert!(calls[0].ends_with(" init -input=false -no-color"), "{calls:?}");
+    assert!(calls[1].ends_with(" state list -no-color"), "{calls:?}");
+    let imports: Vec<&str> = calls[2..]
+        .iter()
+        .map(|c| c.split(" import -input=false -no-color ").nth(1).unwrap())
+        .collect();
+    assert_eq!(imports.len(), 7, "{calls:?}");
+    assert!(imports[0].starts_with("aws_kms_key.data "), "{imports:?}");
+    assert!(
+        !imports.iter().any(|i| i.starts_with("aws_s3_bucket.artifacts ")),
+        "held already: {imports:?}"
+    );
+    assert!(
+        imports.contains(&"aws_s3_bucket_policy.artifacts f01-artifacts-dev"),
+        "{imports:?}"
+    );
+    let imported = out["imported"].as_array().unwrap();
+    assert_eq!(imported.iter().filter(|i| i["outcome"] == "unchanged").count(), 1);
+    assert_eq!(imported.iter().filter(|i| i["outcome"] == "created").count(), 7);
 }

@@ -64,6 +64,67 @@ pub struct JobSpec {
     pub time_range: Option<TimeRangeSpec>,
 }
 
+/// A pipeline `optimize` step on AWS: the runner in maintenance mode on one table, with the
+/// manifest's optimizer settings (`mesh optimize` runs the same settings locally).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MaintenanceSpec {
+    pub spec_version: u32,
+    /// Always `maintenance`: what switches the runner from a job to table maintenance.
+    pub kind: &'static str,
+    pub domain: String,
+    pub domain_abbr: String,
+    pub env: Env,
+    pub region: String,
+    pub project: String,
+    pub project_slug: String,
+    /// For the runner's log lines: `optimize {layer}.{table}`.
+    pub job: String,
+    pub glue_job: String,
+    pub iceberg: IcebergCatalogSpec,
+    pub table: MaintainedTable,
+    pub optimizers: mesh_domain::Optimizers,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MaintainedTable {
+    pub reference: String,
+    pub database: String,
+    pub table: String,
+    /// A table with a sort order is compacted sorted (Iceberg's `sort` strategy).
+    pub sort_order: Vec<String>,
+}
+
+/// The maintenance spec of one table of a validated domain, or `None` when the table is not an
+/// Iceberg table (validation allows `optimize` steps only on Iceberg tables).
+pub fn maintenance_spec(domain: &Domain, env: Env, project: &Project, table: &Table) -> Option<MaintenanceSpec> {
+    let n = Naming::for_domain(domain, env);
+    let options = table.iceberg()?;
+    let out = output_spec(&n, project, table);
+    Some(MaintenanceSpec {
+        spec_version: SPEC_VERSION,
+        kind: "maintenance",
+        domain: domain.name.clone(),
+        domain_abbr: domain.abbr.to_string(),
+        env,
+        region: domain.region.clone(),
+        project: project.name.to_string(),
+        project_slug: project.slug.to_string(),
+        job: format!("optimize {}", table.reference()),
+        glue_job: n.maintenance_glue_job(&project.slug),
+        iceberg: IcebergCatalogSpec {
+            catalog: ICEBERG_CATALOG.into(),
+            warehouse: n.warehouse(&project.slug, mesh_domain::Layer::Curated).s3_uri(),
+        },
+        table: MaintainedTable {
+            reference: out.reference,
+            database: out.database,
+            table: out.table,
+            sort_order: out.sort_order,
+        },
+        optimizers: options.optimizers.clone(),
+    })
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IncrementalSpec {
@@ -470,6 +531,8 @@ pub enum ArtifactKind {
     GlueRunner,
     JobSpec,
     JobSql,
+    /// The maintenance spec of a table a pipeline `optimize` step maintains.
+    MaintenanceSpec,
 }
 
 /// One object of the artifacts bucket, with its exact bytes.
@@ -549,6 +612,23 @@ pub fn build(domain: &Domain, root: &Path, env: Env) -> Result<Vec<Artifact>, Ar
                 });
             }
         }
+        for r in p.optimized_tables() {
+            let Some(spec) = p.table(r).and_then(|t| maintenance_spec(domain, env, p, t)) else {
+                continue;
+            };
+            let mut json = serde_json::to_vec_pretty(&spec).expect("spec serialises");
+            json.push(b'\n');
+            let path = n.maintenance_spec(&p.slug, r);
+            out.push(Artifact {
+                kind: ArtifactKind::MaintenanceSpec,
+                bucket: path.bucket,
+                key: path.key,
+                project: Some(p.name.to_string()),
+                job: Some(spec.job.clone()),
+                size: json.len() as u64,
+                bytes: Arc::new(json),
+            });
+        }
     }
     Ok(out)
 }
@@ -617,7 +697,28 @@ mod tests {
         let (domain, root) = example();
         let built = build(&domain, &root, Env::Dev).unwrap();
         let jobs: usize = domain.projects.iter().map(|p| p.jobs.len()).sum();
-        assert_eq!(built.len(), 1 + 2 * jobs);
+        let optimized: usize = domain.projects.iter().map(|p| p.optimized_tables().len()).sum();
+        assert_eq!(built.len(), 1 + 2 * jobs + optimized);
+        // Each maintenance spec carries the table's manifest settings, which the runner applies.
+        for a in built.iter().filter(|a| a.kind == ArtifactKind::MaintenanceSpec) {
+            let spec: serde_json::Value = serde_json::from_slice(&a.bytes).unwrap();
+            let p = domain.project(a.project.as_deref().unwrap()).unwrap();
+            let t = p
+                .tables
+                .iter()
+                .find(|t| t.reference().to_string() == spec["table"]["reference"])
+                .unwrap();
+            assert_eq!(spec["kind"], "maintenance");
+            assert_eq!(spec["spec_version"], SPEC_VERSION);
+            assert_eq!(
+                spec["optimizers"],
+                serde_json::to_value(&t.iceberg().unwrap().optimizers).unwrap()
+            );
+            assert_eq!(
+                spec["glue_job"],
+                Naming::for_domain(&domain, Env::Dev).maintenance_glue_job(&p.slug)
+            );
+        }
         for a in built.iter().filter(|a| a.kind == ArtifactKind::JobSpec) {
             let spec: JobSpec = serde_json::from_slice(&a.bytes).unwrap();
             assert_eq!(spec.spec_version, SPEC_VERSION);

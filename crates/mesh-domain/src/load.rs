@@ -145,7 +145,7 @@ fn load_header(root: &Path, diags: &mut Diagnostics) -> Option<Domain> {
             // serde_json appends " at line L column C"; we print the line ourselves.
             let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
             let help = if msg.starts_with("unknown field") {
-                "remove the field; domain.json accepts domain_name, domain_abbr, aws_region, glue_version, python_version, terraform_version, rust_toolchain, aws_accounts"
+                "remove the field; domain.json accepts domain_name, domain_abbr, aws_region, glue_version, python_version, terraform_version, rust_toolchain, aws_accounts, github_repository"
             } else if msg.starts_with("missing field") {
                 "add the field; see README.md, section domain.json"
             } else {
@@ -255,6 +255,15 @@ fn load_header(root: &Path, diags: &mut Diagnostics) -> Option<Domain> {
             ),
         }
     }
+    if let Some(repo) = &raw.github_repository {
+        if let Err(why) = check_github_repository(repo) {
+            cx.err_help(
+                "github_repository",
+                format!("`{repo}` is not a GitHub repository: {why}"),
+                "use `owner/name`, e.g. `acme/finance01-domain`",
+            );
+        }
+    }
     if cx.diags.len() > before {
         return None;
     }
@@ -269,8 +278,38 @@ fn load_header(root: &Path, diags: &mut Diagnostics) -> Option<Domain> {
             rust,
         },
         accounts,
+        github_repository: raw.github_repository,
         projects: Vec::new(),
     })
+}
+
+/// GitHub's rules: an owner of 1–39 letters, digits or inner single hyphens; a repository name
+/// of 1–100 letters, digits, `-`, `_` or `.`, not `.` or `..`. The name ends up in an IAM trust
+/// condition, so nothing else (no wildcard) may pass.
+pub fn check_github_repository(repo: &str) -> Result<(), &'static str> {
+    let Some((owner, name)) = repo.split_once('/') else {
+        return Err("it has no `/` between owner and name");
+    };
+    if owner.is_empty()
+        || owner.len() > 39
+        || owner.starts_with('-')
+        || owner.ends_with('-')
+        || owner.contains("--")
+        || !owner.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    {
+        return Err("the owner must be 1 to 39 letters, digits or single inner hyphens");
+    }
+    if name.is_empty()
+        || name.len() > 100
+        || name == "."
+        || name == ".."
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+    {
+        return Err("the name must be 1 to 100 letters, digits, `-`, `_` or `.`");
+    }
+    Ok(())
 }
 
 fn valid_region(r: &str) -> bool {
@@ -420,6 +459,16 @@ fn load_project(root: &Path, folder: &Path, file: &Path, text: &str, diags: &mut
         .collect();
     let mut seen_jobs = HashMap::new();
     for (i, j) in raw.jobs.iter().enumerate() {
+        if j.name == crate::naming::MAINTENANCE_JOB {
+            cx.err_help(
+                format!("jobs[{i}].name"),
+                format!(
+                    "`{}` is reserved: it names the project's table-maintenance Glue job (pipeline `optimize` steps)",
+                    j.name
+                ),
+                "rename the job, e.g. `maintenance_report`",
+            );
+        }
         if let Some(first) = seen_jobs.insert(j.name.as_str(), i) {
             cx.err_help(
                 format!("jobs[{i}].name"),
@@ -1817,6 +1866,10 @@ fn derived_with_fields(n: &Naming, p: &Project) -> Vec<(NameKind, String, String
     for (i, _) in p.jobs.iter().enumerate() {
         fields.push(format!("jobs[{i}].name"));
     }
+    // The maintenance job's name grows with the slug only.
+    if !p.optimized_tables().is_empty() {
+        fields.push("project_slug".into());
+    }
     for (i, _) in p.pipelines.iter().enumerate() {
         for _ in 0..3 {
             fields.push(format!("pipelines[{i}].name"));
@@ -1841,6 +1894,27 @@ mod tests {
             depends_on: deps.iter().map(|d| Name::parse(d).unwrap()).collect(),
             retries: 0,
             retry_backoff_seconds: 1,
+        }
+    }
+
+    #[test]
+    fn github_repositories_are_owner_slash_name_and_nothing_wider() {
+        for ok in ["acme/finance01", "a/b", "Acme-Corp/repo.name_2", "x/.github"] {
+            assert_eq!(check_github_repository(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "acme",
+            "acme/*",
+            "*/*",
+            "/repo",
+            "acme/",
+            "-acme/r",
+            "ac--me/r",
+            "acme/..",
+            "acme/r/x",
+            "acme/r:ref",
+        ] {
+            assert!(check_github_repository(bad).is_err(), "{bad}");
         }
     }
 

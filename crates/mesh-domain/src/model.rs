@@ -20,6 +20,9 @@ pub struct Domain {
     pub versions: Versions,
     /// AWS account id per cloud environment, when declared.
     pub accounts: BTreeMap<Env, String>,
+    /// The GitHub repository of the domain, `owner/name`: the only one whose workflows may
+    /// assume the deploy and plan roles.
+    pub github_repository: Option<String>,
     pub projects: Vec<Project>,
 }
 
@@ -72,6 +75,32 @@ impl Project {
     }
     pub fn pipeline(&self, name: &str) -> Option<&Pipeline> {
         self.pipelines.iter().find(|p| p.name.as_str() == name)
+    }
+    /// The tables pipeline `optimize` steps maintain, each once, in manifest order.
+    pub fn optimized_tables(&self) -> Vec<&TableRef> {
+        let mut out: Vec<&TableRef> = Vec::new();
+        for s in self.pipelines.iter().flat_map(|p| &p.steps) {
+            if let StepAction::Optimize(t) = &s.action {
+                if !out.contains(&t) {
+                    out.push(t);
+                }
+            }
+        }
+        out
+    }
+    /// How many `optimize` steps one run of a pipeline can have in flight at once, at most:
+    /// the maintenance job must allow that many concurrent runs.
+    pub fn optimize_steps(&self) -> usize {
+        self.pipelines
+            .iter()
+            .map(|p| {
+                p.steps
+                    .iter()
+                    .filter(|s| matches!(s.action, StepAction::Optimize(_)))
+                    .count()
+            })
+            .max()
+            .unwrap_or(0)
     }
 }
 

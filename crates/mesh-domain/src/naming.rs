@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::env::Env;
 use crate::ident::{DomainAbbr, Name, ProjectSlug};
-use crate::model::{Domain, Job, Layer, Pipeline, Project, Table};
+use crate::model::{Domain, Job, Layer, Pipeline, Project, Table, TableRef};
 
 /// Where an object lives: a bucket and a key prefix. Storage-agnostic: the local
 /// runtime maps the bucket to a folder, the cloud runtime to S3.
@@ -62,6 +62,9 @@ impl BucketKind {
         }
     }
 }
+
+/// The reserved job name of a project's table-maintenance Glue job.
+pub const MAINTENANCE_JOB: &str = "maintenance";
 
 /// The name generator for one domain in one environment.
 #[derive(Debug, Clone)]
@@ -132,6 +135,16 @@ impl Naming {
     pub fn qualified_table(&self, table: &Table) -> String {
         format!("{}.{}", self.database(table.layer), table.name)
     }
+    /// The project's table-maintenance Glue job: the runner in maintenance mode, started by
+    /// pipeline `optimize` steps. Job names cannot be [`MAINTENANCE_JOB`], so it never clashes.
+    pub fn maintenance_glue_job(&self, slug: &ProjectSlug) -> String {
+        format!("{}-{}-{MAINTENANCE_JOB}-{}", self.abbr, slug, self.env)
+    }
+    /// The maintenance spec of one table (its optimizer settings), read by the maintenance job.
+    pub fn maintenance_spec(&self, slug: &ProjectSlug, table: &TableRef) -> ObjectPath {
+        self.job_artifacts(slug)
+            .join(&format!("{MAINTENANCE_JOB}/{}.{}.json", table.layer, table.table))
+    }
     pub fn glue_job(&self, slug: &ProjectSlug, job: &Name) -> String {
         format!("{}-{}-{}-{}", self.abbr, slug, job.kebab(), self.env)
     }
@@ -164,6 +177,15 @@ impl Naming {
     /// The read-only role of pull-request plans (Terraform plan, no apply).
     pub fn github_plan_role(&self) -> String {
         format!("{}-github-plan-{}", self.abbr, self.env)
+    }
+    /// The GitHub environment whose jobs may assume the deploy role (its protection rules are
+    /// the approval gate).
+    pub fn github_deploy_environment(&self) -> String {
+        self.env.to_string()
+    }
+    /// The GitHub environment of pull-request plans: no reviewer, a read-only role.
+    pub fn github_plan_environment(&self) -> String {
+        format!("{}-plan", self.env)
     }
     /// SSM parameters of a project: `/{slug}/...`.
     pub fn ssm_prefix(&self, slug: &ProjectSlug) -> String {
@@ -262,6 +284,9 @@ impl Naming {
         }
         for j in &project.jobs {
             out.push((NameKind::GlueJob, self.glue_job(slug, &j.name)));
+        }
+        if !project.optimized_tables().is_empty() {
+            out.push((NameKind::GlueJob, self.maintenance_glue_job(slug)));
         }
         for p in &project.pipelines {
             out.push((NameKind::StateMachine, self.state_machine(slug, &p.name)));

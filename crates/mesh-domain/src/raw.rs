@@ -19,6 +19,7 @@ pub struct RawDomain {
     pub rust_toolchain: Option<String>,
     #[serde(default)]
     pub aws_accounts: BTreeMap<String, String>,
+    pub github_repository: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -127,8 +127,16 @@ pub fn init_domain(
     abbr: &str,
     region: &str,
     accounts: &BTreeMap<Env, String>,
+    github_repository: Option<&str>,
 ) -> Result<Vec<PathBuf>, ScaffoldError> {
     DomainAbbr::parse(abbr).map_err(|e| ScaffoldError::Invalid(e.to_string()))?;
+    if let Some(repo) = github_repository {
+        crate::load::check_github_repository(repo).map_err(|why| {
+            ScaffoldError::Invalid(format!(
+                "--github-repo `{repo}` is not a GitHub repository: {why}; use `owner/name`"
+            ))
+        })?;
+    }
     if dir.join(DOMAIN_FILE).exists() {
         return Err(ScaffoldError::Invalid(format!(
             "`{}` already holds a {DOMAIN_FILE}; nothing was written",
@@ -152,6 +160,9 @@ pub fn init_domain(
             .map(|(e, id)| (e.to_string(), serde_json::Value::String(id.clone())))
             .collect();
         domain["aws_accounts"] = serde_json::Value::Object(map);
+    }
+    if let Some(repo) = github_repository {
+        domain["github_repository"] = serde_json::Value::String(repo.to_string());
     }
     let text = serde_json::to_string_pretty(&domain).expect("static JSON") + "\n";
     let files = [

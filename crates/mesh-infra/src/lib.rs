@@ -4,14 +4,18 @@
 //! environment (`envs/{env}/`): HCL written by [`hcl`], IAM policies built as data by
 //! [`policy`], state machines built from pipeline DAGs by [`sfn`]. [`iam_check::check`]
 //! evaluates the rendered policies with a real IAM evaluator. [`workflows::render`] writes the
-//! domain's GitHub Actions workflows. Every AWS name comes from [`mesh_domain::Naming`].
+//! domain's GitHub Actions workflows. [`bootstrap`] creates, over the AWS APIs, what must exist
+//! before `terraform init` (the state bucket and its key), with the settings of [`storage`]
+//! that `storage.tf` is rendered from. Every AWS name comes from [`mesh_domain::Naming`].
 
+pub mod bootstrap;
 pub mod error;
 pub mod hcl;
 pub mod iam_check;
 pub mod policy;
 pub mod render;
 pub mod sfn;
+pub mod storage;
 pub mod workflows;
 pub mod yaml;
 

@@ -416,11 +416,14 @@ fn optimizer_policy(naming: &Naming, arns: &Arns, p: &Project) -> PolicyDocument
 }
 
 fn pipeline_policy(naming: &Naming, arns: &Arns, p: &Project) -> PolicyDocument {
-    let jobs: Vec<String> = p
+    let mut jobs: Vec<String> = p
         .jobs
         .iter()
         .map(|j| arns.glue_job(&naming.glue_job(&p.slug, &j.name)))
         .collect();
+    if !p.optimized_tables().is_empty() {
+        jobs.push(arns.glue_job(&naming.maintenance_glue_job(&p.slug)));
+    }
     let mut st = Vec::new();
     if !jobs.is_empty() {
         st.push(Statement::allow(

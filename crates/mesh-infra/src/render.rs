@@ -11,12 +11,12 @@ use crate::error::InfraError;
 use crate::hcl::{Block, Body, Expr};
 use crate::policy::{self, Arns, Role, RoleKind};
 use crate::sfn;
+use crate::storage;
 
 /// The AWS provider the configuration is written (and schema-checked) against.
 pub const AWS_PROVIDER_VERSION: &str = "~> 6.25";
-/// Noncurrent object versions are kept this long, then expire.
-const NONCURRENT_DAYS: i64 = 90;
-const ABORT_MULTIPART_DAYS: i64 = 7;
+/// The issuer of GitHub Actions' OIDC tokens.
+const GITHUB_OIDC_URL: &str = "https://token.actions.githubusercontent.com";
 /// Log retention: a year, the usual audit horizon.
 const LOG_RETENTION_DAYS: i64 = 365;
 
@@ -64,7 +64,8 @@ fn tags(map: std::collections::BTreeMap<String, String>) -> Expr {
     Expr::Object(map.into_iter().map(|(k, v)| (k, Expr::Str(v))).collect())
 }
 
-fn bucket_local(kind: BucketKind) -> String {
+/// The Terraform local name of a bucket's resources: `aws_s3_bucket.{local}`.
+pub fn bucket_local(kind: BucketKind) -> String {
     kind.as_str().replace('-', "_")
 }
 
@@ -140,6 +141,18 @@ impl<'a> EnvRoot<'a> {
             "Glue databases, tables and Iceberg table optimizers.",
             catalog,
         );
+        match self.github() {
+            Some(body) => self.file(
+                out,
+                "github.tf",
+                "The roles GitHub Actions assumes with its OIDC token: deploy (the approved deploy job) and plan (pull requests).",
+                body,
+            ),
+            None => out.warnings.push(Warning {
+                env: self.env,
+                message: "domain.json has no github_repository: the GitHub deploy and plan roles are not rendered, so the deploy workflows cannot reach AWS; add `\"github_repository\": \"owner/name\"`".into(),
+            }),
+        }
         for p in &self.domain.projects {
             let body = self.project(p, out);
             let what = format!(
@@ -170,10 +183,11 @@ impl<'a> EnvRoot<'a> {
             ))
             .block(
                 Block::new("backend", &["s3"])
-                    .comment("The artifacts bucket (storage.tf) holds the state. Bootstrap once per account: create")
-                    .comment(
-                        "it with the AWS CLI, `terraform init`, then `terraform import aws_s3_bucket.artifacts NAME`.",
-                    )
+                    .comment("The artifacts bucket (storage.tf) holds the state, so it must exist first: once per")
+                    .comment(&format!(
+                        "account, `mesh bootstrap --env {} --import` creates it and its key, then imports both.",
+                        self.env
+                    ))
                     .attr("bucket", Expr::str(&artifacts))
                     .attr("key", Expr::str(self.n.terraform_state_key()))
                     .attr("region", Expr::str(&self.domain.region))
@@ -186,58 +200,171 @@ impl<'a> EnvRoot<'a> {
         Body::new().block(terraform).block(provider)
     }
 
+    /// GitHub's OIDC provider and the two roles of the workflows. The trust of each role names
+    /// the one repository and the one GitHub environment that may assume it: a token of another
+    /// repository, branch-only job or environment is refused by STS.
+    fn github(&self) -> Option<Body> {
+        let repo = self.domain.github_repository.as_ref()?;
+        let a = &self.arns;
+        let mut body = Body::new();
+        // One OIDC provider per account: when an earlier environment shares this account, it
+        // owns the provider and this root only looks it up.
+        let shared = Env::CLOUD
+            .iter()
+            .take_while(|e| **e != self.env)
+            .any(|e| self.domain.accounts.get(e) == Some(&a.account));
+        let provider_arn = if shared {
+            body.push_block(
+                Block::new("data", &["aws_iam_openid_connect_provider", "github"])
+                    .comment("Created by the Terraform of an earlier environment in this account.")
+                    .attr("url", Expr::str(GITHUB_OIDC_URL)),
+            );
+            Expr::reference(&["data", "aws_iam_openid_connect_provider", "github", "arn"])
+        } else {
+            body.push_block(
+                Block::resource("aws_iam_openid_connect_provider", "github")
+                    .attr("url", Expr::str(GITHUB_OIDC_URL))
+                    .attr("client_id_list", Expr::strs(["sts.amazonaws.com"])),
+            );
+            Expr::reference(&["aws_iam_openid_connect_provider", "github", "arn"])
+        };
+        let trust = |environment: String| {
+            // `sub` is `repo:OWNER/NAME:environment:ENV` for a job that declares `environment:`.
+            Expr::Call(
+                "jsonencode".into(),
+                vec![Expr::Object(vec![
+                    ("Version".into(), Expr::str(policy::VERSION)),
+                    (
+                        "Statement".into(),
+                        Expr::List(vec![Expr::Object(vec![
+                            ("Effect".into(), Expr::str("Allow")),
+                            ("Action".into(), Expr::str("sts:AssumeRoleWithWebIdentity")),
+                            (
+                                "Principal".into(),
+                                Expr::Object(vec![("Federated".into(), provider_arn.clone())]),
+                            ),
+                            (
+                                "Condition".into(),
+                                Expr::from_json(&json!({"StringEquals": {
+                                    "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+                                    "token.actions.githubusercontent.com:sub": format!("repo:{repo}:environment:{environment}"),
+                                }})),
+                            ),
+                        ])]),
+                    ),
+                ])],
+            )
+        };
+        let state_object = a.object(&self.n.bucket(BucketKind::Artifacts), &self.n.terraform_state_key());
+        let role = |local: &str, name: String, environment: String, managed: &str, inline: serde_json::Value| {
+            let role_ref = Expr::reference(&["aws_iam_role", local, "name"]);
+            vec![
+                Block::resource("aws_iam_role", local)
+                    .attr("name", Expr::str(name.clone()))
+                    .attr("assume_role_policy", trust(environment))
+                    .attr("max_session_duration", Expr::Int(3600)),
+                Block::resource("aws_iam_role_policy_attachment", local)
+                    .attr("role", role_ref.clone())
+                    .attr("policy_arn", Expr::str(format!("arn:aws:iam::aws:policy/{managed}"))),
+                Block::resource("aws_iam_role_policy", local)
+                    .attr("name", Expr::str(name))
+                    .attr("role", role_ref)
+                    .attr(
+                        "policy",
+                        Expr::Call("jsonencode".into(), vec![Expr::from_json(&inline)]),
+                    ),
+            ]
+        };
+        let abbr = self.n.abbr();
+        // Terraform manages the domain's IAM (project roles, these roles, the provider):
+        // PowerUserAccess covers every other service and excludes IAM, so IAM is granted here,
+        // only on the domain's own names.
+        let deploy_iam = json!({
+            "Version": policy::VERSION,
+            "Statement": [
+                {
+                    "Sid": "DomainRoles",
+                    "Effect": "Allow",
+                    "Action": [
+                        "iam:AttachRolePolicy", "iam:CreateRole", "iam:DeleteRole", "iam:DeleteRolePolicy",
+                        "iam:DetachRolePolicy", "iam:GetRole", "iam:GetRolePolicy", "iam:ListAttachedRolePolicies",
+                        "iam:ListInstanceProfilesForRole", "iam:ListRolePolicies", "iam:PassRole", "iam:PutRolePolicy",
+                        "iam:TagRole", "iam:UntagRole", "iam:UpdateAssumeRolePolicy", "iam:UpdateRole",
+                    ],
+                    "Resource": format!("arn:aws:iam::{}:role/{abbr}-*", a.account),
+                },
+                {
+                    "Sid": "GithubOidcProvider",
+                    "Effect": "Allow",
+                    "Action": [
+                        "iam:CreateOpenIDConnectProvider", "iam:DeleteOpenIDConnectProvider", "iam:GetOpenIDConnectProvider",
+                        "iam:TagOpenIDConnectProvider", "iam:UntagOpenIDConnectProvider", "iam:UpdateOpenIDConnectProviderThumbprint",
+                    ],
+                    "Resource": format!("arn:aws:iam::{}:oidc-provider/token.actions.githubusercontent.com", a.account),
+                },
+            ],
+        });
+        // Plans run on pull requests: they may read configuration, and of the objects only the
+        // Terraform state (decrypted with the data key), never the domain's data.
+        let plan_state = json!({
+            "Version": policy::VERSION,
+            "Statement": [
+                {
+                    "Sid": "ReadNoObjectButTheState",
+                    "Effect": "Deny",
+                    "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+                    "NotResource": state_object,
+                },
+                {
+                    "Sid": "DecryptTheState",
+                    "Effect": "Allow",
+                    "Action": "kms:Decrypt",
+                    "Resource": format!("arn:aws:kms:{}:{}:key/*", a.region, a.account),
+                    "Condition": {"ForAnyValue:StringEquals": {"kms:ResourceAliases": self.n.kms_alias()}},
+                },
+            ],
+        });
+        for b in role(
+            "github_deploy",
+            self.n.github_deploy_role(),
+            self.n.github_deploy_environment(),
+            "PowerUserAccess",
+            deploy_iam,
+        ) {
+            body.push_block(b);
+        }
+        for b in role(
+            "github_plan",
+            self.n.github_plan_role(),
+            self.n.github_plan_environment(),
+            "ReadOnlyAccess",
+            plan_state,
+        ) {
+            body.push_block(b);
+        }
+        Some(body)
+    }
+
     fn key_ref(attr: &str) -> Expr {
         Expr::reference(&["aws_kms_key", "data", attr])
     }
 
     fn storage(&self) -> Body {
-        let a = &self.arns;
-        let root = format!("arn:aws:iam::{}:root", a.account);
-        let key_policy = json!({
-            "Version": policy::VERSION,
-            "Statement": [
-                {
-                    "Sid": "AccountAdministers",
-                    "Effect": "Allow",
-                    "Principal": {"AWS": root},
-                    "Action": "kms:*",
-                    "Resource": "*",
-                },
-                {
-                    "Sid": "LogsEncrypt",
-                    "Effect": "Allow",
-                    "Principal": {"Service": a.via("logs")},
-                    "Action": ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*"],
-                    "Resource": "*",
-                    "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": format!("arn:aws:logs:{}:{}:log-group:*", a.region, a.account)}},
-                },
-                {
-                    "Sid": "AlarmsPublishToAlerts",
-                    "Effect": "Allow",
-                    "Principal": {"Service": "cloudwatch.amazonaws.com"},
-                    "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
-                    "Resource": "*",
-                    "Condition": {"StringEquals": {"aws:SourceAccount": a.account}},
-                },
-            ],
-        });
+        let key = storage::data_key(self.domain, &self.n, &self.arns);
         let mut body = Body::new();
         body.push_block(
             Block::resource("aws_kms_key", "data")
-                .attr(
-                    "description",
-                    Expr::str(format!("{} data, logs and alerts ({})", self.domain.name, self.env)),
-                )
-                .attr("enable_key_rotation", Expr::Bool(true))
-                .attr("deletion_window_in_days", Expr::Int(30))
+                .attr("description", Expr::str(&key.description))
+                .attr("enable_key_rotation", Expr::Bool(key.rotation))
+                .attr("deletion_window_in_days", Expr::Int(storage::KEY_DELETION_WINDOW_DAYS))
                 .attr(
                     "policy",
-                    Expr::Call("jsonencode".into(), vec![Expr::from_json(&key_policy)]),
+                    Expr::Call("jsonencode".into(), vec![Expr::from_json(&key.policy)]),
                 ),
         );
         body.push_block(
             Block::resource("aws_kms_alias", "data")
-                .attr("name", Expr::str(self.n.kms_alias()))
+                .attr("name", Expr::str(&key.alias))
                 .attr("target_key_id", Self::key_ref("key_id")),
         );
         for kind in BucketKind::ALL {
@@ -247,11 +374,11 @@ impl<'a> EnvRoot<'a> {
     }
 
     fn bucket(&self, body: &mut Body, kind: BucketKind) {
-        let name = self.n.bucket(kind);
+        let spec = storage::bucket(&self.n, &self.arns, kind);
         let l = bucket_local(kind);
         let bucket_id = Expr::reference(&["aws_s3_bucket", &l, "id"]);
         let logs = kind == BucketKind::AccessLogs;
-        let mut b = Block::resource("aws_s3_bucket", &l).attr("bucket", Expr::str(&name));
+        let mut b = Block::resource("aws_s3_bucket", &l).attr("bucket", Expr::str(&spec.name));
         if logs {
             b = b
                 .comment("checkov:skip=CKV_AWS_18:this bucket receives the access logs; logging it would log itself")
@@ -277,19 +404,20 @@ impl<'a> EnvRoot<'a> {
                 .attr("bucket", bucket_id.clone())
                 .block(Block::new("versioning_configuration", &[]).attr("status", Expr::str("Enabled"))),
         );
-        let sse = if logs {
-            Block::new("apply_server_side_encryption_by_default", &[]).attr("sse_algorithm", Expr::str("AES256"))
-        } else {
-            Block::new("apply_server_side_encryption_by_default", &[])
+        let sse = match spec.encryption {
+            storage::Encryption::S3Managed => {
+                Block::new("apply_server_side_encryption_by_default", &[]).attr("sse_algorithm", Expr::str("AES256"))
+            }
+            storage::Encryption::DataKey => Block::new("apply_server_side_encryption_by_default", &[])
                 .attr("sse_algorithm", Expr::str("aws:kms"))
-                .attr("kms_master_key_id", Self::key_ref("arn"))
+                .attr("kms_master_key_id", Self::key_ref("arn")),
         };
         body.push_block(
             Block::resource("aws_s3_bucket_server_side_encryption_configuration", &l)
                 .attr("bucket", bucket_id.clone())
                 .block(
                     Block::new("rule", &[])
-                        .attr("bucket_key_enabled", Expr::Bool(!logs))
+                        .attr("bucket_key_enabled", Expr::Bool(spec.bucket_key_enabled()))
                         .block(sse),
                 ),
         );
@@ -298,58 +426,42 @@ impl<'a> EnvRoot<'a> {
                 .attr("bucket", bucket_id.clone())
                 .block(
                     Block::new("rule", &[])
-                        .attr("id", Expr::str("expire-noncurrent-and-abort-uploads"))
+                        .attr("id", Expr::str(storage::LIFECYCLE_RULE_ID))
                         .attr("status", Expr::str("Enabled"))
                         .block(Block::new("filter", &[]))
                         .block(
                             Block::new("noncurrent_version_expiration", &[])
-                                .attr("noncurrent_days", Expr::Int(NONCURRENT_DAYS)),
+                                .attr("noncurrent_days", Expr::Int(storage::NONCURRENT_DAYS)),
                         )
                         .block(
                             Block::new("abort_incomplete_multipart_upload", &[])
-                                .attr("days_after_initiation", Expr::Int(ABORT_MULTIPART_DAYS)),
+                                .attr("days_after_initiation", Expr::Int(storage::ABORT_MULTIPART_DAYS)),
                         ),
                 ),
         );
-        if logs {
-            body.push_block(
+        match &spec.access_log_prefix {
+            None => body.push_block(
                 Block::resource("aws_s3_bucket_ownership_controls", &l)
                     .attr("bucket", bucket_id.clone())
                     .block(Block::new("rule", &[]).attr("object_ownership", Expr::str("BucketOwnerEnforced"))),
-            );
-        } else {
-            let logs_bucket = bucket_local(BucketKind::AccessLogs);
-            body.push_block(
-                Block::resource("aws_s3_bucket_logging", &l)
-                    .attr("bucket", bucket_id.clone())
-                    .attr("target_bucket", Expr::reference(&["aws_s3_bucket", &logs_bucket, "id"]))
-                    .attr("target_prefix", Expr::str(self.n.access_log_prefix(kind).key)),
-            );
+            ),
+            Some(prefix) => {
+                let logs_bucket = bucket_local(BucketKind::AccessLogs);
+                body.push_block(
+                    Block::resource("aws_s3_bucket_logging", &l)
+                        .attr("bucket", bucket_id.clone())
+                        .attr("target_bucket", Expr::reference(&["aws_s3_bucket", &logs_bucket, "id"]))
+                        .attr("target_prefix", Expr::str(prefix)),
+                );
+            }
         }
-        let arn = self.arns.bucket(&name);
-        let mut statements = vec![json!({
-            "Sid": "DenyInsecureTransport",
-            "Effect": "Deny",
-            "Principal": "*",
-            "Action": "s3:*",
-            "Resource": [arn, format!("{arn}/*")],
-            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-        })];
-        if logs {
-            statements.push(json!({
-                "Sid": "ServerAccessLogsDelivery",
-                "Effect": "Allow",
-                "Principal": {"Service": "logging.s3.amazonaws.com"},
-                "Action": "s3:PutObject",
-                "Resource": format!("{arn}/*"),
-                "Condition": {"StringEquals": {"aws:SourceAccount": self.arns.account}},
-            }));
-        }
-        let doc = json!({"Version": policy::VERSION, "Statement": statements});
         body.push_block(
             Block::resource("aws_s3_bucket_policy", &l)
                 .attr("bucket", bucket_id)
-                .attr("policy", Expr::Call("jsonencode".into(), vec![Expr::from_json(&doc)])),
+                .attr(
+                    "policy",
+                    Expr::Call("jsonencode".into(), vec![Expr::from_json(&spec.policy)]),
+                ),
         );
     }
 
@@ -730,6 +842,54 @@ impl<'a> EnvRoot<'a> {
                         .attr("python_version", Expr::str("3")),
                 )
                 .block(Block::new("execution_property", &[]).attr("max_concurrent_runs", Expr::Int(1)));
+            body.push_block(b);
+        }
+        // The table-maintenance job of the pipelines' `optimize` steps: the same runner, which
+        // a maintenance spec (`--job-spec`, passed by the step) switches to Iceberg's procedures.
+        if !p.optimized_tables().is_empty() {
+            let args = vec![
+                ("--ENV".to_string(), Expr::str(self.env.as_str())),
+                ("--datalake-formats".to_string(), Expr::str("iceberg")),
+                ("--conf".to_string(), Expr::str(iceberg_conf(&self.n, p))),
+                ("--TempDir".to_string(), Expr::str(self.n.glue_temp(&p.slug).s3_uri())),
+                ("--enable-continuous-cloudwatch-log".to_string(), Expr::str("true")),
+                (
+                    "--continuous-log-logGroup".to_string(),
+                    Expr::str(self.n.glue_log_group(&p.slug)),
+                ),
+                ("--enable-metrics".to_string(), Expr::str("true")),
+                ("--enable-glue-datacatalog".to_string(), Expr::str("true")),
+                ("--job-language".to_string(), Expr::str("python")),
+            ];
+            let defaults = mesh_domain::GlueSizing::default();
+            let b = Block::resource("aws_glue_job", &local(&[slug, mesh_domain::naming::MAINTENANCE_JOB]))
+                .comment("checkov:skip=CKV_AWS_195:data is encrypted by the buckets' SSE-KMS default; a Glue security configuration would move logs to per-configuration groups outside the project's log policy")
+                .attr("name", Expr::str(self.n.maintenance_glue_job(&p.slug)))
+                .attr(
+                    "description",
+                    Expr::str("Table maintenance of the pipelines' optimize steps: compaction, snapshot expiry, orphan cleanup"),
+                )
+                .attr("role_arn", Expr::reference(&["aws_iam_role", &glue_role, "arn"]))
+                .attr("glue_version", Expr::str(&self.domain.versions.glue))
+                .attr("worker_type", Expr::str(defaults.worker_type.as_str()))
+                .attr("number_of_workers", Expr::Int(defaults.workers.into()))
+                .attr("timeout", Expr::Int(defaults.timeout_minutes.into()))
+                // A failed maintenance run changed nothing or committed what it finished; the
+                // step's own retries decide whether to run it again.
+                .attr("max_retries", Expr::Int(0))
+                .attr("default_arguments", Expr::Object(args))
+                .attr("tags", ptags())
+                .block(
+                    Block::new("command", &[])
+                        .attr("name", Expr::str("glueetl"))
+                        .attr("script_location", Expr::str(self.n.glue_runner_script().s3_uri()))
+                        .attr("python_version", Expr::str("3")),
+                )
+                // Parallel optimize steps of one run each start a run of this job.
+                .block(
+                    Block::new("execution_property", &[])
+                        .attr("max_concurrent_runs", Expr::Int(p.optimize_steps().max(1) as i64)),
+                );
             body.push_block(b);
         }
         // Pipelines.

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use mesh_domain::{Naming, Pipeline, Project, Step, StepAction};
+use mesh_domain::{Grain, Naming, Pipeline, Project, Step, StepAction};
 use serde_json::{json, Map, Value};
 
 use crate::policy::Arns;
@@ -62,42 +62,52 @@ fn step_state_name(step: &Step) -> String {
 
 /// A step as one state; `next` is `None` for the end of a branch or of the machine.
 fn step_state(naming: &Naming, project: &Project, step: &Step, next: Option<&str>, catch: bool) -> Value {
-    let mut state = match &step.action {
+    let (job_name, args) = match &step.action {
         StepAction::Job(job) => {
             let mut args = Map::new();
             args.insert("--run_date.$".into(), json!("$.run_date"));
-            let mut s = json!({
-                "Type": "Task",
-                "Resource": "arn:aws:states:::glue:startJobRun.sync",
-                "Parameters": {
-                    "JobName": naming.glue_job(&project.slug, job),
-                    "Arguments": args,
-                },
-                "ResultPath": null,
-            });
-            let mut retry = vec![json!({"ErrorEquals": NOT_RETRIED, "MaxAttempts": 0})];
-            if step.retries > 0 {
-                retry.push(json!({
-                    "ErrorEquals": ["States.ALL"],
-                    "IntervalSeconds": step.retry_backoff_seconds.max(1),
-                    "MaxAttempts": step.retries,
-                    "BackoffRate": 2,
-                }));
+            // Day and month intervals are the ones containing the run date; an hour needs the hour.
+            let hourly = project
+                .job(job.as_str())
+                .and_then(|j| j.time_range.as_ref())
+                .is_some_and(|t| t.grain == Grain::Hour);
+            if hourly {
+                args.insert("--interval_start.$".into(), json!("$.run_hour"));
             }
-            s["Retry"] = Value::Array(retry);
-            s
+            (naming.glue_job(&project.slug, job), args)
         }
-        // Glue's managed table optimizers (aws_glue_catalog_table_optimizer) compact and expire
-        // this table on their own schedule and there is no API to start a run on demand; the
-        // step stays in the graph as a marker so the pipeline's shape matches the manifest.
-        StepAction::Optimize(t) => json!({
-            "Type": "Pass",
-            "Comment": format!("{t} is maintained by its Glue table optimizers (compaction, retention, orphan deletion), which run on their own schedule"),
-            "ResultPath": null,
-        }),
+        // The project's maintenance job runs the Glue runner in maintenance mode on this
+        // table's spec: Iceberg's rewrite_data_files, expire_snapshots and remove_orphan_files
+        // with the manifest's settings and the floors of `mesh optimize`.
+        StepAction::Optimize(t) => {
+            let mut args = Map::new();
+            args.insert(
+                "--job-spec".into(),
+                json!(naming.maintenance_spec(&project.slug, t).s3_uri()),
+            );
+            (naming.maintenance_glue_job(&project.slug), args)
+        }
     };
-    // Pass states cannot fail, and ASL forbids Catch on them.
-    if catch && state["Type"] == "Task" {
+    let mut state = json!({
+        "Type": "Task",
+        "Resource": "arn:aws:states:::glue:startJobRun.sync",
+        "Parameters": {
+            "JobName": job_name,
+            "Arguments": args,
+        },
+        "ResultPath": null,
+    });
+    let mut retry = vec![json!({"ErrorEquals": NOT_RETRIED, "MaxAttempts": 0})];
+    if step.retries > 0 {
+        retry.push(json!({
+            "ErrorEquals": ["States.ALL"],
+            "IntervalSeconds": step.retry_backoff_seconds.max(1),
+            "MaxAttempts": step.retries,
+            "BackoffRate": 2,
+        }));
+    }
+    state["Retry"] = Value::Array(retry);
+    if catch {
         state["Catch"] = catch_all();
     }
     match next {
@@ -127,13 +137,15 @@ pub fn definition(naming: &Naming, arns: &Arns, project: &Project, pipeline: &Pi
         })
         .collect();
     let first = wave_names.first().cloned();
-    // Scheduled runs pass `scheduled_time`; the date part is the run date every job receives.
+    // Scheduled runs pass `scheduled_time`; the date part is the run date every job receives,
+    // the part before the first `:` (`2026-11-27T06`) the interval of an hourly time-range job.
     states.insert(
         PREPARE.into(),
         json!({
             "Type": "Pass",
             "Parameters": {
                 "run_date.$": "States.ArrayGetItem(States.StringSplit($.scheduled_time, 'T'), 0)",
+                "run_hour.$": "States.ArrayGetItem(States.StringSplit($.scheduled_time, ':'), 0)",
                 "scheduled_time.$": "$.scheduled_time",
             },
             "Next": first.clone().unwrap_or_else(|| "Succeeded".into()),
@@ -218,6 +230,59 @@ mod tests {
         assert_eq!(waves(&p.pipelines[0]), vec![vec![0], vec![1, 2]]);
         let p = d.project("sales").unwrap();
         assert_eq!(waves(&p.pipelines[0]), vec![vec![0], vec![1]]);
+    }
+
+    fn task<'a>(def: &'a Value, state: &str) -> &'a Value {
+        def["States"]
+            .get(state)
+            .or_else(|| {
+                def["States"].as_object().unwrap().values().find_map(|s| {
+                    s["Branches"]
+                        .as_array()
+                        .and_then(|bs| bs.iter().find_map(|b| b["States"].get(state)))
+                })
+            })
+            .unwrap_or_else(|| panic!("no state {state} in {def}"))
+    }
+
+    #[test]
+    fn optimize_steps_run_the_maintenance_job_and_hourly_jobs_get_their_hour() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let d = mesh_domain::load_domain(&root).expect("example domain loads");
+        let n = Naming::for_domain(&d, mesh_domain::Env::Dev);
+        let arns = crate::policy::arns(&d, &n).unwrap();
+        let mut p = d.project("sales").unwrap().clone();
+        let def = definition(&n, &arns, &p, &p.pipelines[0]);
+        let opt = task(&def, "Optimize curated.daily_sales");
+        assert_eq!(opt["Type"], "Task");
+        assert_eq!(opt["Resource"], "arn:aws:states:::glue:startJobRun.sync");
+        assert_eq!(opt["Parameters"]["JobName"], "f01-pj01-maintenance-dev");
+        assert_eq!(
+            opt["Parameters"]["Arguments"]["--job-spec"],
+            "s3://f01-artifacts-dev/jobs/pj01/maintenance/curated.daily_sales.json"
+        );
+        assert!(
+            opt["Catch"].is_array(),
+            "a failed maintenance run alerts like a failed job"
+        );
+        let run = task(&def, "Run daily_sales");
+        assert_eq!(run["Parameters"]["Arguments"]["--run_date.$"], "$.run_date");
+        assert!(run["Parameters"]["Arguments"].get("--interval_start.$").is_none());
+
+        for (grain, hourly) in [(Grain::Hour, true), (Grain::Day, false), (Grain::Month, false)] {
+            p.jobs[0].time_range = Some(mesh_domain::TimeRange {
+                column: mesh_domain::Name::parse("sale_date").unwrap(),
+                grain,
+            });
+            let def = definition(&n, &arns, &p, &p.pipelines[0]);
+            let args = &task(&def, "Run daily_sales")["Parameters"]["Arguments"];
+            assert_eq!(args.get("--interval_start.$").is_some(), hourly, "{grain:?}: {args}");
+        }
+        // `2026-11-27T06:00:00Z` split at `:` gives the hour the runner expects.
+        assert_eq!(
+            def["States"][PREPARE]["Parameters"]["run_hour.$"],
+            "States.ArrayGetItem(States.StringSplit($.scheduled_time, ':'), 0)"
+        );
     }
 
     proptest::proptest! {

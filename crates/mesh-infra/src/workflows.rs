@@ -391,7 +391,7 @@ impl Workflows<'_> {
             .kv("runs-on", Y::str(RUNNER))
             .kvc(
                 "environment",
-                Y::str(format!("{env}-plan")),
+                Y::str(n.github_plan_environment()),
                 "Plan environments need no reviewer: the role they assume can read, not change.",
             )
             .kv("permissions", permissions(&[CONTENTS_READ, ID_TOKEN_WRITE]))
@@ -482,7 +482,7 @@ impl Workflows<'_> {
             .kv("runs-on", Y::str(RUNNER))
             .kvc(
                 "environment",
-                Y::str(env.as_str()),
+                Y::str(Naming::for_domain(self.domain, env).github_deploy_environment()),
                 &format!("The `{env}` GitHub environment: its protection rules gate this job, and the AWS role\ntrusts only tokens of this environment."),
             )
             .kv("permissions", permissions(&perms))

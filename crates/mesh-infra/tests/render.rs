@@ -1,6 +1,6 @@
-//! Rendering of the example domain: snapshots of every file, the committed infra/ is current,
-//! every resource and argument exists in the AWS provider schema, the IAM matrix holds and
-//! catches a leak. No external tools needed.
+//! Rendering of the example domain: the committed infra/ is current (it is the snapshot of
+//! every rendered file, reviewed in each diff), every resource and argument exists in the AWS
+//! provider schema, the IAM matrix holds and catches a leak. No external tools needed.
 
 mod common;
 
@@ -12,7 +12,7 @@ use mesh_infra::{drift, Drift};
 use serde_json::Value;
 
 #[test]
-fn snapshots_of_every_rendered_file() {
+fn a_full_rendering_with_distinct_paths() {
     let rendered = common::render_all(&common::example_domain());
     assert!(
         rendered.files.len() > 20,
@@ -21,9 +21,7 @@ fn snapshots_of_every_rendered_file() {
     );
     let mut names = BTreeSet::new();
     for f in &rendered.files {
-        let name = f.path.to_string_lossy().replace(['/', '\\'], "__");
-        assert!(names.insert(name.clone()), "two files snapshot as {name}");
-        insta::assert_snapshot!(name, &f.contents);
+        assert!(names.insert(f.path.clone()), "two files render to {}", f.path.display());
     }
 }
 

@@ -276,6 +276,41 @@ resource "aws_glue_job" "pj03_orders_by_country" {
   }
 }
 
+resource "aws_glue_job" "pj03_maintenance" {
+  # checkov:skip=CKV_AWS_195:data is encrypted by the buckets' SSE-KMS default; a Glue security configuration would move logs to per-configuration groups outside the project's log policy
+  name              = "f01-pj03-maintenance-dev"
+  description       = "Table maintenance of the pipelines' optimize steps: compaction, snapshot expiry, orphan cleanup"
+  role_arn          = aws_iam_role.pj03_glue.arn
+  glue_version      = "5.0"
+  worker_type       = "G.1X"
+  number_of_workers = 2
+  timeout           = 60
+  max_retries       = 0
+  default_arguments = {
+    "--ENV"                              = "dev"
+    "--datalake-formats"                 = "iceberg"
+    "--conf"                             = "spark.sql.extensions=org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions --conf spark.sql.catalog.glue_catalog=org.apache.iceberg.spark.SparkCatalog --conf spark.sql.catalog.glue_catalog.warehouse=s3://f01-curated-dev/pj03/iceberg/ --conf spark.sql.catalog.glue_catalog.catalog-impl=org.apache.iceberg.aws.glue.GlueCatalog --conf spark.sql.catalog.glue_catalog.io-impl=org.apache.iceberg.aws.s3.S3FileIO"
+    "--TempDir"                          = "s3://f01-artifacts-dev/glue-temp/pj03/"
+    "--enable-continuous-cloudwatch-log" = "true"
+    "--continuous-log-logGroup"          = "/aws-glue/jobs/f01-pj03-dev"
+    "--enable-metrics"                   = "true"
+    "--enable-glue-datacatalog"          = "true"
+    "--job-language"                     = "python"
+  }
+  tags = {
+    project      = "legacy_refactor"
+    project_slug = "pj03"
+  }
+  command {
+    name            = "glueetl"
+    script_location = "s3://f01-artifacts-dev/runtime/glue_runner.py"
+    python_version  = "3"
+  }
+  execution_property {
+    max_concurrent_runs = 1
+  }
+}
+
 resource "aws_cloudwatch_log_group" "pj03_main_pipeline" {
   name              = "/aws/vendedlogs/states/f01-pj03-pipeline-dev"
   retention_in_days = 365

@@ -10,8 +10,8 @@ terraform {
     }
   }
   backend "s3" {
-    # The artifacts bucket (storage.tf) holds the state. Bootstrap once per account: create
-    # it with the AWS CLI, `terraform init`, then `terraform import aws_s3_bucket.artifacts NAME`.
+    # The artifacts bucket (storage.tf) holds the state, so it must exist first: once per
+    # account, `mesh bootstrap --env int --import` creates it and its key, then imports both.
     bucket  = "f01-artifacts-int"
     key     = "terraform/f01/int.tfstate"
     region  = "eu-west-1"

@@ -75,11 +75,17 @@ def run(name, defn, expect, skip_job=None):
         ok = ok and published
         detail = f" error={d.get('error')} via {' -> '.join(entered[-3:])}, alert published={published}"
     else:
-        # Every job step ran and received the run date of the scheduled time.
+        # Every job step ran and received the run date of the scheduled time; every optimize
+        # step ran the project's maintenance job on its table's maintenance spec.
         for j in jobs:
             runs = glue.get_job_runs(JobName=j)["JobRuns"]
             args = runs[-1].get("Arguments", {}) if runs else {}
-            if args.get("--run_date") != "2026-11-27":
+            if "-maintenance-" in j:
+                spec = args.get("--job-spec", "")
+                if not (spec.startswith("s3://") and "/maintenance/" in spec and spec.endswith(".json")):
+                    ok = False
+                    detail += f" {j}: --job-spec={spec!r}"
+            elif args.get("--run_date") != "2026-11-27":
                 ok = False
                 detail += f" {j}: --run_date={args.get('--run_date')!r}"
     print(f"{'ok' if ok else 'FAIL'} {sm_name}: {d['status']} (expected {expect}){detail}; states: {', '.join(entered)}")
