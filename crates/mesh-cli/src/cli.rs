@@ -232,6 +232,14 @@ Example:
     /// Upload to an environment's AWS account.
     #[command(subcommand)]
     Deploy(DeployCommand),
+    /// Print a shell completion script for mesh.
+    #[command(
+        after_help = "Examples:\n  mesh completions bash > ~/.local/share/bash-completion/completions/mesh\n  mesh completions zsh > \"${fpath[1]}/_mesh\"\n  mesh completions fish > ~/.config/fish/completions/mesh.fish"
+    )]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Prepare a new AWS account for Terraform: create the artifacts bucket (which holds the
     /// Terraform state) and the domain's data key, with the settings storage.tf declares.
     #[command(

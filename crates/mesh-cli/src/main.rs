@@ -22,6 +22,13 @@ use cli::{CheckCommand, Cli, Command, ConfigCommand, DeployCommand, Format, NewC
 use exit::Failure;
 
 fn main() -> ExitCode {
+    // Rust ignores SIGPIPE, which turns every print after the reader went away (`mesh sql … |
+    // head -2`) into a panic; the default action ends the process quietly, as Unix tools do.
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to its default, before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -324,6 +331,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 let path = envfile::write_dotenv(&root, &domain, env, force)?;
                 println!("wrote {}", display_rel(&root, &path));
             }
+            Ok(())
+        }
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "mesh", &mut std::io::stdout());
             Ok(())
         }
         Command::Bootstrap {

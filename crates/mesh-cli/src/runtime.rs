@@ -578,7 +578,10 @@ pub fn sql(root: &Path, domain: &Domain, query: &str, format: Format) -> Result<
                     .map_err(|e| Failure::Runtime(e.to_string()))?
             ),
             Format::Json => {
-                let mut w = datafusion::arrow::json::ArrayWriter::new(Vec::new());
+                // A NULL is a value of the result: keep the key, as `null`, rather than drop it.
+                let mut w = datafusion::arrow::json::WriterBuilder::new()
+                    .with_explicit_nulls(true)
+                    .build::<_, datafusion::arrow::json::writer::JsonArray>(Vec::new());
                 for b in &batches {
                     w.write(b).map_err(|e| Failure::Runtime(e.to_string()))?;
                 }

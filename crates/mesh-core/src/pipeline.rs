@@ -44,16 +44,38 @@ struct Planned {
     step: mesh_domain::Step,
 }
 
+/// What the run request names that does not exist; each carries a `help` line (a close match,
+/// or what exists) so the user can fix the command without opening the manifests.
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
-    #[error("no project `{0}`")]
-    UnknownProject(String),
-    #[error("project `{project}` has no pipeline `{pipeline}`")]
-    UnknownPipeline { project: String, pipeline: String },
-    #[error("no job `{job}` in the selected projects")]
-    UnknownJob { job: String },
-    #[error("nothing to run: the selected projects have no pipelines")]
-    Empty,
+    #[error("no project `{name}`\n  help: {help}")]
+    UnknownProject { name: String, help: String },
+    #[error("project `{project}` has no pipeline `{pipeline}`\n  help: {help}")]
+    UnknownPipeline {
+        project: String,
+        pipeline: String,
+        help: String,
+    },
+    #[error("no job `{job}` in the selected projects\n  help: {help}")]
+    UnknownJob { job: String, help: String },
+    #[error("nothing to run: {projects} {has} no pipelines\n  help: {help}")]
+    Empty {
+        projects: String,
+        has: &'static str,
+        help: String,
+    },
+}
+
+/// `did you mean …?` for a close name, else the list of names there are.
+fn hint<'a>(wanted: &str, what: &str, known: impl IntoIterator<Item = &'a str> + Clone) -> String {
+    mesh_domain::diagnostic::did_you_mean(wanted, known.clone()).unwrap_or_else(|| {
+        let all: Vec<&str> = known.into_iter().collect();
+        if all.is_empty() {
+            format!("there are no {what}s")
+        } else {
+            format!("{what}s are: {}", all.join(", "))
+        }
+    })
 }
 
 fn plan(engine: &Engine, req: &RunRequest) -> Result<Vec<Planned>, PlanError> {
@@ -68,7 +90,10 @@ fn plan(engine: &Engine, req: &RunRequest) -> Result<Vec<Planned>, PlanError> {
                     .projects
                     .iter()
                     .position(|x| x.name.as_str() == p)
-                    .ok_or_else(|| PlanError::UnknownProject(p.clone()))
+                    .ok_or_else(|| PlanError::UnknownProject {
+                        name: p.clone(),
+                        help: hint(p, "project", domain.projects.iter().map(|x| x.name.as_str())),
+                    })
             })
             .collect::<Result<_, _>>()?
     };
@@ -92,7 +117,13 @@ fn plan(engine: &Engine, req: &RunRequest) -> Result<Vec<Planned>, PlanError> {
             }
         }
         return if out.is_empty() {
-            Err(PlanError::UnknownJob { job: job.clone() })
+            let known = projects
+                .iter()
+                .flat_map(|&pi| domain.projects[pi].jobs.iter().map(|j| j.name.as_str()));
+            Err(PlanError::UnknownJob {
+                job: job.clone(),
+                help: hint(job, "job", known),
+            })
         } else {
             Ok(out)
         };
@@ -103,6 +134,7 @@ fn plan(engine: &Engine, req: &RunRequest) -> Result<Vec<Planned>, PlanError> {
             Some(name) => vec![p.pipeline(name).ok_or_else(|| PlanError::UnknownPipeline {
                 project: p.name.to_string(),
                 pipeline: name.clone(),
+                help: hint(name, "pipeline", p.pipelines.iter().map(|x| x.name.as_str())),
             })?],
             None => p.pipelines.iter().collect(),
         };
@@ -118,7 +150,26 @@ fn plan(engine: &Engine, req: &RunRequest) -> Result<Vec<Planned>, PlanError> {
         }
     }
     if out.is_empty() {
-        return Err(PlanError::Empty);
+        let names: Vec<String> = projects
+            .iter()
+            .map(|&pi| format!("`{}`", domain.projects[pi].name))
+            .collect();
+        let jobs: Vec<&str> = projects
+            .iter()
+            .flat_map(|&pi| domain.projects[pi].jobs.iter().map(|j| j.name.as_str()))
+            .collect();
+        let help = match jobs.first() {
+            Some(first) => format!(
+                "run one job with `mesh run --job {first}` (jobs: {}), or add a [[pipelines]] entry to the project.toml",
+                jobs.join(", ")
+            ),
+            None => "add a job (`mesh new job`) and a [[pipelines]] entry to the project.toml".into(),
+        };
+        return Err(PlanError::Empty {
+            has: if names.len() == 1 { "has" } else { "have" },
+            projects: names.join(", "),
+            help,
+        });
     }
     Ok(out)
 }

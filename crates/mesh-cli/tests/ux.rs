@@ -1,0 +1,118 @@
+//! What a new user trips over, on the real binary: a closed pipe, NULLs in JSON, shell
+//! completions, and mistyped names that get a "did you mean" or the list of what exists.
+
+use std::io::Read;
+use std::process::{Output, Stdio};
+
+mod common;
+use common::{example_domain, mesh};
+
+fn both(o: &Output) -> String {
+    format!(
+        "exit {:?}\n{}{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn a_closed_pipe_ends_the_command_quietly() {
+    let dir = example_domain();
+    // Far more than a pipe buffer (64 KiB), so the writes outlive the reader.
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("mesh"))
+        .arg("--root")
+        .arg(dir.path())
+        .args([
+            "sql",
+            "SELECT value, 'some padding to make rows longer' AS pad FROM generate_series(1, 200000)",
+        ])
+        .env_remove("ENV")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 16];
+    child.stdout.as_mut().unwrap().read_exact(&mut first).unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_ne!(out.status.code(), Some(101), "{stderr}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(out.status.signal(), Some(libc_sigpipe()), "{:?} {stderr}", out.status);
+    }
+}
+
+#[cfg(unix)]
+fn libc_sigpipe() -> i32 {
+    13
+}
+
+#[test]
+fn sql_json_keeps_nulls() {
+    let dir = example_domain();
+    let o = mesh(
+        dir.path(),
+        &[
+            "sql",
+            "SELECT 1 AS a, CAST(NULL AS INT) AS b, 'x' AS c",
+            "--format",
+            "json",
+        ],
+    );
+    assert!(o.status.success(), "{}", both(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v, serde_json::json!([{"a": 1, "b": null, "c": "x"}]));
+}
+
+#[test]
+fn completions_for_each_shell() {
+    let dir = example_domain();
+    for (shell, marker) in [
+        ("bash", "_mesh()"),
+        ("zsh", "#compdef mesh"),
+        ("fish", "complete -c mesh"),
+    ] {
+        let o = mesh(dir.path(), &["completions", shell]);
+        assert!(o.status.success(), "{}", both(&o));
+        let s = String::from_utf8_lossy(&o.stdout);
+        assert!(s.contains(marker), "{shell}: no {marker}");
+        assert!(
+            s.contains("bootstrap") && s.contains("optimize"),
+            "{shell} lacks subcommands"
+        );
+    }
+    let o = mesh(dir.path(), &["completions", "tcsh"]);
+    assert_eq!(o.status.code(), Some(2), "{}", both(&o));
+}
+
+#[test]
+fn mistyped_names_get_a_suggestion_or_the_list() {
+    let dir = example_domain();
+    let root = dir.path();
+    for (args, wanted) in [
+        (vec!["run", "--job", "daily_sale"], "did you mean `daily_sales`?"),
+        (vec!["run", "sales", "--pipeline", "mian"], "did you mean `main`?"),
+        (vec!["run", "sale"], "did you mean `sales`?"),
+        (vec!["run", "--job", "zzz"], "help: jobs are: customers_latest, clean_orders"),
+        (
+            vec!["table", "show", "curated.daily_sale"],
+            "did you mean `curated.daily_sales`?",
+        ),
+    ] {
+        let o = mesh(root, &args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", both(&o));
+        assert!(both(&o).contains(wanted), "{args:?}: {}", both(&o));
+    }
+    // A project without pipelines: say how to run its job instead.
+    let o = mesh(root, &["new", "project", "store", "--slug", "st01"]);
+    assert!(o.status.success(), "{}", both(&o));
+    let o = mesh(root, &["run", "store"]);
+    assert_eq!(o.status.code(), Some(2), "{}", both(&o));
+    let text = both(&o);
+    assert!(text.contains("`store` has no pipelines"), "{text}");
+    assert!(text.contains("[[pipelines]]"), "{text}");
+}
