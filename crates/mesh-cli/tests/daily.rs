@@ -543,6 +543,10 @@ fn a_column_typo_fails_in_one_attempt_naming_the_file_and_column() {
     assert_eq!(out.status.code(), Some(1), "{msg}");
     assert!(msg.contains("projects/sales/sql/daily_sales.sql"), "{msg}");
     assert!(msg.contains("quantty"), "{msg}");
+    // Worded as what it is, with the column it probably meant.
+    assert!(msg.contains("the query fails"), "{msg}");
+    assert!(!msg.contains("cannot read"), "{msg}");
+    assert!(msg.contains("help: did you mean `quantity`?"), "{msg}");
     let record = latest_record(root);
     let step = record["pipelines"][0]["steps"]
         .as_array()

@@ -97,7 +97,10 @@ fn mistyped_names_get_a_suggestion_or_the_list() {
         (vec!["run", "--job", "daily_sale"], "did you mean `daily_sales`?"),
         (vec!["run", "sales", "--pipeline", "mian"], "did you mean `main`?"),
         (vec!["run", "sale"], "did you mean `sales`?"),
-        (vec!["run", "--job", "zzz"], "help: jobs are: customers_latest, clean_orders"),
+        (
+            vec!["run", "--job", "zzz"],
+            "help: jobs are: customers_latest, clean_orders",
+        ),
         (
             vec!["table", "show", "curated.daily_sale"],
             "did you mean `curated.daily_sales`?",

@@ -68,6 +68,14 @@ pub enum JobError {
     },
     #[error("job `{job}`: cannot read `{file}`: {detail}")]
     Sql { job: String, file: String, detail: String },
+    /// The query is read but wrong: a column or table that does not exist, a type mismatch.
+    #[error("job `{job}`: {file}: the query fails: {detail}{}", help.as_ref().map(|h| format!("\n  help: {h}")).unwrap_or_default())]
+    Query {
+        job: String,
+        file: String,
+        detail: String,
+        help: Option<String>,
+    },
     #[error("job `{job}`: reading {table}: {source}")]
     Raw {
         job: String,
@@ -93,6 +101,33 @@ pub enum JobError {
     /// Reading or writing storage failed while the query ran (worth a retry).
     #[error("job `{job}`: {file}: {detail}")]
     Io { job: String, file: String, detail: String },
+}
+
+/// A query error, with a close column name when DataFusion says which fields exist.
+fn query_error(job: String, file: String, e: &datafusion::error::DataFusionError) -> JobError {
+    let detail = e.to_string();
+    JobError::Query {
+        help: unknown_field_hint(&detail),
+        job,
+        file,
+        detail,
+    }
+}
+
+/// From DataFusion's "No field named x. Valid fields are a.b, a.c." a `did you mean` on the
+/// unqualified names, or `None` when the message is another one.
+fn unknown_field_hint(detail: &str) -> Option<String> {
+    let rest = detail.split("No field named ").nth(1)?;
+    let (wanted, rest) = rest.split_once(". Valid fields are ")?;
+    let wanted = wanted.trim_matches(|c| c == '"' || c == '`');
+    let wanted = wanted.rsplit('.').next().unwrap_or(wanted);
+    let fields: Vec<&str> = rest
+        .trim_end_matches('.')
+        .split(", ")
+        .map(|f| f.rsplit('.').next().unwrap_or(f).trim_matches('"'))
+        .collect();
+    mesh_domain::diagnostic::did_you_mean(wanted, fields.iter().copied())
+        .or_else(|| Some(format!("the columns there are: {}", fields.join(", "))))
 }
 
 impl JobError {
@@ -453,11 +488,7 @@ impl JobContext<'_> {
         self.ctx
             .sql_with_options(&sql, options)
             .await
-            .map_err(|e| JobError::Sql {
-                job: name,
-                file: sql_file,
-                detail: e.to_string(),
-            })
+            .map_err(|e| query_error(name, sql_file, &e))
     }
 
     fn other(&self, e: impl std::fmt::Display) -> JobError {
@@ -485,7 +516,7 @@ impl JobContext<'_> {
             if crate::retry::datafusion_error_is_transient(&e) {
                 JobError::Io { job, file, detail }
             } else {
-                JobError::Sql { job, file, detail }
+                query_error(job, file, &e)
             }
         })?;
         let report = &mut self.report;
@@ -600,6 +631,24 @@ fn read_inside(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn unknown_columns_get_the_closest_name() {
+        let d = "Schema error: No field named store_idd. Valid fields are f01_raw.sales_events.event_id, f01_raw.sales_events.store_id.";
+        assert_eq!(
+            super::unknown_field_hint(d).as_deref(),
+            Some("did you mean `store_id`?")
+        );
+        let d = "Schema error: No field named zzz. Valid fields are t.a, t.b.";
+        assert_eq!(
+            super::unknown_field_hint(d).as_deref(),
+            Some("the columns there are: a, b")
+        );
+        assert_eq!(
+            super::unknown_field_hint("Error during planning: table x not found"),
+            None
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -72,10 +72,11 @@ mod tests {
             column: "c".into(),
             detail: "int vs string".into()
         })));
-        assert!(!job_error_is_transient(&JobError::Sql {
+        assert!(!job_error_is_transient(&JobError::Query {
             job: "j".into(),
             file: "projects/sales/sql/x.sql".into(),
-            detail: "No field named qty".into()
+            detail: "No field named qty".into(),
+            help: None,
         }));
         assert!(!job_error_is_transient(&JobError::CheckFailed {
             job: "j".into(),
