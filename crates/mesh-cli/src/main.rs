@@ -10,6 +10,7 @@ mod exit;
 mod infra;
 mod optimize;
 mod runtime;
+mod table_text;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

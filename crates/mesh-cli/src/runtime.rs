@@ -12,6 +12,7 @@ use mesh_domain::{Domain, Env, Naming};
 
 use crate::cli::Format;
 use crate::exit::Failure;
+use crate::table_text;
 
 /// Resolves the configuration from the process environment, `.env`, `mesh.toml` and flags.
 pub fn config(root: &Path, domain: &Domain, flags: BTreeMap<&'static str, String>) -> Result<Config, Failure> {
@@ -627,16 +628,21 @@ pub fn table(root: &Path, domain: &Domain, what: &str, name: &str, format: Forma
             )));
         }
         let t = engine.load_table(project, table).await.map_err(load_failure)?;
-        let value = match what {
-            "show" => serde_json::to_value(t.info()),
-            "history" => serde_json::to_value(t.history()),
-            "snapshots" => serde_json::to_value(t.snapshots()),
-            _ => serde_json::to_value(t.files(None).await.map_err(|e| Failure::Runtime(e.to_string()))?),
-        }
-        .map_err(|e| Failure::Runtime(e.to_string()))?;
-        match format {
-            Format::Json => crate::print_json(&value),
-            Format::Text => print_value_table(&value),
+        let info = t.info();
+        match (what, format) {
+            ("show", Format::Json) => crate::print_json(&info),
+            ("show", Format::Text) => print!("{}", table_text::show(&info)),
+            ("history", Format::Json) => crate::print_json(&t.history()),
+            ("history", Format::Text) => print_value_table(&table_text::history(&t.history())),
+            ("snapshots", Format::Json) => crate::print_json(&t.snapshots()),
+            ("snapshots", Format::Text) => print_value_table(&table_text::snapshots(&t.snapshots())),
+            (_, format) => {
+                let files = t.files(None).await.map_err(|e| Failure::Runtime(e.to_string()))?;
+                match format {
+                    Format::Json => crate::print_json(&files),
+                    Format::Text => print_value_table(&table_text::files(&files, &info.partition_spec)),
+                }
+            }
         }
         Ok(())
     })

@@ -119,3 +119,47 @@ fn mistyped_names_get_a_suggestion_or_the_list() {
     assert!(text.contains("`store` has no pipelines"), "{text}");
     assert!(text.contains("[[pipelines]]"), "{text}");
 }
+
+#[test]
+fn table_commands_print_text_for_people_and_json_for_scripts() {
+    let dir = example_domain();
+    let root = dir.path();
+    let o = mesh(root, &["run", "sales", "--sample-data", "--rows", "2000"]);
+    assert!(o.status.success(), "{}", both(&o));
+
+    let o = mesh(root, &["table", "show", "curated.daily_sales"]);
+    assert!(o.status.success(), "{}", both(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(!text.trim_start().starts_with('{'), "text mode printed JSON:\n{text}");
+    for wanted in [
+        "table      f01_curated.daily_sales",
+        "partition  month(sale_date)",
+        "sort order ",
+        "schema (id ",
+    ] {
+        assert!(text.contains(wanted), "no `{wanted}` in\n{text}");
+    }
+    let o = mesh(root, &["table", "show", "curated.daily_sales", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["table"], "f01_curated.daily_sales");
+
+    // Times as UTC dates, month partitions as YYYY-MM (JSON keeps the raw values).
+    let o = mesh(root, &["table", "snapshots", "curated.daily_sales"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains(" UTC"), "{text}");
+    let o = mesh(root, &["table", "files", "curated.daily_sales"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    let month = regex_like_month(&text);
+    assert!(month, "no sale_date_month=YYYY-MM in\n{text}");
+    let o = mesh(root, &["table", "files", "curated.daily_sales", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v[0]["partition"]["sale_date_month"].is_i64(), "{v}");
+}
+
+/// `sale_date_month=` followed by four digits, `-`, two digits.
+fn regex_like_month(text: &str) -> bool {
+    text.split("sale_date_month=").skip(1).any(|rest| {
+        let b = rest.as_bytes();
+        b.len() >= 7 && b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-' && b[5..7].iter().all(u8::is_ascii_digit)
+    })
+}

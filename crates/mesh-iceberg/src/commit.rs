@@ -181,8 +181,11 @@ pub(crate) async fn validate(
             return Err(conflict(
                 table,
                 format!(
-                    "snapshot {:?} this {} was planned on is no longer in the table history (rolled back or replaced)",
-                    pending.base_snapshot_id, pending.action
+                    "snapshot {} this {} was planned on is no longer in the table history (rolled back or replaced)",
+                    pending
+                        .base_snapshot_id
+                        .map_or_else(|| "(none: the table was empty)".to_string(), |s| s.to_string()),
+                    pending.action
                 ),
             ));
         };

@@ -1,0 +1,194 @@
+//! `mesh table … --format text`: what a person reads. JSON keeps the raw values (epoch
+//! milliseconds, partition ordinals); text shows UTC times and partition values as dates.
+
+use mesh_core::mesh_iceberg::{DataFileInfo, HistoryEntry, PartitionFieldInfo, SnapshotInfo, TableInfo};
+use serde_json::{json, Value};
+
+/// `2026-11-30 06:00:12.345 UTC`, or the raw number when it is out of range.
+pub fn utc(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S%.3f UTC").to_string())
+        .unwrap_or_else(|| ms.to_string())
+}
+
+/// 1.2 MiB.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// A partition value as the transform means it: Iceberg stores `month(ts)` as months since
+/// 1970-01, `day` as days since 1970-01-01, `hour` as hours, `year` as years.
+pub fn partition_value(transform: &str, v: &Value) -> String {
+    let Some(n) = v.as_i64() else {
+        return match v {
+            Value::String(s) => s.clone(),
+            Value::Null => "null".into(),
+            other => other.to_string(),
+        };
+    };
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
+    match transform {
+        "year" => (1970 + n).to_string(),
+        "month" => format!("{:04}-{:02}", 1970 + n.div_euclid(12), n.rem_euclid(12) + 1),
+        "day" => epoch
+            .checked_add_signed(chrono::Duration::days(n))
+            .map(|d| d.to_string())
+            .unwrap_or_else(|| n.to_string()),
+        "hour" => chrono::DateTime::from_timestamp(n * 3600, 0)
+            .map(|t| t.format("%Y-%m-%dT%H").to_string())
+            .unwrap_or_else(|| n.to_string()),
+        _ => n.to_string(),
+    }
+}
+
+pub fn show(t: &TableInfo) -> String {
+    let mut s = String::new();
+    let mut line = |k: &str, v: String| s.push_str(&format!("{k:<11}{v}\n"));
+    line("table", t.table.clone());
+    line("location", t.location.clone());
+    line("metadata", t.metadata_location.clone());
+    line("format", format!("v{}", t.format_version));
+    line(
+        "snapshot",
+        match t.current_snapshot_id {
+            None => "none (empty table)".into(),
+            Some(id) => format!(
+                "{id}: {} rows in {} data files, {}",
+                t.total_records.map_or("?".into(), |n| n.to_string()),
+                t.total_data_files.map_or("?".into(), |n| n.to_string()),
+                t.total_files_size.map_or("?".into(), bytes),
+            ),
+        },
+    );
+    line(
+        "partition",
+        if t.partition_spec.is_empty() {
+            "unpartitioned".into()
+        } else {
+            t.partition_spec
+                .iter()
+                .map(|p| format!("{}({})", p.transform, p.source))
+                .collect::<Vec<_>>()
+                .join(", ")
+        },
+    );
+    line(
+        "sort order",
+        if t.sort_order.is_empty() {
+            "unsorted".into()
+        } else {
+            t.sort_order.join(", ")
+        },
+    );
+    s.push_str(&format!("schema (id {}):\n", t.schema_id));
+    let width = t.schema.iter().map(|c| c.name.len()).max().unwrap_or(0);
+    for c in &t.schema {
+        s.push_str(&format!(
+            "  {:>3}  {:<width$}  {}{}\n",
+            c.id,
+            c.name,
+            c.r#type,
+            if c.required { "  not null" } else { "" }
+        ));
+    }
+    if !t.properties.is_empty() {
+        s.push_str("properties:\n");
+        for (k, v) in &t.properties {
+            s.push_str(&format!("  {k} = {v}\n"));
+        }
+    }
+    s
+}
+
+pub fn history(h: &[HistoryEntry]) -> Value {
+    Value::Array(
+        h.iter()
+            .map(|e| {
+                json!({
+                    "became current": utc(e.timestamp_ms),
+                    "snapshot": e.snapshot_id.to_string(),
+                    "current ancestor": if e.is_current_ancestor { "yes" } else { "no" },
+                })
+            })
+            .collect(),
+    )
+}
+
+pub fn snapshots(s: &[SnapshotInfo]) -> Value {
+    let get = |x: &SnapshotInfo, k: &str| x.summary.get(k).cloned().unwrap_or_else(|| "–".into());
+    Value::Array(
+        s.iter()
+            .map(|x| {
+                json!({
+                    "snapshot": x.snapshot_id.to_string(),
+                    "parent": x.parent_id.map(|p| p.to_string()),
+                    "committed": utc(x.timestamp_ms),
+                    "operation": x.operation,
+                    "added rows": get(x, "added-records"),
+                    "deleted rows": get(x, "deleted-records"),
+                    "total rows": get(x, "total-records"),
+                    "files": get(x, "total-data-files"),
+                })
+            })
+            .collect(),
+    )
+}
+
+pub fn files(f: &[DataFileInfo], spec: &[PartitionFieldInfo]) -> Value {
+    Value::Array(
+        f.iter()
+            .map(|d| {
+                let partition: Vec<String> = d
+                    .partition
+                    .iter()
+                    .map(|(name, v)| {
+                        let transform = spec
+                            .iter()
+                            .find(|p| &p.name == name)
+                            .map(|p| p.transform.as_str())
+                            .unwrap_or("identity");
+                        format!("{name}={}", partition_value(transform, v))
+                    })
+                    .collect();
+                json!({
+                    "path": d.path,
+                    "partition": partition.join(", "),
+                    "rows": d.record_count.to_string(),
+                    "size": bytes(d.file_size_in_bytes),
+                    "snapshot": d.added_snapshot_id.to_string(),
+                })
+            })
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_ordinals_read_as_dates() {
+        assert_eq!(partition_value("month", &json!(682)), "2026-11");
+        assert_eq!(partition_value("month", &json!(0)), "1970-01");
+        assert_eq!(partition_value("month", &json!(-1)), "1969-12");
+        assert_eq!(partition_value("day", &json!(20787)), "2026-11-30");
+        assert_eq!(partition_value("hour", &json!(1)), "1970-01-01T01");
+        assert_eq!(partition_value("year", &json!(56)), "2026");
+        assert_eq!(partition_value("identity", &json!("EUR")), "EUR");
+        assert_eq!(partition_value("bucket[16]", &json!(3)), "3");
+        assert_eq!(utc(0), "1970-01-01 00:00:00.000 UTC");
+        assert_eq!(bytes(1536), "1.5 KiB");
+        assert_eq!(bytes(12), "12 B");
+    }
+}
