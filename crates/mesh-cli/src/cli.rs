@@ -411,7 +411,7 @@ pub enum NewCommand {
     },
     /// Add a job (manifest entry + SQL file) to a project.
     #[command(
-        after_help = "Example:\n  mesh new job sales returns_daily --input raw.returns --output curated.returns_daily --mode overwrite\n  mesh new job sales returns_by_day --input raw.returns --output curated.returns_by_day --time-column return_date --grain day\n  mesh new job sales returns_clean --input raw.returns --output refined.returns --incremental"
+        after_help = "Example:\n  mesh new job sales returns_daily --input raw.returns --output curated.returns_daily --mode overwrite\n  mesh new job sales returns_latest --input raw.returns --output curated.returns --mode merge --key return_id\n  mesh new job sales returns_by_day --input raw.returns --output curated.returns_by_day --time-column return_date --grain day\n  mesh new job sales returns_clean --input raw.returns --output refined.returns --incremental"
     )]
     Job {
         project: String,
@@ -433,6 +433,26 @@ pub enum NewCommand {
         /// Interval of a time-range job: hour, day or month.
         #[arg(long, value_name = "GRAIN", requires = "time_column")]
         grain: Option<String>,
+        /// Merge key column (with --mode merge; repeat for a composite key).
+        #[arg(long = "key", value_name = "COLUMN")]
+        keys: Vec<String>,
+    },
+    /// Add a pipeline to a project: the jobs in order, then table maintenance.
+    #[command(
+        after_help = "Example:\n  mesh new pipeline sales nightly --job daily_sales --optimize curated.daily_sales --schedule \"cron(0 6 * * ? *)\"\n\nEach --job step depends on the one before; --optimize steps run after the last job."
+    )]
+    Pipeline {
+        project: String,
+        name: String,
+        /// A job to run (repeat; in order).
+        #[arg(long = "job", value_name = "JOB")]
+        jobs: Vec<String>,
+        /// A table to maintain after the jobs, as layer.table (repeat).
+        #[arg(long = "optimize", value_name = "LAYER.TABLE")]
+        optimize: Vec<String>,
+        /// EventBridge schedule of the pipeline on AWS, e.g. `cron(0 6 * * ? *)`.
+        #[arg(long)]
+        schedule: Option<String>,
     },
 }
 

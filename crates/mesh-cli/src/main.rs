@@ -265,6 +265,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     incremental,
                     time_column,
                     grain,
+                    keys,
                 } => {
                     let domain = load(Some(&root))?;
                     let sql = scaffold::new_job(
@@ -278,6 +279,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                             mode: mode.as_str(),
                             incremental,
                             time_range: time_column.as_deref().zip(grain.as_deref()),
+                            keys,
                         },
                     )
                     .map_err(scaffold_failure)?;
@@ -285,6 +287,26 @@ fn run(cli: Cli) -> Result<(), Failure> {
                         "added job {name} to projects/{project}/project.toml; edit {}",
                         display_rel(&root, &sql)
                     );
+                }
+                NewCommand::Pipeline {
+                    project,
+                    name,
+                    jobs,
+                    optimize,
+                    schedule,
+                } => {
+                    scaffold::new_pipeline(
+                        &root,
+                        &scaffold::NewPipeline {
+                            project: &project,
+                            name: &name,
+                            jobs,
+                            optimize,
+                            schedule: schedule.as_deref(),
+                        },
+                    )
+                    .map_err(scaffold_failure)?;
+                    println!("added pipeline {name} to projects/{project}/project.toml; run it with `mesh run {project} --pipeline {name}`");
                 }
             }
             Ok(())

@@ -163,3 +163,106 @@ fn regex_like_month(text: &str) -> bool {
         b.len() >= 7 && b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-' && b[5..7].iter().all(u8::is_ascii_digit)
     })
 }
+
+#[test]
+fn new_merge_jobs_take_keys_and_new_pipelines_chain_their_steps() {
+    let dir = example_domain();
+    let root = dir.path();
+    let new_job = |extra: &[&str]| {
+        let mut args = vec![
+            "new",
+            "job",
+            "sales",
+            "sales_latest",
+            "--input",
+            "raw.sales_events",
+            "--output",
+            "curated.daily_sales",
+            "--mode",
+            "merge",
+        ];
+        args.extend_from_slice(extra);
+        mesh(root, &args)
+    };
+    let before = std::fs::read_to_string(root.join("projects/sales/project.toml")).unwrap();
+    let o = new_job(&[]);
+    assert_eq!(o.status.code(), Some(2), "{}", both(&o));
+    assert!(both(&o).contains("--key COLUMN"), "{}", both(&o));
+    assert_eq!(
+        std::fs::read_to_string(root.join("projects/sales/project.toml")).unwrap(),
+        before
+    );
+    assert!(
+        !root.join("projects/sales/sql/sales_latest.sql").exists(),
+        "nothing written"
+    );
+
+    let o = new_job(&["--key", "sale_date", "--key", "store_id"]);
+    assert!(o.status.success(), "{}", both(&o));
+    let toml = std::fs::read_to_string(root.join("projects/sales/project.toml")).unwrap();
+    assert!(
+        toml.contains("[jobs.merge]\nkeys = [\"sale_date\", \"store_id\"]"),
+        "{toml}"
+    );
+
+    let o = mesh(
+        root,
+        &[
+            "new",
+            "pipeline",
+            "sales",
+            "refresh",
+            "--job",
+            "daily_sales",
+            "--job",
+            "sales_latest",
+            "--optimize",
+            "curated.daily_sales",
+        ],
+    );
+    assert!(o.status.success(), "{}", both(&o));
+    let o = mesh(root, &["validate"]);
+    assert!(o.status.success(), "{}", both(&o));
+    let o = mesh(root, &["describe", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let sales = v["projects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "sales")
+        .unwrap();
+    let refresh = sales["pipelines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "refresh")
+        .unwrap();
+    let deps: Vec<(String, Vec<String>)> = refresh["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap().to_string(),
+                s["depends_on"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|d| d.as_str().unwrap().to_string())
+                    .collect(),
+            )
+        })
+        .collect();
+    assert_eq!(deps[0], ("daily_sales".to_string(), vec![]));
+    assert_eq!(deps[1], ("sales_latest".to_string(), vec!["daily_sales".to_string()]));
+    assert_eq!(deps[2].1, vec!["sales_latest".to_string()]);
+
+    // A pipeline naming a job that does not exist is rolled back with the validator's message.
+    let before = std::fs::read_to_string(root.join("projects/sales/project.toml")).unwrap();
+    let o = mesh(root, &["new", "pipeline", "sales", "broken", "--job", "no_such_job"]);
+    assert_eq!(o.status.code(), Some(2), "{}", both(&o));
+    assert_eq!(
+        std::fs::read_to_string(root.join("projects/sales/project.toml")).unwrap(),
+        before
+    );
+}

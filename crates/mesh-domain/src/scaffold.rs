@@ -300,6 +300,54 @@ pub struct NewJob<'a> {
     pub incremental: bool,
     /// A time-range job: (output time column, grain); its mode is `overwrite`.
     pub time_range: Option<(&'a str, &'a str)>,
+    /// Merge keys (`--key`, repeat for a composite key): required by `mode = "merge"`.
+    pub keys: Vec<String>,
+}
+
+/// `mesh new pipeline PROJECT NAME --job A --job B [--optimize layer.t] [--schedule CRON]`.
+pub struct NewPipeline<'a> {
+    pub project: &'a str,
+    pub name: &'a str,
+    /// Jobs in order: each step depends on the one before.
+    pub jobs: Vec<String>,
+    /// Tables to maintain after the last job.
+    pub optimize: Vec<String>,
+    pub schedule: Option<&'a str>,
+}
+
+/// Appends a pipeline that runs the jobs in order, then maintains the tables.
+pub fn new_pipeline(root: &Path, p: &NewPipeline<'_>) -> Result<(), ScaffoldError> {
+    let file = project_file(root, p.project)?;
+    Name::parse(p.name).map_err(|e| ScaffoldError::Invalid(e.to_string()))?;
+    if p.jobs.is_empty() && p.optimize.is_empty() {
+        return Err(ScaffoldError::Invalid(
+            "a pipeline needs at least one step: --job NAME (repeat, run in order) or --optimize layer.table".into(),
+        ));
+    }
+    let mut text = format!("[[pipelines]]\nname = {}\n", quote(p.name));
+    if let Some(s) = p.schedule {
+        text += &format!("schedule = {}\n", quote(s));
+    }
+    text += "steps = [\n";
+    let mut previous: Option<String> = None;
+    let after = |prev: &Option<String>| {
+        prev.as_ref()
+            .map(|d| format!(", depends_on = [{}]", quote(d)))
+            .unwrap_or_default()
+    };
+    for j in &p.jobs {
+        text += &format!("  {{ job = {}{} }},\n", quote(j), after(&previous));
+        previous = Some(j.clone());
+    }
+    let last_job = previous.clone();
+    for t in &p.optimize {
+        text += &format!("  {{ optimize = {}{} }},\n", quote(t), after(&last_job));
+    }
+    text += "]\n";
+    let mut undo = Undo::default();
+    undo.append(&file, &text)?;
+    undo.commit(root)?;
+    Ok(())
 }
 
 /// `mesh new job PROJECT NAME --input raw.x --output curated.y`: the manifest entry and a SQL file.
@@ -326,6 +374,21 @@ pub fn new_job(root: &Path, abbr: &str, j: &NewJob<'_>) -> Result<PathBuf, Scaff
         quote(j.output),
         quote(mode)
     );
+    if mode == "merge" {
+        if j.keys.is_empty() {
+            return Err(ScaffoldError::Invalid(
+                "--mode merge needs the key the rows are matched on: --key COLUMN (repeat for a composite key); nothing was written".into(),
+            ));
+        }
+        text += &format!(
+            "# Rows whose keys match are updated, the others inserted.\n[jobs.merge]\nkeys = {}\n",
+            list(&j.keys)
+        );
+    } else if !j.keys.is_empty() {
+        return Err(ScaffoldError::Invalid(format!(
+            "--key is for --mode merge, not `{mode}`; nothing was written"
+        )));
+    }
     if j.incremental {
         text += &format!(
             "# Each run reads only what arrived since its last commit (bookmark kept in the output's snapshots).\n[jobs.incremental]\ninputs = {}\n",
