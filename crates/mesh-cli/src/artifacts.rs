@@ -13,7 +13,7 @@ fn cloud_env(env: Env) -> Result<Env, Failure> {
         Ok(env)
     } else {
         Err(Failure::Invalid(format!(
-            "error: --env {env}: artifacts are for the Glue runtime; the local environment runs with `mesh run`\n  help: use dev, int or prod"
+            "error: --env {env}: artifacts are for the Glue runtime; the local environment runs with `mesh run`\n  help: pass --env dev, int or prod (or set ENV)"
         )))
     }
 }

@@ -14,6 +14,10 @@ use mesh_domain::{Classification, Env};
         A domain repository has a domain.json (name, abbreviation, region, tool versions) and one\n\
         projects/<name>/project.toml per project (tables, jobs, optimizers, pipelines). Every AWS\n\
         name and path is derived from them.\n\n\
+        Environments: a command that takes --env without being given it uses the ENV variable,\n\
+        and without that, local (mesh run, sql and config also read ENV from .env).\n\
+        Commands with nothing to do locally (build, deploy, bootstrap)\n\
+        ask for dev, int or prod; render and check iam cover all three unless one is named.\n\n\
         Exit codes: 0 success, 1 runtime failure, 2 invalid input or usage.",
     after_help = "Start here:\n  mesh validate                 check every file of the domain\n  mesh describe                 the domain as a tree\n  mesh names --env dev          every derived AWS name"
 )]
@@ -46,8 +50,8 @@ pub enum Command {
     /// Print every derived AWS name and path: buckets, databases, jobs, roles, prefixes.
     #[command(after_help = "Example:\n  mesh names --env dev --project sales --format json")]
     Names {
-        /// Environment whose names to derive.
-        #[arg(long, default_value = "dev", value_parser = parse_env)]
+        /// Environment whose names to derive (default: $ENV, else local).
+        #[arg(long, env = "ENV", default_value = "local", value_parser = parse_env)]
         env: Env,
         /// Only this project.
         #[arg(long)]
@@ -77,7 +81,9 @@ pub enum Command {
         /// Run parameter bound into the SQL as ${KEY} (repeat).
         #[arg(long = "param", value_name = "KEY=VALUE")]
         params: Vec<String>,
-        /// Environment (local runs here; the others run on AWS Glue).
+        /// Environment (default: $ENV, else local). local runs on the embedded engine and the
+        /// local lake; dev, int and prod run here too, against that environment's Glue catalog
+        /// and S3 buckets (a deployed pipeline runs on AWS Glue through Step Functions).
         #[arg(long, value_parser = parse_env)]
         env: Option<Env>,
         /// Generate sample raw data first (see `mesh sample-data`).
@@ -220,9 +226,9 @@ pub enum Command {
 Example:
   mesh build --env dev")]
     Build {
-        /// Environment the specs are for (dev, int or prod).
-        #[arg(long, default_value = "dev", value_parser = parse_env)]
-        env: Env,
+        /// Environment the specs are for: dev, int or prod (default: $ENV).
+        #[arg(long, env = "ENV", value_parser = parse_env)]
+        env: Option<Env>,
         /// Output folder. Default: .mesh/build/<env> in the domain root.
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
@@ -256,7 +262,8 @@ Example:
           mesh bootstrap --env dev --import      create, then terraform init + import (needs terraform)"
     )]
     Bootstrap {
-        #[arg(long, value_parser = parse_env)]
+        /// dev, int or prod (default: $ENV).
+        #[arg(long, env = "ENV", value_parser = parse_env)]
         env: Env,
         /// Read and report; create or change nothing.
         #[arg(long, conflicts_with = "import")]
@@ -294,7 +301,8 @@ pub enum DeployCommand {
         after_help = "Uses the standard AWS environment: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (or web identity,\nECS, instance credentials), AWS_REGION (default: the domain's region), AWS_ENDPOINT_URL for an\nS3-compatible server.\n\nExample:\n  mesh deploy artifacts --env dev --dry-run      list bucket, key and size; upload nothing"
     )]
     Artifacts {
-        #[arg(long, value_parser = parse_env)]
+        /// dev, int or prod (default: $ENV).
+        #[arg(long, env = "ENV", value_parser = parse_env)]
         env: Env,
         /// List what would be uploaded and upload nothing.
         #[arg(long)]

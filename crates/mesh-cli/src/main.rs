@@ -344,7 +344,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Build { env, out, format } => {
             let (root, domain) = root_and_domain(cli.root.as_deref())?;
-            artifacts::build(&root, &domain, env, out, format)
+            artifacts::build(&root, &domain, env.unwrap_or(mesh_domain::Env::Local), out, format)
         }
         Command::Env { env, force, stdout } => {
             let (root, domain) = root_and_domain(cli.root.as_deref())?;

@@ -422,7 +422,11 @@ fn files_stay_in_their_place() {
     // A job's SQL that links out of the project.
     std::fs::remove_file(root.join(SQL)).unwrap();
     std::os::unix::fs::symlink(&secret, root.join(SQL)).unwrap();
-    for args in [&["validate"][..], &["build"], &["run", "sales", "--job", "daily_sales"]] {
+    for args in [
+        &["validate"][..],
+        &["build", "--env", "dev"],
+        &["run", "sales", "--job", "daily_sales"],
+    ] {
         let text = refused(root, args, 2, &["link to a file outside the project folder"]);
         assert!(!text.contains("top secret"), "{text}");
     }

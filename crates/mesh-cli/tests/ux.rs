@@ -266,3 +266,49 @@ fn new_merge_jobs_take_keys_and_new_pipelines_chain_their_steps() {
         before
     );
 }
+
+/// One rule for `--env`: the flag, else ENV, else local; cloud-only commands ask for a cloud env.
+#[test]
+fn env_defaults_follow_one_rule() {
+    let dir = example_domain();
+    let root = dir.path();
+    let run = |args: &[&str], env: Option<&str>| {
+        let mut cmd = assert_cmd::Command::cargo_bin("mesh").unwrap();
+        cmd.arg("--root").arg(root).args(args).env_remove("ENV");
+        if let Some(e) = env {
+            cmd.env("ENV", e);
+        }
+        cmd.output().unwrap()
+    };
+    let names = |env: Option<&str>| {
+        let o = run(&["names", "--format", "json"], env);
+        assert!(o.status.success(), "{}", both(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    assert!(names(None).contains("f01-raw-local"), "{}", names(None));
+    assert!(names(Some("int")).contains("f01-raw-int"));
+    let o = run(&["names", "--env", "prod", "--format", "json"], Some("int"));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("f01-raw-prod"),
+        "the flag wins over ENV"
+    );
+
+    let o = run(&["build"], None);
+    assert_eq!(o.status.code(), Some(2), "{}", both(&o));
+    assert!(
+        both(&o).contains("pass --env dev, int or prod (or set ENV)"),
+        "{}",
+        both(&o)
+    );
+    let o = run(&["build", "--format", "json"], Some("dev"));
+    assert!(o.status.success(), "{}", both(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["env"], "dev");
+    let o = run(&["deploy", "artifacts", "--dry-run"], Some("int"));
+    assert!(o.status.success(), "{}", both(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("f01-artifacts-int"),
+        "{}",
+        both(&o)
+    );
+}
