@@ -23,6 +23,14 @@ bench_venv() {
   BENCH_PYTHON="$dir/bin/python"
 }
 
+# The Spark 3.5 + Iceberg 1.10 jars of the merge and compaction baselines, built once into
+# $CACHE/iceberg-jars by the project's own script (as scripts/test.sh does for the tests);
+# needs bench_venv first. Exports BENCH_ICEBERG_JARS (comma-separated, Spark's `spark.jars`).
+iceberg_jars() {
+  BENCH_ICEBERG_JARS="$("$BENCH_PYTHON" "$BENCH_ROOT/scripts/iceberg-jars.py" "$CACHE/iceberg-jars")"
+  export BENCH_ICEBERG_JARS
+}
+
 # cargo_artifact ARGS...: builds with the selected profile and prints the path of the last
 # executable cargo reports (works for --bin and --bench targets alike).
 cargo_artifact() {

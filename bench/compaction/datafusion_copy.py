@@ -1,14 +1,15 @@
 """bench/compaction baseline: a plain DataFusion Parquet-to-Parquet copy of the compaction's inputs.
 
-Usage: datafusion_copy.py RUST_OUTPUT WORKDIR
+Usage: datafusion_copy.py RUST_OUTPUT WORKDIR [SPARK_JSON]
 
 RUST_OUTPUT is what the Rust bench (crates/mesh-iceberg/benches/compaction.rs) printed; its JSON
 line names `input_dir`, the folder of the small input files (hard links of the table's data
 files). This script warms the page cache with those files, then times a DataFusion
 `COPY (SELECT * FROM tbl) TO '<WORKDIR>/datafusion.parquet' STORED AS PARQUET` with zstd level 1
 (the level meshkit writes), registration of the folder included, checks the row count, and
-prints one summary line (compaction, DataFusion and arrow-rs MB/s, the ratios) and one JSON
-object. MB/s is input (compressed) megabytes per second, as on the Rust side.
+prints one summary line (compaction, Spark + Iceberg, DataFusion and arrow-rs MB/s, the ratios)
+and one JSON object. SPARK_JSON is what spark_rewrite.py wrote (run.sh runs it first); its
+figures join the summary. MB/s is input (compressed) megabytes per second, as on the Rust side.
 """
 import json
 import os
@@ -32,9 +33,10 @@ def rust_result(path):
 
 
 def main():
-    if len(sys.argv) != 3:
+    if len(sys.argv) not in (3, 4):
         sys.exit(__doc__)
     rust = rust_result(sys.argv[1])
+    spark = json.load(open(sys.argv[3])) if len(sys.argv) == 4 else None
     workdir = os.path.abspath(sys.argv[2])
     os.makedirs(workdir, exist_ok=True)
     input_dir = rust["input_dir"]
@@ -75,14 +77,22 @@ def main():
     df_mbs = mb / copy_s
     compact_mbs = rust["compaction_mb_per_s"]
     arrow_mbs = rust["copy_mb_per_s"]
-    print(
-        f"compaction: {rust['files']} files, {mb:.1f} MB, {rust['rows']} rows; "
-        f"meshkit compaction ({rust['profile']}) {rust['compaction_s']:.2f}s = {compact_mbs:.1f} MB/s; "
-        f"DataFusion {datafusion.__version__} copy (release wheel) {copy_s:.2f}s = {df_mbs:.1f} MB/s; "
-        f"arrow-rs copy ({rust['profile']}) {rust['copy_s']:.2f}s = {arrow_mbs:.1f} MB/s; "
-        f"ratio compaction/DataFusion = {compact_mbs / df_mbs:.2f}, "
-        f"compaction/arrow-rs = {compact_mbs / arrow_mbs:.2f}"
-    )
+    parts = [
+        f"compaction: {rust['files']} files, {mb:.1f} MB, {rust['rows']} rows",
+        f"meshkit compaction ({rust['profile']}) {rust['compaction_s']:.2f}s = {compact_mbs:.1f} MB/s",
+    ]
+    if spark:
+        parts.append(
+            f"Spark {spark['spark']} + Iceberg rewrite_data_files ({spark['master']}, same rows and checksum; "
+            f"session start {spark['session_seconds']:.1f}s not counted) {spark['seconds']:.2f}s = {spark['mb_per_s']:.1f} MB/s"
+        )
+    parts += [
+        f"DataFusion {datafusion.__version__} copy (release wheel) {copy_s:.2f}s = {df_mbs:.1f} MB/s",
+        f"arrow-rs copy ({rust['profile']}) {rust['copy_s']:.2f}s = {arrow_mbs:.1f} MB/s",
+    ]
+    ratios = [f"compaction/Spark = {compact_mbs / spark['mb_per_s']:.2f}"] if spark else []
+    ratios += [f"compaction/DataFusion = {compact_mbs / df_mbs:.2f}", f"compaction/arrow-rs = {compact_mbs / arrow_mbs:.2f}"]
+    print("; ".join(parts) + "; ratio " + ", ".join(ratios))
     summary = dict(rust)
     summary.update(
         {
@@ -97,6 +107,15 @@ def main():
             "load_average": os.getloadavg(),
         }
     )
+    if spark:
+        summary.update(
+            {
+                "spark_iceberg": spark,
+                "spark_s": spark["seconds"],
+                "spark_mb_per_s": spark["mb_per_s"],
+                "ratio_spark": compact_mbs / spark["mb_per_s"],
+            }
+        )
     del summary["ratio"]  # the Rust bench's compaction / arrow-rs ratio, now ratio_arrow_rs
     print(json.dumps(summary, sort_keys=True))
 
