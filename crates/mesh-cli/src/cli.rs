@@ -238,6 +238,30 @@ Example:
     /// Upload to an environment's AWS account.
     #[command(subcommand)]
     Deploy(DeployCommand),
+    /// Start a deployed pipeline on AWS now (Step Functions), as its schedule would.
+    #[command(
+        after_help = "The execution gets the input the schedule gives it (`scheduled_time`), so every job receives\nthe run date. Uses the standard AWS environment (credentials, AWS_REGION, AWS_ENDPOINT_URL).\n\nExamples:\n  mesh start sales --env dev                          the project's only pipeline, today\n  mesh start sales --pipeline main --env dev --run-date 2026-11-27 --wait\n\nExit 1 when --wait sees the execution fail (its error and cause are printed)."
+    )]
+    Start {
+        project: String,
+        /// Which pipeline (default: the project's only one).
+        #[arg(long)]
+        pipeline: Option<String>,
+        /// dev, int or prod (default: $ENV).
+        #[arg(long, env = "ENV", value_parser = parse_env)]
+        env: Env,
+        /// The run date the jobs receive (default: today, UTC, from the current time).
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        run_date: Option<chrono::NaiveDate>,
+        /// Wait for the execution to end; exit 1 unless it succeeded.
+        #[arg(long)]
+        wait: bool,
+        /// Give up waiting after this many minutes.
+        #[arg(long, default_value_t = 120, value_name = "MINUTES", requires = "wait")]
+        timeout: u64,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
     /// Print a shell completion script for mesh.
     #[command(
         after_help = "Examples:\n  mesh completions bash > ~/.local/share/bash-completion/completions/mesh\n  mesh completions zsh > \"${fpath[1]}/_mesh\"\n  mesh completions fish > ~/.config/fish/completions/mesh.fish"

@@ -356,6 +356,29 @@ fn run(cli: Cli) -> Result<(), Failure> {
             }
             Ok(())
         }
+        Command::Start {
+            project,
+            pipeline,
+            env,
+            run_date,
+            wait,
+            timeout,
+            format,
+        } => {
+            let (root, domain) = root_and_domain(cli.root.as_deref())?;
+            runtime::start(
+                &root,
+                &domain,
+                runtime::StartArgs {
+                    project,
+                    pipeline,
+                    env,
+                    run_date,
+                    wait: wait.then(|| std::time::Duration::from_secs(timeout * 60)),
+                    format,
+                },
+            )
+        }
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "mesh", &mut std::io::stdout());
@@ -401,7 +424,7 @@ fn scaffold_failure(e: ScaffoldError) -> Failure {
     }
 }
 
-fn check_project(domain: &Domain, name: &str) -> Result<(), Failure> {
+pub(crate) fn check_project(domain: &Domain, name: &str) -> Result<(), Failure> {
     if domain.project(name).is_some() {
         return Ok(());
     }

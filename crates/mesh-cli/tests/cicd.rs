@@ -607,3 +607,123 @@ fn bootstrap_import_runs_terraform_for_what_its_state_lacks() {
     assert_eq!(imported.iter().filter(|i| i["outcome"] == "unchanged").count(), 1);
     assert_eq!(imported.iter().filter(|i| i["outcome"] == "created").count(), 7);
 }
+
+/// Deploys the rendered state machine of `sales` (and its Glue jobs and alert topic) to moto,
+/// as `terraform apply` would; with `drop_job` the pipeline's first job is missing.
+const DEPLOY_PIPELINE: &str = r#"
+import json, sys, urllib.request
+import boto3
+endpoint, asl, drop_job = sys.argv[1], sys.argv[2], sys.argv[3]
+kw = dict(endpoint_url=endpoint, region_name="eu-west-1", aws_access_key_id="test", aws_secret_access_key="test")
+urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/config",
+    data=json.dumps({"stepfunctions": {"execute_state_machine": True}}).encode(), method="POST",
+    headers={"Content-Type": "application/json"}))
+sfn, glue, sns = boto3.client("stepfunctions", **kw), boto3.client("glue", **kw), boto3.client("sns", **kw)
+defn = json.load(open(asl))
+def walk(states):
+    for s in states.values():
+        yield s
+        for b in s.get("Branches", []):
+            yield from walk(b["States"])
+for s in walk(defn["States"]):
+    p = s.get("Parameters", {})
+    if "JobName" in p and p["JobName"] != drop_job:
+        glue.create_job(Name=p["JobName"], Role="arn:aws:iam::111111111111:role/x", Command={"Name": "glueetl", "ScriptLocation": "s3://x/y.py"})
+    if "TopicArn" in p:
+        sns.create_topic(Name=p["TopicArn"].rsplit(":", 1)[1])
+name = asl.rsplit("/", 1)[1].removesuffix(".asl.json")
+sfn.create_state_machine(name=name, definition=json.dumps(defn), roleArn="arn:aws:iam::111111111111:role/sfn")
+"#;
+
+#[test]
+fn start_runs_a_deployed_pipeline_and_waits_for_its_end() {
+    let m = start_moto_as("111111111111");
+    let dir = example_domain();
+    let root = dir.path();
+    ok(mesh(root, &["render", "--env", "dev"]));
+    let asl = root.join("infra/envs/dev/states/f01-pj01-pipeline-dev.asl.json");
+    let deploy = |drop: &str| {
+        let o = std::process::Command::new(python())
+            .args(["-c", DEPLOY_PIPELINE, &format!("http://127.0.0.1:{}", m.port)])
+            .arg(&asl)
+            .arg(drop)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", both(&o));
+    };
+    deploy("none");
+    let start = |extra: &[&str]| {
+        on_moto(&mut mesh_cmd(), &m)
+            .args(["--root", root.to_str().unwrap(), "start", "sales", "--env", "dev"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let o = start(&["--run-date", "2026-11-27", "--wait", "--format", "json"]);
+    let text = both(&o);
+    assert!(o.status.success(), "{text}");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        v["started"]["state_machine"],
+        "arn:aws:states:eu-west-1:111111111111:stateMachine:f01-pj01-pipeline-dev"
+    );
+    assert_eq!(v["started"]["scheduled_time"], "2026-11-27T00:00:00Z");
+    assert_eq!(v["finished"]["status"], "SUCCEEDED", "{v}");
+    // The job ran with the run date derived from the input, as a scheduled run gets it.
+    let o = std::process::Command::new(python())
+        .args([
+            "-c",
+            "import boto3,json,sys; g=boto3.client('glue',endpoint_url=sys.argv[1],region_name='eu-west-1',aws_access_key_id='test',aws_secret_access_key='test'); print(json.dumps([r.get('Arguments',{}) for r in g.get_job_runs(JobName='f01-pj01-daily-sales-dev')['JobRuns']]))",
+            &format!("http://127.0.0.1:{}", m.port),
+        ])
+        .output()
+        .unwrap();
+    let runs: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", both(&o)));
+    assert_eq!(runs[0]["--run_date"], "2026-11-27", "{runs}");
+
+    // Without --wait it only starts; a wrong pipeline name is a usage error with a suggestion.
+    let o = start(&[]);
+    assert!(o.status.success(), "{}", both(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains(":execution:f01-pj01-pipeline-dev:mesh-"),
+        "{}",
+        both(&o)
+    );
+    let o = start(&["--pipeline", "mian"]);
+    assert_eq!(o.status.code(), Some(2), "{}", both(&o));
+    assert!(both(&o).contains("did you mean `main`?"), "{}", both(&o));
+}
+
+#[test]
+fn start_wait_exits_1_when_the_execution_fails() {
+    let m = start_moto_as("111111111111");
+    let dir = example_domain();
+    let root = dir.path();
+    ok(mesh(root, &["render", "--env", "dev"]));
+    let asl = root.join("infra/envs/dev/states/f01-pj01-pipeline-dev.asl.json");
+    let o = std::process::Command::new(python())
+        .args(["-c", DEPLOY_PIPELINE, &format!("http://127.0.0.1:{}", m.port)])
+        .arg(&asl)
+        .arg("f01-pj01-daily-sales-dev")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", both(&o));
+    let o = on_moto(&mut mesh_cmd(), &m)
+        .args([
+            "--root",
+            root.to_str().unwrap(),
+            "start",
+            "sales",
+            "--env",
+            "dev",
+            "--wait",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", both(&o));
+    let text = both(&o);
+    assert!(
+        text.contains("ended FAILED") && text.contains("PipelineFailed"),
+        "{text}"
+    );
+}

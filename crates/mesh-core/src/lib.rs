@@ -34,6 +34,10 @@ pub mod retry;
 pub mod sample;
 pub mod session;
 pub mod sql_check;
+pub mod start;
 
 /// The table engine, for callers matching its errors (`mesh table check`, `register`).
 pub use mesh_iceberg;
+// Re-exported so the CLI names the same SDK types without depending on the SDK crates itself.
+pub use aws_config;
+pub use aws_sdk_sfn;
