@@ -388,11 +388,7 @@ fn input_spec(n: &Naming, project: &Project, table: &Table) -> InputSpec {
             .into(),
         );
         if h.bad_rows == BadRows::Quarantine {
-            // The local runtime's sibling folder `<table>_rejected/`.
-            let rejected = n
-                .data_prefix(&project.slug, table.layer)
-                .join(&format!("{}_rejected/", table.name));
-            spec.rejected_location = Some(rejected.s3_uri());
+            spec.rejected_location = Some(n.rejected_location(&project.slug, table).s3_uri());
         }
     }
     spec
@@ -403,7 +399,7 @@ fn output_spec(n: &Naming, project: &Project, table: &Table) -> OutputSpec {
     if let Some(o) = table.iceberg() {
         properties.insert(
             "write.target-file-size-bytes".into(),
-            (u64::from(o.target_file_size_mb) * 1024 * 1024).to_string(),
+            o.target_file_size_bytes().to_string(),
         );
     }
     OutputSpec {

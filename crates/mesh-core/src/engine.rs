@@ -168,10 +168,7 @@ impl Engine {
             });
         }
         if let Some(o) = table.iceberg() {
-            def = def.property(
-                "write.target-file-size-bytes",
-                (u64::from(o.target_file_size_mb) * 1024 * 1024).to_string(),
-            );
+            def = def.property("write.target-file-size-bytes", o.target_file_size_bytes().to_string());
         }
         def.location = Some(self.location(project, table));
         match mesh_iceberg::Table::create(self.catalog.clone(), ident.clone(), def).await {

@@ -360,8 +360,13 @@ impl<'a> JobRun<'a> {
         report.bytes_read += read.bytes;
         if !read.rejected.is_empty() && table.hive().is_some_and(|h| h.bad_rows == BadRows::Quarantine) {
             report.rows_rejected += read.rejected.len() as u64;
-            // The quarantine table sits beside the raw table: `{prefix}/{table}_rejected`.
-            let rejected_location = format!("{location}_rejected");
+            // The quarantine table sits beside the raw table (Naming::rejected_location).
+            let naming = &engine.layout.naming;
+            let rejected_location = engine
+                .layout
+                .url(&naming.rejected_location(&project.slug, table))
+                .trim_end_matches('/')
+                .to_string();
             let batch = rejected_batch(&read.rejected);
             write_parquet_partition(&engine.stores, &rejected_location, "run_id", self.run_id, &batch)
                 .await
@@ -370,7 +375,7 @@ impl<'a> JobRun<'a> {
             register_batches(
                 ctx,
                 database,
-                &format!("{}_rejected", table.name),
+                &engine.layout.naming.rejected_table(table),
                 rejected_schema(),
                 vec![batch],
             )

@@ -184,7 +184,7 @@ pub async fn optimize_table(
 
     if let (Some(c), true) = (&o.compaction, wanted(Operation::Compaction)) {
         let opts = CompactionOptions::new(
-            u64::from(c.target_file_size_mb) * 1024 * 1024,
+            mesh_domain::megabytes(c.target_file_size_mb),
             c.min_file_size_ratio,
             c.min_input_files as usize,
         );

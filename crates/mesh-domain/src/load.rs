@@ -759,7 +759,9 @@ fn check_table(cx: &mut FileCx<'_>, i: usize, t: &RawTable) -> Option<Table> {
                     cx.err_help(f(key), format!("`{key}` applies to raw tables only"), "remove it");
                 }
             }
-            let target = t.target_file_size_mb.unwrap_or(512);
+            let target = t
+                .target_file_size_mb
+                .unwrap_or(crate::model::DEFAULT_TARGET_FILE_SIZE_MB);
             if !(1..=4096).contains(&target) {
                 cx.err_help(
                     f("target_file_size_mb"),

@@ -277,12 +277,27 @@ pub enum BadRows {
     Quarantine,
 }
 
+/// Iceberg's default target data file size (`write.target-file-size-bytes`), also AWS's.
+pub const DEFAULT_TARGET_FILE_SIZE_MB: u32 = 512;
+
+/// Megabytes (as the manifest gives sizes) to the bytes Iceberg properties and writers take.
+pub fn megabytes(mb: u32) -> u64 {
+    u64::from(mb) * 1024 * 1024
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct IcebergOptions {
     pub target_file_size_mb: u32,
     /// Whether writes may add new nullable columns and widen types.
     pub schema_evolution: bool,
     pub optimizers: Optimizers,
+}
+
+impl IcebergOptions {
+    /// `write.target-file-size-bytes` of the table.
+    pub fn target_file_size_bytes(&self) -> u64 {
+        megabytes(self.target_file_size_mb)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -583,7 +598,7 @@ impl Optimizers {
 impl Default for Compaction {
     fn default() -> Self {
         Compaction {
-            target_file_size_mb: 512,
+            target_file_size_mb: DEFAULT_TARGET_FILE_SIZE_MB,
             min_file_size_ratio: 0.75,
             min_input_files: 5,
             delete_file_threshold: 1,

@@ -187,6 +187,16 @@ impl Naming {
     pub fn github_plan_environment(&self) -> String {
         format!("{}-plan", self.env)
     }
+    /// The quarantine table of a raw table with `bad_rows = "quarantine"`: `{table}_rejected`,
+    /// registered under this name for checks and SQL.
+    pub fn rejected_table(&self, table: &Table) -> String {
+        format!("{}_rejected", table.name)
+    }
+    /// Where quarantined rows go: the raw table's sibling folder `{table}_rejected/`.
+    pub fn rejected_location(&self, slug: &ProjectSlug, table: &Table) -> ObjectPath {
+        self.data_prefix(slug, table.layer)
+            .join(&format!("{}/", self.rejected_table(table)))
+    }
     /// SSM parameters of a project: `/{slug}/...`.
     pub fn ssm_prefix(&self, slug: &ProjectSlug) -> String {
         format!("/{slug}/")

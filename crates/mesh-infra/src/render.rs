@@ -648,10 +648,11 @@ impl<'a> EnvRoot<'a> {
                     c.delete_file_threshold
                 ));
             }
-            if c.target_file_size_mb != 512 {
+            if c.target_file_size_mb != mesh_domain::DEFAULT_TARGET_FILE_SIZE_MB {
                 lost.push(format!(
-                    "target_file_size_mb = {} (AWS uses 512)",
-                    c.target_file_size_mb
+                    "target_file_size_mb = {} (AWS uses {})",
+                    c.target_file_size_mb,
+                    mesh_domain::DEFAULT_TARGET_FILE_SIZE_MB
                 ));
             }
             if o.run_rate_hours != 24 {
