@@ -11,7 +11,7 @@ use assert_cmd::Command;
 use serde_json::Value;
 
 mod common;
-use common::{example_domain, repo_root};
+use common::{both, example_domain, repo_root};
 
 fn mesh(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::cargo_bin("mesh").unwrap();
@@ -20,15 +20,6 @@ fn mesh(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
         cmd.env(k, v);
     }
     cmd.output().unwrap()
-}
-
-fn both(o: &Output) -> String {
-    format!(
-        "exit {:?}\n{}{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn json(o: &Output) -> Value {

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use assert_cmd::Command;
 
 mod common;
-use common::{example_domain, repo_root};
+use common::{both, example_domain, repo_root};
 
 /// `mesh` with a clean environment: nothing of the caller's CI, AWS or domain settings.
 fn mesh_cmd() -> Command {
@@ -35,15 +35,6 @@ fn mesh_cmd() -> Command {
 
 fn mesh(root: &Path, args: &[&str]) -> Output {
     mesh_cmd().arg("--root").arg(root).args(args).output().unwrap()
-}
-
-fn both(o: &Output) -> String {
-    format!(
-        "exit {:?}\n{}{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn ok(o: Output) -> String {

@@ -8,7 +8,7 @@ use std::process::{Child, Output};
 use assert_cmd::Command;
 
 mod common;
-use common::{example_domain, repo_root};
+use common::{both, example_domain, repo_root};
 
 /// moto (patched: Glue UpdateTable honours VersionId) for the lifetime of the test.
 struct Moto {
@@ -96,14 +96,6 @@ fn mesh(root: &Path, target: &Target<'_>, args: &[&str]) -> Output {
             .env("AWS_SECRET_ACCESS_KEY", "test");
     }
     cmd.output().unwrap()
-}
-
-fn both(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// All rows of a query as JSON objects, sorted, so file order does not matter.

@@ -9,14 +9,10 @@ use std::process::Output;
 use std::time::Instant;
 
 mod common;
-use common::{example_domain, mesh, repo_root};
+use common::{both, example_domain, mesh, repo_root};
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
-}
-
-fn both(o: &Output) -> String {
-    format!("{}{}", text(&o.stdout), text(&o.stderr))
 }
 
 /// `mesh` with extra environment variables (the kill hook).

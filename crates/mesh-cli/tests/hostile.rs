@@ -7,17 +7,8 @@ mod common;
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
-use common::{example_domain, mesh};
-
-fn both(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use common::{both, example_domain, mesh};
 
 /// Every file under `root` (links not followed) with its size and a hash of its content;
 /// run records and reports (`.mesh/runs`) are the only files a refused command may write.

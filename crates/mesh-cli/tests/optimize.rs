@@ -3,21 +3,12 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Output;
 use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 
 mod common;
-use common::{example_domain, mesh};
-
-fn both(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use common::{both, example_domain, mesh};
 
 /// Path, size and modification time of every file under `.mesh` (lake, catalog, run records).
 fn state(root: &Path) -> BTreeMap<PathBuf, (u64, SystemTime)> {

@@ -2,17 +2,12 @@
 //! and results checked by an independent implementation (plain Python + pyiceberg).
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
 mod common;
-use common::{example_domain, mesh};
+use common::{both, example_domain, mesh};
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
-}
-
-fn both(o: &Output) -> String {
-    format!("{}{}", text(&o.stdout), text(&o.stderr))
 }
 
 fn python() -> String {

@@ -2,19 +2,10 @@
 //! completions, and mistyped names that get a "did you mean" or the list of what exists.
 
 use std::io::Read;
-use std::process::{Output, Stdio};
+use std::process::Stdio;
 
 mod common;
-use common::{example_domain, mesh};
-
-fn both(o: &Output) -> String {
-    format!(
-        "exit {:?}\n{}{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use common::{both, example_domain, mesh};
 
 #[test]
 fn a_closed_pipe_ends_the_command_quietly() {

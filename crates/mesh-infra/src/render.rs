@@ -345,6 +345,28 @@ impl<'a> EnvRoot<'a> {
         Some(body)
     }
 
+    /// The default arguments every Glue job of a project runs with (the runner, Iceberg, logs).
+    fn glue_args(&self, p: &Project, job_spec: Option<String>) -> Vec<(String, Expr)> {
+        let mut args = vec![("--ENV".to_string(), Expr::str(self.env.as_str()))];
+        if let Some(spec) = job_spec {
+            args.push(("--job-spec".to_string(), Expr::str(spec)));
+        }
+        args.extend([
+            ("--datalake-formats".to_string(), Expr::str("iceberg")),
+            ("--conf".to_string(), Expr::str(iceberg_conf(&self.n, p))),
+            ("--TempDir".to_string(), Expr::str(self.n.glue_temp(&p.slug).s3_uri())),
+            ("--enable-continuous-cloudwatch-log".to_string(), Expr::str("true")),
+            (
+                "--continuous-log-logGroup".to_string(),
+                Expr::str(self.n.glue_log_group(&p.slug)),
+            ),
+            ("--enable-metrics".to_string(), Expr::str("true")),
+            ("--enable-glue-datacatalog".to_string(), Expr::str("true")),
+            ("--job-language".to_string(), Expr::str("python")),
+        ]);
+        args
+    }
+
     fn key_ref(attr: &str) -> Expr {
         Expr::reference(&["aws_kms_key", "data", attr])
     }
@@ -800,24 +822,7 @@ impl<'a> EnvRoot<'a> {
         let glue_role = local(&[slug, RoleKind::Glue.as_str()]);
         for j in &p.jobs {
             let jl = local(&[slug, j.name.as_str()]);
-            let mut args = vec![
-                ("--ENV".to_string(), Expr::str(self.env.as_str())),
-                (
-                    "--job-spec".to_string(),
-                    Expr::str(self.n.job_spec(&p.slug, &j.name).s3_uri()),
-                ),
-                ("--datalake-formats".to_string(), Expr::str("iceberg")),
-                ("--conf".to_string(), Expr::str(iceberg_conf(&self.n, p))),
-                ("--TempDir".to_string(), Expr::str(self.n.glue_temp(&p.slug).s3_uri())),
-                ("--enable-continuous-cloudwatch-log".to_string(), Expr::str("true")),
-                (
-                    "--continuous-log-logGroup".to_string(),
-                    Expr::str(self.n.glue_log_group(&p.slug)),
-                ),
-                ("--enable-metrics".to_string(), Expr::str("true")),
-                ("--enable-glue-datacatalog".to_string(), Expr::str("true")),
-                ("--job-language".to_string(), Expr::str("python")),
-            ];
+            let mut args = self.glue_args(p, Some(self.n.job_spec(&p.slug, &j.name).s3_uri()));
             for (k, v) in &j.params {
                 args.push((format!("--{k}"), Expr::str(v)));
             }
@@ -848,20 +853,8 @@ impl<'a> EnvRoot<'a> {
         // The table-maintenance job of the pipelines' `optimize` steps: the same runner, which
         // a maintenance spec (`--job-spec`, passed by the step) switches to Iceberg's procedures.
         if !p.optimized_tables().is_empty() {
-            let args = vec![
-                ("--ENV".to_string(), Expr::str(self.env.as_str())),
-                ("--datalake-formats".to_string(), Expr::str("iceberg")),
-                ("--conf".to_string(), Expr::str(iceberg_conf(&self.n, p))),
-                ("--TempDir".to_string(), Expr::str(self.n.glue_temp(&p.slug).s3_uri())),
-                ("--enable-continuous-cloudwatch-log".to_string(), Expr::str("true")),
-                (
-                    "--continuous-log-logGroup".to_string(),
-                    Expr::str(self.n.glue_log_group(&p.slug)),
-                ),
-                ("--enable-metrics".to_string(), Expr::str("true")),
-                ("--enable-glue-datacatalog".to_string(), Expr::str("true")),
-                ("--job-language".to_string(), Expr::str("python")),
-            ];
+            // No --job-spec: each optimize step passes its table's spec.
+            let args = self.glue_args(p, None);
             let defaults = mesh_domain::GlueSizing::default();
             let b = Block::resource("aws_glue_job", &local(&[slug, mesh_domain::naming::MAINTENANCE_JOB]))
                 .comment("checkov:skip=CKV_AWS_195:data is encrypted by the buckets' SSE-KMS default; a Glue security configuration would move logs to per-configuration groups outside the project's log policy")

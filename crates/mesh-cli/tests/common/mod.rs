@@ -46,3 +46,13 @@ pub fn mesh(root: &Path, args: &[&str]) -> std::process::Output {
         .output()
         .unwrap()
 }
+
+/// Exit code, stdout and stderr of a run, for assertion messages.
+pub fn both(o: &std::process::Output) -> String {
+    format!(
+        "exit {:?}\n{}{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
