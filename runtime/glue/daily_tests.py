@@ -66,15 +66,69 @@ def main(path: str) -> int:
     stmt = gr.interval_write_statements(spec, start, end)[0]
     same("interval write", stmt, m["interval_write"])
 
-    plain = {"job": "j", "write": {"mode": "append"}}
+    # Specs the runner refuses (mesh validate refuses their manifests) and those it runs.
+    inputs = [{"reference": "raw.t"}]
+    plain = {"job": "j", "write": {"mode": "append"}, "inputs": inputs}
     same("plain jobs run", gr.daily_support_error(plain), None)
     incremental = {"bookmarks": {"raw.t": "k"}, "on_rewrite": "error"}
-    same("an incremental merge runs (in full)", gr.daily_support_error({**plain, "write": {"mode": "merge"}, "incremental": incremental}), None)
-    refused = gr.daily_support_error({**plain, "incremental": incremental}) or ""
-    same("an incremental append is refused", "incremental append job" in refused and "mesh run" in refused, True)
-    refused = gr.daily_support_error({**plain, "write": {"mode": "overwrite"}, "time_range": spec["time_range"]}) or ""
-    same("a time-range job is refused", "time-range job" in refused, True)
+    for mode in ("append", "merge"):
+        same(f"an incremental {mode} runs", gr.daily_support_error({**plain, "write": {"mode": mode}, "incremental": incremental}), None)
+    refused = gr.daily_support_error({**plain, "write": {"mode": "overwrite"}, "incremental": incremental}) or ""
+    same("an incremental overwrite is refused", "incremental with mode `overwrite`" in refused and "mesh build" in refused, True)
+    refused = gr.daily_support_error({**plain, "incremental": {**incremental, "bookmarks": {"raw.other": "k"}}}) or ""
+    same("a bookmark of another input is refused", "raw.other is not one of its inputs" in refused, True)
+    time_range = spec["time_range"]
+    same("a time-range overwrite runs", gr.daily_support_error({**plain, "write": {"mode": "overwrite"}, "time_range": time_range}), None)
+    refused = gr.daily_support_error({**plain, "write": {"mode": "overwrite_partitions"}, "time_range": time_range}) or ""
+    same("a time-range job in another mode is refused", "time-range job with mode `overwrite_partitions`" in refused, True)
+    refused = gr.daily_support_error({**plain, "write": {"mode": "overwrite"}, "time_range": time_range, "incremental": incremental}) or ""
+    same("incremental and time-range together is refused", "both incremental and time-range" in refused, True)
 
+    # The interval a run binds, as `mesh run` binds it (interval_start, else run_date, else today).
+    for c in m["intervals"]:
+        tr_spec = {"time_range": {"grain": c["grain"], "column": c["column"], "column_type": c["column_type"]}}
+        for given in ({"interval_start": c["at"]}, {"run_date": c["at"]}, {}):
+            params = dict(given)
+            start, end, label, done = gr.bind_interval(tr_spec, params, None, c["at"])
+            want = dict(c["params"], **({"run_date": c["at"]} if "run_date" in given else {}))
+            same(f"{c['grain']} {given} bound params", params, {**given, **want})
+            same(f"{c['grain']} {given} label and done set", (label, done), (c["label"], c["label"]))
+    params = {"run_date": "2026-11-31"}
+    try:
+        gr.bind_interval({"time_range": {"grain": "day"}}, params, None, "2026-11-01")
+        same("an impossible run_date is refused", "accepted", "refused")
+    except gr.JobFailed as e:
+        same("an impossible run_date names the parameter", "parameter run_date = `2026-11-31` is not a date" in str(e), True)
+
+    # Incremental Iceberg reads: appends and compactions pass, anything else is named.
+    chain = [
+        {"snapshot_id": 10, "parent_id": None, "operation": "append"},
+        {"snapshot_id": 11, "parent_id": 10, "operation": "append"},
+        {"snapshot_id": 12, "parent_id": 11, "operation": "replace"},
+        {"snapshot_id": 13, "parent_id": 12, "operation": "append"},
+        {"snapshot_id": 14, "parent_id": 13, "operation": "overwrite"},
+        {"snapshot_id": 15, "parent_id": 14, "operation": "delete"},
+    ]
+    same("no snapshot", gr.increment_plan([], None, None), ("none",))
+    same("first read", gr.increment_plan(chain, 13, None), ("full",))
+    same("appends and a compaction since", gr.increment_plan(chain, 13, 10), ("appended",))
+    same("nothing since", gr.increment_plan(chain, 13, 13), ("appended",))
+    same("a rewrite since", gr.increment_plan(chain, 15, 11), ("rewritten", 14, "overwrite"))
+    same("a bookmark not in the history", gr.increment_plan(chain, 15, 99), ("full",))
+    same("the rewrite message", gr.rewritten_error("curated.src", 14, "overwrite", 11).splitlines()[0],
+         "incremental input curated.src: snapshot 14 (overwrite) rewrote rows after snapshot 11, which this job processed up to; an append-only read would miss or repeat rows")
+
+    same("only changed state is committed", gr.changed_state({"a": "1", "b": "2", "c": "3"}, {"a": "1", "b": None, "c": "4"}), {"b": "2", "c": "3"})
+    for root, path, want in [
+        ("/lake/t/", "/lake/t/d=1/a.csv", "d=1/a.csv"),
+        ("/lake/t", "/lake/t/a.json", "a.json"),
+        ("/lake/t", "/lake/t/_SUCCESS", None),
+        ("/lake/t", "/lake/t/d=1/.a.csv.crc", None),
+        ("/lake/t", "/lake/t/_temporary/0/a.csv", None),
+        ("/lake/t", "/lake/tt/a.csv", None),
+    ]:
+        same(f"relative file {path}", gr.relative_file(root, path), want)
+    same("glob characters are escaped", gr.glob_escape("s3://b/t/d=[1]/a{b}*?.csv"), "s3://b/t/d=\\[1\\]/a\\{b\\}\\*\\?.csv")
 
     for line in bad:
         print(line)

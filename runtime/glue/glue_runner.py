@@ -751,22 +751,136 @@ def interval_write_statements(spec: dict, start, end, relation: str = SOURCE_VIE
 
 
 def daily_support_error(spec: dict) -> str | None:
-    """Incremental and time-range jobs need their state read and committed with the data (the
-    functions above); until this runner does that under Spark it runs only what stays correct
-    without it: an incremental merge re-reads all its input (a merge of input it already merged
-    converges to the same table, at full cost). An incremental append would duplicate rows and a
-    time-range job would replace the whole table with one interval: refused."""
-    if spec.get("time_range"):
-        kind = "time-range"
-    elif spec.get("incremental") and spec["write"]["mode"] != "merge":
-        kind = "incremental append"
+    """A spec this runner cannot run as `mesh run` would, with the reason (`None`: it can).
+
+    `mesh validate` refuses these manifests already; a hand-edited or stale spec must not reach
+    Spark, where an incremental overwrite would drop what earlier runs wrote and a time-range
+    job written as a plain overwrite would replace the whole table with one interval."""
+    inc, tr = spec.get("incremental"), spec.get("time_range")
+    mode = spec["write"]["mode"]
+    job = f"job `{spec['job']}`"
+    fix = "; rebuild the job spec with `mesh build` (mesh validate explains the rule)"
+    if inc and tr:
+        return f"{job} is both incremental and time-range, which no engine runs{fix}"
+    if inc:
+        if mode not in ("append", "merge"):
+            return f"{job} is incremental with mode `{mode}`: each run sees only new input, so it would replace earlier runs' rows{fix}"
+        if inc.get("on_rewrite") not in ("error", "full_read"):
+            return f"{job}: on_rewrite `{inc.get('on_rewrite')}` is unknown to this runner; deploy the runner with the specs"
+        refs = {i["reference"] for i in spec["inputs"]}
+        unknown = sorted(set(inc["bookmarks"]) - refs)
+        if unknown:
+            return f"{job}: incremental input {', '.join(unknown)} is not one of its inputs{fix}"
+    if tr:
+        if mode != "overwrite":
+            return f"{job} is a time-range job with mode `{mode}`; a time-range job overwrites exactly its interval{fix}"
+        if tr["grain"] not in ("hour", "day", "month"):
+            return f"{job}: grain `{tr['grain']}` is unknown to this runner; deploy the runner with the specs"
+    return None
+
+
+def bind_interval(spec: dict, params: dict[str, str], done_text: str | None, today: str) -> tuple:
+    """A time-range run's interval, as `mesh run` binds it: from `interval_start`, else
+    `run_date`, else `today` (UTC). Adds `${interval_start}`, `${interval_end}` (and `run_date`
+    when absent) to `params`; returns (start, end, label, the done set with it, encoded)."""
+    tr = spec["time_range"]
+    grain = tr["grain"]
+    if "interval_start" in params:
+        name, value = "interval_start", params["interval_start"]
+    elif "run_date" in params:
+        name, value = "run_date", params["run_date"]
     else:
-        return None
+        name, value = "run_date", today
+    try:
+        start, end = interval(grain, value)
+    except JobFailed:
+        raise JobFailed(f"parameter {name} = `{value}` is not a date: use YYYY-MM-DD (or YYYY-MM-DDTHH for hourly jobs)") from None
+    for k, v in interval_params(grain, start, end).items():
+        if k != "run_date" or "run_date" not in params:
+            params[k] = v
+    label = interval_label(grain, start)
+    done = parse_done(grain, done_text) | {label}
+    return start, end, label, encode_done(grain, done)
+
+
+def interval_check_sql(spec: dict, start, end, relation: str = OUTPUT_VIEW) -> str:
+    """Rows of the result outside the interval (or with no time): the write replaces only the
+    interval, so such a row would be duplicated by the run of its own interval."""
+    tr = spec["time_range"]
+    c = quote(tr["column"])
+    predicate = interval_predicate(c, tr["column_type"], start, end)
+    return f"SELECT COUNT(*), CAST(MIN({c}) AS STRING), CAST(MAX({c}) AS STRING) FROM {relation} WHERE NOT ({predicate}) OR {c} IS NULL"
+
+
+def interval_error(spec: dict, label: str, params: dict[str, str], count: int, low, high) -> str:
+    column = spec["time_range"]["column"]
     return (
-        f"job `{spec['job']}` is a {kind} job, which this Glue runner does not run yet (it would "
-        "duplicate rows or replace the whole table); run it with `mesh run` against the environment "
-        "(ENV=dev mesh run --job ...) meanwhile"
+        f"{count} row(s) of the result have `{column}` outside the interval {label} [{params['interval_start']}, "
+        f"{params['interval_end']}) (from {low or ''} to {high or ''}, or null); a time-range run replaces only its interval\n"
+        "  help: filter the inputs with `${interval_start}` and `${interval_end}` in the job's SQL"
     )
+
+
+def increment_plan(snapshots: list[dict], current_id: int | None, from_id: int | None) -> tuple:
+    """How to read an incremental Iceberg input (meshkit's `appended_since`): `("none",)` when
+    the table has no snapshot, `("full",)` the first time or when `from_id` is no ancestor of the
+    current snapshot (expired, rolled back), `("appended",)` when only appends and compactions
+    (`replace`, no row changed) follow it, else `("rewritten", snapshot_id, operation)` for the
+    first snapshot since that changed rows. `snapshots`: rows of the `snapshots` metadata table."""
+    if current_id is None:
+        return ("none",)
+    if from_id is None:
+        return ("full",)
+    by_id = {s["snapshot_id"]: s for s in snapshots}
+    chain, cursor = [], current_id
+    while cursor != from_id:
+        snap = by_id.get(cursor)
+        if snap is None:
+            return ("full",)
+        chain.append(snap)
+        cursor = snap.get("parent_id")
+    for snap in reversed(chain):
+        op = snap.get("operation") or (snap.get("summary") or {}).get("operation")
+        if op == "append" or op == "replace":
+            continue
+        return ("rewritten", snap["snapshot_id"], op)
+    return ("appended",)
+
+
+def rewritten_error(reference: str, snapshot_id: int, operation: str, from_id: int) -> str:
+    return (
+        f"incremental input {reference}: snapshot {snapshot_id} ({operation}) rewrote rows after snapshot {from_id}, "
+        "which this job processed up to; an append-only read would miss or repeat rows\n"
+        '  help: set on_rewrite = "full_read" in [jobs.incremental] to read the input in full in that case, or reprocess it deliberately'
+    )
+
+
+def changed_state(state: dict[str, str], previous: dict[str, str | None]) -> dict[str, str]:
+    """The state properties a commit writes: only those that change (meshkit's `changed_only`;
+    a run that found nothing new and wrote nothing commits nothing)."""
+    return {k: v for k, v in state.items() if previous.get(k) != v}
+
+
+def relative_file(root: str, path: str) -> str | None:
+    """A listed file's path under its table's folder, as the bookmark names it (`d=1/a.csv`);
+    `None` for what is not data: hidden and marker files and folders (`_SUCCESS`, `.crc`,
+    `_temporary/`), as meshkit's lister skips them. Both are URI paths (no scheme)."""
+    base = root.rstrip("/") + "/"
+    if not path.startswith(base):
+        return None
+    rel = path[len(base) :]
+    parts = rel.split("/")
+    if not rel or any(not p or p.startswith((".", "_")) for p in parts):
+        return None
+    return rel
+
+
+_GLOB = re.compile(r"([\\\[\]{}*?])")
+
+
+def glob_escape(path: str) -> str:
+    """A file path Spark's reader takes literally (it expands glob characters)."""
+    return _GLOB.sub(r"\\\1", path)
 
 
 # --------------------------------------------------------------------------- Spark
@@ -776,17 +890,23 @@ def schema_ddl(columns: list[dict]) -> str:
     return ", ".join(f"{quote(c['name'])} {c['spark_type']}" for c in columns)
 
 
-def read_input(spark, spec: dict, inp: dict, run_id: str, path: str | None = None, location: str | None = None):
+def input_table(spec: dict, inp: dict) -> str:
+    return ".".join(quote(p) for p in (spec["iceberg"]["catalog"], inp["database"], inp["table"]))
+
+
+def read_input(spark, spec: dict, inp: dict, run_id: str, path: str | None = None, location: str | None = None, files: list[str] | None = None):
     """One input as a DataFrame. Raw tables are read from their files with the declared schema
     and bad-row policy; Iceberg tables through the catalog. `path`, a Parquet copy of the
     input, replaces both (the differential tests feed every engine the same Parquet files);
-    `location` replaces a raw table's folder."""
+    `location` replaces a raw table's folder; `files` (URIs under it) reads only those."""
     if path:
         return spark.read.parquet(path)
     fmt = inp["format"]
     location = location or inp["location"]
     if fmt == "iceberg":
-        return spark.table(".".join(quote(p) for p in (spec["iceberg"]["catalog"], inp["database"], inp["table"])))
+        return spark.table(input_table(spec, inp))
+    if files is not None and not files:
+        return spark.createDataFrame([], schema_ddl(inp["columns"]))
     quarantine = inp.get("bad_rows") == "quarantine"
     columns = list(inp["columns"])
     if quarantine and fmt != "parquet":
@@ -808,7 +928,11 @@ def read_input(spark, spec: dict, inp: dict, run_id: str, path: str | None = Non
             )
             # No escape character means RFC 4180 doubled quotes, as the local reader parses them.
             reader = reader.option("escape", c.get("escape") or c["quote"])
-    df = reader.load(location)
+    if files is None:
+        df = reader.load(location)
+    else:
+        # The partition columns come from the folders under the table's, as for a whole read.
+        df = reader.option("basePath", location).load([glob_escape(f) for f in files])
     if quarantine and fmt != "parquet":
         # Spark forbids queries that touch only the corrupt-record column of an uncached source.
         df = df.cache()
@@ -829,15 +953,193 @@ def read_input(spark, spec: dict, inp: dict, run_id: str, path: str | None = Non
     return df
 
 
-def register_inputs(spark, spec: dict, run_id: str, paths: dict[str, str] | None = None) -> dict[str, str]:
-    """Registers every input as a temporary view; returns `database.table` -> view name."""
+def table_snapshots(spark, table: str) -> tuple[list[dict], int | None]:
+    """The snapshots of an Iceberg table (id, parent, operation, summary) and its current one."""
+    rows = spark.sql(f"SELECT snapshot_id, parent_id, operation, summary FROM {table}.snapshots").collect()
+    snaps = [{"snapshot_id": r[0], "parent_id": r[1], "operation": r[2], "summary": dict(r[3] or {})} for r in rows]
+    main = spark.sql(f"SELECT snapshot_id FROM {table}.refs WHERE name = 'main'").collect()
+    return snaps, (main[0][0] if main else None)
+
+
+class JobState:
+    """The job's state in its output table: read from the current snapshot (or its nearest
+    ancestor holding a key) when the run starts, the new values committed with the data."""
+
+    def __init__(self, spark, spec: dict):
+        self.snapshots, self.current = table_snapshots(spark, target_name(spec))
+        self.new: dict[str, str] = {}
+
+    def get(self, key: str) -> str | None:
+        return latest_property(self.snapshots, self.current, key)
+
+    def set(self, key: str, value: str) -> None:
+        self.new[key] = value
+
+    def changed(self) -> dict[str, str]:
+        return changed_state(self.new, {k: self.get(k) for k in self.new})
+
+
+def list_raw_files(spark, location: str) -> list[dict]:
+    """Every data file under a raw table's folder with its size and modification time, through
+    Spark's Hadoop file systems (S3 on Glue, local folders in tests): `path` under the folder as
+    the bookmark names it, `size`, `modified_ms`, and `uri` to read it. No folder: no files."""
+    jvm = spark.sparkContext._jvm
+    root = jvm.org.apache.hadoop.fs.Path(location)
+    fs = root.getFileSystem(spark._jsparkSession.sessionState().newHadoopConf())
+    if not fs.exists(root):
+        return []
+    root = fs.makeQualified(root)
+    base = root.toUri().getPath()
+    out = []
+    it = fs.listFiles(root, True)
+    while it.hasNext():
+        status = it.next()
+        path = status.getPath()
+        rel = relative_file(base, path.toUri().getPath())
+        if rel is not None:
+            out.append({"path": rel, "size": int(status.getLen()), "modified_ms": int(status.getModificationTime()), "uri": path.toString()})
+    return sorted(out, key=lambda f: f["path"])
+
+
+def read_raw_increment(spark, spec: dict, inp: dict, key: str, state: JobState, run_id: str):
+    """The files of a raw input not yet processed by this job; the advanced bookmark goes into
+    `state`, to be committed with the result."""
+    bookmark = parse_bookmark_at(state.get(key), key)
+    listed = list_raw_files(spark, inp["location"])
+    new = select_new_files(bookmark, [{k: f[k] for k in ("path", "size", "modified_ms")} for f in listed])
+    uris = {f["path"]: f["uri"] for f in listed}
+    df = read_input(spark, spec, inp, run_id, files=[uris[f["path"]] for f in new])
+    state.set(key, encode_bookmark(advance_bookmark(bookmark, new)))
+    log(
+        "incremental input",
+        spec,
+        run_id,
+        table=inp["reference"],
+        files_listed=len(listed),
+        files_read=len(new),
+        bytes_read=sum(f["size"] for f in new),
+    )
+    return df
+
+
+def parse_bookmark_at(text: str | None, key: str) -> dict:
+    try:
+        return parse_bookmark(text)
+    except JobFailed as e:
+        raise JobFailed(f"{e}; the output table's summary property `{key}`") from None
+
+
+def read_iceberg_increment(spark, spec: dict, inp: dict, key: str, state: JobState, run_id: str):
+    """The rows appended to an Iceberg input since the snapshot this job processed up to (all
+    rows the first time); a snapshot since then that changed rows fails the run, naming it, or
+    reads the input in full when the spec says `full_read`. The input's current snapshot goes
+    into `state`."""
+    table = input_table(spec, inp)
+    prev = state.get(key)
+    from_id = None
+    if prev is not None:
+        try:
+            from_id = int(prev)
+        except ValueError:
+            raise JobFailed(f"incremental input {inp['reference']}: the bookmark `{prev}` in the output's summary property `{key}` is not a snapshot id") from None
+    snapshots, current = table_snapshots(spark, table)
+    plan = increment_plan(snapshots, current, from_id)
+    if plan[0] == "rewritten" and spec["incremental"]["on_rewrite"] != "full_read":
+        raise JobFailed(rewritten_error(inp["reference"], plan[1], plan[2], from_id))
+    reader = spark.read.format("iceberg")
+    if plan[0] == "none":
+        df = spark.table(table)
+    elif plan[0] == "appended":
+        if from_id == current:
+            df = spark.table(table).limit(0)
+        else:
+            # Iceberg's incremental append scan: the files appended after `from_id` up to `current`.
+            df = reader.option("start-snapshot-id", str(from_id)).option("end-snapshot-id", str(current)).load(table)
+    else:
+        df = reader.option("snapshot-id", str(current)).load(table)
+    if current is not None:
+        state.set(key, str(current))
+    log("incremental input", spec, run_id, table=inp["reference"], read=plan[0], from_snapshot=from_id, to_snapshot=current)
+    return df
+
+
+def register_inputs(spark, spec: dict, run_id: str, paths: dict[str, str] | None = None, state: JobState | None = None) -> dict[str, str]:
+    """Registers every input as a temporary view; returns `database.table` -> view name.
+    With `state`, incremental inputs yield only what this job has not processed yet."""
     views = {}
+    bookmarks = (spec.get("incremental") or {}).get("bookmarks", {})
     for inp in spec["inputs"]:
-        df = read_input(spark, spec, inp, run_id, (paths or {}).get(inp["qualified"]))
+        path = (paths or {}).get(inp["qualified"])
+        key = bookmarks.get(inp["reference"])
+        if key and state is not None and not path:
+            read = read_iceberg_increment if inp["format"] == "iceberg" else read_raw_increment
+            df = read(spark, spec, inp, key, state, run_id)
+        else:
+            df = read_input(spark, spec, inp, run_id, path)
         name = view_name(inp["qualified"])
         df.createOrReplaceTempView(name)
         views[inp["qualified"]] = name
     return views
+
+
+class _Callable:
+    """A Python function as a `java.util.concurrent.Callable` (py4j callback)."""
+
+    def __init__(self, fn):
+        self.fn, self.result, self.error = fn, None, None
+
+    def call(self):
+        try:
+            self.result = self.fn()
+        except BaseException as e:  # noqa: BLE001 - re-raised by with_commit_properties
+            self.error = e
+            raise
+        return None
+
+    class Java:
+        implements = ["java.util.concurrent.Callable"]
+
+
+def with_commit_properties(spark, props: dict[str, str], fn):
+    """Runs `fn` (Spark SQL writes) so that the Iceberg commit it makes carries `props` in its
+    snapshot summary: Iceberg's `CommitMetadata.withCommitProperties`, which every Spark write
+    (INSERT, INSERT OVERWRITE, copy-on-write and merge-on-read MERGE) reads from a thread-local.
+
+    The JVM calls `fn` back on the thread that holds the thread-local; `fn`'s own Spark calls
+    reach that same JVM thread only in py4j's pinned-thread mode (PySpark's default), so any
+    other mode is refused before anything is written."""
+    if not props:
+        return fn()
+    from py4j.clientserver import ClientServer
+    from pyspark.java_gateway import ensure_callback_server_started
+
+    gateway = spark.sparkContext._gateway
+    if not isinstance(gateway, ClientServer):
+        raise JobFailed(
+            "the job's state must be committed with its data, which needs PySpark's pinned-thread mode "
+            "(PYSPARK_PIN_THREAD=true, the default); nothing was written"
+        )
+    ensure_callback_server_started(gateway)
+    jvm = spark.sparkContext._jvm
+    options = jvm.java.util.HashMap()
+    for k, v in snapshot_property_options(props).items():
+        options.put(k, v)
+    call = _Callable(fn)
+    try:
+        jvm.org.apache.iceberg.spark.CommitMetadata.withCommitProperties(options, call, jvm.java.lang.RuntimeException._java_lang_class)
+    except Exception:
+        if call.error is not None:
+            raise call.error from None
+        raise
+    if call.error is not None:
+        raise call.error
+    return call.result
+
+
+def check_in_interval(spark, spec: dict, start, end, label: str, params: dict[str, str]) -> None:
+    count, low, high = spark.sql(interval_check_sql(spec, start, end)).collect()[0]
+    if count:
+        raise JobFailed(interval_error(spec, label, params, count, low, high))
 
 
 def transform(spark, spec: dict, sql_text: str, params: dict[str, str], views: dict[str, str]):
@@ -957,22 +1259,66 @@ def spark_session(spec: dict, catalog: dict[str, str] | None = None):
 
 
 def run(spark, spec: dict, sql_text: str, params: dict[str, str], run_id: str, paths: dict[str, str] | None = None) -> dict:
-    """The whole job: inputs, SQL, checks, table layout, write. `paths` as in `read_input`."""
+    """The whole job: inputs, SQL, checks, table layout, write. `paths` as in `read_input`.
+
+    Incremental and time-range jobs read their state from the output table first and commit
+    the new state in the same snapshot as the data: a run that fails before its commit leaves
+    the state as it was (the next run reads the same input), one that committed moved both."""
+    import datetime as dt
+
     started = time.time()
     log("job started", spec, run_id, spec_version=spec["spec_version"], glue_job=spec["glue_job"])
     unsupported = daily_support_error(spec)
     if unsupported:
         raise JobFailed(unsupported)
-    views = register_inputs(spark, spec, run_id, paths)
+    tr = spec.get("time_range")
+    state = JobState(spark, spec) if spec.get("incremental") or tr else None
+    views = register_inputs(spark, spec, run_id, paths, state)
+    params = dict(params)
+    window = None
+    if tr:
+        today = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d")
+        start, end, label, done = bind_interval(spec, params, state.get(tr["intervals_key"]), today)
+        state.set(tr["intervals_key"], done)
+        window = (start, end, label)
+        log("interval", spec, run_id, interval=label, interval_start=params["interval_start"], interval_end=params["interval_end"])
     df = transform(spark, spec, sql_text, params, views).cache()
     rows = df.count()
     checks = run_checks(spark, spec, df, run_id)
+    if window:
+        check_in_interval(spark, spec, window[0], window[1], window[2], params)
     prepare_source(spark, spec, df)
     shape_table(spark, spec)
-    for stmt in write_statements(spec):
-        log("write", spec, run_id, statement=stmt)
-        spark.sql(stmt)
-    report = {"rows_written": rows, "checks": checks, "mode": spec["write"]["mode"], "seconds": round(time.time() - started, 3)}
+    props = state.changed() if state else {}
+    stmts = interval_write_statements(spec, window[0], window[1]) if window else write_statements(spec)
+    report = {"rows_written": rows, "checks": checks, "mode": spec["write"]["mode"]}
+    if window:
+        report["interval"] = window[2]
+    mode = spec["write"]["mode"]
+    if rows == 0 and (mode == "merge" or (mode == "append" and not props)):
+        # Nothing to write: no empty snapshot, as in meshkit (whose merge of nothing commits
+        # nothing, state included).
+        report["seconds"] = round(time.time() - started, 3)
+        log("nothing to commit", spec, run_id, **report)
+        return report
+
+    def write():
+        for stmt in stmts:
+            log("write", spec, run_id, statement=stmt)
+            spark.sql(stmt)
+
+    with_commit_properties(spark, props, write)
+    if props:
+        snapshots, current = table_snapshots(spark, target_name(spec))
+        summary = next((s["summary"] for s in snapshots if s["snapshot_id"] == current), {})
+        missing = sorted(k for k, v in props.items() if summary.get(k) != v)
+        if missing:
+            raise JobFailed(
+                f"job `{spec['job']}`: snapshot {current} of {spec['output']['reference']} was committed without the job's state "
+                f"({', '.join(missing)}); the next run would read this input again. Report this with the Spark and Iceberg versions"
+            )
+        report["state"] = props
+    report["seconds"] = round(time.time() - started, 3)
     log("job committed", spec, run_id, **report)
     return report
 
