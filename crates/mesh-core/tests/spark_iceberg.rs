@@ -13,6 +13,10 @@
 //!   local copies of the same raw files;
 //! - after every run: equal table contents and the expected snapshot operations on both sides,
 //!   and Spark reads meshkit's table at every snapshot it retains (time travel by id).
+//! - daily operation (a `daily` project of its own): incremental raw and Iceberg inputs and a
+//!   time-range job, run by both engines with equal rows and state after every run, a failure
+//!   before the commit that leaves the bookmark, and the raw bookmark continued across engines
+//!   both ways (`daily_meshkit`, `meshkit_continues_runner`, iceberg_tests.py `daily_cases`).
 //!
 //! One Python process and one Spark session run every step (`runtime/glue/iceberg_tests.py`).
 //! Needs `MESH_PYTHON` (pyspark, pyarrow) and `MESH_ICEBERG_JARS` (scripts/iceberg-jars.py);
@@ -1090,8 +1094,16 @@ const DAILY_T0_MS: i64 = 1_767_225_600_000;
 fn daily_raw_files(state: usize) -> Vec<(&'static str, String, i64)> {
     let minute = 60_000;
     let mut files = vec![
-        ("d=2026-01-30/part-1.csv", "id,amount,cat\n1,10.50,a\n2,-3.25,b\n3,,a\n4,7.00,\n".to_string(), 0),
-        ("d=2026-01-31/part-1.csv", "id,amount,cat\n5,1.00,a\n6,2.00,b\n7,3.00,b\n".to_string(), minute),
+        (
+            "d=2026-01-30/part-1.csv",
+            "id,amount,cat\n1,10.50,a\n2,-3.25,b\n3,,a\n4,7.00,\n".to_string(),
+            0,
+        ),
+        (
+            "d=2026-01-31/part-1.csv",
+            "id,amount,cat\n5,1.00,a\n6,2.00,b\n7,3.00,b\n".to_string(),
+            minute,
+        ),
     ];
     if state >= 2 {
         let part2 = if state == 4 {
@@ -1099,8 +1111,16 @@ fn daily_raw_files(state: usize) -> Vec<(&'static str, String, i64)> {
         } else {
             "id,amount,cat\n8,8.00,a\n9,9.99,b\n"
         };
-        files.push(("d=2026-01-31/part-2.csv", part2.to_string(), if state == 4 { 4 * minute } else { 2 * minute }));
-        files.push(("d=2026-02-01/part-1.csv", "id,amount,cat\n10,0.01,a\n11,100.00,c\n12,5.50,a\n".to_string(), 3 * minute));
+        files.push((
+            "d=2026-01-31/part-2.csv",
+            part2.to_string(),
+            if state == 4 { 4 * minute } else { 2 * minute },
+        ));
+        files.push((
+            "d=2026-02-01/part-1.csv",
+            "id,amount,cat\n10,0.01,a\n11,100.00,c\n12,5.50,a\n".to_string(),
+            3 * minute,
+        ));
         files.push(("_SUCCESS", String::new(), 3 * minute));
     }
     files
@@ -1134,17 +1154,30 @@ fn daily_src_batch(ids: std::ops::Range<i64>) -> RecordBatch {
     let cols: Vec<ArrayRef> = vec![
         Arc::new(Int64Array::from(id.clone())),
         Arc::new(
-            Decimal128Array::from(id.iter().map(|i| (i % 4 != 3).then_some(*i as i128 * 101)).collect::<Vec<_>>())
-                .with_precision_and_scale(12, 2)
-                .unwrap(),
+            Decimal128Array::from(
+                id.iter()
+                    .map(|i| (i % 4 != 3).then_some(*i as i128 * 101))
+                    .collect::<Vec<_>>(),
+            )
+            .with_precision_and_scale(12, 2)
+            .unwrap(),
         ),
-        Arc::new(StringArray::from(id.iter().map(|i| ["x", "y"][(*i % 2) as usize]).collect::<Vec<_>>())),
-        Arc::new(Date32Array::from(id.iter().map(|i| 20_480 + *i as i32).collect::<Vec<_>>())),
+        Arc::new(StringArray::from(
+            id.iter().map(|i| ["x", "y"][(*i % 2) as usize]).collect::<Vec<_>>(),
+        )),
+        Arc::new(Date32Array::from(
+            id.iter().map(|i| 20_480 + *i as i32).collect::<Vec<_>>(),
+        )),
     ];
     RecordBatch::try_new(schema, cols).unwrap()
 }
 
-async fn meshkit_run(lake: &Lake, job: &str, params: &[(&str, &str)], run_id: &str) -> Result<mesh_core::job::JobReport, String> {
+async fn meshkit_run(
+    lake: &Lake,
+    job: &str,
+    params: &[(&str, &str)],
+    run_id: &str,
+) -> Result<mesh_core::job::JobReport, String> {
     let p = lake.domain.project("daily").unwrap();
     let j = p.job(job).unwrap();
     let mut all = j.params.clone();
@@ -1222,7 +1255,10 @@ async fn daily_meshkit(repo: &Path, work: &Path) -> Value {
         }));
     }
     assert_eq!(
-        inc_runs.iter().map(|r| r["files_read"].as_u64().unwrap()).collect::<Vec<_>>(),
+        inc_runs
+            .iter()
+            .map(|r| r["files_read"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
         [2, 2, 0]
     );
 
@@ -1277,14 +1313,24 @@ async fn daily_meshkit(repo: &Path, work: &Path) -> Value {
     // Daily time-range job into a month-partitioned table: three days across a month end, then
     // one day again after its input changed.
     let mut tr_runs = Vec::new();
-    for (run, (day, state)) in [("2026-01-30", 2), ("2026-01-31", 2), ("2026-02-01", 2), ("2026-01-31", 4)]
-        .into_iter()
-        .enumerate()
+    for (run, (day, state)) in [
+        ("2026-01-30", 2),
+        ("2026-01-31", 2),
+        ("2026-02-01", 2),
+        ("2026-01-31", 4),
+    ]
+    .into_iter()
+    .enumerate()
     {
         stage_raw(&raw_folder, state);
-        let report = meshkit_run(&lake, "tr_daily", &[("run_date", day)], &format!("tr_daily-run{}", run + 1))
-            .await
-            .unwrap();
+        let report = meshkit_run(
+            &lake,
+            "tr_daily",
+            &[("run_date", day)],
+            &format!("tr_daily-run{}", run + 1),
+        )
+        .await
+        .unwrap();
         let rows = dir.join(format!("expected/tr_daily/run{}.parquet", run + 1));
         let (t, _) = daily_export(&lake, "tr_daily", &rows).await;
         tr_runs.push(json!({
@@ -1342,7 +1388,9 @@ async fn meshkit_continues_runner(repo: &Path, work: &Path, daily: &Value) {
         .and_then(|n| n.to_str())
         .and_then(|n| n.strip_prefix('v')?.strip_suffix(".metadata.json")?.parse().ok())
         .unwrap_or_else(|| panic!("not a Hadoop-catalog metadata file: {}", hadoop.display()));
-    let metadata = hadoop.with_file_name(format!("{version:05}-9a3e4d2c-0b8f-4f51-9d5e-2c7a61b0e4f3.metadata.json"));
+    let metadata = hadoop.with_file_name(format!(
+        "{version:05}-9a3e4d2c-0b8f-4f51-9d5e-2c7a61b0e4f3.metadata.json"
+    ));
     std::fs::copy(hadoop, &metadata).unwrap();
     mesh_iceberg::Catalog::register_table(
         lake.engine.catalog.as_ref(),
