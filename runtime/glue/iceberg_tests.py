@@ -25,6 +25,7 @@ import copy
 import io
 import json
 import os
+import shutil
 import sys
 import time
 import traceback
@@ -224,6 +225,169 @@ def maintenance_tests(spark, manifest: dict, catalog: dict[str, str]) -> str:
     return f"{before_files} files -> {compacted}, {len(before_snaps) + 1} snapshots -> 1"
 
 
+def daily_cases(spark, manifest: dict, catalog: dict[str, str]) -> list[tuple[str, object]]:
+    """The runner's daily operation against meshkit's (spark_iceberg.rs `daily_meshkit` ran the
+    same sequence and left its tables' rows and state after every run). Cases run in order."""
+    d = manifest["daily"]
+    work = os.path.join(manifest["workdir"], "daily")
+    specs = {}
+    for job, path in d["specs"].items():
+        with open(path) as f:
+            specs[job] = json.load(f)
+
+    def run_job(spec: dict, run_id: str, args: list[str] = ()) -> tuple[str | None, list[dict]]:
+        path = os.path.join(work, "run-specs", f"{run_id}.json")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            json.dump(spec, f)
+        logs, error = io.StringIO(), None
+        with contextlib.redirect_stderr(logs):
+            try:
+                assert gr.main(["--job-spec", path, "--JOB_RUN_ID", run_id, *args], catalog=catalog) == 0
+            except gr.JobFailed as e:
+                error = str(e)
+        return error, [json.loads(line) for line in logs.getvalue().splitlines() if line.startswith("{")]
+
+    def at(spec: dict, location: str, table: str | None = None) -> dict:
+        s = copy.deepcopy(spec)
+        for inp in s["inputs"]:
+            if inp["format"] != "iceberg":
+                inp["location"] = location
+        if table:
+            s["output"]["table"] = table
+        return s
+
+    def files_read(events: list[dict]) -> list[int]:
+        return [e["files_read"] for e in events if e["event"] == "incremental input"]
+
+    def state(target: str, key: str) -> str | None:
+        snaps, current = gr.table_snapshots(spark, target)
+        return gr.latest_property(snaps, current, key)
+
+    def new_snapshots(target: str, before: list[tuple[int, str]]) -> list[str]:
+        return [op for sid, op in snapshots(spark, target) if sid not in {s for s, _ in before}]
+
+    key = d["bookmark_key"]
+
+    def inc_runs(spec: dict, runs: list[dict], label: str, inject_failure: bool) -> str:
+        target = gr.target_name(spec)
+        for r in runs:
+            s = at(spec, r["state"], spec["output"]["table"])
+            before = snapshots(spark, target)
+            if inject_failure and r["run"] == 2:
+                # Fails after reading the new files and computing the result, before the commit.
+                bad = copy.deepcopy(s)
+                bad["checks"].append({"name": "injected_failure", "severity": "error", "type": "sql", "sql": "SELECT * FROM output"})
+                error, events = run_job(bad, f"{label}-run2-failing")
+                assert error and "check `injected_failure` failed" in error, error
+                assert files_read(events) == [r["files_read"]], events
+                assert snapshots(spark, target) == before, "a failed run committed"
+                assert state(target, key) == runs[0]["bookmark"], "a failed run moved the bookmark"
+            error, events = run_job(s, f"{label}-run{r['run']}")
+            assert error is None, f"run {r['run']}: {error}"
+            assert files_read(events) == [r["files_read"]], f"run {r['run']}: files read {files_read(events)}, meshkit {r['files_read']}"
+            compare(spark.table(target), r["rows"], f"the runner's {label} after run {r['run']}")
+            new = new_snapshots(target, before)
+            assert new == (["append"] if r["committed"] else []), f"run {r['run']} committed {new}, meshkit committed: {r['committed']}"
+            got = state(target, key)
+            assert got == r["bookmark"], f"run {r['run']}: bookmark {got} vs meshkit's {r['bookmark']}"
+            if label == "inc_append" and r["run"] == 1:
+                # meshkit continues from here (spark_iceberg.rs `meshkit_continues_runner`).
+                meta = os.path.join(manifest["workdir"], "warehouse", spec["output"]["database"], spec["output"]["table"], "metadata")
+                with open(os.path.join(meta, "version-hint.text")) as f:
+                    version = f.read().strip()
+                with open(d["handoff"], "w") as f:
+                    json.dump({"inc_append_run1_metadata": os.path.join(meta, f"v{version}.metadata.json")}, f)
+        return f"{len(runs)} runs, files read {[r['files_read'] for r in runs]}"
+
+    def raw_append() -> str:
+        spec = specs["inc_append"]
+        create_like_terraform(spark, spec)
+        return inc_runs(spec, d["inc_append"], "inc_append", True) + ", a failed run 2 left the bookmark and was redone"
+
+    def continues_meshkit() -> str:
+        # meshkit's table after its run 1, adopted by the Hadoop catalog under another name.
+        spec = specs["inc_append"]
+        meta = os.path.join(manifest["workdir"], "warehouse", spec["output"]["database"], "inc_append_mk", "metadata")
+        os.makedirs(meta)
+        shutil.copy(d["inc_append"][0]["metadata"].removeprefix("file://"), os.path.join(meta, "v1.metadata.json"))
+        with open(os.path.join(meta, "version-hint.text"), "w") as f:
+            f.write("1")
+        adopted = copy.deepcopy(spec)
+        adopted["output"]["table"] = "inc_append_mk"
+        assert state(gr.target_name(adopted), key) == d["inc_append"][0]["bookmark"]
+        return inc_runs(adopted, d["inc_append"][1:], "inc_append_mk", False)
+
+    def iceberg_input() -> str:
+        src_inp = specs["inc_ice"]["inputs"][0]
+        src = gr.input_table(specs["inc_ice"], src_inp)
+        spark.sql(f"CREATE TABLE {src} ({gr.schema_ddl(src_inp['columns'])}) USING iceberg TBLPROPERTIES ('format-version'='2')")
+        jobs = ("inc_ice", "inc_ice_full")
+        for job in jobs:
+            create_like_terraform(spark, specs[job])
+        detail = ""
+        for r in d["inc_ice"]:
+            rewrite = None
+            if r["delete"]:
+                before = snapshots(spark, src)
+                spark.sql(f"DELETE FROM {src} WHERE {r['delete']}")
+                rewrite = [(sid, op) for sid, op in snapshots(spark, src) if sid not in {s for s, _ in before}]
+                assert len(rewrite) == 1, rewrite
+                rewrite = rewrite[0]
+            for f in r["appends"]:
+                spark.read.parquet(f).writeTo(src).append()
+            for job in jobs:
+                want, target = r["jobs"][job], gr.target_name(specs[job])
+                before = snapshots(spark, target)
+                error, _ = run_job(specs[job], f"{job}-run{r['run']}")
+                if want["error"]:
+                    assert error is not None, f"{job} run {r['run']}: the runner committed where meshkit failed: {want['error']}"
+                    assert f"snapshot {rewrite[0]} ({rewrite[1]}) rewrote rows after snapshot" in error, error
+                    assert "on_rewrite = \"full_read\"" in error, error
+                    detail = error.splitlines()[0]
+                else:
+                    assert error is None, f"{job} run {r['run']}: {error}"
+                compare(spark.table(target), want["rows"], f"the runner's {job} after run {r['run']}")
+                new = new_snapshots(target, before)
+                assert len(new) == (1 if want["committed"] else 0), f"{job} run {r['run']} committed {new}, meshkit: {want['committed']}"
+        return detail
+
+    def time_range() -> str:
+        spec = specs["tr_daily"]
+        target = gr.target_name(spec)
+        create_like_terraform(spark, spec)
+        column = spec["time_range"]["column"]
+        by_day = {}
+        for r in d["tr_daily"]:
+            before = snapshots(spark, target)
+            error, events = run_job(at(spec, r["state"]), f"tr_daily-run{r['run']}", ["--run_date", r["run_date"]])
+            assert error is None, f"run {r['run']}: {error}"
+            assert [e["interval"] for e in events if e["event"] == "interval"] == [r["run_date"]], events
+            compare(spark.table(target), r["rows"], f"the runner's tr_daily after run {r['run']} ({r['run_date']})")
+            assert len(new_snapshots(target, before)) == 1
+            got = state(target, d["intervals_key"])
+            assert got == r["done"], f"run {r['run']}: intervals done {got} vs meshkit's {r['done']}"
+            rows = {}
+            for row in spark.table(target).collect():
+                rows.setdefault(str(row[column]), set()).add(tuple(row))
+            if r["run"] == 3:
+                assert sorted(rows) == ["2026-01-30", "2026-01-31", "2026-02-01"], sorted(rows)
+            if r["run"] == 4:
+                changed = sorted(day for day in set(rows) | set(by_day) if rows.get(day) != by_day.get(day))
+                assert changed == [r["run_date"]], f"re-running {r['run_date']} changed {changed}"
+            by_day = rows
+        part = gr.partitioning_of([(x[0], x[1]) for x in spark.sql(f"DESCRIBE TABLE {target}").collect()])
+        assert [p.replace(" ", "") for p in part] == ["months(d)"], part
+        return f"{len(d['tr_daily'])} runs into {part}, intervals done {d['tr_daily'][-1]['done']}"
+
+    return [
+        ("daily incremental raw append: 3 runs equal meshkit's (files read, bookmark bytes, no commit when nothing is new); a failure before the commit leaves the bookmark", raw_append),
+        ("daily the runner continues meshkit's bookmark", continues_meshkit),
+        ("daily incremental Iceberg input: only appended rows; a delete in between fails naming it, or reads in full (on_rewrite = full_read)", iceberg_input),
+        ("daily time-range job into a month-partitioned table: every day kept, a re-run replaces only its day", time_range),
+    ]
+
+
 def run_tests(manifest: dict) -> list[tuple[str, str | None]]:
     started = time.time()
     spark = session(manifest)
@@ -331,6 +495,10 @@ def run_tests(manifest: dict) -> list[tuple[str, str | None]]:
             return f"current + {len(state['snapshots'])} retained snapshots by id"
 
         record(f"interop spark reads meshkit {state['name']} state", read_state)
+
+    if manifest.get("daily"):
+        for name, fn in daily_cases(spark, manifest, catalog):
+            record(name, fn)
 
     for name in manifest.get("spark_tables", []):
         record(f"spark writes {name} for meshkit to read", lambda name=name: spark_writes(spark, manifest, name))

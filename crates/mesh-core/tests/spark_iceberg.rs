@@ -13,6 +13,10 @@
 //!   local copies of the same raw files;
 //! - after every run: equal table contents and the expected snapshot operations on both sides,
 //!   and Spark reads meshkit's table at every snapshot it retains (time travel by id).
+//! - daily operation (a `daily` project of its own): incremental raw and Iceberg inputs and a
+//!   time-range job, run by both engines with equal rows and state after every run, a failure
+//!   before the commit that leaves the bookmark, and the raw bookmark continued across engines
+//!   both ways (`daily_meshkit`, `meshkit_continues_runner`, iceberg_tests.py `daily_cases`).
 //!
 //! One Python process and one Spark session run every step (`runtime/glue/iceberg_tests.py`).
 //! Needs `MESH_PYTHON` (pyspark, pyarrow) and `MESH_ICEBERG_JARS` (scripts/iceberg-jars.py);
@@ -624,6 +628,7 @@ async fn runner_on_spark_iceberg_equals_meshkit_over_runs() {
     let jobs: usize = steps.len() / RUNS;
     let states = maintenance_states(&root, &work, &mut snapshot_rows).await;
     let maintenance = maintenance_spec(&root, &work).await;
+    let daily = daily_meshkit(&repo, &work).await;
     let spark_tables = ["cow_merge", "mor_merge", "spec_evolution", "compacted"];
     let manifest = work.join("manifest.json");
     std::fs::write(
@@ -635,6 +640,7 @@ async fn runner_on_spark_iceberg_equals_meshkit_over_runs() {
             "meshkit_states": states,
             "maintenance": maintenance,
             "spark_tables": spark_tables,
+            "daily": daily,
         }))
         .unwrap(),
     )
@@ -671,8 +677,17 @@ async fn runner_on_spark_iceberg_equals_meshkit_over_runs() {
         "{stdout}"
     );
 
+    // The runner's daily cases: incremental raw append, failure before the commit, bookmark
+    // continued from meshkit's table, incremental Iceberg inputs, time-range job.
+    let daily_ok = stdout.lines().filter(|l| l.starts_with("ok   daily ")).count();
+    assert_eq!(daily_ok, DAILY_CASES, "{stdout}");
+
     meshkit_reads_spark_tables(&work, &spark_tables).await;
+    meshkit_continues_runner(&repo, &work, &daily).await;
 }
+
+/// The `daily …` cases iceberg_tests.py reports.
+const DAILY_CASES: usize = 4;
 
 /// Writes the table's current rows to `rows_file` and every snapshot it retains (once per id)
 /// beside it; returns the metadata location and the snapshots (id, operation, rows file).
@@ -930,4 +945,487 @@ fn sorted_rows(batches: &[RecordBatch]) -> Vec<String> {
 fn tail(s: &str, n: usize) -> String {
     let lines: Vec<&str> = s.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Daily operation on both engines: an incremental raw append, incremental Iceberg inputs (error
+// and full read on a rewrite), a daily time-range job into a month-partitioned table, and the
+// raw bookmark continued across engines both ways. meshkit runs here first; the runner runs the
+// same sequence in iceberg_tests.py (`daily`); after it, meshkit continues the runner's table.
+
+const DAILY_PROJECT: &str = r#"name = "daily"
+project_slug = "pj08"
+owner = "platform-tests"
+classification = "internal"
+description = "Incremental and time-range jobs, run by both engines."
+
+[[tables]]
+name = "inc_events"
+layer = "raw"
+format = "csv"
+partition_by = ["d"]
+columns = [
+  { name = "id", type = "long" },
+  { name = "amount", type = "decimal(12,2)" },
+  { name = "cat", type = "string" },
+  { name = "d", type = "date" },
+]
+[tables.csv]
+header = true
+delimiter = ","
+
+[[tables]]
+name = "inc_append"
+layer = "curated"
+columns = [
+  { name = "id", type = "long" },
+  { name = "amount", type = "decimal(12,2)" },
+  { name = "cat", type = "string" },
+  { name = "d", type = "date" },
+]
+
+[[tables]]
+name = "inc_src"
+layer = "curated"
+columns = [
+  { name = "id", type = "long" },
+  { name = "amount", type = "decimal(12,2)" },
+  { name = "cat", type = "string" },
+  { name = "d", type = "date" },
+]
+
+[[tables]]
+name = "inc_ice"
+layer = "curated"
+columns = [
+  { name = "id", type = "long" },
+  { name = "amount", type = "decimal(12,2)" },
+  { name = "cat", type = "string" },
+  { name = "d", type = "date" },
+]
+
+[[tables]]
+name = "inc_ice_full"
+layer = "curated"
+columns = [
+  { name = "id", type = "long" },
+  { name = "amount", type = "decimal(12,2)" },
+  { name = "cat", type = "string" },
+  { name = "d", type = "date" },
+]
+
+[[tables]]
+name = "tr_daily"
+layer = "curated"
+partition_by = ["month(d)"]
+columns = [
+  { name = "d", type = "date" },
+  { name = "cat", type = "string" },
+  { name = "amount", type = "decimal(14,2)" },
+  { name = "n", type = "long" },
+]
+
+[[jobs]]
+name = "inc_append"
+sql = "sql/inc_append.sql"
+inputs = ["raw.inc_events"]
+output = "curated.inc_append"
+mode = "append"
+checks = [{ type = "not_null", columns = ["id"] }]
+[jobs.incremental]
+inputs = ["raw.inc_events"]
+
+[[jobs]]
+name = "inc_ice"
+sql = "sql/inc_ice.sql"
+inputs = ["curated.inc_src"]
+output = "curated.inc_ice"
+mode = "append"
+[jobs.incremental]
+inputs = ["curated.inc_src"]
+
+[[jobs]]
+name = "inc_ice_full"
+sql = "sql/inc_ice_full.sql"
+inputs = ["curated.inc_src"]
+output = "curated.inc_ice_full"
+mode = "append"
+[jobs.incremental]
+inputs = ["curated.inc_src"]
+on_rewrite = "full_read"
+
+[[jobs]]
+name = "tr_daily"
+sql = "sql/tr_daily.sql"
+inputs = ["raw.inc_events"]
+output = "curated.tr_daily"
+mode = "overwrite"
+[jobs.time_range]
+column = "d"
+grain = "day"
+"#;
+
+const DAILY_JOBS: [&str; 4] = ["inc_append", "inc_ice", "inc_ice_full", "tr_daily"];
+
+fn daily_sql(job: &str) -> &'static str {
+    match job {
+        "inc_append" => "SELECT id, amount, upper(cat) AS cat, d FROM f01_raw.inc_events\n",
+        "inc_ice" | "inc_ice_full" => "SELECT id, amount, cat, d FROM f01_curated.inc_src\n",
+        _ => "SELECT d, cat, CAST(SUM(amount) AS DECIMAL(14, 2)) AS amount, COUNT(*) AS n\nFROM f01_raw.inc_events\nWHERE d >= CAST('${interval_start}' AS DATE) AND d < CAST('${interval_end}' AS DATE)\nGROUP BY d, cat\n",
+    }
+}
+
+fn write_daily_domain(repo: &Path, root: &Path) {
+    let dir = root.join("projects/daily");
+    std::fs::create_dir_all(dir.join("sql")).unwrap();
+    std::fs::copy(repo.join("domain.json"), root.join("domain.json")).unwrap();
+    std::fs::write(dir.join("project.toml"), DAILY_PROJECT).unwrap();
+    for j in DAILY_JOBS {
+        std::fs::write(dir.join(format!("sql/{j}.sql")), daily_sql(j)).unwrap();
+    }
+}
+
+/// 2026-01-01T00:00:00Z: the raw files' modification times are set from it, so every copy of a
+/// state has the same bookmark identity (path, size, time) on both engines.
+const DAILY_T0_MS: i64 = 1_767_225_600_000;
+
+/// The files of `raw.inc_events` in state 1 (first landing), 2 (two more files, one in a new
+/// day, and a marker file that is not data) and 4 (state 2 with one file rewritten in place).
+fn daily_raw_files(state: usize) -> Vec<(&'static str, String, i64)> {
+    let minute = 60_000;
+    let mut files = vec![
+        (
+            "d=2026-01-30/part-1.csv",
+            "id,amount,cat\n1,10.50,a\n2,-3.25,b\n3,,a\n4,7.00,\n".to_string(),
+            0,
+        ),
+        (
+            "d=2026-01-31/part-1.csv",
+            "id,amount,cat\n5,1.00,a\n6,2.00,b\n7,3.00,b\n".to_string(),
+            minute,
+        ),
+    ];
+    if state >= 2 {
+        let part2 = if state == 4 {
+            "id,amount,cat\n8,80.80,a\n13,13.13,c\n"
+        } else {
+            "id,amount,cat\n8,8.00,a\n9,9.99,b\n"
+        };
+        files.push((
+            "d=2026-01-31/part-2.csv",
+            part2.to_string(),
+            if state == 4 { 4 * minute } else { 2 * minute },
+        ));
+        files.push((
+            "d=2026-02-01/part-1.csv",
+            "id,amount,cat\n10,0.01,a\n11,100.00,c\n12,5.50,a\n".to_string(),
+            3 * minute,
+        ));
+        files.push(("_SUCCESS", String::new(), 3 * minute));
+    }
+    files
+}
+
+fn stage_raw(folder: &Path, state: usize) {
+    let _ = std::fs::remove_dir_all(folder);
+    for (rel, text, offset) in daily_raw_files(state) {
+        let path = folder.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis((DAILY_T0_MS + offset) as u64);
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(at)
+            .unwrap();
+    }
+}
+
+/// Rows appended to `curated.inc_src` by the test (ids `ids`).
+fn daily_src_batch(ids: std::ops::Range<i64>) -> RecordBatch {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, true),
+        Field::new("amount", DataType::Decimal128(12, 2), true),
+        Field::new("cat", DataType::Utf8, true),
+        Field::new("d", DataType::Date32, true),
+    ]));
+    let id: Vec<i64> = ids.collect();
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(Int64Array::from(id.clone())),
+        Arc::new(
+            Decimal128Array::from(
+                id.iter()
+                    .map(|i| (i % 4 != 3).then_some(*i as i128 * 101))
+                    .collect::<Vec<_>>(),
+            )
+            .with_precision_and_scale(12, 2)
+            .unwrap(),
+        ),
+        Arc::new(StringArray::from(
+            id.iter().map(|i| ["x", "y"][(*i % 2) as usize]).collect::<Vec<_>>(),
+        )),
+        Arc::new(Date32Array::from(
+            id.iter().map(|i| 20_480 + *i as i32).collect::<Vec<_>>(),
+        )),
+    ];
+    RecordBatch::try_new(schema, cols).unwrap()
+}
+
+async fn meshkit_run(
+    lake: &Lake,
+    job: &str,
+    params: &[(&str, &str)],
+    run_id: &str,
+) -> Result<mesh_core::job::JobReport, String> {
+    let p = lake.domain.project("daily").unwrap();
+    let j = p.job(job).unwrap();
+    let mut all = j.params.clone();
+    all.extend(params.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    JobRun {
+        engine: &lake.engine,
+        project: p,
+        job: j,
+        params: &all,
+        run_id,
+    }
+    .run()
+    .await
+    .map_err(|e| e.to_string())
+}
+
+/// The table's current rows into `file`; its metadata location.
+async fn daily_export(lake: &Lake, table: &str, file: &Path) -> (mesh_iceberg::Table, String) {
+    let p = lake.domain.project("daily").unwrap();
+    let decl = p.tables.iter().find(|t| t.name.as_str() == table).unwrap();
+    let t = lake.engine.load_table(p, decl).await.unwrap();
+    let scan = t.scan(&Default::default()).await.unwrap();
+    write_parquet(file, scan.schema.clone(), &scan.batches);
+    let meta = t.metadata_location().to_string();
+    (t, meta)
+}
+
+async fn daily_meshkit(repo: &Path, work: &Path) -> Value {
+    use mesh_core::incremental::{bookmark_key, intervals_key};
+    let dir = work.join("daily");
+    let root = work.join("daily-domain");
+    write_daily_domain(repo, &root);
+    let lake = open(&root).await;
+    let p = lake.domain.project("daily").unwrap();
+    let table = |name: &str| p.tables.iter().find(|t| t.name.as_str() == name).unwrap();
+    let raw_folder = lake
+        .layout
+        .path(&lake.layout.table_location(p, table("inc_events")))
+        .unwrap();
+    let mut states = serde_json::Map::new();
+    for s in [1, 2, 4] {
+        let f = dir.join(format!("raw/s{s}/inc_events"));
+        stage_raw(&f, s);
+        states.insert(s.to_string(), json!(format!("file://{}/", f.display())));
+    }
+    let mut specs = serde_json::Map::new();
+    for job in DAILY_JOBS {
+        let j = p.job(job).unwrap();
+        let mut spec = serde_json::to_value(job_spec(&lake.domain, Env::Dev, p, j)).unwrap();
+        let sql = dir.join(format!("sql/{job}.sql"));
+        std::fs::create_dir_all(sql.parent().unwrap()).unwrap();
+        std::fs::write(&sql, daily_sql(job)).unwrap();
+        spec["sql"]["uri"] = json!(format!("file://{}", sql.display()));
+        let file = dir.join(format!("specs/{job}.json"));
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, serde_json::to_vec_pretty(&spec).unwrap()).unwrap();
+        specs.insert(job.to_string(), json!(file));
+    }
+
+    // Incremental raw append: state 1, state 2 (two new files), state 2 again (nothing new).
+    let key = bookmark_key("inc_append", "raw.inc_events");
+    let mut inc_runs = Vec::new();
+    for (run, state) in [(1, 1), (2, 2), (3, 2)] {
+        stage_raw(&raw_folder, state);
+        let report = meshkit_run(&lake, "inc_append", &[], &format!("inc_append-run{run}"))
+            .await
+            .unwrap();
+        let rows = dir.join(format!("expected/inc_append/run{run}.parquet"));
+        let (t, metadata) = daily_export(&lake, "inc_append", &rows).await;
+        eprintln!("meshkit inc_append run {run}: {} files read", report.files_read);
+        inc_runs.push(json!({
+            "run": run, "state": states[&state.to_string()], "rows": rows,
+            "bookmark": t.summary_property(&key), "files_read": report.files_read,
+            "committed": report.snapshot_id.is_some(), "metadata": metadata,
+        }));
+    }
+    assert_eq!(
+        inc_runs
+            .iter()
+            .map(|r| r["files_read"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
+        [2, 2, 0]
+    );
+
+    // Incremental Iceberg input: appends only, then nothing new, then a delete between appends.
+    let mut src = lake.engine.load_or_create(p, table("inc_src")).await.unwrap();
+    let mut ice_runs = Vec::new();
+    let plan: [(&[std::ops::Range<i64>], Option<&str>); 4] = [
+        (&[1..4, 4..6], None),
+        (&[6..8], None),
+        (&[], None),
+        (&[8..9], Some("id = 2")),
+    ];
+    for (n, (appends, delete)) in plan.iter().enumerate() {
+        let run = n + 1;
+        if let Some(predicate) = delete {
+            src.delete_where(predicate).await.unwrap();
+        }
+        let mut files = Vec::new();
+        for (k, ids) in appends.iter().enumerate() {
+            let batch = daily_src_batch(ids.clone());
+            let f = dir.join(format!("batches/run{run}-{k}.parquet"));
+            write_parquet(&f, batch.schema(), std::slice::from_ref(&batch));
+            src.append(&[batch], Default::default()).await.unwrap();
+            files.push(json!(f));
+        }
+        let mut jobs = serde_json::Map::new();
+        for job in ["inc_ice", "inc_ice_full"] {
+            let outcome = meshkit_run(&lake, job, &[], &format!("{job}-run{run}")).await;
+            let rows = dir.join(format!("expected/{job}/run{run}.parquet"));
+            daily_export(&lake, job, &rows).await;
+            eprintln!("meshkit {job} run {run}: {:?}", outcome.as_ref().map(|r| r.snapshot_id));
+            jobs.insert(
+                job.to_string(),
+                json!({
+                    "rows": rows,
+                    "error": outcome.as_ref().err(),
+                    "committed": outcome.as_ref().is_ok_and(|r| r.snapshot_id.is_some()),
+                }),
+            );
+        }
+        ice_runs.push(json!({"run": run, "appends": files, "delete": delete, "jobs": jobs}));
+    }
+    let last = &ice_runs[3]["jobs"];
+    assert!(
+        last["inc_ice"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("rewrote rows after snapshot")),
+        "{last}"
+    );
+    assert!(last["inc_ice_full"]["error"].is_null(), "{last}");
+
+    // Daily time-range job into a month-partitioned table: three days across a month end, then
+    // one day again after its input changed.
+    let mut tr_runs = Vec::new();
+    for (run, (day, state)) in [
+        ("2026-01-30", 2),
+        ("2026-01-31", 2),
+        ("2026-02-01", 2),
+        ("2026-01-31", 4),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        stage_raw(&raw_folder, state);
+        let report = meshkit_run(
+            &lake,
+            "tr_daily",
+            &[("run_date", day)],
+            &format!("tr_daily-run{}", run + 1),
+        )
+        .await
+        .unwrap();
+        let rows = dir.join(format!("expected/tr_daily/run{}.parquet", run + 1));
+        let (t, _) = daily_export(&lake, "tr_daily", &rows).await;
+        tr_runs.push(json!({
+            "run": run + 1, "run_date": day, "state": states[&state.to_string()], "rows": rows,
+            "done": t.summary_property(&intervals_key("tr_daily")), "operation": report.operation,
+        }));
+    }
+    assert_eq!(tr_runs[3]["done"], json!("2026-01-30/2026-02-01"));
+
+    json!({
+        "specs": specs,
+        "inc_append": inc_runs,
+        "inc_ice": ice_runs,
+        "tr_daily": tr_runs,
+        "bookmark_key": key,
+        "intervals_key": intervals_key("tr_daily"),
+        "handoff": dir.join("runner_handoff.json"),
+    })
+}
+
+fn read_parquet_file(file: &Path) -> Vec<RecordBatch> {
+    let f = std::fs::File::open(file).unwrap();
+    parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(|b| b.unwrap())
+        .collect()
+}
+
+/// meshkit continues the table the runner committed in its first run (a Glue run, then a
+/// local one): it reads exactly the files the runner had not, and ends equal to meshkit's
+/// own second and third runs, bookmark bytes included.
+async fn meshkit_continues_runner(repo: &Path, work: &Path, daily: &Value) {
+    let handoff: Value = serde_json::from_slice(
+        &std::fs::read(daily["handoff"].as_str().unwrap())
+            .unwrap_or_else(|e| panic!("the runner did not hand its first inc_append commit over: {e}")),
+    )
+    .unwrap();
+    let root = work.join("daily-domain-2");
+    write_daily_domain(repo, &root);
+    let lake = open(&root).await;
+    let p = lake.domain.project("daily").unwrap();
+    let table = |name: &str| p.tables.iter().find(|t| t.name.as_str() == name).unwrap();
+    let raw_folder = lake
+        .layout
+        .path(&lake.layout.table_location(p, table("inc_events")))
+        .unwrap();
+    // The Hadoop catalog names metadata files `v3.metadata.json`; meshkit commits only on top of
+    // the `00003-<uuid>.metadata.json` names the Glue and REST catalogs write (it numbers the
+    // next file from the name), so the handed-over file is given that name, unchanged inside.
+    let hadoop = Path::new(handoff["inc_append_run1_metadata"].as_str().unwrap());
+    let version: u32 = hadoop
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_prefix('v')?.strip_suffix(".metadata.json")?.parse().ok())
+        .unwrap_or_else(|| panic!("not a Hadoop-catalog metadata file: {}", hadoop.display()));
+    let metadata = hadoop.with_file_name(format!(
+        "{version:05}-9a3e4d2c-0b8f-4f51-9d5e-2c7a61b0e4f3.metadata.json"
+    ));
+    std::fs::copy(hadoop, &metadata).unwrap();
+    mesh_iceberg::Catalog::register_table(
+        lake.engine.catalog.as_ref(),
+        &lake.engine.ident(table("inc_append")),
+        &metadata.display().to_string(),
+    )
+    .await
+    .unwrap();
+    let key = daily["bookmark_key"].as_str().unwrap();
+    for run in [2usize, 3] {
+        let want = &daily["inc_append"][run - 1];
+        stage_raw(&raw_folder, 2);
+        let report = meshkit_run(&lake, "inc_append", &[], &format!("inc_append-after-runner-{run}"))
+            .await
+            .unwrap();
+        assert_eq!(
+            report.files_read as u64,
+            want["files_read"].as_u64().unwrap(),
+            "meshkit after the runner's run {}: files read",
+            run - 1
+        );
+        let t = lake.engine.load_table(p, table("inc_append")).await.unwrap();
+        let scan = t.scan(&Default::default()).await.unwrap();
+        let expected = read_parquet_file(Path::new(want["rows"].as_str().unwrap()));
+        assert_eq!(
+            sorted_rows(&scan.batches),
+            sorted_rows(&expected),
+            "meshkit's run {run} continuing the runner's table differs from meshkit's own"
+        );
+        assert_eq!(
+            t.summary_property(key).as_deref(),
+            want["bookmark"].as_str(),
+            "bookmark after meshkit's run {run} on the runner's table"
+        );
+        assert_eq!(report.snapshot_id.is_some(), want["committed"].as_bool().unwrap());
+    }
+    eprintln!("ok   daily meshkit continues the runner's bookmark (runs 2 and 3)");
 }
