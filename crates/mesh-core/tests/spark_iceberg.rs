@@ -794,7 +794,7 @@ async fn maintenance_states(
         }
         tables.push(t);
     }
-    let mut expiring = tables.pop().unwrap();
+    let expiring = tables.pop().unwrap();
     let mut t = tables.pop().unwrap();
     let before = t.current_snapshot_id();
     t.delete_where("amount < 100").await.unwrap();
