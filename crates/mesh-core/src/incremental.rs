@@ -93,7 +93,7 @@ mod tests {
         // Far newer files move the watermark: older ones then count as processed and the
         // bookmark keeps only files inside the band.
         let day2 = [f("d=2/a.csv", 10, 10 * h)];
-        let b2 = b1.advance(&[late.clone()]).advance(&day2);
+        let b2 = b1.advance(std::slice::from_ref(&late)).advance(&day2);
         assert_eq!(b2.before_ms, 9 * h);
         assert_eq!(b2.files, day2.to_vec());
         assert!(b2.is_processed(&late) && b2.is_processed(&day2[0]));

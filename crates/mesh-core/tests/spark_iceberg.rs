@@ -370,7 +370,15 @@ fn synth_rows(run: usize) -> RecordBatch {
 /// three events per key (distinct timestamps: no ties for keep_latest), some deletes. Run 3
 /// updates ids 0-9, deletes 10-14, inserts 20-24 and updates the (NULL, x) key.
 fn synth_changes(run: usize) -> RecordBatch {
-    let mut rows: Vec<(Option<i64>, Option<&str>, i64, Option<i128>, Option<&str>, &str)> = Vec::new();
+    type Row<'a> = (
+        Option<i64>,
+        Option<&'a str>,
+        i64,
+        Option<i128>,
+        Option<&'a str>,
+        &'a str,
+    );
+    let mut rows: Vec<Row> = Vec::new();
     let k2 = |i: i64| -> Option<&'static str> {
         match i % 5 {
             0 => None,
@@ -706,6 +714,8 @@ async fn export(
     let mut out = Vec::new();
     for s in snaps {
         let id = s.snapshot_id();
+        // The scan is async, so the entry API cannot hold the slot across it.
+        #[allow(clippy::map_entry)]
         if !known.contains_key(&id) {
             let at = t
                 .scan(&mesh_iceberg::ScanOptions {
@@ -1265,6 +1275,8 @@ async fn daily_meshkit(repo: &Path, work: &Path) -> Value {
     // Incremental Iceberg input: appends only, then nothing new, then a delete between appends.
     let mut src = lake.engine.load_or_create(p, table("inc_src")).await.unwrap();
     let mut ice_runs = Vec::new();
+    // Each run appends some id ranges (one or several files).
+    #[allow(clippy::single_range_in_vec_init)]
     let plan: [(&[std::ops::Range<i64>], Option<&str>); 4] = [
         (&[1..4, 4..6], None),
         (&[6..8], None),

@@ -160,6 +160,12 @@ pub fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].bytes().filter(|b| *b == b'\n').count() + 1
 }
 
+impl Diagnostics {
+    pub(crate) fn last_mut_inner(&mut self) -> Option<&mut Diagnostic> {
+        self.0.last_mut()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,11 +180,5 @@ mod tests {
         let long = "é".repeat(100);
         let t = truncate(&long);
         assert!(t.starts_with(&"é".repeat(80)) && t.ends_with("(200 bytes)"), "{t}");
-    }
-}
-
-impl Diagnostics {
-    pub(crate) fn last_mut_inner(&mut self) -> Option<&mut Diagnostic> {
-        self.0.last_mut()
     }
 }
