@@ -12,7 +12,6 @@ pub mod load;
 pub mod model;
 pub mod naming;
 pub mod param;
-pub mod raw;
 pub mod scaffold;
 pub mod source;
 

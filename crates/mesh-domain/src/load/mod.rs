@@ -10,8 +10,10 @@ use crate::env::Env;
 use crate::ident::{DomainAbbr, Name, ProjectSlug};
 use crate::model::*;
 use crate::naming::{NameKind, Naming};
-use crate::raw::*;
+use self::unchecked::*;
 use crate::source::SourceMap;
+
+pub mod unchecked;
 
 pub const DOMAIN_FILE: &str = "domain.json";
 pub const PROJECTS_DIR: &str = "projects";
