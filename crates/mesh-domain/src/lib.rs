@@ -1,8 +1,8 @@
 //! The meshkit domain model.
 //!
-//! `domain.json` and `projects/*/project.toml` are parsed into raw structs ([`raw`]), then
-//! validated into the checked model ([`model`]) by [`load::load_domain`], which reports every
-//! problem at once with file, line, field and a fix. [`naming::Naming`] derives every AWS
+//! `domain.json` and `projects/*/project.toml` are parsed into their unchecked shapes
+//! ([`load::unchecked`]), then validated into the checked model ([`model`]) by
+//! [`load::load_domain`], which reports every problem at once with file, line, field and a fix. [`naming::Naming`] derives every AWS
 //! name and path from the model. Nothing here knows about engines, clouds or async.
 
 pub mod diagnostic;
@@ -12,7 +12,6 @@ pub mod load;
 pub mod model;
 pub mod naming;
 pub mod param;
-pub mod raw;
 pub mod scaffold;
 pub mod source;
 

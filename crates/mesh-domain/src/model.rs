@@ -591,32 +591,71 @@ pub struct OrphanCleanup {
     pub retention_days: u32,
 }
 
+// Defaults. Every one is AWS Glue's table-optimizer default too, except `min_input_files`:
+// meshkit compacts from Iceberg's 5 files where Glue waits for 100 (see
+// `Compaction::DEFAULT_MIN_INPUT_FILES`). README.md, "project.toml", states the same values.
+
 impl Optimizers {
+    /// Hours between optimizer runs: Glue's `runRateInHours` default.
     pub const DEFAULT_RUN_RATE_HOURS: u32 = 24;
+}
+
+impl Compaction {
+    /// Files smaller than this share of the target are candidates: Iceberg's
+    /// `min-file-size-bytes` default and Glue's (75%).
+    pub const DEFAULT_MIN_FILE_SIZE_RATIO: f64 = 0.75;
+    /// Candidates that make a partition worth compacting: Iceberg's `rewrite_data_files`
+    /// default. Glue's compaction optimizer waits for [`Self::GLUE_MIN_INPUT_FILES`]; meshkit
+    /// keeps Iceberg's because a pipeline `optimize` step runs right after each write, when a
+    /// partition has a few new files, not a hundred.
+    pub const DEFAULT_MIN_INPUT_FILES: u32 = 5;
+    /// Deletes in a data file that make it a candidate: Iceberg's and Glue's default.
+    pub const DEFAULT_DELETE_FILE_THRESHOLD: u32 = 1;
+    /// Glue's compaction optimizer default for `minInputFiles`. Terraform's
+    /// `aws_glue_catalog_table_optimizer` cannot set it, so the managed optimizer compacts with
+    /// this value whatever the manifest says; `mesh render` warns when they differ.
+    pub const GLUE_MIN_INPUT_FILES: u32 = 100;
+    /// Glue's compaction optimizer default for `deleteFileThreshold` (not settable either).
+    pub const GLUE_DELETE_FILE_THRESHOLD: u32 = 1;
+}
+
+impl Retention {
+    /// Glue's `snapshotRetentionPeriodInDays` default.
+    pub const DEFAULT_SNAPSHOT_RETENTION_DAYS: u32 = 5;
+    /// Glue's `numberOfSnapshotsToRetain` default.
+    pub const DEFAULT_RETAIN_LAST: u32 = 1;
+    pub const DEFAULT_CLEAN_EXPIRED_FILES: bool = true;
+}
+
+impl OrphanCleanup {
+    /// Glue's `orphanFileRetentionPeriodInDays` default.
+    pub const DEFAULT_RETENTION_DAYS: u32 = 3;
 }
 
 impl Default for Compaction {
     fn default() -> Self {
         Compaction {
             target_file_size_mb: DEFAULT_TARGET_FILE_SIZE_MB,
-            min_file_size_ratio: 0.75,
-            min_input_files: 5,
-            delete_file_threshold: 1,
+            min_file_size_ratio: Self::DEFAULT_MIN_FILE_SIZE_RATIO,
+            min_input_files: Self::DEFAULT_MIN_INPUT_FILES,
+            delete_file_threshold: Self::DEFAULT_DELETE_FILE_THRESHOLD,
         }
     }
 }
 impl Default for Retention {
     fn default() -> Self {
         Retention {
-            snapshot_retention_days: 5,
-            retain_last: 1,
-            clean_expired_files: true,
+            snapshot_retention_days: Self::DEFAULT_SNAPSHOT_RETENTION_DAYS,
+            retain_last: Self::DEFAULT_RETAIN_LAST,
+            clean_expired_files: Self::DEFAULT_CLEAN_EXPIRED_FILES,
         }
     }
 }
 impl Default for OrphanCleanup {
     fn default() -> Self {
-        OrphanCleanup { retention_days: 3 }
+        OrphanCleanup {
+            retention_days: Self::DEFAULT_RETENTION_DAYS,
+        }
     }
 }
 

@@ -623,7 +623,7 @@ mod tests {
     }
 
     #[test]
-    fn seed_examples() {
+    fn names_of_the_example_domain() {
         let n = naming(Env::Dev);
         assert_eq!(n.data_bucket(Layer::Raw), "f01-raw-dev");
         assert_eq!(n.bucket(BucketKind::Artifacts), "f01-artifacts-dev");

@@ -982,45 +982,53 @@ impl Table {
                 files_read: 0,
             });
         };
-        // Duplicates and deletions are decided on the source as given, so that control
-        // columns (an `op` flag, an ordering `lsn`) need not be table columns.
-        let raw_schema = first.schema();
-        let raw = concat_batches(&raw_schema, source).map_err(|e| Error::Invalid {
+        // Duplicates and deletions are decided on the source as given (`unprojected`), so that
+        // control columns (an `op` flag, an ordering `lsn`) need not be table columns; `data`
+        // is the source without them.
+        let unprojected_schema = first.schema();
+        let unprojected = concat_batches(&unprojected_schema, source).map_err(|e| Error::Invalid {
             table: name.clone(),
             detail: format!("all merge source batches must have the same schema: {e}"),
         })?;
-        let mut raw_key_idx = Vec::new();
+        let mut unprojected_key_idx = Vec::new();
         for k in &opts.keys {
-            raw_key_idx.push(raw_schema.index_of(k).map_err(|_| Error::Invalid {
+            unprojected_key_idx.push(unprojected_schema.index_of(k).map_err(|_| Error::Invalid {
                 table: name.clone(),
                 detail: format!("merge key {k} is missing from the merge source"),
             })?);
         }
-        let raw_keys: Vec<ArrayRef> = raw_key_idx.iter().map(|i| raw.column(*i).clone()).collect();
-        let raw_converter =
-            RowConverter::new(raw_keys.iter().map(|a| SortField::new(a.data_type().clone())).collect())?;
-        let raw = dedupe(&name, &raw, &raw_converter, &raw_keys, opts)?;
+        let unprojected_keys: Vec<ArrayRef> = unprojected_key_idx
+            .iter()
+            .map(|i| unprojected.column(*i).clone())
+            .collect();
+        let unprojected_converter = RowConverter::new(
+            unprojected_keys
+                .iter()
+                .map(|a| SortField::new(a.data_type().clone()))
+                .collect(),
+        )?;
+        let unprojected = dedupe(&name, &unprojected, &unprojected_converter, &unprojected_keys, opts)?;
         let is_delete = match &opts.delete_when {
-            Some(sql) => Filter::compile(&name, sql, raw.schema())?.evaluate(&name, &raw)?,
-            None => vec![false; raw.num_rows()],
+            Some(sql) => Filter::compile(&name, sql, unprojected.schema())?.evaluate(&name, &unprojected)?,
+            None => vec![false; unprojected.num_rows()],
         };
         let current = self.metadata.current_schema().clone();
         let mut control: HashSet<String> = HashSet::new();
         if let Some(sql) = &opts.delete_when {
-            control.extend(referenced_columns(&name, sql, raw.schema())?);
+            control.extend(referenced_columns(&name, sql, unprojected.schema())?);
         }
         if let DuplicateKeys::KeepLatestBy(c) = &opts.duplicates {
             control.insert(c.clone());
         }
         control.retain(|c| current.field_by_name(c).is_none());
-        let data_idx: Vec<usize> = raw_schema
+        let data_idx: Vec<usize> = unprojected_schema
             .fields()
             .iter()
             .enumerate()
             .filter(|(_, f)| !control.contains(f.name()))
             .map(|(i, _)| i)
             .collect();
-        let data = raw.project(&data_idx)?;
+        let data = unprojected.project(&data_idx)?;
 
         let (schema, new_schema) = self.write_schema(Some(data.schema_ref().as_ref()), opts.evolution)?;
         let target = arrow_schema(&schema)?;

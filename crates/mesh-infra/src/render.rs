@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use mesh_domain::{BucketKind, Domain, Env, Layer, Naming, Project, RawFormat, Storage, Table};
+use mesh_domain::{BucketKind, Compaction, Domain, Env, Layer, Naming, Project, RawFormat, Storage, Table};
 use serde_json::json;
 
 use crate::error::InfraError;
@@ -659,28 +659,40 @@ impl<'a> EnvRoot<'a> {
                         .attr("enabled", Expr::Bool(true)),
                 ),
             );
-            // Provider 6.25 has no compaction settings block (issues 43867, 44200).
+            // Provider 6.25 has no compaction settings block (issues 43867, 44200): Glue compacts
+            // with its own defaults, so every setting that differs from them is named. With
+            // meshkit's defaults that is `min_input_files` alone (the model's constants say why).
             let mut lost = Vec::new();
-            if c.min_input_files != 100 {
-                lost.push(format!("min_input_files = {} (AWS uses 100)", c.min_input_files));
-            }
-            if c.delete_file_threshold != 1 {
+            if c.min_input_files != Compaction::GLUE_MIN_INPUT_FILES {
                 lost.push(format!(
-                    "delete_file_threshold = {} (AWS uses 1)",
-                    c.delete_file_threshold
+                    "min_input_files = {} (AWS uses {})",
+                    c.min_input_files,
+                    Compaction::GLUE_MIN_INPUT_FILES
                 ));
             }
-            if c.target_file_size_mb != mesh_domain::DEFAULT_TARGET_FILE_SIZE_MB {
+            if c.delete_file_threshold != Compaction::GLUE_DELETE_FILE_THRESHOLD {
                 lost.push(format!(
-                    "target_file_size_mb = {} (AWS uses {})",
-                    c.target_file_size_mb,
-                    mesh_domain::DEFAULT_TARGET_FILE_SIZE_MB
+                    "delete_file_threshold = {} (AWS uses {})",
+                    c.delete_file_threshold,
+                    Compaction::GLUE_DELETE_FILE_THRESHOLD
                 ));
             }
-            if o.run_rate_hours != 24 {
+            // Glue's target is the table's `write.target-file-size-bytes`, which the runtime sets
+            // from the table's own `target_file_size_mb`.
+            let table_target = t
+                .iceberg()
+                .map_or(mesh_domain::DEFAULT_TARGET_FILE_SIZE_MB, |i| i.target_file_size_mb);
+            if c.target_file_size_mb != table_target {
                 lost.push(format!(
-                    "run_rate_hours = {} (AWS compacts every 24 h)",
-                    o.run_rate_hours
+                    "target_file_size_mb = {} (AWS uses the table's, {table_target})",
+                    c.target_file_size_mb
+                ));
+            }
+            if o.run_rate_hours != mesh_domain::Optimizers::DEFAULT_RUN_RATE_HOURS {
+                lost.push(format!(
+                    "run_rate_hours = {} (AWS compacts every {} h)",
+                    o.run_rate_hours,
+                    mesh_domain::Optimizers::DEFAULT_RUN_RATE_HOURS
                 ));
             }
             if !lost.is_empty() {

@@ -101,6 +101,90 @@ fn optimizer_settings_terraform_cannot_express_are_warned() {
     assert!(daily.message.contains("min_input_files = 5"), "{}", daily.message);
 }
 
+/// README.md, the model's defaults and `mesh render` say the same thing: meshkit's defaults are
+/// Glue's except `min_input_files`, and that one difference is all a default table is warned of.
+#[test]
+fn readme_model_defaults_and_the_render_warning_agree() {
+    use mesh_domain::{Compaction, Optimizers, OrphanCleanup, Retention};
+    let readme = std::fs::read_to_string(common::repo_root().join("README.md")).unwrap();
+    let readme = readme.split_whitespace().collect::<Vec<_>>().join(" ");
+    let lost = format!(
+        "min_input_files = {} (AWS uses {})",
+        Compaction::DEFAULT_MIN_INPUT_FILES,
+        Compaction::GLUE_MIN_INPUT_FILES
+    );
+    for stated in [
+        format!("`min_file_size_ratio = {}`", Compaction::DEFAULT_MIN_FILE_SIZE_RATIO),
+        format!("`min_input_files = {}`", Compaction::DEFAULT_MIN_INPUT_FILES),
+        format!(
+            "`delete_file_threshold = {}`",
+            Compaction::DEFAULT_DELETE_FILE_THRESHOLD
+        ),
+        format!(
+            "`snapshot_retention_days = {}`",
+            Retention::DEFAULT_SNAPSHOT_RETENTION_DAYS
+        ),
+        format!("`retain_last = {}`", Retention::DEFAULT_RETAIN_LAST),
+        format!("`clean_expired_files = {}`", Retention::DEFAULT_CLEAN_EXPIRED_FILES),
+        format!("`retention_days = {}`", OrphanCleanup::DEFAULT_RETENTION_DAYS),
+        format!("`run_rate_hours = {}`", Optimizers::DEFAULT_RUN_RATE_HOURS),
+        format!(
+            "Glue's compaction waits for {} small files",
+            Compaction::GLUE_MIN_INPUT_FILES
+        ),
+        format!("`{lost}`"),
+    ] {
+        assert!(readme.contains(&stated), "README.md no longer says {stated}");
+    }
+
+    // A table with every optimizer setting left to its default.
+    let dir = tempfile::tempdir().unwrap();
+    let root = common::repo_root();
+    std::fs::copy(root.join("domain.json"), dir.path().join("domain.json")).unwrap();
+    let project = dir.path().join("projects/defaults");
+    std::fs::create_dir_all(project.join("sql")).unwrap();
+    std::fs::write(project.join("sql/copy.sql"), "SELECT id FROM refined.source\n").unwrap();
+    std::fs::write(
+        project.join("project.toml"),
+        r#"name = "defaults"
+project_slug = "df01"
+owner = "platform"
+classification = "internal"
+
+[[tables]]
+name = "source"
+layer = "refined"
+columns = [{ name = "id", type = "long" }]
+
+[[tables]]
+name = "kept"
+layer = "curated"
+columns = [{ name = "id", type = "long" }]
+
+[[jobs]]
+name = "copy"
+sql = "sql/copy.sql"
+inputs = ["refined.source"]
+output = "curated.kept"
+"#,
+    )
+    .unwrap();
+    let domain = mesh_domain::load_domain(dir.path()).unwrap_or_else(|d| panic!("{d}"));
+    let rendered = mesh_infra::render(&domain, &[Env::Dev]).unwrap();
+    let kept = rendered
+        .warnings
+        .iter()
+        .find(|w| w.message.starts_with("f01_curated.kept:"))
+        .expect("a warning for a table with default optimizers");
+    let named = kept
+        .message
+        .split_once("compaction ")
+        .and_then(|(_, rest)| rest.split_once(" cannot be set by Terraform"))
+        .map(|(named, _)| named)
+        .unwrap_or_else(|| panic!("unexpected warning: {}", kept.message));
+    assert_eq!(named, lost, "{}", kept.message);
+}
+
 #[test]
 fn a_domain_without_an_account_for_the_env_is_an_error_naming_the_field() {
     let dir = tempfile::tempdir().unwrap();

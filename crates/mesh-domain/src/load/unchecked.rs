@@ -1,5 +1,11 @@
-//! Input exactly as written in `domain.json` and `project.toml`. Unknown fields are errors.
-//! Nothing here is trusted: `crate::load` turns these into the checked model.
+//! `domain.json` and `project.toml` exactly as written: the shapes serde reads, before any
+//! rule is checked. Unknown fields are errors; nothing else here is trusted, and
+//! [`crate::load`] turns these into the checked [`crate::model`].
+//!
+//! Every type is named `Unchecked…` after the model type it becomes (`UncheckedTable` →
+//! [`crate::model::Table`]): the prefix says what sets them apart from the model, and it keeps
+//! "raw" for the data layer alone. (`…Manifest` would read as an Iceberg manifest, and `…File`
+//! fits only the two top-level files.) Field names are the file formats' and must not change.
 
 use std::collections::BTreeMap;
 
@@ -7,7 +13,7 @@ use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawDomain {
+pub struct UncheckedDomain {
     #[serde(rename = "$schema", default)]
     pub schema: Option<String>,
     pub domain_name: String,
@@ -24,7 +30,7 @@ pub struct RawDomain {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawProject {
+pub struct UncheckedProject {
     pub name: String,
     pub project_slug: String,
     pub owner: String,
@@ -32,25 +38,25 @@ pub struct RawProject {
     pub classification: String,
     pub description: Option<String>,
     #[serde(default)]
-    pub tables: Vec<RawTable>,
+    pub tables: Vec<UncheckedTable>,
     #[serde(default)]
-    pub jobs: Vec<RawJob>,
+    pub jobs: Vec<UncheckedJob>,
     #[serde(default)]
-    pub pipelines: Vec<RawPipeline>,
+    pub pipelines: Vec<UncheckedPipeline>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawTable {
+pub struct UncheckedTable {
     pub name: String,
     pub layer: String,
     pub description: Option<String>,
     /// Raw tables: `csv`, `json` or `parquet`. Refined/curated: omitted or `iceberg`.
     pub format: Option<String>,
-    pub csv: Option<RawCsv>,
+    pub csv: Option<UncheckedCsv>,
     pub bad_rows: Option<String>,
     #[serde(default)]
-    pub columns: Vec<RawColumn>,
+    pub columns: Vec<UncheckedColumn>,
     #[serde(default)]
     pub partition_by: Vec<String>,
     #[serde(default)]
@@ -59,12 +65,12 @@ pub struct RawTable {
     pub identifier: Vec<String>,
     pub target_file_size_mb: Option<u32>,
     pub schema_evolution: Option<bool>,
-    pub optimizers: Option<RawOptimizers>,
+    pub optimizers: Option<UncheckedOptimizers>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawColumn {
+pub struct UncheckedColumn {
     pub name: String,
     #[serde(rename = "type")]
     pub data_type: String,
@@ -74,7 +80,7 @@ pub struct RawColumn {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawCsv {
+pub struct UncheckedCsv {
     pub header: Option<bool>,
     pub delimiter: Option<String>,
     pub quote: Option<String>,
@@ -84,16 +90,16 @@ pub struct RawCsv {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawOptimizers {
+pub struct UncheckedOptimizers {
     pub run_rate_hours: Option<u32>,
-    pub compaction: Option<RawCompaction>,
-    pub retention: Option<RawRetention>,
-    pub orphans: Option<RawOrphans>,
+    pub compaction: Option<UncheckedCompaction>,
+    pub retention: Option<UncheckedRetention>,
+    pub orphans: Option<UncheckedOrphans>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawCompaction {
+pub struct UncheckedCompaction {
     pub enabled: Option<bool>,
     pub target_file_size_mb: Option<u32>,
     pub min_file_size_ratio: Option<f64>,
@@ -103,7 +109,7 @@ pub struct RawCompaction {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawRetention {
+pub struct UncheckedRetention {
     pub enabled: Option<bool>,
     pub snapshot_retention_days: Option<u32>,
     pub retain_last: Option<u32>,
@@ -112,14 +118,14 @@ pub struct RawRetention {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawOrphans {
+pub struct UncheckedOrphans {
     pub enabled: Option<bool>,
     pub retention_days: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawJob {
+pub struct UncheckedJob {
     pub name: String,
     pub description: Option<String>,
     pub sql: String,
@@ -127,22 +133,22 @@ pub struct RawJob {
     pub inputs: Vec<String>,
     pub output: String,
     pub mode: Option<String>,
-    pub merge: Option<RawMerge>,
+    pub merge: Option<UncheckedMerge>,
     #[serde(default)]
-    pub checks: Vec<RawCheck>,
+    pub checks: Vec<UncheckedCheck>,
     #[serde(default)]
     pub params: BTreeMap<String, String>,
     /// `${name}` types (string when absent): date, timestamp, int, string.
     #[serde(default)]
     pub param_types: BTreeMap<String, String>,
-    pub glue: Option<RawGlue>,
-    pub incremental: Option<RawIncremental>,
-    pub time_range: Option<RawTimeRange>,
+    pub glue: Option<UncheckedGlue>,
+    pub incremental: Option<UncheckedIncremental>,
+    pub time_range: Option<UncheckedTimeRange>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawIncremental {
+pub struct UncheckedIncremental {
     #[serde(default)]
     pub inputs: Vec<String>,
     pub on_rewrite: Option<String>,
@@ -150,14 +156,14 @@ pub struct RawIncremental {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawTimeRange {
+pub struct UncheckedTimeRange {
     pub column: String,
     pub grain: String,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawMerge {
+pub struct UncheckedMerge {
     pub keys: Option<Vec<String>>,
     pub delete_when: Option<String>,
     pub on_duplicate: Option<String>,
@@ -167,7 +173,7 @@ pub struct RawMerge {
 /// One flat shape for every check type, so a misplaced field gets a message naming the check type.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawCheck {
+pub struct UncheckedCheck {
     #[serde(rename = "type")]
     pub kind: String,
     pub name: Option<String>,
@@ -182,7 +188,7 @@ pub struct RawCheck {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawGlue {
+pub struct UncheckedGlue {
     pub worker_type: Option<String>,
     pub workers: Option<u32>,
     pub timeout_minutes: Option<u32>,
@@ -191,7 +197,7 @@ pub struct RawGlue {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawPipeline {
+pub struct UncheckedPipeline {
     pub name: String,
     pub description: Option<String>,
     pub schedule: Option<String>,
@@ -199,12 +205,12 @@ pub struct RawPipeline {
     #[serde(default)]
     pub alert_emails: Vec<String>,
     #[serde(default)]
-    pub steps: Vec<RawStep>,
+    pub steps: Vec<UncheckedStep>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawStep {
+pub struct UncheckedStep {
     pub name: Option<String>,
     pub job: Option<String>,
     pub optimize: Option<String>,

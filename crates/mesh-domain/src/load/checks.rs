@@ -1,0 +1,208 @@
+//! A job's data-quality `checks`: one flat shape for every type, so each type's required
+//! and misplaced fields are reported by name.
+
+use super::unchecked::UncheckedCheck;
+use super::FileCx;
+use crate::diagnostic::did_you_mean;
+use crate::ident::Name;
+use crate::model::{Check, CheckKind, Severity, Table};
+
+/// Check `ci` of job `i`, whose columns must be in the job's output table `out`.
+pub(super) fn check_check(
+    cx: &mut FileCx<'_>,
+    i: usize,
+    ci: usize,
+    c: &UncheckedCheck,
+    out: Option<&Table>,
+) -> Option<Check> {
+    let f = |field: &str| format!("jobs[{i}].checks[{ci}].{field}");
+    let before = cx.diags.len();
+    let severity = match c.severity.as_deref() {
+        None | Some("error") => Severity::Error,
+        Some("warn") => Severity::Warn,
+        Some(other) => {
+            cx.err_help(
+                f("severity"),
+                format!("`{other}` is not a severity"),
+                "use error (commits nothing on failure) or warn",
+            );
+            Severity::Error
+        }
+    };
+    let col = |cx: &mut FileCx<'_>, field: String, name: &str| -> Option<Name> {
+        let n = cx.name(&field, name)?;
+        if let Some(t) = out {
+            if t.column(name).is_none() {
+                let help = did_you_mean(name, t.columns.iter().map(|c| c.name.as_str()))
+                    .unwrap_or_else(|| format!("checks run on the output table `{}`", t.reference()));
+                cx.err_help(
+                    field,
+                    format!("column `{name}` is not in the output table `{}`", t.reference()),
+                    help,
+                );
+                return None;
+            }
+        }
+        Some(n)
+    };
+    let need = |cx: &mut FileCx<'_>, key: &str, present: bool| {
+        if !present {
+            cx.err_help(
+                f(key),
+                format!("a `{}` check needs `{key}`", c.kind),
+                format!("add {key} = …"),
+            );
+        }
+        present
+    };
+    let allowed: &[&str] = match c.kind.as_str() {
+        "not_null" | "unique" => &["columns"],
+        "accepted_values" => &["column", "values"],
+        "range" => &["column", "min", "max"],
+        "row_count_min" => &["min"],
+        "sql" => &["sql"],
+        _ => &[],
+    };
+    let present = [
+        ("columns", c.columns.is_some()),
+        ("column", c.column.is_some()),
+        ("values", c.values.is_some()),
+        ("min", c.min.is_some()),
+        ("max", c.max.is_some()),
+        ("sql", c.sql.is_some()),
+    ];
+    let kind = match c.kind.as_str() {
+        "not_null" | "unique" => {
+            if need(cx, "columns", c.columns.as_ref().is_some_and(|v| !v.is_empty())) {
+                let cols: Vec<Name> = c
+                    .columns
+                    .iter()
+                    .flatten()
+                    .enumerate()
+                    .filter_map(|(k, name)| col(cx, f(&format!("columns[{k}]")), name))
+                    .collect();
+                Some(if c.kind == "unique" {
+                    CheckKind::Unique { columns: cols }
+                } else {
+                    CheckKind::NotNull { columns: cols }
+                })
+            } else {
+                None
+            }
+        }
+        "accepted_values" => {
+            let has = need(cx, "column", c.column.is_some())
+                & need(cx, "values", c.values.as_ref().is_some_and(|v| !v.is_empty()));
+            if has {
+                let column = col(cx, f("column"), c.column.as_deref().unwrap_or_default());
+                let values = c
+                    .values
+                    .iter()
+                    .flatten()
+                    .map(|v| match v {
+                        toml::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    })
+                    .collect();
+                column.map(|column| CheckKind::AcceptedValues { column, values })
+            } else {
+                None
+            }
+        }
+        "range" => {
+            if need(cx, "column", c.column.is_some()) {
+                if c.min.is_none() && c.max.is_none() {
+                    cx.err_help(
+                        f("min"),
+                        "a range check needs min, max or both",
+                        "add min = 0 and/or max = …",
+                    );
+                }
+                for (field, v) in [("min", c.min), ("max", c.max)] {
+                    if let Some(v) = v.filter(|v| !v.is_finite()) {
+                        // NaN compares false with everything and becomes the SQL name `nan`.
+                        cx.err_help(
+                            f(field),
+                            format!("{v} is not a finite number"),
+                            "use a number such as 0 or 1e6, or leave it out for an open range",
+                        );
+                    }
+                }
+                if let (Some(lo), Some(hi)) = (c.min, c.max) {
+                    if lo > hi {
+                        cx.err_help(f("min"), format!("min {lo} is greater than max {hi}"), "swap them");
+                    }
+                }
+                col(cx, f("column"), c.column.as_deref().unwrap_or_default()).map(|column| CheckKind::Range {
+                    column,
+                    min: c.min,
+                    max: c.max,
+                })
+            } else {
+                None
+            }
+        }
+        "row_count_min" => match c.min {
+            Some(m) if m >= 0.0 && m.fract() == 0.0 && m <= 9.0e15 => Some(CheckKind::RowCountMin { min: m as u64 }),
+            Some(m) => {
+                cx.err_help(f("min"), format!("{m} is not a row count"), "use a whole number ≥ 0");
+                None
+            }
+            None => {
+                need(cx, "min", false);
+                None
+            }
+        },
+        "sql" => {
+            if need(cx, "sql", c.sql.as_ref().is_some_and(|s| !s.trim().is_empty())) {
+                Some(CheckKind::Sql {
+                    sql: c.sql.clone().unwrap_or_default(),
+                })
+            } else {
+                None
+            }
+        }
+        other => {
+            cx.err_help(
+                f("type"),
+                format!("`{other}` is not a check type"),
+                did_you_mean(
+                    other,
+                    ["not_null", "unique", "accepted_values", "range", "row_count_min", "sql"],
+                )
+                .unwrap_or_else(|| "use not_null, unique, accepted_values, range, row_count_min or sql".into()),
+            );
+            None
+        }
+    };
+    if !allowed.is_empty() {
+        for (key, is_present) in present {
+            if is_present && !allowed.contains(&key) {
+                cx.err_help(
+                    f(key),
+                    format!("`{key}` does not apply to a `{}` check", c.kind),
+                    format!("a `{}` check takes: {}", c.kind, allowed.join(", ")),
+                );
+            }
+        }
+    }
+    if cx.diags.len() > before {
+        return None;
+    }
+    let kind = kind?;
+    let name = c.name.clone().unwrap_or_else(|| match &kind {
+        CheckKind::NotNull { columns } | CheckKind::Unique { columns } => {
+            format!(
+                "{}({})",
+                kind.type_name(),
+                columns.iter().map(Name::as_str).collect::<Vec<_>>().join(", ")
+            )
+        }
+        CheckKind::AcceptedValues { column, .. } | CheckKind::Range { column, .. } => {
+            format!("{}({column})", kind.type_name())
+        }
+        CheckKind::RowCountMin { min } => format!("row_count_min({min})"),
+        CheckKind::Sql { .. } => format!("sql_check_{ci}"),
+    });
+    Some(Check { name, severity, kind })
+}

@@ -1,0 +1,332 @@
+//! One `[[tables]]` entry: its columns, partitioning, sort order and identifier, then its
+//! storage — Hive files for the raw layer, Iceberg (with optimizers) for refined and curated.
+
+use super::unchecked::{UncheckedColumn, UncheckedCsv, UncheckedTable};
+use super::{optimizer, FileCx};
+use crate::diagnostic::did_you_mean;
+use crate::ident::Name;
+use crate::model::{
+    BadRows, Column, ColumnType, CsvOptions, HiveOptions, IcebergOptions, Layer, PartitionField, RawFormat, SortField,
+    Storage, Table, Transform,
+};
+
+/// Checks table `i`; `None` once anything in it was reported.
+pub(super) fn check_table(cx: &mut FileCx<'_>, i: usize, t: &UncheckedTable) -> Option<Table> {
+    let before = cx.diags.len();
+    let f = |field: &str| format!("tables[{i}].{field}");
+    let name = cx.name(&f("name"), &t.name);
+    let layer = Layer::parse(&t.layer);
+    if layer.is_none() {
+        cx.err_help(
+            f("layer"),
+            format!("`{}` is not a layer", t.layer),
+            "use raw, refined or curated",
+        );
+    }
+    let columns = check_columns(cx, i, &t.columns);
+    let partition_by = check_partition_by(cx, i, &t.partition_by, &columns);
+    let sort_order = check_sort_order(cx, i, &t.sort_order, &columns);
+    let identifier = check_identifier(cx, i, &t.identifier, &columns);
+    let storage = match layer {
+        Some(Layer::Raw) => check_hive(cx, i, t, &partition_by),
+        Some(_) => Some(check_iceberg(cx, i, t)),
+        None => None,
+    };
+
+    if cx.diags.len() > before {
+        return None;
+    }
+    Some(Table {
+        name: name?,
+        layer: layer?,
+        description: t.description.clone(),
+        columns,
+        partition_by,
+        sort_order,
+        identifier,
+        storage: storage?,
+    })
+}
+
+/// The declared columns that are valid; the invalid ones are reported.
+fn check_columns(cx: &mut FileCx<'_>, i: usize, declared: &[UncheckedColumn]) -> Vec<Column> {
+    let mut columns: Vec<Column> = Vec::new();
+    if declared.is_empty() {
+        cx.err_help(
+            format!("tables[{i}].columns"),
+            "the table declares no columns",
+            "add columns = [{ name = \"id\", type = \"long\" }, …]",
+        );
+    }
+    for (ci, c) in declared.iter().enumerate() {
+        let cf = |field: &str| format!("tables[{i}].columns[{ci}].{field}");
+        let cname = cx.name(&cf("name"), &c.name);
+        let ty = ColumnType::parse(&c.data_type);
+        if ty.is_none() {
+            cx.err_help(
+                cf("type"),
+                format!("`{}` is not a column type", c.data_type),
+                "use boolean, int, long, float, double, decimal(P,S), date, timestamp, timestamptz, string or binary",
+            );
+        }
+        if let (Some(cname), Some(ty)) = (cname, ty) {
+            if columns.iter().any(|x| x.name == cname) {
+                cx.err_help(
+                    cf("name"),
+                    format!("column `{cname}` is declared twice"),
+                    "column names must be unique",
+                );
+            }
+            columns.push(Column {
+                name: cname,
+                data_type: ty,
+                nullable: c.nullable.unwrap_or(true),
+                comment: c.comment.clone(),
+            });
+        }
+    }
+    columns
+}
+
+/// The column named `col`, or a report at `field` suggesting the nearest declared one.
+fn find_column(cx: &mut FileCx<'_>, columns: &[Column], field: String, col: &str) -> Option<Column> {
+    match columns.iter().find(|c| c.name.as_str() == col) {
+        Some(c) => Some(c.clone()),
+        None => {
+            let known_cols: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
+            let help = did_you_mean(col, known_cols.iter().copied())
+                .unwrap_or_else(|| format!("declare `{col}` in columns or use one of: {}", known_cols.join(", ")));
+            cx.err_help(field, format!("column `{col}` is not declared in this table"), help);
+            None
+        }
+    }
+}
+
+fn check_partition_by(cx: &mut FileCx<'_>, i: usize, declared: &[String], columns: &[Column]) -> Vec<PartitionField> {
+    let mut partition_by = Vec::new();
+    for (pi, p) in declared.iter().enumerate() {
+        let field = format!("tables[{i}].partition_by[{pi}]");
+        match PartitionField::parse(p) {
+            Err(e) => cx.err(field, e).help = Some("e.g. partition_by = [\"day(order_ts)\"]".into()),
+            Ok(pf) => {
+                if let Some(col) = find_column(cx, columns, field.clone(), pf.column.as_str()) {
+                    if !pf.transform.accepts(col.data_type) {
+                        cx.err_help(
+                            field.clone(),
+                            format!("cannot partition by `{pf}`: column `{}` is {}", col.name, col.data_type),
+                            "year/month/day need a date or timestamp, hour a timestamp; truncate needs int, long, decimal, string or binary",
+                        );
+                    }
+                }
+                if partition_by.iter().any(|x: &PartitionField| x == &pf) {
+                    cx.err_help(field, format!("`{pf}` is listed twice"), "remove the duplicate");
+                } else {
+                    partition_by.push(pf);
+                }
+            }
+        }
+    }
+    partition_by
+}
+
+fn check_sort_order(cx: &mut FileCx<'_>, i: usize, declared: &[String], columns: &[Column]) -> Vec<SortField> {
+    let mut sort_order = Vec::new();
+    for (si, s) in declared.iter().enumerate() {
+        let field = format!("tables[{i}].sort_order[{si}]");
+        match SortField::parse(s) {
+            Err(e) => {
+                cx.err(field, e);
+            }
+            Ok(sf) => {
+                if find_column(cx, columns, field, sf.column.as_str()).is_some() {
+                    sort_order.push(sf);
+                }
+            }
+        }
+    }
+    sort_order
+}
+
+/// Identifier (merge key) columns: declared, and required as Iceberg demands.
+fn check_identifier(cx: &mut FileCx<'_>, i: usize, declared: &[String], columns: &[Column]) -> Vec<Name> {
+    let mut identifier = Vec::new();
+    for (ki, k) in declared.iter().enumerate() {
+        let field = format!("tables[{i}].identifier[{ki}]");
+        if let Some(col) = find_column(cx, columns, field.clone(), k) {
+            if col.nullable {
+                cx.err_help(
+                    field,
+                    format!("identifier column `{k}` is nullable"),
+                    format!("Iceberg identifier fields must be required: set nullable = false on column `{k}`"),
+                );
+            }
+            identifier.push(col.name);
+        }
+    }
+    identifier
+}
+
+/// A raw-layer table: Hive files in a format, a bad-rows policy, and none of the Iceberg
+/// settings. `None` when the format is unusable.
+fn check_hive(cx: &mut FileCx<'_>, i: usize, t: &UncheckedTable, partition_by: &[PartitionField]) -> Option<Storage> {
+    let f = |field: &str| format!("tables[{i}].{field}");
+    let format = t.format.as_deref().unwrap_or("csv");
+    let file_format = match format {
+        "csv" => Some(RawFormat::Csv(check_csv(cx, i, t.csv.as_ref()))),
+        "json" => Some(RawFormat::Json),
+        "parquet" => Some(RawFormat::Parquet),
+        "iceberg" => {
+            cx.err_help(
+                f("format"),
+                "raw tables are Hive-style tables; Iceberg is for the refined and curated layers",
+                "set format to csv, json or parquet, or move the table to layer = \"refined\"",
+            );
+            None
+        }
+        other => {
+            cx.err_help(
+                f("format"),
+                format!("`{other}` is not a raw file format"),
+                "use csv, json or parquet",
+            );
+            None
+        }
+    };
+    if t.csv.is_some() && format != "csv" {
+        cx.err_help(
+            f("csv"),
+            format!("csv options on a {format} table"),
+            "remove the [csv] section or set format = \"csv\"",
+        );
+    }
+    let bad_rows = match t.bad_rows.as_deref() {
+        None | Some("fail") => BadRows::Fail,
+        Some("quarantine") => BadRows::Quarantine,
+        Some(other) => {
+            cx.err_help(
+                f("bad_rows"),
+                format!("`{other}` is not a bad-rows policy"),
+                "use fail or quarantine",
+            );
+            BadRows::Fail
+        }
+    };
+    for (pi, p) in partition_by.iter().enumerate() {
+        if p.transform != Transform::Identity {
+            cx.err_help(
+                f(&format!("partition_by[{pi}]")),
+                format!("raw tables are partitioned by Hive folders; `{p}` is an Iceberg transform"),
+                format!(
+                    "partition by the column itself (`{}`) or move the table to refined/curated",
+                    p.column
+                ),
+            );
+        }
+    }
+    let iceberg_only = [
+        ("sort_order", !t.sort_order.is_empty()),
+        ("identifier", !t.identifier.is_empty()),
+        ("target_file_size_mb", t.target_file_size_mb.is_some()),
+        ("schema_evolution", t.schema_evolution.is_some()),
+        ("optimizers", t.optimizers.is_some()),
+    ];
+    for (key, present) in iceberg_only {
+        if present {
+            cx.err_help(
+                f(key),
+                format!("`{key}` applies to Iceberg tables only; this table is in the raw layer"),
+                "remove it, or move the table to layer = \"refined\" or \"curated\"",
+            );
+        }
+    }
+    file_format.map(|file_format| Storage::Hive(HiveOptions { file_format, bad_rows }))
+}
+
+/// `[tables.csv]`, with every option defaulted when the section is absent.
+fn check_csv(cx: &mut FileCx<'_>, i: usize, csv: Option<&UncheckedCsv>) -> CsvOptions {
+    let f = |field: &str| format!("tables[{i}].{field}");
+    let d = UncheckedCsv::default();
+    let csv = csv.unwrap_or(&d);
+    let delimiter = single_char(cx, f("csv.delimiter"), &csv.delimiter, ',');
+    let quote = single_char(cx, f("csv.quote"), &csv.quote, '"');
+    let escape = csv
+        .escape
+        .as_ref()
+        .map(|_| single_char(cx, f("csv.escape"), &csv.escape, '\\'));
+    CsvOptions {
+        header: csv.header.unwrap_or(true),
+        delimiter,
+        quote,
+        escape,
+        null_value: csv.null_value.clone().unwrap_or_default(),
+    }
+}
+
+/// A refined or curated table: Iceberg, with a target file size, schema evolution and
+/// optimizers, and none of the raw-layer settings.
+fn check_iceberg(cx: &mut FileCx<'_>, i: usize, t: &UncheckedTable) -> Storage {
+    let f = |field: &str| format!("tables[{i}].{field}");
+    match t.format.as_deref() {
+        None | Some("iceberg") => {}
+        Some(other) => cx.err_help(
+            f("format"),
+            format!(
+                "{} tables are Iceberg tables; `{other}` applies to the raw layer only",
+                t.layer
+            ),
+            "remove `format` (or set it to \"iceberg\")",
+        ),
+    }
+    for (key, present) in [("csv", t.csv.is_some()), ("bad_rows", t.bad_rows.is_some())] {
+        if present {
+            cx.err_help(f(key), format!("`{key}` applies to raw tables only"), "remove it");
+        }
+    }
+    let target = t
+        .target_file_size_mb
+        .unwrap_or(crate::model::DEFAULT_TARGET_FILE_SIZE_MB);
+    if !(1..=4096).contains(&target) {
+        cx.err_help(
+            f("target_file_size_mb"),
+            format!("{target} MB is out of range"),
+            "use 1 to 4096 (Iceberg's default is 512)",
+        );
+    }
+    let optimizers = optimizer::check_optimizers(cx, i, t.optimizers.as_ref(), target);
+    Storage::Iceberg(IcebergOptions {
+        target_file_size_mb: target,
+        schema_evolution: t.schema_evolution.unwrap_or(true),
+        optimizers,
+    })
+}
+
+/// One CSV character option; the two characters `\t` stand for a tab.
+fn single_char(cx: &mut FileCx<'_>, field: String, value: &Option<String>, default: char) -> char {
+    match value {
+        None => default,
+        // The CSV reader (and Spark's) works on bytes: a multi-byte character would be cut to
+        // its first byte, or silently replaced.
+        Some(s) if s.chars().count() == 1 && !s.is_ascii() => {
+            cx.err_help(
+                field,
+                format!("`{s}` is not an ASCII character (the CSV reader splits on single bytes)"),
+                "use one ASCII character, e.g. \",\", \";\", \"|\" or \"\\t\"",
+            );
+            default
+        }
+        Some(s) if s.chars().count() == 1 && s.as_bytes()[0] == 0 => {
+            cx.err_help(field, "a NUL character cannot delimit CSV", "use e.g. \",\" or \"\\t\"");
+            default
+        }
+        Some(s) if s.chars().count() == 1 => s.chars().next().unwrap_or(default),
+        Some(s) if s == "\\t" => '\t',
+        Some(s) => {
+            cx.err_help(
+                field,
+                format!("`{}` is not a single character", crate::diagnostic::truncate(s)),
+                "use one character, e.g. \",\" or \"\\t\"",
+            );
+            default
+        }
+    }
+}
