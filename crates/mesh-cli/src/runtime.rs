@@ -116,7 +116,7 @@ use std::sync::{Arc, Mutex};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mesh_core::dag::StepEvent;
 use mesh_core::engine::Engine;
-use mesh_core::pipeline::{self, Progress, RunRequest, StepOutput};
+use mesh_core::pipeline::{self, Progress, RunRequest, StepKey, StepOutput};
 
 pub(crate) fn tokio_runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_multi_thread()
@@ -135,7 +135,7 @@ struct Bars {
 }
 
 impl Progress for Bars {
-    fn event(&self, step: &str, event: StepEvent<'_>) {
+    fn event(&self, step: &StepKey, event: StepEvent<'_>) {
         let mut bars = self.bars.lock().expect("bars lock");
         let bar = bars.entry(step.to_string()).or_insert_with(|| {
             let b = self.multi.add(ProgressBar::new_spinner());
@@ -277,7 +277,7 @@ pub fn run(root: &Path, domain: &Domain, args: RunArgs) -> Result<(), Failure> {
 }
 
 /// Saves the run record, prints the summary, and turns failed steps into the exit status.
-fn finish(root: &Path, record: &RunRecord, outputs: &[(String, StepOutput)]) -> Result<(), Failure> {
+fn finish(root: &Path, record: &RunRecord, outputs: &[(StepKey, StepOutput)]) -> Result<(), Failure> {
     let path = record
         .save(&root.join(RUNS_DIR))
         .map_err(|e| Failure::Runtime(e.to_string()))?;
@@ -332,7 +332,9 @@ struct Lines {
 }
 
 impl Progress for Lines {
-    fn event(&self, step: &str, event: StepEvent<'_>) {
+    fn event(&self, step: &StepKey, event: StepEvent<'_>) {
+        let step = step.to_string();
+        let step = step.as_str();
         let mut started = self.started.lock().expect("lines lock");
         match event {
             StepEvent::Started { attempt } => {
@@ -463,7 +465,7 @@ fn init_logging(cfg: &Config, bars: Option<MultiProgress>) {
     };
 }
 
-fn print_summary(record: &RunRecord, outputs: &[(String, StepOutput)]) {
+fn print_summary(record: &RunRecord, outputs: &[(StepKey, StepOutput)]) {
     let total: usize = record.pipelines.iter().map(|p| p.steps.len()).sum();
     let ok: usize = record
         .pipelines
@@ -486,9 +488,10 @@ fn print_summary(record: &RunRecord, outputs: &[(String, StepOutput)]) {
     );
     for p in &record.pipelines {
         for s in &p.steps {
-            let key = format!("{}/{}/{}", p.project, p.pipeline, s.name);
-            let key_job = format!("{}/{}", p.project, s.name);
-            let out = outputs.iter().find(|(k, _)| *k == key || *k == key_job).map(|(_, o)| o);
+            let out = outputs
+                .iter()
+                .find(|(k, _)| k.project.as_str() == p.project && k.pipeline_name() == p.pipeline && k.step.as_str() == s.name)
+                .map(|(_, o)| o);
             let (rin, rout, files, checks, snap) = match out {
                 Some(StepOutput::Job(j)) => (
                     j.rows_read.to_string(),
@@ -542,31 +545,16 @@ pub fn sql(root: &Path, domain: &Domain, query: &str, format: Format) -> Result<
     let rt = tokio_runtime()?;
     rt.block_on(async {
         let engine = open_engine(root, domain, &cfg).await?;
-        let ctx =
-            mesh_core::session::new_context(&engine.layout.naming).map_err(|e| Failure::Runtime(e.to_string()))?;
-        engine.register_object_stores(&ctx).map_err(Failure::Runtime)?;
-        let lower = query.to_ascii_lowercase();
-        for (project, table) in domain.tables() {
-            let db = engine.layout.naming.database(table.layer);
-            if !lower.contains(&format!("{db}.{}", table.name)) {
-                continue;
-            }
-            if table.hive().is_some() {
-                let read = mesh_core::raw::read_raw(table, &engine.stores, &engine.location(project, table))
-                    .await
-                    .map_err(|e| Failure::Runtime(e.to_string()))?;
-                mesh_core::session::register_batches(&ctx, &db, table.name.as_str(), read.schema, read.batches)
-                    .map_err(|e| Failure::Runtime(e.to_string()))?;
-            } else {
-                let t = engine.load_table(project, table).await.map_err(load_failure)?;
-                let provider = t
-                    .table_provider(None)
-                    .await
-                    .map_err(|e| Failure::Runtime(e.to_string()))?;
-                mesh_core::session::register_provider(&ctx, &db, table.name.as_str(), provider)
-                    .map_err(|e| Failure::Runtime(e.to_string()))?;
-            }
-        }
+        let ctx = engine.session().map_err(|e| Failure::Runtime(e.to_string()))?;
+        // Only the tables the query names are read (a raw table is parsed in full).
+        let tables = mesh_core::inputs::tables_in_query(domain, &engine.layout.naming, &ctx, query)
+            .map_err(|e| Failure::Invalid(format!("error: {e}")))?;
+        mesh_core::inputs::register_tables(&engine, &ctx, tables)
+            .await
+            .map_err(|e| match e {
+                mesh_core::inputs::RegisterError::Engine(e) => load_failure(*e),
+                other => Failure::Runtime(other.to_string()),
+            })?;
         let df = ctx
             .sql_with_options(query, mesh_core::sql_check::read_only())
             .await

@@ -560,14 +560,19 @@ pub enum ArtifactError {
     },
     #[error("{path}: cannot write: {source}")]
     Write { path: String, source: std::io::Error },
-    #[error("upload of s3://{bucket}/{key} failed: {detail}\n  help: check AWS credentials (AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), AWS_REGION and, for a local S3, AWS_ENDPOINT_URL; the bucket is created by the environment's Terraform")]
+    #[error("upload of s3://{bucket}/{key} failed: {source}\n  help: check AWS credentials (AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), AWS_REGION and, for a local S3, AWS_ENDPOINT_URL; the bucket is created by the environment's Terraform")]
     Upload {
         bucket: String,
         key: String,
-        detail: String,
+        #[source]
+        source: object_store::Error,
     },
-    #[error("S3 client for bucket {bucket}: {detail}")]
-    Client { bucket: String, detail: String },
+    #[error("S3 client for bucket {bucket}: {source}")]
+    Client {
+        bucket: String,
+        #[source]
+        source: mesh_iceberg::StoreError,
+    },
 }
 
 /// Every artifact of the domain for `env`: the runner, then per job its spec and its SQL.
@@ -659,7 +664,7 @@ pub async fn upload(artifacts: &[Artifact], stores: &ObjectStores) -> Result<(),
     for a in ordered {
         let store = stores.bucket(&a.bucket).map_err(|e| ArtifactError::Client {
             bucket: a.bucket.clone(),
-            detail: e.to_string(),
+            source: e,
         })?;
         store
             .put(
@@ -670,7 +675,7 @@ pub async fn upload(artifacts: &[Artifact], stores: &ObjectStores) -> Result<(),
             .map_err(|e| ArtifactError::Upload {
                 bucket: a.bucket.clone(),
                 key: a.key.clone(),
-                detail: e.to_string(),
+                source: e,
             })?;
     }
     Ok(())
