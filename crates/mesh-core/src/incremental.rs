@@ -176,21 +176,26 @@ pub enum IncrementError {
     },
 }
 
+/// Rows of a time-range job's result outside its interval.
+#[derive(Debug, thiserror::Error)]
+#[error("{rows} row(s) of the result have `{column}` outside the interval {label} [{start}, {end}) (from {min} to {max}, or null); a time-range run replaces only its interval\n  help: filter the inputs with `${{interval_start}}` and `${{interval_end}}` in the job's SQL")]
+pub struct OutsideInterval {
+    pub rows: String,
+    pub column: String,
+    pub label: String,
+    pub start: String,
+    pub end: String,
+    pub min: String,
+    pub max: String,
+}
+
 /// What is wrong with a time-range job's interval.
 #[derive(Debug, thiserror::Error)]
 pub enum IntervalError {
     #[error("parameter {name} = `{value}` is not a date: use YYYY-MM-DD (or YYYY-MM-DDTHH for hourly jobs)")]
     NotADate { name: &'static str, value: String },
-    #[error("{rows} row(s) of the result have `{column}` outside the interval {label} [{start}, {end}) (from {min} to {max}, or null); a time-range run replaces only its interval\n  help: filter the inputs with `${{interval_start}}` and `${{interval_end}}` in the job's SQL")]
-    Outside {
-        rows: String,
-        column: String,
-        label: String,
-        start: String,
-        end: String,
-        min: String,
-        max: String,
-    },
+    #[error(transparent)]
+    Outside(Box<OutsideInterval>),
     #[error("checking that the result lies in the interval failed: {0}")]
     Check(#[source] Box<datafusion::error::DataFusionError>),
 }
@@ -325,7 +330,7 @@ pub async fn check_in_interval(
     let cell = |i: usize| arrow::util::display::array_value_to_string(b.column(i), 0).unwrap_or_default();
     if cell(0) != "0" {
         let (start, end) = (interval.params()[0].1.clone(), interval.params()[1].1.clone());
-        return Err(IntervalError::Outside {
+        return Err(IntervalError::Outside(Box::new(OutsideInterval {
             rows: cell(0),
             column: column.to_string(),
             label: interval.label(),
@@ -333,7 +338,7 @@ pub async fn check_in_interval(
             end,
             min: cell(1),
             max: cell(2),
-        });
+        })));
     }
     Ok(())
 }

@@ -59,7 +59,7 @@ pub enum JobError {
     BadParam {
         job: String,
         file: String,
-        source: crate::params::ParamError,
+        source: Box<crate::params::ParamError>,
     },
     #[error("job `{job}`: {file}{}: {message}\n  help: a job's SQL is exactly one query (SELECT or WITH … SELECT); the engine writes the result", line.map(|l| format!(":{l}")).unwrap_or_default())]
     NotAQuery {
@@ -519,7 +519,7 @@ impl JobContext<'_> {
             source => JobError::BadParam {
                 job: self.job.name.to_string(),
                 file: file.to_string(),
-                source,
+                source: Box::new(source),
             },
         })
     }
