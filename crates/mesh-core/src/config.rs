@@ -356,10 +356,12 @@ fn read_file(path: &Path) -> Result<FileTables, ConfigError> {
         return Ok(Default::default());
     };
     let file = CONFIG_FILE.to_string();
-    let value: toml_value::Table = text.parse::<toml_value::Table>().map_err(|source| ConfigError::Syntax {
-        file: file.clone(),
-        source: Box::new(source),
-    })?;
+    let value: toml_value::Table = text
+        .parse::<toml_value::Table>()
+        .map_err(|source| ConfigError::Syntax {
+            file: file.clone(),
+            source: Box::new(source),
+        })?;
     let mut top = BTreeMap::new();
     let mut envs = BTreeMap::new();
     for (k, v) in value {

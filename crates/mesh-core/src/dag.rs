@@ -27,10 +27,16 @@ pub struct DagStep<K> {
 
 #[derive(Debug)]
 pub enum StepStatus<K, T> {
-    Succeeded { output: T },
-    Failed { error: StepError },
+    Succeeded {
+        output: T,
+    },
+    Failed {
+        error: StepError,
+    },
     /// Not run because a step it depends on failed or was skipped.
-    Skipped { because: Blocked<K> },
+    Skipped {
+        because: Blocked<K>,
+    },
 }
 
 /// The dependency that kept a step from running.

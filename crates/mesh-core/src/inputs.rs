@@ -3,8 +3,8 @@
 //! their inputs with [`register_table`], `mesh sql` the tables its query names with
 //! [`register_tables`], so both read a table the same way.
 
-use datafusion::prelude::SessionContext;
 use datafusion::common::TableReference;
+use datafusion::prelude::SessionContext;
 use mesh_domain::{Domain, Naming, Project, Table};
 
 use crate::engine::Engine;
@@ -135,9 +135,9 @@ pub fn tables_in_query<'d>(
         .tables()
         .filter(|(_, t)| {
             let database = naming.database(t.layer);
-            resolved.iter().any(|r| {
-                &*r.catalog == CATALOG && *r.schema == *database.as_str() && &*r.table == t.name.as_str()
-            })
+            resolved
+                .iter()
+                .any(|r| &*r.catalog == CATALOG && *r.schema == *database.as_str() && &*r.table == t.name.as_str())
         })
         .collect())
 }
@@ -172,7 +172,9 @@ mod tests {
             ["curated.daily_sales", "raw.sales_events"]
         );
         // In a string literal, a comment, a longer identifier or as a CTE name: not read.
-        assert!(read_by(|raw, curated| format!("SELECT '{raw}.sales_events' AS s -- {curated}.daily_sales")).is_empty());
+        assert!(
+            read_by(|raw, curated| format!("SELECT '{raw}.sales_events' AS s -- {curated}.daily_sales")).is_empty()
+        );
         assert!(read_by(|raw, _| format!("SELECT * FROM {raw}.sales_events_archive")).is_empty());
         assert!(read_by(|_, _| "WITH daily_sales AS (SELECT 1 AS x) SELECT * FROM daily_sales".into()).is_empty());
         // A quoted name is the same table.

@@ -666,7 +666,12 @@ impl JobContext<'_> {
         report.files_added = commit.added_files;
         report.files_removed = commit.removed_files;
         report.seconds = self.started.elapsed().as_secs_f64();
-        info!(rows_read = report.rows_read, rows_written = report.rows_written, snapshot_id = report.snapshot_id, "job committed");
+        info!(
+            rows_read = report.rows_read,
+            rows_written = report.rows_written,
+            snapshot_id = report.snapshot_id,
+            "job committed"
+        );
         Ok(self.report)
     }
 }

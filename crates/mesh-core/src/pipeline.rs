@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 use mesh_domain::{Project, StepAction};
 
 use crate::dag::{execute, DagStep, StepError, StepEvent, StepFuture, StepRunner, StepStatus};
-use mesh_domain::Name;
 use crate::engine::Engine;
 use crate::job::{JobReport, JobRun};
 use crate::record::{PipelineRecord, RunRecord, StepRecord};
+use mesh_domain::Name;
 
 /// What to run.
 #[derive(Debug, Clone, Default)]
@@ -337,7 +337,11 @@ pub async fn run(
                 // Named as the record names steps: by their name within the pipeline.
                 let dependency = &because.dependency.step;
                 let what = if because.skipped { "was skipped" } else { "failed" };
-                ("skipped", Some(format!("skipped: `{dependency}` {what}")), BTreeMap::new())
+                (
+                    "skipped",
+                    Some(format!("skipped: `{dependency}` {what}")),
+                    BTreeMap::new(),
+                )
             }
         };
         let record = StepRecord {

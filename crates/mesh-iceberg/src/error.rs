@@ -126,10 +126,16 @@ impl ServiceErrorKind {
     /// The kind of an error code (`ThrottlingException`), else `None`.
     pub fn from_code(code: &str) -> Option<Self> {
         Some(match code {
-            "ThrottlingException" | "Throttling" | "TooManyRequestsException" | "RequestLimitExceeded"
+            "ThrottlingException"
+            | "Throttling"
+            | "TooManyRequestsException"
+            | "RequestLimitExceeded"
             | "ResourceNumberLimitExceededException" => Self::Throttled,
             "ConcurrentModificationException" => Self::ConcurrentModification,
-            "InternalServiceException" | "InternalFailure" | "ServiceUnavailable" | "ServiceUnavailableException"
+            "InternalServiceException"
+            | "InternalFailure"
+            | "ServiceUnavailable"
+            | "ServiceUnavailableException"
             | "OperationTimeoutException" => Self::Unavailable,
             _ => return None,
         })

@@ -6,8 +6,8 @@
 //! `ConcurrentModificationException` if anyone updated the table in between.
 
 use async_trait::async_trait;
-use aws_sdk_glue::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_glue::config::http::HttpResponse;
+use aws_sdk_glue::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_glue::types::{DatabaseInput, Table as GlueTable, TableInput};
 use aws_sdk_glue::Client;
 use iceberg::io::FileIO;
@@ -49,14 +49,15 @@ impl GlueCatalog {
         // service's error code or the transport failure.
         let kind = match &e {
             SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => ServiceErrorKind::Unavailable,
-            SdkError::ServiceError(s) => e
-                .code()
-                .and_then(ServiceErrorKind::from_code)
-                .unwrap_or(if s.raw().status().is_server_error() {
-                    ServiceErrorKind::Unavailable
-                } else {
-                    ServiceErrorKind::Rejected
-                }),
+            SdkError::ServiceError(s) => {
+                e.code()
+                    .and_then(ServiceErrorKind::from_code)
+                    .unwrap_or(if s.raw().status().is_server_error() {
+                        ServiceErrorKind::Unavailable
+                    } else {
+                        ServiceErrorKind::Rejected
+                    })
+            }
             _ => ServiceErrorKind::Rejected,
         };
         Error::CatalogService {

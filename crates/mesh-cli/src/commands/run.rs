@@ -235,7 +235,9 @@ fn print_summary(record: &RunRecord, outputs: &[(StepKey, StepOutput)]) {
         for s in &p.steps {
             let out = outputs
                 .iter()
-                .find(|(k, _)| k.project.as_str() == p.project && k.pipeline_name() == p.pipeline && k.step.as_str() == s.name)
+                .find(|(k, _)| {
+                    k.project.as_str() == p.project && k.pipeline_name() == p.pipeline && k.step.as_str() == s.name
+                })
                 .map(|(_, o)| o);
             let (rin, rout, files, checks, snap) = match out {
                 Some(StepOutput::Job(j)) => (
