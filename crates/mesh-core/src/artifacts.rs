@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use mesh_domain::{
-    BadRows, Check, CheckKind, ColumnType, Domain, Env, Job, Naming, OnDuplicate, Project, RawFormat, Severity,
-    Storage, Table, Transform, WriteMode,
+    BadRows, Check, CheckKind, Domain, Env, Job, Naming, OnDuplicate, Project, RawFormat, Severity,
+    Storage, Table, WriteMode,
 };
 use mesh_iceberg::ObjectStores;
 
