@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use mesh_core::config::Config;
 use mesh_core::dag::StepEvent;
-use mesh_core::pipeline::Progress;
+use mesh_core::pipeline::{Progress, StepKey};
 
 /// A spinner per running step; log lines are printed above the bars.
 struct Bars {
@@ -16,7 +16,7 @@ struct Bars {
 }
 
 impl Progress for Bars {
-    fn event(&self, step: &str, event: StepEvent<'_>) {
+    fn event(&self, step: &StepKey, event: StepEvent<'_>) {
         let mut bars = self.bars.lock().expect("bars lock");
         let bar = bars.entry(step.to_string()).or_insert_with(|| {
             let b = self.multi.add(ProgressBar::new_spinner());
@@ -79,7 +79,9 @@ struct Lines {
 }
 
 impl Progress for Lines {
-    fn event(&self, step: &str, event: StepEvent<'_>) {
+    fn event(&self, step: &StepKey, event: StepEvent<'_>) {
+        let step = step.to_string();
+        let step = step.as_str();
         let mut started = self.started.lock().expect("lines lock");
         match event {
             StepEvent::Started { attempt } => {

@@ -92,14 +92,31 @@ async fn count(ctx: &SessionContext, sql: &str) -> datafusion::error::Result<u64
         .unwrap_or(0))
 }
 
+/// A check whose query could not run (not a failing check: that is a [`CheckOutcome`]).
+#[derive(Debug, thiserror::Error)]
+#[error("check `{check}` could not run: {source}\n  query: {sql}")]
+pub struct CheckError {
+    pub check: String,
+    pub sql: String,
+    #[source]
+    pub source: Box<datafusion::error::DataFusionError>,
+}
+
 /// Runs every check against the table `output` registered in `ctx`.
-pub async fn run_checks(ctx: &SessionContext, checks: &[Check]) -> Result<Vec<CheckOutcome>, String> {
+pub async fn run_checks(ctx: &SessionContext, checks: &[Check]) -> Result<Vec<CheckOutcome>, CheckError> {
     let mut out = Vec::new();
     for c in checks {
         let sql = check_sql(&c.kind);
-        let n = count(ctx, &sql)
-            .await
-            .map_err(|e| format!("check `{}` could not run: {e}\n  query: {sql}", c.name))?;
+        let n = match count(ctx, &sql).await {
+            Ok(n) => n,
+            Err(e) => {
+                return Err(CheckError {
+                    check: c.name.clone(),
+                    sql,
+                    source: Box::new(e),
+                })
+            }
+        };
         let (passed, failing, detail) = match &c.kind {
             CheckKind::RowCountMin { min } => (
                 n >= *min,

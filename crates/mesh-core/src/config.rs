@@ -70,6 +70,12 @@ pub struct Config {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    #[error("{file}: {source}\n  help: fix the TOML syntax")]
+    Syntax {
+        file: String,
+        #[source]
+        source: Box<toml::de::Error>,
+    },
     #[error("{file}: {message}\n  help: {help}")]
     File {
         file: String,
@@ -350,11 +356,12 @@ fn read_file(path: &Path) -> Result<FileTables, ConfigError> {
         return Ok(Default::default());
     };
     let file = CONFIG_FILE.to_string();
-    let value: toml_value::Table = text.parse::<toml_value::Table>().map_err(|e| ConfigError::File {
-        file: file.clone(),
-        message: e.to_string(),
-        help: "fix the TOML syntax".into(),
-    })?;
+    let value: toml_value::Table = text
+        .parse::<toml_value::Table>()
+        .map_err(|source| ConfigError::Syntax {
+            file: file.clone(),
+            source: Box::new(source),
+        })?;
     let mut top = BTreeMap::new();
     let mut envs = BTreeMap::new();
     for (k, v) in value {

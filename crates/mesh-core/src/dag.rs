@@ -2,50 +2,67 @@
 //! exponential back-off, and a failed step skips everything that depends on it while the
 //! other branches finish.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt::{Debug, Display};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
 use tokio::task::JoinSet;
+
+/// What names a step: ordered (results come back in a stable order), shown in messages.
+pub trait Key: Ord + Clone + Display + Debug + Send + Sync + 'static {}
+impl<K: Ord + Clone + Display + Debug + Send + Sync + 'static> Key for K {}
 
 /// A step as the executor sees it.
 #[derive(Debug, Clone)]
-pub struct DagStep {
-    pub name: String,
-    pub depends_on: Vec<String>,
+pub struct DagStep<K> {
+    pub name: K,
+    pub depends_on: Vec<K>,
     pub retries: u32,
     /// First retry waits this long; each further retry doubles it.
     pub backoff: Duration,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
-#[serde(tag = "status", rename_all = "snake_case")]
-pub enum StepStatus<T> {
+#[derive(Debug)]
+pub enum StepStatus<K, T> {
     Succeeded {
         output: T,
     },
     Failed {
-        error: String,
+        error: StepError,
     },
     /// Not run because a step it depends on failed or was skipped.
     Skipped {
-        because: String,
+        because: Blocked<K>,
     },
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct StepResult<T> {
-    pub name: String,
-    pub attempts: u32,
-    pub seconds: f64,
-    #[serde(flatten)]
-    pub status: StepStatus<T>,
+/// The dependency that kept a step from running.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Blocked<K> {
+    pub dependency: K,
+    /// The dependency was itself skipped (rather than failed).
+    pub skipped: bool,
 }
 
-impl<T> StepResult<T> {
+impl<K: Display> Display for Blocked<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = if self.skipped { "was skipped" } else { "failed" };
+        write!(f, "`{}` {what}", self.dependency)
+    }
+}
+
+#[derive(Debug)]
+pub struct StepResult<K, T> {
+    pub name: K,
+    pub attempts: u32,
+    pub seconds: f64,
+    pub status: StepStatus<K, T>,
+}
+
+impl<K, T> StepResult<K, T> {
     pub fn succeeded(&self) -> bool {
         matches!(self.status, StepStatus::Succeeded { .. })
     }
@@ -53,36 +70,38 @@ impl<T> StepResult<T> {
 
 pub type StepFuture<T> = Pin<Box<dyn Future<Output = Result<T, StepError>> + Send>>;
 
-/// Why an attempt failed: a message for people, and whether another attempt can help.
-#[derive(Debug, Clone, PartialEq)]
+/// Why an attempt failed, and whether another attempt can help.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{error}")]
 pub struct StepError {
-    pub message: String,
+    #[source]
+    pub error: Arc<dyn std::error::Error + Send + Sync>,
     /// Only transient failures (IO, throttling, a lost commit race) are retried; a planning
     /// error, a failed check or a bad row fails the same way every time.
     pub transient: bool,
 }
 
 impl StepError {
-    pub fn transient(message: impl Into<String>) -> Self {
+    pub fn transient(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         Self {
-            message: message.into(),
+            error: Arc::from(error.into()),
             transient: true,
         }
     }
 
-    pub fn permanent(message: impl Into<String>) -> Self {
+    pub fn permanent(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         Self {
-            message: message.into(),
+            error: Arc::from(error.into()),
             transient: false,
         }
     }
 }
 
 /// What runs one attempt of a step.
-pub trait StepRunner<T>: Send + Sync + 'static {
-    fn run(&self, step: &str, attempt: u32) -> StepFuture<T>;
+pub trait StepRunner<K, T>: Send + Sync + 'static {
+    fn run(&self, step: &K, attempt: u32) -> StepFuture<T>;
     /// Called when a step starts, is retried, or finishes (for progress bars and logs).
-    fn event(&self, _step: &str, _event: StepEvent<'_>) {}
+    fn event(&self, _step: &K, _event: StepEvent<'_>) {}
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -92,7 +111,7 @@ pub enum StepEvent<'a> {
     },
     Retrying {
         attempt: u32,
-        error: &'a str,
+        error: &'a StepError,
         wait: Duration,
     },
     Finished {
@@ -102,23 +121,23 @@ pub enum StepEvent<'a> {
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
-pub enum DagError {
+pub enum DagError<K: Display> {
     #[error("step `{step}` depends on `{missing}`, which is not a step of this pipeline")]
-    UnknownDependency { step: String, missing: String },
+    UnknownDependency { step: K, missing: K },
     #[error("the steps form a cycle through `{0}`")]
-    Cycle(String),
+    Cycle(K),
 }
 
 /// Runs every step once its dependencies succeeded, at most `max_concurrency` at a time.
 /// Results come back in the order the steps were given.
-pub async fn execute<T: Send + 'static>(
-    steps: &[DagStep],
+pub async fn execute<K: Key, T: Send + 'static>(
+    steps: &[DagStep<K>],
     max_concurrency: usize,
-    runner: Arc<dyn StepRunner<T>>,
-) -> Result<Vec<StepResult<T>>, DagError> {
-    let names: BTreeSet<&str> = steps.iter().map(|s| s.name.as_str()).collect();
+    runner: Arc<dyn StepRunner<K, T>>,
+) -> Result<Vec<StepResult<K, T>>, DagError<K>> {
+    let names: BTreeSet<&K> = steps.iter().map(|s| &s.name).collect();
     for s in steps {
-        if let Some(missing) = s.depends_on.iter().find(|d| !names.contains(d.as_str())) {
+        if let Some(missing) = s.depends_on.iter().find(|d| !names.contains(d)) {
             return Err(DagError::UnknownDependency {
                 step: s.name.clone(),
                 missing: missing.clone(),
@@ -126,9 +145,11 @@ pub async fn execute<T: Send + 'static>(
         }
     }
     let max = max_concurrency.max(1);
-    let mut results: BTreeMap<String, StepResult<T>> = BTreeMap::new();
-    let mut running: BTreeSet<String> = BTreeSet::new();
-    let mut set: JoinSet<StepResult<T>> = JoinSet::new();
+    let mut results: BTreeMap<K, StepResult<K, T>> = BTreeMap::new();
+    // The running steps by task, so a panicking task is recorded against its own step.
+    let mut running: HashMap<tokio::task::Id, K> = HashMap::new();
+    let mut set: JoinSet<StepResult<K, T>> = JoinSet::new();
+    let is_running = |running: &HashMap<tokio::task::Id, K>, k: &K| running.values().any(|r| r == k);
 
     loop {
         // Skip what can never run, then start what is ready, in declaration order.
@@ -136,7 +157,7 @@ pub async fn execute<T: Send + 'static>(
         while changed {
             changed = false;
             for s in steps {
-                if results.contains_key(&s.name) || running.contains(&s.name) {
+                if results.contains_key(&s.name) || is_running(&running, &s.name) {
                     continue;
                 }
                 let blocked = s
@@ -145,9 +166,9 @@ pub async fn execute<T: Send + 'static>(
                     .find(|d| results.get(*d).is_some_and(|r| !r.succeeded()));
                 if let Some(dep) = blocked {
                     runner.event(&s.name, StepEvent::Skipped);
-                    let because = match &results[dep].status {
-                        StepStatus::Skipped { .. } => format!("`{dep}` was skipped"),
-                        _ => format!("`{dep}` failed"),
+                    let because = Blocked {
+                        dependency: dep.clone(),
+                        skipped: matches!(results[dep].status, StepStatus::Skipped { .. }),
                     };
                     results.insert(
                         s.name.clone(),
@@ -167,27 +188,26 @@ pub async fn execute<T: Send + 'static>(
                 break;
             }
             let ready = !results.contains_key(&s.name)
-                && !running.contains(&s.name)
+                && !is_running(&running, &s.name)
                 && s.depends_on
                     .iter()
                     .all(|d| results.get(d).is_some_and(|r| r.succeeded()));
             if ready {
-                running.insert(s.name.clone());
-                set.spawn(run_with_retries(s.clone(), runner.clone()));
+                let handle = set.spawn(run_with_retries(s.clone(), runner.clone()));
+                running.insert(handle.id(), s.name.clone());
             }
         }
         if running.is_empty() {
             break;
         }
-        match set.join_next().await {
-            Some(Ok(result)) => {
-                running.remove(&result.name);
+        match set.join_next_with_id().await {
+            Some(Ok((id, result))) => {
+                running.remove(&id);
                 results.insert(result.name.clone(), result);
             }
             Some(Err(join_error)) => {
                 // A panicking step must not take the pipeline down silently: record it as failed.
-                let name = running.iter().next().cloned().unwrap_or_default();
-                running.remove(&name);
+                let name = running.remove(&join_error.id()).expect("a task of this set");
                 results.insert(
                     name.clone(),
                     StepResult {
@@ -195,7 +215,7 @@ pub async fn execute<T: Send + 'static>(
                         attempts: 1,
                         seconds: 0.0,
                         status: StepStatus::Failed {
-                            error: format!("the step panicked: {join_error}"),
+                            error: StepError::permanent(Panicked(join_error)),
                         },
                     },
                 );
@@ -203,13 +223,8 @@ pub async fn execute<T: Send + 'static>(
             None => break,
         }
     }
-    if results.len() < steps.len() {
-        let stuck = steps
-            .iter()
-            .find(|s| !results.contains_key(&s.name))
-            .map(|s| s.name.clone())
-            .unwrap_or_default();
-        return Err(DagError::Cycle(stuck));
+    if let Some(stuck) = steps.iter().find(|s| !results.contains_key(&s.name)) {
+        return Err(DagError::Cycle(stuck.name.clone()));
     }
     Ok(steps
         .iter()
@@ -217,7 +232,14 @@ pub async fn execute<T: Send + 'static>(
         .collect())
 }
 
-async fn run_with_retries<T: Send + 'static>(step: DagStep, runner: Arc<dyn StepRunner<T>>) -> StepResult<T> {
+#[derive(Debug, thiserror::Error)]
+#[error("the step panicked: {0}")]
+struct Panicked(#[source] tokio::task::JoinError);
+
+async fn run_with_retries<K: Key, T: Send + 'static>(
+    step: DagStep<K>,
+    runner: Arc<dyn StepRunner<K, T>>,
+) -> StepResult<K, T> {
     let start = Instant::now();
     let mut attempt = 1;
     loop {
@@ -238,7 +260,7 @@ async fn run_with_retries<T: Send + 'static>(step: DagStep, runner: Arc<dyn Step
                     &step.name,
                     StepEvent::Retrying {
                         attempt,
-                        error: &error.message,
+                        error: &error,
                         wait,
                     },
                 );
@@ -251,7 +273,7 @@ async fn run_with_retries<T: Send + 'static>(step: DagStep, runner: Arc<dyn Step
                     name: step.name,
                     attempts: attempt,
                     seconds: start.elapsed().as_secs_f64(),
-                    status: StepStatus::Failed { error: error.message },
+                    status: StepStatus::Failed { error },
                 };
             }
         }
@@ -272,12 +294,12 @@ mod tests {
         running: Arc<Mutex<(usize, usize)>>,
     }
 
-    impl StepRunner<u32> for Script {
-        fn run(&self, step: &str, attempt: u32) -> StepFuture<u32> {
+    impl StepRunner<String, u32> for Script {
+        fn run(&self, step: &String, attempt: u32) -> StepFuture<u32> {
             self.started.lock().unwrap().push(step.to_string());
             let fail = {
                 let mut f = self.failures.lock().unwrap();
-                match f.get_mut(step) {
+                match f.get_mut(step.as_str()) {
                     Some(n) if *n > 0 => {
                         *n -= 1;
                         true
@@ -303,7 +325,7 @@ mod tests {
         }
     }
 
-    fn step(name: &str, deps: &[&str], retries: u32) -> DagStep {
+    fn step(name: &str, deps: &[&str], retries: u32) -> DagStep<String> {
         DagStep {
             name: name.into(),
             depends_on: deps.iter().map(|d| d.to_string()).collect(),
@@ -335,12 +357,10 @@ mod tests {
         assert!(by["a"].succeeded());
         assert!(matches!(by["b"].status, StepStatus::Failed { .. }));
         assert_eq!(by["b"].attempts, 2, "one retry");
-        assert_eq!(
-            by["c"].status,
-            StepStatus::Skipped {
-                because: "`b` failed".into()
-            }
-        );
+        match &by["c"].status {
+            StepStatus::Skipped { because } => assert_eq!(because.to_string(), "`b` failed"),
+            other => panic!("{other:?}"),
+        }
         assert!(by["d"].succeeded());
         assert!(!s.started.lock().unwrap().contains(&"c".to_string()));
     }
@@ -350,14 +370,14 @@ mod tests {
         let steps = [step("load", &[], 3), step("agg", &["load"], 0)];
         let s = script(&[("load", 2)]);
         let results = execute(&steps, 4, s.clone()).await.unwrap();
-        assert_eq!(results[0].status, StepStatus::Succeeded { output: 3 });
+        assert!(matches!(results[0].status, StepStatus::Succeeded { output: 3 }));
         assert!(results[1].succeeded());
         assert_eq!(*s.started.lock().unwrap(), ["load", "load", "load", "agg"]);
     }
 
     #[tokio::test(start_paused = true)]
     async fn concurrency_is_bounded() {
-        let steps: Vec<DagStep> = (0..6).map(|i| step(&format!("s{i}"), &[], 0)).collect();
+        let steps: Vec<DagStep<String>> = (0..6).map(|i| step(&format!("s{i}"), &[], 0)).collect();
         let s = script(&[]);
         execute(&steps, 2, s.clone()).await.unwrap();
         let peak = s.running.lock().unwrap().1;
@@ -368,19 +388,17 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn permanent_errors_are_not_retried() {
         struct Permanent;
-        impl StepRunner<u32> for Permanent {
-            fn run(&self, _step: &str, _attempt: u32) -> StepFuture<u32> {
+        impl StepRunner<String, u32> for Permanent {
+            fn run(&self, _step: &String, _attempt: u32) -> StepFuture<u32> {
                 Box::pin(async { Err(StepError::permanent("no column `qty`")) })
             }
         }
         let results = execute(&[step("a", &[], 3)], 1, Arc::new(Permanent)).await.unwrap();
         assert_eq!(results[0].attempts, 1);
-        assert_eq!(
-            results[0].status,
-            StepStatus::Failed {
-                error: "no column `qty`".into()
-            }
-        );
+        match &results[0].status {
+            StepStatus::Failed { error } => assert_eq!(error.to_string(), "no column `qty`"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[tokio::test]

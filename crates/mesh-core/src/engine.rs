@@ -91,16 +91,24 @@ impl Engine {
         })
     }
 
+    /// A query session (see [`crate::session::new_context`]) that can also read the domain's
+    /// buckets.
+    pub fn session(&self) -> Result<SessionContext, crate::session::SessionError> {
+        let ctx = crate::session::new_context(&self.layout.naming)?;
+        self.register_object_stores(&ctx)?;
+        Ok(ctx)
+    }
+
     /// Makes the domain's buckets readable by DataFusion itself (`s3://…` in SQL or listing
     /// tables) with the engine's S3 settings. Local files need nothing.
-    pub fn register_object_stores(&self, ctx: &SessionContext) -> Result<(), String> {
+    pub fn register_object_stores(&self, ctx: &SessionContext) -> Result<(), crate::session::SessionError> {
         if !matches!(self.layout.storage, Storage::S3) {
             return Ok(());
         }
         for layer in Layer::ALL {
             let bucket = self.layout.naming.data_bucket(layer);
-            let store = self.stores.bucket(&bucket).map_err(|e| e.to_string())?;
-            let url = ObjectStoreUrl::parse(format!("s3://{bucket}")).map_err(|e| e.to_string())?;
+            let store = self.stores.bucket(&bucket)?;
+            let url = ObjectStoreUrl::parse(format!("s3://{bucket}"))?;
             ctx.register_object_store(url.as_ref(), store);
         }
         Ok(())

@@ -31,8 +31,8 @@ pub struct RawBookmark {
 }
 
 impl RawBookmark {
-    pub fn parse(s: &str) -> Result<RawBookmark, String> {
-        serde_json::from_str(s).map_err(|e| format!("unreadable raw bookmark `{s}`: {e}"))
+    pub fn parse(s: &str) -> serde_json::Result<RawBookmark> {
+        serde_json::from_str(s)
     }
 
     pub fn encode(&self) -> String {
@@ -138,11 +138,16 @@ pub fn raw_bookmark(
     job: &Job,
     input: &TableRef,
     output: Option<&mesh_iceberg::Table>,
-) -> Result<(String, Option<String>, RawBookmark), String> {
+) -> Result<(String, Option<String>, RawBookmark), IncrementError> {
     let key = bookmark_key(job.name.as_str(), &input.to_string());
     let prev = output.and_then(|t| t.summary_property(&key));
     let bookmark = match &prev {
-        Some(s) => RawBookmark::parse(s).map_err(|e| format!("{e}; the output table's summary property `{key}`"))?,
+        Some(s) => RawBookmark::parse(s).map_err(|source| IncrementError::UnreadableRawBookmark {
+            input: input.to_string(),
+            key: key.clone(),
+            value: s.clone(),
+            source,
+        })?,
         None => RawBookmark::default(),
     };
     Ok((key, prev, bookmark))
@@ -161,6 +166,38 @@ pub enum IncrementError {
     },
     #[error("incremental input {input}: the bookmark `{value}` in the output's summary property `{key}` is not a snapshot id")]
     BadBookmark { input: String, key: String, value: String },
+    #[error("incremental input {input}: unreadable raw bookmark `{value}` in the output's summary property `{key}`: {source}")]
+    UnreadableRawBookmark {
+        input: String,
+        key: String,
+        value: String,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// Rows of a time-range job's result outside its interval.
+#[derive(Debug, thiserror::Error)]
+#[error("{rows} row(s) of the result have `{column}` outside the interval {label} [{start}, {end}) (from {min} to {max}, or null); a time-range run replaces only its interval\n  help: filter the inputs with `${{interval_start}}` and `${{interval_end}}` in the job's SQL")]
+pub struct OutsideInterval {
+    pub rows: String,
+    pub column: String,
+    pub label: String,
+    pub start: String,
+    pub end: String,
+    pub min: String,
+    pub max: String,
+}
+
+/// What is wrong with a time-range job's interval.
+#[derive(Debug, thiserror::Error)]
+pub enum IntervalError {
+    #[error("parameter {name} = `{value}` is not a date: use YYYY-MM-DD (or YYYY-MM-DDTHH for hourly jobs)")]
+    NotADate { name: &'static str, value: String },
+    #[error(transparent)]
+    Outside(Box<OutsideInterval>),
+    #[error("checking that the result lies in the interval failed: {0}")]
+    Check(#[source] Box<datafusion::error::DataFusionError>),
 }
 
 /// An Iceberg input's rows appended since the bookmark (all rows the first time, or on a
@@ -234,7 +271,7 @@ pub fn bind_interval(
     params: &mut std::collections::BTreeMap<String, String>,
     output: Option<&mesh_iceberg::Table>,
     state: &mut CommitProperties,
-) -> Result<Option<(Interval, String)>, String> {
+) -> Result<Option<(Interval, String)>, IntervalError> {
     let Some(tr) = &job.time_range else {
         return Ok(None);
     };
@@ -243,8 +280,9 @@ pub fn bind_interval(
         (None, Some(v)) => ("run_date", v.clone()),
         (None, None) => ("run_date", chrono::Utc::now().format("%Y-%m-%d").to_string()),
     };
-    let at = parse_instant(&value).ok_or_else(|| {
-        format!("parameter {name} = `{value}` is not a date: use YYYY-MM-DD (or YYYY-MM-DDTHH for hourly jobs)")
+    let at = parse_instant(&value).ok_or_else(|| IntervalError::NotADate {
+        name,
+        value: value.clone(),
     })?;
     let interval = Interval::containing(tr.grain, at);
     for (k, v) in interval.params() {
@@ -281,29 +319,26 @@ pub async fn check_in_interval(
     job: &Job,
     interval: &Interval,
     predicate: &str,
-) -> Result<(), String> {
+) -> Result<(), IntervalError> {
     let column = &job.time_range.as_ref().expect("time-range job").column;
     let sql = format!(
         "SELECT count(*), CAST(min({column}) AS VARCHAR), CAST(max({column}) AS VARCHAR) FROM output WHERE NOT ({predicate}) OR {column} IS NULL"
     );
-    let batches = ctx
-        .sql(&sql)
-        .await
-        .map_err(|e| e.to_string())?
-        .collect()
-        .await
-        .map_err(|e| e.to_string())?;
+    let check = |e| IntervalError::Check(Box::new(e));
+    let batches = ctx.sql(&sql).await.map_err(check)?.collect().await.map_err(check)?;
     let b = &batches[0];
     let cell = |i: usize| arrow::util::display::array_value_to_string(b.column(i), 0).unwrap_or_default();
     if cell(0) != "0" {
         let (start, end) = (interval.params()[0].1.clone(), interval.params()[1].1.clone());
-        return Err(format!(
-            "{} row(s) of the result have `{column}` outside the interval {} [{start}, {end}) (from {} to {}, or null); a time-range run replaces only its interval\n  help: filter the inputs with `${{interval_start}}` and `${{interval_end}}` in the job's SQL",
-            cell(0),
-            interval.label(),
-            cell(1),
-            cell(2),
-        ));
+        return Err(IntervalError::Outside(Box::new(OutsideInterval {
+            rows: cell(0),
+            column: column.to_string(),
+            label: interval.label(),
+            start,
+            end,
+            min: cell(1),
+            max: cell(2),
+        })));
     }
     Ok(())
 }

@@ -16,8 +16,9 @@ use tracing::{info, info_span, warn, Instrument};
 
 use crate::checks::{run_checks, CheckOutcome};
 use crate::engine::Engine;
-use crate::raw::{read_raw, read_raw_selected, rejected_batch, rejected_schema, write_parquet_partition};
-use crate::session::{new_context, register_batches, register_provider};
+use crate::inputs::{register_table, RawSelection, RegisterError};
+use crate::raw::{rejected_batch, rejected_schema, write_parquet_partition};
+use crate::session::register_batches;
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct JobReport {
@@ -44,6 +45,7 @@ pub struct JobReport {
 
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
+    /// `detail` is the check's outcome (`3 failing rows`), not an error.
     #[error("job `{job}`: check `{check}` failed: {detail}; nothing was committed to {output}")]
     CheckFailed {
         job: String,
@@ -57,7 +59,7 @@ pub enum JobError {
     BadParam {
         job: String,
         file: String,
-        source: crate::params::ParamError,
+        source: Box<crate::params::ParamError>,
     },
     #[error("job `{job}`: {file}{}: {message}\n  help: a job's SQL is exactly one query (SELECT or WITH … SELECT); the engine writes the result", line.map(|l| format!(":{l}")).unwrap_or_default())]
     NotAQuery {
@@ -66,14 +68,20 @@ pub enum JobError {
         line: Option<usize>,
         message: String,
     },
-    #[error("job `{job}`: cannot read `{file}`: {detail}")]
-    Sql { job: String, file: String, detail: String },
+    #[error("job `{job}`: cannot read `{file}`: {source}")]
+    Sql {
+        job: String,
+        file: String,
+        #[source]
+        source: ProjectFileError,
+    },
     /// The query is read but wrong: a column or table that does not exist, a type mismatch.
-    #[error("job `{job}`: {file}: the query fails: {detail}{}", help.as_ref().map(|h| format!("\n  help: {h}")).unwrap_or_default())]
+    #[error("job `{job}`: {file}: the query fails: {source}{}", help.as_ref().map(|h| format!("\n  help: {h}")).unwrap_or_default())]
     Query {
         job: String,
         file: String,
-        detail: String,
+        #[source]
+        source: Box<datafusion::error::DataFusionError>,
         help: Option<String>,
     },
     #[error("job `{job}`: reading {table}: {source}")]
@@ -96,21 +104,80 @@ pub enum JobError {
         #[source]
         source: Box<mesh_iceberg::Error>,
     },
-    #[error("job `{job}`: {detail}")]
-    Other { job: String, detail: String },
+    /// The query session could not be set up (Spark functions, database schemas, S3 stores).
+    #[error("job `{job}`: cannot open the query session: {source}")]
+    Session {
+        job: String,
+        #[source]
+        source: crate::session::SessionError,
+    },
+    /// An input (or the result, for the checks) could not be registered as a SQL table.
+    #[error("job `{job}`: cannot register {table} as a SQL table: {source}")]
+    Register {
+        job: String,
+        table: String,
+        #[source]
+        source: Box<datafusion::error::DataFusionError>,
+    },
+    /// The state kept in the output table (bookmarks, intervals) or an input's history.
+    #[error("job `{job}`: {source}")]
+    Increment {
+        job: String,
+        #[source]
+        source: Box<crate::incremental::IncrementError>,
+    },
+    #[error("job `{job}`: {source}")]
+    Interval {
+        job: String,
+        #[source]
+        source: crate::incremental::IntervalError,
+    },
+    #[error("job `{job}`: {source}")]
+    CheckQuery {
+        job: String,
+        #[source]
+        source: crate::checks::CheckError,
+    },
+    #[error("job `{job}`: `{name}` is not an input of this job (inputs: {})\n  help: add it to the job's `inputs` in the project manifest", inputs.join(", "))]
+    NotAnInput {
+        job: String,
+        name: String,
+        inputs: Vec<String>,
+    },
+    /// Projecting the result onto the output table's columns failed.
+    #[error("job `{job}`: cannot shape the result for {output}: {source}")]
+    Shape {
+        job: String,
+        output: String,
+        #[source]
+        source: datafusion::arrow::error::ArrowError,
+    },
     /// Reading or writing storage failed while the query ran (worth a retry).
-    #[error("job `{job}`: {file}: {detail}")]
-    Io { job: String, file: String, detail: String },
+    #[error("job `{job}`: {file}: {source}")]
+    Io {
+        job: String,
+        file: String,
+        #[source]
+        source: Box<datafusion::error::DataFusionError>,
+    },
+}
+
+/// Why a project file (the job's SQL) could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectFileError {
+    #[error("the file is missing or a link to a file outside the project folder")]
+    Outside,
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
 }
 
 /// A query error, with a close column name when DataFusion says which fields exist.
-fn query_error(job: String, file: String, e: &datafusion::error::DataFusionError) -> JobError {
-    let detail = e.to_string();
+fn query_error(job: String, file: String, e: datafusion::error::DataFusionError) -> JobError {
     JobError::Query {
-        help: unknown_field_hint(&detail),
+        help: unknown_field_hint(&e.to_string()),
         job,
         file,
-        detail,
+        source: Box::new(e),
     }
 }
 
@@ -139,13 +206,9 @@ impl JobError {
     }
 }
 
-/// Binds `${name}` as string values (see [`crate::params::bind`] for typed binding); the
-/// error is the missing parameter's name or what is wrong with a value.
-pub fn bind_params(sql: &str, params: &BTreeMap<String, String>) -> Result<String, String> {
-    crate::params::bind(sql, params, &BTreeMap::new()).map_err(|e| match e {
-        crate::params::ParamError::Missing(name) => name,
-        other => other.to_string(),
-    })
+/// Binds `${name}` as string values (see [`crate::params::bind`] for typed binding).
+pub fn bind_params(sql: &str, params: &BTreeMap<String, String>) -> Result<String, crate::params::ParamError> {
+    crate::params::bind(sql, params, &BTreeMap::new())
 }
 
 /// Columns the merge needs beyond the table's own (ordering column, delete condition).
@@ -194,9 +257,10 @@ fn shape_output(
     batches
         .iter()
         .map(|b| {
-            b.project(&indices).map_err(|e| JobError::Other {
+            b.project(&indices).map_err(|source| JobError::Shape {
                 job: job.name.to_string(),
-                detail: e.to_string(),
+                output: job.output.to_string(),
+                source,
             })
         })
         .collect()
@@ -236,13 +300,9 @@ impl<'a> JobRun<'a> {
             job: name.clone(),
             ..Default::default()
         };
-        let ctx = new_context(&engine.layout.naming).map_err(|e| JobError::Other {
+        let ctx = engine.session().map_err(|source| JobError::Session {
             job: name.clone(),
-            detail: e.to_string(),
-        })?;
-        engine.register_object_stores(&ctx).map_err(|detail| JobError::Other {
-            job: name.clone(),
-            detail,
+            source,
         })?;
         let output_table = crate::incremental::output_table(engine, self.project, job)
             .await
@@ -257,9 +317,9 @@ impl<'a> JobRun<'a> {
         params.extend(self.params.iter().map(|(k, v)| (k.clone(), v.clone())));
         let out_decl = self.project.table(&job.output).expect("validated reference");
         let interval = crate::incremental::bind_interval(job, out_decl, &mut params, output_table.as_ref(), &mut state)
-            .map_err(|detail| JobError::Other {
+            .map_err(|source| JobError::Interval {
                 job: name.clone(),
-                detail,
+                source,
             })?;
         report.interval = interval.as_ref().map(|(i, _)| i.label());
         Ok(JobContext {
@@ -284,78 +344,77 @@ impl<'a> JobRun<'a> {
         state: &mut mesh_iceberg::CommitProperties,
     ) -> Result<(), JobError> {
         let (job, project, engine) = (self.job, self.project, self.engine);
+        let increment_error = |e: crate::incremental::IncrementError| match e {
+            crate::incremental::IncrementError::Engine(e) => JobError::engine(job)(e),
+            other => JobError::Increment {
+                job: job.name.to_string(),
+                source: Box::new(other),
+            },
+        };
         for input in &job.inputs {
             let table = project.table(input).expect("validated reference");
-            let database = engine.layout.naming.database(table.layer);
             let incremental = job.incremental.as_ref().is_some_and(|i| i.inputs.contains(input));
             if table.hive().is_some() {
                 let bookmark = incremental
                     .then(|| crate::incremental::raw_bookmark(job, input, output))
                     .transpose()
-                    .map_err(|detail| JobError::Other {
-                        job: job.name.to_string(),
-                        detail,
-                    })?;
-                let read = self
-                    .register_raw(ctx, table, &database, report, bookmark.as_ref().map(|b| &b.2))
-                    .await?;
+                    .map_err(increment_error)?;
+                let selection = match &bookmark {
+                    Some((_, _, b)) => RawSelection::Unprocessed(b),
+                    None => RawSelection::All,
+                };
+                let read = self.register_raw(ctx, table, report, selection).await?;
                 if let Some((key, prev, bookmark)) = bookmark {
                     state.set.insert(key.clone(), bookmark.advance(&read).encode());
                     state.expect.insert(key, prev);
                 }
             } else if incremental {
+                let database = engine.layout.naming.database(table.layer);
                 let t = engine.load_table(project, table).await.map_err(JobError::engine(job))?;
                 let (schema, batches) = crate::incremental::iceberg_increment(job, input, &t, output, state, report)
                     .await
-                    .map_err(|e| match e {
-                        crate::incremental::IncrementError::Engine(e) => JobError::engine(job)(e),
-                        other => JobError::Other {
-                            job: job.name.to_string(),
-                            detail: other.to_string(),
-                        },
-                    })?;
-                register_batches(ctx, &database, table.name.as_str(), schema, batches).map_err(|e| {
-                    JobError::Other {
-                        job: job.name.to_string(),
-                        detail: e.to_string(),
-                    }
-                })?;
+                    .map_err(increment_error)?;
+                register_batches(ctx, &database, table.name.as_str(), schema, batches)
+                    .map_err(|e| self.register_error(&table.reference().to_string(), e))?;
             } else {
-                let t = engine.load_table(project, table).await.map_err(JobError::engine(job))?;
-                // Streamed by DataFusion from the current snapshot: only the columns and files
-                // the job's SQL needs are read. Rows in = the snapshot's row count.
-                let provider = t.table_provider(None).await.map_err(JobError::engine(job))?;
-                report.rows_read += t.info().total_records.unwrap_or(0);
-                register_provider(ctx, &database, table.name.as_str(), provider).map_err(|e| JobError::Other {
-                    job: job.name.to_string(),
-                    detail: e.to_string(),
-                })?;
+                let read = register_table(engine, ctx, project, table, RawSelection::All)
+                    .await
+                    .map_err(|e| self.input_error(e))?;
+                report.rows_read += read.rows;
             }
         }
         Ok(())
+    }
+
+    fn input_error(&self, e: RegisterError) -> JobError {
+        let job = self.job.name.to_string();
+        match e {
+            RegisterError::Raw { table, source } => JobError::Raw { job, table, source },
+            RegisterError::Engine(source) => JobError::Engine { job, source },
+            RegisterError::Session { table, source } => JobError::Register { job, table, source },
+        }
+    }
+
+    fn register_error(&self, table: &str, e: datafusion::error::DataFusionError) -> JobError {
+        JobError::Register {
+            job: self.job.name.to_string(),
+            table: table.to_string(),
+            source: Box::new(e),
+        }
     }
 
     async fn register_raw(
         &self,
         ctx: &SessionContext,
         table: &Table,
-        database: &str,
         report: &mut JobReport,
-        bookmark: Option<&crate::incremental::RawBookmark>,
+        selection: RawSelection<'_>,
     ) -> Result<Vec<crate::raw::FileId>, JobError> {
         let (engine, project, job) = (self.engine, self.project, self.job);
-        let location = engine.location(project, table);
-        let raw_error = |source| JobError::Raw {
-            job: job.name.to_string(),
-            table: table.reference().to_string(),
-            source: Box::new(source),
-        };
-        let read = match bookmark {
-            Some(b) => read_raw_selected(table, &engine.stores, &location, &|f| !b.is_processed(f)).await,
-            None => read_raw(table, &engine.stores, &location).await,
-        }
-        .map_err(raw_error)?;
-        report.files_read += read.file_ids.len();
+        let read = register_table(engine, ctx, project, table, selection)
+            .await
+            .map_err(|e| self.input_error(e))?;
+        report.files_read += read.files.len();
         report.rows_read += read.rows;
         report.bytes_read += read.bytes;
         if !read.rejected.is_empty() && table.hive().is_some_and(|h| h.bad_rows == BadRows::Quarantine) {
@@ -370,27 +429,23 @@ impl<'a> JobRun<'a> {
             let batch = rejected_batch(&read.rejected);
             write_parquet_partition(&engine.stores, &rejected_location, "run_id", self.run_id, &batch)
                 .await
-                .map_err(raw_error)?;
+                .map_err(|source| JobError::Raw {
+                    job: job.name.to_string(),
+                    table: table.reference().to_string(),
+                    source: Box::new(source),
+                })?;
             warn!(table = %table.reference(), rejected = read.rejected.len(), location = %rejected_location, "bad rows quarantined");
+            let rejected_table = naming.rejected_table(table);
             register_batches(
                 ctx,
-                database,
-                &engine.layout.naming.rejected_table(table),
+                &naming.database(table.layer),
+                &rejected_table,
                 rejected_schema(),
                 vec![batch],
             )
-            .map_err(|e| JobError::Other {
-                job: job.name.to_string(),
-                detail: e.to_string(),
-            })?;
+            .map_err(|e| self.register_error(&rejected_table, e))?;
         }
-        register_batches(ctx, database, table.name.as_str(), read.schema, read.batches).map_err(|e| {
-            JobError::Other {
-                job: job.name.to_string(),
-                detail: e.to_string(),
-            }
-        })?;
-        Ok(read.file_ids)
+        Ok(read.files)
     }
 }
 
@@ -432,18 +487,16 @@ impl JobContext<'_> {
             .iter()
             .filter_map(|r| self.project.table(r))
             .find(|t| t.name.as_str() == name || t.reference().to_string() == name)
-            .ok_or_else(|| JobError::Other {
+            .ok_or_else(|| JobError::NotAnInput {
                 job: self.job.name.to_string(),
-                detail: format!(
-                    "`{name}` is not an input of this job (inputs: {})\n  help: add it to the job's `inputs` in the project manifest",
-                    self.job.inputs.iter().map(|r| r.to_string()).collect::<Vec<_>>().join(", ")
-                ),
+                name: name.to_string(),
+                inputs: self.job.inputs.iter().map(|r| r.to_string()).collect(),
             })?;
         let database = self.engine.layout.naming.database(table.layer);
         self.ctx
             .table(format!("{database}.{}", table.name))
             .await
-            .map_err(|e| self.other(e))
+            .map_err(|e| query_error(self.job.name.to_string(), "(Rust transform)".into(), e))
     }
 
     /// Runs one query over the inputs, with `${param}` bound as values. Statements that write
@@ -453,7 +506,7 @@ impl JobContext<'_> {
         self.ctx
             .sql_with_options(&bound, crate::sql_check::read_only())
             .await
-            .map_err(|e| self.other(e))
+            .map_err(|e| query_error(self.job.name.to_string(), "(inline SQL)".into(), e))
     }
 
     fn bind(&self, sql: &str, file: &str) -> Result<String, JobError> {
@@ -466,7 +519,7 @@ impl JobContext<'_> {
             source => JobError::BadParam {
                 job: self.job.name.to_string(),
                 file: file.to_string(),
-                source,
+                source: Box::new(source),
             },
         })
     }
@@ -475,10 +528,10 @@ impl JobContext<'_> {
     async fn sql_file(&self) -> Result<DataFrame, JobError> {
         let (job, name) = (self.job, self.job.name.to_string());
         let sql_file = job.sql.display().to_string();
-        let bytes = read_inside(&self.engine.root, &self.project.dir, &job.sql).map_err(|detail| JobError::Sql {
+        let bytes = read_inside(&self.engine.root, &self.project.dir, &job.sql).map_err(|source| JobError::Sql {
             job: name.clone(),
             file: sql_file.clone(),
-            detail,
+            source,
         })?;
         // Checked again here (validation may be stale): nothing but one query is planned.
         crate::sql_check::check_job_sql(&bytes).map_err(|e| JobError::NotAQuery {
@@ -493,14 +546,7 @@ impl JobContext<'_> {
         self.ctx
             .sql_with_options(&sql, options)
             .await
-            .map_err(|e| query_error(name, sql_file, &e))
-    }
-
-    fn other(&self, e: impl std::fmt::Display) -> JobError {
-        JobError::Other {
-            job: self.job.name.to_string(),
-            detail: e.to_string(),
-        }
+            .map_err(|e| query_error(name, sql_file, e))
     }
 
     /// Computes the result, runs the manifest's checks on it, and writes it to the job's
@@ -517,27 +563,32 @@ impl JobContext<'_> {
         let sql_file = origin;
         let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
         let batches = df.collect().await.map_err(|e| {
-            let (job, file, detail) = (name.clone(), sql_file.clone(), e.to_string());
+            let (job, file) = (name.clone(), sql_file.clone());
             if crate::retry::datafusion_error_is_transient(&e) {
-                JobError::Io { job, file, detail }
+                JobError::Io {
+                    job,
+                    file,
+                    source: Box::new(e),
+                }
             } else {
-                query_error(job, file, &e)
+                query_error(job, file, e)
             }
         })?;
         let report = &mut self.report;
 
         // Checks run on the result before anything is written.
         register_batches(&self.ctx, "default", "output", schema.clone(), batches.clone()).map_err(|e| {
-            JobError::Other {
+            JobError::Register {
                 job: name.clone(),
-                detail: e.to_string(),
+                table: "the result".into(),
+                source: Box::new(e),
             }
         })?;
         report.checks = run_checks(&self.ctx, &job.checks)
             .await
-            .map_err(|detail| JobError::Other {
+            .map_err(|source| JobError::CheckQuery {
                 job: name.clone(),
-                detail,
+                source,
             })?;
         for c in &report.checks {
             if !c.passed {
@@ -560,9 +611,9 @@ impl JobContext<'_> {
         if let Some((interval, predicate)) = &self.interval {
             crate::incremental::check_in_interval(&self.ctx, job, interval, predicate)
                 .await
-                .map_err(|detail| JobError::Other {
+                .map_err(|source| JobError::Interval {
                     job: name.clone(),
-                    detail,
+                    source,
                 })?;
         }
         let out_table = project.table(&job.output).expect("validated reference");
@@ -615,7 +666,12 @@ impl JobContext<'_> {
         report.files_added = commit.added_files;
         report.files_removed = commit.removed_files;
         report.seconds = self.started.elapsed().as_secs_f64();
-        info!(rows_read = report.rows_read, rows_written = report.rows_written, snapshot_id = ?report.snapshot_id, "job committed");
+        info!(
+            rows_read = report.rows_read,
+            rows_written = report.rows_written,
+            snapshot_id = report.snapshot_id,
+            "job committed"
+        );
         Ok(self.report)
     }
 }
@@ -626,12 +682,12 @@ fn read_inside(
     root: &std::path::Path,
     project_dir: &std::path::Path,
     rel: &std::path::Path,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, ProjectFileError> {
     let path = root.join(rel);
     if !mesh_domain::load::resolves_inside(&path, &root.join(project_dir)) {
-        return Err("the file is missing or a link to a file outside the project folder".into());
+        return Err(ProjectFileError::Outside);
     }
-    std::fs::read(&path).map_err(|e| e.to_string())
+    Ok(std::fs::read(&path)?)
 }
 
 #[cfg(test)]
@@ -663,7 +719,10 @@ mod tests {
             bind_params("WHERE d = '${run_date}'", &p).unwrap(),
             "WHERE d = '2026-11-27'"
         );
-        assert_eq!(bind_params("SELECT ${nope}", &p).unwrap_err(), "nope");
+        assert!(matches!(
+            bind_params("SELECT ${nope}", &p),
+            Err(crate::params::ParamError::Missing(name)) if name == "nope"
+        ));
         assert_eq!(bind_params("no params", &p).unwrap(), "no params");
     }
 }

@@ -6,6 +6,15 @@ use std::path::{Path, PathBuf};
 
 use mesh_domain::{Env, Naming, ObjectPath, Project, Table};
 
+/// Reaching the storage (a folder or a bucket) failed: locating the store, or an operation on it.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error(transparent)]
+    Locate(#[from] mesh_iceberg::StoreError),
+    #[error(transparent)]
+    Object(#[from] object_store::Error),
+}
+
 /// The default lake root, relative to the domain root.
 pub const DEFAULT_LAKE_DIR: &str = ".mesh/lake";
 /// Run records and reports, relative to the domain root.

@@ -19,6 +19,7 @@ pub mod config;
 pub mod dag;
 pub mod engine;
 pub mod incremental;
+pub mod inputs;
 pub mod interval;
 pub mod job;
 pub mod layout;

@@ -11,6 +11,7 @@ use crate::dag::{execute, DagStep, StepError, StepEvent, StepFuture, StepRunner,
 use crate::engine::Engine;
 use crate::job::{JobReport, JobRun};
 use crate::record::{PipelineRecord, RunRecord, StepRecord};
+use mesh_domain::Name;
 
 /// What to run.
 #[derive(Debug, Clone, Default)]
@@ -27,7 +28,41 @@ pub struct RunRequest {
 
 /// Receives step events, e.g. to draw progress bars.
 pub trait Progress: Send + Sync + 'static {
-    fn event(&self, step: &str, event: StepEvent<'_>);
+    fn event(&self, step: &StepKey, event: StepEvent<'_>);
+}
+
+/// One step of the combined DAG: a pipeline's step, or a job run on its own.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct StepKey {
+    pub project: Name,
+    /// `None` for a job run on its own (`mesh run --job`).
+    pub pipeline: Option<Name>,
+    pub step: Name,
+}
+
+impl StepKey {
+    /// Another step of the same pipeline.
+    fn sibling(&self, step: &Name) -> StepKey {
+        StepKey {
+            step: step.clone(),
+            ..self.clone()
+        }
+    }
+
+    /// The pipeline as the run record names it (`job` for a job run on its own).
+    pub fn pipeline_name(&self) -> &str {
+        self.pipeline.as_ref().map(Name::as_str).unwrap_or("job")
+    }
+}
+
+/// `project/pipeline/step`, or `project/job` for a job run on its own.
+impl std::fmt::Display for StepKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.pipeline {
+            Some(p) => write!(f, "{}/{p}/{}", self.project, self.step),
+            None => write!(f, "{}/{}", self.project, self.step),
+        }
+    }
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -36,11 +71,10 @@ pub enum StepOutput {
     Optimize(BTreeMap<String, serde_json::Value>),
 }
 
-/// One step of the combined DAG, named `project/pipeline/step`.
+/// One step of the combined DAG.
 struct Planned {
-    key: String,
+    key: StepKey,
     project: usize,
-    pipeline: String,
     step: mesh_domain::Step,
 }
 
@@ -109,9 +143,12 @@ fn plan(engine: &Engine, req: &RunRequest) -> Result<Vec<Planned>, PlanError> {
                     retry_backoff_seconds: 0,
                 };
                 out.push(Planned {
-                    key: format!("{}/{}", domain.projects[pi].name, j.name),
+                    key: StepKey {
+                        project: domain.projects[pi].name.clone(),
+                        pipeline: None,
+                        step: j.name.clone(),
+                    },
                     project: pi,
-                    pipeline: "job".into(),
                     step,
                 });
             }
@@ -141,9 +178,12 @@ fn plan(engine: &Engine, req: &RunRequest) -> Result<Vec<Planned>, PlanError> {
         for pl in pipelines {
             for s in &pl.steps {
                 out.push(Planned {
-                    key: format!("{}/{}/{}", p.name, pl.name, s.name),
+                    key: StepKey {
+                        project: p.name.clone(),
+                        pipeline: Some(pl.name.clone()),
+                        step: s.name.clone(),
+                    },
                     project: pi,
-                    pipeline: pl.name.to_string(),
                     step: s.clone(),
                 });
             }
@@ -176,14 +216,14 @@ fn plan(engine: &Engine, req: &RunRequest) -> Result<Vec<Planned>, PlanError> {
 
 struct Runner {
     engine: Arc<Engine>,
-    steps: BTreeMap<String, (usize, mesh_domain::Step)>,
+    steps: BTreeMap<StepKey, (usize, mesh_domain::Step)>,
     params: BTreeMap<String, String>,
     run_id: String,
     progress: Arc<dyn Progress>,
 }
 
-impl StepRunner<StepOutput> for Runner {
-    fn run(&self, key: &str, _attempt: u32) -> StepFuture<StepOutput> {
+impl StepRunner<StepKey, StepOutput> for Runner {
+    fn run(&self, key: &StepKey, _attempt: u32) -> StepFuture<StepOutput> {
         let engine = self.engine.clone();
         let (pi, step) = self.steps[key].clone();
         let params = self.params.clone();
@@ -203,9 +243,12 @@ impl StepRunner<StepOutput> for Runner {
                     .run()
                     .await
                     .map(StepOutput::Job)
-                    .map_err(|e| StepError {
-                        transient: crate::retry::job_error_is_transient(&e),
-                        message: e.to_string(),
+                    .map_err(|e| {
+                        if crate::retry::job_error_is_transient(&e) {
+                            StepError::transient(e)
+                        } else {
+                            StepError::permanent(e)
+                        }
                     })
                 }
                 StepAction::Optimize(t) => {
@@ -220,7 +263,7 @@ impl StepRunner<StepOutput> for Runner {
         })
     }
 
-    fn event(&self, step: &str, event: StepEvent<'_>) {
+    fn event(&self, step: &StepKey, event: StepEvent<'_>) {
         self.progress.event(step, event);
     }
 }
@@ -232,20 +275,17 @@ pub async fn run(
     req: &RunRequest,
     run_id: &str,
     progress: Arc<dyn Progress>,
-) -> Result<(RunRecord, Vec<(String, StepOutput)>), PlanError> {
+) -> Result<(RunRecord, Vec<(StepKey, StepOutput)>), PlanError> {
     let planned = plan(&engine, req)?;
     let started_at = chrono::Utc::now();
     let started = Instant::now();
-    let dag: Vec<DagStep> = planned
+    let dag: Vec<DagStep<StepKey>> = planned
         .iter()
-        .map(|p| {
-            let prefix = p.key.rsplit_once('/').map(|(a, _)| a).unwrap_or("");
-            DagStep {
-                name: p.key.clone(),
-                depends_on: p.step.depends_on.iter().map(|d| format!("{prefix}/{d}")).collect(),
-                retries: p.step.retries,
-                backoff: Duration::from_secs(u64::from(p.step.retry_backoff_seconds)),
-            }
+        .map(|p| DagStep {
+            name: p.key.clone(),
+            depends_on: p.step.depends_on.iter().map(|d| p.key.sibling(d)).collect(),
+            retries: p.step.retries,
+            backoff: Duration::from_secs(u64::from(p.step.retry_backoff_seconds)),
         })
         .collect();
     let runner = Arc::new(Runner {
@@ -290,11 +330,18 @@ pub async fn run(
             }
             StepStatus::Failed { error } => {
                 succeeded = false;
-                ("failed", Some(error), BTreeMap::new())
+                ("failed", Some(error.to_string()), BTreeMap::new())
             }
             StepStatus::Skipped { because } => {
                 succeeded = false;
-                ("skipped", Some(format!("skipped: {because}")), BTreeMap::new())
+                // Named as the record names steps: by their name within the pipeline.
+                let dependency = &because.dependency.step;
+                let what = if because.skipped { "was skipped" } else { "failed" };
+                (
+                    "skipped",
+                    Some(format!("skipped: `{dependency}` {what}")),
+                    BTreeMap::new(),
+                )
             }
         };
         let record = StepRecord {
@@ -305,19 +352,18 @@ pub async fn run(
             status: status.into(),
             attempts: r.attempts,
             seconds: r.seconds,
-            // Step keys in messages (`sales/main/daily_sales`) read as step names; file paths
-            // (`projects/sales/sql/…`) keep their project folder.
-            error: error.map(|e| e.replace(&format!("`{}/{}/", project.name, p.pipeline), "`")),
+            error,
             metrics,
         };
+        let pipeline = p.key.pipeline_name();
         match pipelines
             .iter_mut()
-            .find(|x| x.project == project.name.as_str() && x.pipeline == p.pipeline)
+            .find(|x| x.project == project.name.as_str() && x.pipeline == pipeline)
         {
             Some(x) => x.steps.push(record),
             None => pipelines.push(PipelineRecord {
                 project: project.name.to_string(),
-                pipeline: p.pipeline.clone(),
+                pipeline: pipeline.to_string(),
                 steps: vec![record],
             }),
         }

@@ -78,8 +78,12 @@ pub enum RawError {
     },
     #[error("{file}: {reason}")]
     File { file: String, reason: String },
-    #[error("cannot access `{location}`: {detail}")]
-    Store { location: String, detail: String },
+    #[error("cannot access `{location}`: {source}")]
+    Store {
+        location: String,
+        #[source]
+        source: crate::layout::StorageError,
+    },
 }
 
 /// One typed value parser per column, building an Arrow array.
@@ -384,7 +388,7 @@ struct DataFile {
 fn store_error(location: &str) -> impl FnOnce(object_store::Error) -> RawError + '_ {
     move |e| RawError::Store {
         location: location.to_string(),
-        detail: e.to_string(),
+        source: e.into(),
     }
 }
 
@@ -397,7 +401,7 @@ async fn list_files(
 ) -> Result<(mesh_iceberg::Located, Vec<DataFile>), RawError> {
     let root = stores.locate(location).map_err(|e| RawError::Store {
         location: location.to_string(),
-        detail: e.to_string(),
+        source: e.into(),
     })?;
     let listed: Vec<object_store::ObjectMeta> = match root.store.list(Some(&root.path)).try_collect().await {
         Ok(v) => v,
@@ -980,7 +984,7 @@ pub async fn write_parquet_partition(
     w.close().map_err(io)?;
     let target = stores.locate(&url).map_err(|e| RawError::Store {
         location: url.clone(),
-        detail: e.to_string(),
+        source: e.into(),
     })?;
     target
         .store

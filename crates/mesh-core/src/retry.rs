@@ -57,10 +57,12 @@ mod tests {
         ))));
         assert!(job_error_is_transient(&engine(mesh_iceberg::Error::CatalogService {
             catalog: "glue".into(),
+            kind: mesh_iceberg::ServiceErrorKind::Throttled,
             detail: "UpdateTable: ThrottlingException: Rate exceeded".into()
         })));
         assert!(!job_error_is_transient(&engine(mesh_iceberg::Error::CatalogService {
             catalog: "glue".into(),
+            kind: mesh_iceberg::ServiceErrorKind::Rejected,
             detail: "GetTable: AccessDeniedException".into()
         })));
         assert!(!job_error_is_transient(&engine(mesh_iceberg::Error::Invalid {
@@ -75,7 +77,7 @@ mod tests {
         assert!(!job_error_is_transient(&JobError::Query {
             job: "j".into(),
             file: "projects/sales/sql/x.sql".into(),
-            detail: "No field named qty".into(),
+            source: Box::new(DataFusionError::Plan("No field named qty".into())),
             help: None,
         }));
         assert!(!job_error_is_transient(&JobError::CheckFailed {
@@ -98,7 +100,11 @@ mod tests {
         }));
         let store = RawError::Store {
             location: "s3://b/k".into(),
-            detail: "connection reset".into(),
+            source: object_store::Error::Generic {
+                store: "S3",
+                source: "connection reset".into(),
+            }
+            .into(),
         };
         assert!(job_error_is_transient(&JobError::Raw {
             job: "j".into(),

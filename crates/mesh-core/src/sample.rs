@@ -45,8 +45,12 @@ pub enum SampleError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("sample data is generated for the local lake only (ENV=local)")]
     NotLocal,
-    #[error("cannot upload sample data to `{location}`: {detail}\n  help: does the bucket exist, and may these credentials write to it?")]
-    Upload { location: String, detail: String },
+    #[error("cannot upload sample data to `{location}`: {source}\n  help: does the bucket exist, and may these credentials write to it?")]
+    Upload {
+        location: String,
+        #[source]
+        source: crate::layout::StorageError,
+    },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -627,18 +631,18 @@ pub async fn generate_into(
 
 /// Replaces everything under `to` by the files of folder `from` (same relative keys).
 async fn upload_folder(stores: &ObjectStores, from: &Path, to: &str) -> Result<(), SampleError> {
-    let fail = |detail: String| SampleError::Upload {
+    let fail = |e: crate::layout::StorageError| SampleError::Upload {
         location: to.to_string(),
-        detail,
+        source: e,
     };
-    let target = stores.locate(to).map_err(|e| fail(e.to_string()))?;
+    let target = stores.locate(to).map_err(|e| fail(e.into()))?;
     let old = target.store.list(Some(&target.path)).map_ok(|m| m.location).boxed();
     target
         .store
         .delete_stream(old)
         .try_collect::<Vec<_>>()
         .await
-        .map_err(|e| fail(e.to_string()))?;
+        .map_err(|e| fail(e.into()))?;
     let mut files = Vec::new();
     collect_files(from, &mut files).map_err(|source| SampleError::Io {
         path: from.to_path_buf(),
@@ -663,7 +667,7 @@ async fn upload_folder(stores: &ObjectStores, from: &Path, to: &str) -> Result<(
                     .await
                     .map_err(|e| SampleError::Upload {
                         location: target.url(&key),
-                        detail: e.to_string(),
+                        source: e.into(),
                     })
             }
         })

@@ -14,6 +14,22 @@ use mesh_domain::{Layer, Naming};
 
 pub const CATALOG: &str = "mesh";
 
+/// Why a query session could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error(transparent)]
+    DataFusion(#[from] Box<datafusion::error::DataFusionError>),
+    /// A domain bucket could not be made readable by DataFusion.
+    #[error(transparent)]
+    Store(#[from] mesh_iceberg::StoreError),
+}
+
+impl From<datafusion::error::DataFusionError> for SessionError {
+    fn from(e: datafusion::error::DataFusionError) -> Self {
+        SessionError::DataFusion(Box::new(e))
+    }
+}
+
 /// A context with the domain's databases as schemas and Spark-compatible functions.
 pub fn new_context(naming: &Naming) -> Result<SessionContext> {
     let config = SessionConfig::new()

@@ -26,11 +26,12 @@ pub enum StartError {
     NotCloud { env: Env },
     #[error("domain.json has no aws_accounts.{env}, so the state machine's ARN is unknown; add the account id")]
     NoAccount { env: Env },
-    #[error("{action} on `{resource}` failed: {message}\n  help: check the AWS credentials and region, and that `{resource}` is deployed (mesh render, terraform apply)")]
+    #[error("{action} on `{resource}` failed: {}\n  help: check the AWS credentials and region, and that `{resource}` is deployed (mesh render, terraform apply)", mesh_iceberg::ErrorChain(&**source))]
     Aws {
         action: &'static str,
         resource: String,
-        message: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     #[error("gave up waiting for `{execution}` after {seconds} s; it is still {status}")]
     Timeout {
@@ -119,19 +120,14 @@ pub fn state_machine_arn(
     ))
 }
 
-fn aws<'a, E: std::error::Error>(action: &'static str, resource: &'a str) -> impl FnOnce(E) -> StartError + 'a {
-    move |e| {
-        let mut message = e.to_string();
-        let mut cur = e.source();
-        while let Some(s) = cur {
-            message = format!("{message}: {s}");
-            cur = s.source();
-        }
-        StartError::Aws {
-            action,
-            resource: resource.to_string(),
-            message,
-        }
+fn aws<'a, E>(action: &'static str, resource: &'a str) -> impl FnOnce(E) -> StartError + 'a
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    move |e| StartError::Aws {
+        action,
+        resource: resource.to_string(),
+        source: Box::new(e),
     }
 }
 

@@ -89,6 +89,8 @@ pub enum Error {
     CatalogService {
         /// Catalog name.
         catalog: String,
+        /// What the service said, or why it could not be reached.
+        kind: ServiceErrorKind,
         /// Operation, table and service error.
         detail: String,
     },
@@ -104,6 +106,59 @@ pub enum Error {
     /// Local IO failed.
     #[error("io error: {0}")]
     Io(#[from] std::io::Error),
+}
+
+/// How a remote catalog request failed, from the service's error code or the transport: it
+/// decides whether another attempt may succeed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceErrorKind {
+    /// The service throttled the caller (`ThrottlingException`, `Rate exceeded`).
+    Throttled,
+    /// Another writer changed the entry at the same time (`ConcurrentModificationException`).
+    ConcurrentModification,
+    /// The service failed or was unreachable: a timeout, a dispatch failure, a 5xx.
+    Unavailable,
+    /// The service refused the request (access denied, invalid input, a missing entity).
+    Rejected,
+}
+
+impl ServiceErrorKind {
+    /// The kind of an error code (`ThrottlingException`), else `None`.
+    pub fn from_code(code: &str) -> Option<Self> {
+        Some(match code {
+            "ThrottlingException"
+            | "Throttling"
+            | "TooManyRequestsException"
+            | "RequestLimitExceeded"
+            | "ResourceNumberLimitExceededException" => Self::Throttled,
+            "ConcurrentModificationException" => Self::ConcurrentModification,
+            "InternalServiceException"
+            | "InternalFailure"
+            | "ServiceUnavailable"
+            | "ServiceUnavailableException"
+            | "OperationTimeoutException" => Self::Unavailable,
+            _ => return None,
+        })
+    }
+}
+
+/// An error and its sources for people: `outer: inner: root`, each message once (a message
+/// that already quotes its source does not repeat it), and no Rust debug text.
+pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut shown = self.0.to_string();
+        let mut cur = self.0.source();
+        while let Some(s) = cur {
+            let text = s.to_string();
+            if !text.is_empty() && !shown.contains(&text) {
+                shown = format!("{shown}: {text}");
+            }
+            cur = s.source();
+        }
+        f.write_str(&shown)
+    }
 }
 
 impl From<datafusion::error::DataFusionError> for Error {
@@ -142,5 +197,54 @@ impl Error {
     /// True when the operation lost a race with another writer and may be re-run.
     pub fn is_conflict(&self) -> bool {
         matches!(self, Error::Conflict { .. })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("service error")]
+    struct Outer(#[source] Inner);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("ThrottlingException: Rate exceeded")]
+    struct Inner;
+
+    /// Quotes its source in its own message, as most of ours do.
+    #[derive(Debug, thiserror::Error)]
+    #[error("GetTable t: {0}")]
+    struct Quoting(#[source] Inner);
+
+    #[test]
+    fn a_chain_reads_as_text_each_message_once() {
+        assert_eq!(
+            ErrorChain(&Outer(Inner)).to_string(),
+            "service error: ThrottlingException: Rate exceeded"
+        );
+        assert_eq!(
+            ErrorChain(&Quoting(Inner)).to_string(),
+            "GetTable t: ThrottlingException: Rate exceeded"
+        );
+    }
+
+    #[test]
+    fn service_codes_have_kinds() {
+        let kind = |code| ServiceErrorKind::from_code(code);
+        assert_eq!(kind("ThrottlingException"), Some(ServiceErrorKind::Throttled));
+        assert_eq!(
+            kind("ConcurrentModificationException"),
+            Some(ServiceErrorKind::ConcurrentModification)
+        );
+        assert_eq!(kind("InternalServiceException"), Some(ServiceErrorKind::Unavailable));
+        assert_eq!(kind("AccessDeniedException"), None);
+        let err = |kind| Error::CatalogService {
+            catalog: "glue".into(),
+            kind,
+            detail: "UpdateTable t: ConcurrentModificationException".into(),
+        };
+        assert!(err(ServiceErrorKind::ConcurrentModification).is_transient());
+        assert!(!err(ServiceErrorKind::Rejected).is_transient());
     }
 }

@@ -6,13 +6,14 @@
 //! `ConcurrentModificationException` if anyone updated the table in between.
 
 use async_trait::async_trait;
-use aws_sdk_glue::error::{DisplayErrorContext, SdkError};
+use aws_sdk_glue::config::http::HttpResponse;
+use aws_sdk_glue::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_glue::types::{DatabaseInput, Table as GlueTable, TableInput};
 use aws_sdk_glue::Client;
 use iceberg::io::FileIO;
 
 use crate::catalog::{normalize_warehouse, Catalog, TableIdent};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorChain, Result, ServiceErrorKind};
 
 const METADATA_LOCATION: &str = "metadata_location";
 const PREVIOUS_METADATA_LOCATION: &str = "previous_metadata_location";
@@ -40,20 +41,36 @@ impl GlueCatalog {
         }
     }
 
-    fn fail<E, R>(&self, what: String, e: SdkError<E, R>) -> Error
+    fn fail<E>(&self, what: String, e: SdkError<E, HttpResponse>) -> Error
     where
-        E: std::error::Error + Send + Sync + 'static,
-        R: std::fmt::Debug + Send + Sync + 'static,
+        E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
     {
+        // The SDK's own retries already ran: what is left is classified once, here, by the
+        // service's error code or the transport failure.
+        let kind = match &e {
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => ServiceErrorKind::Unavailable,
+            SdkError::ServiceError(s) => {
+                e.code()
+                    .and_then(ServiceErrorKind::from_code)
+                    .unwrap_or(if s.raw().status().is_server_error() {
+                        ServiceErrorKind::Unavailable
+                    } else {
+                        ServiceErrorKind::Rejected
+                    })
+            }
+            _ => ServiceErrorKind::Rejected,
+        };
         Error::CatalogService {
             catalog: self.name.clone(),
-            detail: format!("{what}: {}", DisplayErrorContext(&e)),
+            kind,
+            detail: format!("{what}: {}", ErrorChain(&e)),
         }
     }
 
     fn build_error(&self, e: aws_sdk_glue::error::BuildError) -> Error {
         Error::CatalogService {
             catalog: self.name.clone(),
+            kind: ServiceErrorKind::Rejected,
             detail: format!("invalid Glue request: {e}"),
         }
     }

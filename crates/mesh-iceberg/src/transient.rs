@@ -1,6 +1,6 @@
 //! Which engine errors are worth another attempt (a whitelist: new error kinds are permanent).
 
-use crate::error::Error;
+use crate::error::{Error, ServiceErrorKind};
 
 impl Error {
     /// True for a lost commit race, local IO, a busy catalog database, an IO failure inside the
@@ -13,21 +13,7 @@ impl Error {
                 db,
                 sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Database(_)
             ),
-            // The AWS SDK keeps only the message here, and its own retries already ran: only
-            // what the service calls throttling or unavailability is worth another attempt.
-            Error::CatalogService { detail, .. } => {
-                const TRANSIENT: [&str; 8] = [
-                    "Throttl",
-                    "Rate exceeded",
-                    "timeout",
-                    "timed out",
-                    "dispatch failure",
-                    "ServiceUnavailable",
-                    "InternalService",
-                    "ConcurrentModification",
-                ];
-                TRANSIENT.iter().any(|t| detail.contains(t))
-            }
+            Error::CatalogService { kind, .. } => !matches!(kind, ServiceErrorKind::Rejected),
             Error::Iceberg(e) => {
                 e.retryable() || e.kind() == iceberg::ErrorKind::CatalogCommitConflicts || has_io_source(e)
             }

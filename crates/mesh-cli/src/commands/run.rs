@@ -6,7 +6,7 @@ use std::path::Path;
 use indicatif::{MultiProgress, ProgressDrawTarget};
 use mesh_core::config::Config;
 use mesh_core::layout::RUNS_DIR;
-use mesh_core::pipeline::{self, RunRequest, StepOutput};
+use mesh_core::pipeline::{self, RunRequest, StepKey, StepOutput};
 use mesh_core::record::RunRecord;
 use mesh_domain::{Domain, Env};
 
@@ -97,7 +97,7 @@ pub fn run(root: &Path, domain: &Domain, args: RunArgs) -> Result<(), Failure> {
 }
 
 /// Saves the run record, prints the summary, and turns failed steps into the exit status.
-fn finish(root: &Path, record: &RunRecord, outputs: &[(String, StepOutput)]) -> Result<(), Failure> {
+fn finish(root: &Path, record: &RunRecord, outputs: &[(StepKey, StepOutput)]) -> Result<(), Failure> {
     let path = record
         .save(&root.join(RUNS_DIR))
         .map_err(|e| Failure::Runtime(e.to_string()))?;
@@ -210,7 +210,7 @@ async fn backfill(
     Ok(())
 }
 
-fn print_summary(record: &RunRecord, outputs: &[(String, StepOutput)]) {
+fn print_summary(record: &RunRecord, outputs: &[(StepKey, StepOutput)]) {
     let total: usize = record.pipelines.iter().map(|p| p.steps.len()).sum();
     let ok: usize = record
         .pipelines
@@ -233,9 +233,12 @@ fn print_summary(record: &RunRecord, outputs: &[(String, StepOutput)]) {
     );
     for p in &record.pipelines {
         for s in &p.steps {
-            let key = format!("{}/{}/{}", p.project, p.pipeline, s.name);
-            let key_job = format!("{}/{}", p.project, s.name);
-            let out = outputs.iter().find(|(k, _)| *k == key || *k == key_job).map(|(_, o)| o);
+            let out = outputs
+                .iter()
+                .find(|(k, _)| {
+                    k.project.as_str() == p.project && k.pipeline_name() == p.pipeline && k.step.as_str() == s.name
+                })
+                .map(|(_, o)| o);
             let (rin, rout, files, checks, snap) = match out {
                 Some(StepOutput::Job(j)) => (
                     j.rows_read.to_string(),

@@ -24,31 +24,16 @@ pub fn run(root: &Path, domain: &Domain, query: &str, format: Format) -> Result<
     let rt = tokio_runtime()?;
     rt.block_on(async {
         let engine = open_engine(root, domain, &cfg).await?;
-        let ctx =
-            mesh_core::session::new_context(&engine.layout.naming).map_err(|e| Failure::Runtime(e.to_string()))?;
-        engine.register_object_stores(&ctx).map_err(Failure::Runtime)?;
-        let lower = query.to_ascii_lowercase();
-        for (project, table) in domain.tables() {
-            let db = engine.layout.naming.database(table.layer);
-            if !lower.contains(&format!("{db}.{}", table.name)) {
-                continue;
-            }
-            if table.hive().is_some() {
-                let read = mesh_core::raw::read_raw(table, &engine.stores, &engine.location(project, table))
-                    .await
-                    .map_err(|e| Failure::Runtime(e.to_string()))?;
-                mesh_core::session::register_batches(&ctx, &db, table.name.as_str(), read.schema, read.batches)
-                    .map_err(|e| Failure::Runtime(e.to_string()))?;
-            } else {
-                let t = engine.load_table(project, table).await.map_err(load_failure)?;
-                let provider = t
-                    .table_provider(None)
-                    .await
-                    .map_err(|e| Failure::Runtime(e.to_string()))?;
-                mesh_core::session::register_provider(&ctx, &db, table.name.as_str(), provider)
-                    .map_err(|e| Failure::Runtime(e.to_string()))?;
-            }
-        }
+        let ctx = engine.session().map_err(|e| Failure::Runtime(e.to_string()))?;
+        // Only the tables the query names are read (a raw table is parsed in full).
+        let tables = mesh_core::inputs::tables_in_query(domain, &engine.layout.naming, &ctx, query)
+            .map_err(|e| Failure::Invalid(format!("error: {e}")))?;
+        mesh_core::inputs::register_tables(&engine, &ctx, tables)
+            .await
+            .map_err(|e| match e {
+                mesh_core::inputs::RegisterError::Engine(e) => load_failure(*e),
+                other => Failure::Runtime(other.to_string()),
+            })?;
         let df = ctx
             .sql_with_options(query, mesh_core::sql_check::read_only())
             .await

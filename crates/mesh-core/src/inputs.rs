@@ -1,0 +1,186 @@
+//! Domain tables as SQL tables of a query session (`f01_raw.sales_events`): a raw table read
+//! and parsed into memory, an Iceberg table streamed from its current snapshot. Jobs register
+//! their inputs with [`register_table`], `mesh sql` the tables its query names with
+//! [`register_tables`], so both read a table the same way.
+
+use datafusion::common::TableReference;
+use datafusion::prelude::SessionContext;
+use mesh_domain::{Domain, Naming, Project, Table};
+
+use crate::engine::Engine;
+use crate::raw::{read_raw, read_raw_selected, FileId, RawError, RejectedRow};
+use crate::session::{register_batches, register_provider, CATALOG};
+
+/// Which files of a raw table to read.
+#[derive(Clone, Copy)]
+pub enum RawSelection<'a> {
+    All,
+    /// An incremental job's raw input: only files the bookmark has not processed.
+    Unprocessed(&'a crate::incremental::RawBookmark),
+}
+
+/// What registering one table read.
+#[derive(Debug, Default)]
+pub struct Registered {
+    /// Rows of the raw files read, or of the Iceberg table's current snapshot.
+    pub rows: u64,
+    pub bytes: u64,
+    /// The raw files read (none for an Iceberg table).
+    pub files: Vec<FileId>,
+    /// Raw rows that did not parse (the table's `bad_rows` says what to do with them).
+    pub rejected: Vec<RejectedRow>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    #[error("reading {table}: {source}")]
+    Raw {
+        table: String,
+        // Boxed: a raw error carries file names and messages, and this keeps `Result` small.
+        #[source]
+        source: Box<RawError>,
+    },
+    #[error(transparent)]
+    Engine(Box<mesh_iceberg::Error>),
+    #[error("cannot register {table} as a SQL table: {source}")]
+    Session {
+        table: String,
+        #[source]
+        source: Box<datafusion::error::DataFusionError>,
+    },
+}
+
+impl From<mesh_iceberg::Error> for RegisterError {
+    fn from(e: mesh_iceberg::Error) -> Self {
+        RegisterError::Engine(Box::new(e))
+    }
+}
+
+/// Registers one table as `{database}.{table}` in `ctx`.
+pub async fn register_table(
+    engine: &Engine,
+    ctx: &SessionContext,
+    project: &Project,
+    table: &Table,
+    raw: RawSelection<'_>,
+) -> Result<Registered, RegisterError> {
+    let database = engine.layout.naming.database(table.layer);
+    let session = |source| RegisterError::Session {
+        table: table.reference().to_string(),
+        source: Box::new(source),
+    };
+    if table.hive().is_some() {
+        let location = engine.location(project, table);
+        let read = match raw {
+            RawSelection::Unprocessed(b) => {
+                read_raw_selected(table, &engine.stores, &location, &|f| !b.is_processed(f)).await
+            }
+            RawSelection::All => read_raw(table, &engine.stores, &location).await,
+        }
+        .map_err(|source| RegisterError::Raw {
+            table: table.reference().to_string(),
+            source: Box::new(source),
+        })?;
+        register_batches(ctx, &database, table.name.as_str(), read.schema, read.batches).map_err(session)?;
+        Ok(Registered {
+            rows: read.rows,
+            bytes: read.bytes,
+            files: read.file_ids,
+            rejected: read.rejected,
+        })
+    } else {
+        let t = engine.load_table(project, table).await?;
+        // Streamed by DataFusion from the current snapshot: only the columns and files the
+        // query needs are read. Rows in = the snapshot's row count.
+        let provider = t.table_provider(None).await?;
+        register_provider(ctx, &database, table.name.as_str(), provider).map_err(session)?;
+        Ok(Registered {
+            rows: t.info().total_records.unwrap_or(0),
+            ..Default::default()
+        })
+    }
+}
+
+/// Registers the given tables, each read in full.
+pub async fn register_tables<'d>(
+    engine: &Engine,
+    ctx: &SessionContext,
+    tables: impl IntoIterator<Item = (&'d Project, &'d Table)>,
+) -> Result<(), RegisterError> {
+    for (project, table) in tables {
+        register_table(engine, ctx, project, table, RawSelection::All).await?;
+    }
+    Ok(())
+}
+
+/// The domain tables a query reads, by its parsed table references (`f01_curated.daily_sales`,
+/// or with the `mesh` catalog): a table name in a string literal, a comment, a CTE name or a
+/// longer identifier is not a reference.
+pub fn tables_in_query<'d>(
+    domain: &'d Domain,
+    naming: &Naming,
+    ctx: &SessionContext,
+    query: &str,
+) -> datafusion::error::Result<Vec<(&'d Project, &'d Table)>> {
+    let state = ctx.state();
+    let dialect = state.config().options().sql_parser.dialect;
+    let statement = state.sql_to_statement(query, &dialect)?;
+    let references = state.resolve_table_references(&statement)?;
+    let default_schema = state.config().options().catalog.default_schema.clone();
+    let resolved: Vec<_> = references
+        .into_iter()
+        .map(|r: TableReference| r.resolve(CATALOG, &default_schema))
+        .collect();
+    Ok(domain
+        .tables()
+        .filter(|(_, t)| {
+            let database = naming.database(t.layer);
+            resolved
+                .iter()
+                .any(|r| &*r.catalog == CATALOG && *r.schema == *database.as_str() && &*r.table == t.name.as_str())
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mesh_domain::{Env, Layer};
+
+    /// The example domain's tables a query reads, sorted, and its raw and curated databases.
+    fn read_by(query: impl Fn(&str, &str) -> String) -> Vec<String> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let domain = mesh_domain::load_domain(&root).expect("the example domain validates");
+        let naming = Naming::for_domain(&domain, Env::Local);
+        let ctx = crate::session::new_context(&naming).unwrap();
+        let sql = query(&naming.database(Layer::Raw), &naming.database(Layer::Curated));
+        let mut found: Vec<String> = tables_in_query(&domain, &naming, &ctx, &sql)
+            .unwrap()
+            .into_iter()
+            .map(|(_, t)| t.reference().to_string())
+            .collect();
+        found.sort();
+        found
+    }
+
+    #[test]
+    fn only_real_table_references_count() {
+        assert_eq!(
+            read_by(|raw, curated| format!(
+                "SELECT * FROM {curated}.daily_sales d JOIN mesh.{raw}.sales_events e ON true"
+            )),
+            ["curated.daily_sales", "raw.sales_events"]
+        );
+        // In a string literal, a comment, a longer identifier or as a CTE name: not read.
+        assert!(
+            read_by(|raw, curated| format!("SELECT '{raw}.sales_events' AS s -- {curated}.daily_sales")).is_empty()
+        );
+        assert!(read_by(|raw, _| format!("SELECT * FROM {raw}.sales_events_archive")).is_empty());
+        assert!(read_by(|_, _| "WITH daily_sales AS (SELECT 1 AS x) SELECT * FROM daily_sales".into()).is_empty());
+        // A quoted name is the same table.
+        assert_eq!(
+            read_by(|_, curated| format!("SELECT * FROM \"{curated}\".\"daily_sales\"")),
+            ["curated.daily_sales"]
+        );
+    }
+}
