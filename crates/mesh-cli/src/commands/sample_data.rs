@@ -24,7 +24,7 @@ pub(crate) fn sample_data_with(
 ) -> Result<(), Failure> {
     let cfg = config(root, domain, flags)?;
     if rows == 0 {
-        return Err(Failure::Invalid("error: --rows must be at least 1".into()));
+        return Err(Failure::Invalid("--rows must be at least 1".into()));
     }
     // ENV selects where the files go: the local lake, or the environment's raw bucket.
     let layout = Layout::for_env(Naming::new(&domain.abbr, cfg.env.value), &cfg.lake_root.value);
@@ -36,9 +36,7 @@ pub(crate) fn sample_data_with(
     };
     let tables = tokio_runtime()?.block_on(async {
         let stores = mesh_core::cloud::stores_for(&cfg, &aws_vars()).await;
-        sample::generate_into(domain, &layout, &stores, &opts)
-            .await
-            .map_err(|e| Failure::Runtime(e.to_string()))
+        sample::generate_into(domain, &layout, &stores, &opts).await
     })?;
     println!(
         "{:<18} {:<16} {:>10} {:>7} {:>6} {:>10}",

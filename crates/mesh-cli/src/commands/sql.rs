@@ -6,7 +6,6 @@ use std::path::Path;
 use mesh_domain::Domain;
 
 use crate::cli::Format;
-use crate::commands::table::load_failure;
 use crate::common::{config, open_engine, tokio_runtime};
 use crate::exit::Failure;
 
@@ -16,7 +15,7 @@ pub fn run(root: &Path, domain: &Domain, query: &str, format: Format) -> Result<
     // second statements never reach the engine.
     mesh_core::sql_check::check_read_only_query(query).map_err(|e| {
         Failure::Invalid(format!(
-            "error: {}\n  help: `mesh sql` runs one read-only query; tables are written by jobs (mesh run)",
+            "{}\n  help: `mesh sql` runs one read-only query; tables are written by jobs (mesh run)",
             e.message
         ))
     })?;
@@ -24,8 +23,7 @@ pub fn run(root: &Path, domain: &Domain, query: &str, format: Format) -> Result<
     let rt = tokio_runtime()?;
     rt.block_on(async {
         let engine = open_engine(root, domain, &cfg).await?;
-        let ctx =
-            mesh_core::session::new_context(&engine.layout.naming).map_err(|e| Failure::Runtime(e.to_string()))?;
+        let ctx = mesh_core::session::new_context(&engine.layout.naming)?;
         engine.register_object_stores(&ctx).map_err(Failure::Runtime)?;
         let lower = query.to_ascii_lowercase();
         for (project, table) in domain.tables() {
@@ -34,44 +32,31 @@ pub fn run(root: &Path, domain: &Domain, query: &str, format: Format) -> Result<
                 continue;
             }
             if table.hive().is_some() {
-                let read = mesh_core::raw::read_raw(table, &engine.stores, &engine.location(project, table))
-                    .await
-                    .map_err(|e| Failure::Runtime(e.to_string()))?;
-                mesh_core::session::register_batches(&ctx, &db, table.name.as_str(), read.schema, read.batches)
-                    .map_err(|e| Failure::Runtime(e.to_string()))?;
+                let read = mesh_core::raw::read_raw(table, &engine.stores, &engine.location(project, table)).await?;
+                mesh_core::session::register_batches(&ctx, &db, table.name.as_str(), read.schema, read.batches)?;
             } else {
-                let t = engine.load_table(project, table).await.map_err(load_failure)?;
-                let provider = t
-                    .table_provider(None)
-                    .await
-                    .map_err(|e| Failure::Runtime(e.to_string()))?;
-                mesh_core::session::register_provider(&ctx, &db, table.name.as_str(), provider)
-                    .map_err(|e| Failure::Runtime(e.to_string()))?;
+                let t = engine.load_table(project, table).await?;
+                let provider = t.table_provider(None).await?;
+                mesh_core::session::register_provider(&ctx, &db, table.name.as_str(), provider)?;
             }
         }
-        let df = ctx
-            .sql_with_options(query, mesh_core::sql_check::read_only())
-            .await
-            .map_err(|e| Failure::Invalid(format!("error: {e}")))?;
-        let batches = df.collect().await.map_err(|e| Failure::Runtime(e.to_string()))?;
+        let df = ctx.sql_with_options(query, mesh_core::sql_check::read_only()).await?;
+        let batches = df.collect().await?;
         match format {
-            Format::Text => println!(
-                "{}",
-                datafusion::arrow::util::pretty::pretty_format_batches(&batches)
-                    .map_err(|e| Failure::Runtime(e.to_string()))?
-            ),
+            Format::Text => println!("{}", datafusion::arrow::util::pretty::pretty_format_batches(&batches)?),
             Format::Json => {
                 // A NULL is a value of the result: keep the key, as `null`, rather than drop it.
                 let mut w = datafusion::arrow::json::WriterBuilder::new()
                     .with_explicit_nulls(true)
                     .build::<_, datafusion::arrow::json::writer::JsonArray>(Vec::new());
                 for b in &batches {
-                    w.write(b).map_err(|e| Failure::Runtime(e.to_string()))?;
+                    w.write(b)?;
                 }
-                w.finish().map_err(|e| Failure::Runtime(e.to_string()))?;
+                w.finish()?;
                 println!("{}", String::from_utf8_lossy(&w.into_inner()));
             }
         }
         Ok(())
     })
 }
+
