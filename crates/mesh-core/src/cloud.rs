@@ -114,7 +114,7 @@ impl CredentialProvider for SdkCredentials {
                 store: "S3",
                 source: format!(
                     "no AWS credentials: {}. Set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run with a role",
-                    aws_sdk_glue::error::DisplayErrorContext(&e)
+                    mesh_iceberg::error_chain(&e)
                 )
                 .into(),
             })?;

@@ -144,3 +144,54 @@ impl Error {
         matches!(self, Error::Conflict { .. })
     }
 }
+
+/// An error and its causes on one line, `outer: cause: root cause`. AWS SDK errors say only
+/// "service error" or "dispatch failure" at the top and keep the reason in their sources;
+/// `DisplayErrorContext` would add the whole `Debug` dump (`ProviderError(ProviderError { … })`)
+/// after it, which is noise for the person reading the message.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let text = s.to_string();
+        // Wrappers often repeat their source's text; say it once.
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cur = s.source();
+    }
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod chain_tests {
+    use super::error_chain;
+
+    #[derive(Debug)]
+    struct E(&'static str, Option<Box<E>>);
+    impl std::fmt::Display for E {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+    impl std::error::Error for E {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|e| e as _)
+        }
+    }
+
+    #[test]
+    fn the_causes_follow_once_and_no_debug_text() {
+        let e = E(
+            "dispatch failure",
+            Some(Box::new(E(
+                "io error",
+                Some(Box::new(E(
+                    "connection refused",
+                    Some(Box::new(E("connection refused", None))),
+                ))),
+            ))),
+        );
+        assert_eq!(error_chain(&e), "dispatch failure: io error: connection refused");
+    }
+}

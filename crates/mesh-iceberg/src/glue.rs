@@ -6,7 +6,7 @@
 //! `ConcurrentModificationException` if anyone updated the table in between.
 
 use async_trait::async_trait;
-use aws_sdk_glue::error::{DisplayErrorContext, SdkError};
+use aws_sdk_glue::error::SdkError;
 use aws_sdk_glue::types::{DatabaseInput, Table as GlueTable, TableInput};
 use aws_sdk_glue::Client;
 use iceberg::io::FileIO;
@@ -47,7 +47,7 @@ impl GlueCatalog {
     {
         Error::CatalogService {
             catalog: self.name.clone(),
-            detail: format!("{what}: {}", DisplayErrorContext(&e)),
+            detail: format!("{what}: {}", crate::error_chain(&e)),
         }
     }
 

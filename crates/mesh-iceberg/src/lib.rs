@@ -39,7 +39,7 @@ mod write;
 pub use catalog::{Catalog, SqliteCatalog, TableIdent};
 pub use check::{CheckReport, FileProblem};
 pub use conform::SchemaEvolution;
-pub use error::{Error, Result};
+pub use error::{error_chain, Error, Result};
 #[cfg(feature = "glue")]
 pub use glue::GlueCatalog;
 pub use increment::Increment;
