@@ -6,11 +6,14 @@ use std::path::Path;
 use mesh_domain::Domain;
 
 use crate::cli::Format;
-use crate::common::{config, open_engine, tokio_runtime};
+use crate::common::{config, open_engine, print_json, tokio_runtime};
 use crate::exit::Failure;
 
 /// `mesh sql`: ad-hoc Spark SQL over the local tables (raw tables are read only when named).
 pub fn run(root: &Path, domain: &Domain, query: &str, format: Format) -> Result<(), Failure> {
+    if is_show_tables(query) {
+        return show_tables(root, domain, format);
+    }
     // Read-only before anything is opened: COPY … TO, INSERT, CREATE EXTERNAL TABLE, SET and
     // second statements never reach the engine.
     mesh_core::sql_check::check_read_only_query(query).map_err(|e| {
@@ -60,3 +63,103 @@ pub fn run(root: &Path, domain: &Domain, query: &str, format: Format) -> Result<
     })
 }
 
+/// `SHOW TABLES`, in any case, with or without a trailing `;`. DataFusion's own would list its
+/// catalog, which holds only what a query names; people ask it to learn what they can name.
+fn is_show_tables(query: &str) -> bool {
+    let words: Vec<&str> = query.trim().trim_end_matches(';').split_whitespace().collect();
+    matches!(words.as_slice(), [a, b] if a.eq_ignore_ascii_case("show") && b.eq_ignore_ascii_case("tables"))
+}
+
+#[derive(serde::Serialize)]
+struct TableRow {
+    /// `layer.table`, as manifests and `mesh table` name it.
+    table: String,
+    /// `database.table`, as a query names it.
+    name: String,
+    project: String,
+    /// `iceberg` or `raw`.
+    format: &'static str,
+    /// The file format of a raw table (csv, json, parquet).
+    file_format: Option<&'static str>,
+    /// Whether the current environment's lake holds it yet (a job or sample-data wrote it).
+    exists: bool,
+}
+
+/// Every table of the domain, and whether the lake of the current environment has it yet.
+fn show_tables(root: &Path, domain: &Domain, format: Format) -> Result<(), Failure> {
+    let cfg = config(root, domain, BTreeMap::new())?;
+    let env = cfg.env.value;
+    let rows = tokio_runtime()?.block_on(async {
+        let engine = open_engine(root, domain, &cfg).await?;
+        let lister = engine.lister();
+        let mut rows = Vec::new();
+        for (project, table) in domain.tables() {
+            let (format, file_format, exists) = match table.hive() {
+                Some(h) => {
+                    let files = lister.list(&engine.location(project, table)).await?;
+                    ("raw", Some(h.file_format.as_str()), !files.is_empty())
+                }
+                None => match engine.load_table(project, table).await {
+                    Ok(_) => ("iceberg", None, true),
+                    Err(mesh_core::mesh_iceberg::Error::TableNotFound { .. }) => ("iceberg", None, false),
+                    Err(e) => return Err(Failure::from(e)),
+                },
+            };
+            rows.push(TableRow {
+                table: table.reference().to_string(),
+                name: format!("{}.{}", engine.layout.naming.database(table.layer), table.name),
+                project: project.name.to_string(),
+                format,
+                file_format,
+                exists,
+            });
+        }
+        Ok::<_, Failure>(rows)
+    })?;
+    match format {
+        Format::Json => print_json(&rows),
+        Format::Text => {
+            let header = ["table", "query it as", "project", "format", "in the lake"];
+            let cells: Vec<[String; 5]> = rows
+                .iter()
+                .map(|r| {
+                    [
+                        r.table.clone(),
+                        r.name.clone(),
+                        r.project.clone(),
+                        match r.file_format {
+                            Some(f) => format!("{} ({f})", r.format),
+                            None => r.format.to_string(),
+                        },
+                        if r.exists { "yes" } else { "not yet" }.to_string(),
+                    ]
+                })
+                .collect();
+            let widths: Vec<usize> = (0..header.len())
+                .map(|i| cells.iter().map(|c| c[i].len()).max().unwrap_or(0).max(header[i].len()))
+                .collect();
+            let line = |c: &[&str]| {
+                let padded: Vec<String> = c.iter().zip(&widths).map(|(s, w)| format!("{s:<w$}")).collect();
+                println!("{}", padded.join("  ").trim_end());
+            };
+            line(&header);
+            for c in &cells {
+                line(&c.iter().map(String::as_str).collect::<Vec<_>>());
+            }
+            let missing = rows.iter().filter(|r| !r.exists).count();
+            println!(
+                "{} table(s) in env {env}{}",
+                rows.len(),
+                if missing == 0 {
+                    String::new()
+                } else {
+                    format!("; {missing} not in the lake yet (mesh run writes them; mesh sample-data the raw ones)")
+                }
+            );
+            if let Some(r) = rows.iter().find(|r| r.exists).or(rows.first()) {
+                println!("query one: mesh sql \"SELECT * FROM {} LIMIT 10\"", r.name);
+            }
+        }
+    }
+    Ok(())
+}
