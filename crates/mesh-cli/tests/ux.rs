@@ -1,6 +1,6 @@
 //! What a new user trips over, on the real binary: a closed pipe, NULLs in JSON, shell
-//! completions, mistyped names that get a "did you mean" or the list of what exists, and `SHOW
-//! TABLES`.
+//! completions, mistyped names that get a "did you mean" or the list of what exists, `SHOW
+//! TABLES`, and sample data for a domain that has nothing to fill.
 
 use std::io::Read;
 use std::process::Stdio;
@@ -365,3 +365,38 @@ fn sql_show_tables_lists_the_domain_tables() {
     assert_eq!(o.status.code(), Some(2), "{}", both(&o));
 }
 
+/// A fresh domain has no raw table: sample-data says so, what it fills, and how to get one;
+/// it is not a failure (exit 0), so `mesh run --sample-data` still runs.
+#[test]
+fn sample_data_with_nothing_to_fill_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("fresh");
+    let o = mesh(tmp.path(), &["init", root.to_str().unwrap(), "--abbr", "s02"]);
+    assert!(o.status.success(), "{}", both(&o));
+    let o = mesh(&root, &["sample-data", "--rows", "10"]);
+    assert_eq!(o.status.code(), Some(0), "{}", both(&o));
+    let text = both(&o);
+    for wanted in [
+        "nothing to generate: domain fresh has no raw tables",
+        "sales_events, customer_events and legacy_orders",
+        "mesh new table PROJECT NAME --layer raw",
+    ] {
+        assert!(text.contains(wanted), "no `{wanted}` in\n{text}");
+    }
+    assert!(!text.contains("wrote sample data"), "{text}");
+
+    // Following the advice gives sample data.
+    let o = mesh(&root, &["new", "project", "shop", "--slug", "sh01"]);
+    assert!(o.status.success(), "{}", both(&o));
+    let o = mesh(
+        &root,
+        &[
+            "new", "table", "shop", "visits", "--layer", "raw", "--format", "csv", "--column", "id:long!",
+        ],
+    );
+    assert!(o.status.success(), "{}", both(&o));
+    let o = mesh(&root, &["sample-data", "--rows", "10"]);
+    assert!(o.status.success(), "{}", both(&o));
+    let text = both(&o);
+    assert!(text.contains("visits") && text.contains("wrote sample data"), "{text}");
+}

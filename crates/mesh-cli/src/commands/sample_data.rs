@@ -26,6 +26,21 @@ pub(crate) fn sample_data_with(
     if rows == 0 {
         return Err(Failure::Invalid("--rows must be at least 1".into()));
     }
+    // Nothing to write is not a failure: a fresh domain (`mesh init`) has no raw tables yet,
+    // and `mesh run --sample-data` on a domain whose jobs read no raw table must still run.
+    // So exit 0, and say plainly what the command fills and how to get such a table.
+    if !domain.tables().any(|(_, t)| t.hive().is_some()) {
+        println!(
+            "nothing to generate: domain {} has no raw tables; no files were written\n  \
+             why: sample-data fills raw tables only (the layer jobs read from): the example tables \
+             sales_events, customer_events and legacy_orders get realistic rows, any other raw table \
+             gets values drawn from its declared columns\n  \
+             help: add one with `mesh new table PROJECT NAME --layer raw --format csv --column id:long!`, \
+             or copy a project of meshkit's example domain (its projects/sales folder)",
+            domain.name
+        );
+        return Ok(());
+    }
     // ENV selects where the files go: the local lake, or the environment's raw bucket.
     let layout = Layout::for_env(Naming::new(&domain.abbr, cfg.env.value), &cfg.lake_root.value);
     let started = Instant::now();
