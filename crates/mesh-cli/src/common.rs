@@ -23,7 +23,7 @@ pub fn root(flag: Option<&Path>) -> Result<PathBuf, Failure> {
         std::env::current_dir().map_err(|e| Failure::Runtime(format!("cannot read the current directory: {e}")))?;
     mesh_domain::find_root(&cwd).ok_or_else(|| {
         Failure::Invalid(format!(
-            "error: no domain.json in `{}` or any folder above it\n  help: run inside a domain repository, pass --root DIR, or create one with `mesh init DIR`",
+            "no domain.json in `{}` or any folder above it\n  help: run inside a domain repository, pass --root DIR, or create one with `mesh init DIR`",
             cwd.display()
         ))
     })
@@ -38,7 +38,7 @@ pub fn root_and_domain(flag: Option<&Path>) -> Result<(PathBuf, Domain), Failure
 
 pub fn load(flag: Option<&Path>) -> Result<Domain, Failure> {
     let root = root(flag)?;
-    mesh_domain::load_domain(&root).map_err(|d| Failure::Invalid(format!("{d}\n  (run `mesh validate` after fixing)")))
+    mesh_domain::load_domain(&root).map_err(|d| Failure::Problems(format!("{d}\n  (run `mesh validate` after fixing)")))
 }
 
 pub fn check_project(domain: &Domain, name: &str) -> Result<(), Failure> {
@@ -49,7 +49,7 @@ pub fn check_project(domain: &Domain, name: &str) -> Result<(), Failure> {
     let hint = mesh_domain::diagnostic::did_you_mean(name, known.iter().copied())
         .unwrap_or_else(|| format!("projects are: {}", known.join(", ")));
     Err(Failure::Invalid(format!(
-        "error: --project: no project `{name}`\n  help: {hint}"
+        "--project: no project `{name}`\n  help: {hint}"
     )))
 }
 
@@ -70,7 +70,7 @@ pub fn config(root: &Path, domain: &Domain, flags: BTreeMap<&'static str, String
         vars: Inputs::vars_with_dotenv(root),
         flags,
     };
-    Config::resolve(&inputs).map_err(|e| Failure::Invalid(format!("error: {e}")))
+    Ok(Config::resolve(&inputs)?)
 }
 
 pub fn tokio_runtime() -> Result<tokio::runtime::Runtime, Failure> {

@@ -85,7 +85,7 @@ fn dry_run_lists_the_plan_and_changes_nothing_then_a_run_executes_it() {
         "{text}"
     );
     assert!(
-        text.contains("compaction  Sort strategy: 1 group(s), 2 file(s)"),
+        text.contains("compaction  sort strategy: 1 group(s), 2 file(s)"),
         "{text}"
     );
     assert!(text.contains("retention   0 of"), "{text}");

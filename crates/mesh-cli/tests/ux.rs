@@ -1,5 +1,6 @@
 //! What a new user trips over, on the real binary: a closed pipe, NULLs in JSON, shell
-//! completions, and mistyped names that get a "did you mean" or the list of what exists.
+//! completions, mistyped names that get a "did you mean" or the list of what exists, `SHOW
+//! TABLES`, and sample data for a domain that has nothing to fill.
 
 use std::io::Read;
 use std::process::Stdio;
@@ -302,4 +303,100 @@ fn env_defaults_follow_one_rule() {
         "{}",
         both(&o)
     );
+}
+
+/// `mesh sql "SHOW TABLES"` lists what a query can name, and whether the lake has it yet.
+#[test]
+fn sql_show_tables_lists_the_domain_tables() {
+    let dir = example_domain();
+    let root = dir.path();
+    let o = mesh(root, &["sql", "SHOW TABLES"]);
+    assert!(o.status.success(), "{}", both(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    let line = |name: &str| {
+        text.lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("no line for {name} in\n{text}"))
+            .to_string()
+    };
+    let raw = line("raw.sales_events");
+    for wanted in ["f01_raw.sales_events", "sales", "raw (csv)", "not yet"] {
+        assert!(raw.contains(wanted), "no `{wanted}` in `{raw}`");
+    }
+    let curated = line("curated.daily_sales");
+    for wanted in ["f01_curated.daily_sales", "iceberg", "not yet"] {
+        assert!(curated.contains(wanted), "no `{wanted}` in `{curated}`");
+    }
+
+    // Once the raw data is there, the raw table exists and the curated one still does not.
+    let o = mesh(root, &["sample-data", "--rows", "200"]);
+    assert!(o.status.success(), "{}", both(&o));
+    // Any case, surrounding blanks and a trailing `;`, as people type it in other SQL tools.
+    let o = mesh(root, &["sql", "  show   Tables ; ", "--format", "json"]);
+    assert!(o.status.success(), "{}", both(&o));
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+    let row = |table: &str| {
+        rows.iter()
+            .find(|r| r["table"] == table)
+            .unwrap_or_else(|| panic!("no {table} in {rows:?}"))
+            .clone()
+    };
+    assert_eq!(
+        row("raw.sales_events"),
+        serde_json::json!({"table": "raw.sales_events", "name": "f01_raw.sales_events", "project": "sales",
+            "format": "raw", "file_format": "csv", "exists": true})
+    );
+    assert_eq!(row("curated.daily_sales")["exists"], false);
+    assert_eq!(row("curated.daily_sales")["format"], "iceberg");
+    let tables = rows.len();
+    let declared: usize = ["sales", "customers", "legacy_refactor"]
+        .iter()
+        .map(|p| {
+            std::fs::read_to_string(root.join(format!("projects/{p}/project.toml")))
+                .unwrap()
+                .matches("[[tables]]")
+                .count()
+        })
+        .sum();
+    assert_eq!(tables, declared, "{rows:?}");
+
+    // Other SHOW statements are still refused as not read-only queries.
+    let o = mesh(root, &["sql", "SHOW TABLES FROM f01_raw"]);
+    assert_eq!(o.status.code(), Some(2), "{}", both(&o));
+}
+
+/// A fresh domain has no raw table: sample-data says so, what it fills, and how to get one;
+/// it is not a failure (exit 0), so `mesh run --sample-data` still runs.
+#[test]
+fn sample_data_with_nothing_to_fill_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("fresh");
+    let o = mesh(tmp.path(), &["init", root.to_str().unwrap(), "--abbr", "s02"]);
+    assert!(o.status.success(), "{}", both(&o));
+    let o = mesh(&root, &["sample-data", "--rows", "10"]);
+    assert_eq!(o.status.code(), Some(0), "{}", both(&o));
+    let text = both(&o);
+    for wanted in [
+        "nothing to generate: domain fresh has no raw tables",
+        "sales_events, customer_events and legacy_orders",
+        "mesh new table PROJECT NAME --layer raw",
+    ] {
+        assert!(text.contains(wanted), "no `{wanted}` in\n{text}");
+    }
+    assert!(!text.contains("wrote sample data"), "{text}");
+
+    // Following the advice gives sample data.
+    let o = mesh(&root, &["new", "project", "shop", "--slug", "sh01"]);
+    assert!(o.status.success(), "{}", both(&o));
+    let o = mesh(
+        &root,
+        &[
+            "new", "table", "shop", "visits", "--layer", "raw", "--format", "csv", "--column", "id:long!",
+        ],
+    );
+    assert!(o.status.success(), "{}", both(&o));
+    let o = mesh(&root, &["sample-data", "--rows", "10"]);
+    assert!(o.status.success(), "{}", both(&o));
+    let text = both(&o);
+    assert!(text.contains("visits") && text.contains("wrote sample data"), "{text}");
 }

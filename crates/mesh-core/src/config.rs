@@ -322,7 +322,11 @@ impl Config {
             ),
             (
                 "log_format".into(),
-                format!("{:?}", self.log_format.value).to_ascii_lowercase(),
+                match self.log_format.value {
+                    LogFormat::Text => "text",
+                    LogFormat::Json => "json",
+                }
+                .to_string(),
                 self.log_format.source.to_string(),
             ),
             (

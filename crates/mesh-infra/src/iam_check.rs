@@ -420,7 +420,7 @@ fn evaluate(evaluator: &PolicyEvaluator, role_arn: &str, probe: &Probe) -> Resul
         resource: probe.resource.clone(),
         message,
     };
-    let arn = Arn::parse(&probe.resource).map_err(|e| err(format!("{e:?}")))?;
+    let arn = Arn::parse(&probe.resource).map_err(|e| err(e.to_string()))?;
     let mut ctx = Context::new();
     if let Some(p) = &probe.prefix {
         ctx.insert("s3:prefix".into(), ContextValue::String(p.clone()));

@@ -3,20 +3,11 @@
 use std::path::Path;
 
 use mesh_domain::{Domain, Env};
-use mesh_infra::bootstrap::{self, BootstrapError, Outcome};
+use mesh_infra::bootstrap::{self, Outcome};
 
 use crate::cli::Format;
 use crate::common::print_json;
 use crate::exit::Failure;
-
-fn failure(e: BootstrapError) -> Failure {
-    match e {
-        BootstrapError::WrongAccount { .. } | BootstrapError::NoTerraformRoot { .. } => {
-            Failure::Invalid(format!("error: {e}"))
-        }
-        other => Failure::Runtime(other.to_string()),
-    }
-}
 
 pub fn run(
     root: &Path,
@@ -26,23 +17,23 @@ pub fn run(
     terraform: Option<&str>,
     format: Format,
 ) -> Result<(), Failure> {
-    let plan = bootstrap::plan(domain, env).map_err(|e| Failure::Invalid(format!("error: {e}")))?;
+    let plan = bootstrap::plan(domain, env)?;
     let tf_dir = root.join(&plan.terraform_root);
     if terraform.is_some() {
-        bootstrap::terraform_root_ready(&tf_dir).map_err(failure)?;
+        bootstrap::terraform_root_ready(&tf_dir)?;
     }
     let rt = tokio::runtime::Runtime::new().map_err(|e| Failure::Runtime(format!("cannot start the runtime: {e}")))?;
-    let report = rt
-        .block_on(async {
-            let clients = bootstrap::Clients::from_env(&plan.region).await;
-            bootstrap::apply(&plan, &clients, dry_run).await
-        })
-        .map_err(failure)?;
+    let report = rt.block_on(async {
+        let clients = bootstrap::Clients::from_env(&plan.region).await;
+        bootstrap::apply(&plan, &clients, dry_run).await
+    })?;
     let imported = match terraform {
-        Some(program) => Some(
-            bootstrap::terraform_import(program, &domain.versions.terraform, &tf_dir, &report.imports)
-                .map_err(failure)?,
-        ),
+        Some(program) => Some(bootstrap::terraform_import(
+            program,
+            &domain.versions.terraform,
+            &tf_dir,
+            &report.imports,
+        )?),
         None => None,
     };
     match format {

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use mesh_core::artifacts::{self, Artifact, ArtifactError};
+use mesh_core::artifacts::{self, Artifact};
 use mesh_domain::{Domain, Env};
 
 use crate::cli::Format;
@@ -14,15 +14,8 @@ pub(crate) fn cloud_env(env: Env) -> Result<Env, Failure> {
         Ok(env)
     } else {
         Err(Failure::Invalid(format!(
-            "error: --env {env}: artifacts are for the Glue runtime; the local environment runs with `mesh run`\n  help: pass --env dev, int or prod (or set ENV)"
+            "--env {env}: artifacts are for the Glue runtime; the local environment runs with `mesh run`\n  help: pass --env dev, int or prod (or set ENV)"
         )))
-    }
-}
-
-pub(crate) fn failure(e: ArtifactError) -> Failure {
-    match e {
-        ArtifactError::ReadSql { .. } => Failure::Invalid(format!("error: {e}")),
-        other => Failure::Runtime(other.to_string()),
     }
 }
 
@@ -47,8 +40,8 @@ pub(crate) fn print_table(artifacts: &[Artifact]) {
 pub fn run(root: &Path, domain: &Domain, env: Env, out: Option<PathBuf>, format: Format) -> Result<(), Failure> {
     let env = cloud_env(env)?;
     let out = out.unwrap_or_else(|| root.join(".mesh").join("build").join(env.as_str()));
-    let built = artifacts::build(domain, root, env).map_err(failure)?;
-    artifacts::write(&built, &out).map_err(failure)?;
+    let built = artifacts::build(domain, root, env)?;
+    artifacts::write(&built, &out)?;
     match format {
         Format::Json => print_json(&serde_json::json!({"env": env, "out": out, "artifacts": built})),
         Format::Text => {

@@ -5,13 +5,13 @@ use std::path::{Path, PathBuf};
 
 use mesh_domain::{Domain, Env};
 
-use crate::commands::render::{envs, failure};
+use crate::commands::render::envs;
 use crate::exit::Failure;
 
 pub fn iam(root: &Path, domain: &Domain, env: Option<Env>, infra: Option<PathBuf>) -> Result<(), Failure> {
     let envs = envs(env)?;
     let dir = infra.unwrap_or_else(|| root.join("infra"));
-    let report = mesh_infra::iam_check::check(domain, &dir, &envs).map_err(failure)?;
+    let report = mesh_infra::iam_check::check(domain, &dir, &envs)?;
     println!("{report}");
     if report.passed() {
         Ok(())

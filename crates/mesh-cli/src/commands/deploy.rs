@@ -6,7 +6,7 @@ use mesh_core::artifacts;
 use mesh_domain::{Domain, Env};
 
 use crate::cli::Format;
-use crate::commands::build::{cloud_env, failure, print_table};
+use crate::commands::build::{cloud_env, print_table};
 use crate::common::print_json;
 use crate::exit::Failure;
 
@@ -29,7 +29,7 @@ fn prod_guard(
         return Ok(());
     }
     Err(Failure::Invalid(
-        "error: refusing to upload artifacts to prod from outside CI (neither CI nor GITHUB_ACTIONS is set)\n  \
+        "refusing to upload artifacts to prod from outside CI (neither CI nor GITHUB_ACTIONS is set)\n  \
          why: prod is deployed by the `deploy-prod` workflow, in the `prod` GitHub environment, after a required reviewer approves; an upload from here skips that approval\n  \
          help: push to `main` and let the workflow deploy, use --dry-run to see what would be uploaded, or pass --yes to upload anyway"
             .to_string(),
@@ -47,7 +47,7 @@ pub fn artifacts(
     let env = cloud_env(env)?;
     let vars: std::collections::BTreeMap<String, String> = std::env::vars().collect();
     prod_guard(env, dry_run, yes, &vars)?;
-    let built = artifacts::build(domain, root, env).map_err(failure)?;
+    let built = artifacts::build(domain, root, env)?;
     if !dry_run {
         let rt =
             tokio::runtime::Runtime::new().map_err(|e| Failure::Runtime(format!("cannot start the runtime: {e}")))?;
@@ -58,8 +58,7 @@ pub fn artifacts(
         rt.block_on(async {
             let stores = mesh_core::cloud::stores_for(&cfg, &vars).await;
             artifacts::upload(&built, &stores).await
-        })
-        .map_err(failure)?;
+        })?;
     }
     match format {
         Format::Json => {

@@ -4,7 +4,6 @@ use std::path::PathBuf;
 
 use mesh_domain::scaffold;
 
-use crate::commands::new::scaffold_failure;
 use crate::commands::{env, render};
 use crate::common::load;
 use crate::exit::Failure;
@@ -33,9 +32,8 @@ pub fn run(a: InitArgs) -> Result<(), Failure> {
             .unwrap_or("domain")
             .to_ascii_lowercase()
     });
-    let accounts = scaffold::parse_account_args(&accounts).map_err(scaffold_failure)?;
-    let files = scaffold::init_domain(&dir, &name, &abbr, &region, &accounts, github_repo.as_deref())
-        .map_err(scaffold_failure)?;
+    let accounts = scaffold::parse_account_args(&accounts)?;
+    let files = scaffold::init_domain(&dir, &name, &abbr, &region, &accounts, github_repo.as_deref())?;
     for f in files {
         println!("created {}", f.display());
     }
@@ -55,8 +53,7 @@ pub fn run(a: InitArgs) -> Result<(), Failure> {
         );
     }
     if missing.is_empty() {
-        let workflows = mesh_infra::workflows::render(&domain, &render::mesh_source(&root))
-            .map_err(|e| Failure::Invalid(format!("error: {e}")))?;
+        let workflows = mesh_infra::workflows::render(&domain, &render::mesh_source(&root))?;
         render::write_workflows(&root, &workflows)?;
         println!(
             "next: cd {} && mesh new project NAME --slug SLUG, then `mesh render` for infra/",

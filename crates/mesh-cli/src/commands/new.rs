@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use mesh_domain::scaffold::{self, NewJob, NewTable, ScaffoldError};
+use mesh_domain::scaffold::{self, NewJob, NewTable};
 use mesh_domain::Layer;
 
 use crate::cli::NewCommand;
@@ -15,7 +15,7 @@ pub fn run(root_flag: Option<&Path>, new: NewCommand) -> Result<(), Failure> {
     // had to create above the project (`--root /nonexistent/dir` left `projects/`).
     if !root.join(mesh_domain::load::DOMAIN_FILE).is_file() {
         return Err(Failure::Invalid(format!(
-            "error: no {} in `{}`; nothing was written\n  help: pass --root pointing at a domain, or create one with `mesh init DIR`",
+            "no {} in `{}`; nothing was written\n  help: pass --root pointing at a domain, or create one with `mesh init DIR`",
             mesh_domain::load::DOMAIN_FILE,
             root.display()
         )));
@@ -27,8 +27,7 @@ pub fn run(root_flag: Option<&Path>, new: NewCommand) -> Result<(), Failure> {
             owner,
             classification,
         } => {
-            let file =
-                scaffold::new_project(&root, &name, &slug, &owner, classification.into()).map_err(scaffold_failure)?;
+            let file = scaffold::new_project(&root, &name, &slug, &owner, classification.into())?;
             println!("created {}", display_rel(&root, &file));
         }
         NewCommand::Table {
@@ -42,8 +41,7 @@ pub fn run(root_flag: Option<&Path>, new: NewCommand) -> Result<(), Failure> {
             let columns = columns
                 .iter()
                 .map(|c| scaffold::parse_column_arg(c))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(scaffold_failure)?;
+                .collect::<Result<Vec<_>, _>>()?;
             let layer = Layer::from(layer);
             scaffold::new_table(
                 &root,
@@ -55,8 +53,7 @@ pub fn run(root_flag: Option<&Path>, new: NewCommand) -> Result<(), Failure> {
                     partition_by,
                     format: format.as_deref(),
                 },
-            )
-            .map_err(scaffold_failure)?;
+            )?;
             println!("added table {layer}.{name} to projects/{project}/project.toml");
         }
         NewCommand::Job {
@@ -84,8 +81,7 @@ pub fn run(root_flag: Option<&Path>, new: NewCommand) -> Result<(), Failure> {
                     time_range: time_column.as_deref().zip(grain.as_deref()),
                     keys,
                 },
-            )
-            .map_err(scaffold_failure)?;
+            )?;
             println!(
                 "added job {name} to projects/{project}/project.toml; edit {}",
                 display_rel(&root, &sql)
@@ -107,17 +103,9 @@ pub fn run(root_flag: Option<&Path>, new: NewCommand) -> Result<(), Failure> {
                     optimize,
                     schedule: schedule.as_deref(),
                 },
-            )
-            .map_err(scaffold_failure)?;
+            )?;
             println!("added pipeline {name} to projects/{project}/project.toml; run it with `mesh run {project} --pipeline {name}`");
         }
     }
     Ok(())
-}
-
-pub(crate) fn scaffold_failure(e: ScaffoldError) -> Failure {
-    match e {
-        ScaffoldError::Io { .. } => Failure::Runtime(e.to_string()),
-        other => Failure::Invalid(other.to_string()),
-    }
 }

@@ -33,6 +33,14 @@ fn mb(bytes: u64) -> String {
     }
 }
 
+/// The name JSON output uses for an enum value (`binpack`, `manifest_list`), not its Rust name.
+fn name<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
 fn ms_to_rfc3339(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
@@ -56,8 +64,8 @@ fn print_text(r: &TableReport) {
     if let Some(c) = &r.compaction {
         let p = &c.plan;
         println!(
-            "  compaction  {:?} strategy: {} group(s), {} file(s), {} to rewrite (table: {} files, {}; target {}, small < {}, min {} files)",
-            p.strategy,
+            "  compaction  {} strategy: {} group(s), {} file(s), {} to rewrite (table: {} files, {}; target {}, small < {}, min {} files)",
+            name(&p.strategy),
             p.groups.len(),
             p.files_to_rewrite(),
             mb(p.bytes_to_rewrite()),
@@ -118,7 +126,7 @@ fn print_text(r: &TableReport) {
             );
         }
         for f in &p.files {
-            println!("      delete {:?} {} ({})", f.kind, f.path, mb(f.bytes));
+            println!("      delete {} {} ({})", name(&f.kind), f.path, mb(f.bytes));
         }
         if let Some(o) = &e.outcome {
             println!(
@@ -171,7 +179,7 @@ pub fn run(root: &Path, domain: &Domain, args: OptimizeArgs) -> Result<(), Failu
         .orphan_retention_hours
         .map(mesh_core::optimize::orphan_window_hours)
         .transpose()
-        .map_err(|e| Failure::Invalid(format!("error: {e}")))?;
+        .map_err(Failure::Invalid)?;
     let req = OptimizeRequest {
         only: args.only.map(|o| match o {
             OnlyArg::Compaction => Operation::Compaction,
@@ -192,14 +200,14 @@ pub fn run(root: &Path, domain: &Domain, args: OptimizeArgs) -> Result<(), Failu
                 let (p, t) = crate::commands::table::find_table(domain, naming, name)?;
                 if args.project.as_deref().is_some_and(|x| x != p.name.as_str()) {
                     return Err(Failure::Invalid(format!(
-                        "error: table `{name}` belongs to project `{}`, not `{}`",
+                        "table `{name}` belongs to project `{}`, not `{}`",
                         p.name,
                         args.project.as_deref().unwrap_or_default()
                     )));
                 }
                 if t.iceberg().is_none() {
                     return Err(Failure::Invalid(format!(
-                        "error: `{name}` is a raw (Hive) table; only Iceberg tables are optimized"
+                        "`{name}` is a raw (Hive) table; only Iceberg tables are optimized"
                     )));
                 }
                 vec![(p, t)]
@@ -222,9 +230,7 @@ pub fn run(root: &Path, domain: &Domain, args: OptimizeArgs) -> Result<(), Failu
                     }
                     reports.push(Ok(r));
                 }
-                Err(OptimizeError::Unsafe(msg)) => {
-                    return Err(Failure::Invalid(format!("error: {msg}")));
-                }
+                Err(e @ OptimizeError::Unsafe(_)) => return Err(e.into()),
                 Err(e) => {
                     let msg = format!("{}: {e}", t.reference());
                     if matches!(args.format, Format::Text) {
@@ -301,9 +307,7 @@ pub fn run(root: &Path, domain: &Domain, args: OptimizeArgs) -> Result<(), Failu
                 succeeded: failures.is_empty(),
                 pipelines,
             };
-            let path = record
-                .save(&root.join(RUNS_DIR))
-                .map_err(|e| Failure::Runtime(e.to_string()))?;
+            let path = record.save(&root.join(RUNS_DIR))?;
             if matches!(args.format, Format::Text) {
                 println!("run record: {}", path.strip_prefix(root).unwrap_or(&path).display());
             }

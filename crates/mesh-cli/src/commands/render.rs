@@ -11,17 +11,10 @@ use crate::exit::Failure;
 pub(crate) fn envs(env: Option<Env>) -> Result<Vec<Env>, Failure> {
     match env {
         Some(e) if !e.is_cloud() => Err(Failure::Invalid(format!(
-            "error: --env {e}: the local environment has no cloud infrastructure\n  help: use dev, int or prod"
+            "--env {e}: the local environment has no cloud infrastructure\n  help: use dev, int or prod"
         ))),
         Some(e) => Ok(vec![e]),
         None => Ok(Env::CLOUD.to_vec()),
-    }
-}
-
-pub(crate) fn failure(e: InfraError) -> Failure {
-    match e {
-        InfraError::Io { .. } | InfraError::Evaluation { .. } => Failure::Runtime(e.to_string()),
-        other => Failure::Invalid(format!("error: {other}")),
     }
 }
 
@@ -45,9 +38,9 @@ pub fn run(root: &Path, domain: &Domain, env: Option<Env>, out: Option<PathBuf>,
     let with_workflows = env.is_none() && out.is_none();
     let envs = envs(env)?;
     let out = out.unwrap_or_else(|| root.join("infra"));
-    let rendered = mesh_infra::render(domain, &envs).map_err(failure)?;
+    let rendered = mesh_infra::render(domain, &envs)?;
     let workflows = if with_workflows {
-        Some(mesh_infra::workflows::render(domain, &mesh_source(root)).map_err(failure)?)
+        Some(mesh_infra::workflows::render(domain, &mesh_source(root))?)
     } else {
         None
     };
@@ -64,9 +57,9 @@ pub fn run(root: &Path, domain: &Domain, env: Option<Env>, out: Option<PathBuf>,
         eprintln!("warning: {}: {message}", envs.join(", "));
     }
     if check {
-        let drift = mesh_infra::drift(&rendered, &out).map_err(failure)?;
+        let drift = mesh_infra::drift(&rendered, &out)?;
         let wf_drift = match &workflows {
-            Some(w) => mesh_infra::workflows::drift(w, root).map_err(failure)?,
+            Some(w) => mesh_infra::workflows::drift(w, root)?,
             None => Vec::new(),
         };
         if drift.is_empty() && wf_drift.is_empty() {
@@ -111,16 +104,15 @@ pub fn run(root: &Path, domain: &Domain, env: Option<Env>, out: Option<PathBuf>,
         msg.push_str("\n  help: run `mesh render` and commit the result");
         return Err(Failure::Runtime(msg));
     }
-    let written = mesh_infra::write(&rendered, &out).map_err(failure)?;
-    let stale: Vec<Drift> = mesh_infra::drift(&rendered, &out)
-        .map_err(failure)?
+    let written = mesh_infra::write(&rendered, &out)?;
+    let stale: Vec<Drift> = mesh_infra::drift(&rendered, &out)?
         .into_iter()
         .filter(|d| matches!(d, Drift::Stale(_)))
         .collect();
     for d in stale {
         if let Drift::Stale(p) = d {
             let path = out.join(&p);
-            std::fs::remove_file(&path).map_err(|e| failure(InfraError::io(&path, e)))?;
+            std::fs::remove_file(&path).map_err(|e| InfraError::io(&path, e))?;
             println!("removed {} (no longer rendered)", p.display());
         }
     }
@@ -138,11 +130,11 @@ pub fn run(root: &Path, domain: &Domain, env: Option<Env>, out: Option<PathBuf>,
 
 /// Writes the workflows into the repository and removes generated ones no longer rendered.
 pub fn write_workflows(root: &Path, w: &mesh_infra::Rendered) -> Result<(), Failure> {
-    let written = mesh_infra::write(w, root).map_err(failure)?;
-    for d in mesh_infra::workflows::drift(w, root).map_err(failure)? {
+    let written = mesh_infra::write(w, root)?;
+    for d in mesh_infra::workflows::drift(w, root)? {
         if let Drift::Stale(p) = d {
             let path = root.join(&p);
-            std::fs::remove_file(&path).map_err(|e| failure(InfraError::io(&path, e)))?;
+            std::fs::remove_file(&path).map_err(|e| InfraError::io(&path, e))?;
             println!("removed {} (no longer rendered)", p.display());
         }
     }

@@ -9,7 +9,7 @@ use crate::exit::Failure;
 
 pub fn run(root: &Path, run: Option<&str>, out: Option<PathBuf>) -> Result<(), Failure> {
     let dir = root.join(RUNS_DIR);
-    let record = RunRecord::load(&dir, run).map_err(|e| Failure::Invalid(format!("error: {e}")))?;
+    let record = RunRecord::load(&dir, run)?;
     let out = out.unwrap_or_else(|| dir.join(format!("{}.html", record.run_id)));
     std::fs::write(&out, mesh_core::report::render(&record))
         .map_err(|e| Failure::Runtime(format!("cannot write `{}`: {e}", out.display())))?;

@@ -38,7 +38,7 @@ fn parse_params(params: &[String]) -> Result<BTreeMap<String, String>, Failure> 
                 .filter(|(k, _)| !k.is_empty())
                 .ok_or_else(|| {
                     Failure::Invalid(format!(
-                        "error: --param `{p}` must be KEY=VALUE, e.g. --param run_date=2026-11-27"
+                        "--param `{p}` must be KEY=VALUE, e.g. --param run_date=2026-11-27"
                     ))
                 })
         })
@@ -68,7 +68,7 @@ pub fn run(root: &Path, domain: &Domain, args: RunArgs) -> Result<(), Failure> {
     if let Some((from, to)) = &args.range {
         if params.contains_key("run_date") {
             return Err(Failure::Invalid(
-                "error: --param run_date and --from/--to both set the date; a backfill sets run_date to each interval's first day".into(),
+                "--param run_date and --from/--to both set the date; a backfill sets run_date to each interval's first day".into(),
             ));
         }
         let req = RunRequest { params, ..req };
@@ -88,9 +88,7 @@ pub fn run(root: &Path, domain: &Domain, args: RunArgs) -> Result<(), Failure> {
     let run_id = mesh_core::record::new_run_id();
     let (record, outputs) = rt.block_on(async {
         let engine = open_engine(root, domain, &cfg).await?;
-        pipeline::run(engine, &req, &run_id, progress(&multi))
-            .await
-            .map_err(|e| Failure::Invalid(format!("error: {e}")))
+        Ok::<_, Failure>(pipeline::run(engine, &req, &run_id, progress(&multi)).await?)
     })?;
     let _ = multi.clear();
     finish(root, &record, &outputs)
@@ -98,9 +96,7 @@ pub fn run(root: &Path, domain: &Domain, args: RunArgs) -> Result<(), Failure> {
 
 /// Saves the run record, prints the summary, and turns failed steps into the exit status.
 fn finish(root: &Path, record: &RunRecord, outputs: &[(StepKey, StepOutput)]) -> Result<(), Failure> {
-    let path = record
-        .save(&root.join(RUNS_DIR))
-        .map_err(|e| Failure::Runtime(e.to_string()))?;
+    let path = record.save(&root.join(RUNS_DIR))?;
     print_summary(record, outputs);
     println!(
         "run record: {}   report: mesh report {}",
@@ -146,12 +142,9 @@ async fn backfill(
     force: bool,
     multi: &MultiProgress,
 ) -> Result<(), Failure> {
-    use mesh_core::backfill::{Backfill, BackfillError};
+    use mesh_core::backfill::Backfill;
     let engine = open_engine(root, domain, cfg).await?;
-    let plan = Backfill::plan(&engine, req, from, to).await.map_err(|e| match e {
-        BackfillError::State { .. } => Failure::Runtime(format!("error: {e}")),
-        _ => Failure::Invalid(format!("error: {e}")),
-    })?;
+    let plan = Backfill::plan(&engine, req, from, to).await?;
     let n = plan.intervals.len();
     let jobs: Vec<&str> = plan.jobs.iter().map(|(j, _)| j.as_str()).collect();
     eprintln!(
@@ -177,13 +170,9 @@ async fn backfill(
         let mut req = req.clone();
         req.params.extend(interval.params());
         let run_id = mesh_core::record::new_run_id();
-        let (record, _outputs) = pipeline::run(engine.clone(), &req, &run_id, progress(multi))
-            .await
-            .map_err(|e| Failure::Invalid(format!("error: {e}")))?;
+        let (record, _outputs) = pipeline::run(engine.clone(), &req, &run_id, progress(multi)).await?;
         let _ = multi.clear();
-        record
-            .save(&root.join(RUNS_DIR))
-            .map_err(|e| Failure::Runtime(e.to_string()))?;
+        record.save(&root.join(RUNS_DIR))?;
         if !record.succeeded {
             let failed: Vec<String> = record
                 .pipelines

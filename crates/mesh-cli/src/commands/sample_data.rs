@@ -24,7 +24,22 @@ pub(crate) fn sample_data_with(
 ) -> Result<(), Failure> {
     let cfg = config(root, domain, flags)?;
     if rows == 0 {
-        return Err(Failure::Invalid("error: --rows must be at least 1".into()));
+        return Err(Failure::Invalid("--rows must be at least 1".into()));
+    }
+    // Nothing to write is not a failure: a fresh domain (`mesh init`) has no raw tables yet,
+    // and `mesh run --sample-data` on a domain whose jobs read no raw table must still run.
+    // So exit 0, and say plainly what the command fills and how to get such a table.
+    if !domain.tables().any(|(_, t)| t.hive().is_some()) {
+        println!(
+            "nothing to generate: domain {} has no raw tables; no files were written\n  \
+             why: sample-data fills raw tables only (the layer jobs read from): the example tables \
+             sales_events, customer_events and legacy_orders get realistic rows, any other raw table \
+             gets values drawn from its declared columns\n  \
+             help: add one with `mesh new table PROJECT NAME --layer raw --format csv --column id:long!`, \
+             or copy a project of meshkit's example domain (its projects/sales folder)",
+            domain.name
+        );
+        return Ok(());
     }
     // ENV selects where the files go: the local lake, or the environment's raw bucket.
     let layout = Layout::for_env(Naming::new(&domain.abbr, cfg.env.value), &cfg.lake_root.value);
@@ -36,9 +51,7 @@ pub(crate) fn sample_data_with(
     };
     let tables = tokio_runtime()?.block_on(async {
         let stores = mesh_core::cloud::stores_for(&cfg, &aws_vars()).await;
-        sample::generate_into(domain, &layout, &stores, &opts)
-            .await
-            .map_err(|e| Failure::Runtime(e.to_string()))
+        sample::generate_into(domain, &layout, &stores, &opts).await
     })?;
     println!(
         "{:<18} {:<16} {:>10} {:>7} {:>6} {:>10}",

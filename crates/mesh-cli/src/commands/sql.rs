@@ -6,17 +6,19 @@ use std::path::Path;
 use mesh_domain::Domain;
 
 use crate::cli::Format;
-use crate::commands::table::load_failure;
-use crate::common::{config, open_engine, tokio_runtime};
+use crate::common::{config, open_engine, print_json, tokio_runtime};
 use crate::exit::Failure;
 
 /// `mesh sql`: ad-hoc Spark SQL over the local tables (raw tables are read only when named).
 pub fn run(root: &Path, domain: &Domain, query: &str, format: Format) -> Result<(), Failure> {
+    if is_show_tables(query) {
+        return show_tables(root, domain, format);
+    }
     // Read-only before anything is opened: COPY … TO, INSERT, CREATE EXTERNAL TABLE, SET and
     // second statements never reach the engine.
     mesh_core::sql_check::check_read_only_query(query).map_err(|e| {
         Failure::Invalid(format!(
-            "error: {}\n  help: `mesh sql` runs one read-only query; tables are written by jobs (mesh run)",
+            "{}\n  help: `mesh sql` runs one read-only query; tables are written by jobs (mesh run)",
             e.message
         ))
     })?;
@@ -24,39 +26,127 @@ pub fn run(root: &Path, domain: &Domain, query: &str, format: Format) -> Result<
     let rt = tokio_runtime()?;
     rt.block_on(async {
         let engine = open_engine(root, domain, &cfg).await?;
-        let ctx = engine.session().map_err(|e| Failure::Runtime(e.to_string()))?;
+        let ctx = engine.session()?;
         // Only the tables the query names are read (a raw table is parsed in full).
-        let tables = mesh_core::inputs::tables_in_query(domain, &engine.layout.naming, &ctx, query)
-            .map_err(|e| Failure::Invalid(format!("error: {e}")))?;
-        mesh_core::inputs::register_tables(&engine, &ctx, tables)
-            .await
-            .map_err(|e| match e {
-                mesh_core::inputs::RegisterError::Engine(e) => load_failure(*e),
-                other => Failure::Runtime(other.to_string()),
-            })?;
-        let df = ctx
-            .sql_with_options(query, mesh_core::sql_check::read_only())
-            .await
-            .map_err(|e| Failure::Invalid(format!("error: {e}")))?;
-        let batches = df.collect().await.map_err(|e| Failure::Runtime(e.to_string()))?;
+        let tables = mesh_core::inputs::tables_in_query(domain, &engine.layout.naming, &ctx, query)?;
+        mesh_core::inputs::register_tables(&engine, &ctx, tables).await?;
+        let df = ctx.sql_with_options(query, mesh_core::sql_check::read_only()).await?;
+        let batches = df.collect().await?;
         match format {
-            Format::Text => println!(
-                "{}",
-                datafusion::arrow::util::pretty::pretty_format_batches(&batches)
-                    .map_err(|e| Failure::Runtime(e.to_string()))?
-            ),
+            Format::Text => println!("{}", datafusion::arrow::util::pretty::pretty_format_batches(&batches)?),
             Format::Json => {
                 // A NULL is a value of the result: keep the key, as `null`, rather than drop it.
                 let mut w = datafusion::arrow::json::WriterBuilder::new()
                     .with_explicit_nulls(true)
                     .build::<_, datafusion::arrow::json::writer::JsonArray>(Vec::new());
                 for b in &batches {
-                    w.write(b).map_err(|e| Failure::Runtime(e.to_string()))?;
+                    w.write(b)?;
                 }
-                w.finish().map_err(|e| Failure::Runtime(e.to_string()))?;
+                w.finish()?;
                 println!("{}", String::from_utf8_lossy(&w.into_inner()));
             }
         }
         Ok(())
     })
+}
+
+/// `SHOW TABLES`, in any case, with or without a trailing `;`. DataFusion's own would list its
+/// catalog, which holds only what a query names; people ask it to learn what they can name.
+fn is_show_tables(query: &str) -> bool {
+    let words: Vec<&str> = query.trim().trim_end_matches(';').split_whitespace().collect();
+    matches!(words.as_slice(), [a, b] if a.eq_ignore_ascii_case("show") && b.eq_ignore_ascii_case("tables"))
+}
+
+#[derive(serde::Serialize)]
+struct TableRow {
+    /// `layer.table`, as manifests and `mesh table` name it.
+    table: String,
+    /// `database.table`, as a query names it.
+    name: String,
+    project: String,
+    /// `iceberg` or `raw`.
+    format: &'static str,
+    /// The file format of a raw table (csv, json, parquet).
+    file_format: Option<&'static str>,
+    /// Whether the current environment's lake holds it yet (a job or sample-data wrote it).
+    exists: bool,
+}
+
+/// Every table of the domain, and whether the lake of the current environment has it yet.
+fn show_tables(root: &Path, domain: &Domain, format: Format) -> Result<(), Failure> {
+    let cfg = config(root, domain, BTreeMap::new())?;
+    let env = cfg.env.value;
+    let rows = tokio_runtime()?.block_on(async {
+        let engine = open_engine(root, domain, &cfg).await?;
+        let lister = engine.lister();
+        let mut rows = Vec::new();
+        for (project, table) in domain.tables() {
+            let (format, file_format, exists) = match table.hive() {
+                Some(h) => {
+                    let files = lister.list(&engine.location(project, table)).await?;
+                    ("raw", Some(h.file_format.as_str()), !files.is_empty())
+                }
+                None => match engine.load_table(project, table).await {
+                    Ok(_) => ("iceberg", None, true),
+                    Err(mesh_core::mesh_iceberg::Error::TableNotFound { .. }) => ("iceberg", None, false),
+                    Err(e) => return Err(Failure::from(e)),
+                },
+            };
+            rows.push(TableRow {
+                table: table.reference().to_string(),
+                name: format!("{}.{}", engine.layout.naming.database(table.layer), table.name),
+                project: project.name.to_string(),
+                format,
+                file_format,
+                exists,
+            });
+        }
+        Ok::<_, Failure>(rows)
+    })?;
+    match format {
+        Format::Json => print_json(&rows),
+        Format::Text => {
+            let header = ["table", "query it as", "project", "format", "in the lake"];
+            let cells: Vec<[String; 5]> = rows
+                .iter()
+                .map(|r| {
+                    [
+                        r.table.clone(),
+                        r.name.clone(),
+                        r.project.clone(),
+                        match r.file_format {
+                            Some(f) => format!("{} ({f})", r.format),
+                            None => r.format.to_string(),
+                        },
+                        if r.exists { "yes" } else { "not yet" }.to_string(),
+                    ]
+                })
+                .collect();
+            let widths: Vec<usize> = (0..header.len())
+                .map(|i| cells.iter().map(|c| c[i].len()).max().unwrap_or(0).max(header[i].len()))
+                .collect();
+            let line = |c: &[&str]| {
+                let padded: Vec<String> = c.iter().zip(&widths).map(|(s, w)| format!("{s:<w$}")).collect();
+                println!("{}", padded.join("  ").trim_end());
+            };
+            line(&header);
+            for c in &cells {
+                line(&c.iter().map(String::as_str).collect::<Vec<_>>());
+            }
+            let missing = rows.iter().filter(|r| !r.exists).count();
+            println!(
+                "{} table(s) in env {env}{}",
+                rows.len(),
+                if missing == 0 {
+                    String::new()
+                } else {
+                    format!("; {missing} not in the lake yet (mesh run writes them; mesh sample-data the raw ones)")
+                }
+            );
+            if let Some(r) = rows.iter().find(|r| r.exists).or(rows.first()) {
+                println!("query one: mesh sql \"SELECT * FROM {} LIMIT 10\"", r.name);
+            }
+        }
+    }
+    Ok(())
 }

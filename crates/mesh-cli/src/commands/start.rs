@@ -21,12 +21,11 @@ pub struct StartArgs {
 
 /// `mesh start`: StartExecution on the pipeline's state machine, then (with --wait) its end.
 pub fn run(root: &Path, domain: &Domain, a: StartArgs) -> Result<(), Failure> {
-    use mesh_core::start::{self, StartError};
+    use mesh_core::start;
     check_project(domain, &a.project)?;
     let project = domain.project(&a.project).expect("checked above");
-    let invalid = |e: StartError| Failure::Invalid(format!("error: {e}"));
-    let pipeline = start::pick(project, a.pipeline.as_deref()).map_err(invalid)?;
-    let arn = start::state_machine_arn(domain, a.env, project, pipeline).map_err(invalid)?;
+    let pipeline = start::pick(project, a.pipeline.as_deref())?;
+    let arn = start::state_machine_arn(domain, a.env, project, pipeline)?;
     let mut flags = BTreeMap::new();
     flags.insert("env", a.env.to_string());
     let cfg = config(root, domain, flags)?;
@@ -34,20 +33,14 @@ pub fn run(root: &Path, domain: &Domain, a: StartArgs) -> Result<(), Failure> {
     tokio_runtime()?.block_on(async {
         let sdk = mesh_core::cloud::sdk_config(&cfg).await;
         let client = aws_sdk_sfn_client(&sdk);
-        let started = start::start(&client, &arn, &scheduled)
-            .await
-            .map_err(|e| Failure::Runtime(e.to_string()))?;
+        let started = start::start(&client, &arn, &scheduled).await?;
         let finished = match a.wait {
             None => None,
             Some(timeout) => {
                 if matches!(a.format, Format::Text) {
                     eprintln!("started {}; waiting for it to end", started.execution_arn);
                 }
-                Some(
-                    start::wait(&client, &started.execution_arn, timeout)
-                        .await
-                        .map_err(|e| Failure::Runtime(e.to_string()))?,
-                )
+                Some(start::wait(&client, &started.execution_arn, timeout).await?)
             }
         };
         match a.format {

@@ -45,7 +45,7 @@ pub fn find_table<'a>(
             .collect();
         let hint = mesh_domain::diagnostic::did_you_mean(name, known.iter().map(String::as_str))
             .unwrap_or_else(|| format!("Iceberg tables: {}", known.join(", ")));
-        Failure::Invalid(format!("error: no table `{name}`\n  help: {hint}"))
+        Failure::Invalid(format!("no table `{name}`\n  help: {hint}"))
     })
 }
 
@@ -57,10 +57,10 @@ fn show(root: &Path, domain: &Domain, what: &str, name: &str, format: Format) ->
         let (project, table) = find_table(domain, &engine.layout.naming, name)?;
         if table.iceberg().is_none() {
             return Err(Failure::Invalid(format!(
-                "error: `{name}` is a raw (Hive) table; `mesh table` shows Iceberg tables"
+                "`{name}` is a raw (Hive) table; `mesh table` shows Iceberg tables"
             )));
         }
-        let t = engine.load_table(project, table).await.map_err(load_failure)?;
+        let t = engine.load_table(project, table).await?;
         let info = t.info();
         match (what, format) {
             ("show", Format::Json) => print_json(&info),
@@ -70,7 +70,7 @@ fn show(root: &Path, domain: &Domain, what: &str, name: &str, format: Format) ->
             ("snapshots", Format::Json) => print_json(&t.snapshots()),
             ("snapshots", Format::Text) => print_value_table(&text::snapshots(&t.snapshots())),
             (_, format) => {
-                let files = t.files(None).await.map_err(|e| Failure::Runtime(e.to_string()))?;
+                let files = t.files(None).await?;
                 match format {
                     Format::Json => print_json(&files),
                     Format::Text => print_value_table(&text::files(&files, &info.partition_spec)),
@@ -81,17 +81,6 @@ fn show(root: &Path, domain: &Domain, what: &str, name: &str, format: Format) ->
     })
 }
 
-/// A table that does not exist yet is a usage problem (exit 2); a damaged one is named and
-/// exits 1, never "run the job first".
-pub(crate) fn load_failure(e: mesh_core::mesh_iceberg::Error) -> Failure {
-    match e {
-        mesh_core::mesh_iceberg::Error::TableNotFound { .. } => Failure::Invalid(format!(
-            "error: {e}\n  help: run the job that writes it first (mesh run)"
-        )),
-        other => Failure::Runtime(other.to_string()),
-    }
-}
-
 /// `mesh table check`: every file the snapshot(s) reference exists and parses.
 fn table_check(root: &Path, domain: &Domain, name: &str, all: bool, format: Format) -> Result<(), Failure> {
     let cfg = config(root, domain, BTreeMap::new())?;
@@ -100,11 +89,11 @@ fn table_check(root: &Path, domain: &Domain, name: &str, all: bool, format: Form
         let (project, table) = find_table(domain, &engine.layout.naming, name)?;
         if table.iceberg().is_none() {
             return Err(Failure::Invalid(format!(
-                "error: `{name}` is a raw (Hive) table; `mesh table check` checks Iceberg tables"
+                "`{name}` is a raw (Hive) table; `mesh table check` checks Iceberg tables"
             )));
         }
-        let t = engine.load_table(project, table).await.map_err(load_failure)?;
-        let report = t.check(all).await.map_err(|e| Failure::Runtime(e.to_string()))?;
+        let t = engine.load_table(project, table).await?;
+        let report = t.check(all).await?;
         match format {
             Format::Json => print_json(&report),
             Format::Text => {
@@ -137,13 +126,10 @@ fn table_register(root: &Path, domain: &Domain, name: &str) -> Result<(), Failur
         let (project, table) = find_table(domain, &engine.layout.naming, name)?;
         if table.iceberg().is_none() {
             return Err(Failure::Invalid(format!(
-                "error: `{name}` is a raw (Hive) table; only Iceberg tables are in the catalog"
+                "`{name}` is a raw (Hive) table; only Iceberg tables are in the catalog"
             )));
         }
-        let t = engine.register(project, table).await.map_err(|e| match e {
-            mesh_core::mesh_iceberg::Error::Invalid { .. } => Failure::Invalid(format!("error: {e}")),
-            other => Failure::Runtime(other.to_string()),
-        })?;
+        let t = engine.register(project, table).await?;
         println!(
             "registered {} at {} (snapshot {})",
             table.reference(),

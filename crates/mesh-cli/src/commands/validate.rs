@@ -37,7 +37,7 @@ pub fn run(root_flag: Option<&Path>, format: Format) -> Result<(), Failure> {
             if matches!(format, Format::Json) {
                 print_json(&serde_json::json!({"valid": false, "problems": diags}));
             }
-            Err(Failure::Invalid(diags.to_string()))
+            Err(diags.into())
         }
     }
 }
