@@ -151,8 +151,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
             runtime::config_show(&root, &domain, env, format)
         }
         Command::Report { run, out } => {
-            let root = root(cli.root.as_deref())?;
-            runtime::report(&root, run.as_deref(), out)
+            let (root, domain) = root_and_domain(cli.root.as_deref())?;
+            runtime::report(&root, &domain, run.as_deref(), out)
         }
         Command::Init {
             dir,

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use mesh_core::config::{Config, Inputs};
 use mesh_core::layout::{Layout, RUNS_DIR};
-use mesh_core::record::RunRecord;
+use mesh_core::record::{RunRecord, StepStatus};
 use mesh_core::sample::{self, SampleOptions};
 use mesh_domain::{Domain, Env, Naming};
 
@@ -98,11 +98,12 @@ pub fn config_show(root: &Path, domain: &Domain, env: Option<Env>, format: Forma
     Ok(())
 }
 
-pub fn report(root: &Path, run: Option<&str>, out: Option<PathBuf>) -> Result<(), Failure> {
+pub fn report(root: &Path, domain: &Domain, run: Option<&str>, out: Option<PathBuf>) -> Result<(), Failure> {
     let dir = root.join(RUNS_DIR);
     let record = RunRecord::load(&dir, run).map_err(|e| Failure::Invalid(format!("error: {e}")))?;
+    let (history, unreadable) = mesh_core::record::recent_runs(&dir, mesh_core::report::HISTORY_RUNS);
     let out = out.unwrap_or_else(|| dir.join(format!("{}.html", record.run_id)));
-    std::fs::write(&out, mesh_core::report::render(&record))
+    std::fs::write(&out, mesh_core::report::render(&record, domain, &history, unreadable))
         .map_err(|e| Failure::Runtime(format!("cannot write `{}`: {e}", out.display())))?;
     println!("wrote {}", out.display());
     Ok(())
@@ -116,7 +117,7 @@ use std::sync::{Arc, Mutex};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mesh_core::dag::StepEvent;
 use mesh_core::engine::Engine;
-use mesh_core::pipeline::{self, Progress, RunRequest, StepOutput};
+use mesh_core::pipeline::{self, Progress, RunRequest};
 
 pub(crate) fn tokio_runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_multi_thread()
@@ -266,22 +267,22 @@ pub fn run(root: &Path, domain: &Domain, args: RunArgs) -> Result<(), Failure> {
     }
     let req = RunRequest { params, ..req };
     let run_id = mesh_core::record::new_run_id();
-    let (record, outputs) = rt.block_on(async {
+    let (record, _outputs) = rt.block_on(async {
         let engine = open_engine(root, domain, &cfg).await?;
         pipeline::run(engine, &req, &run_id, progress(&multi))
             .await
             .map_err(|e| Failure::Invalid(format!("error: {e}")))
     })?;
     let _ = multi.clear();
-    finish(root, &record, &outputs)
+    finish(root, &record)
 }
 
 /// Saves the run record, prints the summary, and turns failed steps into the exit status.
-fn finish(root: &Path, record: &RunRecord, outputs: &[(String, StepOutput)]) -> Result<(), Failure> {
+fn finish(root: &Path, record: &RunRecord) -> Result<(), Failure> {
     let path = record
         .save(&root.join(RUNS_DIR))
         .map_err(|e| Failure::Runtime(e.to_string()))?;
-    print_summary(record, outputs);
+    print_summary(record);
     println!(
         "run record: {}   report: mesh report {}",
         path.strip_prefix(root).unwrap_or(&path).display(),
@@ -294,7 +295,7 @@ fn finish(root: &Path, record: &RunRecord, outputs: &[(String, StepOutput)]) -> 
             .pipelines
             .iter()
             .flat_map(|p| {
-                p.steps.iter().filter(|s| s.status == "failed").map(move |s| {
+                p.steps.iter().filter(|s| s.status == StepStatus::Failed).map(move |s| {
                     format!(
                         "{}/{}/{}: {}",
                         p.project,
@@ -416,7 +417,7 @@ async fn backfill(
                 .pipelines
                 .iter()
                 .flat_map(|p| &p.steps)
-                .filter(|s| s.status == "failed")
+                .filter(|s| s.status == StepStatus::Failed)
                 .map(|s| format!("{}: {}", s.name, s.error.clone().unwrap_or_default()))
                 .collect();
             return Err(Failure::Runtime(format!(
@@ -463,13 +464,13 @@ fn init_logging(cfg: &Config, bars: Option<MultiProgress>) {
     };
 }
 
-fn print_summary(record: &RunRecord, outputs: &[(String, StepOutput)]) {
+fn print_summary(record: &RunRecord) {
     let total: usize = record.pipelines.iter().map(|p| p.steps.len()).sum();
     let ok: usize = record
         .pipelines
         .iter()
         .flat_map(|p| &p.steps)
-        .filter(|s| s.status == "succeeded")
+        .filter(|s| s.status == StepStatus::Succeeded)
         .count();
     println!();
     println!(
@@ -486,36 +487,25 @@ fn print_summary(record: &RunRecord, outputs: &[(String, StepOutput)]) {
     );
     for p in &record.pipelines {
         for s in &p.steps {
-            let key = format!("{}/{}/{}", p.project, p.pipeline, s.name);
-            let key_job = format!("{}/{}", p.project, s.name);
-            let out = outputs.iter().find(|(k, _)| *k == key || *k == key_job).map(|(_, o)| o);
-            let (rin, rout, files, checks, snap) = match out {
-                Some(StepOutput::Job(j)) => (
+            let (rin, rout, files, checks, snap) = match (s.metrics.job(), s.metrics.optimize()) {
+                (Some(j), _) => (
                     j.rows_read.to_string(),
                     j.rows_written.to_string(),
                     format!("+{}/-{}", j.files_added, j.files_removed),
                     format!("{}/{}", j.checks.iter().filter(|c| c.passed).count(), j.checks.len()),
                     j.snapshot_id.map(|s| s.to_string()).unwrap_or_else(|| "–".into()),
                 ),
-                Some(StepOutput::Optimize(m)) => (
+                (_, Some(m)) => (
                     "–".into(),
                     "–".into(),
-                    format!(
-                        "{}→{}",
-                        m.get("files_compacted")
-                            .map(|v| v.to_string())
-                            .unwrap_or_else(|| "0".into()),
-                        m.get("files_added")
-                            .map(|v| v.to_string())
-                            .unwrap_or_else(|| "0".into())
-                    ),
-                    "–".into(),
-                    m.get("snapshot_id")
-                        .filter(|v| !v.is_null())
-                        .map(|v| v.to_string())
+                    m.compacted
+                        .as_ref()
+                        .map(|c| format!("{}→{}", c.files_before, c.files_after))
                         .unwrap_or_else(|| "–".into()),
+                    "–".into(),
+                    m.snapshot_id.map(|s| s.to_string()).unwrap_or_else(|| "–".into()),
                 ),
-                None => ("–".into(), "–".into(), "–".into(), "–".into(), "–".into()),
+                _ => ("–".into(), "–".into(), "–".into(), "–".into(), "–".into()),
             };
             println!(
                 "{:<16} {:<9} {:<22} {:<10} {:>10} {:>10} {:>6} {:>7} {:>8.2}  {}",
