@@ -34,7 +34,7 @@ pub trait Progress: Send + Sync + 'static {
 #[derive(Debug, Clone, serde::Serialize)]
 pub enum StepOutput {
     Job(JobReport),
-    Optimize(TableReport),
+    Optimize(Box<TableReport>),
 }
 
 /// One step of the combined DAG, named `project/pipeline/step`.
@@ -214,7 +214,7 @@ impl StepRunner<StepOutput> for Runner {
                     // Maintenance fails mostly on lost commit races with writers: retried.
                     crate::optimize::optimize_step(&engine, project, table)
                         .await
-                        .map(StepOutput::Optimize)
+                        .map(|t| StepOutput::Optimize(Box::new(t)))
                         .map_err(StepError::transient)
                 }
             }
