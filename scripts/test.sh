@@ -44,6 +44,15 @@ if [ -f tests/node/package.json ]; then
   export MESH_NODE_MODULES="$CACHE/node/node_modules"
 fi
 
+# Headless Chromium opens the HTML report (crates/mesh-cli/tests/report.rs); Debian: apt-get install chromium.
+for c in chromium chromium-browser google-chrome; do
+  if command -v "$c" >/dev/null; then
+    MESH_CHROMIUM="${MESH_CHROMIUM:-$(command -v "$c")}"
+    export MESH_CHROMIUM
+    break
+  fi
+done
+
 # nextest runs test binaries in parallel and ends with one summary line; plain cargo test is
 # the fallback where nextest is not installed.
 if cargo nextest --version >/dev/null 2>&1; then

@@ -14,7 +14,7 @@ use clap::Parser;
 
 use cli::{CheckCommand, Cli, Command, ConfigCommand, DeployCommand};
 use commands::*;
-use common::{root, root_and_domain};
+use common::root_and_domain;
 use exit::Failure;
 
 fn main() -> ExitCode {
@@ -82,7 +82,10 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
             let (root, domain) = root_and_domain(flag)?;
             config::show(&root, &domain, env, format)
         }
-        Command::Report { run, out } => report::run(&root(flag)?, run.as_deref(), out),
+        Command::Report { run, out } => {
+            let (root, domain) = root_and_domain(flag)?;
+            report::run(&root, &domain, run.as_deref(), out)
+        }
         Command::Init {
             dir,
             name,

@@ -4,12 +4,14 @@
 use datafusion::arrow::array::{Array, Int64Array, UInt64Array};
 use datafusion::prelude::SessionContext;
 use mesh_domain::{Check, CheckKind, Severity};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+/// Also a job step's check results in its run record (`mesh report` reads them back).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CheckOutcome {
     pub name: String,
-    pub check: &'static str,
+    /// The check's type: `not_null`, `unique`, `sql`, ….
+    pub check: String,
     pub severity: Severity,
     pub passed: bool,
     /// Rows that break the check (for `row_count_min`: the rows missing).
@@ -135,7 +137,7 @@ pub async fn run_checks(ctx: &SessionContext, checks: &[Check]) -> Result<Vec<Ch
         };
         out.push(CheckOutcome {
             name: c.name.clone(),
-            check: c.kind.type_name(),
+            check: c.kind.type_name().to_string(),
             severity: c.severity,
             passed,
             failing_rows: failing,

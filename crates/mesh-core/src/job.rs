@@ -20,15 +20,24 @@ use crate::inputs::{register_table, RawSelection, RegisterError};
 use crate::raw::{rejected_batch, rejected_schema, write_parquet_partition};
 use crate::session::register_batches;
 
-#[derive(Debug, Clone, Default, Serialize)]
+/// What a job did; also the metrics of a job step in its run record, read back by `mesh
+/// report`. Fields added later default, so older records still load.
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq)]
+#[serde(default)]
 pub struct JobReport {
     pub job: String,
     pub rows_read: u64,
     pub rows_written: u64,
+    /// Malformed raw rows set aside in the quarantine table.
     pub rows_rejected: u64,
     pub files_added: usize,
     pub files_removed: usize,
     pub bytes_read: u64,
+    /// Bytes of the data files the commit added.
+    pub bytes_written: u64,
+    /// The output table's rows and data files once the job committed (its snapshot summary).
+    pub table_rows: Option<u64>,
+    pub table_files: Option<u64>,
     /// Raw files read (an incremental input: only those not processed before).
     pub files_read: usize,
     /// The interval a time-range job replaced (`2026-11-03`).
@@ -665,6 +674,9 @@ impl JobContext<'_> {
         report.operation = commit.operation.clone();
         report.files_added = commit.added_files;
         report.files_removed = commit.removed_files;
+        report.bytes_written = commit.added_bytes;
+        let totals = t.info();
+        (report.table_rows, report.table_files) = (totals.total_records, totals.total_data_files);
         report.seconds = self.started.elapsed().as_secs_f64();
         info!(
             rows_read = report.rows_read,

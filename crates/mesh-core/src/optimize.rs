@@ -2,7 +2,6 @@
 //! optimizers get): compaction, snapshot expiry and orphan-file cleanup, each planned first and
 //! executed unless it is a dry run. Used by `mesh optimize` and by pipeline `optimize` steps.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use mesh_domain::{Project, Table};
@@ -10,7 +9,7 @@ use mesh_iceberg::maintenance::{
     CompactionOptions, CompactionOutcome, CompactionPlan, ExpireOptions, ExpiryOutcome, ExpiryPlan, OrphanOptions,
     OrphanOutcome, OrphanPlan,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::engine::Engine;
 
@@ -76,6 +75,11 @@ pub struct TableReport {
     pub compaction: Option<Step<CompactionPlan, CompactionOutcome>>,
     pub retention: Option<Step<ExpiryPlan, ExpiryOutcome>>,
     pub orphans: Option<Step<OrphanPlan, OrphanOutcome>>,
+    /// The table's current snapshot once maintenance is done (`None`: no snapshot yet).
+    pub snapshot_id: Option<i64>,
+    /// The table's rows and data files once maintenance is done (its snapshot summary).
+    pub table_rows: Option<u64>,
+    pub table_files: Option<u64>,
     pub seconds: f64,
 }
 
@@ -145,6 +149,9 @@ pub async fn optimize_table(
         compaction: None,
         retention: None,
         orphans: None,
+        snapshot_id: None,
+        table_rows: None,
+        table_files: None,
         seconds: 0.0,
     };
     for (op, enabled) in [
@@ -226,86 +233,155 @@ pub async fn optimize_table(
         };
         report.orphans = Some(Step { plan, outcome });
     }
+    let totals = t.info();
+    report.snapshot_id = totals.current_snapshot_id;
+    (report.table_rows, report.table_files) = (totals.total_records, totals.total_data_files);
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }
 
 impl TableReport {
-    /// Flat metrics for the run record: files and bytes before/after, what each operation did,
-    /// duration.
-    pub fn metrics(&self) -> BTreeMap<String, serde_json::Value> {
-        let mut m = BTreeMap::new();
-        m.insert("dry_run".into(), self.dry_run.into());
-        m.insert("seconds".into(), self.seconds.into());
-        if let Some(s) = &self.skipped {
-            m.insert("skipped".into(), s.clone().into());
-        }
-        match &self.compaction {
-            Some(c) => {
-                m.insert("files_before".into(), c.plan.files_total.into());
-                m.insert("bytes_before".into(), c.plan.bytes_total.into());
-                m.insert("compaction_groups".into(), c.plan.groups.len().into());
-                m.insert("files_compacted".into(), c.plan.files_to_rewrite().into());
-                m.insert("bytes_compacted".into(), c.plan.bytes_to_rewrite().into());
-                let (files_after, bytes_after) = match &c.outcome {
-                    Some(o) => (o.files_after, o.bytes_after),
-                    None => (c.plan.files_total, c.plan.bytes_total),
-                };
-                m.insert("files_after".into(), files_after.into());
-                m.insert("bytes_after".into(), bytes_after.into());
-                if let Some(o) = &c.outcome {
-                    m.insert("files_compacted".into(), o.files_removed.into());
-                    m.insert("files_added".into(), o.files_added.into());
-                    m.insert("groups_aborted".into(), o.groups_aborted.into());
-                    m.insert("compaction_seconds".into(), o.seconds.into());
-                    m.insert("snapshot_id".into(), o.snapshot_ids.last().copied().into());
-                } else {
-                    m.insert("snapshot_id".into(), serde_json::Value::Null);
-                }
+    /// The run record's metrics: files and bytes before/after, what each operation did,
+    /// duration, and the snapshot readers see afterwards.
+    pub fn metrics(&self) -> OptimizeMetrics {
+        let compaction = self.compaction.as_ref().map(|c| {
+            let mut m = CompactionMetrics {
+                files_before: c.plan.files_total as u64,
+                bytes_before: c.plan.bytes_total,
+                compaction_groups: c.plan.groups.len() as u64,
+                files_compacted: c.plan.files_to_rewrite() as u64,
+                bytes_compacted: c.plan.bytes_to_rewrite(),
+                files_after: c.plan.files_total as u64,
+                bytes_after: c.plan.bytes_total,
+                files_added: None,
+                groups_aborted: None,
+                compaction_seconds: None,
+            };
+            if let Some(o) = &c.outcome {
+                m.files_after = o.files_after as u64;
+                m.bytes_after = o.bytes_after;
+                m.files_compacted = o.files_removed as u64;
+                m.files_added = Some(o.files_added as u64);
+                m.groups_aborted = Some(o.groups_aborted as u64);
+                m.compaction_seconds = Some(o.seconds);
             }
-            None => {
-                m.insert(
-                    "compaction".into(),
-                    if self.disabled.contains(&Operation::Compaction) {
-                        "disabled"
-                    } else {
-                        "not run"
-                    }
-                    .into(),
-                );
-            }
+            m
+        });
+        let not_run = match (&self.compaction, self.disabled.contains(&Operation::Compaction)) {
+            (Some(_), _) => None,
+            (None, true) => Some(NotRun::Disabled),
+            (None, false) => Some(NotRun::NotRun),
+        };
+        let retention = self.retention.as_ref().map(|r| match &r.outcome {
+            Some(o) => RetentionMetrics {
+                snapshots_expired: o.snapshots_expired as u64,
+                expired_files: o.files_deleted as u64,
+                expired_bytes: o.bytes_deleted,
+            },
+            None => RetentionMetrics {
+                snapshots_expired: r.plan.expired.len() as u64,
+                expired_files: r.plan.files.len() as u64,
+                expired_bytes: r.plan.bytes,
+            },
+        });
+        let orphans = self.orphans.as_ref().map(|p| match &p.outcome {
+            Some(o) => OrphanMetrics {
+                orphan_files: o.files_deleted as u64,
+                orphan_bytes: o.bytes_deleted,
+            },
+            None => OrphanMetrics {
+                orphan_files: p.plan.orphans.len() as u64,
+                orphan_bytes: p.plan.bytes,
+            },
+        });
+        OptimizeMetrics {
+            dry_run: self.dry_run,
+            seconds: self.seconds,
+            skipped: self.skipped.clone(),
+            snapshot_id: self.snapshot_id,
+            table_rows: self.table_rows,
+            table_files: self.table_files,
+            compaction: not_run,
+            compacted: compaction,
+            retention,
+            orphans,
         }
-        if let Some(r) = &self.retention {
-            m.insert("snapshots_expired".into(), r.plan.expired.len().into());
-            m.insert("expired_files".into(), r.plan.files.len().into());
-            m.insert("expired_bytes".into(), r.plan.bytes.into());
-            if let Some(o) = &r.outcome {
-                m.insert("snapshots_expired".into(), o.snapshots_expired.into());
-                m.insert("expired_files".into(), o.files_deleted.into());
-                m.insert("expired_bytes".into(), o.bytes_deleted.into());
-            }
-        }
-        if let Some(p) = &self.orphans {
-            m.insert("orphan_files".into(), p.plan.orphans.len().into());
-            m.insert("orphan_bytes".into(), p.plan.bytes.into());
-            if let Some(o) = &p.outcome {
-                m.insert("orphan_files".into(), o.files_deleted.into());
-                m.insert("orphan_bytes".into(), o.bytes_deleted.into());
-            }
-        }
-        m
     }
 }
 
-/// A pipeline `optimize` step: every operation the manifest enables, executed. Returns the
-/// metrics for the run record.
-pub async fn optimize_step(
-    engine: &Engine,
-    project: &Project,
-    table: &Table,
-) -> Result<BTreeMap<String, serde_json::Value>, String> {
-    let report = optimize_table(engine, project, table, &OptimizeRequest::default()).await?;
-    Ok(report.metrics())
+/// An optimize step in a run record. The JSON is flat (`files_before`, `orphan_files`, …);
+/// the fields of an operation that did not run are absent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OptimizeMetrics {
+    pub dry_run: bool,
+    pub seconds: f64,
+    /// Why the table was skipped (it does not exist yet).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+    /// The table's current snapshot after maintenance: the last compaction commit, or the
+    /// snapshot that was already current when nothing needed rewriting.
+    pub snapshot_id: Option<i64>,
+    /// The table's rows and data files afterwards.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub table_rows: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub table_files: Option<u64>,
+    /// Why compaction did not run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compaction: Option<NotRun>,
+    #[serde(flatten)]
+    pub compacted: Option<CompactionMetrics>,
+    #[serde(flatten)]
+    pub retention: Option<RetentionMetrics>,
+    #[serde(flatten)]
+    pub orphans: Option<OrphanMetrics>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NotRun {
+    #[serde(rename = "disabled")]
+    Disabled,
+    #[serde(rename = "not run")]
+    NotRun,
+}
+
+/// Compaction: the plan's figures, replaced by what happened when it was executed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompactionMetrics {
+    pub files_before: u64,
+    pub bytes_before: u64,
+    pub compaction_groups: u64,
+    pub files_compacted: u64,
+    pub bytes_compacted: u64,
+    pub files_after: u64,
+    pub bytes_after: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files_added: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups_aborted: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compaction_seconds: Option<f64>,
+}
+
+/// Snapshot expiry: planned, or done when executed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RetentionMetrics {
+    pub snapshots_expired: u64,
+    pub expired_files: u64,
+    pub expired_bytes: u64,
+}
+
+/// Orphan-file cleanup: planned, or done when executed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrphanMetrics {
+    pub orphan_files: u64,
+    pub orphan_bytes: u64,
+}
+
+/// A pipeline `optimize` step: every operation the manifest enables, executed.
+pub async fn optimize_step(engine: &Engine, project: &Project, table: &Table) -> Result<TableReport, String> {
+    Ok(optimize_table(engine, project, table, &OptimizeRequest::default()).await?)
 }
 
 #[cfg(test)]

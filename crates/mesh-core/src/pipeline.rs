@@ -3,14 +3,15 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mesh_domain::{Project, StepAction};
 
-use crate::dag::{execute, DagStep, StepError, StepEvent, StepFuture, StepRunner, StepStatus};
+use crate::dag::{execute, DagStep, StepError, StepEvent, StepFuture, StepRunner};
 use crate::engine::Engine;
 use crate::job::{JobReport, JobRun};
-use crate::record::{PipelineRecord, RunRecord, StepRecord};
+use crate::optimize::TableReport;
+use crate::record::{RunBuilder, RunRecord, StepKind, StepMetrics, StepRecord, StepStatus};
 use mesh_domain::Name;
 
 /// What to run.
@@ -68,7 +69,7 @@ impl std::fmt::Display for StepKey {
 #[derive(Debug, Clone, serde::Serialize)]
 pub enum StepOutput {
     Job(JobReport),
-    Optimize(BTreeMap<String, serde_json::Value>),
+    Optimize(Box<TableReport>),
 }
 
 /// One step of the combined DAG.
@@ -256,7 +257,7 @@ impl StepRunner<StepKey, StepOutput> for Runner {
                     // Maintenance fails mostly on lost commit races with writers: retried.
                     crate::optimize::optimize_step(&engine, project, table)
                         .await
-                        .map(StepOutput::Optimize)
+                        .map(|t| StepOutput::Optimize(Box::new(t)))
                         .map_err(StepError::transient)
                 }
             }
@@ -277,8 +278,12 @@ pub async fn run(
     progress: Arc<dyn Progress>,
 ) -> Result<(RunRecord, Vec<(StepKey, StepOutput)>), PlanError> {
     let planned = plan(&engine, req)?;
-    let started_at = chrono::Utc::now();
-    let started = Instant::now();
+    let mut run = RunBuilder::start(
+        run_id,
+        &engine.domain.name,
+        &engine.layout.naming.env().to_string(),
+        req.params.clone(),
+    );
     let dag: Vec<DagStep<StepKey>> = planned
         .iter()
         .map(|p| DagStep {
@@ -302,84 +307,49 @@ pub async fn run(
         .await
         .expect("validated DAG");
 
-    let mut pipelines: Vec<PipelineRecord> = Vec::new();
     let mut outputs = Vec::new();
-    let mut succeeded = true;
     for (p, r) in planned.iter().zip(results) {
         let project = &engine.domain.projects[p.project];
         let (kind, target) = match &p.step.action {
             StepAction::Job(j) => {
                 let job = project.job(j.as_str()).expect("validated");
                 let inputs: Vec<String> = job.inputs.iter().map(|i| i.to_string()).collect();
-                ("job", format!("{} → {}", inputs.join(", "), job.output))
+                (StepKind::Job, format!("{} → {}", inputs.join(", "), job.output))
             }
-            StepAction::Optimize(t) => ("optimize", t.to_string()),
+            StepAction::Optimize(t) => (StepKind::Optimize, t.to_string()),
         };
-        let (status, error, metrics) = match r.status {
-            StepStatus::Succeeded { output } => {
+        let name = p.step.name.to_string();
+        let mut record = match r.status {
+            crate::dag::StepStatus::Succeeded { output } => {
                 let metrics = match &output {
-                    StepOutput::Job(j) => serde_json::to_value(j)
-                        .ok()
-                        .and_then(|v| v.as_object().cloned())
-                        .map(|m| m.into_iter().collect())
-                        .unwrap_or_default(),
-                    StepOutput::Optimize(m) => m.clone(),
+                    StepOutput::Job(j) => StepMetrics::Job(Box::new(j.clone())),
+                    StepOutput::Optimize(t) => StepMetrics::Optimize(Box::new(t.metrics())),
                 };
                 outputs.push((p.key.clone(), output));
-                ("succeeded", None, metrics)
+                StepRecord::succeeded(name, target, metrics)
             }
-            StepStatus::Failed { error } => {
-                succeeded = false;
-                ("failed", Some(error.to_string()), BTreeMap::new())
+            crate::dag::StepStatus::Failed { error } => {
+                StepRecord::not_succeeded(name, kind, target, StepStatus::Failed, error.to_string())
             }
-            StepStatus::Skipped { because } => {
-                succeeded = false;
+            crate::dag::StepStatus::Skipped { because } => {
                 // Named as the record names steps: by their name within the pipeline.
                 let dependency = &because.dependency.step;
                 let what = if because.skipped { "was skipped" } else { "failed" };
-                (
-                    "skipped",
-                    Some(format!("skipped: `{dependency}` {what}")),
-                    BTreeMap::new(),
+                StepRecord::not_succeeded(
+                    name,
+                    kind,
+                    target,
+                    StepStatus::Skipped,
+                    format!("skipped: `{dependency}` {what}"),
                 )
             }
         };
-        let record = StepRecord {
-            name: p.step.name.to_string(),
-            kind: kind.into(),
-            target,
-            depends_on: p.step.depends_on.iter().map(|d| d.to_string()).collect(),
-            status: status.into(),
-            attempts: r.attempts,
-            seconds: r.seconds,
-            error,
-            metrics,
-        };
-        let pipeline = p.key.pipeline_name();
-        match pipelines
-            .iter_mut()
-            .find(|x| x.project == project.name.as_str() && x.pipeline == pipeline)
-        {
-            Some(x) => x.steps.push(record),
-            None => pipelines.push(PipelineRecord {
-                project: project.name.to_string(),
-                pipeline: pipeline.to_string(),
-                steps: vec![record],
-            }),
-        }
+        record.depends_on = p.step.depends_on.iter().map(|d| d.to_string()).collect();
+        record.attempts = r.attempts;
+        record.seconds = r.seconds;
+        run.step(project.name.as_str(), p.key.pipeline_name(), record);
     }
-    let record = RunRecord {
-        run_id: run_id.to_string(),
-        domain: engine.domain.name.clone(),
-        env: engine.layout.naming.env().to_string(),
-        started_at: started_at.to_rfc3339(),
-        finished_at: chrono::Utc::now().to_rfc3339(),
-        seconds: started.elapsed().as_secs_f64(),
-        params: req.params.clone(),
-        succeeded,
-        pipelines,
-    };
-    Ok((record, outputs))
+    Ok((run.finish(), outputs))
 }
 
 /// The time-range jobs among the steps a request would run, as (project index, job name).

@@ -256,6 +256,8 @@ pub struct CommitResult {
     pub removed_files: usize,
     /// Records in added files.
     pub added_records: u64,
+    /// Bytes of added files.
+    pub added_bytes: u64,
     /// Records in removed files.
     pub removed_records: u64,
     /// Commit attempts (1 = no retry).
@@ -271,6 +273,7 @@ impl CommitResult {
             added_files: 0,
             removed_files: 0,
             added_records: 0,
+            added_bytes: 0,
             removed_records: 0,
             attempts: 0,
         }
@@ -645,6 +648,7 @@ impl Table {
                     added_files: pending.added.len(),
                     removed_files: pending.removed.len(),
                     added_records: pending.added.iter().map(|f| f.record_count()).sum(),
+                    added_bytes: pending.added.iter().map(|f| f.file_size_in_bytes()).sum(),
                     removed_records: pending.removed.iter().map(|f| f.file.record_count()).sum(),
                     attempts: attempt,
                 });

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use mesh_core::layout::RUNS_DIR;
 use mesh_core::optimize::{optimize_table, Operation, OptimizeError, OptimizeRequest, TableReport};
-use mesh_core::record::{PipelineRecord, RunRecord, StepRecord};
+use mesh_core::record::{RunBuilder, RunRecord, StepKind, StepRecord, StepStatus};
 use mesh_domain::Domain;
 
 use crate::cli::{Format, OnlyArg};
@@ -170,6 +170,33 @@ fn print_text(r: &TableReport) {
     }
 }
 
+type Outcome = Result<TableReport, (String, String, String, Instant)>;
+
+/// One step per table in the pipeline `optimize` of its project.
+fn record(mut run: RunBuilder, reports: &[Outcome]) -> RunRecord {
+    for r in reports {
+        match r {
+            Ok(r) => run.step(
+                &r.project,
+                "optimize",
+                StepRecord::optimized(StepRecord::optimize_name(&r.table), r),
+            ),
+            Err((project, table, error, t0)) => {
+                let mut step = StepRecord::not_succeeded(
+                    StepRecord::optimize_name(table),
+                    StepKind::Optimize,
+                    table.clone(),
+                    StepStatus::Failed,
+                    error.clone(),
+                );
+                step.seconds = t0.elapsed().as_secs_f64();
+                run.step(project, "optimize", step);
+            }
+        }
+    }
+    run.finish()
+}
+
 pub fn run(root: &Path, domain: &Domain, args: OptimizeArgs) -> Result<(), Failure> {
     let cfg = crate::common::config(root, domain, BTreeMap::new())?;
     if let Some(p) = &args.project {
@@ -217,9 +244,13 @@ pub fn run(root: &Path, domain: &Domain, args: OptimizeArgs) -> Result<(), Failu
                 .filter(|(p, t)| t.iceberg().is_some() && args.project.as_deref().is_none_or(|x| x == p.name.as_str()))
                 .collect(),
         };
-        let started_at = chrono::Utc::now();
-        let started = Instant::now();
-        let mut reports = Vec::new();
+        let run = RunBuilder::start(
+            &mesh_core::record::new_run_id(),
+            &domain.name,
+            &cfg.env.value.to_string(),
+            BTreeMap::new(),
+        );
+        let mut reports: Vec<Outcome> = Vec::new();
         let mut failures = Vec::new();
         for (p, t) in selected {
             let step_started = Instant::now();
@@ -255,58 +286,7 @@ pub fn run(root: &Path, domain: &Domain, args: OptimizeArgs) -> Result<(), Failu
         }
         // A real run is recorded like a pipeline run; a dry run changes nothing, not even .mesh/runs.
         if !args.dry_run {
-            let mut pipelines: Vec<PipelineRecord> = Vec::new();
-            for r in &reports {
-                let (project, step) = match r {
-                    Ok(r) => (
-                        r.project.clone(),
-                        StepRecord {
-                            name: format!("optimize_{}", r.table.rsplit('.').next().unwrap_or_default()),
-                            kind: "optimize".into(),
-                            target: r.table.clone(),
-                            depends_on: vec![],
-                            status: "succeeded".into(),
-                            attempts: 1,
-                            seconds: r.seconds,
-                            error: None,
-                            metrics: r.metrics(),
-                        },
-                    ),
-                    Err((project, table, error, t0)) => (
-                        project.clone(),
-                        StepRecord {
-                            name: format!("optimize_{}", table.rsplit('.').next().unwrap_or_default()),
-                            kind: "optimize".into(),
-                            target: table.clone(),
-                            depends_on: vec![],
-                            status: "failed".into(),
-                            attempts: 1,
-                            seconds: t0.elapsed().as_secs_f64(),
-                            error: Some(error.clone()),
-                            metrics: BTreeMap::new(),
-                        },
-                    ),
-                };
-                match pipelines.iter_mut().find(|p| p.project == project) {
-                    Some(p) => p.steps.push(step),
-                    None => pipelines.push(PipelineRecord {
-                        project,
-                        pipeline: "optimize".into(),
-                        steps: vec![step],
-                    }),
-                }
-            }
-            let record = RunRecord {
-                run_id: mesh_core::record::new_run_id(),
-                domain: domain.name.clone(),
-                env: cfg.env.value.to_string(),
-                started_at: started_at.to_rfc3339(),
-                finished_at: chrono::Utc::now().to_rfc3339(),
-                seconds: started.elapsed().as_secs_f64(),
-                params: BTreeMap::new(),
-                succeeded: failures.is_empty(),
-                pipelines,
-            };
+            let record = record(run, &reports);
             let path = record.save(&root.join(RUNS_DIR))?;
             if matches!(args.format, Format::Text) {
                 println!("run record: {}", path.strip_prefix(root).unwrap_or(&path).display());

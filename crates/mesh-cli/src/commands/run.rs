@@ -6,8 +6,8 @@ use std::path::Path;
 use indicatif::{MultiProgress, ProgressDrawTarget};
 use mesh_core::config::Config;
 use mesh_core::layout::RUNS_DIR;
-use mesh_core::pipeline::{self, RunRequest, StepKey, StepOutput};
-use mesh_core::record::RunRecord;
+use mesh_core::pipeline::{self, RunRequest};
+use mesh_core::record::{RunRecord, StepStatus};
 use mesh_domain::{Domain, Env};
 
 use crate::commands::sample_data::sample_data_with;
@@ -86,18 +86,18 @@ pub fn run(root: &Path, domain: &Domain, args: RunArgs) -> Result<(), Failure> {
     }
     let req = RunRequest { params, ..req };
     let run_id = mesh_core::record::new_run_id();
-    let (record, outputs) = rt.block_on(async {
+    let (record, _outputs) = rt.block_on(async {
         let engine = open_engine(root, domain, &cfg).await?;
         Ok::<_, Failure>(pipeline::run(engine, &req, &run_id, progress(&multi)).await?)
     })?;
     let _ = multi.clear();
-    finish(root, &record, &outputs)
+    finish(root, &record)
 }
 
 /// Saves the run record, prints the summary, and turns failed steps into the exit status.
-fn finish(root: &Path, record: &RunRecord, outputs: &[(StepKey, StepOutput)]) -> Result<(), Failure> {
+fn finish(root: &Path, record: &RunRecord) -> Result<(), Failure> {
     let path = record.save(&root.join(RUNS_DIR))?;
-    print_summary(record, outputs);
+    print_summary(record);
     println!(
         "run record: {}   report: mesh report {}",
         path.strip_prefix(root).unwrap_or(&path).display(),
@@ -110,7 +110,7 @@ fn finish(root: &Path, record: &RunRecord, outputs: &[(StepKey, StepOutput)]) ->
             .pipelines
             .iter()
             .flat_map(|p| {
-                p.steps.iter().filter(|s| s.status == "failed").map(move |s| {
+                p.steps.iter().filter(|s| s.status == StepStatus::Failed).map(move |s| {
                     format!(
                         "{}/{}/{}: {}",
                         p.project,
@@ -178,7 +178,7 @@ async fn backfill(
                 .pipelines
                 .iter()
                 .flat_map(|p| &p.steps)
-                .filter(|s| s.status == "failed")
+                .filter(|s| s.status == StepStatus::Failed)
                 .map(|s| format!("{}: {}", s.name, s.error.clone().unwrap_or_default()))
                 .collect();
             return Err(Failure::Runtime(format!(
@@ -199,13 +199,13 @@ async fn backfill(
     Ok(())
 }
 
-fn print_summary(record: &RunRecord, outputs: &[(StepKey, StepOutput)]) {
+fn print_summary(record: &RunRecord) {
     let total: usize = record.pipelines.iter().map(|p| p.steps.len()).sum();
     let ok: usize = record
         .pipelines
         .iter()
         .flat_map(|p| &p.steps)
-        .filter(|s| s.status == "succeeded")
+        .filter(|s| s.status == StepStatus::Succeeded)
         .count();
     println!();
     println!(
@@ -222,39 +222,25 @@ fn print_summary(record: &RunRecord, outputs: &[(StepKey, StepOutput)]) {
     );
     for p in &record.pipelines {
         for s in &p.steps {
-            let out = outputs
-                .iter()
-                .find(|(k, _)| {
-                    k.project.as_str() == p.project && k.pipeline_name() == p.pipeline && k.step.as_str() == s.name
-                })
-                .map(|(_, o)| o);
-            let (rin, rout, files, checks, snap) = match out {
-                Some(StepOutput::Job(j)) => (
+            let (rin, rout, files, checks, snap) = match (s.metrics.job(), s.metrics.optimize()) {
+                (Some(j), _) => (
                     j.rows_read.to_string(),
                     j.rows_written.to_string(),
                     format!("+{}/-{}", j.files_added, j.files_removed),
                     format!("{}/{}", j.checks.iter().filter(|c| c.passed).count(), j.checks.len()),
                     j.snapshot_id.map(|s| s.to_string()).unwrap_or_else(|| "–".into()),
                 ),
-                Some(StepOutput::Optimize(m)) => (
+                (_, Some(m)) => (
                     "–".into(),
                     "–".into(),
-                    format!(
-                        "{}→{}",
-                        m.get("files_compacted")
-                            .map(|v| v.to_string())
-                            .unwrap_or_else(|| "0".into()),
-                        m.get("files_added")
-                            .map(|v| v.to_string())
-                            .unwrap_or_else(|| "0".into())
-                    ),
-                    "–".into(),
-                    m.get("snapshot_id")
-                        .filter(|v| !v.is_null())
-                        .map(|v| v.to_string())
+                    m.compacted
+                        .as_ref()
+                        .map(|c| format!("{}→{}", c.files_before, c.files_after))
                         .unwrap_or_else(|| "–".into()),
+                    "–".into(),
+                    m.snapshot_id.map(|s| s.to_string()).unwrap_or_else(|| "–".into()),
                 ),
-                None => ("–".into(), "–".into(), "–".into(), "–".into(), "–".into()),
+                _ => ("–".into(), "–".into(), "–".into(), "–".into(), "–".into()),
             };
             println!(
                 "{:<16} {:<9} {:<22} {:<10} {:>10} {:>10} {:>6} {:>7} {:>8.2}  {}",
