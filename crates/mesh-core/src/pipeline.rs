@@ -68,7 +68,8 @@ impl std::fmt::Display for StepKey {
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub enum StepOutput {
-    Job(JobReport),
+    // Boxed: a job report carries its check results; the outputs of a whole run are kept.
+    Job(Box<JobReport>),
     Optimize(Box<TableReport>),
 }
 
@@ -243,7 +244,7 @@ impl StepRunner<StepKey, StepOutput> for Runner {
                     }
                     .run()
                     .await
-                    .map(StepOutput::Job)
+                    .map(|r| StepOutput::Job(Box::new(r)))
                     .map_err(|e| {
                         if crate::retry::job_error_is_transient(&e) {
                             StepError::transient(e)
@@ -322,7 +323,7 @@ pub async fn run(
         let mut record = match r.status {
             crate::dag::StepStatus::Succeeded { output } => {
                 let metrics = match &output {
-                    StepOutput::Job(j) => StepMetrics::Job(Box::new(j.clone())),
+                    StepOutput::Job(j) => StepMetrics::Job(j.clone()),
                     StepOutput::Optimize(t) => StepMetrics::Optimize(Box::new(t.metrics())),
                 };
                 outputs.push((p.key.clone(), output));
