@@ -1,6 +1,6 @@
 //! The real `mesh` binary against the example domain and the invalid-input corpus.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Output;
 
 mod common;
