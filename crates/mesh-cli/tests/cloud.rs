@@ -5,8 +5,6 @@
 use std::path::Path;
 use std::process::{Child, Output};
 
-use assert_cmd::Command;
-
 mod common;
 use common::{both, example_domain, repo_root};
 
