@@ -41,9 +41,15 @@ pub fn s3_endpoint(config: &Config, vars: &BTreeMap<String, String>) -> Option<S
         .filter(|e| !e.is_empty())
 }
 
+/// The AWS SDK's configuration loader: the standard provider chain and endpoint variables, with
+/// meshkit's HTTPS client ([`mesh_iceberg::aws_http_client`]). Every SDK client starts here.
+pub fn sdk_loader() -> aws_config::ConfigLoader {
+    aws_config::defaults(BehaviorVersion::latest()).http_client(mesh_iceberg::aws_http_client())
+}
+
 /// The AWS SDK configuration: the default provider chain with the domain's region.
 pub async fn sdk_config(config: &Config) -> aws_config::SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
+    sdk_loader()
         .region(Region::new(config.aws_region.value.clone()))
         .load()
         .await

@@ -20,6 +20,16 @@ const PREVIOUS_METADATA_LOCATION: &str = "previous_metadata_location";
 const TABLE_TYPE: &str = "table_type";
 const ICEBERG: &str = "ICEBERG";
 
+/// The HTTPS client every AWS SDK client of meshkit uses: rustls on ring (the crypto
+/// object_store's S3 client already uses), so the build needs no second crypto library. An SDK
+/// configuration without a client cannot send requests: build every one with this.
+pub fn aws_http_client() -> aws_sdk_glue::config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
+}
+
 /// Glue-backed catalog. The caller builds the Glue client (region, credentials, endpoint)
 /// and the [`FileIO`] for the warehouse storage.
 #[derive(Debug, Clone)]

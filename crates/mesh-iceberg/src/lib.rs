@@ -41,7 +41,7 @@ pub use check::{CheckReport, FileProblem};
 pub use conform::SchemaEvolution;
 pub use error::{Error, ErrorChain, Result, ServiceErrorKind};
 #[cfg(feature = "glue")]
-pub use glue::GlueCatalog;
+pub use glue::{aws_http_client, GlueCatalog};
 pub use increment::Increment;
 pub use objects::{Located, ObjectStorage, ObjectStorageFactory, ObjectStores, S3Options, StoreError};
 pub use read::{

@@ -1127,6 +1127,7 @@ mod glue {
             .region(Region::new("eu-west-1"))
             .credentials_provider(Credentials::new("test", "test", None, None, "static"))
             .endpoint_url(format!("http://127.0.0.1:{}", m.port))
+            .http_client(mesh_iceberg::aws_http_client())
             .build();
         Arc::new(GlueCatalog::new(
             "glue",
@@ -1298,6 +1299,7 @@ mod glue {
             .region(Region::new("eu-west-1"))
             .credentials_provider(Credentials::new("test", "test", None, None, "static"))
             .endpoint_url(format!("http://127.0.0.1:{}", m.port))
+            .http_client(mesh_iceberg::aws_http_client())
             .build();
         let cat: Arc<dyn Catalog> = Arc::new(GlueCatalog::new(
             "glue",

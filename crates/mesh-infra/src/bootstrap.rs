@@ -199,11 +199,11 @@ pub struct Clients {
 }
 
 impl Clients {
-    /// The standard credential chain and endpoint variables (`AWS_ENDPOINT_URL`, …); the region
-    /// is the domain's unless `AWS_REGION` says otherwise. With an endpoint override, S3 requests
-    /// are path style (what S3-compatible servers expect).
-    pub async fn from_env(region: &str) -> Clients {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    /// From `loader` (the standard credential chain and endpoint variables, `AWS_ENDPOINT_URL`,
+    /// …, with the runtime's HTTPS client); the region is the domain's unless `AWS_REGION` says
+    /// otherwise. With an endpoint override, S3 requests are path style (what S3-compatible
+    /// servers expect).
+    pub async fn from_env(mut loader: aws_config::ConfigLoader, region: &str) -> Clients {
         if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none() {
             loader = loader.region(aws_config::Region::new(region.to_string()));
         }

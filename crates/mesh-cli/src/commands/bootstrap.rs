@@ -24,7 +24,7 @@ pub fn run(
     }
     let rt = tokio::runtime::Runtime::new().map_err(|e| Failure::Runtime(format!("cannot start the runtime: {e}")))?;
     let report = rt.block_on(async {
-        let clients = bootstrap::Clients::from_env(&plan.region).await;
+        let clients = bootstrap::Clients::from_env(mesh_core::cloud::sdk_loader(), &plan.region).await;
         bootstrap::apply(&plan, &clients, dry_run).await
     })?;
     let imported = match terraform {
