@@ -543,7 +543,7 @@ pub fn sql(root: &Path, domain: &Domain, query: &str, format: Format) -> Result<
     rt.block_on(async {
         let engine = open_engine(root, domain, &cfg).await?;
         let ctx =
-            mesh_core::session::new_context(&engine.layout.naming).map_err(|e| Failure::Runtime(e.to_string()))?;
+            mesh_core::session::new_context_in(&engine.layout.naming, engine.runtime.clone()).map_err(|e| Failure::Runtime(e.to_string()))?;
         engine.register_object_stores(&ctx).map_err(Failure::Runtime)?;
         let lower = query.to_ascii_lowercase();
         for (project, table) in domain.tables() {

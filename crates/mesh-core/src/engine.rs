@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::prelude::SessionContext;
 use mesh_domain::{Domain, Env, Layer, Project, Table, Transform};
 use mesh_iceberg::maintenance::{FileLister, ListedFile, LocalLister, ObjectStoreLister};
@@ -30,6 +31,11 @@ pub struct Engine {
     /// Every file the runtime reads or writes outside Iceberg (raw tables, quarantine) goes
     /// through these; the catalog's Iceberg file IO uses the same stores in the cloud.
     pub stores: ObjectStores,
+    /// DataFusion's runtime of every query the engine runs: one memory pool of the
+    /// configuration's `memory_limit` for the whole process, spilling to the OS temp folder.
+    pub runtime: Arc<RuntimeEnv>,
+    /// The configuration's `max_concurrency`: also the compaction groups rewritten at once.
+    pub max_concurrency: usize,
 }
 
 impl Engine {
@@ -59,6 +65,8 @@ impl Engine {
             layout,
             catalog: Arc::new(catalog),
             stores: ObjectStores::default(),
+            runtime: runtime(config)?,
+            max_concurrency: config.max_concurrency.value,
         })
     }
 
@@ -92,6 +100,8 @@ impl Engine {
             layout,
             catalog: Arc::new(catalog),
             stores,
+            runtime: runtime(config)?,
+            max_concurrency: config.max_concurrency.value,
         })
     }
 
@@ -179,6 +189,11 @@ impl Engine {
             other => other,
         }
     }
+}
+
+fn runtime(config: &Config) -> mesh_iceberg::Result<Arc<RuntimeEnv>> {
+    crate::session::runtime_env(config.memory_limit.value, true, None)
+        .map_err(|e| mesh_iceberg::Error::DataFusion(Box::new(e)))
 }
 
 impl Engine {

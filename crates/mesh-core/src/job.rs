@@ -17,7 +17,7 @@ use tracing::{info, info_span, warn, Instrument};
 use crate::checks::{run_checks, CheckOutcome};
 use crate::engine::Engine;
 use crate::raw::{read_raw, read_raw_selected, rejected_batch, rejected_schema, write_parquet_partition};
-use crate::session::{new_context, register_batches, register_provider};
+use crate::session::{new_context_in, register_batches, register_provider};
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct JobReport {
@@ -236,7 +236,7 @@ impl<'a> JobRun<'a> {
             job: name.clone(),
             ..Default::default()
         };
-        let ctx = new_context(&engine.layout.naming).map_err(|e| JobError::Other {
+        let ctx = new_context_in(&engine.layout.naming, engine.runtime.clone()).map_err(|e| JobError::Other {
             job: name.clone(),
             detail: e.to_string(),
         })?;
