@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use mesh_domain::{Classification, Env};
+use mesh_domain::{Classification, Env, Layer};
 
 #[derive(Parser)]
 #[command(
@@ -517,6 +517,16 @@ impl From<ClassificationArg> for Classification {
             ClassificationArg::Internal => Classification::Internal,
             ClassificationArg::Confidential => Classification::Confidential,
             ClassificationArg::Restricted => Classification::Restricted,
+        }
+    }
+}
+
+impl From<LayerArg> for Layer {
+    fn from(l: LayerArg) -> Layer {
+        match l {
+            LayerArg::Raw => Layer::Raw,
+            LayerArg::Refined => Layer::Refined,
+            LayerArg::Curated => Layer::Curated,
         }
     }
 }

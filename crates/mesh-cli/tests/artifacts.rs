@@ -11,16 +11,7 @@ use assert_cmd::Command;
 use serde_json::Value;
 
 mod common;
-use common::{both, example_domain, repo_root};
-
-fn mesh(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::cargo_bin("mesh").unwrap();
-    cmd.arg("--root").arg(root).args(args);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().unwrap()
-}
+use common::{both, example_domain, mesh_env as mesh, repo_root};
 
 fn json(o: &Output) -> Value {
     assert!(o.status.success(), "{}", both(o));

@@ -13,30 +13,9 @@ use std::time::{Duration, Instant};
 use assert_cmd::Command;
 
 mod common;
-use common::{both, example_domain, repo_root};
+use common::{both, example_domain, mesh, mesh_cmd, repo_root};
 
 /// `mesh` with a clean environment: nothing of the caller's CI, AWS or domain settings.
-fn mesh_cmd() -> Command {
-    let mut cmd = Command::cargo_bin("mesh").unwrap();
-    for (k, _) in std::env::vars() {
-        if k.starts_with("AWS_")
-            || k.starts_with("F01_")
-            || k.starts_with("S02_")
-            || ["ENV", "LOG_LEVEL", "LOG_FORMAT", "CI", "GITHUB_ACTIONS", "MESH_ROOT"].contains(&k.as_str())
-        {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.env("AWS_CONFIG_FILE", "/nonexistent")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-        .env("AWS_EC2_METADATA_DISABLED", "true");
-    cmd
-}
-
-fn mesh(root: &Path, args: &[&str]) -> Output {
-    mesh_cmd().arg("--root").arg(root).args(args).output().unwrap()
-}
-
 fn ok(o: Output) -> String {
     assert!(o.status.success(), "{}", both(&o));
     String::from_utf8_lossy(&o.stdout).into_owned()

@@ -3,24 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use assert_cmd::Command;
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-fn mesh(args: &[&str], root: &Path) -> Output {
-    Command::cargo_bin("mesh")
-        .unwrap()
-        .arg("--root")
-        .arg(root)
-        .args(args)
-        .output()
-        .unwrap()
-}
+mod common;
+use common::{mesh, mesh_cmd, repo_root};
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
@@ -28,16 +12,16 @@ fn text(b: &[u8]) -> String {
 
 #[test]
 fn example_domain_validates() {
-    let out = mesh(&["validate"], &repo_root());
+    let out = mesh(&repo_root(), &["validate"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("3 projects"), "{}", text(&out.stdout));
 }
 
 #[test]
-fn names_match_the_seed() {
+fn names_match_the_reference_architecture() {
     let out = mesh(
-        &["names", "--env", "dev", "--project", "sales", "--format", "json"],
         &repo_root(),
+        &["names", "--env", "dev", "--project", "sales", "--format", "json"],
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -55,21 +39,21 @@ fn names_match_the_seed() {
 
 #[test]
 fn describe_snapshot() {
-    let out = mesh(&["describe"], &repo_root());
+    let out = mesh(&repo_root(), &["describe"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     insta::assert_snapshot!("describe", text(&out.stdout));
 }
 
 #[test]
 fn unknown_project_and_env_are_usage_errors() {
-    let out = mesh(&["names", "--project", "sale"], &repo_root());
+    let out = mesh(&repo_root(), &["names", "--project", "sale"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         text(&out.stderr).contains("did you mean `sales`?"),
         "{}",
         text(&out.stderr)
     );
-    let out = mesh(&["names", "--env", "staging"], &repo_root());
+    let out = mesh(&repo_root(), &["names", "--env", "staging"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         text(&out.stderr).contains("local, dev, int, prod"),
@@ -88,7 +72,7 @@ fn invalid_fixtures_are_reported() {
     assert!(cases.len() >= 25, "the corpus shrank to {} cases", cases.len());
     for case in cases {
         let name = case.file_name().unwrap().to_str().unwrap().to_string();
-        let out = mesh(&["validate"], &case);
+        let out = mesh(&case, &["validate"]);
         let stderr = text(&out.stderr)
             .replace(&format!("{}/", case.display()), "<root>/")
             .replace(&case.display().to_string(), "<root>");
@@ -112,10 +96,9 @@ fn invalid_fixtures_are_reported() {
 fn init_and_new_build_a_valid_domain() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("shop");
-    let run = |args: &[&str]| mesh(args, &root);
+    let run = |args: &[&str]| mesh(&root, args);
     let ok = |out: Output| assert!(out.status.success(), "{}\n{}", text(&out.stdout), text(&out.stderr));
-    ok(Command::cargo_bin("mesh")
-        .unwrap()
+    ok(mesh_cmd()
         .args(["init"])
         .arg(&root)
         .args(["--abbr", "s01"])
@@ -200,8 +183,7 @@ fn init_and_new_build_a_valid_domain() {
     assert!(!root.join("projects/other").exists());
 
     // init refuses to overwrite a domain.
-    let out = Command::cargo_bin("mesh")
-        .unwrap()
+    let out = mesh_cmd()
         .args(["init"])
         .arg(&root)
         .args(["--abbr", "s01"])

@@ -76,19 +76,8 @@ enum Target<'a> {
 }
 
 fn mesh(root: &Path, target: &Target<'_>, args: &[&str]) -> Output {
-    let mut cmd = Command::cargo_bin("mesh").unwrap();
-    cmd.arg("--root").arg(root).args(args);
-    // Nothing from the caller's environment or ~/.aws may reach the run: ENV and the standard
-    // AWS variables alone select and configure the runtime.
-    for (k, _) in std::env::vars() {
-        if k.starts_with("AWS_") || k.starts_with("F01_") || ["ENV", "LOG_LEVEL", "LOG_FORMAT"].contains(&k.as_str()) {
-            cmd.env_remove(k);
-        }
-    }
-    let nowhere = root.join(".no-aws-files");
-    cmd.env("AWS_CONFIG_FILE", &nowhere)
-        .env("AWS_SHARED_CREDENTIALS_FILE", &nowhere)
-        .env("AWS_EC2_METADATA_DISABLED", "true");
+    let mut cmd = common::mesh_at(root);
+    cmd.args(args);
     if let Target::Dev(m) = target {
         cmd.env("ENV", "dev")
             .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{}", m.port))

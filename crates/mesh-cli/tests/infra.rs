@@ -1,20 +1,10 @@
 //! `mesh render` and `mesh check iam` end to end: exit codes and what they print.
 
-use std::path::{Path, PathBuf};
+mod common;
+use common::repo_root;
 
-use assert_cmd::Command;
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-fn mesh() -> Command {
-    let mut c = Command::cargo_bin("mesh").unwrap();
-    c.arg("--root").arg(repo_root());
-    c
+fn mesh() -> assert_cmd::Command {
+    common::mesh_at(&repo_root())
 }
 
 fn stdout(o: &std::process::Output) -> String {

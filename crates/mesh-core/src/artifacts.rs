@@ -16,6 +16,8 @@ use mesh_domain::{
     Storage, Table, Transform, WriteMode,
 };
 use mesh_iceberg::ObjectStores;
+
+use crate::translate::{spark_transform, spark_type, table_properties};
 use serde::{Deserialize, Serialize};
 
 /// The Glue runner, kept in the repository as a plain PySpark script and shipped verbatim.
@@ -284,15 +286,6 @@ pub struct GlueSpec {
     pub max_retries: u32,
 }
 
-/// The Spark SQL type of a column. Iceberg `timestamp` (no zone) is Spark's `timestamp_ntz`.
-pub fn spark_type(t: ColumnType) -> String {
-    match t {
-        ColumnType::Timestamp => "timestamp_ntz".into(),
-        ColumnType::Timestamptz => "timestamp".into(),
-        other => other.hive_name(),
-    }
-}
-
 fn columns(table: &Table) -> Vec<ColumnSpec> {
     table
         .columns
@@ -303,19 +296,6 @@ fn columns(table: &Table) -> Vec<ColumnSpec> {
             nullable: c.nullable,
         })
         .collect()
-}
-
-/// Iceberg's Spark DDL name of a partition transform.
-fn spark_transform(column: &str, t: Transform) -> String {
-    match t {
-        Transform::Identity => column.to_string(),
-        Transform::Year => format!("years({column})"),
-        Transform::Month => format!("months({column})"),
-        Transform::Day => format!("days({column})"),
-        Transform::Hour => format!("hours({column})"),
-        Transform::Bucket(n) => format!("bucket({n}, {column})"),
-        Transform::Truncate(w) => format!("truncate({w}, {column})"),
-    }
 }
 
 fn check_spec(c: &Check) -> CheckSpec {
@@ -395,13 +375,7 @@ fn input_spec(n: &Naming, project: &Project, table: &Table) -> InputSpec {
 }
 
 fn output_spec(n: &Naming, project: &Project, table: &Table) -> OutputSpec {
-    let mut properties = BTreeMap::new();
-    if let Some(o) = table.iceberg() {
-        properties.insert(
-            "write.target-file-size-bytes".into(),
-            o.target_file_size_bytes().to_string(),
-        );
-    }
+    let properties = table_properties(table);
     OutputSpec {
         reference: table.reference().to_string(),
         database: n.database(table.layer),

@@ -458,9 +458,7 @@ pub const DEFAULT_MEMORY_LIMIT: &str = "0.5";
 /// (`0.5`). `None` when it is none of these or under 1 MiB, which no query can run in.
 pub fn parse_memory_limit(text: &str, machine: u64) -> Option<u64> {
     let t = text.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
     let (number, unit) = (&t[..split], t[split..].trim());
     let n: f64 = number.parse().ok().filter(|n: &f64| n.is_finite() && *n > 0.0)?;
     let bytes = match unit.to_ascii_lowercase().as_str() {
@@ -626,7 +624,9 @@ mod tests {
         assert_eq!(parse_memory_limit("0.5", machine), Some(8 * gib));
         assert_eq!(parse_memory_limit("1.0", machine), Some(machine));
         assert_eq!(parse_memory_limit("3000000", machine), Some(3_000_000));
-        for bad in ["", "0", "0.0", "1.5", "-1GiB", "2 GiBs", "lots", "NaN", "1000", "0.00001"] {
+        for bad in [
+            "", "0", "0.0", "1.5", "-1GiB", "2 GiBs", "lots", "NaN", "1000", "0.00001",
+        ] {
             assert_eq!(parse_memory_limit(bad, machine), None, "{bad}");
         }
         assert!(machine_memory() > 0);
@@ -652,7 +652,10 @@ mod tests {
         let e = Config::resolve(&inputs(dir.path(), &abbr, &[("F01_MEMORY_LIMIT", "lots")], &[]))
             .unwrap_err()
             .to_string();
-        assert!(e.contains("F01_MEMORY_LIMIT") && e.contains("memory_limit") && e.contains("2GiB"), "{e}");
+        assert!(
+            e.contains("F01_MEMORY_LIMIT") && e.contains("memory_limit") && e.contains("2GiB"),
+            "{e}"
+        );
     }
 
     #[test]

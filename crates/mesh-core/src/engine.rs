@@ -12,16 +12,12 @@ use std::sync::Arc;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::prelude::SessionContext;
-use mesh_domain::{Domain, Env, Layer, Project, Table, Transform};
+use mesh_domain::{Domain, Env, Layer, Project, Table};
 use mesh_iceberg::maintenance::{FileLister, ListedFile, LocalLister, ObjectStoreLister};
-use mesh_iceberg::{
-    Catalog, GlueCatalog, ObjectStores, PartitionField, PartitionTransform, SortKey, SqliteCatalog, TableDefinition,
-    TableIdent,
-};
+use mesh_iceberg::{Catalog, GlueCatalog, ObjectStores, SqliteCatalog, TableIdent};
 
 use crate::config::Config;
 use crate::layout::{Layout, Storage};
-use crate::raw::arrow_schema;
 
 pub struct Engine {
     pub domain: Arc<Domain>,
@@ -157,29 +153,7 @@ impl Engine {
                 latest,
             });
         }
-        let mut def = TableDefinition::new(arrow_schema(table));
-        for p in &table.partition_by {
-            let t = match p.transform {
-                Transform::Identity => PartitionTransform::Identity,
-                Transform::Year => PartitionTransform::Year,
-                Transform::Month => PartitionTransform::Month,
-                Transform::Day => PartitionTransform::Day,
-                Transform::Hour => PartitionTransform::Hour,
-                Transform::Bucket(n) => PartitionTransform::Bucket(n),
-                Transform::Truncate(w) => PartitionTransform::Truncate(w),
-            };
-            def = def.partition(PartitionField::new(p.column.to_string(), t));
-        }
-        for s in &table.sort_order {
-            def = def.sort_by(SortKey {
-                column: s.column.to_string(),
-                descending: s.descending,
-                nulls_first: s.nulls_first,
-            });
-        }
-        if let Some(o) = table.iceberg() {
-            def = def.property("write.target-file-size-bytes", o.target_file_size_bytes().to_string());
-        }
+        let mut def = crate::translate::table_definition(table);
         def.location = Some(self.location(project, table));
         match mesh_iceberg::Table::create(self.catalog.clone(), ident.clone(), def).await {
             // Another job created it between our check and our create: use theirs.

@@ -35,6 +35,7 @@ pub mod sample;
 pub mod session;
 pub mod sql_check;
 pub mod start;
+pub mod translate;
 
 /// The table engine, for callers matching its errors (`mesh table check`, `register`).
 pub use mesh_iceberg;

@@ -24,36 +24,10 @@ use object_store::ObjectStoreExt;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
+use crate::translate::{arrow_schema, arrow_type};
+
 /// Rows per Arrow batch produced by the readers.
 const BATCH_ROWS: usize = 64 * 1024;
-
-/// The Arrow type of a declared column type.
-pub fn arrow_type(t: ColumnType) -> DataType {
-    match t {
-        ColumnType::Boolean => DataType::Boolean,
-        ColumnType::Int => DataType::Int32,
-        ColumnType::Long => DataType::Int64,
-        ColumnType::Float => DataType::Float32,
-        ColumnType::Double => DataType::Float64,
-        ColumnType::Decimal { precision, scale } => DataType::Decimal128(precision, scale as i8),
-        ColumnType::Date => DataType::Date32,
-        ColumnType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
-        ColumnType::Timestamptz => DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into())),
-        ColumnType::String => DataType::Utf8,
-        ColumnType::Binary => DataType::Binary,
-    }
-}
-
-/// The Arrow schema of a table, columns in declaration order.
-pub fn arrow_schema(table: &Table) -> SchemaRef {
-    Arc::new(Schema::new(
-        table
-            .columns
-            .iter()
-            .map(|c| Field::new(c.name.as_str(), arrow_type(c.data_type), c.nullable))
-            .collect::<Vec<_>>(),
-    ))
-}
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct RejectedRow {

@@ -45,11 +45,8 @@ pub fn runtime_env(memory_limit: u64, spill: bool, spill_dir: Option<std::path::
 /// A context with the domain's databases as schemas and Spark-compatible functions, with a
 /// memory pool of its own of the default size (half the machine's memory).
 pub fn new_context(naming: &Naming) -> Result<SessionContext> {
-    let limit = crate::config::parse_memory_limit(
-        crate::config::DEFAULT_MEMORY_LIMIT,
-        crate::config::machine_memory(),
-    )
-    .unwrap_or(u64::MAX);
+    let limit = crate::config::parse_memory_limit(crate::config::DEFAULT_MEMORY_LIMIT, crate::config::machine_memory())
+        .unwrap_or(u64::MAX);
     new_context_in(naming, runtime_env(limit, true, None)?)
 }
 

@@ -65,7 +65,9 @@ async fn engine(root: &Path, domain: &Arc<Domain>, limit: Option<&str>) -> Engin
         flags: BTreeMap::new(),
     })
     .unwrap();
-    Engine::local(domain.clone(), root.to_path_buf(), &config).await.unwrap()
+    Engine::local(domain.clone(), root.to_path_buf(), &config)
+        .await
+        .unwrap()
 }
 
 async fn daily_sales(engine: &Engine, domain: &Domain, run_id: &str) -> Result<Vec<String>, String> {
@@ -81,7 +83,11 @@ async fn daily_sales(engine: &Engine, domain: &Domain, run_id: &str) -> Result<V
     .run()
     .await
     .map_err(|e| e.to_string())?;
-    let table = project.tables.iter().find(|t| t.name.as_str() == "daily_sales").unwrap();
+    let table = project
+        .tables
+        .iter()
+        .find(|t| t.name.as_str() == "daily_sales")
+        .unwrap();
     let scan = engine
         .load_table(project, table)
         .await

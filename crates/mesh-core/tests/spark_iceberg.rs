@@ -610,7 +610,7 @@ async fn runner_on_spark_iceberg_equals_meshkit_over_runs() {
             let (metadata, snapshots) = match lake.engine.load_table(p, out_table).await.ok() {
                 Some(t) => export(&t, &work, &job, &rows_file, &mut snapshot_rows).await,
                 None => {
-                    write_parquet(&rows_file, mesh_core::raw::arrow_schema(out_table), &[]);
+                    write_parquet(&rows_file, mesh_core::translate::arrow_schema(out_table), &[]);
                     (Value::Null, Vec::new())
                 }
             };

@@ -53,4 +53,4 @@ pub use table::{
     CommitResult, DuplicateKeys, MergeOptions, MergeResult, OverwriteMode, PartitionField, PartitionTransform,
     RetryPolicy, SortKey, Table, TableDefinition,
 };
-pub use write::DEFAULT_TARGET_FILE_SIZE;
+pub use write::{DEFAULT_TARGET_FILE_SIZE, TARGET_FILE_SIZE_PROPERTY};

@@ -245,7 +245,14 @@ impl Files<'_> {
         let footer = f.writer.finish().map_err(pq)?;
         f.drain().await?;
         f.out.close().await?;
-        data_file(&f.path, f.written, &footer, self.meta, self.schema, self.partition.as_ref())
+        data_file(
+            &f.path,
+            f.written,
+            &footer,
+            self.meta,
+            self.schema,
+            self.partition.as_ref(),
+        )
     }
 }
 
@@ -340,15 +347,19 @@ fn data_file(
 /// A column chunk's minimum (`min`) or maximum as an Iceberg value of type `ty`, when its
 /// statistics have one that converts exactly.
 fn bound(stats: &Statistics, ty: &PrimitiveType, min: bool) -> Option<Datum> {
-    let raw = if min { stats.min_bytes_opt()? } else { stats.max_bytes_opt()? };
+    let raw = if min {
+        stats.min_bytes_opt()?
+    } else {
+        stats.max_bytes_opt()?
+    };
     let bytes: Vec<u8> = match (ty, stats.physical_type()) {
         // Iceberg stores decimals big-endian; Parquet's INT32/INT64 decimals are little-endian.
-        (PrimitiveType::Decimal { .. }, PhysicalType::INT32) => {
-            i128::from(i32::from_le_bytes(raw.try_into().ok()?)).to_be_bytes().to_vec()
-        }
-        (PrimitiveType::Decimal { .. }, PhysicalType::INT64) => {
-            i128::from(i64::from_le_bytes(raw.try_into().ok()?)).to_be_bytes().to_vec()
-        }
+        (PrimitiveType::Decimal { .. }, PhysicalType::INT32) => i128::from(i32::from_le_bytes(raw.try_into().ok()?))
+            .to_be_bytes()
+            .to_vec(),
+        (PrimitiveType::Decimal { .. }, PhysicalType::INT64) => i128::from(i64::from_le_bytes(raw.try_into().ok()?))
+            .to_be_bytes()
+            .to_vec(),
         (PrimitiveType::Decimal { .. }, PhysicalType::FIXED_LEN_BYTE_ARRAY | PhysicalType::BYTE_ARRAY) => raw.to_vec(),
         (PrimitiveType::Decimal { .. }, _) => return None,
         (PrimitiveType::Boolean, PhysicalType::BOOLEAN)
@@ -389,11 +400,20 @@ mod tests {
         let ids: Vec<i64> = (from..from + n).collect();
         let cols: Vec<ArrayRef> = vec![
             Arc::new(Int64Array::from(ids.clone())),
-            Arc::new(Int32Array::from_iter(ids.iter().map(|i| (i % 7 != 0).then_some((*i % 1000) as i32 - 500)))),
-            Arc::new(StringArray::from_iter(ids.iter().map(|i| (i % 5 != 0).then(|| format!("v{:05}", (i * 37) % 10_000))))),
+            Arc::new(Int32Array::from_iter(
+                ids.iter().map(|i| (i % 7 != 0).then_some((*i % 1000) as i32 - 500)),
+            )),
+            Arc::new(StringArray::from_iter(
+                ids.iter()
+                    .map(|i| (i % 5 != 0).then(|| format!("v{:05}", (i * 37) % 10_000))),
+            )),
             Arc::new(Float64Array::from_iter_values(ids.iter().map(|i| (*i as f64) * -0.5))),
-            Arc::new(Date32Array::from_iter_values(ids.iter().map(|i| 19_000 + (*i % 400) as i32))),
-            Arc::new(TimestampMicrosecondArray::from_iter_values(ids.iter().map(|i| 1_700_000_000_000_000 + i * 7))),
+            Arc::new(Date32Array::from_iter_values(
+                ids.iter().map(|i| 19_000 + (*i % 400) as i32),
+            )),
+            Arc::new(TimestampMicrosecondArray::from_iter_values(
+                ids.iter().map(|i| 1_700_000_000_000_000 + i * 7),
+            )),
             Arc::new(
                 Decimal128Array::from_iter_values(ids.iter().map(|i| i128::from(*i) * 13 - 5000))
                     .with_precision_and_scale(10, 2)
@@ -415,7 +435,8 @@ mod tests {
     async fn entries_match_the_iceberg_writer() {
         let dir = tempfile::tempdir().unwrap();
         let wh = format!("file://{}/warehouse", dir.path().display());
-        let catalog: Arc<dyn Catalog> = Arc::new(SqliteCatalog::open("mesh", dir.path().join("c.db"), &wh).await.unwrap());
+        let catalog: Arc<dyn Catalog> =
+            Arc::new(SqliteCatalog::open("mesh", dir.path().join("c.db"), &wh).await.unwrap());
         let schema = Arc::new(Schema::new(vec![
             Field::new("id", DataType::Int64, false),
             Field::new("i", DataType::Int32, true),
@@ -427,9 +448,13 @@ mod tests {
             Field::new("big", DataType::Decimal128(30, 4), true),
             Field::new("b", DataType::Boolean, true),
         ]));
-        let t = Table::create(catalog.clone(), TableIdent::new("ns", "pw"), TableDefinition::new(schema.clone()))
-            .await
-            .unwrap();
+        let t = Table::create(
+            catalog.clone(),
+            TableIdent::new("ns", "pw"),
+            TableDefinition::new(schema.clone()),
+        )
+        .await
+        .unwrap();
         let meta = t.metadata().clone();
         let ischema = meta.current_schema().clone();
         let target = arrow_schema(&ischema).unwrap();
@@ -460,7 +485,9 @@ mod tests {
         assert_eq!(a.lower_bounds(), b.lower_bounds());
         assert_eq!(a.upper_bounds(), b.upper_bounds());
         assert_eq!(a.lower_bounds().len(), 9, "{:?}", a.lower_bounds());
-        let on_disk = std::fs::metadata(a.file_path().trim_start_matches("file://")).unwrap().len();
+        let on_disk = std::fs::metadata(a.file_path().trim_start_matches("file://"))
+            .unwrap()
+            .len();
         assert_eq!(a.file_size_in_bytes(), on_disk);
 
         // A small target: many row groups, encoded apart and appended in order, over several
@@ -482,7 +509,11 @@ mod tests {
             let file = std::fs::File::open(f.file_path().trim_start_matches("file://")).unwrap();
             let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
             assert_eq!(reader.metadata().file_metadata().num_rows() as u64, f.record_count());
-            assert!(f.file_size_in_bytes() < 100_000 + 100_000 / 2, "{}", f.file_size_in_bytes());
+            assert!(
+                f.file_size_in_bytes() < 100_000 + 100_000 / 2,
+                "{}",
+                f.file_size_in_bytes()
+            );
             back.extend(reader.build().unwrap().map(Result::unwrap));
         }
         let back = arrow::compute::concat_batches(&back[0].schema(), &back).unwrap();

@@ -20,6 +20,9 @@ use parquet::file::properties::WriterProperties;
 
 use crate::error::Result;
 
+/// The table property that sets the size data files roll at.
+pub const TARGET_FILE_SIZE_PROPERTY: &str = "write.target-file-size-bytes";
+
 /// Iceberg's default `write.target-file-size-bytes`.
 pub const DEFAULT_TARGET_FILE_SIZE: usize = 512 * 1024 * 1024;
 
@@ -38,7 +41,7 @@ type Writer = DataFileWriter<ParquetWriterBuilder, DefaultLocationGenerator, Def
 /// Target file size from the table property `write.target-file-size-bytes`.
 pub(crate) fn target_file_size(meta: &TableMetadata) -> usize {
     meta.properties()
-        .get("write.target-file-size-bytes")
+        .get(TARGET_FILE_SIZE_PROPERTY)
         .and_then(|v| v.parse().ok())
         .filter(|v: &usize| *v > 0)
         .unwrap_or(DEFAULT_TARGET_FILE_SIZE)

@@ -292,7 +292,11 @@ mod compaction {
             assert_eq!(new.len(), if partial { 3 } else { 1 }, "{name}");
             assert!(new.iter().all(|s| s.operation == "replace"));
             assert_eq!(out.snapshot_ids, new.iter().map(|s| s.snapshot_id).collect::<Vec<_>>());
-            assert_eq!((out.files_before, out.files_after, out.files_added), (12, 3, 3), "{name}");
+            assert_eq!(
+                (out.files_before, out.files_after, out.files_added),
+                (12, 3, 3),
+                "{name}"
+            );
             let rows: BTreeMap<i64, String> = rows_at(&t, None)
                 .await
                 .into_iter()
@@ -313,7 +317,9 @@ mod compaction {
     async fn a_group_larger_than_the_target_writes_several_files() {
         let env = Env::new().await;
         let def = TableDefinition::new(kv_schema());
-        let mut t = Table::create(env.cat(), TableIdent::new("ns", "big"), def).await.unwrap();
+        let mut t = Table::create(env.cat(), TableIdent::new("ns", "big"), def)
+            .await
+            .unwrap();
         let mut model = BTreeMap::new();
         for a in 0..6i64 {
             // Distinct, poorly compressible values: about 100 KB per file.

@@ -31,20 +31,47 @@ pub fn example_domain() -> tempfile::TempDir {
     dir
 }
 
-/// Runs the real `mesh` binary on `root`. The caller's environment must not leak into the
-/// test: ENV alone selects the runtime.
+/// The real `mesh` binary, isolated from the caller: nothing of the environment that selects or
+/// configures a runtime reaches it (ENV, log settings, the example domains' prefixed
+/// variables, AWS variables and files, CI markers, MESH_ROOT). A test sets what it means to
+/// test on the returned command.
+pub fn mesh_cmd() -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("mesh").unwrap();
+    for (k, _) in std::env::vars() {
+        if k.starts_with("AWS_")
+            || k.starts_with("F01_")
+            || k.starts_with("S02_")
+            || ["ENV", "LOG_LEVEL", "LOG_FORMAT", "CI", "GITHUB_ACTIONS", "MESH_ROOT"].contains(&k.as_str())
+        {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    cmd
+}
+
+/// [`mesh_cmd`] on the domain at `root`.
+pub fn mesh_at(root: &Path) -> assert_cmd::Command {
+    let mut cmd = mesh_cmd();
+    cmd.arg("--root").arg(root);
+    cmd
+}
+
+/// Runs `mesh ARGS` on `root` (see [`mesh_cmd`]).
 pub fn mesh(root: &Path, args: &[&str]) -> std::process::Output {
-    assert_cmd::Command::cargo_bin("mesh")
-        .unwrap()
-        .arg("--root")
-        .arg(root)
-        .args(args)
-        .env_remove("ENV")
-        .env_remove("LOG_LEVEL")
-        .env_remove("LOG_FORMAT")
-        .env_remove("F01_ENV")
-        .output()
-        .unwrap()
+    mesh_at(root).args(args).output().unwrap()
+}
+
+/// Runs `mesh ARGS` on `root` with these variables set.
+pub fn mesh_env(root: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = mesh_at(root);
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
 }
 
 /// Exit code, stdout and stderr of a run, for assertion messages.

@@ -7,19 +7,19 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use arrow::array::RecordBatch;
 use futures::TryStreamExt;
 use iceberg::io::FileIO;
-use arrow::array::RecordBatch;
 use iceberg::spec::{DataFile, Operation, PartitionKey, TableMetadata};
 use tokio::task::JoinSet;
 
 use super::{FileKind, PlannedFile};
 use crate::commit::{ConflictCheck, LiveFile, PendingCommit};
 use crate::error::{Error, Result};
+use crate::parallel_write::write_parallel;
 use crate::read::literal_json;
 use crate::scan::{read_files_ahead, specs};
 use crate::table::Table;
-use crate::parallel_write::write_parallel;
 use crate::write::{sort_batches, sort_keys, target_file_size, write_data_stream_sized};
 
 /// Commit loops (each with the table's `commit.retry.*` retries) a group gets while its inputs
@@ -393,7 +393,12 @@ impl CompactionPlan {
     /// Commits written groups as one `replace` snapshot. Losing the compare-and-swap to a busy
     /// writer is not a reason to give up: groups whose inputs are still live are committed
     /// again (their files stay valid), the others abort and their files are deleted.
-    async fn commit_groups(&self, table: &mut Table, mut groups: Vec<Written>, out: &mut CompactionOutcome) -> Result<()> {
+    async fn commit_groups(
+        &self,
+        table: &mut Table,
+        mut groups: Vec<Written>,
+        out: &mut CompactionOutcome,
+    ) -> Result<()> {
         let mut rounds = 0;
         loop {
             rounds += 1;

@@ -9,7 +9,18 @@ use std::path::{Path, PathBuf};
 use mesh_core::config::{Config, Inputs, DOTENV_FILE, KEYS};
 use mesh_domain::{Domain, Env};
 
+use crate::common::display_rel;
 use crate::exit::Failure;
+
+pub fn run(root: &Path, domain: &Domain, env: Env, force: bool, stdout: bool) -> Result<(), Failure> {
+    if stdout {
+        print!("{}", dotenv_text(root, domain, env)?);
+    } else {
+        let path = write_dotenv(root, domain, env, force)?;
+        println!("wrote {}", display_rel(root, &path));
+    }
+    Ok(())
+}
 
 /// The text of `.env` for `env`.
 pub fn dotenv_text(root: &Path, domain: &Domain, env: Env) -> Result<String, Failure> {

@@ -1,62 +1,14 @@
-//! `mesh build` and `mesh deploy artifacts`: print what mesh-core builds and uploads.
+//! `mesh deploy artifacts`: upload what `mesh build` writes to the artifacts bucket.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use mesh_core::artifacts::{self, Artifact, ArtifactError};
+use mesh_core::artifacts;
 use mesh_domain::{Domain, Env};
 
 use crate::cli::Format;
+use crate::commands::build::{cloud_env, failure, print_table};
+use crate::common::print_json;
 use crate::exit::Failure;
-
-fn cloud_env(env: Env) -> Result<Env, Failure> {
-    if env.is_cloud() {
-        Ok(env)
-    } else {
-        Err(Failure::Invalid(format!(
-            "error: --env {env}: artifacts are for the Glue runtime; the local environment runs with `mesh run`\n  help: pass --env dev, int or prod (or set ENV)"
-        )))
-    }
-}
-
-fn failure(e: ArtifactError) -> Failure {
-    match e {
-        ArtifactError::ReadSql { .. } => Failure::Invalid(format!("error: {e}")),
-        other => Failure::Runtime(other.to_string()),
-    }
-}
-
-fn print_table(artifacts: &[Artifact]) {
-    let bw = artifacts.iter().map(|a| a.bucket.len()).max().unwrap_or(6).max(6);
-    let kw = artifacts.iter().map(|a| a.key.len()).max().unwrap_or(3).max(3);
-    println!("{:<bw$}  {:<kw$}  {:>8}  KIND", "BUCKET", "KEY", "SIZE");
-    for a in artifacts {
-        let kind = serde_json::to_value(a.kind).expect("kind serialises");
-        println!(
-            "{:<bw$}  {:<kw$}  {:>8}  {}",
-            a.bucket,
-            a.key,
-            a.size,
-            kind.as_str().unwrap_or_default()
-        );
-    }
-    let total: u64 = artifacts.iter().map(|a| a.size).sum();
-    println!("{} artifacts, {total} bytes", artifacts.len());
-}
-
-pub fn build(root: &Path, domain: &Domain, env: Env, out: Option<PathBuf>, format: Format) -> Result<(), Failure> {
-    let env = cloud_env(env)?;
-    let out = out.unwrap_or_else(|| root.join(".mesh").join("build").join(env.as_str()));
-    let built = artifacts::build(domain, root, env).map_err(failure)?;
-    artifacts::write(&built, &out).map_err(failure)?;
-    match format {
-        Format::Json => crate::print_json(&serde_json::json!({"env": env, "out": out, "artifacts": built})),
-        Format::Text => {
-            println!("built {} artifacts for {env} in {}", built.len(), out.display());
-            print_table(&built);
-        }
-    }
-    Ok(())
-}
 
 /// Whether this process runs in CI: GitHub Actions sets both, most CI systems set `CI`.
 fn in_ci(vars: &std::collections::BTreeMap<String, String>) -> bool {
@@ -84,7 +36,14 @@ fn prod_guard(
     ))
 }
 
-pub fn deploy(root: &Path, domain: &Domain, env: Env, dry_run: bool, yes: bool, format: Format) -> Result<(), Failure> {
+pub fn artifacts(
+    root: &Path,
+    domain: &Domain,
+    env: Env,
+    dry_run: bool,
+    yes: bool,
+    format: Format,
+) -> Result<(), Failure> {
     let env = cloud_env(env)?;
     let vars: std::collections::BTreeMap<String, String> = std::env::vars().collect();
     prod_guard(env, dry_run, yes, &vars)?;
@@ -95,7 +54,7 @@ pub fn deploy(root: &Path, domain: &Domain, env: Env, dry_run: bool, yes: bool, 
         // The runtime's stores: the AWS SDK credential chain and endpoint settings, as `mesh run` uses.
         let mut flags = std::collections::BTreeMap::new();
         flags.insert("env", env.to_string());
-        let cfg = crate::runtime::config(root, domain, flags)?;
+        let cfg = crate::common::config(root, domain, flags)?;
         rt.block_on(async {
             let stores = mesh_core::cloud::stores_for(&cfg, &vars).await;
             artifacts::upload(&built, &stores).await
@@ -103,9 +62,9 @@ pub fn deploy(root: &Path, domain: &Domain, env: Env, dry_run: bool, yes: bool, 
         .map_err(failure)?;
     }
     match format {
-        Format::Json => crate::print_json(
-            &serde_json::json!({"env": env, "dry_run": dry_run, "uploaded": !dry_run, "artifacts": built}),
-        ),
+        Format::Json => {
+            print_json(&serde_json::json!({"env": env, "dry_run": dry_run, "uploaded": !dry_run, "artifacts": built}))
+        }
         Format::Text => {
             if dry_run {
                 println!(

@@ -1,6 +1,21 @@
-//! Human-readable views of the domain.
+//! `mesh describe`: the domain as a tree; also the text view of `mesh names`.
+
+use std::path::Path;
 
 use mesh_domain::{Domain, NameSheet, StepAction, Storage};
+
+use crate::cli::Format;
+use crate::common::{load, print_json};
+use crate::exit::Failure;
+
+pub fn run(root_flag: Option<&Path>, format: Format) -> Result<(), Failure> {
+    let domain = load(root_flag)?;
+    match format {
+        Format::Json => print_json(&domain),
+        Format::Text => print!("{}", tree(&domain)),
+    }
+    Ok(())
+}
 
 /// The domain as a tree: projects, then their tables, jobs and pipelines.
 pub fn tree(d: &Domain) -> String {

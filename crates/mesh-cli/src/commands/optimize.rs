@@ -11,6 +11,7 @@ use mesh_core::record::{PipelineRecord, RunRecord, StepRecord};
 use mesh_domain::Domain;
 
 use crate::cli::{Format, OnlyArg};
+use crate::common::{check_project, print_json};
 use crate::exit::Failure;
 
 pub struct OptimizeArgs {
@@ -161,10 +162,10 @@ fn print_text(r: &TableReport) {
     }
 }
 
-pub fn optimize(root: &Path, domain: &Domain, args: OptimizeArgs) -> Result<(), Failure> {
-    let cfg = crate::runtime::config(root, domain, BTreeMap::new())?;
+pub fn run(root: &Path, domain: &Domain, args: OptimizeArgs) -> Result<(), Failure> {
+    let cfg = crate::common::config(root, domain, BTreeMap::new())?;
     if let Some(p) = &args.project {
-        crate::check_project(domain, p)?;
+        check_project(domain, p)?;
     }
     let orphan_retention = args
         .orphan_retention_hours
@@ -182,13 +183,13 @@ pub fn optimize(root: &Path, domain: &Domain, args: OptimizeArgs) -> Result<(), 
         force: args.force,
         retain_last: args.retain_last,
     };
-    let rt = crate::runtime::tokio_runtime()?;
+    let rt = crate::common::tokio_runtime()?;
     rt.block_on(async {
-        let engine = crate::runtime::open_engine(root, domain, &cfg).await?;
+        let engine = crate::common::open_engine(root, domain, &cfg).await?;
         let naming = &engine.layout.naming;
         let selected: Vec<(&mesh_domain::Project, &mesh_domain::Table)> = match &args.table {
             Some(name) => {
-                let (p, t) = crate::runtime::find_table(domain, naming, name)?;
+                let (p, t) = crate::commands::table::find_table(domain, naming, name)?;
                 if args.project.as_deref().is_some_and(|x| x != p.name.as_str()) {
                     return Err(Failure::Invalid(format!(
                         "error: table `{name}` belongs to project `{}`, not `{}`",
@@ -244,7 +245,7 @@ pub fn optimize(root: &Path, domain: &Domain, args: OptimizeArgs) -> Result<(), 
                     }
                 })
                 .collect();
-            crate::print_json(&js);
+            print_json(&js);
         }
         // A real run is recorded like a pipeline run; a dry run changes nothing, not even .mesh/runs.
         if !args.dry_run {

@@ -1,5 +1,5 @@
-//! `mesh render` and `mesh check iam`: thin wrappers over mesh-infra that print and map
-//! results to exit codes (1 when generated files drift or a policy leaks).
+//! `mesh render`: the Terraform of every cloud environment and the GitHub workflows; with
+//! `--check`, exit 1 when generated files drift from the model.
 
 use std::path::{Path, PathBuf};
 
@@ -8,7 +8,7 @@ use mesh_infra::{Drift, InfraError};
 
 use crate::exit::Failure;
 
-fn envs(env: Option<Env>) -> Result<Vec<Env>, Failure> {
+pub(crate) fn envs(env: Option<Env>) -> Result<Vec<Env>, Failure> {
     match env {
         Some(e) if !e.is_cloud() => Err(Failure::Invalid(format!(
             "error: --env {e}: the local environment has no cloud infrastructure\n  help: use dev, int or prod"
@@ -18,7 +18,7 @@ fn envs(env: Option<Env>) -> Result<Vec<Env>, Failure> {
     }
 }
 
-fn failure(e: InfraError) -> Failure {
+pub(crate) fn failure(e: InfraError) -> Failure {
     match e {
         InfraError::Io { .. } | InfraError::Evaluation { .. } => Failure::Runtime(e.to_string()),
         other => Failure::Invalid(format!("error: {other}")),
@@ -39,13 +39,7 @@ fn drift_line(d: &Drift) -> String {
     }
 }
 
-pub fn render(
-    root: &Path,
-    domain: &Domain,
-    env: Option<Env>,
-    out: Option<PathBuf>,
-    check: bool,
-) -> Result<(), Failure> {
+pub fn run(root: &Path, domain: &Domain, env: Option<Env>, out: Option<PathBuf>, check: bool) -> Result<(), Failure> {
     // The workflows describe every environment and live in the repository itself: a partial
     // (--env) or relocated (--out) rendering leaves them alone.
     let with_workflows = env.is_none() && out.is_none();
@@ -158,19 +152,4 @@ pub fn write_workflows(root: &Path, w: &mesh_infra::Rendered) -> Result<(), Fail
         root.join(mesh_infra::workflows::WORKFLOWS_DIR).display()
     );
     Ok(())
-}
-
-pub fn check_iam(root: &Path, domain: &Domain, env: Option<Env>, infra: Option<PathBuf>) -> Result<(), Failure> {
-    let envs = envs(env)?;
-    let dir = infra.unwrap_or_else(|| root.join("infra"));
-    let report = mesh_infra::iam_check::check(domain, &dir, &envs).map_err(failure)?;
-    println!("{report}");
-    if report.passed() {
-        Ok(())
-    } else {
-        Err(Failure::Runtime(format!(
-            "{} IAM isolation violation(s); fix the policy (or re-render with `mesh render`)",
-            report.violations.len()
-        )))
-    }
 }

@@ -6,6 +6,7 @@ use mesh_domain::{Domain, Env};
 use mesh_infra::bootstrap::{self, BootstrapError, Outcome};
 
 use crate::cli::Format;
+use crate::common::print_json;
 use crate::exit::Failure;
 
 fn failure(e: BootstrapError) -> Failure {
@@ -45,7 +46,7 @@ pub fn run(
         None => None,
     };
     match format {
-        Format::Json => crate::print_json(&serde_json::json!({
+        Format::Json => print_json(&serde_json::json!({
             "env": report.env,
             "account": report.account,
             "bucket": report.bucket,

@@ -1,0 +1,73 @@
+//! `mesh init`: a new domain repository.
+
+use std::path::PathBuf;
+
+use mesh_domain::scaffold;
+
+use crate::commands::new::scaffold_failure;
+use crate::commands::{env, render};
+use crate::common::load;
+use crate::exit::Failure;
+
+pub struct InitArgs {
+    pub dir: PathBuf,
+    pub name: Option<String>,
+    pub abbr: String,
+    pub region: String,
+    pub accounts: Vec<String>,
+    pub github_repo: Option<String>,
+}
+
+pub fn run(a: InitArgs) -> Result<(), Failure> {
+    let InitArgs {
+        dir,
+        name,
+        abbr,
+        region,
+        accounts,
+        github_repo,
+    } = a;
+    let name = name.unwrap_or_else(|| {
+        dir.file_name()
+            .and_then(|s| s.to_str())
+            .unwrap_or("domain")
+            .to_ascii_lowercase()
+    });
+    let accounts = scaffold::parse_account_args(&accounts).map_err(scaffold_failure)?;
+    let files = scaffold::init_domain(&dir, &name, &abbr, &region, &accounts, github_repo.as_deref())
+        .map_err(scaffold_failure)?;
+    for f in files {
+        println!("created {}", f.display());
+    }
+    let root = std::path::absolute(&dir)
+        .map_err(|e| Failure::Runtime(format!("`{}`: cannot resolve it: {e}", dir.display())))?;
+    let domain = load(Some(&root))?;
+    let env_file = env::write_dotenv(&root, &domain, mesh_domain::Env::Local, false)?;
+    println!("created {}", env_file.display());
+    let missing: Vec<&str> = mesh_domain::Env::CLOUD
+        .iter()
+        .filter(|e| !domain.accounts.contains_key(e))
+        .map(|e| e.as_str())
+        .collect();
+    if domain.github_repository.is_none() {
+        println!(
+            "note: no github_repository in domain.json, so no GitHub deploy roles are rendered; add `\"github_repository\": \"owner/name\"` (or re-run mesh init with --github-repo) before the first deploy"
+        );
+    }
+    if missing.is_empty() {
+        let workflows = mesh_infra::workflows::render(&domain, &render::mesh_source(&root))
+            .map_err(|e| Failure::Invalid(format!("error: {e}")))?;
+        render::write_workflows(&root, &workflows)?;
+        println!(
+            "next: cd {} && mesh new project NAME --slug SLUG, then `mesh render` for infra/",
+            dir.display()
+        );
+    } else {
+        println!(
+            "next: add the AWS account of {} to aws_accounts in {}/domain.json (or re-run mesh init with --account ENV=ID for each), then `mesh render` writes infra/ and .github/workflows/",
+            missing.join(", "),
+            dir.display()
+        );
+    }
+    Ok(())
+}

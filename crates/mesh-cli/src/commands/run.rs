@@ -1,0 +1,276 @@
+//! `mesh run`: pipelines, single jobs and backfills on the local lake or a cloud environment.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use indicatif::{MultiProgress, ProgressDrawTarget};
+use mesh_core::config::Config;
+use mesh_core::layout::RUNS_DIR;
+use mesh_core::pipeline::{self, RunRequest, StepOutput};
+use mesh_core::record::RunRecord;
+use mesh_domain::{Domain, Env};
+
+use crate::commands::sample_data::sample_data_with;
+use crate::common::{config, open_engine, tokio_runtime};
+use crate::exit::Failure;
+use crate::progress::{init_logging, progress};
+
+pub struct RunArgs {
+    pub projects: Vec<String>,
+    pub job: Option<String>,
+    pub pipeline: Option<String>,
+    pub params: Vec<String>,
+    pub env: Option<Env>,
+    pub sample_data: bool,
+    pub rows: u64,
+    pub seed: u64,
+    /// `--from` / `--to`: a backfill.
+    pub range: Option<(String, String)>,
+    pub force: bool,
+}
+
+fn parse_params(params: &[String]) -> Result<BTreeMap<String, String>, Failure> {
+    params
+        .iter()
+        .map(|p| {
+            p.split_once('=')
+                .map(|(k, v)| (k.trim().to_string(), v.to_string()))
+                .filter(|(k, _)| !k.is_empty())
+                .ok_or_else(|| {
+                    Failure::Invalid(format!(
+                        "error: --param `{p}` must be KEY=VALUE, e.g. --param run_date=2026-11-27"
+                    ))
+                })
+        })
+        .collect()
+}
+
+pub fn run(root: &Path, domain: &Domain, args: RunArgs) -> Result<(), Failure> {
+    let mut flags = BTreeMap::new();
+    if let Some(e) = args.env {
+        flags.insert("env", e.to_string());
+    }
+    let cfg = config(root, domain, flags.clone())?;
+    let mut params = parse_params(&args.params)?;
+    let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+    init_logging(&cfg, Some(multi.clone()));
+    if args.sample_data {
+        sample_data_with(root, domain, args.rows, args.seed, flags)?;
+    }
+    let req = RunRequest {
+        projects: args.projects.clone(),
+        pipeline: args.pipeline.clone(),
+        job: args.job.clone(),
+        params: BTreeMap::new(),
+        max_concurrency: cfg.max_concurrency.value,
+    };
+    let rt = tokio_runtime()?;
+    if let Some((from, to)) = &args.range {
+        if params.contains_key("run_date") {
+            return Err(Failure::Invalid(
+                "error: --param run_date and --from/--to both set the date; a backfill sets run_date to each interval's first day".into(),
+            ));
+        }
+        let req = RunRequest { params, ..req };
+        return rt.block_on(backfill(root, domain, &cfg, &req, from, to, args.force, &multi));
+    }
+    // A daily job run by hand or by a schedule means today: say so, and where it came from.
+    // Through the log, so it is a JSON line where logs are JSON (cloud environments).
+    match params.get("run_date") {
+        Some(d) => tracing::info!("run_date = {d} (from --param run_date)"),
+        None => {
+            let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+            tracing::info!("run_date = {today} (default: today, UTC; set it with --param run_date=YYYY-MM-DD)");
+            params.insert("run_date".into(), today);
+        }
+    }
+    let req = RunRequest { params, ..req };
+    let run_id = mesh_core::record::new_run_id();
+    let (record, outputs) = rt.block_on(async {
+        let engine = open_engine(root, domain, &cfg).await?;
+        pipeline::run(engine, &req, &run_id, progress(&multi))
+            .await
+            .map_err(|e| Failure::Invalid(format!("error: {e}")))
+    })?;
+    let _ = multi.clear();
+    finish(root, &record, &outputs)
+}
+
+/// Saves the run record, prints the summary, and turns failed steps into the exit status.
+fn finish(root: &Path, record: &RunRecord, outputs: &[(String, StepOutput)]) -> Result<(), Failure> {
+    let path = record
+        .save(&root.join(RUNS_DIR))
+        .map_err(|e| Failure::Runtime(e.to_string()))?;
+    print_summary(record, outputs);
+    println!(
+        "run record: {}   report: mesh report {}",
+        path.strip_prefix(root).unwrap_or(&path).display(),
+        record.run_id
+    );
+    if record.succeeded {
+        Ok(())
+    } else {
+        let failed: Vec<String> = record
+            .pipelines
+            .iter()
+            .flat_map(|p| {
+                p.steps.iter().filter(|s| s.status == "failed").map(move |s| {
+                    format!(
+                        "{}/{}/{}: {}",
+                        p.project,
+                        p.pipeline,
+                        s.name,
+                        s.error.clone().unwrap_or_default()
+                    )
+                })
+            })
+            .collect();
+        Err(Failure::Runtime(format!(
+            "{} step(s) failed:\n  {}",
+            failed.len(),
+            failed.join("\n  ")
+        )))
+    }
+}
+
+/// `mesh run --from --to`: each interval as its own run (own record), in order; intervals
+/// already committed are skipped unless `force`; the first failing interval stops the backfill.
+#[allow(clippy::too_many_arguments)]
+async fn backfill(
+    root: &Path,
+    domain: &Domain,
+    cfg: &Config,
+    req: &RunRequest,
+    from: &str,
+    to: &str,
+    force: bool,
+    multi: &MultiProgress,
+) -> Result<(), Failure> {
+    use mesh_core::backfill::{Backfill, BackfillError};
+    let engine = open_engine(root, domain, cfg).await?;
+    let plan = Backfill::plan(&engine, req, from, to).await.map_err(|e| match e {
+        BackfillError::State { .. } => Failure::Runtime(format!("error: {e}")),
+        _ => Failure::Invalid(format!("error: {e}")),
+    })?;
+    let n = plan.intervals.len();
+    let jobs: Vec<&str> = plan.jobs.iter().map(|(j, _)| j.as_str()).collect();
+    eprintln!(
+        "backfill {} to {}: {n} {} interval(s){}",
+        plan.intervals[0].label(),
+        plan.intervals[n - 1].label(),
+        plan.grain,
+        if jobs.is_empty() {
+            " (no time-range job among the steps: nothing is skipped)".to_string()
+        } else {
+            format!(", time-range jobs {}", jobs.join(", "))
+        }
+    );
+    let (mut ran, mut skipped) = (0, 0);
+    for (k, interval) in plan.intervals.iter().enumerate() {
+        let label = interval.label();
+        if !force && plan.is_done(interval) {
+            eprintln!("[{}/{n}] {label}: already done, skipped (--force re-runs it)", k + 1);
+            skipped += 1;
+            continue;
+        }
+        eprintln!("[{}/{n}] {label}: running", k + 1);
+        let mut req = req.clone();
+        req.params.extend(interval.params());
+        let run_id = mesh_core::record::new_run_id();
+        let (record, _outputs) = pipeline::run(engine.clone(), &req, &run_id, progress(multi))
+            .await
+            .map_err(|e| Failure::Invalid(format!("error: {e}")))?;
+        let _ = multi.clear();
+        record
+            .save(&root.join(RUNS_DIR))
+            .map_err(|e| Failure::Runtime(e.to_string()))?;
+        if !record.succeeded {
+            let failed: Vec<String> = record
+                .pipelines
+                .iter()
+                .flat_map(|p| &p.steps)
+                .filter(|s| s.status == "failed")
+                .map(|s| format!("{}: {}", s.name, s.error.clone().unwrap_or_default()))
+                .collect();
+            return Err(Failure::Runtime(format!(
+                "backfill stopped at {label}: interval {label} failed (run {})\n  {}\n  help: intervals before {label} are committed; fix the cause and run the same command again to resume at {label}",
+                record.run_id,
+                failed.join("\n  ")
+            )));
+        }
+        eprintln!(
+            "[{}/{n}] {label}: done in {:.1}s (run {})",
+            k + 1,
+            record.seconds,
+            record.run_id
+        );
+        ran += 1;
+    }
+    println!("backfill {from} to {to}: {ran} interval(s) run, {skipped} already done, {n} in all");
+    Ok(())
+}
+
+fn print_summary(record: &RunRecord, outputs: &[(String, StepOutput)]) {
+    let total: usize = record.pipelines.iter().map(|p| p.steps.len()).sum();
+    let ok: usize = record
+        .pipelines
+        .iter()
+        .flat_map(|p| &p.steps)
+        .filter(|s| s.status == "succeeded")
+        .count();
+    println!();
+    println!(
+        "run {} · env {} · {} pipeline(s), {total} step(s): {ok} succeeded, {} not · {:.1}s",
+        record.run_id,
+        record.env,
+        record.pipelines.len(),
+        total - ok,
+        record.seconds
+    );
+    println!(
+        "{:<16} {:<9} {:<22} {:<10} {:>10} {:>10} {:>6} {:>7} {:>8}  snapshot",
+        "project", "pipeline", "step", "status", "rows in", "rows out", "files", "checks", "seconds"
+    );
+    for p in &record.pipelines {
+        for s in &p.steps {
+            let key = format!("{}/{}/{}", p.project, p.pipeline, s.name);
+            let key_job = format!("{}/{}", p.project, s.name);
+            let out = outputs.iter().find(|(k, _)| *k == key || *k == key_job).map(|(_, o)| o);
+            let (rin, rout, files, checks, snap) = match out {
+                Some(StepOutput::Job(j)) => (
+                    j.rows_read.to_string(),
+                    j.rows_written.to_string(),
+                    format!("+{}/-{}", j.files_added, j.files_removed),
+                    format!("{}/{}", j.checks.iter().filter(|c| c.passed).count(), j.checks.len()),
+                    j.snapshot_id.map(|s| s.to_string()).unwrap_or_else(|| "–".into()),
+                ),
+                Some(StepOutput::Optimize(m)) => (
+                    "–".into(),
+                    "–".into(),
+                    format!(
+                        "{}→{}",
+                        m.get("files_compacted")
+                            .map(|v| v.to_string())
+                            .unwrap_or_else(|| "0".into()),
+                        m.get("files_added")
+                            .map(|v| v.to_string())
+                            .unwrap_or_else(|| "0".into())
+                    ),
+                    "–".into(),
+                    m.get("snapshot_id")
+                        .filter(|v| !v.is_null())
+                        .map(|v| v.to_string())
+                        .unwrap_or_else(|| "–".into()),
+                ),
+                None => ("–".into(), "–".into(), "–".into(), "–".into(), "–".into()),
+            };
+            println!(
+                "{:<16} {:<9} {:<22} {:<10} {:>10} {:>10} {:>6} {:>7} {:>8.2}  {}",
+                p.project, p.pipeline, s.name, s.status, rin, rout, files, checks, s.seconds, snap
+            );
+            if let Some(e) = &s.error {
+                println!("    {}", e.lines().next().unwrap_or_default());
+            }
+        }
+    }
+}

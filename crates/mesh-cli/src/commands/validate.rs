@@ -1,0 +1,43 @@
+//! `mesh validate`: every file of the domain checked, every problem printed at once.
+
+use std::path::Path;
+
+use crate::cli::Format;
+use crate::common::{print_json, root};
+use crate::exit::Failure;
+
+pub fn run(root_flag: Option<&Path>, format: Format) -> Result<(), Failure> {
+    let root = root(root_flag)?;
+    match mesh_domain::load_domain(&root).and_then(|d| {
+        // Portable SQL needs the model (job → SQL file), so it runs once the model is valid.
+        let sql = mesh_core::portable::check_domain(&d, &root);
+        if sql.is_empty() {
+            Ok(d)
+        } else {
+            Err(sql)
+        }
+    }) {
+        Ok(d) => {
+            let tables: usize = d.projects.iter().map(|p| p.tables.len()).sum();
+            let jobs: usize = d.projects.iter().map(|p| p.jobs.len()).sum();
+            match format {
+                Format::Json => print_json(
+                    &serde_json::json!({"valid": true, "projects": d.projects.len(), "tables": tables, "jobs": jobs}),
+                ),
+                Format::Text => println!(
+                    "ok: domain {} ({}) is valid: {} projects, {tables} tables, {jobs} jobs",
+                    d.name,
+                    d.abbr,
+                    d.projects.len()
+                ),
+            }
+            Ok(())
+        }
+        Err(diags) => {
+            if matches!(format, Format::Json) {
+                print_json(&serde_json::json!({"valid": false, "problems": diags}));
+            }
+            Err(Failure::Invalid(diags.to_string()))
+        }
+    }
+}
