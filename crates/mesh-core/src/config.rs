@@ -462,7 +462,7 @@ pub fn parse_memory_limit(text: &str, machine: u64) -> Option<u64> {
     let (number, unit) = (&t[..split], t[split..].trim());
     let n: f64 = number.parse().ok().filter(|n: &f64| n.is_finite() && *n > 0.0)?;
     let bytes = match unit.to_ascii_lowercase().as_str() {
-        "" if number.contains('.') => (n <= 1.0).then(|| n * machine as f64)?,
+        "" if number.contains('.') => (n <= 1.0).then_some(n * machine as f64)?,
         "" | "b" => n,
         "kib" => n * 1024.0,
         "mib" => n * 1024f64.powi(2),

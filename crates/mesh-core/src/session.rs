@@ -10,7 +10,7 @@ use datafusion::catalog::{MemorySchemaProvider, SchemaProvider, TableProvider};
 use datafusion::datasource::MemTable;
 use datafusion::error::Result;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
-use datafusion::execution::memory_pool::{GreedyMemoryPool, TrackConsumersPool};
+use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use mesh_domain::{Layer, Naming};
@@ -24,11 +24,11 @@ pub const CATALOG: &str = "mesh";
 /// a query over the limit then fails with DataFusion's resources-exhausted error.
 pub fn runtime_env(memory_limit: u64, spill: bool, spill_dir: Option<std::path::PathBuf>) -> Result<Arc<RuntimeEnv>> {
     let limit = usize::try_from(memory_limit).unwrap_or(usize::MAX);
-    // Greedy, not fair: an aggregation spills by freeing its state and then reserving about
-    // as much again to sort it, which a fair share (half its state) cannot give. The error of
-    // an exhausted pool names its five biggest consumers.
+    // Fair: each spilling operator (two sorts of two partitions) gets its share instead of the
+    // first one taking the whole pool and starving the other. The error of an exhausted pool
+    // names its five biggest consumers.
     let pool = TrackConsumersPool::new(
-        GreedyMemoryPool::new(limit),
+        FairSpillPool::new(limit),
         std::num::NonZeroUsize::new(5).expect("non-zero"),
     );
     let mode = match (spill, spill_dir) {
