@@ -66,6 +66,9 @@ pub struct Config {
     pub s3_endpoint: Setting<Option<String>>,
     /// Override of the Glue endpoint (tests against a local Glue server).
     pub glue_endpoint: Setting<Option<String>>,
+    /// Bytes DataFusion's operators may hold at once, over every query of the process; sorts,
+    /// joins and aggregations spill to disk beyond it (see [`parse_memory_limit`]).
+    pub memory_limit: Setting<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -92,7 +95,7 @@ pub enum ConfigError {
 }
 
 /// Keys that can be set in every layer, with their variable suffix.
-pub const KEYS: [&str; 9] = [
+pub const KEYS: [&str; 10] = [
     "env",
     "lake_root",
     "catalog_path",
@@ -102,6 +105,7 @@ pub const KEYS: [&str; 9] = [
     "aws_region",
     "s3_endpoint",
     "glue_endpoint",
+    "memory_limit",
 ];
 
 /// Reads `KEY=VALUE` lines (comments, blank lines, optional quotes and `export`) of a `.env` file.
@@ -287,7 +291,18 @@ impl Config {
                 })?,
             source: mc.source,
         };
+        let ml = string("memory_limit", DEFAULT_MEMORY_LIMIT.into());
+        let memory_limit = Setting {
+            value: parse_memory_limit(&ml.value, machine_memory()).ok_or_else(|| ConfigError::Value {
+                key: "memory_limit".into(),
+                value: ml.value.clone(),
+                source_name: ml.source.clone(),
+                help: "use a size such as 2GiB, 512MiB or 1000000000 (bytes), or a share of the machine's memory such as 0.5".into(),
+            })?,
+            source: ml.source,
+        };
         Ok(Config {
+            memory_limit,
             env,
             lake_root,
             catalog_path,
@@ -348,6 +363,15 @@ impl Config {
                 "glue_endpoint".into(),
                 show(&self.glue_endpoint.value),
                 self.glue_endpoint.source.to_string(),
+            ),
+            (
+                "memory_limit".into(),
+                format!(
+                    "{} ({} bytes)",
+                    human_bytes(self.memory_limit.value),
+                    self.memory_limit.value
+                ),
+                self.memory_limit.source.to_string(),
             ),
         ]
     }
@@ -411,7 +435,8 @@ fn flat(file: &str, t: toml_value::Table) -> Result<BTreeMap<String, String>, Co
             // Each key has one type; `lake_root = 5` must not become the folder `5`.
             let s = match (k.as_str(), v) {
                 (_, toml_value::Value::String(s)) => s,
-                ("max_concurrency", toml_value::Value::Integer(n)) => n.to_string(),
+                ("max_concurrency" | "memory_limit", toml_value::Value::Integer(n)) => n.to_string(),
+                ("memory_limit", toml_value::Value::Float(x)) => format!("{x:?}"),
                 (key, other) => {
                     let (want, example) = if key == "max_concurrency" {
                         ("an integer", "max_concurrency = 4")
@@ -433,6 +458,71 @@ fn flat(file: &str, t: toml_value::Table) -> Result<BTreeMap<String, String>, Co
             Ok((k, s))
         })
         .collect()
+}
+
+/// `memory_limit` when no layer sets it: half of the machine's memory.
+pub const DEFAULT_MEMORY_LIMIT: &str = "0.5";
+
+/// A `memory_limit` value in bytes: a size with a binary (`KiB`, `MiB`, `GiB`, `TiB`) or
+/// decimal (`KB`, `MB`, `GB`, `TB`) unit, e.g. `2GiB` or `1.5 GB`; plain bytes (`1000000`);
+/// or a share of `machine` bytes, a number above 0 and at most 1 with a decimal point
+/// (`0.5`). `None` when it is none of these or under 1 MiB, which no query can run in.
+pub fn parse_memory_limit(text: &str, machine: u64) -> Option<u64> {
+    let t = text.trim();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (number, unit) = (&t[..split], t[split..].trim());
+    let n: f64 = number.parse().ok().filter(|n: &f64| n.is_finite() && *n > 0.0)?;
+    let bytes = match unit.to_ascii_lowercase().as_str() {
+        "" if number.contains('.') => (n <= 1.0).then_some(n * machine as f64)?,
+        "" | "b" => n,
+        "kib" => n * 1024.0,
+        "mib" => n * 1024f64.powi(2),
+        "gib" => n * 1024f64.powi(3),
+        "tib" => n * 1024f64.powi(4),
+        "kb" => n * 1e3,
+        "mb" => n * 1e6,
+        "gb" => n * 1e9,
+        "tb" => n * 1e12,
+        _ => return None,
+    };
+    let bytes = bytes as u64;
+    (bytes >= 1024 * 1024).then_some(bytes)
+}
+
+/// Memory this process may use: the machine's (`/proc/meminfo`), or its cgroup's limit when
+/// that is lower (a container). 8 GiB where neither can be read.
+pub fn machine_memory() -> u64 {
+    let total = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+        m.lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map(|kb| kb * 1024)
+    });
+    let cgroup = std::fs::read_to_string("/sys/fs/cgroup/memory.max")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    match (total, cgroup) {
+        (Some(t), Some(c)) => t.min(c),
+        (Some(t), None) => t,
+        (None, Some(c)) => c,
+        (None, None) => 8 * 1024 * 1024 * 1024,
+    }
+}
+
+/// `1.5 GiB`, `512.0 MiB`.
+pub fn human_bytes(b: u64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i + 1 < units.len() {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", units[i])
+    }
 }
 
 /// The `toml` crate's value types, named for readability here.
@@ -533,6 +623,50 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("mesh.toml") && e.contains("unknown key `lake`"), "{e}");
+    }
+
+    #[test]
+    fn memory_limits_parse_sizes_shares_and_bytes() {
+        let gib = 1024 * 1024 * 1024u64;
+        let machine = 16 * gib;
+        assert_eq!(parse_memory_limit("2GiB", machine), Some(2 * gib));
+        assert_eq!(parse_memory_limit("512 MiB", machine), Some(512 * 1024 * 1024));
+        assert_eq!(parse_memory_limit("1.5GB", machine), Some(1_500_000_000));
+        assert_eq!(parse_memory_limit("0.5", machine), Some(8 * gib));
+        assert_eq!(parse_memory_limit("1.0", machine), Some(machine));
+        assert_eq!(parse_memory_limit("3000000", machine), Some(3_000_000));
+        for bad in [
+            "", "0", "0.0", "1.5", "-1GiB", "2 GiBs", "lots", "NaN", "1000", "0.00001",
+        ] {
+            assert_eq!(parse_memory_limit(bad, machine), None, "{bad}");
+        }
+        assert!(machine_memory() > 0);
+    }
+
+    #[test]
+    fn memory_limit_defaults_to_half_the_machine_and_is_set_in_every_layer() {
+        let dir = tempfile::tempdir().unwrap();
+        let abbr = DomainAbbr::parse("f01").unwrap();
+        let c = Config::resolve(&inputs(dir.path(), &abbr, &[], &[])).unwrap();
+        assert_eq!(c.memory_limit.value, machine_memory() / 2);
+        assert_eq!(c.memory_limit.source, Source::Default);
+        assert!(c.lines().iter().any(|(k, _, s)| k == "memory_limit" && s == "default"));
+
+        std::fs::write(dir.path().join(CONFIG_FILE), "memory_limit = 268435456\n").unwrap();
+        let c = Config::resolve(&inputs(dir.path(), &abbr, &[], &[])).unwrap();
+        assert_eq!(c.memory_limit.value, 256 * 1024 * 1024);
+        std::fs::write(dir.path().join(CONFIG_FILE), "memory_limit = \"1GiB\"\n").unwrap();
+        let c = Config::resolve(&inputs(dir.path(), &abbr, &[("F01_MEMORY_LIMIT", "64MiB")], &[])).unwrap();
+        assert_eq!(c.memory_limit.value, 64 * 1024 * 1024);
+        assert_eq!(c.memory_limit.source, Source::Variable("F01_MEMORY_LIMIT".into()));
+
+        let e = Config::resolve(&inputs(dir.path(), &abbr, &[("F01_MEMORY_LIMIT", "lots")], &[]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("F01_MEMORY_LIMIT") && e.contains("memory_limit") && e.contains("2GiB"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::prelude::SessionContext;
 use mesh_domain::{Domain, Env, Layer, Project, Table};
 use mesh_iceberg::maintenance::{FileLister, ListedFile, LocalLister, ObjectStoreLister};
@@ -26,6 +27,11 @@ pub struct Engine {
     /// Every file the runtime reads or writes outside Iceberg (raw tables, quarantine) goes
     /// through these; the catalog's Iceberg file IO uses the same stores in the cloud.
     pub stores: ObjectStores,
+    /// DataFusion's runtime of every query the engine runs: one memory pool of the
+    /// configuration's `memory_limit` for the whole process, spilling to the OS temp folder.
+    pub runtime: Arc<RuntimeEnv>,
+    /// The configuration's `max_concurrency`: also the compaction groups rewritten at once.
+    pub max_concurrency: usize,
 }
 
 impl Engine {
@@ -55,6 +61,8 @@ impl Engine {
             layout,
             catalog: Arc::new(catalog),
             stores: ObjectStores::default(),
+            runtime: runtime(config)?,
+            max_concurrency: config.max_concurrency.value,
         })
     }
 
@@ -88,13 +96,15 @@ impl Engine {
             layout,
             catalog: Arc::new(catalog),
             stores,
+            runtime: runtime(config)?,
+            max_concurrency: config.max_concurrency.value,
         })
     }
 
-    /// A query session (see [`crate::session::new_context`]) that can also read the domain's
-    /// buckets.
+    /// A query session (see [`crate::session::new_context`]) in the engine's memory pool that
+    /// can also read the domain's buckets.
     pub fn session(&self) -> Result<SessionContext, crate::session::SessionError> {
-        let ctx = crate::session::new_context(&self.layout.naming)?;
+        let ctx = crate::session::new_context_in(&self.layout.naming, self.runtime.clone())?;
         self.register_object_stores(&ctx)?;
         Ok(ctx)
     }
@@ -161,6 +171,11 @@ impl Engine {
             other => other,
         }
     }
+}
+
+fn runtime(config: &Config) -> mesh_iceberg::Result<Arc<RuntimeEnv>> {
+    crate::session::runtime_env(config.memory_limit.value, true, None)
+        .map_err(|e| mesh_iceberg::Error::DataFusion(Box::new(e)))
 }
 
 impl Engine {

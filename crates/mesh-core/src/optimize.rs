@@ -190,11 +190,12 @@ pub async fn optimize_table(
     let mut t = engine.load_table(project, table).await?;
 
     if let (Some(c), true) = (&o.compaction, wanted(Operation::Compaction)) {
-        let opts = CompactionOptions::new(
+        let mut opts = CompactionOptions::new(
             mesh_domain::megabytes(c.target_file_size_mb),
             c.min_file_size_ratio,
             c.min_input_files as usize,
         );
+        opts.max_concurrency = engine.max_concurrency;
         let plan = CompactionPlan::build(&t, &opts).await?;
         let outcome = if req.dry_run || plan.is_empty() {
             None

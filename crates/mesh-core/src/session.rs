@@ -9,6 +9,9 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{MemorySchemaProvider, SchemaProvider, TableProvider};
 use datafusion::datasource::MemTable;
 use datafusion::error::Result;
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use mesh_domain::{Layer, Naming};
 
@@ -30,14 +33,55 @@ impl From<datafusion::error::DataFusionError> for SessionError {
     }
 }
 
-/// A context with the domain's databases as schemas and Spark-compatible functions.
+
+/// The memory and spill space of every query in the process: a pool of `memory_limit` bytes
+/// shared by all sessions (jobs running at the same time share the promise instead of each
+/// getting it), from which sorts, joins and aggregations reserve and beyond which they spill to
+/// files under `spill_dir` (the OS temp folder when `None`). `spill: false` disables the disk:
+/// a query over the limit then fails with DataFusion's resources-exhausted error.
+pub fn runtime_env(memory_limit: u64, spill: bool, spill_dir: Option<std::path::PathBuf>) -> Result<Arc<RuntimeEnv>> {
+    let limit = usize::try_from(memory_limit).unwrap_or(usize::MAX);
+    // Fair: each spilling operator (two sorts of two partitions) gets its share instead of the
+    // first one taking the whole pool and starving the other. The error of an exhausted pool
+    // names its five biggest consumers.
+    let pool = TrackConsumersPool::new(
+        FairSpillPool::new(limit),
+        std::num::NonZeroUsize::new(5).expect("non-zero"),
+    );
+    let mode = match (spill, spill_dir) {
+        (false, _) => DiskManagerMode::Disabled,
+        (true, None) => DiskManagerMode::OsTmpDirectory,
+        (true, Some(d)) => DiskManagerMode::Directories(vec![d]),
+    };
+    RuntimeEnvBuilder::new()
+        .with_memory_pool(Arc::new(pool))
+        .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(mode))
+        .build_arc()
+}
+
+/// A context with the domain's databases as schemas and Spark-compatible functions, with a
+/// memory pool of its own of the default size (half the machine's memory).
 pub fn new_context(naming: &Naming) -> Result<SessionContext> {
-    let config = SessionConfig::new()
+    let limit = crate::config::parse_memory_limit(crate::config::DEFAULT_MEMORY_LIMIT, crate::config::machine_memory())
+        .unwrap_or(u64::MAX);
+    new_context_in(naming, runtime_env(limit, true, None)?)
+}
+
+/// [`new_context`] running in `runtime` (the engine's: one memory pool for the process).
+pub fn new_context_in(naming: &Naming, runtime: Arc<RuntimeEnv>) -> Result<SessionContext> {
+    let mut config = SessionConfig::new()
         .with_default_catalog_and_schema(CATALOG, "default")
         .with_create_default_catalog_and_schema(true)
         .with_information_schema(true)
         .with_target_partitions(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
-    let mut ctx = SessionContext::new_with_config(config);
+    // A sort keeps this much back for merging its spill files; DataFusion's 10 MB would be
+    // most of a small pool, so it is a share of the pool instead.
+    let pool = runtime.memory_pool.memory_limit();
+    if let datafusion::execution::memory_pool::MemoryLimit::Finite(n) = pool {
+        let reserve = (n / 16).min(config.options().execution.sort_spill_reservation_bytes);
+        config.options_mut().execution.sort_spill_reservation_bytes = reserve;
+    }
+    let mut ctx = SessionContext::new_with_config_rt(config, runtime);
     datafusion_spark::register_all(&mut ctx)?;
     let catalog = ctx.catalog(CATALOG).expect("created with the context");
     for layer in Layer::ALL {

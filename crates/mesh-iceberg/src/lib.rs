@@ -28,6 +28,7 @@ mod glue;
 mod increment;
 pub mod maintenance;
 mod objects;
+mod parallel_write;
 mod read;
 mod scan;
 mod state;

@@ -224,7 +224,7 @@ mod compaction {
         let out = plan.execute(&mut t).await.unwrap();
         assert_eq!((out.groups_committed, out.groups_aborted), (3, 0), "{out:?}");
         assert_eq!((out.files_before, out.files_after), (16, 3));
-        assert_eq!(out.snapshot_ids.len(), 3);
+        assert_eq!(out.snapshot_ids.len(), 1, "every group in one commit");
         assert_eq!(rows_at(&t, None).await, model);
         let after = t.files(None).await.unwrap();
         assert_eq!(after.len(), 3);
@@ -232,7 +232,7 @@ mod compaction {
             assert_sorted(&local(&f.path));
         }
         let snaps = t.snapshots();
-        assert!(snaps.iter().rev().take(3).all(|s| s.operation == "replace"));
+        assert_eq!(snaps.last().unwrap().operation, "replace");
         assert_eq!(
             snaps
                 .last()
@@ -251,6 +251,111 @@ mod compaction {
         assert_eq!(py["rows"].as_array().unwrap().len(), model.len());
         // Nothing left to do.
         assert!(CompactionPlan::build(&t, &small_files()).await.unwrap().is_empty());
+    }
+
+    /// Files per partition, rows per file sorted: the layout compaction left.
+    async fn layout(t: &Table) -> BTreeMap<String, Vec<u64>> {
+        let mut m: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+        for f in t.files(None).await.unwrap() {
+            m.entry(format!("{:?}", f.partition)).or_default().push(f.record_count);
+        }
+        m.values_mut().for_each(|v| v.sort());
+        m
+    }
+
+    /// Three partitions' groups rewritten at the same time leave what rewriting them one at a
+    /// time leaves: the same rows and files per partition, in one new snapshot; with partial
+    /// progress, the same table in one snapshot per group.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn parallel_groups_commit_what_serial_groups_commit() {
+        let env = Env::new().await;
+        let mut results = Vec::new();
+        for (name, concurrency, partial) in [("serial", 1, false), ("parallel", 3, false), ("partial", 2, true)] {
+            let mut t = Table::create(env.cat(), TableIdent::new("ns", name), kv_definition(false))
+                .await
+                .unwrap();
+            for a in 0..4i64 {
+                let rows: Vec<(i64, String)> = (0..300).map(|i| (a * 1000 + i, format!("{name}{i}"))).collect();
+                t.append(&[kv(&rows)], SchemaEvolution::default()).await.unwrap();
+            }
+            let snapshots_before = t.snapshots().len();
+            let mut opts = small_files();
+            opts.max_concurrency = concurrency;
+            opts.partial_progress = partial;
+            let plan = CompactionPlan::build(&t, &opts).await.unwrap();
+            assert_eq!(plan.groups.len(), 3, "{name}");
+            assert_eq!(plan.max_concurrency, concurrency);
+            let out = plan.execute(&mut t).await.unwrap();
+            assert_eq!((out.groups_committed, out.groups_aborted), (3, 0), "{name}: {out:?}");
+            assert_eq!(out.peak_concurrency, concurrency, "{name}: groups at once");
+            let new: Vec<_> = t.snapshots()[snapshots_before..].to_vec();
+            assert_eq!(new.len(), if partial { 3 } else { 1 }, "{name}");
+            assert!(new.iter().all(|s| s.operation == "replace"));
+            assert_eq!(out.snapshot_ids, new.iter().map(|s| s.snapshot_id).collect::<Vec<_>>());
+            assert_eq!(
+                (out.files_before, out.files_after, out.files_added),
+                (12, 3, 3),
+                "{name}"
+            );
+            let rows: BTreeMap<i64, String> = rows_at(&t, None)
+                .await
+                .into_iter()
+                .map(|(k, v)| (k, v.trim_start_matches(name).to_string()))
+                .collect();
+            assert_eq!(rows.len(), 1200);
+            results.push((name, rows, layout(&t).await));
+        }
+        for (name, rows, layout) in &results[1..] {
+            assert_eq!(rows, &results[0].1, "{name} rows");
+            assert_eq!(layout, &results[0].2, "{name} files per partition");
+        }
+    }
+
+    /// A group holding more than the target size is written as several files, each rolled
+    /// near the target, with every row.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_group_larger_than_the_target_writes_several_files() {
+        let env = Env::new().await;
+        let def = TableDefinition::new(kv_schema());
+        let mut t = Table::create(env.cat(), TableIdent::new("ns", "big"), def)
+            .await
+            .unwrap();
+        let mut model = BTreeMap::new();
+        for a in 0..6i64 {
+            // Distinct, poorly compressible values: about 100 KB per file.
+            let rows: Vec<(i64, String)> = (0..2000)
+                .map(|i| {
+                    let k = a * 10_000 + i;
+                    (k, format!("{:x}", (k as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)))
+                })
+                .collect();
+            model.extend(rows.iter().cloned());
+            t.append(&[kv(&rows)], SchemaEvolution::default()).await.unwrap();
+        }
+        let input: u64 = t.files(None).await.unwrap().iter().map(|f| f.file_size_in_bytes).sum();
+        // Each input file (one read batch) is a sixth of the input, a third of the target: a
+        // file can overshoot the target by at most one batch before it rolls.
+        let target = input / 2;
+        let mut opts = CompactionOptions::new(target, 0.75, 2);
+        opts.min_file_size = input;
+        opts.max_group_bytes = input * 2;
+        let plan = CompactionPlan::build(&t, &opts).await.unwrap();
+        assert_eq!(plan.groups.len(), 1, "{plan:?}");
+        assert!(plan.groups[0].expected_output_files >= 2, "{plan:?}");
+        let out = plan.execute(&mut t).await.unwrap();
+        assert_eq!(out.groups_committed, 1);
+        assert_eq!(out.snapshot_ids.len(), 1);
+        assert!(out.files_added >= 2, "one group, {} file(s): {out:?}", out.files_added);
+        let files = t.files(None).await.unwrap();
+        assert_eq!(files.len(), out.files_added);
+        for f in &files {
+            assert!(
+                f.file_size_in_bytes <= target + target / 2,
+                "{} bytes against a target of {target}",
+                f.file_size_in_bytes
+            );
+        }
+        assert_eq!(rows_at(&t, None).await, model);
     }
 
     fn assert_sorted(path: &Path) {

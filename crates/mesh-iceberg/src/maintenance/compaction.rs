@@ -1,18 +1,26 @@
-//! Bin-pack (or sort) compaction of small data files, one `replace` snapshot per file group.
+//! Bin-pack (or sort) compaction of small data files: file groups are rewritten in parallel and
+//! committed as one `replace` snapshot (or one per group with partial progress), like Iceberg's
+//! `rewrite_data_files` with `max-concurrent-file-group-rewrites` and `partial-progress.enabled`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
+use arrow::array::RecordBatch;
 use futures::TryStreamExt;
-use iceberg::spec::Operation;
+use iceberg::io::FileIO;
+use iceberg::spec::{DataFile, Operation, PartitionKey, TableMetadata};
+use tokio::task::JoinSet;
 
 use super::{FileKind, PlannedFile};
 use crate::commit::{ConflictCheck, LiveFile, PendingCommit};
 use crate::error::{Error, Result};
+use crate::parallel_write::write_parallel;
 use crate::read::literal_json;
 use crate::scan::{read_files_ahead, specs};
 use crate::table::Table;
-use crate::write::{sort_keys, target_file_size, write_data_stream_sized};
+use crate::write::{sort_batches, sort_keys, target_file_size, write_data_stream_sized};
 
 /// Commit loops (each with the table's `commit.retry.*` retries) a group gets while its inputs
 /// stay live.
@@ -41,6 +49,13 @@ pub struct CompactionOptions {
     /// Most input bytes in one group. A group is read into memory and committed atomically, so
     /// this bounds both memory and the work a conflict throws away.
     pub max_group_bytes: u64,
+    /// Groups read and written at the same time (`max-concurrent-file-group-rewrites`); each
+    /// holds a few batches in memory (a sorted group: its rows). Default: the machine's cores.
+    pub max_concurrency: usize,
+    /// Commit each group as soon as it is written (`partial-progress.enabled`) instead of
+    /// every group in one snapshot: a failure later keeps what was done, at the price of one
+    /// snapshot per group.
+    pub partial_progress: bool,
 }
 
 impl CompactionOptions {
@@ -59,6 +74,8 @@ impl CompactionOptions {
             min_file_size: (target_file_size as f64 * min_file_size_ratio) as u64,
             min_input_files,
             max_group_bytes: target_file_size.saturating_mul(2),
+            max_concurrency: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            partial_progress: false,
         }
     }
 
@@ -106,11 +123,15 @@ pub struct CompactionPlan {
     pub min_file_size: u64,
     /// Minimum candidates per group.
     pub min_input_files: usize,
+    /// Groups rewritten at the same time.
+    pub max_concurrency: usize,
+    /// Whether each group commits on its own.
+    pub partial_progress: bool,
     /// Live data files of the table.
     pub files_total: usize,
     /// Their bytes.
     pub bytes_total: u64,
-    /// Groups to rewrite, each committed on its own.
+    /// Groups to rewrite, committed together (each on its own with `partial_progress`).
     pub groups: Vec<CompactionGroup>,
 }
 
@@ -123,7 +144,7 @@ pub struct CompactionOutcome {
     pub groups_aborted: usize,
     /// Why each aborted group aborted.
     pub aborted: Vec<String>,
-    /// New snapshots, in commit order.
+    /// New snapshots, in commit order: one, or one per group with `partial_progress`.
     pub snapshot_ids: Vec<i64>,
     /// Data files removed.
     pub files_removed: usize,
@@ -141,6 +162,8 @@ pub struct CompactionOutcome {
     pub bytes_before: u64,
     /// Live bytes after.
     pub bytes_after: u64,
+    /// Most groups being read and written at the same moment (at most `max_concurrency`).
+    pub peak_concurrency: usize,
     /// Wall-clock seconds.
     pub seconds: f64,
 }
@@ -230,6 +253,8 @@ impl CompactionPlan {
             target_file_size: opts.target_file_size,
             min_file_size: opts.min_file_size,
             min_input_files: opts.min_input_files,
+            max_concurrency: opts.max_concurrency.max(1),
+            partial_progress: opts.partial_progress,
             files_total: live.len(),
             bytes_total: live.iter().map(|f| f.file.file_size_in_bytes()).sum(),
             groups,
@@ -251,8 +276,11 @@ impl CompactionPlan {
         self.groups.iter().map(|g| g.bytes).sum()
     }
 
-    /// Rewrite every group, each as its own `replace` commit. A group whose inputs are no longer
-    /// all live aborts (counted in the outcome); other errors stop the compaction.
+    /// Rewrite every group, at most `max_concurrency` at a time, and commit them together as
+    /// one `replace` snapshot (or, with `partial_progress`, each group as soon as it is
+    /// written). A group whose inputs are no longer all live aborts (counted in the outcome,
+    /// its new files deleted) and the others still commit; other errors stop the compaction
+    /// and nothing of it is committed (with `partial_progress`: nothing more).
     pub async fn execute(&self, table: &mut Table) -> Result<CompactionOutcome> {
         let started = Instant::now();
         let name = table.name();
@@ -269,23 +297,91 @@ impl CompactionPlan {
             bytes_before: before.iter().map(|f| f.file.file_size_in_bytes()).sum(),
             ..Default::default()
         };
+        // Cheap early exit before reading anything: the commit re-checks this anyway.
+        let live: HashSet<&str> = before.iter().map(|f| f.file.file_path()).collect();
+        let mut todo = Vec::new();
         for group in &self.groups {
-            match self.rewrite_group(table, group).await {
-                Ok((snapshot, added, added_bytes)) => {
-                    out.groups_committed += 1;
-                    out.snapshot_ids.extend(snapshot);
-                    out.files_removed += group.files.len();
-                    out.bytes_removed += group.bytes;
-                    out.files_added += added;
-                    out.bytes_added += added_bytes;
+            match group.inputs.iter().find(|f| !live.contains(f.file.file_path())) {
+                Some(gone) => {
+                    out.groups_aborted += 1;
+                    out.aborted.push(
+                        Error::Conflict {
+                            table: name.clone(),
+                            reason: format!(
+                                "data file {} of a compaction group was removed or rewritten by a concurrent commit; the group is skipped",
+                                gone.file.file_path()
+                            ),
+                        }
+                        .to_string(),
+                    );
                 }
+                None => todo.push(group),
+            }
+        }
+        let meta = Arc::new(table.metadata().clone());
+        let file_io = table.catalog().file_io().clone();
+        let target = usize::try_from(self.target_file_size).unwrap_or(usize::MAX);
+        // Groups are independent until the commit: each is read and written by a task of its
+        // own, so several groups use several cores. Dropping the set (on an error) aborts the
+        // rest; their partial files are unreferenced, and orphan cleanup removes them.
+        let mut running: JoinSet<(usize, Result<Written>)> = JoinSet::new();
+        let mut next = 0;
+        let mut written: Vec<Written> = Vec::new();
+        let concurrency = self.max_concurrency.max(1);
+        loop {
+            while running.len() < concurrency && next < todo.len() {
+                let (meta, file_io, name) = (meta.clone(), file_io.clone(), name.clone());
+                let group = CompactionGroup::clone(todo[next]);
+                running.spawn(async move {
+                    let res = rewrite_group(&name, &meta, &file_io, group, target).await;
+                    (next, res)
+                });
+                next += 1;
+            }
+            out.peak_concurrency = out.peak_concurrency.max(running.len());
+            let Some(joined) = running.join_next().await else {
+                break;
+            };
+            let (i, res) = joined.map_err(|e| Error::Invalid {
+                table: name.clone(),
+                detail: format!("a compaction task failed: {e}"),
+            })?;
+            let w = match res {
+                Ok(w) => w,
                 Err(e) if e.is_conflict() => {
                     out.groups_aborted += 1;
                     out.aborted.push(e.to_string());
-                    table.refresh().await?;
+                    continue;
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    // A concurrent rewrite plus snapshot expiry can delete an input under us:
+                    // that group aborts; any other failure stops the compaction.
+                    table.refresh().await?;
+                    let live = table.live_files().await?;
+                    let still: HashSet<&str> = live.iter().map(|f| f.file.file_path()).collect();
+                    if todo[i].inputs.iter().all(|f| still.contains(f.file.file_path())) {
+                        delete_files(&file_io, written.iter().flat_map(|w| w.paths.iter())).await;
+                        return Err(e);
+                    }
+                    out.groups_aborted += 1;
+                    out.aborted.push(
+                        Error::Conflict {
+                            table: name.clone(),
+                            reason: format!("an input file of a compaction group disappeared while it was read ({e})"),
+                        }
+                        .to_string(),
+                    );
+                    continue;
+                }
+            };
+            if self.partial_progress {
+                self.commit_groups(table, vec![w], &mut out).await?;
+            } else {
+                written.push(w);
             }
+        }
+        if !written.is_empty() {
+            self.commit_groups(table, written, &mut out).await?;
         }
         let after = table.live_files().await?;
         out.files_after = after.len();
@@ -294,106 +390,142 @@ impl CompactionPlan {
         Ok(out)
     }
 
-    async fn rewrite_group(&self, table: &mut Table, group: &CompactionGroup) -> Result<(Option<i64>, usize, u64)> {
-        let name = table.name();
-        let file_io = table.catalog().file_io().clone();
-        // Cheap early exit before reading anything: the commit re-checks this anyway.
-        let live = table.live_files().await?;
-        let live_paths: std::collections::HashSet<&str> = live.iter().map(|f| f.file.file_path()).collect();
-        if let Some(gone) = group.inputs.iter().find(|f| !live_paths.contains(f.file.file_path())) {
-            return Err(Error::Conflict {
-                table: name,
-                reason: format!(
-                    "data file {} of a compaction group was removed or rewritten by a concurrent commit; the group is skipped",
-                    gone.file.file_path()
-                ),
-            });
-        }
-        let schema = table.metadata().current_schema().clone();
-        let refs: Vec<&LiveFile> = group.inputs.iter().collect();
-        // Read and write overlap (decoding on one core while the writer encodes on the other)
-        // and memory holds a few batches, not the group (sorted groups are the exception: the
-        // writer needs every row first).
-        let rows = std::sync::atomic::AtomicU64::new(0);
-        let batches = read_files_ahead(&name, table.metadata(), &file_io, &schema, &refs, 4)?.inspect_ok(|b| {
-            rows.fetch_add(b.num_rows() as u64, std::sync::atomic::Ordering::Relaxed);
-        });
-        let target = usize::try_from(self.target_file_size).unwrap_or(usize::MAX);
-        let added = match write_data_stream_sized(table.metadata(), schema, &file_io, batches, target).await {
-            Ok(added) => added,
-            Err(e) => {
-                // A concurrent rewrite plus snapshot expiry can delete an input under us.
-                table.refresh().await?;
-                let live = table.live_files().await?;
-                let still: std::collections::HashSet<&str> = live.iter().map(|f| f.file.file_path()).collect();
-                if group.inputs.iter().all(|f| still.contains(f.file.file_path())) {
-                    return Err(e);
-                }
-                return Err(Error::Conflict {
-                    table: name,
-                    reason: format!("an input file of a compaction group disappeared while it was read ({e})"),
-                });
-            }
-        };
-        let rows = rows.into_inner();
-        if rows != group.records {
-            for f in &added {
-                let _ = file_io.delete(f.file_path()).await;
-            }
-            return Err(Error::Invalid {
-                table: name,
-                detail: format!(
-                    "compaction read {rows} rows from files whose manifests record {}; the table metadata is inconsistent, nothing was committed",
-                    group.records
-                ),
-            });
-        }
-        let added_count = added.len();
-        let added_bytes: u64 = added.iter().map(|f| f.file_size_in_bytes()).sum();
-        let added_paths: Vec<String> = added.iter().map(|f| f.file_path().to_string()).collect();
-        let pending = PendingCommit {
-            operation: Operation::Replace,
-            action: "compaction",
-            added,
-            removed: group.inputs.clone(),
-            new_schema: None,
-            // The snapshot the inputs were read from: every later commit is checked against them.
-            base_snapshot_id: self.snapshot_id,
-            base_schema_id: table.metadata().current_schema_id(),
-            conflict: ConflictCheck::RemovedFilesLive,
-            extra_summary: vec![(
-                "mesh.compaction-strategy".to_string(),
-                match self.strategy {
-                    CompactionStrategy::Binpack => "binpack",
-                    CompactionStrategy::Sort => "sort",
-                }
-                .to_string(),
-            )],
-            expect_summary: vec![],
-        };
-        // Losing the compare-and-swap to a busy writer is not a reason to give up while every
-        // input is still live: the written files stay valid, only the commit is retried.
+    /// Commits written groups as one `replace` snapshot. Losing the compare-and-swap to a busy
+    /// writer is not a reason to give up: groups whose inputs are still live are committed
+    /// again (their files stay valid), the others abort and their files are deleted.
+    async fn commit_groups(
+        &self,
+        table: &mut Table,
+        mut groups: Vec<Written>,
+        out: &mut CompactionOutcome,
+    ) -> Result<()> {
         let mut rounds = 0;
         loop {
             rounds += 1;
-            match table.commit(pending.clone()).await {
-                Ok(c) => return Ok((c.snapshot_id, added_count, added_bytes)),
+            let pending = PendingCommit {
+                operation: Operation::Replace,
+                action: "compaction",
+                added: groups.iter().flat_map(|g| g.added.iter().cloned()).collect(),
+                removed: groups.iter().flat_map(|g| g.group.inputs.iter().cloned()).collect(),
+                new_schema: None,
+                // The snapshot the inputs were read from: every later commit is checked against them.
+                base_snapshot_id: self.snapshot_id,
+                base_schema_id: table.metadata().current_schema_id(),
+                conflict: ConflictCheck::RemovedFilesLive,
+                extra_summary: vec![
+                    (
+                        "mesh.compaction-strategy".to_string(),
+                        match self.strategy {
+                            CompactionStrategy::Binpack => "binpack",
+                            CompactionStrategy::Sort => "sort",
+                        }
+                        .to_string(),
+                    ),
+                    ("mesh.compaction-groups".to_string(), groups.len().to_string()),
+                ],
+                expect_summary: vec![],
+            };
+            match table.commit(pending).await {
+                Ok(c) => {
+                    out.groups_committed += groups.len();
+                    out.snapshot_ids.extend(c.snapshot_id);
+                    for g in &groups {
+                        out.files_removed += g.group.files.len();
+                        out.bytes_removed += g.group.bytes;
+                        out.files_added += g.added.len();
+                        out.bytes_added += g.added.iter().map(|f| f.file_size_in_bytes()).sum::<u64>();
+                    }
+                    return Ok(());
+                }
                 Err(e) if e.is_conflict() => {
                     table.refresh().await?;
                     let live = table.live_files().await?;
-                    let live_paths: std::collections::HashSet<&str> = live.iter().map(|f| f.file.file_path()).collect();
-                    let inputs_live = group.inputs.iter().all(|f| live_paths.contains(f.file.file_path()));
-                    if inputs_live && rounds < MAX_COMMIT_ROUNDS {
-                        continue;
+                    let live_paths: HashSet<&str> = live.iter().map(|f| f.file.file_path()).collect();
+                    let (keep, stale): (Vec<Written>, Vec<Written>) = groups
+                        .into_iter()
+                        .partition(|g| g.group.inputs.iter().all(|f| live_paths.contains(f.file.file_path())));
+                    let give_up = rounds >= MAX_COMMIT_ROUNDS;
+                    for g in stale.iter().chain(if give_up { keep.iter() } else { [].iter() }) {
+                        // Never committed: the new files are garbage right away.
+                        delete_files(&table.catalog().file_io().clone(), g.paths.iter()).await;
+                        out.groups_aborted += 1;
+                        out.aborted.push(e.to_string());
                     }
-                    // Never committed: the new files are garbage right away.
-                    for p in &added_paths {
-                        let _ = file_io.delete(p).await;
+                    if give_up || keep.is_empty() {
+                        return Ok(());
                     }
-                    return Err(e);
+                    groups = keep;
                 }
                 Err(e) => return Err(e),
             }
         }
     }
+}
+
+/// A group's new files, written but not committed.
+struct Written {
+    group: CompactionGroup,
+    added: Vec<DataFile>,
+    paths: Vec<String>,
+}
+
+async fn delete_files(file_io: &FileIO, paths: impl Iterator<Item = &String>) {
+    for p in paths {
+        let _ = file_io.delete(p).await;
+    }
+}
+
+/// Reads a group's files and writes them as new files of at most about `target` bytes. Reading
+/// and writing overlap (decoding in one task while this one encodes) and memory holds a few
+/// batches, not the group (sorted groups are the exception: the writer needs every row first).
+async fn rewrite_group(
+    name: &str,
+    meta: &TableMetadata,
+    file_io: &FileIO,
+    group: CompactionGroup,
+    target: usize,
+) -> Result<Written> {
+    let schema = meta.current_schema().clone();
+    let refs: Vec<&LiveFile> = group.inputs.iter().collect();
+    let rows = AtomicU64::new(0);
+    let batches = read_files_ahead(name, meta, file_io, &schema, &refs, 4)?.inspect_ok(|b| {
+        rows.fetch_add(b.num_rows() as u64, Ordering::Relaxed);
+    });
+    let spec = meta.default_partition_spec();
+    let added = if group.spec_id == spec.spec_id() {
+        // Every row is in the group's partition of the current spec: one writer, its row
+        // groups encoded in parallel (encoding, not decoding, is most of the work).
+        let partition = (!spec.is_unpartitioned()).then(|| {
+            PartitionKey::new(
+                spec.as_ref().clone(),
+                schema.clone(),
+                group.inputs[0].file.partition().clone(),
+            )
+        });
+        let keys = sort_keys(meta, &schema);
+        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        if keys.is_empty() {
+            write_parallel(meta, &schema, file_io, partition, batches, target, threads).await?
+        } else {
+            let all: Vec<RecordBatch> = batches.try_collect().await?;
+            let sorted = futures::stream::iter(sort_batches(&all, &keys)?.into_iter().map(Ok));
+            write_parallel(meta, &schema, file_io, partition, sorted, target, threads).await?
+        }
+    } else {
+        // Files of an older spec: the writer splits their rows by the current one.
+        write_data_stream_sized(meta, schema, file_io, batches, target).await?
+    };
+    let paths: Vec<String> = added.iter().map(|f| f.file_path().to_string()).collect();
+    let rows = rows.into_inner();
+    if rows != group.records {
+        delete_files(file_io, paths.iter()).await;
+        return Err(Error::Invalid {
+            table: name.to_string(),
+            detail: format!(
+                "compaction read {rows} rows from files whose manifests record {}; the table metadata is inconsistent, nothing was committed",
+                group.records
+            ),
+        });
+    }
+    Ok(Written { group, added, paths })
 }
