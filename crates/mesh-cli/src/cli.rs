@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use mesh_domain::{Classification, Env, Layer};
 
 #[derive(Parser)]
@@ -69,42 +69,7 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  mesh run --sample-data              generate sample data, then run every pipeline\n  mesh run sales                      every pipeline of project sales\n  mesh run sales --job daily_sales --param run_date=2026-11-27\n  mesh run --job sales_by_day --from 2026-10-01 --to 2026-11-09   backfill a time-range job\n\nrun_date defaults to today (UTC). Each run writes .mesh/runs/<run>.json; `mesh report` turns it into HTML.\nExit 1 when a step fails (its dependents are skipped; other branches finish)."
     )]
-    Run {
-        /// Projects to run (default: all).
-        projects: Vec<String>,
-        /// Only this job, outside its pipeline.
-        #[arg(long)]
-        job: Option<String>,
-        /// Only this pipeline of each project.
-        #[arg(long)]
-        pipeline: Option<String>,
-        /// Run parameter bound into the SQL as ${KEY} (repeat).
-        #[arg(long = "param", value_name = "KEY=VALUE")]
-        params: Vec<String>,
-        /// Environment (default: $ENV, else local). local runs on the embedded engine and the
-        /// local lake; dev, int and prod run here too, against that environment's Glue catalog
-        /// and S3 buckets (a deployed pipeline runs on AWS Glue through Step Functions).
-        #[arg(long, value_parser = parse_env)]
-        env: Option<Env>,
-        /// Generate sample raw data first (see `mesh sample-data`).
-        #[arg(long)]
-        sample_data: bool,
-        /// Sales events to generate with --sample-data.
-        #[arg(long, default_value_t = 1_000_000)]
-        rows: u64,
-        #[arg(long, default_value_t = 42)]
-        seed: u64,
-        /// Backfill: run every interval from this date (YYYY-MM-DD, YYYY-MM-DDTHH, YYYY-MM) on,
-        /// in order, skipping intervals already done.
-        #[arg(long, value_name = "DATE", requires = "to")]
-        from: Option<String>,
-        /// Last interval of the backfill (included).
-        #[arg(long, value_name = "DATE", requires = "from")]
-        to: Option<String>,
-        /// Re-run intervals already done.
-        #[arg(long, requires = "from")]
-        force: bool,
-    },
+    Run(RunArgs),
     /// Run ad-hoc Spark SQL on the local tables (`f01_curated.daily_sales`).
     #[command(
         after_help = "Example:\n  mesh sql \"SELECT store_id, SUM(revenue) FROM f01_curated.daily_sales GROUP BY store_id\""
@@ -147,25 +112,7 @@ pub enum Command {
     #[command(
         after_help = "Example:\n  mesh init finance02 --abbr f02 --region eu-west-1 \\\n    --account dev=111111111111 --account int=222222222222 --account prod=333333333333\n\nWith the three accounts, the domain also gets its GitHub workflows and a .env, so\n`mesh validate` and `mesh render` work right away."
     )]
-    Init {
-        /// Folder to create (may exist, but must not hold a domain.json).
-        dir: PathBuf,
-        /// Domain name (default: the folder name).
-        #[arg(long)]
-        name: Option<String>,
-        /// Domain abbreviation, the prefix of every AWS name.
-        #[arg(long)]
-        abbr: String,
-        #[arg(long, default_value = "eu-west-1")]
-        region: String,
-        /// AWS account of an environment, ENV=ID (repeat for dev, int and prod).
-        #[arg(long = "account", value_name = "ENV=ID")]
-        accounts: Vec<String>,
-        /// The domain's GitHub repository, OWNER/NAME: the only one whose workflows may assume
-        /// the deploy and plan roles.
-        #[arg(long, value_name = "OWNER/NAME")]
-        github_repo: Option<String>,
-    },
+    Init(InitArgs),
     /// Add a project, table or job. The domain is validated after the change and the change
     /// is rolled back if it would make the domain invalid.
     #[command(subcommand)]
@@ -175,30 +122,7 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  mesh optimize --dry-run                      print what would be rewritten or deleted\n  mesh optimize sales --table curated.daily_sales\n  mesh optimize --only orphans --format json\n\nEvery operation plans first; --dry-run prints the plan (files, counts, bytes) and changes\nnothing. Unsafe settings (an orphan window under 1 day without --force, retain_last 0) exit 2."
     )]
-    Optimize {
-        /// Only this project (default: all).
-        project: Option<String>,
-        /// Only this table (`layer.table` or `database.table`).
-        #[arg(long)]
-        table: Option<String>,
-        /// Only this operation.
-        #[arg(long, value_enum)]
-        only: Option<OnlyArg>,
-        /// Print the plan; change nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// Orphan window in hours instead of the manifest's orphans.retention_days.
-        #[arg(long, value_name = "HOURS")]
-        orphan_retention_hours: Option<f64>,
-        /// Snapshots to keep instead of the manifest's retention.retain_last.
-        #[arg(long, value_name = "N")]
-        retain_last: Option<u32>,
-        /// Allow an orphan window under one day (only when no writer can be running).
-        #[arg(long)]
-        force: bool,
-        #[arg(long, value_enum, default_value_t)]
-        format: Format,
-    },
+    Optimize(OptimizeArgs),
     /// Generate the Terraform of every cloud environment (infra/envs/{dev,int,prod}/) and the
     /// GitHub Actions workflows (.github/workflows/).
     #[command(
@@ -533,4 +457,92 @@ impl From<LayerArg> for Layer {
 
 pub fn parse_env(s: &str) -> Result<Env, String> {
     s.parse::<Env>().map_err(|e| e.to_string())
+}
+
+/// `mesh run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Projects to run (default: all).
+    pub projects: Vec<String>,
+    /// Only this job, outside its pipeline.
+    #[arg(long)]
+    pub job: Option<String>,
+    /// Only this pipeline of each project.
+    #[arg(long)]
+    pub pipeline: Option<String>,
+    /// Run parameter bound into the SQL as ${KEY} (repeat).
+    #[arg(long = "param", value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
+    /// Environment (default: $ENV, else local). local runs on the embedded engine and the
+    /// local lake; dev, int and prod run here too, against that environment's Glue catalog
+    /// and S3 buckets (a deployed pipeline runs on AWS Glue through Step Functions).
+    #[arg(long, value_parser = parse_env)]
+    pub env: Option<Env>,
+    /// Generate sample raw data first (see `mesh sample-data`).
+    #[arg(long)]
+    pub sample_data: bool,
+    /// Sales events to generate with --sample-data.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub rows: u64,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Backfill: run every interval from this date (YYYY-MM-DD, YYYY-MM-DDTHH, YYYY-MM) on,
+    /// in order, skipping intervals already done.
+    #[arg(long, value_name = "DATE", requires = "to")]
+    pub from: Option<String>,
+    /// Last interval of the backfill (included).
+    #[arg(long, value_name = "DATE", requires = "from")]
+    pub to: Option<String>,
+    /// Re-run intervals already done.
+    #[arg(long, requires = "from")]
+    pub force: bool,
+}
+
+/// `mesh init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Folder to create (may exist, but must not hold a domain.json).
+    pub dir: PathBuf,
+    /// Domain name (default: the folder name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Domain abbreviation, the prefix of every AWS name.
+    #[arg(long)]
+    pub abbr: String,
+    #[arg(long, default_value = "eu-west-1")]
+    pub region: String,
+    /// AWS account of an environment, ENV=ID (repeat for dev, int and prod).
+    #[arg(long = "account", value_name = "ENV=ID")]
+    pub accounts: Vec<String>,
+    /// The domain's GitHub repository, OWNER/NAME: the only one whose workflows may assume
+    /// the deploy and plan roles.
+    #[arg(long, value_name = "OWNER/NAME")]
+    pub github_repo: Option<String>,
+}
+
+/// `mesh optimize`.
+#[derive(Debug, Args)]
+pub struct OptimizeArgs {
+    /// Only this project (default: all).
+    pub project: Option<String>,
+    /// Only this table (`layer.table` or `database.table`).
+    #[arg(long)]
+    pub table: Option<String>,
+    /// Only this operation.
+    #[arg(long, value_enum)]
+    pub only: Option<OnlyArg>,
+    /// Print the plan; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Orphan window in hours instead of the manifest's orphans.retention_days.
+    #[arg(long, value_name = "HOURS")]
+    pub orphan_retention_hours: Option<f64>,
+    /// Snapshots to keep instead of the manifest's retention.retain_last.
+    #[arg(long, value_name = "N")]
+    pub retain_last: Option<u32>,
+    /// Allow an orphan window under one day (only when no writer can be running).
+    #[arg(long)]
+    pub force: bool,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
 }

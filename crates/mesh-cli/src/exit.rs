@@ -78,6 +78,12 @@ impl From<mesh_core::record::RecordError> for Failure {
     }
 }
 
+impl From<mesh_domain::UnknownTable> for Failure {
+    fn from(e: mesh_domain::UnknownTable) -> Failure {
+        Failure::invalid(e)
+    }
+}
+
 impl From<mesh_core::pipeline::PlanError> for Failure {
     fn from(e: mesh_core::pipeline::PlanError) -> Failure {
         Failure::invalid(e)
@@ -152,6 +158,7 @@ impl From<mesh_core::inputs::RegisterError> for Failure {
     fn from(e: mesh_core::inputs::RegisterError) -> Failure {
         match e {
             mesh_core::inputs::RegisterError::Engine(e) => Failure::from(*e),
+            e @ mesh_core::inputs::RegisterError::NotWritten { .. } => Failure::invalid(e),
             other => Failure::runtime(other),
         }
     }

@@ -38,32 +38,8 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Validate { format } => validate::run(flag, format),
         Command::Names { env, project, format } => names::run(flag, env, project, format),
         Command::Describe { format } => describe::run(flag, format),
-        Command::Run {
-            projects,
-            job,
-            pipeline,
-            params,
-            env,
-            sample_data,
-            rows,
-            seed,
-            from,
-            to,
-            force,
-        } => {
+        Command::Run(args) => {
             let (root, domain) = root_and_domain(flag)?;
-            let args = run::RunArgs {
-                projects,
-                job,
-                pipeline,
-                params,
-                env,
-                sample_data,
-                rows,
-                seed,
-                range: from.zip(to),
-                force,
-            };
             run::run(&root, &domain, args)
         }
         Command::Sql { query, format } => {
@@ -86,43 +62,10 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
             let (root, domain) = root_and_domain(flag)?;
             report::run(&root, &domain, run.as_deref(), out)
         }
-        Command::Init {
-            dir,
-            name,
-            abbr,
-            region,
-            accounts,
-            github_repo,
-        } => init::run(init::InitArgs {
-            dir,
-            name,
-            abbr,
-            region,
-            accounts,
-            github_repo,
-        }),
+        Command::Init(args) => init::run(args),
         Command::New(what) => new::run(flag, what),
-        Command::Optimize {
-            project,
-            table,
-            only,
-            dry_run,
-            orphan_retention_hours,
-            retain_last,
-            force,
-            format,
-        } => {
+        Command::Optimize(args) => {
             let (root, domain) = root_and_domain(flag)?;
-            let args = optimize::OptimizeArgs {
-                project,
-                table,
-                only,
-                dry_run,
-                format,
-                orphan_retention_hours,
-                retain_last,
-                force,
-            };
             optimize::run(&root, &domain, args)
         }
         Command::Render { env, out, check } => {

@@ -112,6 +112,95 @@ fn mistyped_names_get_a_suggestion_or_the_list() {
     assert!(text.contains("[[pipelines]]"), "{text}");
 }
 
+/// Tables are named the same way everywhere: a typo gets the close name in the form it was
+/// written in, a raw table is refused by the commands that need Iceberg with how to read it,
+/// and a table no run has written yet says which job writes it.
+#[test]
+fn mistyped_raw_and_unwritten_tables_say_what_to_do() {
+    let dir = example_domain();
+    let root = dir.path();
+    for (args, wanted) in [
+        (
+            vec!["table", "show", "raw.sales_event"],
+            "did you mean `raw.sales_events`?",
+        ),
+        (
+            vec!["table", "history", "f01_curated.daly_sales"],
+            "did you mean `f01_curated.daily_sales`?",
+        ),
+        (vec!["table", "show", "raw.sales_events"], "is a raw (Hive) table"),
+        (vec!["optimize", "--table", "raw.sales_events"], "is a raw (Hive) table"),
+        (
+            vec!["table", "files", "raw.sales_events"],
+            "mesh sql \"SELECT * FROM f01_raw.sales_events LIMIT 10\"",
+        ),
+        (
+            vec!["sql", "SELECT * FROM f01_curated.daily_sale"],
+            "did you mean `f01_curated.daily_sales`?",
+        ),
+        (
+            vec!["sql", "SELECT COUNT(*) FROM daily_sales"],
+            "did you mean `f01_curated.daily_sales`?",
+        ),
+        (
+            vec!["sql", "SELECT * FROM f01_curated.daily_sales"],
+            "`curated.daily_sales` has not been written in env `local` yet",
+        ),
+        (
+            vec!["sql", "SELECT * FROM f01_curated.daily_sales"],
+            "`mesh run sales --job daily_sales`",
+        ),
+        (
+            vec!["table", "show", "curated.daily_sales"],
+            "`mesh run sales --job daily_sales`",
+        ),
+    ] {
+        let o = mesh(root, &args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", both(&o));
+        assert!(both(&o).contains(wanted), "{args:?}: {}", both(&o));
+        assert_eq!(both(&o).matches("error:").count(), 1, "{args:?}: {}", both(&o));
+    }
+}
+
+/// Without `--project`, `--pipeline NAME` runs the projects that have it; when none has it the
+/// suggestion comes from every project's pipelines, not from the first project's.
+#[test]
+fn a_pipeline_name_is_looked_up_across_projects() {
+    let dir = example_domain();
+    let root = dir.path();
+    let o = mesh(root, &["new", "pipeline", "sales", "daily", "--job", "daily_sales"]);
+    assert!(o.status.success(), "{}", both(&o));
+    let o = mesh(root, &["run", "--pipeline", "daly"]);
+    assert_eq!(o.status.code(), Some(2), "{}", both(&o));
+    assert!(both(&o).contains("no project has a pipeline `daly`"), "{}", both(&o));
+    assert!(both(&o).contains("did you mean `daily`?"), "{}", both(&o));
+    // Named with its project, a project without it is still an error about that project.
+    let o = mesh(root, &["run", "customers", "--pipeline", "daily"]);
+    assert_eq!(o.status.code(), Some(2), "{}", both(&o));
+    assert!(
+        both(&o).contains("project `customers` has no pipeline `daily`"),
+        "{}",
+        both(&o)
+    );
+    // And it runs where it exists: only the sales job, no customers or legacy step.
+    let o = mesh(root, &["run", "--pipeline", "daily", "--sample-data", "--rows", "500"]);
+    assert!(o.status.success(), "{}", both(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let path = out
+        .lines()
+        .find_map(|l| l.strip_prefix("run record: "))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no run record line:\n{out}"));
+    let record: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(root.join(path)).unwrap()).unwrap();
+    let ran: Vec<&str> = record["pipelines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["project"].as_str().unwrap())
+        .collect();
+    assert_eq!(ran, ["sales"], "{record}");
+}
+
 #[test]
 fn table_commands_print_text_for_people_and_json_for_scripts() {
     let dir = example_domain();

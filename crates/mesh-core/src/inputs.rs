@@ -40,6 +40,14 @@ pub enum RegisterError {
         #[source]
         source: Box<RawError>,
     },
+    /// An Iceberg table that is not in this environment's catalog yet.
+    #[error("table `{table}` has not been written in env `{env}` yet\n  help: {help}")]
+    NotWritten {
+        table: String,
+        env: mesh_domain::Env,
+        /// The command that writes it.
+        help: String,
+    },
     #[error(transparent)]
     Engine(Box<mesh_iceberg::Error>),
     #[error("cannot register {table} as a SQL table: {source}")]
@@ -89,7 +97,7 @@ pub async fn register_table(
             rejected: read.rejected,
         })
     } else {
-        let t = engine.load_table(project, table).await?;
+        let t = load_written(engine, project, table).await?;
         // Streamed by DataFusion from the current snapshot: only the columns and files the
         // query needs are read. Rows in = the snapshot's row count.
         let provider = t.table_provider(None).await?;
@@ -98,6 +106,41 @@ pub async fn register_table(
             rows: t.info().total_records.unwrap_or(0),
             ..Default::default()
         })
+    }
+}
+
+/// Loads an Iceberg table that a job has written; one that is not in the catalog yet is
+/// [`RegisterError::NotWritten`], naming the job to run.
+pub async fn load_written(
+    engine: &Engine,
+    project: &Project,
+    table: &Table,
+) -> Result<mesh_iceberg::Table, RegisterError> {
+    engine.load_table(project, table).await.map_err(|e| match e {
+        mesh_iceberg::Error::TableNotFound { .. } => not_written(engine, table),
+        other => other.into(),
+    })
+}
+
+fn not_written(engine: &Engine, table: &Table) -> RegisterError {
+    let env = engine.layout.naming.env();
+    let flag = if env == mesh_domain::Env::Local {
+        String::new()
+    } else {
+        format!(" --env {env}")
+    };
+    let reference = table.reference();
+    let help = match engine.domain.writers(&reference).next() {
+        Some((p, j)) => format!(
+            "run the job that writes it first: `mesh run {} --job {}{flag}`",
+            p.name, j.name
+        ),
+        None => "no job of the domain writes it: add one (`mesh new job`)".to_string(),
+    };
+    RegisterError::NotWritten {
+        table: reference.to_string(),
+        env,
+        help,
     }
 }
 
@@ -113,6 +156,16 @@ pub async fn register_tables<'d>(
     Ok(())
 }
 
+/// The tables a query names, sorted out against the domain.
+#[derive(Debug)]
+pub struct QueryTables<'d> {
+    /// Domain tables the query reads, in domain order.
+    pub tables: Vec<(&'d Project, &'d Table)>,
+    /// Names in a domain database (or unqualified names of a domain table) that are not a
+    /// domain table, each with its `did you mean`.
+    pub unknown: Vec<mesh_domain::UnknownTable>,
+}
+
 /// The domain tables a query reads, by its parsed table references (`f01_curated.daily_sales`,
 /// or with the `mesh` catalog): a table name in a string literal, a comment, a CTE name or a
 /// longer identifier is not a reference.
@@ -121,25 +174,47 @@ pub fn tables_in_query<'d>(
     naming: &Naming,
     ctx: &SessionContext,
     query: &str,
-) -> datafusion::error::Result<Vec<(&'d Project, &'d Table)>> {
+) -> datafusion::error::Result<QueryTables<'d>> {
     let state = ctx.state();
     let dialect = state.config().options().sql_parser.dialect;
     let statement = state.sql_to_statement(query, &dialect)?;
     let references = state.resolve_table_references(&statement)?;
     let default_schema = state.config().options().catalog.default_schema.clone();
-    let resolved: Vec<_> = references
+    let databases: Vec<String> = mesh_domain::Layer::ALL.iter().map(|l| naming.database(*l)).collect();
+    let mut read = vec![false; domain.tables().count()];
+    let mut unknown = Vec::new();
+    for r in references
         .into_iter()
         .map(|r: TableReference| r.resolve(CATALOG, &default_schema))
-        .collect();
-    Ok(domain
-        .tables()
-        .filter(|(_, t)| {
-            let database = naming.database(t.layer);
-            resolved
-                .iter()
-                .any(|r| &*r.catalog == CATALOG && *r.schema == *database.as_str() && &*r.table == t.name.as_str())
-        })
-        .collect())
+    {
+        if &*r.catalog != CATALOG {
+            continue;
+        }
+        let name = format!("{}.{}", r.schema, r.table);
+        if let Some(i) = domain
+            .tables()
+            .position(|(_, t)| *r.schema == *naming.database(t.layer) && &*r.table == t.name.as_str())
+        {
+            read[i] = true;
+        } else if databases.iter().any(|d| *d == *r.schema) {
+            if let Err(e) = domain.find_table(naming, &name) {
+                unknown.push(e);
+            }
+        } else if *r.schema == *default_schema {
+            // `FROM daily_sales`: the table exists, but SQL names it with its database.
+            if let Some((_, t)) = domain.tables().find(|(_, t)| t.name.as_str() == &*r.table) {
+                let qualified = naming.qualified_table(t);
+                unknown.push(mesh_domain::UnknownTable {
+                    name: r.table.to_string(),
+                    help: format!("did you mean `{qualified}`? SQL names a domain table with its database"),
+                });
+            }
+        }
+    }
+    Ok(QueryTables {
+        tables: domain.tables().zip(read).filter(|(_, r)| *r).map(|(t, _)| t).collect(),
+        unknown,
+    })
 }
 
 #[cfg(test)]
@@ -156,6 +231,7 @@ mod tests {
         let sql = query(&naming.database(Layer::Raw), &naming.database(Layer::Curated));
         let mut found: Vec<String> = tables_in_query(&domain, &naming, &ctx, &sql)
             .unwrap()
+            .tables
             .into_iter()
             .map(|(_, t)| t.reference().to_string())
             .collect();
@@ -181,6 +257,31 @@ mod tests {
         assert_eq!(
             read_by(|_, curated| format!("SELECT * FROM \"{curated}\".\"daily_sales\"")),
             ["curated.daily_sales"]
+        );
+    }
+
+    #[test]
+    fn a_mistyped_or_unqualified_domain_table_is_reported_with_the_name_to_use() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let domain = mesh_domain::load_domain(&root).expect("the example domain validates");
+        let naming = Naming::for_domain(&domain, Env::Local);
+        let ctx = crate::session::new_context(&naming).unwrap();
+        let curated = naming.database(Layer::Curated);
+        let q = tables_in_query(
+            &domain,
+            &naming,
+            &ctx,
+            &format!("SELECT * FROM {curated}.daily_sale, daily_sales, information_schema.tables, other.x"),
+        )
+        .unwrap();
+        assert!(q.tables.is_empty());
+        let help: Vec<&str> = q.unknown.iter().map(|u| u.help.as_str()).collect();
+        assert_eq!(
+            help,
+            [
+                format!("did you mean `{curated}.daily_sales`?"),
+                format!("did you mean `{curated}.daily_sales`? SQL names a domain table with its database"),
+            ]
         );
     }
 }

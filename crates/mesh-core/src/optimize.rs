@@ -94,9 +94,14 @@ pub enum OptimizeError {
     Engine(#[from] mesh_iceberg::Error),
 }
 
-impl From<OptimizeError> for String {
-    fn from(e: OptimizeError) -> String {
-        e.to_string()
+impl OptimizeError {
+    /// Worth retrying: a lost commit race with a writer, or storage or the catalog failing
+    /// for a moment. An unsafe setting or a raw table stays so.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            OptimizeError::Engine(e) => e.is_transient(),
+            OptimizeError::Unsafe(_) | OptimizeError::NotIceberg { .. } => false,
+        }
     }
 }
 
@@ -381,8 +386,8 @@ pub struct OrphanMetrics {
 }
 
 /// A pipeline `optimize` step: every operation the manifest enables, executed.
-pub async fn optimize_step(engine: &Engine, project: &Project, table: &Table) -> Result<TableReport, String> {
-    Ok(optimize_table(engine, project, table, &OptimizeRequest::default()).await?)
+pub async fn optimize_step(engine: &Engine, project: &Project, table: &Table) -> Result<TableReport, OptimizeError> {
+    optimize_table(engine, project, table, &OptimizeRequest::default()).await
 }
 
 #[cfg(test)]

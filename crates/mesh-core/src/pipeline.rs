@@ -92,6 +92,8 @@ pub enum PlanError {
         pipeline: String,
         help: String,
     },
+    #[error("no project has a pipeline `{pipeline}`\n  help: {help}")]
+    NoSuchPipeline { pipeline: String, help: String },
     #[error("no job `{job}` in the selected projects\n  help: {help}")]
     UnknownJob { job: String, help: String },
     #[error("nothing to run: {projects} {has} no pipelines\n  help: {help}")]
@@ -170,12 +172,19 @@ fn plan(engine: &Engine, req: &RunRequest) -> Result<Vec<Planned>, PlanError> {
     for &pi in &projects {
         let p: &Project = &domain.projects[pi];
         let pipelines: Vec<_> = match &req.pipeline {
-            Some(name) => vec![p.pipeline(name).ok_or_else(|| PlanError::UnknownPipeline {
-                project: p.name.to_string(),
-                pipeline: name.clone(),
-                help: hint(name, "pipeline", p.pipelines.iter().map(|x| x.name.as_str())),
-            })?],
             None => p.pipelines.iter().collect(),
+            Some(name) => match p.pipeline(name) {
+                Some(pl) => vec![pl],
+                // Without `--project`, a pipeline name picks the projects that have one so named.
+                None if req.projects.is_empty() => vec![],
+                None => {
+                    return Err(PlanError::UnknownPipeline {
+                        project: p.name.to_string(),
+                        pipeline: name.clone(),
+                        help: hint(name, "pipeline", p.pipelines.iter().map(|x| x.name.as_str())),
+                    })
+                }
+            },
         };
         for pl in pipelines {
             for s in &pl.steps {
@@ -190,6 +199,18 @@ fn plan(engine: &Engine, req: &RunRequest) -> Result<Vec<Planned>, PlanError> {
                 });
             }
         }
+    }
+    if let (true, Some(name)) = (out.is_empty(), &req.pipeline) {
+        let mut known: Vec<&str> = projects
+            .iter()
+            .flat_map(|&pi| domain.projects[pi].pipelines.iter().map(|x| x.name.as_str()))
+            .collect();
+        known.sort_unstable();
+        known.dedup();
+        return Err(PlanError::NoSuchPipeline {
+            pipeline: name.clone(),
+            help: hint(name, "pipeline", known),
+        });
     }
     if out.is_empty() {
         let names: Vec<String> = projects
@@ -259,7 +280,13 @@ impl StepRunner<StepKey, StepOutput> for Runner {
                     crate::optimize::optimize_step(&engine, project, table)
                         .await
                         .map(|t| StepOutput::Optimize(Box::new(t)))
-                        .map_err(StepError::transient)
+                        .map_err(|e| {
+                            if e.is_transient() {
+                                StepError::transient(e)
+                            } else {
+                                StepError::permanent(e)
+                            }
+                        })
                 }
             }
         })

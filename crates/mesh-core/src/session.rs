@@ -33,7 +33,6 @@ impl From<datafusion::error::DataFusionError> for SessionError {
     }
 }
 
-
 /// The memory and spill space of every query in the process: a pool of `memory_limit` bytes
 /// shared by all sessions (jobs running at the same time share the promise instead of each
 /// getting it), from which sorts, joins and aggregations reserve and beyond which they spill to

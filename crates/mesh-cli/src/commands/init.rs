@@ -4,18 +4,10 @@ use std::path::PathBuf;
 
 use mesh_domain::scaffold;
 
+use crate::cli::InitArgs;
 use crate::commands::{env, render};
 use crate::common::load;
 use crate::exit::Failure;
-
-pub struct InitArgs {
-    pub dir: PathBuf,
-    pub name: Option<String>,
-    pub abbr: String,
-    pub region: String,
-    pub accounts: Vec<String>,
-    pub github_repo: Option<String>,
-}
 
 pub fn run(a: InitArgs) -> Result<(), Failure> {
     let InitArgs {

@@ -10,20 +10,9 @@ use mesh_core::optimize::{optimize_table, Operation, OptimizeError, OptimizeRequ
 use mesh_core::record::{RunBuilder, RunRecord, StepKind, StepRecord, StepStatus};
 use mesh_domain::Domain;
 
-use crate::cli::{Format, OnlyArg};
+use crate::cli::{Format, OnlyArg, OptimizeArgs};
 use crate::common::{check_project, print_json};
 use crate::exit::Failure;
-
-pub struct OptimizeArgs {
-    pub project: Option<String>,
-    pub table: Option<String>,
-    pub only: Option<OnlyArg>,
-    pub dry_run: bool,
-    pub format: Format,
-    pub orphan_retention_hours: Option<f64>,
-    pub retain_last: Option<u32>,
-    pub force: bool,
-}
 
 fn mb(bytes: u64) -> String {
     if bytes >= 1024 * 1024 {
@@ -224,17 +213,12 @@ pub fn run(root: &Path, domain: &Domain, args: OptimizeArgs) -> Result<(), Failu
         let naming = &engine.layout.naming;
         let selected: Vec<(&mesh_domain::Project, &mesh_domain::Table)> = match &args.table {
             Some(name) => {
-                let (p, t) = crate::commands::table::find_table(domain, naming, name)?;
+                let (p, t) = crate::commands::table::find_iceberg_table(domain, naming, name, "`mesh optimize`")?;
                 if args.project.as_deref().is_some_and(|x| x != p.name.as_str()) {
                     return Err(Failure::Invalid(format!(
                         "table `{name}` belongs to project `{}`, not `{}`",
                         p.name,
                         args.project.as_deref().unwrap_or_default()
-                    )));
-                }
-                if t.iceberg().is_none() {
-                    return Err(Failure::Invalid(format!(
-                        "`{name}` is a raw (Hive) table; only Iceberg tables are optimized"
                     )));
                 }
                 vec![(p, t)]

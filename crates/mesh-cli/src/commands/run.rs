@@ -10,24 +10,11 @@ use mesh_core::pipeline::{self, RunRequest};
 use mesh_core::record::{RunRecord, StepStatus};
 use mesh_domain::{Domain, Env};
 
+use crate::cli::RunArgs;
 use crate::commands::sample_data::sample_data_with;
 use crate::common::{config, open_engine, tokio_runtime};
 use crate::exit::Failure;
 use crate::progress::{init_logging, progress};
-
-pub struct RunArgs {
-    pub projects: Vec<String>,
-    pub job: Option<String>,
-    pub pipeline: Option<String>,
-    pub params: Vec<String>,
-    pub env: Option<Env>,
-    pub sample_data: bool,
-    pub rows: u64,
-    pub seed: u64,
-    /// `--from` / `--to`: a backfill.
-    pub range: Option<(String, String)>,
-    pub force: bool,
-}
 
 fn parse_params(params: &[String]) -> Result<BTreeMap<String, String>, Failure> {
     params
@@ -65,7 +52,7 @@ pub fn run(root: &Path, domain: &Domain, args: RunArgs) -> Result<(), Failure> {
         max_concurrency: cfg.max_concurrency.value,
     };
     let rt = tokio_runtime()?;
-    if let Some((from, to)) = &args.range {
+    if let Some((from, to)) = args.from.as_ref().zip(args.to.as_ref()) {
         if params.contains_key("run_date") {
             return Err(Failure::Invalid(
                 "--param run_date and --from/--to both set the date; a backfill sets run_date to each interval's first day".into(),

@@ -28,8 +28,11 @@ pub fn run(root: &Path, domain: &Domain, query: &str, format: Format) -> Result<
         let engine = open_engine(root, domain, &cfg).await?;
         let ctx = engine.session()?;
         // Only the tables the query names are read (a raw table is parsed in full).
-        let tables = mesh_core::inputs::tables_in_query(domain, &engine.layout.naming, &ctx, query)?;
-        mesh_core::inputs::register_tables(&engine, &ctx, tables).await?;
+        let named = mesh_core::inputs::tables_in_query(domain, &engine.layout.naming, &ctx, query)?;
+        if let Some(unknown) = named.unknown.into_iter().next() {
+            return Err(unknown.into());
+        }
+        mesh_core::inputs::register_tables(&engine, &ctx, named.tables).await?;
         let df = ctx.sql_with_options(query, mesh_core::sql_check::read_only()).await?;
         let batches = df.collect().await?;
         match format {
@@ -94,7 +97,7 @@ fn show_tables(root: &Path, domain: &Domain, format: Format) -> Result<(), Failu
             };
             rows.push(TableRow {
                 table: table.reference().to_string(),
-                name: format!("{}.{}", engine.layout.naming.database(table.layer), table.name),
+                name: engine.layout.naming.qualified_table(table),
                 project: project.name.to_string(),
                 format,
                 file_format,

@@ -27,26 +27,22 @@ pub fn run(root: &Path, domain: &Domain, t: TableCommand) -> Result<(), Failure>
     show(root, domain, what, &table, format)
 }
 
-/// Resolves `layer.table` or `database.table` to a project's table.
-pub fn find_table<'a>(
+/// The Iceberg table `name` stands for (`layer.table` or `database.table`); `command` is what
+/// the refusal of a raw (Hive) table says cannot be done with it.
+pub fn find_iceberg_table<'a>(
     domain: &'a Domain,
     naming: &mesh_domain::Naming,
     name: &str,
+    command: &str,
 ) -> Result<(&'a mesh_domain::Project, &'a mesh_domain::Table), Failure> {
-    let found = domain.tables().find(|(_, t)| {
-        let full = format!("{}.{}", naming.database(t.layer), t.name);
-        name == t.reference().to_string() || name == full
-    });
-    found.ok_or_else(|| {
-        let known: Vec<String> = domain
-            .tables()
-            .filter(|(_, t)| t.iceberg().is_some())
-            .map(|(_, t)| t.reference().to_string())
-            .collect();
-        let hint = mesh_domain::diagnostic::did_you_mean(name, known.iter().map(String::as_str))
-            .unwrap_or_else(|| format!("Iceberg tables: {}", known.join(", ")));
-        Failure::Invalid(format!("no table `{name}`\n  help: {hint}"))
-    })
+    let (project, table) = domain.find_table(naming, name)?;
+    if table.iceberg().is_none() {
+        return Err(Failure::Invalid(format!(
+            "`{name}` is a raw (Hive) table: {command} works on Iceberg tables\n  help: read it with `mesh sql \"SELECT * FROM {} LIMIT 10\"`",
+            naming.qualified_table(table)
+        )));
+    }
+    Ok((project, table))
 }
 
 fn show(root: &Path, domain: &Domain, what: &str, name: &str, format: Format) -> Result<(), Failure> {
@@ -54,13 +50,8 @@ fn show(root: &Path, domain: &Domain, what: &str, name: &str, format: Format) ->
     let rt = tokio_runtime()?;
     rt.block_on(async {
         let engine = open_engine(root, domain, &cfg).await?;
-        let (project, table) = find_table(domain, &engine.layout.naming, name)?;
-        if table.iceberg().is_none() {
-            return Err(Failure::Invalid(format!(
-                "`{name}` is a raw (Hive) table; `mesh table` shows Iceberg tables"
-            )));
-        }
-        let t = engine.load_table(project, table).await?;
+        let (project, table) = find_iceberg_table(domain, &engine.layout.naming, name, "`mesh table`")?;
+        let t = mesh_core::inputs::load_written(&engine, project, table).await?;
         let info = t.info();
         match (what, format) {
             ("show", Format::Json) => print_json(&info),
@@ -86,13 +77,8 @@ fn table_check(root: &Path, domain: &Domain, name: &str, all: bool, format: Form
     let cfg = config(root, domain, BTreeMap::new())?;
     tokio_runtime()?.block_on(async {
         let engine = open_engine(root, domain, &cfg).await?;
-        let (project, table) = find_table(domain, &engine.layout.naming, name)?;
-        if table.iceberg().is_none() {
-            return Err(Failure::Invalid(format!(
-                "`{name}` is a raw (Hive) table; `mesh table check` checks Iceberg tables"
-            )));
-        }
-        let t = engine.load_table(project, table).await?;
+        let (project, table) = find_iceberg_table(domain, &engine.layout.naming, name, "`mesh table check`")?;
+        let t = mesh_core::inputs::load_written(&engine, project, table).await?;
         let report = t.check(all).await?;
         match format {
             Format::Json => print_json(&report),
@@ -123,12 +109,7 @@ fn table_register(root: &Path, domain: &Domain, name: &str) -> Result<(), Failur
     let cfg = config(root, domain, BTreeMap::new())?;
     tokio_runtime()?.block_on(async {
         let engine = open_engine(root, domain, &cfg).await?;
-        let (project, table) = find_table(domain, &engine.layout.naming, name)?;
-        if table.iceberg().is_none() {
-            return Err(Failure::Invalid(format!(
-                "`{name}` is a raw (Hive) table; only Iceberg tables are in the catalog"
-            )));
-        }
+        let (project, table) = find_iceberg_table(domain, &engine.layout.naming, name, "`mesh table register`")?;
         let t = engine.register(project, table).await?;
         println!(
             "registered {} at {} (snapshot {})",
