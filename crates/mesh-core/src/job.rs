@@ -113,6 +113,13 @@ pub enum JobError {
         #[source]
         source: Box<mesh_iceberg::Error>,
     },
+    /// An Iceberg input that no run has written in this environment yet.
+    #[error("job `{job}`: input {source}")]
+    InputNotWritten {
+        job: String,
+        #[source]
+        source: Box<RegisterError>,
+    },
     /// The query session could not be set up (Spark functions, database schemas, S3 stores).
     #[error("job `{job}`: cannot open the query session: {source}")]
     Session {
@@ -401,6 +408,10 @@ impl<'a> JobRun<'a> {
             RegisterError::Raw { table, source } => JobError::Raw { job, table, source },
             RegisterError::Engine(source) => JobError::Engine { job, source },
             RegisterError::Session { table, source } => JobError::Register { job, table, source },
+            e @ RegisterError::NotWritten { .. } => JobError::InputNotWritten {
+                job,
+                source: Box::new(e),
+            },
         }
     }
 
