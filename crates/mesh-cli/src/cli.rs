@@ -412,7 +412,7 @@ pub enum NewCommand {
     },
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum OnlyArg {
     Compaction,
     Retention,

@@ -1,7 +1,5 @@
 //! `mesh init`: a new domain repository.
 
-use std::path::PathBuf;
-
 use mesh_domain::scaffold;
 
 use crate::cli::InitArgs;

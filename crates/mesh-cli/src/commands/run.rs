@@ -8,7 +8,7 @@ use mesh_core::config::Config;
 use mesh_core::layout::RUNS_DIR;
 use mesh_core::pipeline::{self, RunRequest};
 use mesh_core::record::{RunRecord, StepStatus};
-use mesh_domain::{Domain, Env};
+use mesh_domain::Domain;
 
 use crate::cli::RunArgs;
 use crate::commands::sample_data::sample_data_with;
