@@ -275,7 +275,8 @@ mod tests {
         )
         .unwrap();
         assert!(q.tables.is_empty());
-        let help: Vec<&str> = q.unknown.iter().map(|u| u.help.as_str()).collect();
+        let mut help: Vec<&str> = q.unknown.iter().map(|u| u.help.as_str()).collect();
+        help.sort_unstable();
         assert_eq!(
             help,
             [
