@@ -534,14 +534,19 @@ pub enum ArtifactError {
     },
     #[error("{path}: cannot write: {source}")]
     Write { path: String, source: std::io::Error },
-    #[error("upload of s3://{bucket}/{key} failed: {detail}\n  help: check AWS credentials (AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), AWS_REGION and, for a local S3, AWS_ENDPOINT_URL; the bucket is created by the environment's Terraform")]
+    #[error("upload of s3://{bucket}/{key} failed: {source}\n  help: check AWS credentials (AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), AWS_REGION and, for a local S3, AWS_ENDPOINT_URL; the bucket is created by the environment's Terraform")]
     Upload {
         bucket: String,
         key: String,
-        detail: String,
+        #[source]
+        source: object_store::Error,
     },
-    #[error("S3 client for bucket {bucket}: {detail}")]
-    Client { bucket: String, detail: String },
+    #[error("S3 client for bucket {bucket}: {source}")]
+    Client {
+        bucket: String,
+        #[source]
+        source: mesh_iceberg::StoreError,
+    },
 }
 
 /// Every artifact of the domain for `env`: the runner, then per job its spec and its SQL.
@@ -631,9 +636,9 @@ pub async fn upload(artifacts: &[Artifact], stores: &ObjectStores) -> Result<(),
     let mut ordered: Vec<&Artifact> = artifacts.iter().collect();
     ordered.sort_by_key(|a| a.kind == ArtifactKind::GlueRunner);
     for a in ordered {
-        let store = stores.bucket(&a.bucket).map_err(|e| ArtifactError::Client {
+        let store = stores.bucket(&a.bucket).map_err(|source| ArtifactError::Client {
             bucket: a.bucket.clone(),
-            detail: e.to_string(),
+            source,
         })?;
         store
             .put(
@@ -641,10 +646,10 @@ pub async fn upload(artifacts: &[Artifact], stores: &ObjectStores) -> Result<(),
                 PutPayload::from(a.bytes.as_slice().to_vec()),
             )
             .await
-            .map_err(|e| ArtifactError::Upload {
+            .map_err(|source| ArtifactError::Upload {
                 bucket: a.bucket.clone(),
                 key: a.key.clone(),
-                detail: e.to_string(),
+                source,
             })?;
     }
     Ok(())
