@@ -621,6 +621,9 @@ impl JobContext<'_> {
         })?;
         self.audit().await?;
 
+        // The commit is planned on the table as it is now, not as it was before the query ran
+        // (a stale base only costs a lost compare-and-swap and a retry).
+        t.refresh().await.map_err(JobError::engine(job))?;
         t.set_commit_properties(crate::incremental::changed_only(std::mem::take(&mut self.state)));
         let mode = match (&job.mode, &self.interval) {
             (WriteMode::Overwrite, Some((_, predicate))) => {
