@@ -135,6 +135,96 @@ fn a_failing_error_check_commits_nothing() {
     assert_eq!(snapshot_count(dir.path(), "curated.daily_sales"), before + 1);
 }
 
+/// Every file under `dir`, recursively.
+fn files_under(dir: &Path) -> std::collections::BTreeSet<PathBuf> {
+    let mut out = std::collections::BTreeSet::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.insert(p);
+        }
+    }
+    out
+}
+
+/// Write, audit, publish: the result is written into data files before the checks run on
+/// them. A failing `error` check commits nothing, and the files it wrote, referenced by no
+/// snapshot, are exactly what orphan cleanup then finds.
+#[test]
+fn a_failing_check_leaves_its_written_files_to_orphan_cleanup() {
+    let dir = example_domain();
+    let root = dir.path();
+    let out = mesh(root, &["run", "sales", "--sample-data", "--rows", "5000"]);
+    assert!(out.status.success(), "{}", both(&out));
+    let data = root.join(".mesh/lake/f01-curated-local/pj01/iceberg/daily_sales/data");
+    let before_files = files_under(&data);
+    let before = snapshot_count(root, "curated.daily_sales");
+
+    edit(
+        &root.join("projects/sales/project.toml"),
+        "{ type = \"row_count_min\", min = 1 },",
+        "{ type = \"row_count_min\", min = 1 },\n  { type = \"range\", column = \"revenue\", max = 10, name = \"revenue_under_ten\" },",
+    );
+    let out = mesh(root, &["run", "sales", "--job", "daily_sales"]);
+    let msg = both(&out);
+    assert_eq!(out.status.code(), Some(1), "{msg}");
+    assert!(msg.contains("check `revenue_under_ten` failed"), "{msg}");
+    assert!(msg.contains("nothing was committed to curated.daily_sales"), "{msg}");
+    assert_eq!(snapshot_count(root, "curated.daily_sales"), before);
+
+    let written: std::collections::BTreeSet<PathBuf> = files_under(&data).difference(&before_files).cloned().collect();
+    assert!(!written.is_empty(), "the result was written before the checks ran");
+    assert!(
+        written.iter().all(|p| p.extension().is_some_and(|e| e == "parquet")),
+        "{written:?}"
+    );
+
+    let orphans = |dry_run: bool| {
+        let mut args = vec![
+            "optimize",
+            "sales",
+            "--table",
+            "curated.daily_sales",
+            "--only",
+            "orphans",
+            "--orphan-retention-hours",
+            "0",
+            "--force",
+            "--format",
+            "json",
+        ];
+        if dry_run {
+            args.push("--dry-run");
+        }
+        let out = mesh(root, &args);
+        assert!(out.status.success(), "{}", both(&out));
+        let js: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        js.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["table"] == "curated.daily_sales")
+            .unwrap_or_else(|| panic!("no report for curated.daily_sales: {js}"))["orphans"]
+            .clone()
+    };
+    let plan = orphans(true);
+    let found: std::collections::BTreeSet<PathBuf> = plan["plan"]["orphans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| PathBuf::from(o["path"].as_str().unwrap().trim_start_matches("file://")))
+        .collect();
+    assert_eq!(
+        found, written,
+        "orphan cleanup finds exactly the files the failed run wrote"
+    );
+    assert_eq!(orphans(false)["outcome"]["files_deleted"], written.len());
+    assert_eq!(files_under(&data), before_files);
+    let out = mesh(root, &["table", "show", "curated.daily_sales"]);
+    assert!(out.status.success(), "the table still reads: {}", both(&out));
+}
+
 #[test]
 fn malformed_rows_fail_with_file_line_and_column() {
     let dir = example_domain();

@@ -8,9 +8,11 @@ use std::time::Instant;
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::common::Column;
+use datafusion::logical_expr::Expr;
 use datafusion::prelude::{DataFrame, SessionContext};
 use mesh_domain::{BadRows, Job, OnDuplicate, Project, Severity, Table, WriteMode};
-use mesh_iceberg::{DuplicateKeys, MergeOptions, OverwriteMode, SchemaEvolution};
+use mesh_iceberg::{CommitMode, DuplicateKeys, MergeOptions, OverwriteMode, SchemaEvolution};
 use serde::Serialize;
 use tracing::{info, info_span, warn, Instrument};
 
@@ -18,7 +20,7 @@ use crate::checks::{run_checks, CheckOutcome};
 use crate::engine::Engine;
 use crate::inputs::{register_table, RawSelection, RegisterError};
 use crate::raw::{rejected_batch, rejected_schema, write_parquet_partition};
-use crate::session::register_batches;
+use crate::session::{register_batches, register_provider};
 
 /// What a job did; also the metrics of a job step in its run record, read back by `mesh
 /// report`. Fields added later default, so older records still load.
@@ -244,14 +246,8 @@ fn merge_extra_columns(job: &Job, result: &Schema, table: &Table) -> Vec<String>
         .collect()
 }
 
-/// Projects SQL results onto the table's columns (plus merge control columns), in table order.
-fn shape_output(
-    job: &Job,
-    table: &Table,
-    schema: &SchemaRef,
-    batches: &[RecordBatch],
-    sql_file: &str,
-) -> Result<Vec<RecordBatch>, JobError> {
+/// The result columns written to the table (plus merge control columns), in table order.
+fn output_columns(job: &Job, table: &Table, schema: &Schema, sql_file: &str) -> Result<Vec<usize>, JobError> {
     let mut indices = Vec::new();
     for c in &table.columns {
         match schema.index_of(c.name.as_str()) {
@@ -270,6 +266,18 @@ fn shape_output(
     for extra in merge_extra_columns(job, schema, table) {
         indices.push(schema.index_of(&extra).expect("found above"));
     }
+    Ok(indices)
+}
+
+/// Projects SQL results onto the table's columns (plus merge control columns), in table order.
+fn shape_output(
+    job: &Job,
+    table: &Table,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    sql_file: &str,
+) -> Result<Vec<RecordBatch>, JobError> {
+    let indices = output_columns(job, table, schema, sql_file)?;
     batches
         .iter()
         .map(|b| {
@@ -280,6 +288,20 @@ fn shape_output(
             })
         })
         .collect()
+}
+
+/// [`shape_output`] as a step of the plan: the same columns, named by their unqualified names.
+fn shape_frame(job: &Job, table: &Table, df: DataFrame, sql_file: &str) -> Result<DataFrame, JobError> {
+    let indices = output_columns(job, table, df.schema().as_arrow(), sql_file)?;
+    let columns: Vec<Expr> = indices
+        .into_iter()
+        .map(|i| {
+            let (qualifier, field) = df.schema().qualified_field(i);
+            Expr::Column(Column::new(qualifier.cloned(), field.name())).alias(field.name())
+        })
+        .collect();
+    df.select(columns)
+        .map_err(|e| query_error(job.name.to_string(), sql_file.to_string(), e))
 }
 
 pub struct JobRun<'a> {
@@ -577,40 +599,69 @@ impl JobContext<'_> {
     }
 
     /// `origin` names where the result comes from in errors: the SQL file or a Rust transform.
+    ///
+    /// Write, audit, publish: the result streams into data files of the output table that no
+    /// snapshot references yet, the checks run on those files, and only when every `error`
+    /// check passes are they committed. Files of a run that fails a check (or the write) are
+    /// left to orphan cleanup. A merge keeps its source in memory (it is joined with the
+    /// table), so there the checks run on the result before anything is written.
     async fn commit_inner(mut self, df: DataFrame, origin: String) -> Result<JobReport, JobError> {
+        if matches!(self.job.mode, WriteMode::Merge(_)) {
+            return self.commit_merge(df, origin).await;
+        }
         let (job, project, engine) = (self.job, self.project, self.engine);
         let name = job.name.to_string();
         let sql_file = origin;
-        let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-        let batches = df.collect().await.map_err(|e| {
-            let (job, file) = (name.clone(), sql_file.clone());
-            if crate::retry::datafusion_error_is_transient(&e) {
-                JobError::Io {
-                    job,
-                    file,
-                    source: Box::new(e),
-                }
-            } else {
-                query_error(job, file, e)
-            }
+        let out_table = project.table(&job.output).expect("validated reference");
+        let shaped = shape_frame(job, out_table, df, &sql_file)?;
+        let mut t = engine
+            .load_or_create(project, out_table)
+            .await
+            .map_err(JobError::engine(job))?;
+        let staged = t.stage(shaped, evolution(out_table)).await.map_err(|e| match e {
+            mesh_iceberg::Error::DataFusion(e) => result_error(name.clone(), sql_file.clone(), *e),
+            other => JobError::engine(job)(other),
         })?;
-        let report = &mut self.report;
+        self.report.rows_written = staged.records();
 
-        // Checks run on the result before anything is written.
-        register_batches(&self.ctx, "default", "output", schema.clone(), batches.clone()).map_err(|e| {
-            JobError::Register {
-                job: name.clone(),
-                table: "the result".into(),
-                source: Box::new(e),
-            }
+        let provider = staged.table_provider().map_err(JobError::engine(job))?;
+        register_provider(&self.ctx, "default", "output", provider).map_err(|e| JobError::Register {
+            job: name.clone(),
+            table: "the result".into(),
+            source: Box::new(e),
         })?;
-        report.checks = run_checks(&self.ctx, &job.checks)
+        self.audit().await?;
+
+        // The commit is planned on the table as it is now, not as it was before the query ran
+        // (a stale base only costs a lost compare-and-swap and a retry).
+        t.refresh().await.map_err(JobError::engine(job))?;
+        t.set_commit_properties(crate::incremental::changed_only(std::mem::take(&mut self.state)));
+        let mode = match (&job.mode, &self.interval) {
+            (WriteMode::Overwrite, Some((_, predicate))) => {
+                CommitMode::Overwrite(OverwriteMode::Filter(predicate.clone()))
+            }
+            (WriteMode::Append, _) => CommitMode::Append,
+            (WriteMode::Overwrite, None) => CommitMode::Overwrite(OverwriteMode::All),
+            (WriteMode::OverwritePartitions, _) => CommitMode::Overwrite(OverwriteMode::DynamicPartitions),
+            (WriteMode::Merge(_), _) => unreachable!("merges are committed by commit_merge"),
+        };
+        let commit = t.commit_staged(staged, mode).await.map_err(JobError::engine(job))?;
+        self.finish(&t, commit)
+    }
+
+    /// Runs the manifest's checks, then a time-range job's interval check, on the relation
+    /// `output`. A failing `error` check is an error (nothing is committed); a failing `warn`
+    /// check is logged.
+    async fn audit(&mut self) -> Result<(), JobError> {
+        let job = self.job;
+        let name = job.name.to_string();
+        self.report.checks = run_checks(&self.ctx, &job.checks)
             .await
             .map_err(|source| JobError::CheckQuery {
                 job: name.clone(),
                 source,
             })?;
-        for c in &report.checks {
+        for c in &self.report.checks {
             if !c.passed {
                 match c.severity {
                     Severity::Error => {
@@ -627,60 +678,65 @@ impl JobContext<'_> {
                 }
             }
         }
-
         if let Some((interval, predicate)) = &self.interval {
             crate::incremental::check_in_interval(&self.ctx, job, interval, predicate)
                 .await
-                .map_err(|source| JobError::Interval {
-                    job: name.clone(),
-                    source,
-                })?;
+                .map_err(|source| JobError::Interval { job: name, source })?;
         }
+        Ok(())
+    }
+
+    /// A merge: the result is computed in memory and checked before anything is written.
+    async fn commit_merge(mut self, df: DataFrame, origin: String) -> Result<JobReport, JobError> {
+        let (job, project, engine) = (self.job, self.project, self.engine);
+        let WriteMode::Merge(m) = &job.mode else {
+            unreachable!("called for merges only")
+        };
+        let name = job.name.to_string();
+        let sql_file = origin;
+        let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+        let batches = df
+            .collect()
+            .await
+            .map_err(|e| result_error(name.clone(), sql_file.clone(), e))?;
+
+        // Checks run on the result before anything is written.
+        register_batches(&self.ctx, "default", "output", schema.clone(), batches.clone()).map_err(|e| {
+            JobError::Register {
+                job: name.clone(),
+                table: "the result".into(),
+                source: Box::new(e),
+            }
+        })?;
+        self.audit().await?;
+
         let out_table = project.table(&job.output).expect("validated reference");
         let shaped = shape_output(job, out_table, &schema, &batches, &sql_file)?;
-        report.rows_written = shaped.iter().map(|b| b.num_rows() as u64).sum();
-        let evolution = if out_table.iceberg().is_some_and(|o| o.schema_evolution) {
-            SchemaEvolution::permissive()
-        } else {
-            SchemaEvolution::default()
-        };
         let mut t = engine
             .load_or_create(project, out_table)
             .await
             .map_err(JobError::engine(job))?;
         t.set_commit_properties(crate::incremental::changed_only(std::mem::take(&mut self.state)));
-        let commit = match (&job.mode, &self.interval) {
-            (WriteMode::Overwrite, Some((_, predicate))) => {
-                t.overwrite(&shaped, OverwriteMode::Filter(predicate.clone()), evolution)
-                    .await
-            }
-            (mode, _) => match mode {
-                WriteMode::Append => t.append(&shaped, evolution).await,
-                WriteMode::Overwrite => t.overwrite(&shaped, OverwriteMode::All, evolution).await,
-                WriteMode::OverwritePartitions => {
-                    t.overwrite(&shaped, OverwriteMode::DynamicPartitions, evolution).await
-                }
-                WriteMode::Merge(m) => {
-                    let opts = MergeOptions {
-                        keys: m.keys.iter().map(|k| k.to_string()).collect(),
-                        duplicates: match &m.on_duplicate {
-                            OnDuplicate::Error => DuplicateKeys::Error,
-                            OnDuplicate::KeepLatest { order_by } => DuplicateKeys::KeepLatestBy(order_by.to_string()),
-                        },
-                        delete_when: m.delete_when.clone(),
-                        evolution,
-                    };
-                    t.merge(&shaped, &opts).await.map(|r| {
-                        report.inserted = Some(r.inserted);
-                        report.updated = Some(r.updated);
-                        report.deleted = Some(r.deleted);
-                        report.rows_written = r.inserted + r.updated;
-                        r.commit
-                    })
-                }
+        let opts = MergeOptions {
+            keys: m.keys.iter().map(|k| k.to_string()).collect(),
+            duplicates: match &m.on_duplicate {
+                OnDuplicate::Error => DuplicateKeys::Error,
+                OnDuplicate::KeepLatest { order_by } => DuplicateKeys::KeepLatestBy(order_by.to_string()),
             },
-        }
-        .map_err(JobError::engine(job))?;
+            delete_when: m.delete_when.clone(),
+            evolution: evolution(out_table),
+        };
+        let r = t.merge(&shaped, &opts).await.map_err(JobError::engine(job))?;
+        self.report.inserted = Some(r.inserted);
+        self.report.updated = Some(r.updated);
+        self.report.deleted = Some(r.deleted);
+        self.report.rows_written = r.inserted + r.updated;
+        self.finish(&t, r.commit)
+    }
+
+    /// The report of a committed job.
+    fn finish(mut self, t: &mesh_iceberg::Table, commit: mesh_iceberg::CommitResult) -> Result<JobReport, JobError> {
+        let report = &mut self.report;
         report.snapshot_id = commit.snapshot_id;
         report.operation = commit.operation.clone();
         report.files_added = commit.added_files;
@@ -696,6 +752,29 @@ impl JobContext<'_> {
             "job committed"
         );
         Ok(self.report)
+    }
+}
+
+/// What the output table's manifest lets a write change in its schema.
+fn evolution(table: &Table) -> SchemaEvolution {
+    if table.iceberg().is_some_and(|o| o.schema_evolution) {
+        SchemaEvolution::permissive()
+    } else {
+        SchemaEvolution::default()
+    }
+}
+
+/// An error computing the job's result: storage that failed while the query ran (worth a
+/// retry), or the query itself.
+fn result_error(job: String, file: String, e: datafusion::error::DataFusionError) -> JobError {
+    if crate::retry::datafusion_error_is_transient(&e) {
+        JobError::Io {
+            job,
+            file,
+            source: Box::new(e),
+        }
+    } else {
+        query_error(job, file, e)
     }
 }
 

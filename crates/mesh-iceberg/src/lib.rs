@@ -31,6 +31,7 @@ mod objects;
 mod parallel_write;
 mod read;
 mod scan;
+mod stage;
 mod state;
 mod stats;
 mod table;
@@ -48,6 +49,7 @@ pub use objects::{Located, ObjectStorage, ObjectStorageFactory, ObjectStores, S3
 pub use read::{
     ColumnInfo, DataFileInfo, HistoryEntry, PartitionFieldInfo, ScanOptions, ScanOutput, SnapshotInfo, TableInfo,
 };
+pub use stage::{CommitMode, StagedFiles};
 pub use state::{exit_point, summary_property, CommitProperties, STATE_PREFIX};
 pub use table::{
     CommitResult, DuplicateKeys, MergeOptions, MergeResult, OverwriteMode, PartitionField, PartitionTransform,

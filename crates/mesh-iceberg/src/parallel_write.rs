@@ -23,7 +23,9 @@ use iceberg::spec::{
 use iceberg::writer::file_writer::location_generator::{
     DefaultFileNameGenerator, DefaultLocationGenerator, FileNameGenerator, LocationGenerator,
 };
-use parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnChunk, ArrowColumnWriter, ArrowWriterOptions};
+use parquet::arrow::arrow_writer::{
+    compute_leaves, ArrowColumnChunk, ArrowColumnWriter, ArrowRowGroupWriterFactory, ArrowWriterOptions,
+};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, Type as PhysicalType, ZstdLevel};
 use parquet::errors::ParquetError;
@@ -99,75 +101,124 @@ pub(crate) async fn write_parallel(
     target_file_size: usize,
     threads: usize,
 ) -> Result<Vec<DataFile>> {
-    let arrow = arrow_schema(schema)?;
-    let props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::default()))
-        .build();
-    let options = ArrowWriterOptions::new().with_properties(props);
-    // Column writers depend only on the schema and the properties: one factory serves every file.
-    let (_, factory) = ArrowWriter::try_new_with_options(Pending::default(), arrow.clone(), options.clone())
-        .and_then(ArrowWriter::into_serialized_writer)
-        .map_err(pq)?;
-    let mut sink = Files {
-        meta,
-        schema,
-        file_io,
-        locations: DefaultLocationGenerator::new(meta)?,
-        names: DefaultFileNameGenerator::new(uuid::Uuid::new_v4().to_string(), None, DataFileFormat::Parquet),
-        partition,
-        arrow: arrow.clone(),
-        options,
-        target: target_file_size,
-        open: None,
-        done: Vec::new(),
-    };
-    // A row group is cut at this many in-memory bytes: a file overshoots its target by at
-    // most one row group, a quarter of the target (Parquet bytes are fewer than Arrow's).
-    let group_bytes = (target_file_size / 4).clamp(64 * 1024, MAX_ROW_GROUP_BYTES);
-    let threads = threads.max(1);
-
-    let mut encoding: VecDeque<tokio::task::JoinHandle<Encoded>> = VecDeque::new();
-    let (mut buffered, mut rows, mut bytes) = (Vec::new(), 0usize, 0usize);
+    let mut writer = ParallelWriter::new(meta, schema, file_io, partition, target_file_size, threads)?;
     let mut batches = std::pin::pin!(batches);
-    loop {
-        let next = batches.try_next().await?;
-        let end = next.is_none();
-        let mut ready: Vec<Vec<RecordBatch>> = Vec::new();
-        if let Some(b) = next.filter(|b| b.num_rows() > 0) {
-            // Slices share the batch's buffers, so their size is estimated per row.
-            let per_row = (b.get_array_memory_size() / b.num_rows()).max(1);
-            let mut offset = 0;
-            while offset < b.num_rows() {
-                let room = (group_bytes.saturating_sub(bytes) / per_row)
-                    .clamp(1, MAX_ROW_GROUP_ROWS - rows)
-                    .min(b.num_rows() - offset);
-                buffered.push(b.slice(offset, room));
-                (offset, rows, bytes) = (offset + room, rows + room, bytes + room * per_row);
-                if rows >= MAX_ROW_GROUP_ROWS || bytes >= group_bytes {
-                    ready.push(std::mem::take(&mut buffered));
-                    (rows, bytes) = (0, 0);
-                }
+    while let Some(b) = batches.try_next().await? {
+        writer.write(b).await?;
+    }
+    writer.finish().await
+}
+
+/// The files of one partition, written as batches are pushed: a row group fills while up to
+/// `threads` earlier ones encode, and files roll at the target size.
+pub(crate) struct ParallelWriter<'a> {
+    sink: Files<'a>,
+    factory: ArrowRowGroupWriterFactory,
+    arrow: ArrowSchemaRef,
+    group_bytes: usize,
+    threads: usize,
+    encoding: VecDeque<tokio::task::JoinHandle<Encoded>>,
+    buffered: Vec<RecordBatch>,
+    rows: usize,
+    bytes: usize,
+}
+
+impl<'a> ParallelWriter<'a> {
+    pub(crate) fn new(
+        meta: &'a TableMetadata,
+        schema: &'a SchemaRef,
+        file_io: &'a FileIO,
+        partition: Option<PartitionKey>,
+        target_file_size: usize,
+        threads: usize,
+    ) -> Result<Self> {
+        let arrow = arrow_schema(schema)?;
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::default()))
+            .build();
+        let options = ArrowWriterOptions::new().with_properties(props);
+        // Column writers depend only on the schema and the properties: one factory serves every file.
+        let (_, factory) = ArrowWriter::try_new_with_options(Pending::default(), arrow.clone(), options.clone())
+            .and_then(ArrowWriter::into_serialized_writer)
+            .map_err(pq)?;
+        let sink = Files {
+            meta,
+            schema,
+            file_io,
+            locations: DefaultLocationGenerator::new(meta)?,
+            names: DefaultFileNameGenerator::new(uuid::Uuid::new_v4().to_string(), None, DataFileFormat::Parquet),
+            partition,
+            arrow: arrow.clone(),
+            options,
+            target: target_file_size,
+            open: None,
+            done: Vec::new(),
+        };
+        Ok(Self {
+            sink,
+            factory,
+            arrow,
+            // A row group is cut at this many in-memory bytes: a file overshoots its target by
+            // at most one row group, a quarter of the target (Parquet bytes are fewer than Arrow's).
+            group_bytes: (target_file_size / 4).clamp(64 * 1024, MAX_ROW_GROUP_BYTES),
+            threads: threads.max(1),
+            encoding: VecDeque::new(),
+            buffered: Vec::new(),
+            rows: 0,
+            bytes: 0,
+        })
+    }
+
+    /// Adds rows; full row groups go to the encoders.
+    pub(crate) async fn write(&mut self, b: RecordBatch) -> Result<()> {
+        if b.num_rows() == 0 {
+            return Ok(());
+        }
+        // Slices share the batch's buffers (and a batch may itself be a slice of a larger
+        // one), so the size is that of the rows it holds, estimated per row.
+        let per_row = (slice_memory_size(&b) / b.num_rows()).max(1);
+        let mut offset = 0;
+        while offset < b.num_rows() {
+            let room = (self.group_bytes.saturating_sub(self.bytes) / per_row)
+                .clamp(1, MAX_ROW_GROUP_ROWS - self.rows)
+                .min(b.num_rows() - offset);
+            self.buffered.push(b.slice(offset, room));
+            offset += room;
+            self.rows += room;
+            self.bytes += room * per_row;
+            if self.rows >= MAX_ROW_GROUP_ROWS || self.bytes >= self.group_bytes {
+                self.encode_buffered().await?;
             }
         }
-        if end && !buffered.is_empty() {
-            ready.push(std::mem::take(&mut buffered));
+        Ok(())
+    }
+
+    async fn encode_buffered(&mut self) -> Result<()> {
+        let group = std::mem::take(&mut self.buffered);
+        (self.rows, self.bytes) = (0, 0);
+        let writers = self.factory.create_column_writers(0).map_err(pq)?;
+        let schema = self.arrow.clone();
+        self.encoding
+            .push_back(tokio::task::spawn_blocking(move || encode(writers, &schema, &group)));
+        // `threads` row groups encode while the next one fills; older ones are appended in
+        // their order.
+        while self.encoding.len() > self.threads {
+            let next = self.encoding.pop_front().expect("not empty");
+            self.sink.append(next).await?;
         }
-        for group in ready {
-            let writers = factory.create_column_writers(0).map_err(pq)?;
-            let schema = arrow.clone();
-            encoding.push_back(tokio::task::spawn_blocking(move || encode(writers, &schema, &group)));
-            // `threads` row groups encode while the next one fills; older ones are appended
-            // in their order.
-            while encoding.len() > threads {
-                sink.append(encoding.pop_front().expect("not empty")).await?;
-            }
+        Ok(())
+    }
+
+    /// Encodes what is buffered, closes the open file and returns the manifest entries of
+    /// every file written.
+    pub(crate) async fn finish(mut self) -> Result<Vec<DataFile>> {
+        if !self.buffered.is_empty() {
+            self.encode_buffered().await?;
         }
-        if end {
-            while let Some(next) = encoding.pop_front() {
-                sink.append(next).await?;
-            }
-            return sink.finish().await;
+        while let Some(next) = self.encoding.pop_front() {
+            self.sink.append(next).await?;
         }
+        self.sink.finish().await
     }
 }
 
@@ -254,6 +305,18 @@ impl Files<'_> {
             self.partition.as_ref(),
         )
     }
+}
+
+/// Bytes of the values a batch holds (not of the buffers it may share with a larger batch).
+fn slice_memory_size(b: &RecordBatch) -> usize {
+    b.columns()
+        .iter()
+        .map(|c| {
+            let data = c.to_data();
+            data.get_slice_memory_size()
+                .unwrap_or_else(|_| c.get_array_memory_size())
+        })
+        .sum()
 }
 
 fn encode(mut writers: Vec<ArrowColumnWriter>, schema: &ArrowSchemaRef, batches: &[RecordBatch]) -> Encoded {

@@ -291,14 +291,13 @@ impl Table {
         })?;
         let meta = self.metadata();
         let live = live_files(&table, meta, self.catalog().file_io(), snapshot_id).await?;
-        Ok(Arc::new(SnapshotProvider {
+        files_provider(
             table,
-            meta: Arc::new(meta.clone()),
-            file_io: self.catalog().file_io().clone(),
-            arrow_schema: arrow_schema(&schema)?,
+            Arc::new(meta.clone()),
+            self.catalog().file_io().clone(),
             schema,
             live,
-        }))
+        )
     }
 
     /// `mesh table show`.
@@ -442,6 +441,25 @@ async fn read_filtered(
             .collect::<Result<Vec<_>>>()?,
     };
     Ok((batches, files.len()))
+}
+
+/// A DataFusion table over exactly `files` (a snapshot's live files, or staged ones), read
+/// with `schema`.
+pub(crate) fn files_provider(
+    table: String,
+    meta: Arc<TableMetadata>,
+    file_io: iceberg::io::FileIO,
+    schema: SchemaRef,
+    files: Vec<LiveFile>,
+) -> Result<Arc<dyn TableProvider>> {
+    Ok(Arc::new(SnapshotProvider {
+        table,
+        meta,
+        file_io,
+        arrow_schema: arrow_schema(&schema)?,
+        schema,
+        live: files,
+    }))
 }
 
 #[derive(Debug)]

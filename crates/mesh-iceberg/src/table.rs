@@ -13,7 +13,7 @@ use datafusion::common::ScalarValue;
 use iceberg::arrow::arrow_schema_to_schema_auto_assign_ids;
 use iceberg::spec::{
     DataFile, NullOrder, Operation, PartitionSpecRef, Schema, SchemaRef, SortDirection, SortField as IcebergSortField,
-    SortOrder, Struct, TableMetadata, TableMetadataBuilder, Transform, Type, UnboundPartitionSpec,
+    SortOrder, TableMetadata, TableMetadataBuilder, Transform, Type, UnboundPartitionSpec,
 };
 use iceberg::{MetadataLocation, TableCreation};
 
@@ -22,6 +22,7 @@ use crate::commit::{self, ConflictCheck, LiveFile, PendingCommit};
 use crate::conform::{arrow_schema, conform_batch, evolve_schema, SchemaEvolution};
 use crate::error::{Error, Result};
 use crate::scan::{filter_rows, prune_live, read_files, referenced_columns, specs, Filter};
+use crate::stage::CommitMode;
 use crate::state::CommitProperties;
 use crate::stats::KeyRanges;
 use crate::write::write_data_files;
@@ -553,7 +554,7 @@ impl Table {
     }
 
     /// Schema to write `input` with, and the evolved schema if it changes the table.
-    fn write_schema(
+    pub(crate) fn write_schema(
         &self,
         input: Option<&ArrowSchema>,
         evolution: SchemaEvolution,
@@ -568,7 +569,7 @@ impl Table {
         }
     }
 
-    fn conform_all(&self, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Vec<RecordBatch>> {
+    pub(crate) fn conform_all(&self, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Vec<RecordBatch>> {
         let target = arrow_schema(schema)?;
         batches
             .iter()
@@ -679,23 +680,13 @@ impl Table {
 
     /// Append rows.
     pub async fn append(&mut self, batches: &[RecordBatch], evolution: SchemaEvolution) -> Result<CommitResult> {
-        let (schema, new_schema) = self.write_schema(batches.first().map(|b| b.schema_ref().as_ref()), evolution)?;
-        let data = self.conform_all(&schema, batches)?;
-        let added = write_data_files(&self.metadata, schema, self.catalog.file_io(), &data).await?;
-        let p = self.pending(
-            Operation::Append,
-            "append",
-            added,
-            vec![],
-            new_schema,
-            ConflictCheck::None,
-        );
-        self.commit(p).await
+        let staged = self.stage_batches(batches, evolution).await?;
+        self.commit_staged(staged, CommitMode::Append).await
     }
 
     /// Read data files that may match `filter`, split their rows into matching and kept.
     /// Returns (files with at least one match, kept rows of those files, matched row count).
-    async fn split_matching(
+    pub(crate) async fn split_matching(
         &self,
         schema: &SchemaRef,
         filter: &Filter,
@@ -729,7 +720,7 @@ impl Table {
         Ok((removed, kept, matched))
     }
 
-    fn filter_conflict_check(&self, filter: &Filter) -> ConflictCheck {
+    pub(crate) fn filter_conflict_check(&self, filter: &Filter) -> ConflictCheck {
         let filter = filter.clone();
         let schema = self.metadata.current_schema().clone();
         let specs = specs(&self.metadata);
@@ -746,44 +737,8 @@ impl Table {
         mode: OverwriteMode,
         evolution: SchemaEvolution,
     ) -> Result<CommitResult> {
-        let (schema, new_schema) = self.write_schema(batches.first().map(|b| b.schema_ref().as_ref()), evolution)?;
-        let mut data = self.conform_all(&schema, batches)?;
-        let live = self.live_files().await?;
-        let file_io = self.catalog.file_io().clone();
-        let (removed, conflict) = match &mode {
-            OverwriteMode::All => (
-                live,
-                ConflictCheck::RemovedFilesLiveAndNoMatchingAdds(Arc::new(|_: &LiveFile| true)),
-            ),
-            OverwriteMode::DynamicPartitions => {
-                let added = write_data_files(&self.metadata, schema.clone(), &file_io, &data).await?;
-                let spec_id = self.metadata.default_partition_spec_id();
-                let parts: HashSet<(i32, Struct)> = added.iter().map(|f| (spec_id, f.partition().clone())).collect();
-                let removed: Vec<LiveFile> = live
-                    .into_iter()
-                    .filter(|lf| parts.contains(&(lf.spec_id, lf.file.partition().clone())))
-                    .collect();
-                let check = ConflictCheck::RemovedFilesLiveAndNoMatchingAdds(Arc::new(move |f: &LiveFile| {
-                    parts.contains(&(f.spec_id, f.file.partition().clone()))
-                }));
-                let p = self.pending(Operation::Overwrite, "overwrite", added, removed, new_schema, check);
-                return self.commit(p).await;
-            }
-            OverwriteMode::Filter(sql) => {
-                let filter = Filter::compile(&self.name(), sql, arrow_schema(&schema)?)?;
-                let (removed, kept, _) = self.split_matching(&schema, &filter, &live).await?;
-                data.extend(kept);
-                (removed, self.filter_conflict_check(&filter))
-            }
-        };
-        let added = write_data_files(&self.metadata, schema, &file_io, &data).await?;
-        let op = if removed.is_empty() {
-            Operation::Append
-        } else {
-            Operation::Overwrite
-        };
-        let p = self.pending(op, "overwrite", added, removed, new_schema, conflict);
-        self.commit(p).await
+        let staged = self.stage_batches(batches, evolution).await?;
+        self.commit_staged(staged, CommitMode::Overwrite(mode)).await
     }
 
     /// Copy-on-write delete of the rows matching a SQL predicate. Only files whose statistics
