@@ -9,7 +9,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use datafusion::arrow::util::pretty::pretty_format_batches;
 use datafusion::execution::memory_pool::MemoryLimit;
@@ -82,7 +82,7 @@ static ALLOCATOR: Counting = Counting;
 
 /// The tests of this file one at a time, so one's heap is not counted in the other's peak
 /// when they share a process (`cargo test`; nextest runs each in its own).
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// `daily_sales` (same columns and checks) through a window that sorts every event by store
 /// and id first: a sort of the whole input, the operator that must spill.
@@ -176,7 +176,7 @@ async fn daily_sales(engine: &Engine, domain: &Domain, run_id: &str) -> Result<V
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_over_the_memory_limit_spills_to_the_same_result() {
-    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = ONE_AT_A_TIME.lock().await;
     let dir = tempfile::tempdir().unwrap();
     copy_domain(dir.path());
     std::fs::write(dir.path().join("projects/sales/sql/daily_sales.sql"), SORTING_SQL).unwrap();
@@ -218,7 +218,7 @@ fn size_of(dir: &Path) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_raw_input_larger_than_the_limit_is_streamed_within_it() {
-    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = ONE_AT_A_TIME.lock().await;
     let dir = tempfile::tempdir().unwrap();
     copy_domain(dir.path());
     std::fs::write(dir.path().join("projects/sales/sql/daily_sales.sql"), STREAMING_SQL).unwrap();
