@@ -1,16 +1,15 @@
 //! Domain tables as SQL tables of a query session (`f01_raw.sales_events`): a raw table
 //! streamed from its files as the query runs, an Iceberg table streamed from its current
-//! snapshot. Jobs register
-//! their inputs with [`register_table`], `mesh sql` the tables its query names with
-//! [`register_tables`], so both read a table the same way.
+//! snapshot. Jobs register their inputs with [`register_table`], `mesh sql` the tables its
+//! query names with [`register_tables`], so both read a table the same way.
+
+use std::sync::Arc;
 
 use datafusion::common::TableReference;
 use datafusion::prelude::SessionContext;
 use mesh_domain::{Domain, Naming, Project, Table};
 
 use crate::engine::Engine;
-use std::sync::Arc;
-
 use crate::raw::{FileId, RawError};
 use crate::raw_table::{RawScan, RawTable};
 use crate::session::{register_provider, CATALOG};

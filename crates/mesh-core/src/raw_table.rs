@@ -984,6 +984,40 @@ mod tests {
         }
     }
 
+    /// `<table>_rejected` in a job's session: refused while the read may be incomplete, then
+    /// exactly the rows the read set aside.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_rejected_table_holds_the_reads_rejects_once_it_is_complete() {
+        let lake = Lake::new();
+        let name = "csv_quarantine";
+        land_text(&lake, name, false);
+        let stores = ObjectStores::default();
+        let whole = read_raw(lake.table(name), &stores, &lake.location(name)).await.unwrap();
+        let (result, scan) = stream(&lake, name, 5, 2, "SELECT id FROM t LIMIT 1").await;
+        result.unwrap();
+        let ctx = SessionContext::new();
+        let rejected = RejectedTable::new(scan.clone(), stores, "t_rejected".into());
+        ctx.register_table("t_rejected", Arc::new(rejected)).unwrap();
+        let early = ctx
+            .sql("SELECT * FROM t_rejected")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(early.contains("read it in the job's checks"), "{early}");
+        scan.finish().await.unwrap();
+        let batches = ctx
+            .sql("SELECT * FROM t_rejected")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        assert_eq!(rows_of(&batches), rows_of(&[rejected_batch(&whole.rejected)]));
+    }
+
     /// `fail`: the error is the one a whole read in file order gives (the first bad row of the
     /// first file holding one), however the files are spread and however far each partition
     /// got; a query that stops before it still fails when the read is finished.
