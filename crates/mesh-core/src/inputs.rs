@@ -1,15 +1,18 @@
-//! Domain tables as SQL tables of a query session (`f01_raw.sales_events`): a raw table read
-//! and parsed into memory, an Iceberg table streamed from its current snapshot. Jobs register
-//! their inputs with [`register_table`], `mesh sql` the tables its query names with
-//! [`register_tables`], so both read a table the same way.
+//! Domain tables as SQL tables of a query session (`f01_raw.sales_events`): a raw table
+//! streamed from its files as the query runs, an Iceberg table streamed from its current
+//! snapshot. Jobs register their inputs with [`register_table`], `mesh sql` the tables its
+//! query names with [`register_tables`], so both read a table the same way.
+
+use std::sync::Arc;
 
 use datafusion::common::TableReference;
 use datafusion::prelude::SessionContext;
 use mesh_domain::{Domain, Naming, Project, Table};
 
 use crate::engine::Engine;
-use crate::raw::{read_raw, read_raw_selected, FileId, RawError, RejectedRow};
-use crate::session::{register_batches, register_provider, CATALOG};
+use crate::raw::{FileId, RawError};
+use crate::raw_table::{RawScan, RawTable};
+use crate::session::{register_provider, CATALOG};
 
 /// Which files of a raw table to read.
 #[derive(Clone, Copy)]
@@ -22,13 +25,16 @@ pub enum RawSelection<'a> {
 /// What registering one table read.
 #[derive(Debug, Default)]
 pub struct Registered {
-    /// Rows of the raw files read, or of the Iceberg table's current snapshot.
+    /// Rows of the Iceberg table's current snapshot. A raw table's rows are counted as the
+    /// query reads them: see `raw`.
     pub rows: u64,
     pub bytes: u64,
     /// The raw files read (none for an Iceberg table).
     pub files: Vec<FileId>,
-    /// Raw rows that did not parse (the table's `bad_rows` says what to do with them).
-    pub rejected: Vec<RejectedRow>,
+    /// A raw table's read, which its scans share: [`RawScan::finish`] completes it once the
+    /// query has run and gives the rows kept and set aside (the table's `bad_rows` says what
+    /// happens to rows that do not parse).
+    pub raw: Option<Arc<RawScan>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -79,22 +85,26 @@ pub async fn register_table(
     };
     if table.hive().is_some() {
         let location = engine.location(project, table);
-        let read = match raw {
+        // The files are listed now (the job's bookmark names them); they are read as a query
+        // scans the table.
+        let batch_rows = ctx.copied_config().batch_size();
+        let scan = match raw {
             RawSelection::Unprocessed(b) => {
-                read_raw_selected(table, &engine.stores, &location, &|f| !b.is_processed(f)).await
+                RawScan::open(table, &engine.stores, &location, &|f| !b.is_processed(f), batch_rows).await
             }
-            RawSelection::All => read_raw(table, &engine.stores, &location).await,
+            RawSelection::All => RawScan::open(table, &engine.stores, &location, &|_| true, batch_rows).await,
         }
         .map_err(|source| RegisterError::Raw {
             table: table.reference().to_string(),
             source: Box::new(source),
         })?;
-        register_batches(ctx, &database, table.name.as_str(), read.schema, read.batches).map_err(session)?;
+        let provider = Arc::new(RawTable::new(scan.clone()));
+        register_provider(ctx, &database, table.name.as_str(), provider).map_err(session)?;
         Ok(Registered {
-            rows: read.rows,
-            bytes: read.bytes,
-            files: read.file_ids,
-            rejected: read.rejected,
+            rows: 0,
+            bytes: scan.bytes(),
+            files: scan.file_ids(),
+            raw: Some(scan),
         })
     } else {
         let t = load_written(engine, project, table).await?;
@@ -141,6 +151,20 @@ fn not_written(engine: &Engine, table: &Table) -> RegisterError {
         table: reference.to_string(),
         env,
         help,
+    }
+}
+
+/// The raw read error a query over registered tables failed on, as registering reports one
+/// (`reading raw.sales_events: …:12: column …`); any other error as it is.
+pub fn raw_read_error(
+    e: datafusion::error::DataFusionError,
+) -> Result<RegisterError, datafusion::error::DataFusionError> {
+    match crate::raw_table::raw_error(&e) {
+        Some((table, source)) => Ok(RegisterError::Raw {
+            table,
+            source: Box::new(source),
+        }),
+        None => Err(e),
     }
 }
 

@@ -19,7 +19,7 @@ use tracing::{info, info_span, warn, Instrument};
 use crate::checks::{run_checks, CheckOutcome};
 use crate::engine::Engine;
 use crate::inputs::{register_table, RawSelection, RegisterError};
-use crate::raw::{rejected_batch, rejected_schema, write_parquet_partition};
+use crate::raw_table::{RawScan, RejectedTable};
 use crate::session::{register_batches, register_provider};
 
 /// What a job did; also the metrics of a job step in its run record, read back by `mesh
@@ -189,8 +189,17 @@ pub enum ProjectFileError {
     Io(#[from] std::io::Error),
 }
 
-/// A query error, with a close column name when DataFusion says which fields exist.
+/// A query error, with a close column name when DataFusion says which fields exist. A raw
+/// input's bad row (or unreadable file) met while the query streamed it is reported as reading
+/// the input, as when inputs were read before the query.
 fn query_error(job: String, file: String, e: datafusion::error::DataFusionError) -> JobError {
+    if let Some((table, source)) = crate::raw_table::raw_error(&e) {
+        return JobError::Raw {
+            job,
+            table,
+            source: Box::new(source),
+        };
+    }
     JobError::Query {
         help: unknown_field_hint(&e.to_string()),
         job,
@@ -346,7 +355,8 @@ impl<'a> JobRun<'a> {
             .await
             .map_err(JobError::engine(job))?;
         let mut state = mesh_iceberg::CommitProperties::default();
-        self.register_inputs(&ctx, &mut report, output_table.as_ref(), &mut state)
+        let mut raw_inputs = Vec::new();
+        self.register_inputs(&ctx, &mut report, output_table.as_ref(), &mut state, &mut raw_inputs)
             .instrument(span.clone())
             .await?;
         let mut params = job.params.clone();
@@ -362,6 +372,7 @@ impl<'a> JobRun<'a> {
         report.interval = interval.as_ref().map(|(i, _)| i.label());
         Ok(JobContext {
             state,
+            raw_inputs,
             interval,
             engine: self.engine,
             project: self.project,
@@ -380,6 +391,7 @@ impl<'a> JobRun<'a> {
         report: &mut JobReport,
         output: Option<&mesh_iceberg::Table>,
         state: &mut mesh_iceberg::CommitProperties,
+        raw_inputs: &mut Vec<Arc<RawScan>>,
     ) -> Result<(), JobError> {
         let (job, project, engine) = (self.job, self.project, self.engine);
         let increment_error = |e: crate::incremental::IncrementError| match e {
@@ -401,7 +413,7 @@ impl<'a> JobRun<'a> {
                     Some((_, _, b)) => RawSelection::Unprocessed(b),
                     None => RawSelection::All,
                 };
-                let read = self.register_raw(ctx, table, report, selection).await?;
+                let read = self.register_raw(ctx, table, report, selection, raw_inputs).await?;
                 if let Some((key, prev, bookmark)) = bookmark {
                     state.set.insert(key.clone(), bookmark.advance(&read).encode());
                     state.expect.insert(key, prev);
@@ -445,22 +457,24 @@ impl<'a> JobRun<'a> {
         }
     }
 
+    /// Registers a raw input, streamed as the query reads it; its rows and rejected rows are
+    /// counted by [`JobContext::finish_inputs`] once the query has run.
     async fn register_raw(
         &self,
         ctx: &SessionContext,
         table: &Table,
         report: &mut JobReport,
         selection: RawSelection<'_>,
+        raw_inputs: &mut Vec<Arc<RawScan>>,
     ) -> Result<Vec<crate::raw::FileId>, JobError> {
-        let (engine, project, job) = (self.engine, self.project, self.job);
+        let (engine, project) = (self.engine, self.project);
         let read = register_table(engine, ctx, project, table, selection)
             .await
             .map_err(|e| self.input_error(e))?;
         report.files_read += read.files.len();
-        report.rows_read += read.rows;
         report.bytes_read += read.bytes;
-        if !read.rejected.is_empty() && table.hive().is_some_and(|h| h.bad_rows == BadRows::Quarantine) {
-            report.rows_rejected += read.rejected.len() as u64;
+        let scan = read.raw.expect("a raw table registers its read");
+        if table.hive().is_some_and(|h| h.bad_rows == BadRows::Quarantine) {
             // The quarantine table sits beside the raw table (Naming::rejected_location).
             let naming = &engine.layout.naming;
             let rejected_location = engine
@@ -468,25 +482,18 @@ impl<'a> JobRun<'a> {
                 .url(&naming.rejected_location(&project.slug, table))
                 .trim_end_matches('/')
                 .to_string();
-            let batch = rejected_batch(&read.rejected);
-            write_parquet_partition(&engine.stores, &rejected_location, "run_id", self.run_id, &batch)
-                .await
-                .map_err(|source| JobError::Raw {
-                    job: job.name.to_string(),
-                    table: table.reference().to_string(),
-                    source: Box::new(source),
-                })?;
-            warn!(table = %table.reference(), rejected = read.rejected.len(), location = %rejected_location, "bad rows quarantined");
+            scan.quarantine_to(&engine.stores, &rejected_location, self.run_id);
+            let database = naming.database(table.layer);
             let rejected_table = naming.rejected_table(table);
-            register_batches(
-                ctx,
-                &naming.database(table.layer),
-                &rejected_table,
-                rejected_schema(),
-                vec![batch],
-            )
-            .map_err(|e| self.register_error(&rejected_table, e))?;
+            let provider = RejectedTable::new(
+                scan.clone(),
+                engine.stores.clone(),
+                format!("{database}.{rejected_table}"),
+            );
+            register_provider(ctx, &database, &rejected_table, Arc::new(provider))
+                .map_err(|e| self.register_error(&rejected_table, e))?;
         }
+        raw_inputs.push(scan);
         Ok(read.files)
     }
 }
@@ -497,6 +504,8 @@ impl<'a> JobRun<'a> {
 pub struct JobContext<'a> {
     /// Bookmarks and intervals committed with the result.
     state: mesh_iceberg::CommitProperties,
+    /// The raw inputs' reads, streamed by the query and completed by `finish_inputs`.
+    raw_inputs: Vec<Arc<RawScan>>,
     /// A time-range job's interval and the predicate selecting its output rows.
     interval: Option<(crate::interval::Interval, String)>,
     engine: &'a Engine,
@@ -591,6 +600,26 @@ impl JobContext<'_> {
             .map_err(|e| query_error(name, sql_file, e))
     }
 
+    /// Completes the raw inputs' reads once the query has run (its streams ended): the files the
+    /// query left unread are read now, so the bad-row policy has seen every row before
+    /// anything is committed, and the rows read and quarantined are those of whole files.
+    async fn finish_inputs(&mut self) -> Result<(), JobError> {
+        for scan in &self.raw_inputs {
+            let counts = scan.finish().await.map_err(|source| JobError::Raw {
+                job: self.job.name.to_string(),
+                table: scan.table().to_string(),
+                source: Box::new(source),
+            })?;
+            self.report.rows_read += counts.rows;
+            if counts.rejected > 0 {
+                self.report.rows_rejected += counts.rejected;
+                let location = scan.quarantine_location().unwrap_or_default();
+                warn!(table = %scan.table(), rejected = counts.rejected, location = %location, "bad rows quarantined");
+            }
+        }
+        Ok(())
+    }
+
     /// Computes the result, runs the manifest's checks on it, and writes it to the job's
     /// output table with the manifest's mode. A failing `error` check commits nothing.
     pub async fn commit(self, df: DataFrame) -> Result<JobReport, JobError> {
@@ -622,6 +651,9 @@ impl JobContext<'_> {
             mesh_iceberg::Error::DataFusion(e) => result_error(name.clone(), sql_file.clone(), *e),
             other => JobError::engine(job)(other),
         })?;
+        // The result stream has ended: read what the query left of the raw inputs (the bad-row
+        // policy and the counts cover whole files), before anything is checked or committed.
+        self.finish_inputs().await?;
         self.report.rows_written = staged.records();
 
         let provider = staged.table_provider().map_err(JobError::engine(job))?;
@@ -699,6 +731,7 @@ impl JobContext<'_> {
             .collect()
             .await
             .map_err(|e| result_error(name.clone(), sql_file.clone(), e))?;
+        self.finish_inputs().await?;
 
         // Checks run on the result before anything is written.
         register_batches(&self.ctx, "default", "output", schema.clone(), batches.clone()).map_err(|e| {

@@ -29,6 +29,7 @@ pub mod params;
 pub mod pipeline;
 pub mod portable;
 pub mod raw;
+pub mod raw_table;
 pub mod record;
 pub mod report;
 pub mod retry;

@@ -4,30 +4,38 @@
 //! (`bad_rows = "quarantine"`) while the good rows go on.
 //!
 //! Files are listed and fetched through `object_store` ([`ObjectStores`]), so the local lake
-//! (`file://…`) and S3 (`s3://f01-raw-dev/pj01/…`) share this one code path; parsing runs on
-//! blocking threads, a few files at a time, in file order.
+//! (`file://…`) and S3 (`s3://f01-raw-dev/pj01/…`) share this one code path. A file is parsed
+//! on a blocking thread as it is read (never whole in memory) and its rows leave in batches
+//! through a [`RowSink`]: a query's scan ([`crate::raw_table`]) streams them, [`read_raw`]
+//! collects them.
 
 use std::borrow::Cow;
-use std::sync::Arc;
+use std::io::{BufRead, Read};
+use std::sync::{Arc, Mutex};
 
 use arrow::array::{
     ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Builder, Float32Builder, Float64Builder,
-    Int32Builder, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
+    Int32Builder, Int64Builder, RecordBatch, RecordBatchOptions, StringBuilder, TimestampMicrosecondBuilder,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
-use futures::{StreamExt, TryStreamExt};
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+use futures::{FutureExt, StreamExt, TryStreamExt};
 use mesh_domain::{BadRows, Column, ColumnType, CsvOptions, RawFormat, Table, Transform};
 use mesh_iceberg::ObjectStores;
-use object_store::ObjectStoreExt;
+use object_store::{ObjectStore, ObjectStoreExt};
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
+use tokio::runtime::Handle;
 
 use crate::translate::{arrow_schema, arrow_type};
 
-/// Rows per Arrow batch produced by the readers.
+/// Rows per Arrow batch of [`read_raw`]; a query's scan uses the session's batch size.
 const BATCH_ROWS: usize = 64 * 1024;
+/// Read buffer of the text readers: large reads keep the parse loop fed.
+const READ_BUFFER: usize = 1 << 20;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct RejectedRow {
@@ -78,6 +86,9 @@ pub enum RawError {
     },
     #[error("{file}: {reason}")]
     File { file: String, reason: String },
+    /// An error already reported by another part of the same query, by its message.
+    #[error("{0}")]
+    Again(String),
     #[error("cannot access `{location}`: {source}")]
     Store {
         location: String,
@@ -101,6 +112,7 @@ enum Builder {
 }
 
 /// A parsed value waiting for the whole row to be valid before it is appended.
+#[derive(Clone, Copy)]
 enum Val<'a> {
     Null,
     Bool(bool),
@@ -329,60 +341,123 @@ fn fast_naive_timestamp(s: &str) -> Option<i64> {
     Some(t.and_utc().timestamp_micros())
 }
 
-/// Builds batches row by row; a row is appended only once every value of it parsed.
-struct Rows {
-    schema: SchemaRef,
+/// Why reading a file stopped before its end.
+pub(crate) enum Halt {
+    /// The file, the storage or the bad-row policy said no.
+    Raw(RawError),
+    /// Whoever wanted the rows went away (the query ended early or was dropped).
+    Stopped,
+}
+
+impl From<RawError> for Halt {
+    fn from(e: RawError) -> Halt {
+        Halt::Raw(e)
+    }
+}
+
+/// Where a file's rows go as they are parsed.
+pub(crate) trait RowSink {
+    fn batch(&mut self, batch: RecordBatch) -> Result<(), Halt>;
+    /// A row the quarantine policy set aside.
+    fn reject(&mut self, row: RejectedRow) -> Result<(), Halt>;
+}
+
+/// Which of the declared columns a read builds into batches, and how many rows a batch holds.
+///
+/// Every declared column of a CSV or JSON row is still parsed and checked, built or not: the
+/// bad-row policy decides on whole rows, so which rows are rejected (and the `fail` error) must
+/// not depend on the columns a query happens to select, nor differ from the Glue runner. What
+/// an unselected column saves is its copy into an array. Parquet reads only the selected
+/// columns and the `nullable = false` ones, the only check a Parquet value can fail.
+#[derive(Debug, Clone)]
+pub(crate) struct Shape {
+    /// Indices of the declared columns to build, in output order.
+    pub columns: Vec<usize>,
+    pub schema: SchemaRef,
+    pub batch_rows: usize,
+}
+
+impl Shape {
+    /// `columns` of the table's `schema` (every one when `None`).
+    pub fn new(schema: &SchemaRef, columns: Option<&[usize]>, batch_rows: usize) -> Shape {
+        let columns: Vec<usize> = columns.map_or_else(|| (0..schema.fields().len()).collect(), <[usize]>::to_vec);
+        let schema = Arc::new(schema.project(&columns).expect("projection within the table's columns"));
+        Shape {
+            columns,
+            schema,
+            batch_rows: batch_rows.max(1),
+        }
+    }
+}
+
+/// What reading one file to its end counted: rows kept and rows set aside.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct FileCount {
+    pub rows: u64,
+    pub rejected: u64,
+}
+
+/// Builds batches row by row; a row is appended only once every value of it parsed. A full
+/// batch leaves through the sink at once.
+struct Rows<'s> {
+    shape: &'s Shape,
     builders: Vec<Builder>,
     pending: usize,
-    batches: Vec<RecordBatch>,
     rows: u64,
 }
 
-impl Rows {
-    fn new(columns: &[Column], schema: SchemaRef) -> Rows {
+impl<'s> Rows<'s> {
+    fn new(columns: &[Column], shape: &'s Shape) -> Rows<'s> {
         Rows {
-            schema,
-            builders: columns.iter().map(|c| Builder::new(c.data_type)).collect(),
+            shape,
+            builders: shape
+                .columns
+                .iter()
+                .map(|i| Builder::new(columns[*i].data_type))
+                .collect(),
             pending: 0,
-            batches: Vec::new(),
             rows: 0,
         }
     }
 
-    fn push(&mut self, values: Vec<Val<'_>>) {
-        for (b, v) in self.builders.iter_mut().zip(values) {
-            match v {
+    fn push(&mut self, values: &[Val<'_>], sink: &mut dyn RowSink) -> Result<(), Halt> {
+        for (b, i) in self.builders.iter_mut().zip(&self.shape.columns) {
+            match values[*i] {
                 Val::Null => b.append_null(),
                 v => b.append(v),
             }
         }
         self.pending += 1;
         self.rows += 1;
-        if self.pending == BATCH_ROWS {
-            self.flush();
+        if self.pending == self.shape.batch_rows {
+            self.flush(sink)?;
         }
+        Ok(())
     }
 
-    fn flush(&mut self) {
+    fn flush(&mut self, sink: &mut dyn RowSink) -> Result<(), Halt> {
         if self.pending == 0 {
-            return;
+            return Ok(());
         }
         let arrays: Vec<ArrayRef> = self.builders.iter_mut().map(Builder::finish).collect();
-        self.batches
-            .push(RecordBatch::try_new(self.schema.clone(), arrays).expect("builders follow the schema"));
+        // The row count is explicit: a query may select no column at all (COUNT(*)).
+        let options = RecordBatchOptions::new().with_row_count(Some(self.pending));
+        let batch = RecordBatch::try_new_with_options(self.shape.schema.clone(), arrays, &options)
+            .expect("builders follow the schema");
         self.pending = 0;
+        sink.batch(batch)
     }
 }
 
 /// A data file with the partition values its folders give.
-struct DataFile {
+pub(crate) struct DataFile {
     /// The store's path of the object.
-    path: object_store::path::Path,
+    pub path: object_store::path::Path,
     /// What errors show: the local file path or the `s3://` URL.
-    display: String,
-    size: u64,
+    pub display: String,
+    pub size: u64,
     partition: Vec<(usize, Option<String>)>,
-    id: FileId,
+    pub id: FileId,
 }
 
 fn store_error(location: &str) -> impl FnOnce(object_store::Error) -> RawError + '_ {
@@ -464,133 +539,118 @@ async fn list_files(
     Ok((root, files))
 }
 
-/// Reads every file of a raw table at `location` (`file:///…` or `s3://bucket/prefix`).
-pub async fn read_raw(table: &Table, stores: &ObjectStores, location: &str) -> Result<RawRead, RawError> {
-    read_raw_selected(table, stores, location, &|_| true).await
-}
-
-/// Reads the files of a raw table that `select` picks (an incremental job: those not yet
-/// processed).
-pub async fn read_raw_selected(
-    table: &Table,
-    stores: &ObjectStores,
-    location: &str,
-    select: &(dyn Fn(&FileId) -> bool + Sync),
-) -> Result<RawRead, RawError> {
-    let hive = table.hive().ok_or_else(|| RawError::File {
-        file: location.to_string(),
-        reason: format!("`{}` is an Iceberg table, not a raw table", table.reference()),
-    })?;
-    let schema = arrow_schema(table);
-    let (root, mut files) = list_files(table, stores, location).await?;
-    files.retain(|f| select(&f.id));
-    let file_ids: Vec<FileId> = files.iter().map(|f| f.id.clone()).collect();
-    let partition_cols: Vec<usize> = table
-        .partition_by
-        .iter()
-        .filter(|p| p.transform == Transform::Identity)
-        .filter_map(|p| table.columns.iter().position(|c| c.name == p.column))
-        .collect();
-    let bytes = files.iter().map(|f| f.size).sum();
-    let n_files = files.len();
-    let cx = Arc::new(FileCx {
-        table: table.reference().to_string(),
-        columns: table.columns.clone(),
-        schema: schema.clone(),
-        partition_cols,
-        policy: hive.bad_rows,
-        format: hive.file_format.clone(),
-    });
-
-    // Files are independent: fetch and parse a few at once (one per core), results in file
-    // order, so memory holds only the files in flight.
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let results: Vec<FileRead> = futures::stream::iter(files)
-        .map(|f| {
-            let cx = cx.clone();
-            let store = root.store.clone();
-            async move {
-                let data = store
-                    .get(&f.path)
-                    .await
-                    .map_err(store_error(&f.display))?
-                    .bytes()
-                    .await
-                    .map_err(store_error(&f.display))?;
-                tokio::task::spawn_blocking(move || read_file(&cx, &f, data))
-                    .await
-                    .expect("reader thread panicked")
-            }
-        })
-        .buffered(threads.max(1))
-        .try_collect()
-        .await?;
-    let mut out = RawRead {
-        file_ids,
-        schema,
-        batches: Vec::new(),
-        rows: 0,
-        files: n_files,
-        bytes,
-        rejected: Vec::new(),
-    };
-    for r in results {
-        out.rows += r.rows;
-        out.batches.extend(r.batches);
-        out.rejected.extend(r.rejected);
-    }
-    Ok(out)
-}
-
-struct FileCx {
-    table: String,
-    columns: Vec<Column>,
-    schema: SchemaRef,
+/// A raw table's files selected for one read, and how to parse them.
+pub(crate) struct RawSource {
+    /// `raw.sales_events`, as errors name the table.
+    pub table: String,
+    pub columns: Vec<Column>,
+    /// Every declared column, in declaration order.
+    pub schema: SchemaRef,
     partition_cols: Vec<usize>,
-    policy: BadRows,
+    pub policy: BadRows,
     format: RawFormat,
+    pub store: Arc<dyn ObjectStore>,
+    /// In path order.
+    pub files: Vec<DataFile>,
 }
 
-struct FileRead {
-    batches: Vec<RecordBatch>,
-    rows: u64,
-    rejected: Vec<RejectedRow>,
+impl std::fmt::Debug for RawSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawSource")
+            .field("table", &self.table)
+            .field("files", &self.files.len())
+            .finish()
+    }
 }
 
-impl FileCx {
+impl RawSource {
+    /// Lists the files of a raw table at `location` (`file:///…` or `s3://bucket/prefix`) and
+    /// keeps those `select` picks (an incremental job: those not yet processed).
+    pub async fn open(
+        table: &Table,
+        stores: &ObjectStores,
+        location: &str,
+        select: &(dyn Fn(&FileId) -> bool + Sync),
+    ) -> Result<RawSource, RawError> {
+        let hive = table.hive().ok_or_else(|| RawError::File {
+            file: location.to_string(),
+            reason: format!("`{}` is an Iceberg table, not a raw table", table.reference()),
+        })?;
+        let (root, mut files) = list_files(table, stores, location).await?;
+        files.retain(|f| select(&f.id));
+        let partition_cols: Vec<usize> = table
+            .partition_by
+            .iter()
+            .filter(|p| p.transform == Transform::Identity)
+            .filter_map(|p| table.columns.iter().position(|c| c.name == p.column))
+            .collect();
+        Ok(RawSource {
+            table: table.reference().to_string(),
+            columns: table.columns.clone(),
+            schema: arrow_schema(table),
+            partition_cols,
+            policy: hive.bad_rows,
+            format: hive.file_format.clone(),
+            store: root.store,
+            files,
+        })
+    }
+
+    pub fn file_ids(&self) -> Vec<FileId> {
+        self.files.iter().map(|f| f.id.clone()).collect()
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.files.iter().map(|f| f.size).sum()
+    }
+
+    /// Parses file `i` on this (blocking) thread, `rt` running the storage requests: its rows
+    /// go to `sink` a batch at a time, its bad rows to the policy. Counts are those of the
+    /// whole file, so they are returned only when it was read to its end.
+    pub fn read_file(&self, i: usize, shape: &Shape, rt: &Handle, sink: &mut dyn RowSink) -> Result<FileCount, Halt> {
+        let file = &self.files[i];
+        match &self.format {
+            RawFormat::Csv(opts) => read_csv(self, opts, file, open_file(file, &self.store, rt)?, shape, sink),
+            RawFormat::Json => read_json(self, file, open_file(file, &self.store, rt)?, shape, sink),
+            RawFormat::Parquet => read_parquet(self, file, &self.store, rt, shape, sink),
+        }
+    }
+
     /// Applies the bad-row policy to one problem.
+    #[allow(clippy::too_many_arguments)]
     fn reject(
         &self,
-        out: &mut Vec<RejectedRow>,
+        sink: &mut dyn RowSink,
+        rejected: &mut u64,
         file: &DataFile,
         line: u64,
         column: Option<&str>,
         reason: String,
-        raw: String,
-    ) -> Result<(), RawError> {
+        raw: impl FnOnce() -> String,
+    ) -> Result<(), Halt> {
         match (self.policy, column) {
-            (BadRows::Fail, Some(col)) => Err(RawError::BadRow {
+            (BadRows::Fail, Some(col)) => Err(Halt::Raw(RawError::BadRow {
                 table: self.table.clone(),
                 file: file.display.clone(),
                 line,
                 column: col.into(),
                 reason,
-            }),
-            (BadRows::Fail, None) => Err(RawError::BadLine {
+            })),
+            (BadRows::Fail, None) => Err(Halt::Raw(RawError::BadLine {
                 table: self.table.clone(),
                 file: file.display.clone(),
                 line,
                 reason,
-            }),
+            })),
             (BadRows::Quarantine, _) => {
-                out.push(RejectedRow {
+                *rejected += 1;
+                sink.reject(RejectedRow {
                     file: file.display.clone(),
                     line,
                     column: column.map(str::to_string),
                     reason,
-                    raw,
-                });
-                Ok(())
+                    raw: raw(),
+                })
             }
         }
     }
@@ -623,57 +683,197 @@ impl FileCx {
     }
 }
 
-fn read_file(cx: &FileCx, file: &DataFile, data: Bytes) -> Result<FileRead, RawError> {
-    match &cx.format {
-        RawFormat::Csv(opts) => read_csv(cx, opts, file, &data),
-        RawFormat::Json => read_json(cx, file, &data),
-        RawFormat::Parquet => read_parquet(cx, file, data),
+/// Reads every file of a raw table at `location` (`file:///…` or `s3://bucket/prefix`) into
+/// memory. Jobs and `mesh sql` stream raw tables instead ([`crate::raw_table`]).
+pub async fn read_raw(table: &Table, stores: &ObjectStores, location: &str) -> Result<RawRead, RawError> {
+    read_raw_selected(table, stores, location, &|_| true).await
+}
+
+/// Reads the files of a raw table that `select` picks into memory.
+pub async fn read_raw_selected(
+    table: &Table,
+    stores: &ObjectStores,
+    location: &str,
+    select: &(dyn Fn(&FileId) -> bool + Sync),
+) -> Result<RawRead, RawError> {
+    let source = Arc::new(RawSource::open(table, stores, location, select).await?);
+    let shape = Arc::new(Shape::new(&source.schema, None, BATCH_ROWS));
+    // Files are independent: parse a few at once (one per core), results in file order.
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let rt = Handle::current();
+    let results: Vec<Collect> = futures::stream::iter(0..source.files.len())
+        .map(|i| {
+            let (source, shape, rt) = (source.clone(), shape.clone(), rt.clone());
+            async move {
+                tokio::task::spawn_blocking(move || {
+                    let mut out = Collect::default();
+                    match source.read_file(i, &shape, &rt, &mut out) {
+                        Ok(count) => {
+                            out.rows = count.rows;
+                            Ok(out)
+                        }
+                        Err(Halt::Raw(e)) => Err(e),
+                        Err(Halt::Stopped) => unreachable!("a collecting read never stops"),
+                    }
+                })
+                .await
+                .expect("reader thread panicked")
+            }
+        })
+        .buffered(threads.max(1))
+        .try_collect()
+        .await?;
+    let mut out = RawRead {
+        file_ids: source.file_ids(),
+        schema: source.schema.clone(),
+        batches: Vec::new(),
+        rows: 0,
+        files: source.files.len(),
+        bytes: source.bytes(),
+        rejected: Vec::new(),
+    };
+    for r in results {
+        out.rows += r.rows;
+        out.batches.extend(r.batches);
+        out.rejected.extend(r.rejected);
+    }
+    Ok(out)
+}
+
+/// A file's rows and rejects, kept.
+#[derive(Default)]
+struct Collect {
+    batches: Vec<RecordBatch>,
+    rejected: Vec<RejectedRow>,
+    rows: u64,
+}
+
+impl RowSink for Collect {
+    fn batch(&mut self, batch: RecordBatch) -> Result<(), Halt> {
+        self.batches.push(batch);
+        Ok(())
+    }
+    fn reject(&mut self, row: RejectedRow) -> Result<(), Halt> {
+        self.rejected.push(row);
+        Ok(())
     }
 }
 
-fn read_csv(cx: &FileCx, opts: &CsvOptions, file: &DataFile, data: &[u8]) -> Result<FileRead, RawError> {
+/// A storage failure while a file is read, as the error of reaching the store. Carried
+/// through `std::io` by the readers; an object store's own error is taken back out.
+fn read_error(file: &DataFile, e: std::io::Error) -> RawError {
+    let source = match e.into_inner() {
+        Some(inner) => match inner.downcast::<object_store::Error>() {
+            Ok(store) => *store,
+            Err(other) => object_store::Error::Generic {
+                store: "raw file",
+                source: other,
+            },
+        },
+        None => object_store::Error::Generic {
+            store: "raw file",
+            source: "read failed".into(),
+        },
+    };
+    RawError::Store {
+        location: file.display.clone(),
+        source: source.into(),
+    }
+}
+
+/// A file's bytes as a reader on a blocking thread: a local file is read directly, an S3
+/// object's body chunk by chunk as it arrives.
+fn open_file(file: &DataFile, store: &Arc<dyn ObjectStore>, rt: &Handle) -> Result<Box<dyn Read + Send>, RawError> {
+    let got = rt.block_on(store.get(&file.path)).map_err(store_error(&file.display))?;
+    Ok(match got.payload {
+        object_store::GetResultPayload::File(f, _) => Box::new(f),
+        object_store::GetResultPayload::Stream(body) => Box::new(BodyRead {
+            rt: rt.clone(),
+            body,
+            chunk: Bytes::new(),
+        }),
+    })
+}
+
+/// An object's body as `std::io::Read`, for a parser on a blocking thread.
+struct BodyRead {
+    rt: Handle,
+    body: BoxStream<'static, object_store::Result<Bytes>>,
+    chunk: Bytes,
+}
+
+impl Read for BodyRead {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.chunk.is_empty() {
+            match self.rt.block_on(self.body.next()) {
+                None => return Ok(0),
+                Some(Ok(b)) => self.chunk = b,
+                Some(Err(e)) => return Err(std::io::Error::other(e)),
+            }
+        }
+        let n = buf.len().min(self.chunk.len());
+        buf[..n].copy_from_slice(&self.chunk[..n]);
+        self.chunk.advance(n);
+        Ok(n)
+    }
+}
+
+fn read_csv(
+    src: &RawSource,
+    opts: &CsvOptions,
+    file: &DataFile,
+    data: Box<dyn Read + Send>,
+    shape: &Shape,
+    sink: &mut dyn RowSink,
+) -> Result<FileCount, Halt> {
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(opts.delimiter as u8)
         .quote(opts.quote as u8)
         .escape(opts.escape.map(|c| c as u8))
         .has_headers(opts.header)
         .flexible(true)
-        .buffer_capacity(1 << 20)
+        .buffer_capacity(READ_BUFFER)
         .from_reader(data);
+    let io_error = |e: csv::Error| {
+        if e.is_io_error() {
+            if let csv::ErrorKind::Io(io) = e.into_kind() {
+                return read_error(file, io);
+            }
+            unreachable!("an I/O error is of the I/O kind");
+        }
+        RawError::File {
+            file: file.display.clone(),
+            reason: e.to_string(),
+        }
+    };
     // Data columns in the file: by header name when there is one, else in declaration order.
-    let data_cols: Vec<usize> = (0..cx.columns.len())
-        .filter(|i| !cx.partition_cols.contains(i))
+    let data_cols: Vec<usize> = (0..src.columns.len())
+        .filter(|i| !src.partition_cols.contains(i))
         .collect();
     let positions: Vec<Option<usize>> = if opts.header {
-        let header = reader
-            .headers()
-            .map_err(|e| RawError::File {
-                file: file.display.clone(),
-                reason: e.to_string(),
-            })?
-            .clone();
+        let header = reader.headers().map_err(io_error)?.clone();
         let names: Vec<&str> = header.iter().map(str::trim).collect();
         let missing: Vec<&str> = data_cols
             .iter()
-            .map(|i| cx.columns[*i].name.as_str())
+            .map(|i| src.columns[*i].name.as_str())
             .filter(|n| !names.contains(n))
             .collect();
         if !missing.is_empty() {
-            return Err(RawError::File {
+            return Err(Halt::Raw(RawError::File {
                 file: file.display.clone(),
                 reason: format!(
                     "the header lacks column(s) {} declared for `{}` (header: {})",
                     missing.join(", "),
-                    cx.table,
+                    src.table,
                     names.join(",")
                 ),
-            });
+            }));
         }
-        (0..cx.columns.len())
-            .map(|i| names.iter().position(|n| *n == cx.columns[i].name.as_str()))
+        (0..src.columns.len())
+            .map(|i| names.iter().position(|n| *n == src.columns[i].name.as_str()))
             .collect()
     } else {
-        let mut pos = vec![None; cx.columns.len()];
+        let mut pos = vec![None; src.columns.len()];
         for (k, i) in data_cols.iter().enumerate() {
             pos[*i] = Some(k);
         }
@@ -684,36 +884,39 @@ fn read_csv(cx: &FileCx, opts: &CsvOptions, file: &DataFile, data: &[u8]) -> Res
     } else {
         data_cols.len()
     };
-    let mut rows = Rows::new(&cx.columns, cx.schema.clone());
-    let mut rejected = Vec::new();
+    let mut rows = Rows::new(&src.columns, shape);
+    let mut rejected = 0;
     let mut record = csv::StringRecord::new();
+    let joined = |record: &csv::StringRecord| record.iter().collect::<Vec<_>>().join(&opts.delimiter.to_string());
     loop {
         match reader.read_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {}
+            Err(e) if e.is_io_error() => return Err(Halt::Raw(io_error(e))),
             Err(e) => {
                 let line = e.position().map(|p| p.line()).unwrap_or(0);
-                cx.reject(
+                src.reject(
+                    sink,
                     &mut rejected,
                     file,
                     line,
                     None,
                     format!("unreadable CSV: {e}"),
-                    String::new(),
+                    String::new,
                 )?;
                 continue;
             }
         }
         let line = record.position().map(|p| p.line()).unwrap_or(0);
         if record.len() != expected {
-            let raw = record.iter().collect::<Vec<_>>().join(&opts.delimiter.to_string());
-            cx.reject(
+            src.reject(
+                sink,
                 &mut rejected,
                 file,
                 line,
                 None,
                 format!("{} fields where {} are expected", record.len(), expected),
-                raw,
+                || joined(&record),
             )?;
             continue;
         }
@@ -721,28 +924,40 @@ fn read_csv(cx: &FileCx, opts: &CsvOptions, file: &DataFile, data: &[u8]) -> Res
             .iter()
             .map(|p| p.and_then(|k| record.get(k)).filter(|v| *v != opts.null_value))
             .collect();
-        match cx.convert(fields, &file.partition) {
-            Ok(values) => rows.push(values),
+        match src.convert(fields, &file.partition) {
+            Ok(values) => rows.push(&values, sink)?,
             Err((col, reason)) => {
-                let raw = record.iter().collect::<Vec<_>>().join(&opts.delimiter.to_string());
-                cx.reject(&mut rejected, file, line, Some(&col), reason, raw)?;
+                src.reject(sink, &mut rejected, file, line, Some(&col), reason, || joined(&record))?
             }
         }
     }
-    rows.flush();
-    Ok(FileRead {
+    rows.flush(sink)?;
+    Ok(FileCount {
         rows: rows.rows,
-        batches: rows.batches,
         rejected,
     })
 }
 
-fn read_json(cx: &FileCx, file: &DataFile, data: &[u8]) -> Result<FileRead, RawError> {
-    let mut rows = Rows::new(&cx.columns, cx.schema.clone());
-    let mut rejected = Vec::new();
-    let names: Vec<&str> = cx.columns.iter().map(|c| c.name.as_str()).collect();
-    for (n, bytes) in data.split(|b| *b == b'\n').enumerate() {
-        let line_no = n as u64 + 1;
+fn read_json(
+    src: &RawSource,
+    file: &DataFile,
+    data: Box<dyn Read + Send>,
+    shape: &Shape,
+    sink: &mut dyn RowSink,
+) -> Result<FileCount, Halt> {
+    let mut rows = Rows::new(&src.columns, shape);
+    let mut rejected = 0;
+    let names: Vec<&str> = src.columns.iter().map(|c| c.name.as_str()).collect();
+    let mut reader = std::io::BufReader::with_capacity(READ_BUFFER, data);
+    let mut buf = Vec::new();
+    let mut line_no = 0u64;
+    loop {
+        buf.clear();
+        if reader.read_until(b'\n', &mut buf).map_err(|e| read_error(file, e))? == 0 {
+            break;
+        }
+        line_no += 1;
+        let bytes = buf.strip_suffix(b"\n").unwrap_or(&buf);
         let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
         let line = std::str::from_utf8(bytes).map_err(|e| RawError::File {
             file: file.display.clone(),
@@ -755,29 +970,194 @@ fn read_json(cx: &FileCx, file: &DataFile, data: &[u8]) -> Result<FileRead, RawE
         let texts = match JsonRow(&names).deserialize(&mut de).and_then(|t| de.end().map(|_| t)) {
             Ok(t) => t,
             Err(e) => {
-                cx.reject(
+                src.reject(
+                    sink,
                     &mut rejected,
                     file,
                     line_no,
                     None,
                     format!("not a JSON object: {e}"),
-                    line.to_string(),
+                    || line.to_string(),
                 )?;
                 continue;
             }
         };
         let fields: Vec<Option<&str>> = texts.iter().map(|t| t.as_deref()).collect();
-        match cx.convert(fields, &file.partition) {
-            Ok(values) => rows.push(values),
-            Err((col, reason)) => cx.reject(&mut rejected, file, line_no, Some(&col), reason, line.to_string())?,
+        match src.convert(fields, &file.partition) {
+            Ok(values) => rows.push(&values, sink)?,
+            Err((col, reason)) => src.reject(sink, &mut rejected, file, line_no, Some(&col), reason, || {
+                line.to_string()
+            })?,
         }
     }
-    rows.flush();
-    Ok(FileRead {
+    rows.flush(sink)?;
+    Ok(FileCount {
         rows: rows.rows,
-        batches: rows.batches,
         rejected,
     })
+}
+
+/// A Parquet file in an object store, read by ranges: the footer, then the column chunks a
+/// read needs. A storage failure is kept aside so it is reported as one, not as a bad file.
+struct StoreParquet {
+    store: Arc<dyn ObjectStore>,
+    path: object_store::path::Path,
+    size: u64,
+    failed: Arc<Mutex<Option<object_store::Error>>>,
+}
+
+impl StoreParquet {
+    fn keep(&self, e: object_store::Error) -> parquet::errors::ParquetError {
+        let message = e.to_string();
+        *self.failed.lock().expect("not poisoned") = Some(e);
+        parquet::errors::ParquetError::External(message.into())
+    }
+}
+
+impl parquet::arrow::async_reader::AsyncFileReader for StoreParquet {
+    fn get_bytes(&mut self, range: std::ops::Range<u64>) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
+        async move { self.store.get_range(&self.path, range).await.map_err(|e| self.keep(e)) }.boxed()
+    }
+
+    fn get_byte_ranges(
+        &mut self,
+        ranges: Vec<std::ops::Range<u64>>,
+    ) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
+        async move {
+            self.store
+                .get_ranges(&self.path, &ranges)
+                .await
+                .map_err(|e| self.keep(e))
+        }
+        .boxed()
+    }
+
+    fn get_metadata<'a>(
+        &'a mut self,
+        _options: Option<&'a parquet::arrow::arrow_reader::ArrowReaderOptions>,
+    ) -> BoxFuture<'a, parquet::errors::Result<Arc<parquet::file::metadata::ParquetMetaData>>> {
+        async move {
+            let size = self.size;
+            let metadata = parquet::file::metadata::ParquetMetaDataReader::new()
+                .load_and_finish(&mut *self, size)
+                .await?;
+            Ok(Arc::new(metadata))
+        }
+        .boxed()
+    }
+}
+
+fn read_parquet(
+    src: &RawSource,
+    file: &DataFile,
+    store: &Arc<dyn ObjectStore>,
+    rt: &Handle,
+    shape: &Shape,
+    sink: &mut dyn RowSink,
+) -> Result<FileCount, Halt> {
+    let failed = Arc::new(Mutex::new(None::<object_store::Error>));
+    let err = |reason: String| RawError::File {
+        file: file.display.clone(),
+        reason,
+    };
+    // A storage failure kept aside by the reader wins over what the decoder made of it.
+    let parquet_error =
+        |prefix: &str, e: parquet::errors::ParquetError| match failed.lock().expect("not poisoned").take() {
+            Some(store) => RawError::Store {
+                location: file.display.clone(),
+                source: store.into(),
+            },
+            None => err(format!("{prefix}{e}")),
+        };
+    let input = StoreParquet {
+        store: store.clone(),
+        path: file.path.clone(),
+        size: file.size,
+        failed: failed.clone(),
+    };
+    let builder = rt
+        .block_on(parquet::arrow::ParquetRecordBatchStreamBuilder::new(input))
+        .map_err(|e| parquet_error("not a Parquet file: ", e))?;
+    let file_schema = builder.schema().clone();
+    let partition_value = |i: usize| file.partition.iter().find(|(pi, _)| *pi == i).map(|(_, v)| v);
+    // Checked on every batch: the columns built, and those a NULL would make the file bad.
+    let checked: Vec<usize> = (0..src.columns.len())
+        .filter(|i| shape.columns.contains(i) || !src.columns[*i].nullable)
+        .collect();
+    let roots: Vec<usize> = checked
+        .iter()
+        .filter(|i| partition_value(**i).is_none())
+        .filter_map(|i| file_schema.index_of(src.columns[*i].name.as_str()).ok())
+        .collect();
+    let mask = parquet::arrow::ProjectionMask::roots(builder.parquet_schema(), roots);
+    let mut stream = builder
+        .with_projection(mask)
+        .with_batch_size(shape.batch_rows)
+        .build()
+        .map_err(|e| parquet_error("", e))?;
+    let mut rows = 0u64;
+    let mut first = true;
+    while let Some(batch) = rt.block_on(stream.next()) {
+        let batch = batch.map_err(|e| parquet_error("", e))?;
+        let n = batch.num_rows();
+        let mut arrays: Vec<Option<ArrayRef>> = vec![None; src.columns.len()];
+        // In declaration order, as a whole read would meet them: a column the file lacks or
+        // cannot cast (the first batch tells, read or not), then a NULL where none may be.
+        for (i, c) in src.columns.iter().enumerate() {
+            let target = arrow_type(c.data_type);
+            let read = checked.contains(&i);
+            let array = if let Some(v) = partition_value(i) {
+                if !read {
+                    continue;
+                }
+                let scalar = match v {
+                    Some(t) => arrow::array::StringArray::from(vec![t.as_str(); n]),
+                    None => arrow::array::StringArray::from(vec![None::<&str>; n]),
+                };
+                arrow::compute::cast(&scalar, &target).map_err(|e| err(format!("partition `{}`: {e}", c.name)))?
+            } else {
+                let cannot_cast = |e: arrow::error::ArrowError| {
+                    err(format!("column `{}` cannot be read as {}: {e}", c.name, c.data_type))
+                };
+                if first {
+                    let field = file_schema
+                        .field_with_name(c.name.as_str())
+                        .map_err(|_| err(format!("has no column `{}` declared for `{}`", c.name, src.table)))?;
+                    if !read {
+                        // Not read: whether it casts is a matter of its type alone.
+                        let empty = arrow::array::new_empty_array(field.data_type());
+                        arrow::compute::cast(&empty, &target).map_err(cannot_cast)?;
+                    }
+                }
+                if !read {
+                    continue;
+                }
+                let col = batch
+                    .column_by_name(c.name.as_str())
+                    .ok_or_else(|| err(format!("has no column `{}` declared for `{}`", c.name, src.table)))?;
+                arrow::compute::cast(col, &target).map_err(cannot_cast)?
+            };
+            if !c.nullable && array.null_count() > 0 {
+                return Err(Halt::Raw(err(format!(
+                    "column `{}` holds NULLs but is declared nullable = false",
+                    c.name
+                ))));
+            }
+            arrays[i] = Some(array);
+        }
+        first = false;
+        rows += n as u64;
+        let columns: Vec<ArrayRef> = shape
+            .columns
+            .iter()
+            .map(|i| arrays[*i].clone().expect("built columns are read"))
+            .collect();
+        let options = RecordBatchOptions::new().with_row_count(Some(n));
+        let out = RecordBatch::try_new_with_options(shape.schema.clone(), columns, &options)
+            .map_err(|e| err(e.to_string()))?;
+        sink.batch(out)?;
+    }
+    Ok(FileCount { rows, rejected: 0 })
 }
 
 /// The declared columns' values of one JSON object line, as text: strings as they are (borrowed
@@ -885,55 +1265,6 @@ impl<'de> Visitor<'de> for JsonValueVisitor {
     }
 }
 
-fn read_parquet(cx: &FileCx, file: &DataFile, data: Bytes) -> Result<FileRead, RawError> {
-    let err = |reason: String| RawError::File {
-        file: file.display.clone(),
-        reason,
-    };
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(data)
-        .map_err(|e| err(format!("not a Parquet file: {e}")))?
-        .with_batch_size(BATCH_ROWS)
-        .build()
-        .map_err(|e| err(e.to_string()))?;
-    let mut batches = Vec::new();
-    let mut rows = 0u64;
-    for batch in reader {
-        let batch = batch.map_err(|e| err(e.to_string()))?;
-        let n = batch.num_rows();
-        let mut arrays = Vec::with_capacity(cx.columns.len());
-        for (i, c) in cx.columns.iter().enumerate() {
-            let target = arrow_type(c.data_type);
-            let array = if let Some((_, v)) = file.partition.iter().find(|(pi, _)| *pi == i) {
-                let scalar = match v {
-                    Some(t) => arrow::array::StringArray::from(vec![t.as_str(); n]),
-                    None => arrow::array::StringArray::from(vec![None::<&str>; n]),
-                };
-                arrow::compute::cast(&scalar, &target).map_err(|e| err(format!("partition `{}`: {e}", c.name)))?
-            } else {
-                let col = batch
-                    .column_by_name(c.name.as_str())
-                    .ok_or_else(|| err(format!("has no column `{}` declared for `{}`", c.name, cx.table)))?;
-                arrow::compute::cast(col, &target)
-                    .map_err(|e| err(format!("column `{}` cannot be read as {}: {e}", c.name, c.data_type)))?
-            };
-            if !c.nullable && array.null_count() > 0 {
-                return Err(err(format!(
-                    "column `{}` holds NULLs but is declared nullable = false",
-                    c.name
-                )));
-            }
-            arrays.push(array);
-        }
-        rows += n as u64;
-        batches.push(RecordBatch::try_new(cx.schema.clone(), arrays).map_err(|e| err(e.to_string()))?);
-    }
-    Ok(FileRead {
-        batches,
-        rows,
-        rejected: Vec::new(),
-    })
-}
-
 /// The schema of a `<table>_rejected` quarantine table.
 pub fn rejected_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
@@ -961,8 +1292,7 @@ pub fn rejected_batch(rows: &[RejectedRow]) -> RecordBatch {
 }
 
 /// Writes a batch as one Hive-partition folder of zstd Parquet
-/// (`{location}/{key}={value}/part-00000.parquet`) and returns its URL. The file is one PUT,
-/// so a reader never lists a half-written file.
+/// (`{location}/{key}={value}/part-00000.parquet`) and returns its URL.
 pub async fn write_parquet_partition(
     stores: &ObjectStores,
     location: &str,
@@ -971,27 +1301,34 @@ pub async fn write_parquet_partition(
     batch: &RecordBatch,
 ) -> Result<String, RawError> {
     let url = format!("{}/{key}={value}/part-00000.parquet", location.trim_end_matches('/'));
+    write_parquet_file(stores, &url, batch).await?;
+    Ok(url)
+}
+
+/// Writes a batch as one zstd Parquet file at `url`. The file is one PUT, so a reader never
+/// lists a half-written file.
+pub async fn write_parquet_file(stores: &ObjectStores, url: &str, batch: &RecordBatch) -> Result<(), RawError> {
     let props = parquet::file::properties::WriterProperties::builder()
         .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
         .build();
     let io = |e: parquet::errors::ParquetError| RawError::File {
-        file: url.clone(),
+        file: url.to_string(),
         reason: e.to_string(),
     };
     let mut buf = Vec::new();
     let mut w = parquet::arrow::ArrowWriter::try_new(&mut buf, batch.schema(), Some(props)).map_err(io)?;
     w.write(batch).map_err(io)?;
     w.close().map_err(io)?;
-    let target = stores.locate(&url).map_err(|e| RawError::Store {
-        location: url.clone(),
+    let target = stores.locate(url).map_err(|e| RawError::Store {
+        location: url.to_string(),
         source: e.into(),
     })?;
     target
         .store
         .put(&target.path, Bytes::from(buf).into())
         .await
-        .map_err(store_error(&url))?;
-    Ok(url)
+        .map_err(store_error(url))?;
+    Ok(())
 }
 
 #[cfg(test)]

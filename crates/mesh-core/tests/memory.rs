@@ -1,10 +1,14 @@
 //! `memory_limit`: every query of the engine runs in one DataFusion memory pool of that size,
 //! and a job whose sort needs more spills to disk and still gives the same result; without a
 //! disk to spill to, the same job fails with DataFusion's resources-exhausted error, which
-//! shows the limit is applied.
+//! shows the limit is applied. A job over a raw input several times the limit that needs no
+//! sort runs within it without spilling, and the process's heap stays far below the input:
+//! the raw input is streamed, not held.
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use datafusion::arrow::util::pretty::pretty_format_batches;
@@ -20,6 +24,65 @@ use mesh_domain::Domain;
 const EVENTS: u64 = 600_000;
 const LIMIT: &str = "32MiB";
 const LIMIT_BYTES: usize = 32 * 1024 * 1024;
+/// Sales events of the streaming job: ~64 MB of CSV, four times its pool.
+const STREAM_EVENTS: u64 = 1_200_000;
+/// The pool of the streaming job: a few times smaller than its raw input.
+const STREAM_LIMIT: &str = "16MiB";
+const STREAM_LIMIT_BYTES: usize = 16 * 1024 * 1024;
+
+/// The heap of this test process: the bytes allocated now, and the most since the last reset.
+struct Counting;
+
+static HEAP: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+fn grew(by: usize) {
+    let now = HEAP.fetch_add(by, Ordering::Relaxed) + by;
+    PEAK.fetch_max(now, Ordering::Relaxed);
+}
+
+// SAFETY: every call is passed to the system allocator unchanged; only sizes are counted.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            grew(layout.size());
+        }
+        p
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc_zeroed(layout) };
+        if !p.is_null() {
+            grew(layout.size());
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) };
+        HEAP.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            if new_size >= layout.size() {
+                grew(new_size - layout.size());
+            } else {
+                HEAP.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
+            }
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// The tests of this file one at a time, so one's heap is not counted in the other's peak
+/// when they share a process (`cargo test`; nextest runs each in its own).
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// `daily_sales` (same columns and checks) through a window that sorts every event by store
 /// and id first: a sort of the whole input, the operator that must spill.
@@ -72,6 +135,14 @@ async fn engine(root: &Path, domain: &Arc<Domain>, limit: Option<&str>) -> Engin
         .unwrap()
 }
 
+/// `daily_sales` (same columns and checks) as one aggregation: no sort, and state the size of
+/// its groups (days × stores), whatever the size of the input.
+const STREAMING_SQL: &str = "SELECT CAST(event_ts AS DATE) AS sale_date, store_id, COUNT(*) AS orders,
+  SUM(CAST(quantity AS BIGINT)) AS units, CAST(SUM(quantity * unit_price) AS DECIMAL(18, 2)) AS revenue
+FROM f01_raw.sales_events
+GROUP BY CAST(event_ts AS DATE), store_id
+";
+
 async fn daily_sales(engine: &Engine, domain: &Domain, run_id: &str) -> Result<Vec<String>, String> {
     let project = domain.project("sales").unwrap();
     let params = BTreeMap::new();
@@ -105,6 +176,7 @@ async fn daily_sales(engine: &Engine, domain: &Domain, run_id: &str) -> Result<V
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_over_the_memory_limit_spills_to_the_same_result() {
+    let _serial = ONE_AT_A_TIME.lock().await;
     let dir = tempfile::tempdir().unwrap();
     copy_domain(dir.path());
     std::fs::write(dir.path().join("projects/sales/sql/daily_sales.sql"), SORTING_SQL).unwrap();
@@ -137,4 +209,59 @@ async fn a_job_over_the_memory_limit_spills_to_the_same_result() {
     no_disk.runtime = mesh_core::session::runtime_env(LIMIT_BYTES as u64, false, None).unwrap();
     let err = daily_sales(&no_disk, &domain, "no-disk").await.unwrap_err();
     assert!(err.contains("Resources exhausted"), "{err}");
+}
+
+/// Bytes of the files under `dir`.
+fn size_of(dir: &Path) -> u64 {
+    walk(dir).iter().map(|f| f.metadata().unwrap().len()).sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_raw_input_larger_than_the_limit_is_streamed_within_it() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    copy_domain(dir.path());
+    std::fs::write(dir.path().join("projects/sales/sql/daily_sales.sql"), STREAMING_SQL).unwrap();
+    let domain = Arc::new(mesh_domain::load_domain(dir.path()).expect("example domain is valid"));
+    let unlimited = engine(dir.path(), &domain, None).await;
+    generate(
+        &domain,
+        &unlimited.layout,
+        &SampleOptions {
+            rows: STREAM_EVENTS,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let project = domain.project("sales").unwrap();
+    let events = project
+        .tables
+        .iter()
+        .find(|t| t.name.as_str() == "sales_events")
+        .unwrap();
+    let raw = unlimited.location(project, events);
+    let raw_bytes = size_of(Path::new(raw.strip_prefix("file://").unwrap_or(&raw)));
+    assert!(
+        raw_bytes > 3 * STREAM_LIMIT_BYTES as u64,
+        "the raw input ({raw_bytes} bytes) is several times the limit"
+    );
+    let expected = daily_sales(&unlimited, &domain, "default").await.unwrap();
+    assert!(expected.len() > 10, "{expected:?}");
+
+    // No disk: nothing may spill, so the whole job must fit the pool.
+    let mut limited = engine(dir.path(), &domain, Some(STREAM_LIMIT)).await;
+    limited.runtime = mesh_core::session::runtime_env(STREAM_LIMIT_BYTES as u64, false, None).unwrap();
+    let before = HEAP.load(Ordering::Relaxed);
+    PEAK.store(before, Ordering::Relaxed);
+    let got = daily_sales(&limited, &domain, "limited")
+        .await
+        .unwrap_or_else(|e| panic!("a streamed aggregation within {STREAM_LIMIT}: {e}"));
+    let peak = PEAK.load(Ordering::Relaxed) - before;
+    eprintln!("raw input {raw_bytes} bytes, heap growth at peak {peak} bytes");
+    assert_eq!(got, expected);
+    // Parsed whole, the input alone would take more than its size on disk.
+    assert!(
+        (peak as u64) < raw_bytes / 4,
+        "the job's heap grew by {peak} bytes over a raw input of {raw_bytes} bytes"
+    );
 }

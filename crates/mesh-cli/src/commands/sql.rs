@@ -27,14 +27,21 @@ pub fn run(root: &Path, domain: &Domain, query: &str, format: Format) -> Result<
     rt.block_on(async {
         let engine = open_engine(root, domain, &cfg).await?;
         let ctx = engine.session()?;
-        // Only the tables the query names are read (a raw table is parsed in full).
+        // Only the tables the query names are read (a raw table is streamed as the query reads
+        // it: a bad row stops it only if the query gets to it).
         let named = mesh_core::inputs::tables_in_query(domain, &engine.layout.naming, &ctx, query)?;
         if let Some(unknown) = named.unknown.into_iter().next() {
             return Err(unknown.into());
         }
         mesh_core::inputs::register_tables(&engine, &ctx, named.tables).await?;
         let df = ctx.sql_with_options(query, mesh_core::sql_check::read_only()).await?;
-        let batches = df.collect().await?;
+        let batches = df
+            .collect()
+            .await
+            .map_err(|e| match mesh_core::inputs::raw_read_error(e) {
+                Ok(raw) => Failure::from(raw),
+                Err(e) => Failure::from(e),
+            })?;
         match format {
             Format::Text => println!("{}", datafusion::arrow::util::pretty::pretty_format_batches(&batches)?),
             Format::Json => {
