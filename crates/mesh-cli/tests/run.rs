@@ -245,9 +245,25 @@ fn malformed_rows_fail_with_file_line_and_column() {
         msg.contains("bad_rows = \"quarantine\""),
         "the fix is suggested:\n{msg}"
     );
+    // The output table may exist (it is created before its result is staged), but no data file
+    // was written and no snapshot committed.
+    let refined = dir.path().join(".mesh/lake/f01-refined-local");
+    if refined.exists() {
+        let files = files_under(&refined);
+        assert!(
+            files.iter().all(|f| f.extension().is_some_and(|e| e == "json")),
+            "only table metadata, no data file: {files:?}\n{msg}"
+        );
+    }
+    let out = mesh(
+        dir.path(),
+        &["table", "snapshots", "refined.orders_clean", "--format", "json"],
+    );
+    let snapshots: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
     assert!(
-        !dir.path().join(".mesh/lake/f01-refined-local").exists(),
-        "nothing was written:\n{msg}"
+        snapshots.as_array().is_none_or(|a| a.is_empty()),
+        "no snapshot committed: {}",
+        both(&out)
     );
 }
 
