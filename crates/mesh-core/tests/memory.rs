@@ -7,17 +7,19 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use datafusion::arrow::util::pretty::pretty_format_batches;
 use datafusion::execution::memory_pool::MemoryLimit;
-use mesh_core::config::{Config, Inputs};
 use mesh_core::engine::Engine;
 use mesh_core::job::JobRun;
 use mesh_core::sample::{generate, SampleOptions};
 use mesh_domain::Domain;
+
+mod common;
+use common::{copy_domain, engine, walk};
 
 /// Sales events: the job below sorts all of them (~70 MB of rows, over twice the limit below,
 /// which each of the two sorting partitions gets half of).
@@ -92,48 +94,6 @@ FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY store_id ORDER BY event_id) AS r
 WHERE rn > 0
 GROUP BY CAST(event_ts AS DATE), store_id
 ";
-
-fn copy_domain(to: &Path) {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    std::fs::copy(repo.join("domain.json"), to.join("domain.json")).unwrap();
-    for entry in walk(&repo.join("projects")) {
-        let rel = entry.strip_prefix(&repo).unwrap();
-        std::fs::create_dir_all(to.join(rel).parent().unwrap()).unwrap();
-        std::fs::copy(&entry, to.join(rel)).unwrap();
-    }
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
-}
-
-/// The engine as `mesh run` opens it, with `F01_MEMORY_LIMIT` set when `limit` is.
-async fn engine(root: &Path, domain: &Arc<Domain>, limit: Option<&str>) -> Engine {
-    let vars: BTreeMap<String, String> = limit
-        .map(|l| ("F01_MEMORY_LIMIT".to_string(), l.to_string()))
-        .into_iter()
-        .collect();
-    let config = Config::resolve(&Inputs {
-        domain_root: root,
-        abbr: &domain.abbr,
-        region: &domain.region,
-        vars,
-        flags: BTreeMap::new(),
-    })
-    .unwrap();
-    Engine::local(domain.clone(), root.to_path_buf(), &config)
-        .await
-        .unwrap()
-}
 
 /// `daily_sales` (same columns and checks) as one aggregation: no sort, and state the size of
 /// its groups (days × stores), whatever the size of the input.

@@ -2,7 +2,7 @@
 //! input binding, checks and write path as the job's SQL file.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
@@ -16,28 +16,8 @@ use mesh_core::layout::Layout;
 use mesh_core::sample::{generate, SampleOptions};
 use mesh_domain::{Domain, Env, Naming};
 
-fn copy_domain(to: &Path) {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    std::fs::copy(repo.join("domain.json"), to.join("domain.json")).unwrap();
-    for entry in walk(&repo.join("projects")) {
-        let rel = entry.strip_prefix(&repo).unwrap();
-        std::fs::create_dir_all(to.join(rel).parent().unwrap()).unwrap();
-        std::fs::copy(&entry, to.join(rel)).unwrap();
-    }
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
-}
+mod common;
+use common::copy_domain;
 
 async fn engine(root: &Path) -> (Arc<Engine>, Arc<Domain>) {
     let domain = Arc::new(mesh_domain::load_domain(root).expect("example domain is valid"));

@@ -42,6 +42,9 @@ use mesh_core::sample::{generate, SampleOptions};
 use mesh_domain::{Domain, Env, Naming};
 use serde_json::{json, Value};
 
+mod common;
+use common::walk;
+
 const RUNS: usize = 3;
 
 fn repo_root() -> PathBuf {
@@ -71,19 +74,6 @@ fn iceberg_jars() -> String {
         );
     }
     jars
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 fn copy_tree(from: &Path, to: &Path) {

@@ -7,16 +7,17 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use datafusion::arrow::util::pretty::pretty_format_batches;
-use mesh_core::config::{Config, Inputs};
 use mesh_core::engine::Engine;
 use mesh_core::job::{JobReport, JobRun};
 use mesh_core::sample::{generate, SampleOptions};
 use mesh_domain::Domain;
+
+mod common;
+use common::{copy_domain, engine};
 
 /// Counts the bytes allocated now and the most ever allocated at once.
 struct Counting;
@@ -111,47 +112,6 @@ fn result_sql() -> String {
          FROM generate_series(0, {}) AS t(value)",
         ROWS - 1
     )
-}
-
-fn copy_domain(to: &Path) {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    std::fs::copy(repo.join("domain.json"), to.join("domain.json")).unwrap();
-    for entry in walk(&repo.join("projects")) {
-        let rel = entry.strip_prefix(&repo).unwrap();
-        std::fs::create_dir_all(to.join(rel).parent().unwrap()).unwrap();
-        std::fs::copy(&entry, to.join(rel)).unwrap();
-    }
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
-}
-
-async fn engine(root: &Path, domain: &Arc<Domain>, limit: Option<&str>) -> Engine {
-    let vars: BTreeMap<String, String> = limit
-        .map(|l| ("F01_MEMORY_LIMIT".to_string(), l.to_string()))
-        .into_iter()
-        .collect();
-    let config = Config::resolve(&Inputs {
-        domain_root: root,
-        abbr: &domain.abbr,
-        region: &domain.region,
-        vars,
-        flags: BTreeMap::new(),
-    })
-    .unwrap();
-    Engine::local(domain.clone(), root.to_path_buf(), &config)
-        .await
-        .unwrap()
 }
 
 /// Runs the job as a Rust transform; returns its report and the peak heap growth while the
