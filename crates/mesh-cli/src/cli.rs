@@ -467,7 +467,8 @@ pub struct RunArgs {
     /// Only this job, outside its pipeline.
     #[arg(long)]
     pub job: Option<String>,
-    /// Only this pipeline of each project.
+    /// Only this pipeline: of each named project, or, with no project named, of every project
+    /// that has a pipeline so named.
     #[arg(long)]
     pub pipeline: Option<String>,
     /// Run parameter bound into the SQL as ${KEY} (repeat).
