@@ -5,10 +5,17 @@ time, peak RSS of the process tree), checks that the three produced the same tab
 the comparison and writes results/pipeline-<profile>-<timestamp>.json (and latest-<profile>.json).
 
 usage: run.py MESH_EXE PROFILE WORKDIR [--sizes 1000000,10000000] [--engines meshkit,spark,duckdb]
+              [--raw-cache DIR] [--memory-limit EVENTS=SIZE,...]
+
+--raw-cache DIR keeps each size's generated raw files there (keyed by size and by the hash of
+the generator's source) and hard-links them into every run, so a 100M-event lake (~8 GB,
+several minutes to write) is generated once. --memory-limit 100000000=3GiB runs `mesh run` at
+that size with `memory_limit` set (the other engines keep their defaults).
 """
 import argparse
 import datetime as dt
 import glob
+import hashlib
 import json
 import os
 import re
@@ -31,8 +38,11 @@ p.add_argument("workdir")
 p.add_argument("--sizes", default="1000000,10000000")
 p.add_argument("--engines", default="meshkit,spark,duckdb")
 p.add_argument("--keep", action="store_true", help="keep each size's lake and outputs in WORKDIR")
+p.add_argument("--raw-cache", help="folder keeping generated raw files between runs")
+p.add_argument("--memory-limit", default="", help="EVENTS=SIZE,...: meshkit's memory_limit per size")
 a = p.parse_args()
 sizes = [int(s.replace("_", "")) for s in a.sizes.split(",")]
+mesh_limits = {int(k.replace("_", "")): v for k, v in (x.split("=", 1) for x in a.memory_limit.split(",") if x)}
 engines = a.engines.split(",")
 host = machine()
 
@@ -87,6 +97,40 @@ def command(engine, dom, out):
     }[engine]
 
 
+def generator_key():
+    """What the generated data depends on: the generator's source and the example projects."""
+    h = hashlib.sha256()
+    for f in sorted(glob.glob(os.path.join(REPO, "crates/mesh-core/src/sample*.rs"))
+                    + glob.glob(os.path.join(REPO, "projects/**/*.toml"), recursive=True)):
+        with open(f, "rb") as fh:
+            h.update(fh.read())
+    return h.hexdigest()[:16]
+
+
+def generate(size, dom, base):
+    """`mesh sample-data --rows SIZE` into dom's lake, or a hard-linked copy of a cached one."""
+    raw = os.path.join(dom, ".mesh", "lake", "f01-raw-local")
+    cached = os.path.join(a.raw_cache, f"events-{size}-{generator_key()}") if a.raw_cache else None
+    if cached and os.path.isfile(os.path.join(cached, "DONE")):
+        print(f"== {size:,} events: raw files from {cached}", flush=True)
+        os.makedirs(os.path.dirname(raw), exist_ok=True)
+        shutil.copytree(os.path.join(cached, "f01-raw-local"), raw, copy_function=os.link)
+        with open(os.path.join(cached, "DONE")) as f:
+            return json.load(f)
+    print(f"== {size:,} events: mesh sample-data", flush=True)
+    gen = measure([a.mesh, "sample-data", "--rows", size], cwd=dom, env=env, log_path=os.path.join(base, "sample-data.log"))
+    if gen["rc"]:
+        sys.exit(f"mesh sample-data failed; see {base}/sample-data.log")
+    gen.pop("output", None)
+    if cached:
+        shutil.rmtree(cached, ignore_errors=True)
+        os.makedirs(cached)
+        shutil.copytree(raw, os.path.join(cached, "f01-raw-local"), copy_function=os.link)
+        with open(os.path.join(cached, "DONE"), "w") as f:
+            json.dump(gen, f)
+    return gen
+
+
 LABEL = {"meshkit": "meshkit (mesh run)", "spark": "PySpark 3.5 local -> Parquet", "duckdb": "DuckDB + pyiceberg"}
 env = {k: v for k, v in os.environ.items() if not k.startswith("F01_") and k not in ("ENV", "MESH_ROOT")}
 runs = []
@@ -98,22 +142,25 @@ for size in sizes:
     os.makedirs(dom)
     shutil.copy(os.path.join(REPO, "domain.json"), dom)
     shutil.copytree(os.path.join(REPO, "projects"), os.path.join(dom, "projects"))
-    print(f"== {size:,} events: mesh sample-data", flush=True)
-    gen = measure([a.mesh, "sample-data", "--rows", size], cwd=dom, env=env, log_path=os.path.join(base, "sample-data.log"))
-    if gen["rc"]:
-        sys.exit(f"mesh sample-data failed; see {base}/sample-data.log")
+    gen = generate(size, dom, base)
     raw_bytes = sum(os.path.getsize(f) for f in glob.glob(f"{dom}/.mesh/lake/f01-raw-local/**/*.*", recursive=True))
     results = {}
     for engine in engines:
         out = os.path.join(base, engine)
         print(f"== {size:,} events: {LABEL[engine]}", flush=True)
-        r = measure(command(engine, dom, out), cwd=dom, env=env, log_path=os.path.join(base, f"{engine}.log"))
+        run_env = env
+        if engine == "meshkit" and size in mesh_limits:
+            run_env = dict(env, F01_MEMORY_LIMIT=mesh_limits[size])
+            print(f"   memory_limit = {mesh_limits[size]}", flush=True)
+        r = measure(command(engine, dom, out), cwd=dom, env=run_env, log_path=os.path.join(base, f"{engine}.log"))
         r.pop("output")
         if engine == "spark":
             # Part of the wall time is the JVM and Spark session start; shown, not subtracted.
             with open(os.path.join(base, "spark.log")) as f:
                 m = re.search(r"spark session: ([0-9.]+) s", f.read())
             r["session_start_seconds"] = float(m.group(1)) if m else None
+        if engine == "meshkit":
+            r["memory_limit"] = mesh_limits.get(size)
         if r["rc"]:
             print(f"   FAILED (exit {r['rc']}); see {base}/{engine}.log", flush=True)
             failed = True
@@ -146,6 +193,8 @@ for run in runs:
             wr = f"{r['wall_seconds'] / ref['wall_seconds']:.2f}"
             rr = f"{r['peak_rss_bytes'] / ref['peak_rss_bytes']:.2f}"
         label = LABEL[e]
+        if r.get("memory_limit"):
+            label += f" (memory_limit {r['memory_limit']})"
         if r.get("session_start_seconds"):
             label += f" (session start {r['session_start_seconds']:.0f} s)"
         rows.append([f"{run['events']:,}", label, "FAILED" if r["rc"] else f"{r['wall_seconds']:.1f}",
@@ -162,7 +211,7 @@ for run in runs:
 
 stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
 result = {"bench": "pipeline", "utc": stamp, "profile": a.profile, "machine": host,
-          "params": {"sizes": sizes, "engines": engines, "mesh": a.mesh,
+          "params": {"sizes": sizes, "engines": engines, "mesh": a.mesh, "mesh_memory_limits": mesh_limits,
                      "spark_driver_memory": os.environ.get("BENCH_SPARK_DRIVER_MEMORY", "4g")},
           "runs": runs}
 out = os.path.join(HERE, "results", f"pipeline-{a.profile}-{stamp}.json")

@@ -24,6 +24,7 @@ pub mod interval;
 pub mod job;
 pub mod layout;
 pub mod logging;
+pub mod memory_pool;
 pub mod optimize;
 pub mod params;
 pub mod pipeline;

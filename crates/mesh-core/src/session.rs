@@ -10,7 +10,7 @@ use datafusion::catalog::{MemorySchemaProvider, SchemaProvider, TableProvider};
 use datafusion::datasource::MemTable;
 use datafusion::error::Result;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
-use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
+use datafusion::execution::memory_pool::TrackConsumersPool;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use mesh_domain::{Layer, Naming};
@@ -40,11 +40,11 @@ impl From<datafusion::error::DataFusionError> for SessionError {
 /// a query over the limit then fails with DataFusion's resources-exhausted error.
 pub fn runtime_env(memory_limit: u64, spill: bool, spill_dir: Option<std::path::PathBuf>) -> Result<Arc<RuntimeEnv>> {
     let limit = usize::try_from(memory_limit).unwrap_or(usize::MAX);
-    // Fair: each spilling operator (two sorts of two partitions) gets its share instead of the
-    // first one taking the whole pool and starving the other. The error of an exhausted pool
-    // names its five biggest consumers.
+    // Lending: an operator may use what the others do not hold, and half a fair share stays
+    // within reach of each (see `memory_pool`). The error of an exhausted pool names its five
+    // biggest consumers.
     let pool = TrackConsumersPool::new(
-        FairSpillPool::new(limit),
+        crate::memory_pool::LendingPool::new(limit),
         std::num::NonZeroUsize::new(5).expect("non-zero"),
     );
     let mode = match (spill, spill_dir) {
