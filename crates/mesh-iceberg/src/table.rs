@@ -5,8 +5,8 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arrow::array::{ArrayRef, RecordBatch, UInt32Array};
-use arrow::compute::{concat_batches, take_record_batch};
+use arrow::array::{ArrayRef, RecordBatch};
+use arrow::compute::{concat_batches, interleave_record_batch};
 use arrow::datatypes::{DataType, Field, Schema as ArrowSchema, SchemaRef as ArrowSchemaRef};
 use arrow::row::{RowConverter, SortField};
 use datafusion::common::ScalarValue;
@@ -945,10 +945,16 @@ impl Table {
         // control columns (an `op` flag, an ordering `lsn`) need not be table columns; `data`
         // is the source without them.
         let unprojected_schema = first.schema();
-        let unprojected = concat_batches(&unprojected_schema, source).map_err(|e| Error::Invalid {
-            table: name.clone(),
-            detail: format!("all merge source batches must have the same schema: {e}"),
-        })?;
+        if let Some(b) = source.iter().find(|b| b.schema() != unprojected_schema) {
+            return Err(Error::Invalid {
+                table: name.clone(),
+                detail: format!(
+                    "all merge source batches must have the same schema: {:?} differs from {:?}",
+                    b.schema(),
+                    unprojected_schema
+                ),
+            });
+        }
         let mut unprojected_key_idx = Vec::new();
         for k in &opts.keys {
             unprojected_key_idx.push(unprojected_schema.index_of(k).map_err(|_| Error::Invalid {
@@ -956,17 +962,7 @@ impl Table {
                 detail: format!("merge key {k} is missing from the merge source"),
             })?);
         }
-        let unprojected_keys: Vec<ArrayRef> = unprojected_key_idx
-            .iter()
-            .map(|i| unprojected.column(*i).clone())
-            .collect();
-        let unprojected_converter = RowConverter::new(
-            unprojected_keys
-                .iter()
-                .map(|a| SortField::new(a.data_type().clone()))
-                .collect(),
-        )?;
-        let unprojected = dedupe(&name, &unprojected, &unprojected_converter, &unprojected_keys, opts)?;
+        let unprojected = dedupe(&name, source, &unprojected_key_idx, opts)?;
         let is_delete = match &opts.delete_when {
             Some(sql) => Filter::compile(&name, sql, unprojected.schema())?.evaluate(&name, &unprojected)?,
             None => vec![false; unprojected.num_rows()],
@@ -1109,65 +1105,82 @@ impl Table {
     }
 }
 
-/// Apply the duplicate-key rule to the merge source.
-fn dedupe(
-    table: &str,
-    source: &RecordBatch,
-    converter: &RowConverter,
-    keys: &[ArrayRef],
-    opts: &MergeOptions,
-) -> Result<RecordBatch> {
-    let rows = converter.convert_columns(keys)?;
+/// Apply the duplicate-key rule to the merge source: one batch of the rows that remain, in
+/// source order. Works across the source's batches (rows are picked from them by index), so
+/// the source is never concatenated first: a CDC source with many events per key costs the
+/// rows that remain, not a second copy of every event.
+fn dedupe(table: &str, source: &[RecordBatch], key_idx: &[usize], opts: &MergeOptions) -> Result<RecordBatch> {
+    let schema = source[0].schema();
+    let keys_of = |b: &RecordBatch| -> Vec<ArrayRef> { key_idx.iter().map(|i| b.column(*i).clone()).collect() };
+    let converter = RowConverter::new(
+        key_idx
+            .iter()
+            .map(|i| SortField::new(schema.field(*i).data_type().clone()))
+            .collect(),
+    )?;
     let order = match &opts.duplicates {
         DuplicateKeys::Error => None,
         DuplicateKeys::KeepLatestBy(col) => {
-            let i = source.schema().index_of(col).map_err(|_| Error::Invalid {
+            let i = schema.index_of(col).map_err(|_| Error::Invalid {
                 table: table.to_string(),
                 detail: format!("ordering column {col} for duplicate merge keys is not in the source"),
             })?;
-            let c = RowConverter::new(vec![SortField::new(source.column(i).data_type().clone())])?;
-            Some(c.convert_columns(&[source.column(i).clone()])?)
+            Some((
+                i,
+                RowConverter::new(vec![SortField::new(schema.field(i).data_type().clone())])?,
+            ))
         }
     };
-    let mut winner: FastMap<&[u8], usize> = FastMap::default();
-    for i in 0..source.num_rows() {
-        let key = rows.row(i).data();
-        match winner.get(&key) {
-            None => {
-                winner.insert(key, i);
-            }
-            Some(&prev) => match &order {
-                None => {
-                    let shown: Vec<String> = keys
-                        .iter()
-                        .map(|a| {
-                            ScalarValue::try_from_array(a, i)
-                                .map(|v| v.to_string())
-                                .unwrap_or_default()
-                        })
-                        .zip(&opts.keys)
-                        .map(|(v, k)| format!("{k}={v}"))
-                        .collect();
-                    return Err(Error::Invalid {
-                        table: table.to_string(),
-                        detail: format!(
-                            "the merge source has several rows with key ({}); deduplicate the source or keep the latest row by an ordering column",
-                            shown.join(", ")
-                        ),
-                    });
-                }
-                Some(ord) => {
-                    if ord.row(i) >= ord.row(prev) {
-                        winner.insert(key, i);
-                    }
-                }
-            },
+    let mut key_rows = Vec::with_capacity(source.len());
+    let mut order_rows = Vec::with_capacity(source.len());
+    for b in source {
+        key_rows.push(converter.convert_columns(&keys_of(b))?);
+        if let Some((i, c)) = &order {
+            order_rows.push(c.convert_columns(&[b.column(*i).clone()])?);
         }
     }
-    if winner.len() == source.num_rows() {
-        return Ok(source.clone());
+    let total: usize = source.iter().map(RecordBatch::num_rows).sum();
+    // The winning (batch, row) per key; a later row wins a tie, as the last event does.
+    let mut winner: FastMap<&[u8], (usize, usize)> = FastMap::default();
+    for (bi, rows) in key_rows.iter().enumerate() {
+        for ri in 0..rows.num_rows() {
+            let key = rows.row(ri).data();
+            match winner.get(&key) {
+                None => {
+                    winner.insert(key, (bi, ri));
+                }
+                Some(&(pb, pr)) => {
+                    if order.is_none() {
+                        let shown: Vec<String> = keys_of(&source[bi])
+                            .iter()
+                            .map(|a| {
+                                ScalarValue::try_from_array(a, ri)
+                                    .map(|v| v.to_string())
+                                    .unwrap_or_default()
+                            })
+                            .zip(&opts.keys)
+                            .map(|(v, k)| format!("{k}={v}"))
+                            .collect();
+                        return Err(Error::Invalid {
+                            table: table.to_string(),
+                            detail: format!(
+                                "the merge source has several rows with key ({}); deduplicate the source or keep the latest row by an ordering column",
+                                shown.join(", ")
+                            ),
+                        });
+                    }
+                    if order_rows[bi].row(ri) >= order_rows[pb].row(pr) {
+                        winner.insert(key, (bi, ri));
+                    }
+                }
+            }
+        }
     }
-    let mut idx: Vec<u32> = winner.into_values().map(|i| i as u32).collect();
+    if winner.len() == total {
+        return Ok(concat_batches(&schema, source)?);
+    }
+    let mut idx: Vec<(usize, usize)> = winner.into_values().collect();
     idx.sort_unstable();
-    Ok(take_record_batch(source, &UInt32Array::from(idx))?)
+    let batches: Vec<&RecordBatch> = source.iter().collect();
+    Ok(interleave_record_batch(&batches, &idx)?)
 }

@@ -687,12 +687,23 @@ mod semantics {
         let mut opts = MergeOptions::on(["id"]);
         opts.duplicates = DuplicateKeys::KeepLatestBy("lsn".into());
         opts.delete_when = Some("op = 'D'".into());
-        let r = t.merge(&[cdc], &opts).await.unwrap();
+        let r = t.merge(std::slice::from_ref(&cdc), &opts).await.unwrap();
         assert_eq!((r.inserted, r.updated, r.deleted), (1, 0, 1), "{r:?}");
         assert_eq!(t.info().schema.len(), 2, "control columns must not be added");
         let py = env.py_read("cdc");
         assert_eq!(py["rows"], id_val_json(&[(1, "c"), (3, "c")]));
         assert_eq!(py["schema"], json!(["id", "val"]));
+
+        // The same events one per batch: duplicates are decided across batches alike.
+        let mut split = env.create("cdc_split", TableDefinition::new(id_val_schema())).await;
+        split
+            .append(&[id_val(&[(2, "old"), (3, "c")])], SchemaEvolution::default())
+            .await
+            .unwrap();
+        let batches: Vec<RecordBatch> = (0..cdc.num_rows()).map(|i| cdc.slice(i, 1)).collect();
+        let r = split.merge(&batches, &opts).await.unwrap();
+        assert_eq!((r.inserted, r.updated, r.deleted), (1, 0, 1), "{r:?}");
+        assert_eq!(env.py_read("cdc_split")["rows"], id_val_json(&[(1, "c"), (3, "c")]));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
