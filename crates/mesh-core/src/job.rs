@@ -755,6 +755,10 @@ impl JobContext<'_> {
 
         let out_table = project.table(&job.output).expect("validated reference");
         let shaped = shape_output(job, out_table, &schema, &batches, &sql_file)?;
+        // The merge owns the only references to the source from here, so it can free it once
+        // duplicates are decided.
+        drop(batches);
+        let _ = self.ctx.deregister_table("default.output");
         let mut t = engine
             .load_or_create(project, out_table)
             .await
@@ -769,7 +773,7 @@ impl JobContext<'_> {
             delete_when: m.delete_when.clone(),
             evolution: evolution(out_table),
         };
-        let r = t.merge(&shaped, &opts).await.map_err(JobError::engine(job))?;
+        let r = t.merge_owned(shaped, &opts).await.map_err(JobError::engine(job))?;
         self.report.inserted = Some(r.inserted);
         self.report.updated = Some(r.updated);
         self.report.deleted = Some(r.deleted);

@@ -924,6 +924,13 @@ impl Table {
     /// unmatched rows inserted. Copy-on-write: only data files that actually hold a source key
     /// are rewritten; files are pre-selected by partition values and key min/max statistics.
     pub async fn merge(&mut self, source: &[RecordBatch], opts: &MergeOptions) -> Result<MergeResult> {
+        self.merge_owned(source.to_vec(), opts).await
+    }
+
+    /// [`Table::merge`] taking the source: its batches are dropped once duplicates are decided,
+    /// so a large CDC source is not held beside the rows that remain of it while those are
+    /// matched and written (the caller must hold no other reference for that to free memory).
+    pub async fn merge_owned(&mut self, source: Vec<RecordBatch>, opts: &MergeOptions) -> Result<MergeResult> {
         let name = self.name();
         if opts.keys.is_empty() {
             return Err(Error::Invalid {
@@ -962,7 +969,8 @@ impl Table {
                 detail: format!("merge key {k} is missing from the merge source"),
             })?);
         }
-        let unprojected = dedupe(&name, source, &unprojected_key_idx, opts)?;
+        let unprojected = dedupe(&name, &source, &unprojected_key_idx, opts)?;
+        drop(source);
         let is_delete = match &opts.delete_when {
             Some(sql) => Filter::compile(&name, sql, unprojected.schema())?.evaluate(&name, &unprojected)?,
             None => vec![false; unprojected.num_rows()],
@@ -1075,12 +1083,26 @@ impl Table {
                 output.extend(kept.into_iter().filter(|b| b.num_rows() > 0));
             }
         }
-        let insert_mask: Vec<bool> = is_delete.iter().map(|d| !d).collect();
-        let inserted_rows = filter_rows(&source, &insert_mask)?;
+        let inserted_rows = if is_delete.iter().any(|d| *d) {
+            let insert_mask: Vec<bool> = is_delete.iter().map(|d| !d).collect();
+            filter_rows(&source, &insert_mask)?
+        } else {
+            source.clone()
+        };
         let inserted = (0..source.num_rows())
             .filter(|i| !is_delete[*i] && !matched_keys.contains(source_rows.row(*i).data()))
             .count() as u64;
-        output.push(inserted_rows);
+        // Only the rows to insert are needed from here: the deduplicated source goes before the
+        // files are written, and the rows go to the writer in slices, so splitting them by
+        // partition copies a slice at a time instead of all of them at once.
+        drop((source, data, unprojected));
+        const SLICE: usize = 64 * 1024;
+        output.extend(
+            (0..inserted_rows.num_rows())
+                .step_by(SLICE)
+                .map(|at| inserted_rows.slice(at, SLICE.min(inserted_rows.num_rows() - at))),
+        );
+        drop(inserted_rows);
         let added = write_data_files(&self.metadata, schema.clone(), self.catalog.file_io(), &output).await?;
         let files_rewritten = removed.len();
         let op = if removed.is_empty() {
