@@ -5,12 +5,13 @@ time, peak RSS of the process tree), checks that the three produced the same tab
 the comparison and writes results/pipeline-<profile>-<timestamp>.json (and latest-<profile>.json).
 
 usage: run.py MESH_EXE PROFILE WORKDIR [--sizes 1000000,10000000] [--engines meshkit,spark,duckdb]
-              [--raw-cache DIR] [--memory-limit EVENTS=SIZE,...]
+              [--raw-cache DIR] [--memory-limit EVENTS=SIZE,...] [--max-concurrency EVENTS=N,...]
 
 --raw-cache DIR keeps each size's generated raw files there (keyed by size and by the hash of
 the generator's source) and hard-links them into every run, so a 100M-event lake (~8 GB,
-several minutes to write) is generated once. --memory-limit 100000000=3GiB runs `mesh run` at
-that size with `memory_limit` set (the other engines keep their defaults).
+several minutes to write) is generated once. --memory-limit 100000000=3GiB and
+--max-concurrency 100000000=1 run `mesh run` at that size with those settings (as
+F01_MEMORY_LIMIT / F01_MAX_CONCURRENCY); the other engines keep their defaults.
 """
 import argparse
 import datetime as dt
@@ -40,9 +41,20 @@ p.add_argument("--engines", default="meshkit,spark,duckdb")
 p.add_argument("--keep", action="store_true", help="keep each size's lake and outputs in WORKDIR")
 p.add_argument("--raw-cache", help="folder keeping generated raw files between runs")
 p.add_argument("--memory-limit", default="", help="EVENTS=SIZE,...: meshkit's memory_limit per size")
+p.add_argument("--max-concurrency", default="", help="EVENTS=N,...: meshkit's max_concurrency per size")
 a = p.parse_args()
 sizes = [int(s.replace("_", "")) for s in a.sizes.split(",")]
-mesh_limits = {int(k.replace("_", "")): v for k, v in (x.split("=", 1) for x in a.memory_limit.split(",") if x)}
+
+
+def per_size(option):
+    return {int(k.replace("_", "")): v for k, v in (x.split("=", 1) for x in option.split(",") if x)}
+
+
+# meshkit's settings per size, as the variables `mesh` reads.
+mesh_settings = {}
+for key, option in (("memory_limit", a.memory_limit), ("max_concurrency", a.max_concurrency)):
+    for size, value in per_size(option).items():
+        mesh_settings.setdefault(size, {})[key] = value
 engines = a.engines.split(",")
 host = machine()
 
@@ -149,9 +161,10 @@ for size in sizes:
         out = os.path.join(base, engine)
         print(f"== {size:,} events: {LABEL[engine]}", flush=True)
         run_env = env
-        if engine == "meshkit" and size in mesh_limits:
-            run_env = dict(env, F01_MEMORY_LIMIT=mesh_limits[size])
-            print(f"   memory_limit = {mesh_limits[size]}", flush=True)
+        settings = mesh_settings.get(size, {}) if engine == "meshkit" else {}
+        if settings:
+            run_env = dict(env, **{f"F01_{k.upper()}": v for k, v in settings.items()})
+            print(f"   {', '.join(f'{k} = {v}' for k, v in settings.items())}", flush=True)
         r = measure(command(engine, dom, out), cwd=dom, env=run_env, log_path=os.path.join(base, f"{engine}.log"))
         r.pop("output")
         if engine == "spark":
@@ -159,8 +172,8 @@ for size in sizes:
             with open(os.path.join(base, "spark.log")) as f:
                 m = re.search(r"spark session: ([0-9.]+) s", f.read())
             r["session_start_seconds"] = float(m.group(1)) if m else None
-        if engine == "meshkit":
-            r["memory_limit"] = mesh_limits.get(size)
+        if settings:
+            r["settings"] = settings
         if r["rc"]:
             print(f"   FAILED (exit {r['rc']}); see {base}/{engine}.log", flush=True)
             failed = True
@@ -193,8 +206,8 @@ for run in runs:
             wr = f"{r['wall_seconds'] / ref['wall_seconds']:.2f}"
             rr = f"{r['peak_rss_bytes'] / ref['peak_rss_bytes']:.2f}"
         label = LABEL[e]
-        if r.get("memory_limit"):
-            label += f" (memory_limit {r['memory_limit']})"
+        if r.get("settings"):
+            label += " (" + ", ".join(f"{k} {v}" for k, v in r["settings"].items()) + ")"
         if r.get("session_start_seconds"):
             label += f" (session start {r['session_start_seconds']:.0f} s)"
         rows.append([f"{run['events']:,}", label, "FAILED" if r["rc"] else f"{r['wall_seconds']:.1f}",
@@ -211,7 +224,7 @@ for run in runs:
 
 stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
 result = {"bench": "pipeline", "utc": stamp, "profile": a.profile, "machine": host,
-          "params": {"sizes": sizes, "engines": engines, "mesh": a.mesh, "mesh_memory_limits": mesh_limits,
+          "params": {"sizes": sizes, "engines": engines, "mesh": a.mesh, "mesh_settings": mesh_settings,
                      "spark_driver_memory": os.environ.get("BENCH_SPARK_DRIVER_MEMORY", "4g")},
           "runs": runs}
 out = os.path.join(HERE, "results", f"pipeline-{a.profile}-{stamp}.json")

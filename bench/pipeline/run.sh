@@ -4,7 +4,7 @@
 # RSS of each, the ratios, and a check that all three wrote the same tables.
 #
 #   bench/pipeline/run.sh [--sizes 1000000,10000000] [--engines meshkit,spark,duckdb] [--keep]
-#                         [--raw-cache DIR] [--memory-limit 100000000=3GiB]
+#                         [--raw-cache DIR] [--memory-limit 100000000=3GiB] [--max-concurrency 100000000=1]
 #   PROFILE=dev bench/pipeline/run.sh --sizes 100000        # quick check
 #
 # PROFILE=release (default) | dev selects the cargo profile; MESHKIT_CACHE holds the venv;

@@ -732,16 +732,10 @@ impl JobContext<'_> {
             .await
             .map_err(|e| result_error(name.clone(), sql_file.clone(), e))?;
         self.finish_inputs().await?;
-        // The collected source is held until the commit: the pool is told (grown, not asked:
-        // the memory is already in use), so other queries' operators spill to make room
-        // instead of taking the process over `memory_limit`.
-        let _source_memory = {
-            let pool = &self.ctx.runtime_env().memory_pool;
-            let held = datafusion::execution::memory_pool::MemoryConsumer::new(format!("merge source of {name}"))
-                .register(pool);
-            held.grow(batches.iter().map(RecordBatch::get_array_memory_size).sum());
-            held
-        };
+        // The collected source is not counted in the memory pool: counted as memory no one can
+        // spill, it left other jobs' aggregations too little to spill with (at 100M events
+        // under a 3 GiB limit they failed instead of slowing down). It is bounded by the
+        // source, and the merge frees it once duplicates are decided.
 
         // Checks run on the result before anything is written.
         register_batches(&self.ctx, "default", "output", schema.clone(), batches.clone()).map_err(|e| {
