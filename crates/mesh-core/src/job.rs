@@ -326,13 +326,15 @@ impl<'a> JobRun<'a> {
     pub async fn run(&self) -> Result<JobReport, JobError> {
         let cx = self.open().await?;
         let span = cx.span.clone();
-        async {
+        let result = async {
             let df = cx.sql_file().await?;
             let origin = cx.job.sql.display().to_string();
             cx.commit_inner(df, origin).await
         }
         .instrument(span)
-        .await
+        .await;
+        crate::memory_pool::return_free_memory();
+        result
     }
 
     /// Opens the job for a transform written in Rust: its inputs registered as SQL tables and
@@ -624,7 +626,9 @@ impl JobContext<'_> {
     /// output table with the manifest's mode. A failing `error` check commits nothing.
     pub async fn commit(self, df: DataFrame) -> Result<JobReport, JobError> {
         let span = self.span.clone();
-        self.commit_inner(df, "(Rust transform)".into()).instrument(span).await
+        let result = self.commit_inner(df, "(Rust transform)".into()).instrument(span).await;
+        crate::memory_pool::return_free_memory();
+        result
     }
 
     /// `origin` names where the result comes from in errors: the SQL file or a Rust transform.
