@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use arrow::array::RecordBatch;
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use iceberg::io::FileIO;
 use iceberg::spec::{DataFile, Operation, PartitionKey, TableMetadata};
 use tokio::task::JoinSet;
@@ -486,9 +486,19 @@ async fn rewrite_group(
     target: usize,
 ) -> Result<Written> {
     let schema = meta.current_schema().clone();
-    let refs: Vec<&LiveFile> = group.inputs.iter().collect();
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    // One reader per core, each over every `threads`-th file: decoding a file happens on the
+    // task that reads it, so a single reader decodes on one core while the writer encodes on
+    // all of them. Rows arrive interleaved; a group keeps no order unless the table has a
+    // sort order, and then its rows are sorted below.
+    let readers = threads.min(group.inputs.len()).max(1);
+    let mut streams = Vec::with_capacity(readers);
+    for r in 0..readers {
+        let refs: Vec<&LiveFile> = group.inputs.iter().skip(r).step_by(readers).collect();
+        streams.push(read_files_ahead(name, meta, file_io, &schema, &refs, 4)?.boxed());
+    }
     let rows = AtomicU64::new(0);
-    let batches = read_files_ahead(name, meta, file_io, &schema, &refs, 4)?.inspect_ok(|b| {
+    let batches = futures::stream::select_all(streams).inspect_ok(|b| {
         rows.fetch_add(b.num_rows() as u64, Ordering::Relaxed);
     });
     let spec = meta.default_partition_spec();
@@ -503,7 +513,6 @@ async fn rewrite_group(
             )
         });
         let keys = sort_keys(meta, &schema);
-        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         if keys.is_empty() {
             write_parallel(meta, &schema, file_io, partition, batches, target, threads).await?
         } else {
