@@ -110,17 +110,30 @@ pub enum V {
 
 impl V {
     fn text(&self) -> Option<String> {
-        Some(match self {
-            V::Null => return None,
-            V::Str(s) => s.clone(),
-            V::Int(i) => i.to_string(),
+        let mut out = String::new();
+        self.write_text(&mut out).then_some(out)
+    }
+
+    /// Appends the value's text to `out` (false for NULL, which appends nothing). Appending,
+    /// not returning a `String`, keeps sample-data from allocating per value.
+    fn write_text(&self, out: &mut String) -> bool {
+        use std::fmt::Write;
+        // Writing into a String cannot fail.
+        let _ = match self {
+            V::Null => return false,
+            V::Str(s) => {
+                out.push_str(s);
+                Ok(())
+            }
+            V::Int(i) => write!(out, "{i}"),
             V::Dec(v, s) => {
                 let scale = 10i64.pow(u32::from(*s));
                 let sign = if *v < 0 { "-" } else { "" };
                 if *s == 0 {
-                    format!("{v}")
+                    write!(out, "{v}")
                 } else {
-                    format!(
+                    write!(
+                        out,
                         "{sign}{}.{:0width$}",
                         v.abs() / scale,
                         v.abs() % scale,
@@ -128,11 +141,12 @@ impl V {
                     )
                 }
             }
-            V::Float(f) => format!("{f}"),
-            V::Bool(b) => b.to_string(),
+            V::Float(f) => write!(out, "{f}"),
+            V::Bool(b) => write!(out, "{b}"),
             // Hand-formatted: chrono's format strings are interpreted per call, and this runs per row.
-            V::Date(d) => format!("{:04}-{:02}-{:02}", d.year(), d.month(), d.day()),
-            V::Ts(t) => format!(
+            V::Date(d) => write!(out, "{:04}-{:02}-{:02}", d.year(), d.month(), d.day()),
+            V::Ts(t) => write!(
+                out,
                 "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
                 t.year(),
                 t.month(),
@@ -141,7 +155,8 @@ impl V {
                 t.minute(),
                 t.second()
             ),
-        })
+        };
+        true
     }
 
     fn json(&self) -> serde_json::Value {
@@ -272,17 +287,25 @@ impl<'a> TableWriter<'a> {
                         .collect();
                     serde_json::Value::Object(obj).to_string() + "\n"
                 } else {
-                    let fields: Vec<String> = data.map(|(_, v)| csv_field(&v, &self.csv)).collect();
-                    fields.join(&self.delimiter) + "\n"
+                    let mut line = String::with_capacity(128);
+                    for (k, (_, v)) in data.enumerate() {
+                        if k > 0 {
+                            line.push_str(&self.delimiter);
+                        }
+                        push_csv_field(&mut line, &v, &self.csv);
+                    }
+                    line.push('\n');
+                    line
                 };
                 (line, partition)
             }
         };
         self.bytes += line.len() as u64;
-        let dir = self.dir.clone();
-        self.writer(&partition)?
-            .write_all(line.as_bytes())
-            .map_err(|source| SampleError::Io { path: dir, source })
+        let written = self.writer(&partition)?.write_all(line.as_bytes());
+        written.map_err(|source| SampleError::Io {
+            path: self.dir.clone(),
+            source,
+        })
     }
 
     fn finish(mut self) -> Result<(usize, u64), SampleError> {
@@ -297,16 +320,19 @@ impl<'a> TableWriter<'a> {
     }
 }
 
-fn csv_field(v: &V, opts: &CsvOptions) -> String {
-    let Some(text) = v.text() else {
-        return opts.null_value.clone();
-    };
-    let needs_quotes = text.contains(opts.delimiter) || text.contains(opts.quote) || text.contains('\n');
-    if needs_quotes {
+/// Appends one CSV field to `line`, quoted when it holds the delimiter, the quote or a newline.
+fn push_csv_field(line: &mut String, v: &V, opts: &CsvOptions) {
+    let start = line.len();
+    if !v.write_text(line) {
+        line.push_str(&opts.null_value);
+        return;
+    }
+    let text = &line[start..];
+    if text.contains(opts.delimiter) || text.contains(opts.quote) || text.contains('\n') {
         let q = opts.quote.to_string();
-        format!("{q}{}{q}", text.replace(&q, &format!("{q}{q}")))
-    } else {
-        text
+        let quoted = format!("{q}{}{q}", text.replace(&q, &format!("{q}{q}")));
+        line.truncate(start);
+        line.push_str(&quoted);
     }
 }
 
@@ -365,16 +391,17 @@ fn fnv(s: &str) -> u64 {
 }
 
 /// Builds a row in the table's column order from named values; missing columns are NULL.
-fn row(table: &Table, values: &[(&str, V)]) -> Row {
+/// The values are moved out (NULL is left behind), not cloned: this runs per generated row.
+fn row(table: &Table, values: &mut [(&str, V)]) -> Row {
     Row::Values(
         table
             .columns
             .iter()
             .map(|c| {
                 values
-                    .iter()
+                    .iter_mut()
                     .find(|(n, _)| *n == c.name.as_str())
-                    .map(|(_, v)| v.clone())
+                    .map(|(_, v)| std::mem::replace(v, V::Null))
                     .unwrap_or(V::Null)
             })
             .collect(),
@@ -410,7 +437,7 @@ fn sales_events(
             };
             w.write(row(
                 table,
-                &[
+                &mut [
                     ("event_id", V::Str(format!("S{id:010}"))),
                     ("event_ts", V::Ts(t)),
                     ("store_id", V::Int(rng.range(1, 50))),
@@ -457,7 +484,7 @@ fn customer_events(
                 "U"
             };
             let when = ts(o.start, 0, t);
-            let values = if op == "D" {
+            let mut values = if op == "D" {
                 vec![
                     ("event_id", V::Str(format!("C{event:010}"))),
                     ("customer_id", V::Int(id)),
@@ -484,7 +511,7 @@ fn customer_events(
                     ("segment", V::Str(segment)),
                 ]
             };
-            w.write(row(table, &values))?;
+            w.write(row(table, &mut values))?;
             rows += 1;
             t += rng.range(60, 86_400);
         }
@@ -547,7 +574,7 @@ fn legacy_orders(
             };
             w.write(row(
                 table,
-                &[
+                &mut [
                     ("order_id", V::Int(id)),
                     ("customer_id", customer),
                     ("order_ts", V::Ts(ts(o.start, 0, t))),
@@ -727,6 +754,11 @@ mod tests {
         assert_eq!(V::Dec(1234, 2).text().unwrap(), "12.34");
         assert_eq!(V::Dec(-5, 2).text().unwrap(), "-0.05");
         let o = CsvOptions::default();
+        let csv_field = |v: &V, o: &CsvOptions| {
+            let mut line = String::from("x,");
+            push_csv_field(&mut line, v, o);
+            line.split_off(2)
+        };
         assert_eq!(csv_field(&V::Str("a,b".into()), &o), "\"a,b\"");
         assert_eq!(csv_field(&V::Str("say \"hi\"".into()), &o), "\"say \"\"hi\"\"\"");
         assert_eq!(csv_field(&V::Null, &o), "");
