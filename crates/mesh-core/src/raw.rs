@@ -328,14 +328,7 @@ fn fast_date(s: &str) -> Option<i32> {
 /// Days from 1970-01-01 to a proleptic Gregorian date, None when it does not exist
 /// (H. Hinnant's `days_from_civil`: integer arithmetic instead of chrono's date type).
 fn civil_days(year: i32, month: u32, day: u32) -> Option<i32> {
-    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
-    let month_days = match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return None,
-    };
+    let month_days = mesh_domain::param::days_in_month(year, month)?;
     if day == 0 || day > month_days {
         return None;
     }

@@ -94,15 +94,20 @@ pub fn parse_date(s: &str) -> Option<(u32, u32, u32)> {
         return None;
     }
     let (y, m, d) = (digits(y, 4)?, digits(m, 2)?, digits(d, 2)?);
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let days = match m {
+    let days = days_in_month(y as i32, m)?;
+    (y >= 1 && (1..=days).contains(&d)).then_some((y, m, d))
+}
+
+/// Days of `month` (1–12) in the proleptic Gregorian `year`; None for a month out of range.
+pub fn days_in_month(year: i32, month: u32) -> Option<u32> {
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    Some(match month {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
         4 | 6 | 9 | 11 => 30,
         2 if leap => 29,
         2 => 28,
         _ => return None,
-    };
-    (y >= 1 && (1..=days).contains(&d)).then_some((y, m, d))
+    })
 }
 
 /// `YYYY-MM-DD`, `T` or a space, `HH:MM[:SS[.f…]]`, then an optional `Z` or `±HH:MM`.
