@@ -5,10 +5,8 @@
 //! sort runs within it without spilling, and the process's heap stays far below the input:
 //! the raw input is streamed, not held.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use datafusion::arrow::util::pretty::pretty_format_batches;
@@ -19,7 +17,7 @@ use mesh_core::sample::{generate, SampleOptions};
 use mesh_domain::Domain;
 
 mod common;
-use common::{copy_domain, engine, walk};
+use common::{copy_domain, engine, heap_growth_since, heap_mark, walk, CountingHeap};
 
 /// Sales events: the job below sorts all of them (~70 MB of rows, over twice the limit below,
 /// which each of the two sorting partitions gets half of).
@@ -32,55 +30,8 @@ const STREAM_EVENTS: u64 = 1_200_000;
 const STREAM_LIMIT: &str = "16MiB";
 const STREAM_LIMIT_BYTES: usize = 16 * 1024 * 1024;
 
-/// The heap of this test process: the bytes allocated now, and the most since the last reset.
-struct Counting;
-
-static HEAP: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-fn grew(by: usize) {
-    let now = HEAP.fetch_add(by, Ordering::Relaxed) + by;
-    PEAK.fetch_max(now, Ordering::Relaxed);
-}
-
-// SAFETY: every call is passed to the system allocator unchanged; only sizes are counted.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            grew(layout.size());
-        }
-        p
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc_zeroed(layout) };
-        if !p.is_null() {
-            grew(layout.size());
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) };
-        HEAP.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            if new_size >= layout.size() {
-                grew(new_size - layout.size());
-            } else {
-                HEAP.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
-            }
-        }
-        p
-    }
-}
-
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: CountingHeap = CountingHeap;
 
 /// The tests of this file one at a time, so one's heap is not counted in the other's peak
 /// when they share a process (`cargo test`; nextest runs each in its own).
@@ -211,12 +162,11 @@ async fn a_raw_input_larger_than_the_limit_is_streamed_within_it() {
     // No disk: nothing may spill, so the whole job must fit the pool.
     let mut limited = engine(dir.path(), &domain, Some(STREAM_LIMIT)).await;
     limited.runtime = mesh_core::session::runtime_env(STREAM_LIMIT_BYTES as u64, false, None).unwrap();
-    let before = HEAP.load(Ordering::Relaxed);
-    PEAK.store(before, Ordering::Relaxed);
+    let mark = heap_mark();
     let got = daily_sales(&limited, &domain, "limited")
         .await
         .unwrap_or_else(|e| panic!("a streamed aggregation within {STREAM_LIMIT}: {e}"));
-    let peak = PEAK.load(Ordering::Relaxed) - before;
+    let peak = heap_growth_since(mark);
     eprintln!("raw input {raw_bytes} bytes, heap growth at peak {peak} bytes");
     assert_eq!(got, expected);
     // Parsed whole, the input alone would take more than its size on disk.

@@ -5,9 +5,7 @@
 //!
 //! The heap is measured by this test binary's global allocator, so this file holds one test.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use datafusion::arrow::util::pretty::pretty_format_batches;
@@ -17,56 +15,10 @@ use mesh_core::sample::{generate, SampleOptions};
 use mesh_domain::Domain;
 
 mod common;
-use common::{copy_domain, engine};
-
-/// Counts the bytes allocated now and the most ever allocated at once.
-struct Counting;
-
-static CURRENT: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-fn grew(n: usize) {
-    let now = CURRENT.fetch_add(n, Ordering::Relaxed) + n;
-    PEAK.fetch_max(now, Ordering::Relaxed);
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = System.alloc(layout);
-        if !p.is_null() {
-            grew(layout.size());
-        }
-        p
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let p = System.alloc_zeroed(layout);
-        if !p.is_null() {
-            grew(layout.size());
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        System.dealloc(ptr, layout);
-        CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let p = System.realloc(ptr, layout, new_size);
-        if !p.is_null() {
-            if new_size >= layout.size() {
-                grew(new_size - layout.size());
-            } else {
-                CURRENT.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
-            }
-        }
-        p
-    }
-}
+use common::{copy_domain, engine, heap_growth_since, heap_mark, CountingHeap};
 
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: CountingHeap = CountingHeap;
 
 /// Rows of the result: ~150 bytes each in Arrow, ~300 MB in all, ten times the limit.
 const ROWS: u64 = 2_000_000;
@@ -128,10 +80,9 @@ async fn run(engine: &Engine, domain: &Domain, run_id: &str) -> (JobReport, usiz
     };
     let cx = job.open().await.unwrap();
     let df = cx.sql(&result_sql()).await.unwrap();
-    let base = CURRENT.load(Ordering::Relaxed);
-    PEAK.store(base, Ordering::Relaxed);
+    let mark = heap_mark();
     let report = cx.commit(df).await.unwrap();
-    (report, PEAK.load(Ordering::Relaxed).saturating_sub(base))
+    (report, heap_growth_since(mark))
 }
 
 /// The table's content, summarised per day by DataFusion over the committed snapshot.

@@ -52,3 +52,70 @@ pub async fn engine(root: &Path, domain: &Arc<Domain>, limit: Option<&str>) -> E
         .await
         .unwrap()
 }
+
+/// A global allocator that counts the heap: a test binary that measures memory declares
+/// `#[global_allocator] static ALLOCATOR: common::CountingHeap = common::CountingHeap;`,
+/// takes a [`heap_mark`] and later reads [`heap_growth_since`] it.
+pub struct CountingHeap;
+
+static HEAP: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static PEAK: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+fn grew(by: usize) {
+    use std::sync::atomic::Ordering;
+    let now = HEAP.fetch_add(by, Ordering::Relaxed) + by;
+    PEAK.fetch_max(now, Ordering::Relaxed);
+}
+
+fn shrank(by: usize) {
+    HEAP.fetch_sub(by, std::sync::atomic::Ordering::Relaxed);
+}
+
+// SAFETY: every call is passed to the system allocator unchanged; only sizes are counted.
+unsafe impl std::alloc::GlobalAlloc for CountingHeap {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        let p = unsafe { std::alloc::System.alloc(layout) };
+        if !p.is_null() {
+            grew(layout.size());
+        }
+        p
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
+        let p = unsafe { std::alloc::System.alloc_zeroed(layout) };
+        if !p.is_null() {
+            grew(layout.size());
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        unsafe { std::alloc::System.dealloc(ptr, layout) };
+        shrank(layout.size());
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
+        let p = unsafe { std::alloc::System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            if new_size >= layout.size() {
+                grew(new_size - layout.size());
+            } else {
+                shrank(layout.size() - new_size);
+            }
+        }
+        p
+    }
+}
+
+/// The heap's size now, from which the peak is counted again.
+pub fn heap_mark() -> usize {
+    use std::sync::atomic::Ordering;
+    let now = HEAP.load(Ordering::Relaxed);
+    PEAK.store(now, Ordering::Relaxed);
+    now
+}
+
+/// How far the heap grew above `mark` at its highest since the mark was taken.
+pub fn heap_growth_since(mark: usize) -> usize {
+    PEAK.load(std::sync::atomic::Ordering::Relaxed).saturating_sub(mark)
+}
