@@ -306,22 +306,40 @@ def control_columns(spec: dict, result_columns: list[str]) -> list[str]:
     return [c for c in result_columns if c not in table and (c == order_by or c in delete_when)]
 
 
+def closest(wanted: str, known: list[str]) -> str | None:
+    """`did you mean …?` for the known name closest to `wanted` (as meshkit's diagnostics)."""
+    import difflib
+
+    match = difflib.get_close_matches(wanted, known, n=1, cutoff=0.75)
+    return f"did you mean `{match[0]}`?" if match else None
+
+
 def shape_sql(spec: dict, result_columns: list[str], relation: str) -> str:
-    """Projects the SQL result onto the output table's columns in table order (a missing
-    nullable column is NULL, a missing required one an error), plus merge control columns."""
+    """Projects the SQL result onto the output table's columns in table order, each cast to its
+    declared type, plus merge control columns. The result must name exactly the declared
+    columns: a missing one (nullable or not) or an extra one is an error naming the closest
+    name, as in the local runtime (a misspelt alias must not leave a column NULL)."""
     have = set(result_columns)
+    declared = [c["name"] for c in spec["output"]["columns"]]
+    controls = control_columns(spec, result_columns)
+    job, out, file = spec.get("job", "?"), spec["output"]["reference"], spec["sql"]["file"]
+    for r in result_columns:
+        if r not in declared and r not in controls:
+            hint = closest(r, declared)
+            raise JobFailed(
+                f"job `{job}`: the SQL result's column `{r}` is not a column of {out} (declared: {', '.join(declared)}); "
+                f"{hint + ' ' if hint else ''}rename or remove it in {file}"
+            )
     select = []
     for c in spec["output"]["columns"]:
-        if c["name"] in have:
-            select.append(f"CAST({quote(c['name'])} AS {c['spark_type']}) AS {quote(c['name'])}")
-        elif c["nullable"]:
-            select.append(f"CAST(NULL AS {c['spark_type']}) AS {quote(c['name'])}")
-        else:
+        if c["name"] not in have:
+            hint = closest(c["name"], [r for r in result_columns if r not in declared])
             raise JobFailed(
-                f"the SQL result has no column `{c['name']}`, required by {spec['output']['reference']} "
-                f"(nullable = false); select it in {spec['sql']['file']}"
+                f"job `{job}`: the SQL result has no column `{c['name']}`, declared by {out}; "
+                f"{hint + ' ' if hint else ''}select it in {file} (`… AS {c['name']}`)"
             )
-    select += [quote(c) for c in control_columns(spec, result_columns)]
+        select.append(f"CAST({quote(c['name'])} AS {c['spark_type']}) AS {quote(c['name'])}")
+    select += [quote(c) for c in controls]
     return "SELECT " + ", ".join(select) + f" FROM {relation}"
 
 
@@ -618,14 +636,44 @@ def is_processed(bookmark: dict, f: dict) -> bool:
     return int(f["modified_ms"]) < bookmark["before_ms"] or _file_key(f) in {_file_key(x) for x in bookmark["files"]}
 
 
+def changed_file(bookmark: dict, f: dict) -> dict | None:
+    """The processed file `f` was when the bookmark recorded it, if `f` is that file changed
+    since (same path, another size or modification time); meshkit's `RawBookmark::changed`."""
+    return next((p for p in bookmark["files"] if p["path"] == f["path"] and _file_key(p) != _file_key(f)), None)
+
+
+def changed_reason(was: dict, now: dict) -> str:
+    """Why a changed processed file is refused: meshkit's `ChangedFile::reason`, same text."""
+    if int(now["size"]) > int(was["size"]):
+        how = f"grew from {was['size']} to {now['size']} bytes"
+    elif int(now["size"]) != int(was["size"]):
+        how = f"shrank from {was['size']} to {now['size']} bytes"
+    else:
+        how = "was rewritten"
+    return (
+        f"{how} (modified at {now['modified_ms']} ms, processed as modified at {was['modified_ms']} ms) after this job processed it; "
+        "reading it again would repeat its rows, reading only part of it is not possible\n"
+        "  help: land new rows in new files (a raw file is complete once landed); put this file back as it was, "
+        "or move it out of the table's folder and land its rows again under a new name"
+    )
+
+
 def select_new_files(bookmark: dict, files: list[dict]) -> list[dict]:
-    """The raw files (path under the table location, size, modified_ms) not yet processed."""
+    """The raw files (path under the table location, size, modified_ms) not yet processed.
+    A processed file that changed since fails the run, naming it (`changed_file`)."""
+    for f in files:
+        was = changed_file(bookmark, f)
+        if was is not None:
+            raise JobFailed(f"{f.get('uri') or f['path']}: {changed_reason(was, f)}")
     return sorted((f for f in files if not is_processed(bookmark, f)), key=_file_key)
 
 
-def advance_bookmark(bookmark: dict, read: list[dict]) -> dict:
+def advance_bookmark(bookmark: dict, read: list[dict], run_ms: int) -> dict:
+    """The bookmark after also processing `read` in a run at `run_ms` (ms since the epoch): a
+    modification time after the run's time counts as the run's time, so a file dated in the
+    future cannot make files landing normally after the run look processed."""
     every = bookmark["files"] + read
-    newest = max((int(f["modified_ms"]) for f in every), default=None)
+    newest = max((min(int(f["modified_ms"]), run_ms) for f in every), default=None)
     before = bookmark["before_ms"] if newest is None else max(bookmark["before_ms"], newest - BOOKMARK_BAND_MS)
     kept = sorted({_file_key(f) for f in every if int(f["modified_ms"]) >= before})
     return {"before_ms": before, "files": [{"path": p, "size": s, "modified_ms": m} for p, s, m in kept]}
@@ -699,13 +747,19 @@ def parse_done(grain: str, text: str | None) -> set:
         b = b or a
         try:
             start, last = interval(grain, a)[0], interval(grain, b)[0]
-        except JobFailed:
+        except (JobFailed, OverflowError):
+            # OverflowError: an interval ending after year 9999, recorded by an old version
+            # that marked future intervals done; never complete, so never done.
             continue
         if interval_label(grain, start) != a or interval_label(grain, last) != b:
             continue
         while start <= last and len(done) <= 1_000_000:
+            try:
+                nxt = _next_start(grain, start)
+            except OverflowError:
+                break
             done.add(interval_label(grain, start))
-            start = _next_start(grain, start)
+            start = nxt
     return done
 
 
@@ -779,27 +833,140 @@ def daily_support_error(spec: dict) -> str | None:
     return None
 
 
-def bind_interval(spec: dict, params: dict[str, str], done_text: str | None, today: str) -> tuple:
+# The run's time and the intervals due at it, exactly as mesh_core::interval::due decides
+# (crates/mesh-core/tests/glue_daily.rs checks both on the same cases).
+MAX_INTERVALS = 4000
+
+
+def parse_run_time(text: str):
+    """A run's time as naive UTC: RFC 3339 (`2026-12-07T06:00:00Z`, `…+01:00`, what the
+    schedule passes), `YYYY-MM-DDTHH:MM[:SS]` / `YYYY-MM-DD HH:MM[:SS]` (UTC) or a date."""
+    import datetime as dt
+
+    t = text.strip()
+    if t.endswith("Z"):
+        t = t[:-1] + "+00:00"
+    try:
+        v = dt.datetime.fromisoformat(t)
+    except ValueError:
+        raise JobFailed(f"run_at = `{text}` is not a time: use 2026-12-07T06:00:00Z") from None
+    if v.tzinfo is not None:
+        v = v.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return v
+
+
+def format_instant(t) -> str:
+    return t.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _containing(grain: str, t):
+    if grain == "hour":
+        return t.replace(minute=0, second=0, microsecond=0)
+    if grain == "day":
+        return t.replace(hour=0, minute=0, second=0, microsecond=0)
+    return t.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def _end(grain: str, start):
+    return interval(grain, interval_label(grain, start))[1]
+
+
+def due_plan(tr: dict, done: set, at) -> dict:
+    """The intervals a scheduled run at `at` processes: complete (end + lag <= at) and not
+    done, from `start` (else after the latest done one, else only the latest complete one),
+    oldest first, at most MAX_INTERVALS; plus the `lookback` latest done ones again."""
+    import datetime as dt
+
+    grain = tr["grain"]
+    lag = int(tr.get("lag_seconds") or 0)
+    lookback = int(tr.get("lookback") or 0)
+    in_progress = _containing(grain, at - dt.timedelta(seconds=lag))
+    last_complete = _containing(grain, in_progress - dt.timedelta(seconds=1))
+    starts = sorted(interval(grain, label)[0] for label in done)
+    not_complete = [s for s in starts if s >= in_progress]
+    before = [s for s in starts if s < in_progress]
+    done_starts = set(starts)
+    if tr.get("start"):
+        first = interval(grain, tr["start"])[0]
+    elif before:
+        first = _end(grain, before[-1])
+    else:
+        first = last_complete
+    due, more = [], False
+    i = first
+    while i <= last_complete:
+        if i not in done_starts:
+            if len(due) == MAX_INTERVALS:
+                more = True
+                break
+            due.append((i, "missing"))
+        i = _end(grain, i)
+    if not more:
+        due += [(s, "lookback") for s in before[::-1][:lookback]]
+        due.sort()
+    return {
+        "due": [(interval_label(grain, s), why) for s, why in due],
+        "more_due": more,
+        "in_progress": interval_label(grain, in_progress),
+        "in_progress_complete_at": _end(grain, in_progress) + dt.timedelta(seconds=lag),
+        "not_complete_done": [interval_label(grain, s) for s in not_complete],
+    }
+
+
+def describe_plan(plan: dict) -> str:
+    """The same words as `mesh run` prints (mesh_core::interval::DuePlan::describe)."""
+    why = {"missing": "complete, not done", "lookback": "lookback: done, again for late data"}
+    parts = [f"{label} ({why[w]})" for label, w in plan["due"]] or ["nothing due"]
+    if plan["more_due"]:
+        parts.append(f"more than {MAX_INTERVALS} due: the next run continues")
+    parts.append(f"{plan['in_progress']} in progress: not yet (complete at {format_instant(plan['in_progress_complete_at'])})")
+    return ", ".join(parts)
+
+
+def names_interval(params: dict[str, str]) -> bool:
+    return "interval_start" in params or "run_date" in params
+
+
+def check_complete(grain: str, start, end, at, lag_seconds: int) -> None:
+    import datetime as dt
+
+    complete = end + dt.timedelta(seconds=lag_seconds)
+    if complete > at:
+        lag = f" and the job's lag is {lag_seconds} s" if lag_seconds else ""
+        raise JobFailed(
+            f"{interval_label(grain, start)} is not complete at the run's time {format_instant(at)}: it ends at {format_instant(end)}{lag}, so its data may still arrive\n"
+            f"  help: a run processes only complete intervals; run it after {format_instant(complete)}, or pass --at to replay a run at a later time"
+        )
+
+
+def bind_interval(spec: dict, params: dict[str, str], done_text: str | None, at) -> tuple:
     """A time-range run's interval, as `mesh run` binds it: from `interval_start`, else
-    `run_date`, else `today` (UTC). Adds `${interval_start}`, `${interval_end}` (and `run_date`
-    when absent) to `params`; returns (start, end, label, the done set with it, encoded)."""
+    `run_date`, else the oldest interval due at the run's time `at`; it must be complete at
+    `at`. Adds `${interval_start}`, `${interval_end}` (and `run_date` when absent) to `params`;
+    returns (start, end, label, the done set with it, encoded), dropping intervals recorded as
+    done before they were complete."""
     tr = spec["time_range"]
     grain = tr["grain"]
+    done = parse_done(grain, done_text)
+    plan = due_plan(tr, done, at)
     if "interval_start" in params:
         name, value = "interval_start", params["interval_start"]
     elif "run_date" in params:
         name, value = "run_date", params["run_date"]
+    elif plan["due"]:
+        name, value = "interval_start", plan["due"][0][0]
     else:
-        name, value = "run_date", today
+        raise JobFailed(f"no interval is due: {describe_plan(plan)}")
     try:
         start, end = interval(grain, value)
     except JobFailed:
         raise JobFailed(f"parameter {name} = `{value}` is not a date: use YYYY-MM-DD (or YYYY-MM-DDTHH for hourly jobs)") from None
+    check_complete(grain, start, end, at, int(tr.get("lag_seconds") or 0))
     for k, v in interval_params(grain, start, end).items():
         if k != "run_date" or "run_date" not in params:
             params[k] = v
     label = interval_label(grain, start)
-    done = parse_done(grain, done_text) | {label}
+    done = (done - set(plan["not_complete_done"])) | {label}
     return start, end, label, encode_done(grain, done)
 
 
@@ -894,63 +1061,305 @@ def input_table(spec: dict, inp: dict) -> str:
     return ".".join(quote(p) for p in (spec["iceberg"]["catalog"], inp["database"], inp["table"]))
 
 
+# --------------------------------------------------------------------------- raw tables (bad-row policy)
+# The local engine's raw reader (mesh_core::raw), on Spark: every declared column of every row is
+# read as text and checked (type and nullability, also columns the query does not read: Spark
+# would prune them), quoted newlines are parsed (`multiLine`), and each rejected row gets the
+# reason meshkit gives it: `file`, `line`, `column_name`, `reason`, `raw`, as in `<table>_rejected`.
+
+# Declared types as the manifest names them, from the spec's Spark types (`translate::spark_type`).
+_MESH_TYPES = {"bigint": "long", "timestamp_ntz": "timestamp", "timestamp": "timestamptz"}
+
+NOT_NULL_REASON = "is NULL but the column is declared nullable = false"
+NOT_UTF8_REASON = "is not UTF-8 text"
+ROW_COLUMNS = ("__file", "__line", "__raw", "__line_reason")
+
+
+def mesh_type(spark_type: str) -> str:
+    return _MESH_TYPES.get(spark_type, spark_type.replace(" ", ""))
+
+
+def _sql_string(s: str) -> str:
+    return "'" + s.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def valid_text_sql(text: str, spark_type: str) -> str:
+    """SQL that is true when the (non-null) text `text` parses as the declared type the way
+    meshkit's `parse_text` parses it (the text trimmed, the same shapes accepted)."""
+    t = mesh_type(spark_type)
+    s = f"trim({text})"
+    if t in ("string", "binary"):
+        return "true"
+    if t == "boolean":
+        return f"lower({s}) IN ('true', '1', 't', 'yes', 'false', '0', 'f', 'no')"
+    if t in ("int", "long"):
+        return f"({s} RLIKE '^[+-]?[0-9]+$' AND try_cast({s} AS {spark_type}) IS NOT NULL)"
+    if t in ("float", "double"):
+        number = "^[+-]?(([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?|(?i)(inf|infinity|nan))$"
+        return f"({s} RLIKE {_sql_string(number)} AND try_cast({s} AS {spark_type}) IS NOT NULL)"
+    if t.startswith("decimal"):
+        return f"({s} RLIKE '^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)$' AND try_cast({s} AS {spark_type}) IS NOT NULL)"
+    if t == "date":
+        return f"({s} RLIKE '^[0-9]{{4}}-[0-9]{{1,2}}-[0-9]{{1,2}}$' AND try_cast({s} AS date) IS NOT NULL)"
+    shape = "^[0-9]{4}-[0-9]{2}-[0-9]{2}([ T][0-9]{2}:[0-9]{2}(:[0-9]{2}([.][0-9]{1,9})?)?)?"
+    if t == "timestamptz":
+        shape += "(Z|[+-][0-9]{2}:[0-9]{2})?"
+    return f"({s} RLIKE {_sql_string(shape + '$')} AND try_cast({s} AS {spark_type}) IS NOT NULL)"
+
+
+def value_sql(text: str, spark_type: str) -> str:
+    """The typed value of a checked text, as meshkit builds it (strings untrimmed)."""
+    t = mesh_type(spark_type)
+    if t == "string":
+        return text
+    if t == "binary":
+        return f"CAST({text} AS binary)"
+    if t == "boolean":
+        return f"lower(trim({text})) IN ('true', '1', 't', 'yes')"
+    return f"CAST(trim({text}) AS {spark_type})"
+
+
+def reason_sql(columns: list[dict]) -> str:
+    """A struct (column, reason) for the first problem of a row, in meshkit's order: a
+    line-level problem, then per declared column its type, then its nullability; NULL for a
+    good row. Texts are in columns named as declared."""
+    cases = ["WHEN `__line_reason` IS NOT NULL THEN named_struct('column', CAST(NULL AS string), 'reason', `__line_reason`)"]
+    for c in columns:
+        q = quote(c["name"])
+        name = _sql_string(c["name"])
+        typ = _sql_string(mesh_type(c["spark_type"]))
+        valid = valid_text_sql(q, c["spark_type"])
+        if valid != "true":
+            cases.append(
+                f"WHEN {q} IS NOT NULL AND NOT {valid} THEN named_struct('column', {name}, 'reason', concat('`', {q}, '` is not a valid ', {typ}))"
+            )
+        if not c.get("nullable", True):
+            cases.append(f"WHEN {q} IS NULL THEN named_struct('column', {name}, 'reason', {_sql_string(NOT_NULL_REASON)})")
+    return "CASE " + " ".join(cases) + " END"
+
+
+def path_exists(spark, location: str) -> bool:
+    jvm = spark.sparkContext._jvm
+    root = jvm.org.apache.hadoop.fs.Path(location)
+    fs = root.getFileSystem(spark._jsparkSession.sessionState().newHadoopConf())
+    return bool(fs.exists(root))
+
+
+def partition_columns(inp: dict) -> list[str]:
+    return list(inp.get("partition_by") or [])
+
+
+def _file_display(col):
+    """`input_file_name()` as meshkit's errors show a file: a local path without `file:`."""
+    from pyspark.sql import functions as F
+
+    return F.regexp_replace(F.expr("url_decode(" + col + ")"), "^file:(//)?", "")
+
+
+def raw_csv_rows(spark, inp: dict, paths: list[str], location: str):
+    """A CSV table's rows as text: one column per declared column (NULL where the text is the
+    null value or the column is absent), and `__file`, `__line`, `__raw`, `__line_reason`."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    c = inp["csv"]
+    names = [col["name"] for col in inp["columns"]]
+    parts = [p for p in partition_columns(inp) if p in names]
+    data = [n for n in names if n not in parts]
+
+    def reader():
+        r = (
+            spark.read.format("csv")
+            .option("header", str(c["header"]).lower())
+            .option("sep", c["delimiter"])
+            .option("quote", c["quote"])
+            .option("escape", c.get("escape") or c["quote"])
+            .option("nullValue", c["null_value"])
+            .option("multiLine", "true")
+            .option("encoding", "UTF-8")
+            .option("basePath", location)
+        )
+        return r
+
+    if c["header"]:
+        # The columns by the header's names, as meshkit maps them (the first header found).
+        file_cols = [f for f in reader().option("inferSchema", "false").load(paths).columns if f not in parts]
+        if not file_cols:
+            return None
+        missing = [n for n in data if n not in file_cols]
+        if missing:
+            raise JobFailed(
+                f"{location}: the header lacks column(s) {', '.join(missing)} declared for `{inp['reference']}` (header: {','.join(file_cols)})"
+            )
+    else:
+        file_cols = data
+    fields = [f"{quote(n)} string" for n in file_cols] + [f"{quote(p)} string" for p in parts] + ["`_corrupt_record` string"]
+    df = (
+        reader()
+        .schema(", ".join(fields))
+        .option("mode", "PERMISSIVE")
+        .option("columnNameOfCorruptRecord", "_corrupt_record")
+        .load(paths)
+        .withColumn("__file", _file_display("input_file_name()"))
+        .withColumn("__ord", F.monotonically_increasing_id())
+    )
+    sep = c["delimiter"]
+    null_text = c["null_value"]
+    joined = F.concat_ws(sep, *[F.coalesce(F.col(quote(n)), F.lit(null_text)) for n in file_cols])
+    corrupt = F.col("_corrupt_record")
+    raw = F.when(corrupt.isNotNull(), F.regexp_replace(corrupt, "\r?\n$", "")).otherwise(joined)
+    texts = [F.col(quote(n)) for n in file_cols] + [corrupt]
+    not_utf8 = F.lit(False)
+    for t in texts:
+        not_utf8 = not_utf8 | F.coalesce(F.instr(t, "\ufffd") > 0, F.lit(False))
+    fields_found = F.size(F.split(F.regexp_replace(corrupt, "\r?\n$", ""), _regex_quote(sep), -1))
+    line_reason = (
+        F.when(not_utf8, F.lit(NOT_UTF8_REASON))
+        .when(corrupt.isNotNull(), F.concat(fields_found.cast("string"), F.lit(f" fields where {len(file_cols)} are expected")))
+    )
+    df = df.withColumn("__raw", F.when(not_utf8, F.lit("")).otherwise(raw)).withColumn("__line_reason", line_reason)
+    # Lines: records in file order (one task reads a whole file in multiLine mode), each
+    # starting after the header and the lines of the records before it.
+    newlines = F.length(raw) - F.length(F.regexp_replace(raw, "\n", ""))
+    w = Window.partitionBy("__file").orderBy("__ord")
+    before = F.coalesce(F.sum(newlines).over(w.rowsBetween(Window.unboundedPreceding, -1)), F.lit(0))
+    first = 2 if c["header"] else 1
+    df = df.withColumn("__line", (F.row_number().over(w) - 1 + first + before).cast("long"))
+    for n in names:
+        if n not in file_cols and n not in parts:
+            df = df.withColumn(n, F.lit(None).cast("string"))
+    return df.select(*[F.col(quote(n)) for n in names], *[F.col(x) for x in ROW_COLUMNS])
+
+
+def _regex_quote(s: str) -> str:
+    return "".join("\\" + ch if ch in ".^$*+?{}[]\\|()" else ch for ch in s)
+
+
+def raw_json_rows(spark, inp: dict, paths: list[str], location: str):
+    """A JSON-lines table's rows as text (values as their JSON text, strings as they are), with
+    `__file`, `__line` (1-based), `__raw` (the line), `__line_reason`. Blank lines are skipped."""
+    from pyspark.sql import functions as F
+
+    names = [col["name"] for col in inp["columns"]]
+    parts = [p for p in partition_columns(inp) if p in names]
+    data = [n for n in names if n not in parts]
+    schema = ", ".join(["value string"] + [f"{quote(p)} string" for p in parts])
+    files = (
+        spark.read.schema(schema)
+        .option("wholetext", "true")
+        .option("basePath", location)
+        .text(paths)
+        .withColumn("__file", _file_display("input_file_name()"))
+    )
+    lines = files.select(
+        "__file", *[F.col(quote(p)) for p in parts], F.posexplode(F.split(F.col("value"), "\n")).alias("__pos", "__text")
+    )
+    lines = lines.withColumn("__text", F.regexp_replace("__text", "\r$", "")).where(F.trim(F.col("__text")) != "")
+    struct = ", ".join([f"{quote(n)} string" for n in data] + ["`_corrupt_record` string"])
+    parsed = F.from_json(F.col("__text"), struct, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt_record"})
+    lines = lines.withColumn("__parsed", parsed)
+    not_utf8 = F.instr(F.col("__text"), "\ufffd") > 0
+    malformed = F.col("__parsed").isNull() | F.col("__parsed._corrupt_record").isNotNull() | ~F.trim(F.col("__text")).startswith("{")
+    line_reason = F.when(not_utf8, F.lit(NOT_UTF8_REASON)).when(malformed, F.lit("not a JSON object"))
+    return lines.select(
+        *[(F.col(f"__parsed.{quote(n)}") if n in data else F.col(quote(n))).alias(n) for n in names],
+        F.col("__file"),
+        (F.col("__pos") + 1).cast("long").alias("__line"),
+        F.when(not_utf8, F.lit("")).otherwise(F.col("__text")).alias("__raw"),
+        line_reason.alias("__line_reason"),
+    )
+
+
+def rejected_rows(checked):
+    """The rejected rows of a checked read as `<table>_rejected` holds them, in file order."""
+    from pyspark.sql import functions as F
+
+    return checked.where(F.col("__bad").isNotNull()).select(
+        F.col("__file").alias("file"),
+        F.col("__line").alias("line"),
+        F.col("__bad.column").alias("column_name"),
+        F.col("__bad.reason").alias("reason"),
+        F.col("__raw").alias("raw"),
+    )
+
+
+def bad_row_error(inp: dict, row) -> str:
+    """meshkit's error for the first bad row under `bad_rows = "fail"` (RawError::BadRow/BadLine)."""
+    where = f"{row['file']}:{row['line']}: "
+    what = f"column `{row['column_name']}`: {row['reason']}" if row["column_name"] is not None else row["reason"]
+    return (
+        f"reading {inp['reference']}: {where}{what}\n"
+        f"  help: fix the source file, or set bad_rows = \"quarantine\" on table `{inp['reference']}` to set such rows aside"
+    )
+
+
+def read_raw_text(spark, spec: dict, inp: dict, run_id: str, location: str, paths: list[str]):
+    """A CSV or JSON raw table read and checked as meshkit reads it: returns the good rows with
+    the declared types. `fail` raises on the first bad row in file order; `quarantine` writes
+    the rejected rows under `rejected_location/run_id=…/`."""
+    from pyspark.sql import functions as F
+
+    rows = (raw_csv_rows if inp["format"] == "csv" else raw_json_rows)(spark, inp, paths, location)
+    if rows is None:
+        return spark.createDataFrame([], schema_ddl(inp["columns"]))
+    checked = rows.withColumn("__bad", F.expr(reason_sql(inp["columns"]))).cache()
+    rejected = rejected_rows(checked)
+    count = rejected.count()
+    if count:
+        if inp.get("bad_rows") != "quarantine":
+            first = rejected.orderBy("file", "line").first()
+            raise JobFailed(bad_row_error(inp, first))
+        target = inp.get("rejected_location")
+        if target:
+            rejected.write.mode("overwrite").parquet(f"{target.rstrip('/')}/run_id={run_id}/")
+        log("bad rows quarantined", spec, run_id, level="warn", table=inp["reference"], rejected=count, folder=target)
+    good = checked.where(F.col("__bad").isNull())
+    return good.select(*[F.expr(value_sql(quote(c["name"]), c["spark_type"])).alias(c["name"]) for c in inp["columns"]])
+
+
+def check_parquet_nulls(df, inp: dict) -> None:
+    """meshkit refuses a Parquet file holding NULLs in a `nullable = false` column, read by the
+    query or not; one pass over those columns."""
+    from pyspark.sql import functions as F
+
+    strict = [c["name"] for c in inp["columns"] if not c.get("nullable", True)]
+    if not strict:
+        return
+    counts = df.select(*[F.sum(F.col(quote(n)).isNull().cast("long")).alias(n) for n in strict]).first()
+    for n in strict:
+        if counts[n]:
+            raise JobFailed(f"reading {inp['reference']}: column `{n}` holds NULLs but is declared nullable = false")
+
+
 def read_input(spark, spec: dict, inp: dict, run_id: str, path: str | None = None, location: str | None = None, files: list[str] | None = None):
     """One input as a DataFrame. Raw tables are read from their files with the declared schema
-    and bad-row policy; Iceberg tables through the catalog. `path`, a Parquet copy of the
-    input, replaces both (the differential tests feed every engine the same Parquet files);
-    `location` replaces a raw table's folder; `files` (URIs under it) reads only those."""
+    and bad-row policy, as meshkit reads them (`read_raw_text`); Iceberg tables through the
+    catalog. `path`, a Parquet copy of the input, replaces both (the differential tests feed
+    every engine the same Parquet files); `location` replaces a raw table's folder; `files`
+    (URIs under it) reads only those. A raw table with no folder yet has no rows."""
     if path:
         return spark.read.parquet(path)
     fmt = inp["format"]
     location = location or inp["location"]
     if fmt == "iceberg":
         return spark.table(input_table(spec, inp))
+    empty = lambda: spark.createDataFrame([], schema_ddl(inp["columns"]))  # noqa: E731
     if files is not None and not files:
-        return spark.createDataFrame([], schema_ddl(inp["columns"]))
-    quarantine = inp.get("bad_rows") == "quarantine"
-    columns = list(inp["columns"])
-    if quarantine and fmt != "parquet":
-        columns.append({"name": "_corrupt_record", "spark_type": "string", "nullable": True})
-    reader = spark.read.schema(schema_ddl(columns))
-    if fmt == "parquet":
-        reader = reader.format("parquet")
-    else:
-        reader = reader.format(fmt).option("mode", "PERMISSIVE" if quarantine else "FAILFAST")
-        if quarantine:
-            reader = reader.option("columnNameOfCorruptRecord", "_corrupt_record")
-        if fmt == "csv":
-            c = inp["csv"]
-            reader = (
-                reader.option("header", str(c["header"]).lower())
-                .option("sep", c["delimiter"])
-                .option("quote", c["quote"])
-                .option("nullValue", c["null_value"])
-            )
-            # No escape character means RFC 4180 doubled quotes, as the local reader parses them.
-            reader = reader.option("escape", c.get("escape") or c["quote"])
+        return empty()
     if files is None:
-        df = reader.load(location)
+        if not path_exists(spark, location):
+            return empty()
+        listed = list_raw_files(spark, location)
+        if not listed:
+            return empty()
+        paths = [glob_escape(f["uri"]) for f in listed]
     else:
-        # The partition columns come from the folders under the table's, as for a whole read.
-        df = reader.option("basePath", location).load([glob_escape(f) for f in files])
-    if quarantine and fmt != "parquet":
-        # Spark forbids queries that touch only the corrupt-record column of an uncached source.
-        df = df.cache()
-        bad = df.where("_corrupt_record IS NOT NULL")
-        rejected = bad.count()
-        if rejected:
-            target = inp.get("rejected_location")
-            if target:
-                from pyspark.sql import functions as F
-
-                (
-                    bad.select(F.col("_corrupt_record").alias("line"), F.lit("does not match the declared schema").alias("reason"))
-                    .write.mode("overwrite")
-                    .parquet(f"{target.rstrip('/')}/run_id={run_id}/")
-                )
-            log("bad rows quarantined", spec, run_id, level="warn", table=inp["reference"], rejected=rejected, folder=target)
-        df = df.where("_corrupt_record IS NULL").drop("_corrupt_record")
-    return df
+        paths = [glob_escape(f) for f in files]
+    if fmt == "parquet":
+        df = spark.read.schema(schema_ddl(inp["columns"])).format("parquet").option("basePath", location).load(paths)
+        check_parquet_nulls(df, inp)
+        return df
+    return read_raw_text(spark, spec, inp, run_id, location, paths)
 
 
 def table_snapshots(spark, table: str) -> tuple[list[dict], int | None]:
@@ -1001,15 +1410,16 @@ def list_raw_files(spark, location: str) -> list[dict]:
     return sorted(out, key=lambda f: f["path"])
 
 
-def read_raw_increment(spark, spec: dict, inp: dict, key: str, state: JobState, run_id: str):
-    """The files of a raw input not yet processed by this job; the advanced bookmark goes into
-    `state`, to be committed with the result."""
+def read_raw_increment(spark, spec: dict, inp: dict, key: str, state: JobState, run_id: str, run_ms: int):
+    """The files of a raw input not yet processed by this job; the advanced bookmark (the run's
+    time `run_ms` capping modification times) goes into `state`, to be committed with the
+    result. A processed file that changed since fails the run, naming it."""
     bookmark = parse_bookmark_at(state.get(key), key)
     listed = list_raw_files(spark, inp["location"])
-    new = select_new_files(bookmark, [{k: f[k] for k in ("path", "size", "modified_ms")} for f in listed])
-    uris = {f["path"]: f["uri"] for f in listed}
-    df = read_input(spark, spec, inp, run_id, files=[uris[f["path"]] for f in new])
-    state.set(key, encode_bookmark(advance_bookmark(bookmark, new)))
+    new = select_new_files(bookmark, listed)
+    df = read_input(spark, spec, inp, run_id, files=[f["uri"] for f in new])
+    read = [{k: f[k] for k in ("path", "size", "modified_ms")} for f in new]
+    state.set(key, encode_bookmark(advance_bookmark(bookmark, read, run_ms)))
     log(
         "incremental input",
         spec,
@@ -1063,17 +1473,25 @@ def read_iceberg_increment(spark, spec: dict, inp: dict, key: str, state: JobSta
     return df
 
 
-def register_inputs(spark, spec: dict, run_id: str, paths: dict[str, str] | None = None, state: JobState | None = None) -> dict[str, str]:
+def register_inputs(
+    spark, spec: dict, run_id: str, paths: dict[str, str] | None = None, state: JobState | None = None, run_ms: int | None = None
+) -> dict[str, str]:
     """Registers every input as a temporary view; returns `database.table` -> view name.
-    With `state`, incremental inputs yield only what this job has not processed yet."""
+    With `state`, incremental inputs yield only what this job has not processed yet; `run_ms`
+    is the run's time in ms since the epoch (raw bookmarks count no file as modified after it;
+    the time inputs are registered when not given)."""
     views = {}
     bookmarks = (spec.get("incremental") or {}).get("bookmarks", {})
+    if run_ms is None:
+        run_ms = int(time.time() * 1000)
     for inp in spec["inputs"]:
         path = (paths or {}).get(inp["qualified"])
         key = bookmarks.get(inp["reference"])
         if key and state is not None and not path:
-            read = read_iceberg_increment if inp["format"] == "iceberg" else read_raw_increment
-            df = read(spark, spec, inp, key, state, run_id)
+            if inp["format"] == "iceberg":
+                df = read_iceberg_increment(spark, spec, inp, key, state, run_id)
+            else:
+                df = read_raw_increment(spark, spec, inp, key, state, run_id, run_ms)
         else:
             df = read_input(spark, spec, inp, run_id, path)
         name = view_name(inp["qualified"])
@@ -1258,7 +1676,42 @@ def spark_session(spec: dict, catalog: dict[str, str] | None = None):
     return builder.getOrCreate()
 
 
+def run_at(params: dict[str, str]):
+    """The run's time: `run_at` (the schedule's time, passed by the state machine, or a
+    replay's), else now (UTC)."""
+    import datetime as dt
+
+    if params.get("run_at"):
+        return parse_run_time(params["run_at"])
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
 def run(spark, spec: dict, sql_text: str, params: dict[str, str], run_id: str, paths: dict[str, str] | None = None) -> dict:
+    """A run of the job. A time-range job whose parameters name no interval processes every
+    interval due at the run's time (`run_at`), oldest first, each in its own commit with its
+    state (a failure leaves the ones before it committed); otherwise one run of `run_one`."""
+    at = run_at(params)
+    tr = spec.get("time_range")
+    if not tr or names_interval(params):
+        return run_one(spark, spec, sql_text, params, run_id, paths, at)
+    plan = due_plan(tr, parse_done(tr["grain"], JobState(spark, spec).get(tr["intervals_key"])), at)
+    log("intervals", spec, run_id, at=format_instant(at), plan=describe_plan(plan))
+    total = {"intervals": [], "due": describe_plan(plan), "rows_written": 0, "checks": [], "mode": spec["write"]["mode"]}
+    for label, _why in plan["due"]:
+        one = dict(params, interval_start=label)
+        try:
+            r = run_one(spark, spec, sql_text, one, run_id, paths, at)
+        except JobFailed as e:
+            done = f" (committed before it: {', '.join(total['intervals'])})" if total["intervals"] else ""
+            raise JobFailed(f"job `{spec['job']}`, interval {label}{done}: {e}") from e
+        total["intervals"].append(label)
+        total["interval"] = label
+        total["rows_written"] += r.get("rows_written", 0)
+        total["checks"] = r.get("checks", [])
+    return total
+
+
+def run_one(spark, spec: dict, sql_text: str, params: dict[str, str], run_id: str, paths: dict[str, str] | None = None, at=None) -> dict:
     """The whole job: inputs, SQL, checks, table layout, write. `paths` as in `read_input`.
 
     Incremental and time-range jobs read their state from the output table first and commit
@@ -1275,10 +1728,13 @@ def run(spark, spec: dict, sql_text: str, params: dict[str, str], run_id: str, p
     state = JobState(spark, spec) if spec.get("incremental") or tr else None
     views = register_inputs(spark, spec, run_id, paths, state)
     params = dict(params)
+    if not tr:
+        # `${run_date}` of a job that is not time-range: the run's date unless it was given.
+        params.setdefault("run_date", (at or run_at(params)).strftime("%Y-%m-%d"))
     window = None
+    at = at or run_at(params)
     if tr:
-        today = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d")
-        start, end, label, done = bind_interval(spec, params, state.get(tr["intervals_key"]), today)
+        start, end, label, done = bind_interval(spec, params, state.get(tr["intervals_key"]), at)
         state.set(tr["intervals_key"], done)
         window = (start, end, label)
         log("interval", spec, run_id, interval=label, interval_start=params["interval_start"], interval_end=params["interval_end"])
@@ -1344,8 +1800,189 @@ def run_maintenance(spark, spec: dict, run_id: str) -> dict:
     return report
 
 
-def main(argv: list[str], catalog: dict[str, str] | None = None) -> int:
-    """The Glue job's entry point. `catalog`, as in `iceberg_conf`, is for local tests only."""
+# --------------------------------------------------------------------------- retries
+# The runner retries what the local engine retries (mesh-core/src/retry.rs: IO and object-store
+# errors, throttling and timeouts of a remote service, a lost commit race) and fails the Glue run
+# at once for anything else: another attempt would fail the same way, only later. A failed Glue
+# run is therefore final: the job's Glue `max_retries` is 0 and the state machine retries only
+# the StartJobRun call itself (mesh-infra/src/sfn.rs).
+
+RETRIES_ARG = "mesh-retries"
+RETRY_BACKOFF_ARG = "mesh-retry-backoff-seconds"
+# The first wait of a run started outside a pipeline (which passes no backoff).
+DEFAULT_RETRY_BACKOFF_SECONDS = 30
+
+# Class names (simple names, of the exception or any superclass) that fail at once even when a
+# transient one is also in the chain: the query, the runner's own checks, missing or forbidden
+# objects, unreadable content, and a commit whose outcome is unknown (it may have happened:
+# another attempt could write the same input twice).
+_PERMANENT_CLASSES = {
+    "JobFailed",
+    "AnalysisException",
+    "ParseException",
+    "FileNotFoundException",
+    "NoSuchFileException",
+    "NotFoundException",
+    "NoSuchTableException",
+    "NoSuchNamespaceException",
+    "AccessDeniedException",
+    "EntityNotFoundException",
+    "InvalidInputException",
+    "CommitStateUnknownException",
+    "CharacterCodingException",
+    "JsonProcessingException",
+    "FileNotFoundError",
+    "PermissionError",
+}
+_PERMANENT_TOKENS = ("AccessDenied", "NoSuchKey", "NoSuchBucket", "EntityNotFoundException", "InvalidInputException")
+# (Not 400: AWS answers throttling with 400 too.)
+_PERMANENT_STATUS = re.compile(r"Status Code: (401|403|404)\b")
+# Transient kinds: IO and network errors (Java's IOException family, Python's connection
+# errors), AWS SDK client errors (no answer), Iceberg's lost commit race and its IO wrapper,
+# and the throttling and service errors of S3 and Glue.
+_TRANSIENT_CLASSES = {
+    "IOException",
+    "UncheckedIOException",
+    "RuntimeIOException",
+    "SdkClientException",
+    "CommitFailedException",
+    "ThrottlingException",
+    "InternalServiceException",
+    "OperationTimeoutException",
+    "ConnectionError",
+    "TimeoutError",
+}
+_TRANSIENT_TOKENS = (
+    "ThrottlingException",
+    "Rate exceeded",
+    "SlowDown",
+    "ServiceUnavailable",
+    "InternalServiceException",
+    "RequestTimeout",
+    "Connection reset",
+    "Read timed out",
+)
+_TRANSIENT_STATUS = re.compile(r"Status Code: (429|500|502|503|504)\b")
+
+
+def _simple(name: str) -> str:
+    return re.split(r"[.$]", name)[-1]
+
+
+def error_is_transient(chain: list[dict]) -> bool:
+    """Whether another attempt may succeed, from an error's chain as `error_chain` gives it
+    (`classes`: the class and superclass names of each link, `message`, and `transient` when
+    the error says so itself). Unknown errors are permanent, as in the local engine."""
+    for link in chain:
+        if link.get("transient") is not None:
+            return bool(link["transient"])
+    for link in chain:
+        names = {_simple(c) for c in link["classes"]}
+        message = link.get("message") or ""
+        if names & _PERMANENT_CLASSES or any(t in message for t in _PERMANENT_TOKENS) or _PERMANENT_STATUS.search(message):
+            return False
+    for link in chain:
+        names = {_simple(c) for c in link["classes"]}
+        glue_cme = any(c.endswith("ConcurrentModificationException") and ".glue." in c for c in link["classes"])
+        message = link.get("message") or ""
+        if names & _TRANSIENT_CLASSES or glue_cme or any(t in message for t in _TRANSIENT_TOKENS) or _TRANSIENT_STATUS.search(message):
+            return True
+    return False
+
+
+def _java_links(throwable, limit: int = 20) -> list[dict]:
+    """A Java throwable (through Py4J) and its causes: class, superclasses and message."""
+    links = []
+    seen = 0
+    while throwable is not None and seen < limit:
+        seen += 1
+        try:
+            classes = []
+            cls = throwable.getClass()
+            while cls is not None:
+                classes.append(cls.getName())
+                cls = cls.getSuperclass()
+            message = throwable.getMessage()
+            links.append({"classes": classes, "message": str(message) if message is not None else ""})
+            throwable = throwable.getCause()
+        except Exception:  # noqa: BLE001 - a dead gateway: classify what was read
+            break
+    return links
+
+
+def error_chain(error: BaseException) -> list[dict]:
+    """An exception as `error_is_transient` reads it: each Python exception of the chain
+    (`__cause__`, `__context__`) with its classes and message, then the Java exception behind
+    a PySpark error (`_origin`) or a Py4J error (`java_exception`) with its causes."""
+    chain = []
+    seen = set()
+    e = error
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        link = {"classes": [c.__name__ for c in type(e).__mro__], "message": getattr(e, "desc", None) or str(e)}
+        if isinstance(getattr(e, "transient", None), bool):
+            link["transient"] = e.transient
+        chain.append(link)
+        java = getattr(e, "_origin", None) or getattr(e, "java_exception", None)
+        if java is not None:
+            chain.extend(_java_links(java))
+        e = e.__cause__ or e.__context__
+    return chain
+
+
+def retry_waits(retries: int, backoff_seconds: float) -> list[float]:
+    """The wait before each retry, as the local engine's (mesh-core's dag): the backoff, then
+    twice as long each time."""
+    return [backoff_seconds * (1 << min(i, 16)) for i in range(retries)]
+
+
+def retry_settings(args: dict[str, str], spec: dict) -> tuple[int, float]:
+    """(retries, first wait in seconds) of this run: the pipeline step's, passed by the state
+    machine as `--mesh-retries` and `--mesh-retry-backoff-seconds`; without them (a run started
+    by hand) the job's `glue.max_retries` from the manifest and a 30 s backoff."""
+    def number(key: str, default, kind):
+        text = args.get(key)
+        if text is None:
+            return default
+        try:
+            value = kind(text)
+        except ValueError:
+            value = -1
+        if value < 0:
+            raise JobFailed(f"--{key} must be a number of at least 0, not {text!r} (the state machine passes the step's retry settings)")
+        return value
+
+    retries = number(RETRIES_ARG, int(spec.get("glue", {}).get("max_retries", 0)), int)
+    backoff = number(RETRY_BACKOFF_ARG, DEFAULT_RETRY_BACKOFF_SECONDS, float)
+    return retries, backoff
+
+
+def run_with_retries(attempt_fn, retries: int, backoff_seconds: float, on_retry=None, sleep=time.sleep):
+    """Calls `attempt_fn(attempt)` until it returns; a transient error is retried at most
+    `retries` times after the `retry_waits`, any other error (or the last one) is raised.
+    `on_retry(attempt, error, wait)` runs before each wait. Returns (result, attempts)."""
+    waits = retry_waits(retries, backoff_seconds)
+    attempt = 1
+    while True:
+        try:
+            return attempt_fn(attempt), attempt
+        except Exception as e:  # noqa: BLE001 - classified, then raised unless transient
+            if attempt > retries or not error_is_transient(error_chain(e)):
+                raise
+            wait = waits[attempt - 1]
+            if on_retry is not None:
+                on_retry(attempt, e, wait)
+            sleep(wait)
+            attempt += 1
+
+
+def main(argv: list[str], catalog: dict[str, str] | None = None, sleep=time.sleep) -> int:
+    """The Glue job's entry point. `catalog`, as in `iceberg_conf`, and `sleep` (the waits
+    between attempts) are for local tests only.
+
+    Transient errors are retried here (`run_with_retries`, the step's retry settings from
+    `retry_settings`); any other error, or the last transient one, fails the Glue run, which is
+    then final: nothing reruns a run that failed."""
     spec_uri, overrides = parse_args(argv)
     from pyspark.sql import SparkSession
 
@@ -1353,15 +1990,29 @@ def main(argv: list[str], catalog: dict[str, str] | None = None) -> int:
     spec = load_spec(read_text(bootstrap, spec_uri))
     spark = spark_session(spec, catalog)
     # Glue passes its run id; outside Glue a fresh one keeps quarantine folders apart.
-    run_id = dict(_pairs(argv)).get("JOB_RUN_ID") or uuid.uuid4().hex
+    pairs = dict(_pairs(argv))
+    run_id = pairs.get("JOB_RUN_ID") or uuid.uuid4().hex
     params = run_params(spec, overrides, run_id)
-    try:
+    retries, backoff = retry_settings(pairs, spec)
+
+    def attempt(n: int):
         if spec.get("kind") == "maintenance":
-            run_maintenance(spark, spec, run_id)
-        else:
-            run(spark, spec, read_text(spark, spec["sql"]["uri"]), params, run_id)
-    except JobFailed as e:
-        log("job failed", spec, run_id, level="error", error=str(e))
+            return run_maintenance(spark, spec, run_id)
+        return run(spark, spec, read_text(spark, spec["sql"]["uri"]), params, run_id)
+
+    def retrying(n: int, error: BaseException, wait: float) -> None:
+        log("attempt failed", spec, run_id, level="warn", attempt=n, retries=retries, transient=True,
+            retry_in_seconds=wait, error=str(error)[:4000])
+        try:
+            spark.catalog.clearCache()  # the failed attempt's cached result
+        except Exception:  # noqa: BLE001 - a cache that cannot be cleared is only memory
+            pass
+
+    try:
+        run_with_retries(attempt, retries, backoff, retrying, sleep)
+    except Exception as e:  # noqa: BLE001 - logged, then raised: the Glue run fails
+        log("job failed", spec, run_id, level="error", error=str(e)[:4000],
+            transient=error_is_transient(error_chain(e)), retries=retries)
         raise
     return 0
 
