@@ -5,6 +5,7 @@
 //! [`load::load_domain`], which reports every problem at once with file, line, field and a fix. [`naming::Naming`] derives every AWS
 //! name and path from the model. Nothing here knows about engines, clouds or async.
 
+pub mod cron;
 pub mod diagnostic;
 pub mod env;
 pub mod ident;

@@ -23,12 +23,8 @@ pub(super) fn check_pipeline(
     let f = |field: &str| format!("pipelines[{i}].{field}");
     let name = cx.name(&f("name"), &p.name);
     if let Some(s) = &p.schedule {
-        if let Err(e) = check_schedule(s) {
-            cx.err_help(
-                f("schedule"),
-                e,
-                "EventBridge Scheduler syntax: cron(minutes hours day-of-month month day-of-week year)",
-            );
+        if let Err(e) = crate::cron::check_schedule(s) {
+            cx.err_help(f("schedule"), e.message, e.help);
         }
     }
     let max_concurrency = p.max_concurrency.unwrap_or(4);
@@ -239,42 +235,11 @@ fn check_dependencies(cx: &mut FileCx<'_>, i: usize, steps: &[Step]) {
     }
 }
 
-/// EventBridge Scheduler accepts `cron(6 fields)` with `?` in day-of-month or day-of-week, or `rate(N unit)`.
+/// An EventBridge Scheduler expression as EventBridge reads it, and one that fires at least
+/// once after now (see [`crate::cron`]); the error is the message, the fix is in
+/// [`crate::cron::check_schedule`]'s help.
 pub fn check_schedule(expr: &str) -> Result<(), String> {
-    if let Some(inner) = expr.strip_prefix("cron(").and_then(|s| s.strip_suffix(')')) {
-        let fields: Vec<&str> = inner.split_whitespace().collect();
-        if fields.len() != 6 {
-            return Err(format!(
-                "`{expr}` has {} fields; EventBridge cron has 6: minutes hours day-of-month month day-of-week year",
-                fields.len()
-            ));
-        }
-        if fields[2] != "?" && fields[4] != "?" {
-            return Err(format!("`{expr}`: one of day-of-month and day-of-week must be `?`"));
-        }
-        let ok = |f: &str| f.chars().all(|c| c.is_ascii_alphanumeric() || ",-*/?LW#".contains(c));
-        if let Some(bad) = fields.iter().find(|f| !ok(f)) {
-            return Err(format!("`{expr}`: `{bad}` is not a cron field"));
-        }
-        return Ok(());
-    }
-    if let Some(inner) = expr.strip_prefix("rate(").and_then(|s| s.strip_suffix(')')) {
-        let parts: Vec<&str> = inner.split_whitespace().collect();
-        return match parts.as_slice() {
-            [n, unit]
-                if n.parse::<u32>().is_ok_and(|n| n > 0)
-                    && ["minute", "minutes", "hour", "hours", "day", "days"].contains(unit) =>
-            {
-                Ok(())
-            }
-            _ => Err(format!(
-                "`{expr}` is not a rate; write e.g. rate(1 hour) or rate(15 minutes)"
-            )),
-        };
-    }
-    Err(format!(
-        "`{expr}` is not a schedule; write cron(0 6 * * ? *) or rate(1 day)"
-    ))
+    crate::cron::check_schedule(expr).map(|_| ()).map_err(|e| e.message)
 }
 
 /// Orders steps so dependencies come first (stable: declaration order among ready steps),
@@ -353,5 +318,9 @@ mod tests {
         assert!(check_schedule("cron(0 6 * * *)").is_err());
         assert!(check_schedule("cron(0 6 1 * MON *)").is_err());
         assert!(check_schedule("0 6 * * *").is_err());
+        assert!(check_schedule("cron(0 6 31 2 ? *)")
+            .unwrap_err()
+            .contains("never fires"));
+        assert!(check_schedule("cron(0 25 * * ? *)").unwrap_err().contains("hours"));
     }
 }
