@@ -237,13 +237,16 @@ pub(crate) async fn validate(
 /// job that committed first moved them, and committing on top would process its input twice.
 pub(crate) fn validate_state(table: &str, meta: &TableMetadata, pending: &PendingCommit) -> Result<()> {
     for (key, expected) in &pending.expect_summary {
-        let now = crate::state::summary_property(meta, key);
-        if &now != expected {
+        let now = crate::state::job_state(meta, key);
+        if now.as_ref() != Ok(expected) {
+            let now = match now {
+                Ok(v) => v.unwrap_or_else(|| "(absent)".into()),
+                Err(lost) => format!("lost ({lost})"),
+            };
             return Err(conflict(
                 table,
                 format!(
-                    "summary property {key} is {} but this {} was planned on {} (another run committed meanwhile)",
-                    now.as_deref().unwrap_or("(absent)"),
+                    "summary property {key} is {now} but this {} was planned on {} (another run committed meanwhile)",
                     pending.action,
                     expected.as_deref().unwrap_or("(absent)")
                 ),
@@ -444,6 +447,7 @@ pub(crate) async fn produce(
     for (k, v) in crate::state::inherited(&meta).iter().chain(&pending.extra_summary) {
         props.insert(k.clone(), v.clone());
     }
+    let carries_state = props.keys().any(|k| k.starts_with(crate::state::STATE_PREFIX));
 
     let list_path = format!("{location}/metadata/snap-{snapshot_id}-1-{}.avro", uuid::Uuid::new_v4());
     let mut list = ManifestListWriter::v2(
@@ -468,10 +472,19 @@ pub(crate) async fn produce(
         })
         .with_schema_id(schema.schema_id())
         .build();
-    let new_meta = TableMetadataBuilder::new_from_metadata(meta, log_location)
-        .set_branch_snapshot(snapshot, MAIN_BRANCH)?
-        .build()?
-        .metadata;
+    let mut builder =
+        TableMetadataBuilder::new_from_metadata(meta, log_location).set_branch_snapshot(snapshot, MAIN_BRANCH)?;
+    if carries_state {
+        // The snapshot holding the latest state is kept by every engine's snapshot expiry.
+        builder = builder.set_ref(
+            crate::state::STATE_TAG,
+            iceberg::spec::SnapshotReference::new(
+                snapshot_id,
+                iceberg::spec::SnapshotRetention::Tag { max_ref_age_ms: None },
+            ),
+        )?;
+    }
+    let new_meta = builder.build()?.metadata;
     let location = MetadataLocation::from_str(base_location)?.with_next_version();
     crate::durable::write_metadata(&new_meta, file_io, &location).await?;
     Ok((new_meta, location.to_string()))

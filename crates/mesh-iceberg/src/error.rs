@@ -81,6 +81,18 @@ pub enum Error {
         /// The newest metadata file found.
         latest: String,
     },
+    /// A job's state (snapshot summary property `key`) cannot be found in a table that has
+    /// history: an incremental job would re-read every input, a time-range job forget its done
+    /// intervals. Never answered with a silent fresh start.
+    #[error("table {table} has history but no findable job state `{key}`: {why}\n  help: restore it as the table property of the same name (it is read only when the snapshots cannot answer; the next commit writes it into the table's state again, then remove the property): find the last value in the `job committed` log line or run record of the job's last commit, or in the summary of the job's last snapshot in an older metadata file under the table's metadata/ folder, then e.g. in Spark or Athena `ALTER TABLE … SET TBLPROPERTIES ('{key}' = '<value>')`; set it to '' to start over and process every input again")]
+    StateLost {
+        /// Table identifier.
+        table: String,
+        /// The summary property (`mesh.state.<job>.…`).
+        key: String,
+        /// What happened to the history.
+        why: String,
+    },
     /// The catalog database failed.
     #[error("catalog database error: {0}")]
     Catalog(#[from] sqlx::Error),

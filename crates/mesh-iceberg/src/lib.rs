@@ -50,7 +50,7 @@ pub use read::{
     ColumnInfo, DataFileInfo, HistoryEntry, PartitionFieldInfo, ScanOptions, ScanOutput, SnapshotInfo, TableInfo,
 };
 pub use stage::{CommitMode, StagedFiles};
-pub use state::{exit_point, summary_property, CommitProperties, STATE_PREFIX};
+pub use state::{exit_point, job_state, summary_property, CommitProperties, StateLost, STATE_PREFIX, STATE_TAG};
 pub use table::{
     CommitResult, DuplicateKeys, MergeOptions, MergeResult, OverwriteMode, PartitionField, PartitionTransform,
     RetryPolicy, SortKey, Table, TableDefinition,

@@ -613,6 +613,17 @@ impl Table {
         crate::state::summary_property(&self.metadata, key)
     }
 
+    /// A job's state in this table (see [`crate::job_state`]): the one lookup incremental and
+    /// time-range jobs use. A table with history whose state cannot be found is
+    /// [`Error::StateLost`], naming the table and how to restore it.
+    pub fn job_state(&self, key: &str) -> Result<Option<String>> {
+        crate::state::job_state(&self.metadata, key).map_err(|lost| Error::StateLost {
+            table: self.name(),
+            key: key.to_string(),
+            why: lost.to_string(),
+        })
+    }
+
     /// Compare-and-swap loop: validate against whatever was committed meanwhile, rebuild the
     /// snapshot on top of it, retry with exponential back-off. Files written by failed
     /// attempts stay unreferenced (orphans for maintenance).
