@@ -16,6 +16,7 @@ pub mod naming;
 pub mod param;
 pub mod scaffold;
 pub mod source;
+pub mod sql_columns;
 
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use env::Env;

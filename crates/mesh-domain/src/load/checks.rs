@@ -155,9 +155,11 @@ pub(super) fn check_check(
         },
         "sql" => {
             if need(cx, "sql", c.sql.as_ref().is_some_and(|s| !s.trim().is_empty())) {
-                Some(CheckKind::Sql {
-                    sql: c.sql.clone().unwrap_or_default(),
-                })
+                let sql = c.sql.clone().unwrap_or_default();
+                if let Some(t) = out {
+                    check_sql_columns(cx, f("sql"), &sql, t);
+                }
+                Some(CheckKind::Sql { sql })
             } else {
                 None
             }
@@ -205,4 +207,25 @@ pub(super) fn check_check(
         CheckKind::Sql { .. } => format!("sql_check_{ci}"),
     });
     Some(Check { name, severity, kind })
+}
+
+/// A `sql` check's query runs on the output table as `output`: every column it names must be
+/// one of the table's. Found by [`crate::sql_columns::unknown_columns`], a conservative
+/// identifier scan that stays silent on queries it cannot judge (joins with other tables,
+/// `WITH`, subqueries in `FROM`); the engine reports those when the check runs.
+fn check_sql_columns(cx: &mut FileCx<'_>, field: String, sql: &str, out: &Table) {
+    let known: Vec<&str> = out.columns.iter().map(|c| c.name.as_str()).collect();
+    for name in crate::sql_columns::unknown_columns(sql, &known).unwrap_or_default() {
+        let help = did_you_mean(&name, known.iter().copied())
+            .unwrap_or_else(|| format!("the columns of `{}` are: {}", out.reference(), known.join(", ")));
+        cx.err_help(
+            field.clone(),
+            format!(
+                "the query names column `{}`, which is not in the output table `{}` (the check reads it as `output`)",
+                crate::diagnostic::truncate(&name),
+                out.reference()
+            ),
+            help,
+        );
+    }
 }

@@ -70,6 +70,31 @@ pub(super) fn check_domain(root: &Path, domain: &Domain, diags: &mut Diagnostics
             }
         }
     }
+    // `<table>_rejected` names the quarantine of raw table `<table>` in the shared raw database
+    // (the same project's clash is reported with the project).
+    for p in &domain.projects {
+        for (i, t) in p.tables.iter().enumerate() {
+            let Some(base) = t.name.as_str().strip_suffix(super::project::REJECTED_SUFFIX) else {
+                continue;
+            };
+            if t.layer != Layer::Raw {
+                continue;
+            }
+            if let Some(other) = tables.get(&(Layer::Raw, base)).filter(|o| o.name != p.name) {
+                let database = Naming::new(&domain.abbr, Env::Dev).database(Layer::Raw);
+                push(
+                    diags,
+                    file_of(p),
+                    format!("tables[{i}].name"),
+                    format!(
+                        "`{}` is reserved for the quarantine of raw table `{base}` of project `{}`, in the shared database {database}",
+                        t.name, other.name
+                    ),
+                    format!("rename the table, e.g. `{base}_refused`; the suffix `_rejected` is reserved"),
+                );
+            }
+        }
+    }
     // `local` is the longest environment name, so it is checked first and a name that is too
     // long is reported once, not once per environment.
     let mut reported: BTreeSet<(PathBuf, String, NameKind)> = BTreeSet::new();

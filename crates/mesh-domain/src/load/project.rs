@@ -8,7 +8,7 @@ use super::unchecked::UncheckedProject;
 use super::{job, pipeline, table, toml_error, FileCx};
 use crate::diagnostic::{relative, Diagnostics};
 use crate::ident::ProjectSlug;
-use crate::model::{Classification, Job, Project, Table};
+use crate::model::{BadRows, Classification, Job, Layer, Project, Table};
 use crate::source::SourceMap;
 
 /// Checks one `project.toml` and everything it declares.
@@ -93,6 +93,7 @@ pub(super) fn load_project(
             );
         }
     }
+    check_rejected_names(&mut cx, &tables);
     let jobs: Vec<Job> = project
         .jobs
         .iter()
@@ -150,3 +151,46 @@ pub(super) fn load_project(
         pipelines,
     })
 }
+
+/// `<table>_rejected` belongs to raw table `<table>`: its quarantine (`bad_rows = "quarantine"`)
+/// writes rejected rows to the sibling folder of that name and registers the table
+/// `<database>.<table>_rejected` in the job's session. A raw table declared with that name would
+/// share the folder (Parquet quarantine files in a CSV table) and the SQL name, so the suffix is
+/// reserved whenever the base raw table exists, quarantined or not yet.
+fn check_rejected_names(cx: &mut FileCx<'_>, tables: &[Table]) {
+    for (i, t) in tables.iter().enumerate() {
+        if t.layer != Layer::Raw {
+            continue;
+        }
+        let Some(base) = t.name.as_str().strip_suffix(REJECTED_SUFFIX) else {
+            continue;
+        };
+        let Some((bi, b)) = tables
+            .iter()
+            .enumerate()
+            .find(|(_, b)| b.layer == Layer::Raw && b.name.as_str() == base)
+        else {
+            continue;
+        };
+        let quarantined = b.hive().is_some_and(|h| h.bad_rows == BadRows::Quarantine);
+        let message = if quarantined {
+            format!(
+                "raw table `{}` is the quarantine of raw table `{base}` (tables[{bi}], bad_rows = \"quarantine\"): its rejected rows are written to the folder `{}/` and read as `{}`, so the two tables would share both",
+                t.name, t.name, t.name
+            )
+        } else {
+            format!(
+                "`{}` is reserved for the quarantine of raw table `{base}` (tables[{bi}]): with bad_rows = \"quarantine\" its rejected rows go to the folder `{}/`",
+                t.name, t.name
+            )
+        };
+        cx.err_help(
+            format!("tables[{i}].name"),
+            message,
+            format!("rename the table, e.g. `{base}_refused` or `rejected_{base}`; the suffix `{REJECTED_SUFFIX}` is reserved"),
+        );
+    }
+}
+
+/// What a raw table's quarantine adds to its name ([`crate::naming::Naming::rejected_table`]).
+pub(super) const REJECTED_SUFFIX: &str = "_rejected";

@@ -102,13 +102,19 @@ fn find_column(cx: &mut FileCx<'_>, columns: &[Column], field: String, col: &str
     }
 }
 
+/// Partition fields, with Iceberg's rules for a new spec (`PartitionSpec.Builder`): each
+/// field's name (see [`partition_name`]) is used once, a transform's name is not also a
+/// column's (an identity field is named after its own column, which is fine), and a column has
+/// at most one time transform (year, month, day and hour are redundant with each other) and no
+/// transform twice. Iceberg refuses such a spec when the table is created, on AWS or locally.
 fn check_partition_by(cx: &mut FileCx<'_>, i: usize, declared: &[String], columns: &[Column]) -> Vec<PartitionField> {
-    let mut partition_by = Vec::new();
+    let mut partition_by: Vec<PartitionField> = Vec::new();
     for (pi, p) in declared.iter().enumerate() {
         let field = format!("tables[{i}].partition_by[{pi}]");
         match PartitionField::parse(p) {
             Err(e) => cx.err(field, e).help = Some("e.g. partition_by = [\"day(order_ts)\"]".into()),
             Ok(pf) => {
+                let before = cx.diags.len();
                 if let Some(col) = find_column(cx, columns, field.clone(), pf.column.as_str()) {
                     if !pf.transform.accepts(col.data_type) {
                         cx.err_help(
@@ -118,15 +124,88 @@ fn check_partition_by(cx: &mut FileCx<'_>, i: usize, declared: &[String], column
                         );
                     }
                 }
-                if partition_by.iter().any(|x: &PartitionField| x == &pf) {
+                if partition_by.contains(&pf) {
                     cx.err_help(field, format!("`{pf}` is listed twice"), "remove the duplicate");
                 } else {
+                    if cx.diags.len() == before {
+                        check_partition_spec_rules(cx, &field, &pf, &partition_by, columns);
+                    }
                     partition_by.push(pf);
                 }
             }
         }
     }
     partition_by
+}
+
+/// The name Iceberg gives a partition field it is not told a name for (Java's
+/// `PartitionSpec.Builder`, Spark's DDL and mesh-iceberg alike): the column for identity, else
+/// `column_year`, `_month`, `_day`, `_hour`, `_bucket` or `_trunc` (no width).
+pub(crate) fn partition_name(pf: &PartitionField) -> String {
+    let suffix = match pf.transform {
+        Transform::Identity => return pf.column.to_string(),
+        Transform::Year => "year",
+        Transform::Month => "month",
+        Transform::Day => "day",
+        Transform::Hour => "hour",
+        Transform::Bucket(_) => "bucket",
+        Transform::Truncate(_) => "trunc",
+    };
+    format!("{}_{suffix}", pf.column)
+}
+
+fn is_time(t: Transform) -> bool {
+    matches!(t, Transform::Year | Transform::Month | Transform::Day | Transform::Hour)
+}
+
+/// One field against the earlier ones and the columns, in Iceberg's order: the name clashes
+/// with a column, then with an earlier field's, then the transform is redundant.
+fn check_partition_spec_rules(
+    cx: &mut FileCx<'_>,
+    field: &str,
+    pf: &PartitionField,
+    earlier: &[PartitionField],
+    columns: &[Column],
+) {
+    let name = partition_name(pf);
+    if pf.transform != Transform::Identity && columns.iter().any(|c| c.name.as_str() == name) {
+        cx.err_help(
+            field,
+            format!(
+                "Iceberg names the partition field of `{pf}` `{name}`, which is also a column of this table: Iceberg refuses a partition name that exists in the schema"
+            ),
+            format!("rename the column `{name}` (e.g. `{}_value`), or drop `{pf}` from partition_by", name),
+        );
+        return;
+    }
+    if let Some(other) = earlier.iter().find(|e| partition_name(e) == name) {
+        let help = match (other.transform, pf.transform) {
+            (Transform::Bucket(_), Transform::Bucket(_)) | (Transform::Truncate(_), Transform::Truncate(_)) => {
+                format!("keep one of `{other}` and `{pf}`")
+            }
+            _ => format!("remove `{pf}` or `{other}`: a partition name is used once"),
+        };
+        cx.err_help(
+            field,
+            format!("`{pf}` and `{other}` are both named `{name}` in the partition spec; Iceberg refuses a partition name used twice"),
+            help,
+        );
+        return;
+    }
+    if is_time(pf.transform) {
+        if let Some(other) = earlier.iter().find(|e| e.column == pf.column && is_time(e.transform)) {
+            cx.err_help(
+                field,
+                format!(
+                    "`{pf}` is redundant with `{other}`: Iceberg allows one time transform (year, month, day or hour) per column"
+                ),
+                format!(
+                    "keep one: the finer one also prunes by the coarser (`day({c})` serves queries by month), the coarser makes fewer, larger partitions",
+                    c = pf.column
+                ),
+            );
+        }
+    }
 }
 
 fn check_sort_order(cx: &mut FileCx<'_>, i: usize, declared: &[String], columns: &[Column]) -> Vec<SortField> {
@@ -253,12 +332,93 @@ fn check_csv(cx: &mut FileCx<'_>, i: usize, csv: Option<&UncheckedCsv>) -> CsvOp
         .escape
         .as_ref()
         .map(|_| single_char(cx, f("csv.escape"), &csv.escape, '\\'));
+    check_csv_characters(cx, i, csv, delimiter, quote, escape);
     CsvOptions {
         header: csv.header.unwrap_or(true),
         delimiter,
         quote,
         escape,
         null_value: csv.null_value.clone().unwrap_or_default(),
+    }
+}
+
+/// The delimiter, quote and escape characters must split a file the way they read: a line
+/// break ends the record before any delimiter is seen (`delimiter = "\n"` reads every file as
+/// one column, and a header-only table as 0 rows), and a delimiter equal to the quote or the
+/// escape character makes every field ambiguous. A quote equal to the escape is the RFC 4180
+/// doubling (`""` inside quotes) that Spark and the local reader both read, so it is allowed.
+fn check_csv_characters(
+    cx: &mut FileCx<'_>,
+    i: usize,
+    csv: &UncheckedCsv,
+    delimiter: char,
+    quote: char,
+    escape: Option<char>,
+) {
+    let f = |field: &str| format!("tables[{i}].csv.{field}");
+    let shown = |c: char| match c {
+        '\n' => "\\n".to_string(),
+        '\r' => "\\r".to_string(),
+        '\t' => "\\t".to_string(),
+        c => c.to_string(),
+    };
+    let mut line_break = false;
+    for (key, c) in [
+        ("delimiter", Some(delimiter)),
+        ("quote", Some(quote)),
+        ("escape", escape),
+    ] {
+        if let Some(c @ ('\n' | '\r')) = c {
+            line_break = true;
+            cx.err_help(
+                f(key),
+                format!(
+                    "a line break (`{}`) cannot be the CSV {key}: lines end records before any field is split, so files would read as one column or 0 rows",
+                    shown(c)
+                ),
+                match key {
+                    "delimiter" => "use one character that is not a line break, e.g. \",\", \";\", \"|\" or \"\\t\"",
+                    "quote" => "use \"\\\"\" (the default) or \"'\"",
+                    _ => "use \"\\\\\" or the quote character, or remove `escape`",
+                },
+            );
+        }
+    }
+    if line_break {
+        return;
+    }
+    if delimiter == quote {
+        // At the option the manifest set: a delimiter set to `"` clashes with the default quote.
+        let field = if csv.delimiter.is_some() {
+            f("delimiter")
+        } else {
+            f("quote")
+        };
+        cx.err_help(
+            field,
+            format!(
+                "the CSV delimiter and quote character are both `{}`: no field could be told from a quoted one",
+                shown(delimiter)
+            ),
+            if delimiter == '"' {
+                "use a different delimiter, e.g. \",\" or \";\", or set quote = \"'\"".to_string()
+            } else {
+                format!(
+                    "use different characters, e.g. delimiter = \"{}\" and quote = \"\\\"\"",
+                    if delimiter == ',' { ";" } else { "," }
+                )
+            },
+        );
+    }
+    if escape == Some(delimiter) {
+        cx.err_help(
+            f("escape"),
+            format!(
+                "the CSV delimiter and escape character are both `{}`: an escaped delimiter could not be told from a field break",
+                shown(delimiter)
+            ),
+            "use a different escape, e.g. \"\\\\\", or remove `escape` (quoted fields need none)",
+        );
     }
 }
 
