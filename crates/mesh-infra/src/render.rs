@@ -651,7 +651,38 @@ impl<'a> EnvRoot<'a> {
                 .attr("depends_on", Expr::List(vec![role_policy.clone()]))
         };
         let qualified = self.n.qualified_table(t);
-        if let Some(c) = &o.compaction {
+        // Job state (incremental bookmarks, done intervals) lives in the table's snapshot
+        // summaries (`mesh.state.*`). Glue's managed compaction writes snapshots without it and
+        // commits beside a running job, whose exactly-once publish then fails; expiry keeps the
+        // state only through the `mesh-state` tag. So a table that holds job state is never
+        // compacted by Glue: the pipeline's `optimize` step (the runner's maintenance, like
+        // `mesh optimize`) compacts it instead. Retention and orphan cleanup stay with Glue
+        // (Iceberg's expiry keeps tagged snapshots). See crates/mesh-iceberg/README.md.
+        let stateful: Vec<String> = p
+            .jobs
+            .iter()
+            .filter(|j| j.incremental.is_some() || j.time_range.is_some())
+            .filter(|j| p.table(&j.output).is_some_and(|out| std::ptr::eq(out, t)))
+            .map(|j| j.name.to_string())
+            .collect();
+        if let (Some(_), false) = (&o.compaction, stateful.is_empty()) {
+            let reference = format!("{}.{}", t.layer, t.name);
+            let step = if p.optimized_tables().iter().any(|r| r.to_string() == reference) {
+                String::new()
+            } else {
+                format!(
+                    "; no pipeline of project {} has that step yet, so nothing compacts it",
+                    p.name
+                )
+            };
+            out.warnings.push(Warning {
+                env: self.env,
+                message: format!(
+                    "{qualified}: no Glue-managed compaction: the table holds the job state of {} (incremental or time-range), which Glue's compaction does not carry; compact it with a pipeline step `{{ optimize = \"{reference}\" }}`, whose maintenance keeps the state{step}",
+                    stateful.join(", ")
+                ),
+            });
+        } else if let Some(c) = &o.compaction {
             body.push_block(
                 base("compaction").block(
                     Block::new("configuration", &[])
@@ -850,7 +881,11 @@ impl<'a> EnvRoot<'a> {
                 .attr("worker_type", Expr::str(j.glue.worker_type.as_str()))
                 .attr("number_of_workers", Expr::Int(j.glue.workers.into()))
                 .attr("timeout", Expr::Int(j.glue.timeout_minutes.into()))
-                .attr("max_retries", Expr::Int(j.glue.max_retries.into()))
+                // Glue's own retries would rerun any failed run (a failed check, a SQL typo)
+                // and hide it from the state machine. The runner retries transient errors
+                // itself (the step's `retries`, or the manifest's `glue.max_retries` for a run
+                // started outside a pipeline), so a failed Glue run is final (see sfn.rs).
+                .attr("max_retries", Expr::Int(0))
                 .attr("default_arguments", Expr::Object(args))
                 .attr("tags", ptags())
                 .block(

@@ -115,18 +115,6 @@ resource "aws_glue_catalog_table" "pj02_curated_customers" {
   }
 }
 
-resource "aws_glue_catalog_table_optimizer" "pj02_curated_customers_compaction" {
-  catalog_id    = "222222222222"
-  database_name = aws_glue_catalog_table.pj02_curated_customers.database_name
-  table_name    = aws_glue_catalog_table.pj02_curated_customers.name
-  type          = "compaction"
-  depends_on    = [aws_iam_role_policy.pj02_optimizer]
-  configuration {
-    role_arn = aws_iam_role.pj02_optimizer.arn
-    enabled  = true
-  }
-}
-
 resource "aws_glue_catalog_table_optimizer" "pj02_curated_customers_retention" {
   catalog_id    = "222222222222"
   database_name = aws_glue_catalog_table.pj02_curated_customers.database_name
