@@ -310,7 +310,7 @@ def closest(wanted: str, known: list[str]) -> str | None:
     """`did you mean …?` for the known name closest to `wanted` (as meshkit's diagnostics)."""
     import difflib
 
-    match = difflib.get_close_matches(wanted, known, n=1, cutoff=0.75)
+    match = difflib.get_close_matches(wanted, known, n=1, cutoff=0.6)
     return f"did you mean `{match[0]}`?" if match else None
 
 
@@ -616,6 +616,98 @@ def latest_property(snapshots: list[dict], current_id: int | None, key: str) -> 
             return summary[key]
         cursor = snap.get("parent_id")
     return None
+
+
+# The tag on the snapshot holding the latest job state (mesh_iceberg::STATE_TAG): expiry keeps
+# tagged snapshots, so the state outlives compactions that do not carry it (Spark's
+# rewrite_data_files, Glue's managed compaction). Every commit that writes state moves it.
+STATE_TAG = "mesh-state"
+STATE_PREFIX = "mesh.state."
+
+
+class StateLost(Exception):
+    """A table with history whose job state cannot be found (mesh_iceberg::Error::StateLost)."""
+
+
+def state_lost_message(table: str, key: str, why: str) -> str:
+    return (
+        f"table {table} has history but no findable job state `{key}`: {why}\n"
+        "  help: restore it as the table property of the same name (it is read only when the snapshots cannot answer; "
+        "the next commit writes it into the table's state again, then remove the property): find the last value in the "
+        "`job committed` log line or run record of the job's last commit, or in the summary of the job's last snapshot "
+        "in an older metadata file under the table's metadata/ folder, then e.g. in Spark or Athena "
+        f"`ALTER TABLE … SET TBLPROPERTIES ('{key}' = '<value>')`; set it to '' to start over and process every input again"
+    )
+
+
+def find_state(snapshots: list[dict], current_id: int | None, tag_id: int | None, properties: dict[str, str], key: str) -> str | None:
+    """A job's state `key`, by the rule of mesh_iceberg::job_state: the current snapshot's or its
+    nearest ancestor's value; once expiry has cut the history, the value on the snapshot tagged
+    `mesh-state`; `None` when the job never committed state here. A history that cannot tell
+    raises `StateLost` (the why), unless the table property `key` restores it ('' = start over).
+
+    `snapshots`: snapshot_id, parent_id, timestamp_ms, summary (the `snapshots` metadata table)."""
+    by_id = {s["snapshot_id"]: s for s in snapshots}
+    visited, complete, cursor = set(), True, current_id
+    while cursor is not None:
+        snap = by_id.get(cursor)
+        if snap is None:
+            complete = False
+            break
+        if cursor in visited:
+            break
+        visited.add(cursor)
+        summary = snap.get("summary") or {}
+        if key in summary:
+            return summary[key]
+        cursor = snap.get("parent_id")
+    if current_id is None:
+        return None
+    tagged = by_id.get(tag_id) if tag_id is not None else None
+    if tagged is not None:
+        if tag_id in visited:
+            return None
+        value = (tagged.get("summary") or {}).get(key)
+        if value is None:
+            return None
+        if not complete and tagged["timestamp_ms"] <= by_id[current_id]["timestamp_ms"]:
+            return value
+        why = (
+            f"snapshot {tag_id} (tag `{STATE_TAG}`) holds it but is not in the current snapshot's history: "
+            "the table was rolled back to before the job's last commit"
+        )
+    elif complete:
+        return None
+    else:
+        why = (
+            f"the snapshot holding it has expired and no snapshot is tagged `{STATE_TAG}` (maintenance that does not carry "
+            "job state, e.g. Glue-managed compaction or Spark's rewrite_data_files, followed by expire_snapshots)"
+        )
+    if key in properties:
+        return properties[key] or None
+    raise StateLost(why)
+
+
+def inherited_state(snapshots: list[dict], current_id: int | None, tag_id: int | None, properties: dict[str, str]) -> dict[str, str]:
+    """Every `mesh.state.*` key of the ancestry and the tagged snapshot as `find_state` finds it:
+    what a commit carries forward so that the snapshot it tags holds every job's state."""
+    by_id = {s["snapshot_id"]: s for s in snapshots}
+    keys, cursor, seen = set(), current_id, set()
+    while cursor in by_id and cursor not in seen:
+        seen.add(cursor)
+        keys.update(by_id[cursor].get("summary") or {})
+        cursor = by_id[cursor].get("parent_id")
+    if tag_id in by_id:
+        keys.update(by_id[tag_id].get("summary") or {})
+    out = {}
+    for k in sorted(k for k in keys if k.startswith(STATE_PREFIX)):
+        try:
+            v = find_state(snapshots, current_id, tag_id, properties, k)
+        except StateLost:
+            continue
+        if v is not None:
+            out[k] = v
+    return out
 
 
 def parse_bookmark(text: str | None) -> dict:
@@ -1245,10 +1337,11 @@ def raw_json_rows(spark, inp: dict, paths: list[str], location: str):
     data = [n for n in names if n not in parts]
     schema = ", ".join(["value string"] + [f"{quote(p)} string" for p in parts])
     files = (
-        spark.read.schema(schema)
+        spark.read.format("text")
+        .schema(schema)
         .option("wholetext", "true")
         .option("basePath", location)
-        .text(paths)
+        .load(paths)
         .withColumn("__file", _file_display("input_file_name()"))
     )
     lines = files.select(
@@ -1364,28 +1457,48 @@ def read_input(spark, spec: dict, inp: dict, run_id: str, path: str | None = Non
 
 def table_snapshots(spark, table: str) -> tuple[list[dict], int | None]:
     """The snapshots of an Iceberg table (id, parent, operation, summary) and its current one."""
-    rows = spark.sql(f"SELECT snapshot_id, parent_id, operation, summary FROM {table}.snapshots").collect()
-    snaps = [{"snapshot_id": r[0], "parent_id": r[1], "operation": r[2], "summary": dict(r[3] or {})} for r in rows]
+    rows = spark.sql(f"SELECT snapshot_id, parent_id, operation, summary, CAST(unix_micros(committed_at) / 1000 AS BIGINT) FROM {table}.snapshots").collect()
+    snaps = [{"snapshot_id": r[0], "parent_id": r[1], "operation": r[2], "summary": dict(r[3] or {}), "timestamp_ms": r[4]} for r in rows]
     main = spark.sql(f"SELECT snapshot_id FROM {table}.refs WHERE name = 'main'").collect()
     return snaps, (main[0][0] if main else None)
 
 
+def state_tag(spark, table: str) -> int | None:
+    """The snapshot tagged `mesh-state` (the latest state-holding snapshot), if any."""
+    rows = spark.sql(f"SELECT snapshot_id FROM {table}.refs WHERE name = {literal(STATE_TAG)} AND type = 'TAG'").collect()
+    return rows[0][0] if rows else None
+
+
 class JobState:
-    """The job's state in its output table: read from the current snapshot (or its nearest
-    ancestor holding a key) when the run starts, the new values committed with the data."""
+    """The job's state in its output table, found by `find_state` (the current snapshot or its
+    nearest ancestor holding a key, else the snapshot tagged `mesh-state`) when the run starts;
+    the new values are committed with the data (`commit_with_state`), which fails if the table
+    moved since `base`, the snapshot the state was read from."""
 
     def __init__(self, spark, spec: dict):
-        self.snapshots, self.current = table_snapshots(spark, target_name(spec))
+        self.table = target_name(spec)
+        self.snapshots, self.current = table_snapshots(spark, self.table)
+        self.base = self.current
+        self.tag = state_tag(spark, self.table)
+        self.properties = {r[0]: r[1] for r in spark.sql(f"SHOW TBLPROPERTIES {self.table}").collect()}
+        self.reference = spec["output"]["reference"]
         self.new: dict[str, str] = {}
 
     def get(self, key: str) -> str | None:
-        return latest_property(self.snapshots, self.current, key)
+        try:
+            return find_state(self.snapshots, self.current, self.tag, self.properties, key)
+        except StateLost as e:
+            raise JobFailed(state_lost_message(self.reference, key, str(e))) from None
 
     def set(self, key: str, value: str) -> None:
         self.new[key] = value
 
     def changed(self) -> dict[str, str]:
         return changed_state(self.new, {k: self.get(k) for k in self.new})
+
+    def carried(self) -> dict[str, str]:
+        """Every job's state as the next snapshot must hold it: inherited, then this run's."""
+        return {**inherited_state(self.snapshots, self.current, self.tag, self.properties), **self.new}
 
 
 def list_raw_files(spark, location: str) -> list[dict]:
@@ -1552,6 +1665,80 @@ def with_commit_properties(spark, props: dict[str, str], fn):
     if call.error is not None:
         raise call.error
     return call.result
+
+
+class StateConflict(JobFailed):
+    """The output table moved between reading the job's state and publishing the write: nothing
+    was committed. Transient: a retry reads the new state."""
+
+    transient = True
+
+
+# A test hook: called with the branch name after the run's write landed on its branch and before
+# it is published to main. Tests commit a competing run here to make a lost race deterministic.
+BEFORE_PUBLISH = None
+
+
+def commit_with_state(spark, spec: dict, state: JobState, props: dict[str, str], stmts: list[str], run_id: str) -> None:
+    """Commits `stmts` (written against the output table) with `props` in the snapshot summary,
+    exactly once: mesh-iceberg's compare-and-swap on the state (`CommitProperties.expect`) on Spark.
+
+    The write lands on a branch created at `state.base`, the snapshot the job's state was read
+    from; then one metadata commit fast-forwards `main` to the branch, moves the `mesh-state` tag
+    to it and drops the branch. Iceberg's fast-forward fails unless `main` is still an ancestor of
+    the branch (checked again on the refreshed metadata when the commit retries), so a run that
+    raced any other commit to the table (another run of the job on Glue or `mesh run`, or another
+    writer) publishes nothing and raises `StateConflict`. Spark's own append would instead retry
+    through the conflict and commit the same input twice."""
+    from py4j.protocol import Py4JJavaError
+
+    table = state.table
+    branch = "mesh_run_" + re.sub(r"[^A-Za-z0-9_]", "_", run_id)[:40] + "_" + uuid.uuid4().hex[:8]
+    conflict = StateConflict(
+        f"job `{spec['job']}`: {spec['output']['reference']} changed after this run read its state at snapshot "
+        f"{state.base} (another run of the job, on Glue or `mesh run`, or another writer committed first); nothing "
+        "was committed. Transient: a retry reads the new state and processes only what is still new"
+    )
+    at = f" AS OF VERSION {state.base}" if state.base is not None else ""
+    spark.sql(f"ALTER TABLE {table} CREATE BRANCH {branch}{at}")
+    published = False
+    try:
+        jvm = spark.sparkContext._jvm
+        refs = jvm.org.apache.iceberg.spark.Spark3Util.loadIcebergTable(spark._jsparkSession, table).refs()
+        if state.base is None and refs.containsKey("main") and refs.get("main").snapshotId() == refs.get(branch).snapshotId():
+            # The table was empty when the state was read; the branch took main's first commit.
+            raise conflict
+        target = f"{table}.branch_{branch}"
+
+        def write():
+            for stmt in stmts:
+                stmt = stmt.replace(table, target)
+                log("write", spec, run_id, statement=stmt)
+                spark.sql(stmt)
+
+        with_commit_properties(spark, props, write)
+        if BEFORE_PUBLISH is not None:
+            BEFORE_PUBLISH(branch)
+        t = jvm.org.apache.iceberg.spark.Spark3Util.loadIcebergTable(spark._jsparkSession, table)
+        refs = t.refs()
+        head = refs.get(branch).snapshotId()
+        update = t.manageSnapshots().fastForwardBranch("main", branch)
+        update = update.replaceTag(STATE_TAG, head) if refs.containsKey(STATE_TAG) else update.createTag(STATE_TAG, head)
+        try:
+            update.removeBranch(branch).commit()
+        except Py4JJavaError as e:
+            text = str(e.java_exception)
+            if "is not an ancestor" in text or "already exists" in text or "CommitFailedException" in text:
+                raise conflict from None
+            raise
+        published = True
+        log("published", spec, run_id, snapshot_id=head, base_snapshot_id=state.base)
+    finally:
+        if not published:
+            try:
+                spark.sql(f"ALTER TABLE {table} DROP BRANCH IF EXISTS {branch}")
+            except Exception as e:  # noqa: BLE001 - the run's own error matters more
+                log("branch left behind", spec, run_id, level="warn", branch=branch, error=str(e))
 
 
 def check_in_interval(spark, spec: dict, start, end, label: str, params: dict[str, str]) -> None:
@@ -1763,7 +1950,12 @@ def run_one(spark, spec: dict, sql_text: str, params: dict[str, str], run_id: st
             log("write", spec, run_id, statement=stmt)
             spark.sql(stmt)
 
-    with_commit_properties(spark, props, write)
+    if state is not None:
+        # Every job's state rides in the new snapshot (the tag then points at all of it).
+        props = state.carried()
+        commit_with_state(spark, spec, state, props, stmts, run_id)
+    else:
+        with_commit_properties(spark, props, write)
     if props:
         snapshots, current = table_snapshots(spark, target_name(spec))
         summary = next((s["summary"] for s in snapshots if s["snapshot_id"] == current), {})

@@ -42,9 +42,17 @@ pub struct JobReport {
     pub table_files: Option<u64>,
     /// Raw files read (an incremental input: only those not processed before).
     pub files_read: usize,
-    /// The interval a time-range job replaced (`2026-11-03`).
+    /// The interval a time-range job replaced (`2026-11-03`); the last one when a run
+    /// processed several.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub interval: Option<String>,
+    /// Every interval a scheduled run of a time-range job replaced, oldest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub intervals: Vec<String>,
+    /// What a scheduled run of a time-range job found due, and why (`2026-12-06 (complete,
+    /// not done), 2026-12-07 in progress: not yet (…)`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub due: Option<String>,
     pub snapshot_id: Option<i64>,
     pub operation: Option<String>,
     pub inserted: Option<u64>,
@@ -52,6 +60,27 @@ pub struct JobReport {
     pub deleted: Option<u64>,
     pub checks: Vec<CheckOutcome>,
     pub seconds: f64,
+}
+
+impl JobReport {
+    /// Adds the report of one more interval of the same job (a scheduled catch-up run).
+    fn absorb(&mut self, r: JobReport) {
+        self.rows_read += r.rows_read;
+        self.rows_written += r.rows_written;
+        self.rows_rejected += r.rows_rejected;
+        self.files_added += r.files_added;
+        self.files_removed += r.files_removed;
+        self.bytes_read += r.bytes_read;
+        self.bytes_written += r.bytes_written;
+        self.files_read += r.files_read;
+        self.intervals.extend(r.interval.clone());
+        self.interval = r.interval;
+        self.table_rows = r.table_rows.or(self.table_rows);
+        self.table_files = r.table_files.or(self.table_files);
+        self.snapshot_id = r.snapshot_id.or(self.snapshot_id);
+        self.operation = r.operation.or(self.operation.take());
+        self.checks = r.checks;
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -102,12 +131,38 @@ pub enum JobError {
         // Boxed: a raw error carries file names and messages, and this keeps `Result` small.
         source: Box<crate::raw::RawError>,
     },
-    #[error("job `{job}`: the SQL result has no column `{column}`, required by {output} (nullable = false)\n  help: select it in {file}")]
+    /// A declared column the result lacks (nullable or not: a misspelt alias must not leave
+    /// the column NULL).
+    #[error("job `{job}`: the SQL result has no column `{column}`, declared by {output}\n  help: {}select it in {file} (`… AS {column}`)", hint.as_ref().map(|h| format!("{h} ")).unwrap_or_default())]
     MissingColumn {
         job: String,
         column: String,
         output: String,
         file: String,
+        /// `did you mean …?` naming the result column closest to the declared one.
+        hint: Option<String>,
+    },
+    /// A result column the output does not declare (nothing is dropped without a word).
+    #[error("job `{job}`: the SQL result's column `{column}` is not a column of {output} (declared: {})\n  help: {}rename or remove it in {file}", declared.join(", "), hint.as_ref().map(|h| format!("{h} ")).unwrap_or_default())]
+    UnknownColumn {
+        job: String,
+        column: String,
+        output: String,
+        file: String,
+        declared: Vec<String>,
+        /// `did you mean …?` naming the closest declared column.
+        hint: Option<String>,
+    },
+    /// A result column whose type cannot be written to the declared type without changing
+    /// values. The table keeps the manifest's type: a result never widens it.
+    #[error("job `{job}`: the SQL result's column `{column}` is {have}, which cannot be written to {output}.{column} ({want}) without changing values; the table keeps its declared type\n  help: cast it in {file} (CAST(… AS {want})) or change the column's type in the manifest")]
+    ColumnType {
+        job: String,
+        column: String,
+        output: String,
+        file: String,
+        have: String,
+        want: String,
     },
     #[error("job `{job}`: {source}")]
     Engine {
@@ -149,6 +204,16 @@ pub enum JobError {
         job: String,
         #[source]
         source: crate::incremental::IntervalError,
+    },
+    /// A scheduled run of a time-range job failed on one of the intervals due; those before it
+    /// are committed.
+    #[error("job `{job}`, interval {interval}{}: {source}", if committed.is_empty() { String::new() } else { format!(" (committed before it: {})", committed.join(", ")) })]
+    InInterval {
+        job: String,
+        interval: String,
+        committed: Vec<String>,
+        #[source]
+        source: Box<JobError>,
     },
     #[error("job `{job}`: {source}")]
     CheckQuery {
@@ -256,29 +321,112 @@ fn merge_extra_columns(job: &Job, result: &Schema, table: &Table) -> Vec<String>
 }
 
 /// The result columns written to the table (plus merge control columns), in table order.
+/// The result must name exactly the declared columns: a missing column (nullable or not) or
+/// an extra one (other than a merge's control columns) is an error with the closest name, and
+/// each column's type must be writable to the declared type (see [`assignable`]).
 fn output_columns(job: &Job, table: &Table, schema: &Schema, sql_file: &str) -> Result<Vec<usize>, JobError> {
-    let mut indices = Vec::new();
-    for c in &table.columns {
-        match schema.index_of(c.name.as_str()) {
-            Ok(i) => indices.push(i),
-            Err(_) if c.nullable => {}
-            Err(_) => {
-                return Err(JobError::MissingColumn {
-                    job: job.name.to_string(),
-                    column: c.name.to_string(),
-                    output: job.output.to_string(),
-                    file: sql_file.to_string(),
-                })
-            }
+    let controls = merge_extra_columns(job, schema, table);
+    let declared: Vec<&str> = table.columns.iter().map(|c| c.name.as_str()).collect();
+    for f in schema.fields() {
+        let name = f.name().as_str();
+        if table.column(name).is_none() && !controls.iter().any(|c| c == name) {
+            return Err(JobError::UnknownColumn {
+                job: job.name.to_string(),
+                column: name.to_string(),
+                output: job.output.to_string(),
+                file: sql_file.to_string(),
+                declared: declared.iter().map(|d| d.to_string()).collect(),
+                hint: mesh_domain::diagnostic::did_you_mean(name, declared.iter().copied()),
+            });
         }
     }
-    for extra in merge_extra_columns(job, schema, table) {
+    let mut indices = Vec::new();
+    for c in &table.columns {
+        let Ok(i) = schema.index_of(c.name.as_str()) else {
+            let undeclared = schema
+                .fields()
+                .iter()
+                .map(|f| f.name().as_str())
+                .filter(|n| table.column(n).is_none());
+            return Err(JobError::MissingColumn {
+                job: job.name.to_string(),
+                column: c.name.to_string(),
+                output: job.output.to_string(),
+                file: sql_file.to_string(),
+                hint: mesh_domain::diagnostic::did_you_mean(c.name.as_str(), undeclared),
+            });
+        };
+        let have = schema.field(i).data_type();
+        let want = crate::translate::arrow_type(c.data_type);
+        if !assignable(have, &want) {
+            return Err(JobError::ColumnType {
+                job: job.name.to_string(),
+                column: c.name.to_string(),
+                output: job.output.to_string(),
+                file: sql_file.to_string(),
+                have: sql_type_name(have),
+                want: c.data_type.to_string(),
+            });
+        }
+        indices.push(i);
+    }
+    for extra in controls {
         indices.push(schema.index_of(&extra).expect("found above"));
     }
     Ok(indices)
 }
 
-/// Projects SQL results onto the table's columns (plus merge control columns), in table order.
+/// Whether a result column of type `from` may be written to a column declared `to`: the Glue
+/// runner's rule (`writable`). Integers narrow or become decimals and floats with a range
+/// check when written; `float` takes no `double` and a decimal no wider precision or other
+/// scale (Spark's store assignment would round or refuse). Other kinds follow the writer's own
+/// conversions (strings, timestamps, nested types).
+fn assignable(from: &datafusion::arrow::datatypes::DataType, to: &datafusion::arrow::datatypes::DataType) -> bool {
+    use datafusion::arrow::datatypes::DataType::*;
+    let numeric = |t: &datafusion::arrow::datatypes::DataType| t.is_numeric();
+    if from == to || matches!(from, Null) {
+        return true;
+    }
+    match (from, to) {
+        (f, t) if f.is_integer() => t.is_integer() || matches!(t, Float32 | Float64 | Decimal128(_, _)),
+        (Float16 | Float32, Float32 | Float64) => true,
+        (Decimal128(p1, s1), Decimal128(p2, s2)) => s1 == s2 && p1 <= p2,
+        (f, t) if numeric(f) || numeric(t) => false,
+        _ => true,
+    }
+}
+
+/// A result type as SQL names it in messages (`bigint`, `decimal(38,4)`).
+fn sql_type_name(t: &datafusion::arrow::datatypes::DataType) -> String {
+    use datafusion::arrow::datatypes::DataType::*;
+    match t {
+        Int8 => "tinyint".into(),
+        Int16 => "smallint".into(),
+        Int32 => "int".into(),
+        Int64 => "bigint".into(),
+        Float32 => "float".into(),
+        Float64 => "double".into(),
+        Decimal128(p, s) | Decimal256(p, s) => format!("decimal({p},{s})"),
+        Utf8 | LargeUtf8 | Utf8View => "string".into(),
+        Boolean => "boolean".into(),
+        Date32 | Date64 => "date".into(),
+        other => other.to_string(),
+    }
+}
+
+/// The declared Arrow type a result column is cast to, when it differs numerically (the
+/// writer would otherwise meet a wider type than the table's). `None`: written as it is.
+fn store_type(
+    table: &Table,
+    name: &str,
+    have: &datafusion::arrow::datatypes::DataType,
+) -> Option<datafusion::arrow::datatypes::DataType> {
+    let want = crate::translate::arrow_type(table.column(name)?.data_type);
+    (have != &want && (have.is_numeric() || want.is_numeric())).then_some(want)
+}
+
+/// Projects SQL results onto the table's columns (plus merge control columns), in table order,
+/// each cast to its declared type with a range check.
 fn shape_output(
     job: &Job,
     table: &Table,
@@ -287,26 +435,61 @@ fn shape_output(
     sql_file: &str,
 ) -> Result<Vec<RecordBatch>, JobError> {
     let indices = output_columns(job, table, schema, sql_file)?;
+    let shape_error = |source| JobError::Shape {
+        job: job.name.to_string(),
+        output: job.output.to_string(),
+        source,
+    };
+    let fields: Vec<datafusion::arrow::datatypes::FieldRef> = indices
+        .iter()
+        .map(|&i| {
+            let f = schema.field(i);
+            match store_type(table, f.name(), f.data_type()) {
+                Some(t) => Arc::new(f.clone().with_data_type(t)),
+                None => Arc::new(f.clone()),
+            }
+        })
+        .collect();
+    let target = Arc::new(Schema::new(fields));
     batches
         .iter()
         .map(|b| {
-            b.project(&indices).map_err(|source| JobError::Shape {
-                job: job.name.to_string(),
-                output: job.output.to_string(),
-                source,
-            })
+            let columns = indices
+                .iter()
+                .zip(target.fields())
+                .map(|(&i, f)| {
+                    let column = b.column(i);
+                    if column.data_type() == f.data_type() {
+                        return Ok(column.clone());
+                    }
+                    let label = format!("column `{}` of {}", f.name(), job.output);
+                    crate::session::spark_arith::checked_cast(column, f.data_type(), &label)
+                        .map_err(|e| datafusion::arrow::error::ArrowError::CastError(e.to_string()))
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(shape_error)?;
+            RecordBatch::try_new(target.clone(), columns).map_err(shape_error)
         })
         .collect()
 }
 
-/// [`shape_output`] as a step of the plan: the same columns, named by their unqualified names.
+/// [`shape_output`] as a step of the plan: the same columns, named by their unqualified names,
+/// cast to their declared types with a range check naming the column.
 fn shape_frame(job: &Job, table: &Table, df: DataFrame, sql_file: &str) -> Result<DataFrame, JobError> {
     let indices = output_columns(job, table, df.schema().as_arrow(), sql_file)?;
     let columns: Vec<Expr> = indices
         .into_iter()
         .map(|i| {
             let (qualifier, field) = df.schema().qualified_field(i);
-            Expr::Column(Column::new(qualifier.cloned(), field.name())).alias(field.name())
+            let column = Expr::Column(Column::new(qualifier.cloned(), field.name()));
+            let column = match store_type(table, field.name(), field.data_type()) {
+                Some(t) => {
+                    let label = format!("column `{}` of {}", field.name(), job.output);
+                    crate::session::spark_arith::store_cast(column, t, label)
+                }
+                None => column,
+            };
+            column.alias(field.name())
         })
         .collect();
     df.select(columns)
@@ -319,11 +502,58 @@ pub struct JobRun<'a> {
     pub job: &'a Job,
     pub params: &'a BTreeMap<String, String>,
     pub run_id: &'a str,
+    /// The run's time (UTC): the clock, a schedule's time, or `--at`. A time-range job
+    /// processes only intervals complete at this time; `${run_date}` defaults to its date.
+    pub at: chrono::NaiveDateTime,
 }
 
 impl<'a> JobRun<'a> {
-    /// Runs the job as the manifest declares it: its SQL file over its inputs.
+    /// Runs the job as the manifest declares it: its SQL file over its inputs. A time-range
+    /// job whose parameters name no interval processes every interval due at the run's
+    /// time, oldest first, each in its own commit with its state.
     pub async fn run(&self) -> Result<JobReport, JobError> {
+        let named = crate::incremental::names_interval(self.params) || crate::incremental::names_interval(&self.job.params);
+        match &self.job.time_range {
+            Some(tr) if !named => self.run_due(tr).await,
+            _ => self.run_one().await,
+        }
+    }
+
+    async fn run_due(&self, tr: &mesh_domain::TimeRange) -> Result<JobReport, JobError> {
+        let name = self.job.name.to_string();
+        let done = crate::incremental::done_intervals(self.engine, self.project, self.job)
+            .await
+            .map_err(JobError::engine(self.job))?;
+        let plan = crate::incremental::due_plan(tr, &done, self.at);
+        info!(
+            job = %name,
+            at = %crate::interval::format_instant(self.at),
+            "intervals: {}",
+            plan.describe()
+        );
+        let mut total = JobReport {
+            job: name.clone(),
+            due: Some(plan.describe()),
+            ..Default::default()
+        };
+        let started = Instant::now();
+        for (interval, _) in &plan.due {
+            let mut params = self.params.clone();
+            params.extend(interval.params());
+            let one = JobRun { params: &params, ..*self };
+            let r = one.run_one().await.map_err(|e| JobError::InInterval {
+                job: name.clone(),
+                interval: interval.label(),
+                committed: total.intervals.clone(),
+                source: Box::new(e),
+            })?;
+            total.absorb(r);
+        }
+        total.seconds = started.elapsed().as_secs_f64();
+        Ok(total)
+    }
+
+    async fn run_one(&self) -> Result<JobReport, JobError> {
         let cx = self.open().await?;
         let span = cx.span.clone();
         let result = async {
@@ -366,12 +596,16 @@ impl<'a> JobRun<'a> {
         params.insert("env".into(), engine.layout.naming.env().to_string());
         params.extend(self.params.iter().map(|(k, v)| (k.clone(), v.clone())));
         let out_decl = self.project.table(&job.output).expect("validated reference");
-        let interval = crate::incremental::bind_interval(job, out_decl, &mut params, output_table.as_ref(), &mut state)
+        let interval = crate::incremental::bind_interval(job, out_decl, &mut params, output_table.as_ref(), &mut state, self.at)
             .map_err(|source| JobError::Interval {
                 job: name.clone(),
                 source,
             })?;
         report.interval = interval.as_ref().map(|(i, _)| i.label());
+        // `${run_date}` of a job that is not time-range: the run's date unless it was given.
+        params
+            .entry("run_date".into())
+            .or_insert_with(|| self.at.format("%Y-%m-%d").to_string());
         Ok(JobContext {
             state,
             raw_inputs,
@@ -415,9 +649,9 @@ impl<'a> JobRun<'a> {
                     Some((_, _, b)) => RawSelection::Unprocessed(b),
                     None => RawSelection::All,
                 };
-                let read = self.register_raw(ctx, table, report, selection, raw_inputs).await?;
+                let read = self.register_raw(ctx, table, selection, raw_inputs).await?;
                 if let Some((key, prev, bookmark)) = bookmark {
-                    state.set.insert(key.clone(), bookmark.advance(&read).encode());
+                    state.set.insert(key.clone(), bookmark.advance(&read, self.at.and_utc().timestamp_millis()).encode());
                     state.expect.insert(key, prev);
                 }
             } else if incremental {
@@ -459,13 +693,12 @@ impl<'a> JobRun<'a> {
         }
     }
 
-    /// Registers a raw input, streamed as the query reads it; its rows and rejected rows are
-    /// counted by [`JobContext::finish_inputs`] once the query has run.
+    /// Registers a raw input, streamed as the query reads it; its files, rows and rejected rows
+    /// are counted by [`JobContext::finish_inputs`] once the query has run.
     async fn register_raw(
         &self,
         ctx: &SessionContext,
         table: &Table,
-        report: &mut JobReport,
         selection: RawSelection<'_>,
         raw_inputs: &mut Vec<Arc<RawScan>>,
     ) -> Result<Vec<crate::raw::FileId>, JobError> {
@@ -473,8 +706,7 @@ impl<'a> JobRun<'a> {
         let read = register_table(engine, ctx, project, table, selection)
             .await
             .map_err(|e| self.input_error(e))?;
-        report.files_read += read.files.len();
-        report.bytes_read += read.bytes;
+        // Files and bytes read are counted by `finish_inputs`: those the query's scans selected.
         let scan = read.raw.expect("a raw table registers its read");
         if table.hive().is_some_and(|h| h.bad_rows == BadRows::Quarantine) {
             // The quarantine table sits beside the raw table (Naming::rejected_location).
@@ -613,6 +845,9 @@ impl JobContext<'_> {
                 source: Box::new(source),
             })?;
             self.report.rows_read += counts.rows;
+            let scanned = scan.scanned_files();
+            self.report.files_read += scanned.len();
+            self.report.bytes_read += scanned.iter().map(|f| f.size).sum::<u64>();
             if counts.rejected > 0 {
                 self.report.rows_rejected += counts.rejected;
                 let location = scan.quarantine_location().unwrap_or_default();

@@ -17,6 +17,10 @@ use mesh_domain::{Layer, Naming};
 
 pub const CATALOG: &str = "mesh";
 
+/// Spark's (ANSI) arithmetic for the local engine; see the module documentation.
+#[path = "spark_arith.rs"]
+pub mod spark_arith;
+
 /// Why a query session could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
@@ -73,6 +77,8 @@ pub fn new_context_in(naming: &Naming, runtime: Arc<RuntimeEnv>) -> Result<Sessi
         .with_create_default_catalog_and_schema(true)
         .with_information_schema(true)
         .with_target_partitions(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
+    // `0.1` is DECIMAL(1,1) as in Spark, not a binary float (0.1 + 0.2 = 0.3 exactly).
+    config.options_mut().sql_parser.parse_float_as_decimal = true;
     // A sort keeps this much back for merging its spill files; DataFusion's 10 MB would be
     // most of a small pool, so it is a share of the pool instead.
     let pool = runtime.memory_pool.memory_limit();
@@ -80,8 +86,17 @@ pub fn new_context_in(naming: &Naming, runtime: Arc<RuntimeEnv>) -> Result<Sessi
         let reserve = (n / 16).min(config.options().execution.sort_spill_reservation_bytes);
         config.options_mut().execution.sort_spill_reservation_bytes = reserve;
     }
-    let mut ctx = SessionContext::new_with_config_rt(config, runtime);
+    // Spark's arithmetic (decimal result types, HALF_UP, errors instead of wrapped values)
+    // is rewritten into the plan before DataFusion's type coercion sees it.
+    let state = datafusion::execution::SessionStateBuilder::new()
+        .with_config(config)
+        .with_runtime_env(runtime)
+        .with_default_features()
+        .with_analyzer_rules(spark_arith::analyzer_rules())
+        .build();
+    let mut ctx = SessionContext::new_with_state(state);
     datafusion_spark::register_all(&mut ctx)?;
+    spark_arith::register(&ctx);
     let catalog = ctx.catalog(CATALOG).expect("created with the context");
     for layer in Layer::ALL {
         catalog.register_schema(&naming.database(layer), Arc::new(MemorySchemaProvider::new()))?;

@@ -22,6 +22,9 @@ pub struct SchemaEvolution {
     /// Input columns unknown to the table are added as nullable columns.
     pub add_columns: bool,
     /// `int` columns become `long` and `float` columns become `double` when the input is wider.
+    /// Jobs cast their result to the manifest's types before writing, so for them this only
+    /// applies a type the manifest widened: a query returning BIGINT or DOUBLE never changes
+    /// the table (the manifest is the truth).
     pub widen_types: bool,
 }
 
