@@ -497,6 +497,19 @@ pub struct RunArgs {
     /// Re-run intervals already done.
     #[arg(long, requires = "from")]
     pub force: bool,
+    /// The run's time (UTC unless an offset is given): 2026-12-07T06:00:00Z, 2026-12-07T06:00
+    /// or 2026-12-07. Default: now. A time-range job without --param run_date processes the
+    /// intervals complete at this time and not yet done, oldest first (catch-up after a pause),
+    /// never the interval in progress; pass a schedule's time to replay that scheduled run.
+    /// `${run_date}` of other jobs defaults to its date. Intervals not complete at this time
+    /// (e.g. --param run_date or --to in the future) are refused.
+    #[arg(long, value_name = "TIMESTAMP", value_parser = parse_at)]
+    pub at: Option<chrono::NaiveDateTime>,
+}
+
+fn parse_at(s: &str) -> Result<chrono::NaiveDateTime, String> {
+    mesh_core::interval::parse_run_time(s)
+        .ok_or_else(|| format!("`{s}` is not a time: use 2026-12-07T06:00:00Z, 2026-12-07T06:00 (UTC), 2026-12-07T07:00:00+01:00 or 2026-12-07"))
 }
 
 /// `mesh init`.

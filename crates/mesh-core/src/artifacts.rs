@@ -146,6 +146,14 @@ pub struct TimeRangeSpec {
     pub grain: String,
     /// Summary property holding the intervals done.
     pub intervals_key: String,
+    /// `[jobs.time_range]` start, lag and lookback: which intervals a scheduled run processes
+    /// (the runner decides as `mesh run` does).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<String>,
+    #[serde(default)]
+    pub lag_seconds: u64,
+    #[serde(default)]
+    pub lookback: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -490,6 +498,9 @@ pub fn job_spec(domain: &Domain, env: Env, project: &Project, job: &Job) -> JobS
                 .unwrap_or_default(),
             grain: t.grain.to_string(),
             intervals_key: crate::incremental::intervals_key(job.name.as_str()),
+            start: t.start.clone(),
+            lag_seconds: t.lag_seconds,
+            lookback: t.lookback,
         }),
     }
 }

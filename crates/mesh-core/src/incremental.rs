@@ -24,6 +24,14 @@ pub fn intervals_key(job: &str) -> String {
 
 /// Which files of a raw input a job has processed: every file modified before `before_ms`,
 /// and the listed files at or after it.
+///
+/// Two rules keep it from skipping or doubling input, on both engines (the Glue runner's
+/// `advance_bookmark` / `changed_file` encode the same):
+/// - a file's modification time counts at most as the run's time when it moves `before_ms`:
+///   one file dated in the future cannot make files landing normally after the run look
+///   processed;
+/// - a processed file that changed (grew, shrank or was rewritten: same path, another size or
+///   time) is refused by [`RawBookmark::changed`]: reading it again would repeat its rows.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RawBookmark {
     pub before_ms: i64,
@@ -43,13 +51,39 @@ impl RawBookmark {
         f.modified_ms < self.before_ms || self.files.binary_search(f).is_ok()
     }
 
-    /// The bookmark after also processing `read`.
-    pub fn advance(&self, read: &[FileId]) -> RawBookmark {
+    /// The processed file `f` was when the bookmark recorded it, if `f` is that file changed
+    /// since (the same path with another size or modification time).
+    pub fn changed(&self, f: &FileId) -> Option<&FileId> {
+        // Sorted by path first: the entries of one path are together.
+        let from = self.files.partition_point(|p| p.path < f.path);
+        self.files[from..]
+            .iter()
+            .take_while(|p| p.path == f.path)
+            .find(|p| *p != f)
+    }
+
+    /// The files of `listed` not processed yet, in path order; a processed file that changed
+    /// since is an error naming it (see [`RawBookmark::changed`]).
+    pub fn select<'a>(&self, listed: &'a [FileId]) -> Result<Vec<&'a FileId>, ChangedFile> {
+        if let Some((was, now)) = listed.iter().find_map(|f| self.changed(f).map(|was| (was, f))) {
+            return Err(ChangedFile {
+                was: was.clone(),
+                now: now.clone(),
+            });
+        }
+        let mut new: Vec<&FileId> = listed.iter().filter(|f| !self.is_processed(f)).collect();
+        new.sort();
+        Ok(new)
+    }
+
+    /// The bookmark after also processing `read` in a run at `run_ms` (milliseconds since the
+    /// epoch): a modification time after the run's time counts as the run's time.
+    pub fn advance(&self, read: &[FileId], run_ms: i64) -> RawBookmark {
         let newest = self
             .files
             .iter()
             .chain(read)
-            .map(|f| f.modified_ms)
+            .map(|f| f.modified_ms.min(run_ms))
             .max()
             .unwrap_or(i64::MIN);
         let before_ms = self.before_ms.max(newest.saturating_sub(BAND_MS));
@@ -66,6 +100,32 @@ impl RawBookmark {
     }
 }
 
+/// A raw file an incremental job processed that has changed since.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangedFile {
+    /// As the bookmark recorded it.
+    pub was: FileId,
+    /// As listed now.
+    pub now: FileId,
+}
+
+impl ChangedFile {
+    /// Why the run refuses it, naming the file (`path` as errors show it) and what to do.
+    pub fn reason(&self) -> String {
+        let how = if self.now.size > self.was.size {
+            format!("grew from {} to {} bytes", self.was.size, self.now.size)
+        } else if self.now.size != self.was.size {
+            format!("shrank from {} to {} bytes", self.was.size, self.now.size)
+        } else {
+            "was rewritten".to_string()
+        };
+        format!(
+            "{how} (modified at {} ms, processed as modified at {} ms) after this job processed it; reading it again would repeat its rows, reading only part of it is not possible\n  help: land new rows in new files (a raw file is complete once landed); put this file back as it was, or move it out of the table's folder and land its rows again under a new name",
+            self.now.modified_ms, self.was.modified_ms
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,28 +138,86 @@ mod tests {
         }
     }
 
+    /// A run's time far after every file: the cap changes nothing.
+    const LATER: i64 = i64::MAX;
+
     #[test]
     fn new_files_are_those_not_in_the_bookmark() {
         let h = BAND_MS;
         let b0 = RawBookmark::default();
         let day1 = [f("d=1/a.csv", 10, 0), f("d=1/b.csv", 20, 5)];
         assert!(day1.iter().all(|x| !b0.is_processed(x)));
-        let b1 = b0.advance(&day1);
+        let b1 = b0.advance(&day1, LATER);
         assert!(day1.iter().all(|x| b1.is_processed(x)));
-        // A file landing later, and one rewritten in place (new size and time), are new.
+        // A file landing later is new.
         let late = f("d=1/c.csv", 7, 3);
         assert!(!b1.is_processed(&late));
-        assert!(!b1.is_processed(&f("d=1/a.csv", 11, 9)));
         // Far newer files move the watermark: older ones then count as processed and the
         // bookmark keeps only files inside the band.
         let day2 = [f("d=2/a.csv", 10, 10 * h)];
-        let b2 = b1.advance(std::slice::from_ref(&late)).advance(&day2);
+        let b2 = b1.advance(std::slice::from_ref(&late), LATER).advance(&day2, LATER);
         assert_eq!(b2.before_ms, 9 * h);
         assert_eq!(b2.files, day2.to_vec());
         assert!(b2.is_processed(&late) && b2.is_processed(&day2[0]));
         assert!(!b2.is_processed(&f("d=2/b.csv", 1, 9 * h + 1)));
         assert_eq!(RawBookmark::parse(&b2.encode()).unwrap(), b2);
         assert!(RawBookmark::parse("{").is_err());
+    }
+
+    /// A file dated in the future moves the watermark only up to the run's time: files that
+    /// land after the run, dated before the future file, are still new.
+    #[test]
+    fn a_future_dated_file_does_not_hide_files_landing_after_the_run() {
+        let h = BAND_MS;
+        let run = 100 * h;
+        let future = f("d=1/future.csv", 5, run + 48 * h);
+        let normal = f("d=1/a.csv", 5, run - 10);
+        let b = RawBookmark::default().advance(&[normal.clone(), future.clone()], run);
+        assert_eq!(b.before_ms, run - h, "capped at the run's time, less the band");
+        assert_eq!(b.files, vec![normal.clone(), future.clone()]);
+        // Landed after the run, modified after it: new. Without the cap the watermark would be
+        // at run + 47 h and this file would count as processed.
+        let landed = f("d=1/b.csv", 5, run + 2 * h);
+        assert!(!b.is_processed(&landed));
+        assert!(b.is_processed(&future) && b.is_processed(&normal));
+        let uncapped = RawBookmark::default().advance(&[normal, future.clone()], LATER);
+        assert!(uncapped.is_processed(&landed), "the case the cap is for");
+        // The next run (two hours later) reads the landed file; the future file stays listed
+        // (so still processed) until the watermark passes its time.
+        let next = b.advance(std::slice::from_ref(&landed), run + 2 * h);
+        assert_eq!(next.before_ms, run + h);
+        assert!(next.is_processed(&future) && next.is_processed(&landed));
+        assert_eq!(
+            next.select(&[future.clone(), landed.clone()]).unwrap(),
+            Vec::<&FileId>::new()
+        );
+    }
+
+    /// A processed file that grew or was rewritten is refused, naming it; an untouched one and a
+    /// new one are not.
+    #[test]
+    fn a_processed_file_that_changed_is_refused() {
+        let a = f("d=1/a.csv", 10, 1_000);
+        let b = RawBookmark::default().advance(&[a.clone(), f("d=1/b.csv", 3, 900)], 2_000);
+        let new = f("d=1/c.csv", 4, 1_500);
+        assert_eq!(b.select(&[a.clone(), new.clone()]).unwrap(), vec![&new]);
+        for (now, how) in [
+            (f("d=1/a.csv", 25, 1_800), "grew from 10 to 25 bytes"),
+            (f("d=1/a.csv", 4, 1_800), "shrank from 10 to 4 bytes"),
+            (f("d=1/a.csv", 10, 1_800), "was rewritten"),
+        ] {
+            let e = b.select(&[new.clone(), now.clone()]).unwrap_err();
+            assert_eq!(
+                e,
+                ChangedFile {
+                    was: a.clone(),
+                    now: now.clone()
+                }
+            );
+            assert!(e.reason().starts_with(how), "{}", e.reason());
+        }
+        assert_eq!(b.changed(&a), None);
+        assert_eq!(b.changed(&new), None);
     }
 }
 
@@ -113,7 +231,9 @@ use mesh_domain::{Job, OnRewrite, Project, TableRef};
 use mesh_iceberg::{CommitProperties, Increment};
 
 use crate::engine::Engine;
-use crate::interval::{parse_instant, DoneSet, Interval};
+use chrono::NaiveDateTime;
+
+use crate::interval::{parse_instant, DoneSet, DuePlan, Interval};
 use crate::job::JobReport;
 
 /// The job's output table if it exists (its latest snapshot holds the job's state).
@@ -140,7 +260,7 @@ pub fn raw_bookmark(
     output: Option<&mesh_iceberg::Table>,
 ) -> Result<(String, Option<String>, RawBookmark), IncrementError> {
     let key = bookmark_key(job.name.as_str(), &input.to_string());
-    let prev = output.and_then(|t| t.summary_property(&key));
+    let prev = output.map(|t| t.job_state(&key)).transpose()?.flatten();
     let bookmark = match &prev {
         Some(s) => RawBookmark::parse(s).map_err(|source| IncrementError::UnreadableRawBookmark {
             input: input.to_string(),
@@ -196,8 +316,15 @@ pub enum IntervalError {
     NotADate { name: &'static str, value: String },
     #[error(transparent)]
     Outside(Box<OutsideInterval>),
+    #[error(transparent)]
+    Bound(crate::interval::IntervalError),
+    #[error("no interval is due: {0}")]
+    NothingDue(String),
     #[error("checking that the result lies in the interval failed: {0}")]
     Check(#[source] Box<datafusion::error::DataFusionError>),
+    /// The job's done intervals cannot be found in its output table (see `Table::job_state`).
+    #[error(transparent)]
+    State(#[from] mesh_iceberg::Error),
 }
 
 /// An Iceberg input's rows appended since the bookmark (all rows the first time, or on a
@@ -211,7 +338,7 @@ pub async fn iceberg_increment(
     report: &mut JobReport,
 ) -> Result<(SchemaRef, Vec<RecordBatch>), IncrementError> {
     let key = bookmark_key(job.name.as_str(), &input.to_string());
-    let prev = output.and_then(|t| t.summary_property(&key));
+    let prev = output.map(|t| t.job_state(&key)).transpose()?.flatten();
     let from = prev
         .as_deref()
         .map(|v| {
@@ -263,28 +390,57 @@ pub async fn iceberg_increment(
     Ok((schema, batches))
 }
 
-/// A time-range job's interval (from `interval_start`, else `run_date`), bound as
-/// `${interval_start}` / `${interval_end}`; records the interval as done in `state`.
+/// Whether the run's parameters name a time-range job's interval (`interval_start` or
+/// `run_date`): then it processes exactly that interval; otherwise the intervals due.
+pub fn names_interval(params: &std::collections::BTreeMap<String, String>) -> bool {
+    params.contains_key("interval_start") || params.contains_key("run_date")
+}
+
+/// A time-range job's plan at the run's time `at`, from the intervals its output records.
+pub fn due_plan(tr: &mesh_domain::TimeRange, done: &DoneSet, at: NaiveDateTime) -> DuePlan {
+    crate::interval::due(tr.grain, tr.start.as_deref(), tr.lag_seconds, tr.lookback, done, at)
+}
+
+/// A time-range job's interval, bound as `${interval_start}` / `${interval_end}`: the one
+/// named by `interval_start`, else `run_date`, else the oldest interval due at `at`. The
+/// interval must be complete at `at`. Records it as done in `state` (and drops intervals
+/// recorded as done before they were complete, so they are processed when due).
 pub fn bind_interval(
     job: &Job,
     output_decl: &mesh_domain::Table,
     params: &mut std::collections::BTreeMap<String, String>,
     output: Option<&mesh_iceberg::Table>,
     state: &mut CommitProperties,
+    at: NaiveDateTime,
 ) -> Result<Option<(Interval, String)>, IntervalError> {
     let Some(tr) = &job.time_range else {
         return Ok(None);
     };
-    let (name, value) = match (params.get("interval_start"), params.get("run_date")) {
-        (Some(v), _) => ("interval_start", v.clone()),
-        (None, Some(v)) => ("run_date", v.clone()),
-        (None, None) => ("run_date", chrono::Utc::now().format("%Y-%m-%d").to_string()),
+    let key = intervals_key(job.name.as_str());
+    let prev = output.map(|t| t.job_state(&key)).transpose()?.flatten();
+    let mut done = DoneSet::parse(tr.grain, prev.as_deref().unwrap_or(""));
+    let plan = due_plan(tr, &done, at);
+    let named = match (params.get("interval_start"), params.get("run_date")) {
+        (Some(v), _) => Some(("interval_start", v.clone())),
+        (None, Some(v)) => Some(("run_date", v.clone())),
+        (None, None) => None,
     };
-    let at = parse_instant(&value).ok_or_else(|| IntervalError::NotADate {
-        name,
-        value: value.clone(),
-    })?;
-    let interval = Interval::containing(tr.grain, at);
+    let interval = match named {
+        Some((name, value)) => {
+            let t = parse_instant(&value).ok_or_else(|| IntervalError::NotADate {
+                name,
+                value: value.clone(),
+            })?;
+            Interval::containing(tr.grain, t)
+        }
+        None => match plan.due.first() {
+            Some((i, _)) => *i,
+            None => return Err(IntervalError::NothingDue(plan.describe())),
+        },
+    };
+    interval
+        .check_complete(at, tr.lag_seconds)
+        .map_err(IntervalError::Bound)?;
     for (k, v) in interval.params() {
         if k != "run_date" || !params.contains_key("run_date") {
             params.insert(k, v);
@@ -292,9 +448,9 @@ pub fn bind_interval(
     }
     let column = output_decl.column(tr.column.as_str()).expect("validated time column");
     let predicate = interval.predicate(tr.column.as_str(), column.data_type);
-    let key = intervals_key(job.name.as_str());
-    let prev = output.and_then(|t| t.summary_property(&key));
-    let mut done = DoneSet::parse(tr.grain, prev.as_deref().unwrap_or(""));
+    for early in &plan.not_complete_done {
+        done.remove(early);
+    }
     done.insert(interval);
     state.set.insert(key.clone(), done.encode());
     state.expect.insert(key, prev);
@@ -308,7 +464,9 @@ pub async fn done_intervals(engine: &Engine, project: &Project, job: &Job) -> Re
     };
     let value = output_table(engine, project, job)
         .await?
-        .and_then(|t| t.summary_property(&intervals_key(job.name.as_str())));
+        .map(|t| t.job_state(&intervals_key(job.name.as_str())))
+        .transpose()?
+        .flatten();
     Ok(DoneSet::parse(tr.grain, value.as_deref().unwrap_or("")))
 }
 

@@ -14,6 +14,14 @@ pub enum IntervalError {
     BadBound(String),
     #[error("--from {from} is after --to {to}")]
     Reversed { from: String, to: String },
+    #[error("{label} is not complete at the run's time {at}: it ends at {end}{lag}, so its data may still arrive\n  help: a run processes only complete intervals; run it after {complete}, or pass --at to replay a run at a later time")]
+    NotComplete {
+        label: String,
+        at: String,
+        end: String,
+        lag: String,
+        complete: String,
+    },
     #[error("{from} to {to} holds {count} {grain} intervals, more than {max}; split the backfill")]
     TooMany {
         from: String,
@@ -72,6 +80,33 @@ impl Interval {
         }
     }
 
+    pub fn prev(&self) -> Interval {
+        Interval::containing(self.grain, self.start - Duration::seconds(1))
+    }
+
+    /// When the interval's data counts as complete: its end plus the job's lag.
+    pub fn complete_at(&self, lag_seconds: u64) -> NaiveDateTime {
+        self.end() + Duration::seconds(lag_seconds as i64)
+    }
+
+    /// Refuses an interval that is not complete at the run's time `at`.
+    pub fn check_complete(&self, at: NaiveDateTime, lag_seconds: u64) -> Result<(), IntervalError> {
+        if self.complete_at(lag_seconds) <= at {
+            return Ok(());
+        }
+        Err(IntervalError::NotComplete {
+            label: self.label(),
+            at: format_instant(at),
+            end: format_instant(self.end()),
+            lag: if lag_seconds == 0 {
+                String::new()
+            } else {
+                format!(" and the job's lag is {lag_seconds} s")
+            },
+            complete: format_instant(self.complete_at(lag_seconds)),
+        })
+    }
+
     /// `2026-11-03T05`, `2026-11-03` or `2026-11`.
     pub fn label(&self) -> String {
         match self.grain {
@@ -109,6 +144,147 @@ impl Interval {
             _ => format!("TIMESTAMP '{}'", t.format("%Y-%m-%d %H:%M:%S")),
         };
         format!("{column} >= {} AND {column} < {}", lit(self.start), lit(self.end()))
+    }
+}
+
+/// A run's time as people read it in messages: `2026-12-07 06:00:00 UTC`.
+pub fn format_instant(t: NaiveDateTime) -> String {
+    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// A run's time from the command line or a schedule: RFC 3339 (`2026-12-07T06:00:00Z`,
+/// `…+01:00`), `YYYY-MM-DDTHH:MM[:SS]` or `YYYY-MM-DD HH:MM[:SS]` (UTC), or a date
+/// (its midnight, UTC). Returned in UTC.
+pub fn parse_run_time(s: &str) -> Option<NaiveDateTime> {
+    let s = s.trim();
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Some(t.naive_utc());
+    }
+    let plain = s.strip_suffix('Z').unwrap_or(s);
+    for f in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+    ] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(plain, f) {
+            return Some(t);
+        }
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+}
+
+/// Why a scheduled run processes an interval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Due {
+    /// Complete and not done yet (the latest, or one missed while the job did not run).
+    Missing,
+    /// Done, processed again because it is among the `lookback` latest.
+    Lookback,
+}
+
+/// What a scheduled run of a time-range job processes at the run's time: the complete
+/// intervals not yet done, oldest first, and the latest done ones again for `lookback`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DuePlan {
+    pub due: Vec<(Interval, Due)>,
+    /// More intervals are due than one run processes: the next run continues.
+    pub more_due: bool,
+    /// The first interval that is not complete at the run's time, and when it will be.
+    pub in_progress: Interval,
+    pub in_progress_complete_at: NaiveDateTime,
+    /// Intervals recorded as done that were not complete at the run's time (recorded before
+    /// their data was whole): dropped from the state with the next commit, processed when due.
+    pub not_complete_done: Vec<Interval>,
+}
+
+impl DuePlan {
+    /// `2026-11-30 (missing), 2026-12-01 in progress: complete at 2026-12-02 00:00:00 UTC`.
+    pub fn describe(&self) -> String {
+        let mut parts: Vec<String> = self
+            .due
+            .iter()
+            .map(|(i, why)| {
+                format!(
+                    "{} ({})",
+                    i.label(),
+                    match why {
+                        Due::Missing => "complete, not done",
+                        Due::Lookback => "lookback: done, again for late data",
+                    }
+                )
+            })
+            .collect();
+        if parts.is_empty() {
+            parts.push("nothing due".into());
+        }
+        if self.more_due {
+            parts.push(format!("more than {MAX_INTERVALS} due: the next run continues"));
+        }
+        parts.push(format!(
+            "{} in progress: not yet (complete at {})",
+            self.in_progress.label(),
+            format_instant(self.in_progress_complete_at)
+        ));
+        parts.join(", ")
+    }
+}
+
+/// The plan of a scheduled run at `at` (see [`DuePlan`]). `start` is the first interval to
+/// catch up from; without it, the job catches up after the latest interval it has done, and
+/// its first run processes only the latest complete interval.
+pub fn due(
+    grain: Grain,
+    start: Option<&str>,
+    lag_seconds: u64,
+    lookback: u32,
+    done: &DoneSet,
+    at: NaiveDateTime,
+) -> DuePlan {
+    let at_less_lag = at - Duration::seconds(lag_seconds as i64);
+    let in_progress = Interval::containing(grain, at_less_lag);
+    let last_complete = in_progress.prev();
+    let not_complete_done: Vec<Interval> = done.done.iter().filter(|i| **i >= in_progress).copied().collect();
+    let latest_done = done.done.range(..in_progress).next_back().copied();
+    let first = match (start.and_then(|s| Interval::parse_label(grain, s)), latest_done) {
+        (Some(s), _) => Some(s),
+        (None, Some(d)) => Some(d.next()),
+        (None, None) => Some(last_complete),
+    };
+    let mut due = Vec::new();
+    let mut more_due = false;
+    if let Some(mut i) = first {
+        while i <= last_complete {
+            if !done.contains(&i) {
+                if due.len() == MAX_INTERVALS {
+                    more_due = true;
+                    break;
+                }
+                due.push((i, Due::Missing));
+            }
+            i = i.next();
+        }
+    }
+    // Lookback: the latest done intervals, only while the run is not catching up a backlog.
+    if !more_due {
+        let again: Vec<Interval> = done
+            .done
+            .range(..in_progress)
+            .rev()
+            .take(lookback as usize)
+            .copied()
+            .collect();
+        due.extend(again.into_iter().map(|i| (i, Due::Lookback)));
+        due.sort_by_key(|(i, _)| *i);
+    }
+    DuePlan {
+        due,
+        more_due,
+        in_progress,
+        in_progress_complete_at: in_progress.complete_at(lag_seconds),
+        not_complete_done,
     }
 }
 
@@ -189,6 +365,10 @@ impl DoneSet {
 
     pub fn contains(&self, i: &Interval) -> bool {
         self.done.contains(i)
+    }
+
+    pub fn remove(&mut self, i: &Interval) {
+        self.done.remove(i);
     }
 
     pub fn insert(&mut self, i: Interval) {
@@ -282,6 +462,110 @@ mod tests {
         let m = Interval::parse_label(Grain::Month, "2026-12").unwrap();
         assert_eq!(m.params()[1].1, "2027-01-01");
         assert!(Interval::parse_label(Grain::Day, "2026-12").is_none());
+    }
+
+    fn day(s: &str) -> Interval {
+        Interval::parse_label(Grain::Day, s).unwrap()
+    }
+
+    fn at(s: &str) -> NaiveDateTime {
+        parse_run_time(s).unwrap()
+    }
+
+    fn labels(p: &DuePlan) -> Vec<String> {
+        p.due.iter().map(|(i, _)| i.label()).collect()
+    }
+
+    #[test]
+    fn a_scheduled_run_processes_complete_intervals_only() {
+        let mut done = DoneSet::default();
+        // First run at 06:00 without a start: yesterday, never today.
+        let p = due(Grain::Day, None, 0, 0, &done, at("2026-12-07T06:00:00Z"));
+        assert_eq!(labels(&p), ["2026-12-06"]);
+        assert_eq!(p.in_progress.label(), "2026-12-07");
+        assert!(p
+            .describe()
+            .contains("2026-12-07 in progress: not yet (complete at 2026-12-08 00:00:00 UTC)"));
+        done.insert(day("2026-12-06"));
+        // The same day again: nothing due.
+        assert!(due(Grain::Day, None, 0, 0, &done, at("2026-12-07T23:59:59"))
+            .due
+            .is_empty());
+        // Three days without a run: the three missing days, oldest first.
+        let p = due(Grain::Day, None, 0, 0, &done, at("2026-12-10T06:00"));
+        assert_eq!(labels(&p), ["2026-12-07", "2026-12-08", "2026-12-09"]);
+        assert!(p.due.iter().all(|(_, w)| *w == Due::Missing));
+        // Exactly at midnight the day that just ended is complete.
+        assert_eq!(
+            labels(&due(Grain::Day, None, 0, 0, &done, at("2026-12-08T00:00"))),
+            ["2026-12-07"]
+        );
+        // A lag of 2 hours: at 01:00 the day before is not complete yet.
+        let p = due(Grain::Day, None, 7200, 0, &done, at("2026-12-08T01:00"));
+        assert!(p.due.is_empty(), "{p:?}");
+        assert_eq!(p.in_progress.label(), "2026-12-07");
+        assert_eq!(
+            labels(&due(Grain::Day, None, 7200, 0, &done, at("2026-12-08T02:00"))),
+            ["2026-12-07"]
+        );
+        // Lookback 1: yesterday again beside today's missing day.
+        let p = due(Grain::Day, None, 0, 1, &done, at("2026-12-08T06:00"));
+        assert_eq!(labels(&p), ["2026-12-06", "2026-12-07"]);
+        assert_eq!(p.due[0].1, Due::Lookback);
+        // A start fills the gaps from there on.
+        let p = due(Grain::Day, Some("2026-12-03"), 0, 0, &done, at("2026-12-07T06:00"));
+        assert_eq!(labels(&p), ["2026-12-03", "2026-12-04", "2026-12-05"]);
+        // A start after the run's time: nothing yet.
+        assert!(due(Grain::Day, Some("2027-01-01"), 0, 0, &done, at("2026-12-07T06:00"))
+            .due
+            .is_empty());
+    }
+
+    #[test]
+    fn hours_months_and_intervals_done_too_early() {
+        let mut done = DoneSet::default();
+        // Hourly at HH:00: the hour that just ended, never the one that starts.
+        let p = due(Grain::Hour, None, 0, 0, &done, at("2026-12-07T06:00:00Z"));
+        assert_eq!(labels(&p), ["2026-12-07T05"]);
+        let p = due(Grain::Month, None, 0, 0, &done, at("2027-01-01T00:00"));
+        assert_eq!(labels(&p), ["2026-12"]);
+        // Legacy state: today and 9999-12-31 recorded as done. They are not trusted, and the
+        // days before them are still caught up.
+        done.insert(day("2026-12-05"));
+        done.insert(day("2026-12-07"));
+        done.insert(day("9999-12-31"));
+        let p = due(Grain::Day, None, 0, 0, &done, at("2026-12-07T06:00"));
+        assert_eq!(labels(&p), ["2026-12-06"]);
+        assert_eq!(
+            p.not_complete_done.iter().map(Interval::label).collect::<Vec<_>>(),
+            ["2026-12-07", "9999-12-31"]
+        );
+        // A long backlog is processed in bounded runs.
+        let p = due(
+            Grain::Hour,
+            Some("1990-01-01T00"),
+            0,
+            3,
+            &DoneSet::default(),
+            at("2026-12-07T06:00"),
+        );
+        assert_eq!(p.due.len(), MAX_INTERVALS);
+        assert!(p.more_due && p.describe().contains("the next run continues"));
+        assert_eq!(p.due[0].0.label(), "1990-01-01T00");
+    }
+
+    #[test]
+    fn explicit_intervals_must_be_complete() {
+        let d = day("2026-12-07");
+        assert!(d.check_complete(at("2026-12-08T00:00"), 0).is_ok());
+        let e = d.check_complete(at("2026-12-07T06:00"), 0).unwrap_err().to_string();
+        assert!(
+            e.contains("2026-12-07 is not complete at the run's time 2026-12-07 06:00:00 UTC"),
+            "{e}"
+        );
+        assert!(d.check_complete(at("2026-12-08T00:30"), 3600).is_err());
+        assert!(parse_run_time("2026-12-07T07:00:00+01:00") == Some(at("2026-12-07T06:00")));
+        assert!(parse_run_time("2026-12-07").is_some() && parse_run_time("tomorrow").is_none());
     }
 
     #[test]

@@ -25,6 +25,9 @@ pub struct RunRequest {
     pub job: Option<String>,
     pub params: BTreeMap<String, String>,
     pub max_concurrency: usize,
+    /// The run's time (UTC): the clock, a schedule's time or `--at`. Time-range jobs process
+    /// the intervals complete at this time unless `params` name one.
+    pub at: chrono::NaiveDateTime,
 }
 
 /// Receives step events, e.g. to draw progress bars.
@@ -242,6 +245,7 @@ struct Runner {
     steps: BTreeMap<StepKey, (usize, mesh_domain::Step)>,
     params: BTreeMap<String, String>,
     run_id: String,
+    at: chrono::NaiveDateTime,
     progress: Arc<dyn Progress>,
 }
 
@@ -251,6 +255,7 @@ impl StepRunner<StepKey, StepOutput> for Runner {
         let (pi, step) = self.steps[key].clone();
         let params = self.params.clone();
         let run_id = self.run_id.clone();
+        let at = self.at;
         Box::pin(async move {
             let project = &engine.domain.projects[pi];
             match &step.action {
@@ -262,6 +267,7 @@ impl StepRunner<StepKey, StepOutput> for Runner {
                         job,
                         params: &params,
                         run_id: &run_id,
+                        at,
                     }
                     .run()
                     .await
@@ -329,6 +335,7 @@ pub async fn run(
             .collect(),
         params: req.params.clone(),
         run_id: run_id.to_string(),
+        at: req.at,
         progress,
     });
     let results = execute(&dag, req.max_concurrency.max(1), runner)

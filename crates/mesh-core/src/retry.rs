@@ -14,6 +14,8 @@ pub fn job_error_is_transient(e: &JobError) -> bool {
         JobError::Engine { source, .. } => iceberg_error_is_transient(source),
         JobError::Raw { source, .. } => matches!(**source, RawError::Store { .. }),
         JobError::Io { .. } => true,
+        // One interval of a scheduled catch-up run: a retry starts at that interval.
+        JobError::InInterval { source, .. } => job_error_is_transient(source),
         _ => false,
     }
 }

@@ -63,6 +63,7 @@ async fn daily_sales(engine: &Engine, domain: &Domain, run_id: &str) -> Result<V
         job: project.job("daily_sales").unwrap(),
         params: &params,
         run_id,
+        at: chrono::Utc::now().naive_utc(),
     }
     .run()
     .await

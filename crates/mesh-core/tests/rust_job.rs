@@ -76,6 +76,7 @@ async fn a_rust_transform_writes_what_the_sql_job_writes() {
         job,
         params: &params,
         run_id: "sql",
+        at: chrono::Utc::now().naive_utc(),
     };
     let from_sql = run.run().await.unwrap();
     let (sql_rows, _) = table_rows(&engine, &domain, "daily_sales").await;
@@ -130,6 +131,7 @@ async fn a_rust_transform_failing_a_check_commits_nothing() {
         job,
         params: &params,
         run_id: "r1",
+        at: chrono::Utc::now().naive_utc(),
     };
     run.run().await.unwrap();
     let (before, snapshot_before) = table_rows(&engine, &domain, "daily_sales").await;

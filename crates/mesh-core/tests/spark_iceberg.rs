@@ -576,6 +576,7 @@ async fn runner_on_spark_iceberg_equals_meshkit_over_runs() {
                 job: j,
                 params: &all_params,
                 run_id: &run_id,
+                at: chrono::Utc::now().naive_utc(),
             }
             .run()
             .await;
@@ -1188,6 +1189,7 @@ async fn meshkit_run(
         job: j,
         params: &all,
         run_id,
+        at: chrono::Utc::now().naive_utc(),
     }
     .run()
     .await

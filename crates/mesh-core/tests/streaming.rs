@@ -77,6 +77,7 @@ async fn run(engine: &Engine, domain: &Domain, run_id: &str) -> (JobReport, usiz
         job: project.job("wide_lines").unwrap(),
         params: &params,
         run_id,
+        at: chrono::Utc::now().naive_utc(),
     };
     let cx = job.open().await.unwrap();
     let df = cx.sql(&result_sql()).await.unwrap();

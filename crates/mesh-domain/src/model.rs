@@ -886,6 +886,27 @@ pub struct TimeRange {
     /// Output column holding the time (`date`, `timestamp` or `timestamptz`).
     pub column: Name,
     pub grain: Grain,
+    /// The first interval a scheduled run catches up from, as its label (`2026-11-01`,
+    /// `2026-11-01T00`, `2026-11`). Without it a job starts at the latest complete interval
+    /// of its first run and catches up only after the latest interval it has done.
+    pub start: Option<String>,
+    /// Seconds after an interval's end before it counts as complete (late-arriving data).
+    pub lag_seconds: u64,
+    /// How many of the latest done intervals each scheduled run processes again.
+    pub lookback: u32,
+}
+
+impl TimeRange {
+    /// A time-range job with no start, no lag and no lookback.
+    pub fn new(column: Name, grain: Grain) -> TimeRange {
+        TimeRange {
+            column,
+            grain,
+            start: None,
+            lag_seconds: 0,
+            lookback: 0,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

@@ -38,7 +38,7 @@ pub fn run(root: &Path, domain: &Domain, args: RunArgs) -> Result<(), Failure> {
         flags.insert("env", e.to_string());
     }
     let cfg = config(root, domain, flags.clone())?;
-    let mut params = parse_params(&args.params)?;
+    let params = parse_params(&args.params)?;
     let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
     init_logging(&cfg, Some(multi.clone()));
     if args.sample_data {
@@ -50,6 +50,7 @@ pub fn run(root: &Path, domain: &Domain, args: RunArgs) -> Result<(), Failure> {
         job: args.job.clone(),
         params: BTreeMap::new(),
         max_concurrency: cfg.max_concurrency.value,
+        at: args.at.unwrap_or_else(|| chrono::Utc::now().naive_utc()),
     };
     let rt = tokio_runtime()?;
     if let Some((from, to)) = args.from.as_ref().zip(args.to.as_ref()) {
@@ -61,20 +62,26 @@ pub fn run(root: &Path, domain: &Domain, args: RunArgs) -> Result<(), Failure> {
         let req = RunRequest { params, ..req };
         return rt.block_on(backfill(root, domain, &cfg, &req, from, to, args.force, &multi));
     }
-    // A daily job run by hand or by a schedule means today: say so, and where it came from.
-    // Through the log, so it is a JSON line where logs are JSON (cloud environments).
-    match params.get("run_date") {
-        Some(d) => tracing::info!("run_date = {d} (from --param run_date)"),
-        None => {
-            let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
-            tracing::info!("run_date = {today} (default: today, UTC; set it with --param run_date=YYYY-MM-DD)");
-            params.insert("run_date".into(), today);
-        }
+    // Where the dates come from, through the log (a JSON line where logs are JSON).
+    let at = mesh_core::interval::format_instant(req.at);
+    let source = if args.at.is_some() { "--at" } else { "now" };
+    match params.get("run_date").or(params.get("interval_start")) {
+        Some(d) => tracing::info!("run_date = {d} (from --param); run's time {at} ({source})"),
+        None => tracing::info!(
+            "run_date = {} (the run's date, UTC; set it with --param run_date=YYYY-MM-DD); run's time {at} ({source}): time-range jobs process the intervals complete by then and not yet done",
+            &at[..10]
+        ),
     }
     let req = RunRequest { params, ..req };
     let run_id = mesh_core::record::new_run_id();
     let (record, _outputs) = rt.block_on(async {
         let engine = open_engine(root, domain, &cfg).await?;
+        mesh_core::backfill::check_named_interval(&engine, &req)?;
+        if !mesh_core::incremental::names_interval(&req.params) {
+            for line in mesh_core::backfill::due_lines(&engine, &req).await? {
+                eprintln!("{line}");
+            }
+        }
         Ok::<_, Failure>(pipeline::run(engine, &req, &run_id, progress(&multi)).await?)
     })?;
     let _ = multi.clear();
@@ -132,6 +139,7 @@ async fn backfill(
     use mesh_core::backfill::Backfill;
     let engine = open_engine(root, domain, cfg).await?;
     let plan = Backfill::plan(&engine, req, from, to).await?;
+    plan.check_complete(req.at)?;
     let n = plan.intervals.len();
     let jobs: Vec<&str> = plan.jobs.iter().map(|(j, _)| j.as_str()).collect();
     eprintln!(

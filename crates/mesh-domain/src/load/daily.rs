@@ -109,12 +109,112 @@ pub(super) fn check_daily(
                 "a time-range job recomputes its interval from the full inputs; drop [jobs.incremental]",
             );
         }
+        let start = match (&tr.start, grain) {
+            (Some(s), Some(g)) if !is_interval_label(g, s) => {
+                cx.err_help(
+                    f("time_range.start"),
+                    format!("`{s}` is not the start of a {g} interval"),
+                    format!("write the first {g} to process, e.g. start = \"{}\"", label_example(g)),
+                );
+                None
+            }
+            (s, _) => s.clone(),
+        };
+        let lag_seconds = match tr.lag.as_deref().map(parse_lag) {
+            None => 0,
+            Some(Ok(s)) => s,
+            Some(Err(why)) => {
+                cx.err_help(
+                    f("time_range.lag"),
+                    format!("`{}` is not a lag: {why}", tr.lag.as_deref().unwrap_or_default()),
+                    "write how long after an interval ends its data is complete: a number and a unit, e.g. lag = \"2h\", \"30m\", \"1d\" or \"1d6h\" (at most 366 days)",
+                );
+                0
+            }
+        };
+        let lookback = match tr.lookback {
+            None => 0,
+            Some(n) if (0..=MAX_LOOKBACK).contains(&n) => n as u32,
+            Some(n) => {
+                cx.err_help(
+                    f("time_range.lookback"),
+                    format!("lookback = {n} is out of range"),
+                    format!("lookback is how many of the latest done intervals each run processes again: 0 to {MAX_LOOKBACK}"),
+                );
+                0
+            }
+        };
         (cx.diags.len() == before).then_some(TimeRange {
             column: column?,
             grain: grain?,
+            start,
+            lag_seconds,
+            lookback,
         })
     });
     (incremental, time_range)
+}
+
+/// More intervals than this re-run on every run is a full recompute: use a backfill.
+const MAX_LOOKBACK: i64 = 400;
+const MAX_LAG_SECONDS: u64 = 366 * 86_400;
+
+/// `2026-11-03T05`, `2026-11-03` or `2026-11`, as the interval labels of each grain.
+pub fn is_interval_label(grain: Grain, s: &str) -> bool {
+    use crate::param::parse_date;
+    match grain {
+        Grain::Day => parse_date(s).is_some(),
+        Grain::Month => s.len() == 7 && parse_date(&format!("{s}-01")).is_some(),
+        Grain::Hour => s.split_once('T').is_some_and(|(d, h)| {
+            parse_date(d).is_some() && h.len() == 2 && h.bytes().all(|b| b.is_ascii_digit()) && h < "24"
+        }),
+    }
+}
+
+fn label_example(grain: Grain) -> &'static str {
+    match grain {
+        Grain::Hour => "2026-11-01T00",
+        Grain::Day => "2026-11-01",
+        Grain::Month => "2026-11",
+    }
+}
+
+/// `0`, `90s`, `30m`, `2h`, `1d`, or a sum of those written together (`1d6h`), in seconds.
+pub fn parse_lag(s: &str) -> Result<u64, &'static str> {
+    let s = s.trim();
+    if s == "0" {
+        return Ok(0);
+    }
+    let (mut total, mut digits) = (0u64, String::new());
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            _ => return Err("units are s, m, h and d"),
+        };
+        let n: u64 = digits.parse().map_err(|_| "each unit needs a number before it")?;
+        digits.clear();
+        total = n
+            .checked_mul(unit)
+            .and_then(|v| total.checked_add(v))
+            .ok_or("it is too long")?;
+    }
+    if !digits.is_empty() {
+        return Err("a number needs a unit after it");
+    }
+    if s.is_empty() {
+        return Err("it is empty");
+    }
+    if total > MAX_LAG_SECONDS {
+        return Err("it is longer than 366 days");
+    }
+    Ok(total)
 }
 
 /// The grain a `${param}` name suggests (`run_date` → day, `run_hour` → hour).
@@ -186,5 +286,29 @@ pub(super) fn check_overwrite_trap(cx: &mut FileCx<'_>, i: usize, sql: &str, out
             );
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod lag_tests {
+    use super::*;
+
+    #[test]
+    fn lags_and_labels() {
+        assert_eq!(parse_lag("0"), Ok(0));
+        assert_eq!(parse_lag("90s"), Ok(90));
+        assert_eq!(parse_lag("2h"), Ok(7200));
+        assert_eq!(parse_lag("1d6h"), Ok(108_000));
+        for bad in ["", "2", "h", "2x", "-1h", "1.5h", "367d", "99999999999999999999d"] {
+            assert!(parse_lag(bad).is_err(), "{bad}");
+        }
+        assert!(is_interval_label(Grain::Day, "2026-02-28"));
+        assert!(!is_interval_label(Grain::Day, "2026-02-29"));
+        assert!(!is_interval_label(Grain::Day, "2026-11"));
+        assert!(is_interval_label(Grain::Month, "2026-11"));
+        assert!(!is_interval_label(Grain::Month, "2026-13"));
+        assert!(is_interval_label(Grain::Hour, "2026-11-01T23"));
+        assert!(!is_interval_label(Grain::Hour, "2026-11-01T24"));
+        assert!(!is_interval_label(Grain::Hour, "2026-11-01"));
     }
 }

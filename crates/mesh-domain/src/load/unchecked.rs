@@ -159,6 +159,9 @@ pub struct UncheckedIncremental {
 pub struct UncheckedTimeRange {
     pub column: String,
     pub grain: String,
+    pub start: Option<String>,
+    pub lag: Option<String>,
+    pub lookback: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
