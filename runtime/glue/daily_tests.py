@@ -27,11 +27,19 @@ def main(path: str) -> int:
             bad.append(f"{what}: runner {got!r} != meshkit {want!r}")
 
     # Bookmarks: the same files selected, the same bookmark bytes after each run.
+    # A processed file that changed is refused with meshkit's reason, naming the file; the
+    # bookmark then stays as it was.
     bookmark = gr.parse_bookmark(None)
     for i, step in enumerate(m["bookmark_runs"]):
-        new = gr.select_new_files(bookmark, step["listed"])
+        try:
+            new = gr.select_new_files(bookmark, step["listed"])
+        except gr.JobFailed as e:
+            same(f"run {i} refused", str(e), f"{step.get('refused')}: {step.get('reason')}")
+            same(f"run {i} bookmark kept", gr.encode_bookmark(bookmark), step["bookmark"])
+            continue
+        same(f"run {i} refused", None, step.get("refused"))
         same(f"run {i} new files", new, step["new"])
-        bookmark = gr.advance_bookmark(bookmark, new)
+        bookmark = gr.advance_bookmark(bookmark, new, step["run_ms"])
         same(f"run {i} bookmark", gr.encode_bookmark(bookmark), step["bookmark"])
         bookmark = gr.parse_bookmark(step["bookmark"])
 

@@ -88,16 +88,31 @@ pub async fn register_table(
         // The files are listed now (the job's bookmark names them); they are read as a query
         // scans the table.
         let batch_rows = ctx.copied_config().batch_size();
-        let scan = match raw {
-            RawSelection::Unprocessed(b) => {
-                RawScan::open(table, &engine.stores, &location, &|f| !b.is_processed(f), batch_rows).await
-            }
-            RawSelection::All => RawScan::open(table, &engine.stores, &location, &|_| true, batch_rows).await,
-        }
-        .map_err(|source| RegisterError::Raw {
+        let raw_error = |source| RegisterError::Raw {
             table: table.reference().to_string(),
             source: Box::new(source),
-        })?;
+        };
+        let scan = match raw {
+            RawSelection::Unprocessed(b) => {
+                // Processed files that changed are listed too, to be refused: reading one again
+                // would repeat its rows.
+                let select = |f: &FileId| b.changed(f).is_some() || !b.is_processed(f);
+                let scan = RawScan::open(table, &engine.stores, &location, &select, batch_rows)
+                    .await
+                    .map_err(raw_error)?;
+                if let Err(changed) = b.select(&scan.file_ids()) {
+                    let root = location.strip_prefix("file://").unwrap_or(&location);
+                    return Err(raw_error(RawError::File {
+                        file: format!("{}/{}", root.trim_end_matches('/'), changed.now.path),
+                        reason: changed.reason(),
+                    }));
+                }
+                scan
+            }
+            RawSelection::All => RawScan::open(table, &engine.stores, &location, &|_| true, batch_rows)
+                .await
+                .map_err(raw_error)?,
+        };
         let provider = Arc::new(RawTable::new(scan.clone()));
         register_provider(ctx, &database, table.name.as_str(), provider).map_err(session)?;
         Ok(Registered {

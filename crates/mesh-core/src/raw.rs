@@ -32,6 +32,9 @@ use tokio::runtime::Handle;
 
 use crate::translate::{arrow_schema, arrow_type};
 
+/// Why a row whose bytes are not UTF-8 is rejected (its raw text is left empty).
+pub const NOT_UTF8: &str = "is not UTF-8 text";
+
 /// Rows per Arrow batch of [`read_raw`]; a query's scan uses the session's batch size.
 const BATCH_ROWS: usize = 64 * 1024;
 /// Read buffer of the text readers: large reads keep the parse loop fed.
@@ -497,6 +500,17 @@ pub(crate) struct DataFile {
     pub id: FileId,
 }
 
+impl DataFile {
+    /// The text the file's folders give column `column`: `None` when no folder names the column,
+    /// `Some(None)` for the Hive default partition (NULL).
+    pub(crate) fn partition_text(&self, column: usize) -> Option<Option<&str>> {
+        self.partition
+            .iter()
+            .find(|(i, _)| *i == column)
+            .map(|(_, v)| v.as_deref())
+    }
+}
+
 fn store_error(location: &str) -> impl FnOnce(object_store::Error) -> RawError + '_ {
     move |e| RawError::Store {
         location: location.to_string(),
@@ -635,6 +649,11 @@ impl RawSource {
 
     pub fn file_ids(&self) -> Vec<FileId> {
         self.files.iter().map(|f| f.id.clone()).collect()
+    }
+
+    /// Whether declared column `i` is a partition column (its value may come from folders).
+    pub fn is_partition_column(&self, i: usize) -> bool {
+        self.partition_cols.contains(&i)
     }
 
     pub fn bytes(&self) -> u64 {
@@ -905,7 +924,21 @@ fn read_csv(
         .filter(|i| !src.partition_cols.contains(i))
         .collect();
     let positions: Vec<Option<usize>> = if opts.header {
-        let header = reader.headers().map_err(io_error)?.clone();
+        let header = match reader.headers() {
+            Ok(h) => h.clone(),
+            // A header that is not text: the file's first record is bad, like any other.
+            Err(e) if matches!(e.kind(), csv::ErrorKind::Utf8 { .. }) => {
+                return Err(Halt::Raw(RawError::File {
+                    file: file.display.clone(),
+                    reason: format!("the header {NOT_UTF8}"),
+                }))
+            }
+            Err(e) => return Err(Halt::Raw(io_error(e))),
+        };
+        if header.is_empty() {
+            // An empty file: no header, no rows (a landing process's empty part file).
+            return Ok(FileCount::default());
+        }
         let names: Vec<&str> = header.iter().map(str::trim).collect();
         let missing: Vec<&str> = data_cols
             .iter()
@@ -951,15 +984,12 @@ fn read_csv(
             Err(e) if e.is_io_error() => return Err(Halt::Raw(io_error(e))),
             Err(e) => {
                 let line = e.position().map(|p| p.line()).unwrap_or(0);
-                src.reject(
-                    sink,
-                    &mut rejected,
-                    file,
-                    line,
-                    None,
-                    format!("unreadable CSV: {e}"),
-                    String::new,
-                )?;
+                let reason = if matches!(e.kind(), csv::ErrorKind::Utf8 { .. }) {
+                    NOT_UTF8.to_string()
+                } else {
+                    format!("unreadable CSV: {e}")
+                };
+                src.reject(sink, &mut rejected, file, line, None, reason, String::new)?;
                 continue;
             }
         }
@@ -1020,10 +1050,10 @@ fn read_json(
         line_no += 1;
         let bytes = buf.strip_suffix(b"\n").unwrap_or(&buf);
         let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
-        let line = std::str::from_utf8(bytes).map_err(|e| RawError::File {
-            file: file.display.clone(),
-            reason: format!("line {line_no} is not UTF-8 text: {e}"),
-        })?;
+        let Ok(line) = std::str::from_utf8(bytes) else {
+            src.reject(sink, &mut rejected, file, line_no, None, NOT_UTF8.into(), String::new)?;
+            continue;
+        };
         if line.trim().is_empty() {
             continue;
         }

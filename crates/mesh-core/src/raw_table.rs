@@ -8,9 +8,15 @@
 //! What the read counts (rows kept, rows set aside) is kept per file in the [`RawScan`]
 //! shared by every scan of the table in one session, so a query that reads the table twice
 //! (a self-join, a CTE used twice) counts and quarantines each file once. Once the query has
-//! run, [`RawScan::finish`] reads what it left unread (a `LIMIT`, a join that stopped early,
-//! an input the query does not use), so the policy has seen every row and the counts are those
-//! of whole files, exactly as when raw tables were read whole before the query.
+//! run, [`RawScan::finish`] reads what it left unread of the files its scans selected (a
+//! `LIMIT`, a join that stopped early), so the policy has seen every row of those files and
+//! the counts are those of whole files.
+//!
+//! A scan prunes files by their partition folders: a filter on partition columns only
+//! (`WHERE day >= '2026-11-03' AND day < '2026-11-04'`) leaves out the files whose folders
+//! cannot match, and the bad-row policy, the counts and `files_read` cover the files the
+//! query's scans selected, not the whole table: a one-day run of a 30-day table reads one day.
+//! An input that no scan selects files of (the query does not read it) is read whole.
 
 use std::any::Any;
 use std::fmt;
@@ -25,7 +31,7 @@ use datafusion::common::Statistics;
 use datafusion::datasource::{MemTable, TableType};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
-use datafusion::logical_expr::Expr;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_expr::EquivalenceProperties;
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
@@ -82,6 +88,9 @@ pub struct RawScan {
     /// the same rows whoever writes it.
     chunk_rows: usize,
     finished: AtomicBool,
+    /// The files the planned scans selected (after partition pruning); `None` until a scan is
+    /// planned: then every file.
+    scope: Mutex<Option<Vec<bool>>>,
 }
 
 impl fmt::Debug for RawScan {
@@ -113,6 +122,7 @@ impl RawScan {
             quarantine: std::sync::OnceLock::new(),
             chunk_rows: chunk_rows.max(1),
             finished: AtomicBool::new(false),
+            scope: Mutex::new(None),
         }))
     }
 
@@ -129,6 +139,109 @@ impl RawScan {
     /// Bytes of the files selected.
     pub fn bytes(&self) -> u64 {
         self.source.bytes()
+    }
+
+    /// The files the query's scans selected after partition pruning (every selected file when
+    /// no scan was planned), in path order: those the bad-row policy and the counts cover.
+    pub fn scanned_files(&self) -> Vec<FileId> {
+        let scope = self.scope.lock().expect("not poisoned");
+        self.source
+            .files
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| scope.as_ref().is_none_or(|s| s[*i]))
+            .map(|(_, f)| f.id.clone())
+            .collect()
+    }
+
+    /// Whether file `i` is one the read covers.
+    fn in_scope(&self, i: usize) -> bool {
+        self.scope.lock().expect("not poisoned").as_ref().is_none_or(|s| s[i])
+    }
+
+    /// Adds the files a planned scan selected to the read's scope.
+    fn widen_scope(&self, files: &[usize]) {
+        let mut scope = self.scope.lock().expect("not poisoned");
+        let s = scope.get_or_insert_with(|| vec![false; self.source.files.len()]);
+        for &i in files {
+            s[i] = true;
+        }
+    }
+
+    /// Whether `filter` reads partition columns only: it can leave out files by their folders.
+    fn prunes_with(&self, filter: &Expr) -> bool {
+        let columns = filter.column_refs();
+        !columns.is_empty()
+            && !filter.is_volatile()
+            && columns.iter().all(|c| {
+                self.source
+                    .schema
+                    .index_of(c.name())
+                    .is_ok_and(|i| self.source.is_partition_column(i))
+            })
+    }
+
+    /// The files whose partition folders can match every filter on partition columns only.
+    /// A file whose folders do not give a filtered column, or give a value that does not parse
+    /// as the column's type, is kept (its rows tell, and meet the bad-row policy). A filter that
+    /// cannot be evaluated prunes nothing.
+    fn prune(&self, state: &dyn Session, filters: &[Expr]) -> Vec<usize> {
+        use arrow::array::Array;
+        let all: Vec<usize> = (0..self.source.files.len()).collect();
+        let filters: Vec<Expr> = filters
+            .iter()
+            .filter(|f| self.prunes_with(f))
+            .cloned()
+            .map(datafusion::logical_expr::expr_rewriter::unnormalize_col)
+            .collect();
+        let Some(predicate) = datafusion::logical_expr::utils::conjunction(filters) else {
+            return all;
+        };
+        let files = &self.source.files;
+        let n = files.len();
+        let columns: Vec<usize> = (0..self.source.schema.fields().len())
+            .filter(|i| self.source.is_partition_column(*i))
+            .collect();
+        let mut unknown = vec![false; n];
+        let mut fields = Vec::new();
+        let mut arrays: Vec<arrow::array::ArrayRef> = Vec::new();
+        for &c in &columns {
+            let field = self.source.schema.field(c);
+            let texts: arrow::array::StringArray = files
+                .iter()
+                .enumerate()
+                .map(|(k, f)| match f.partition_text(c) {
+                    Some(v) => v,
+                    None => {
+                        unknown[k] = true;
+                        None
+                    }
+                })
+                .collect();
+            let Ok(typed) = arrow::compute::cast(&texts, field.data_type()) else {
+                return all;
+            };
+            for (k, u) in unknown.iter_mut().enumerate() {
+                // A value that does not parse: only its rows can say where they belong.
+                if texts.is_valid(k) && typed.is_null(k) {
+                    *u = true;
+                }
+            }
+            fields.push(arrow::datatypes::Field::new(
+                field.name(),
+                field.data_type().clone(),
+                true,
+            ));
+            arrays.push(typed);
+        }
+        let schema = Arc::new(arrow::datatypes::Schema::new(fields));
+        let evaluated = evaluate_filter(state, predicate, schema, arrays, n);
+        match evaluated {
+            Ok(keep) => (0..n)
+                .filter(|&k| unknown[k] || (keep.is_valid(k) && keep.value(k)))
+                .collect(),
+            Err(_) => all,
+        }
     }
 
     pub fn schema(&self) -> SchemaRef {
@@ -258,7 +371,7 @@ impl RawScan {
     fn first_error(&self, i: usize, e: RawError, rt: &Handle, gone: &dyn Fn() -> bool) -> RawError {
         let check = Shape::new(&self.source.schema, Some(&[]), self.chunk_rows);
         for j in 0..i {
-            if matches!(self.claims()[j], Claim::Done(_)) {
+            if matches!(self.claims()[j], Claim::Done(_)) || !self.in_scope(j) {
                 continue;
             }
             if gone() {
@@ -277,6 +390,9 @@ impl RawScan {
         // Nothing is built: only the policy and the counts need the rows.
         let check = Shape::new(&self.source.schema, Some(&[]), self.chunk_rows);
         for i in 0..self.source.files.len() {
+            if !self.in_scope(i) {
+                continue;
+            }
             loop {
                 // A reader of a query that ended may still hold the file until it notices.
                 let mut claims = self.claims();
@@ -306,12 +422,12 @@ impl RawScan {
         Ok(counts)
     }
 
-    /// The files of each partition of a scan: spread by size over at most `partitions`, each
-    /// partition's in path order.
-    fn spread(&self, partitions: usize) -> Vec<Vec<usize>> {
+    /// The files `selected` of each partition of a scan: spread by size over at most
+    /// `partitions`, each partition's in path order.
+    fn spread(&self, selected: &[usize], partitions: usize) -> Vec<Vec<usize>> {
         let files = &self.source.files;
-        let n = partitions.min(files.len()).max(1);
-        let mut by_size: Vec<usize> = (0..files.len()).collect();
+        let n = partitions.min(selected.len()).max(1);
+        let mut by_size: Vec<usize> = selected.to_vec();
         by_size.sort_by_key(|i| std::cmp::Reverse(files[*i].size));
         let mut parts: Vec<(u64, Vec<usize>)> = vec![(0, Vec::new()); n];
         for i in by_size {
@@ -330,6 +446,25 @@ impl RawScan {
             })
             .collect()
     }
+}
+
+/// `predicate` on the rows `arrays` (of `schema`, `n` rows): true, false or NULL per row.
+fn evaluate_filter(
+    state: &dyn Session,
+    predicate: Expr,
+    schema: SchemaRef,
+    arrays: Vec<arrow::array::ArrayRef>,
+    n: usize,
+) -> Result<arrow::array::BooleanArray> {
+    let batch = RecordBatch::try_new(schema.clone(), arrays)?;
+    let df_schema = datafusion::common::DFSchema::try_from(schema.as_ref().clone())?;
+    let physical = state.create_physical_expr(predicate, &df_schema)?;
+    let values = physical.evaluate(&batch)?.into_array(n)?;
+    values
+        .as_any()
+        .downcast_ref::<arrow::array::BooleanArray>()
+        .cloned()
+        .ok_or_else(|| DataFusionError::Internal("a filter is not boolean".into()))
 }
 
 /// The reader counting a file: its batches go out, its rejected rows are written a chunk at a
@@ -479,18 +614,36 @@ impl TableProvider for RawTable {
         TableType::Base
     }
 
+    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {
+        // Filters on partition columns leave out files; the query still applies them to rows.
+        Ok(filters
+            .iter()
+            .map(|f| {
+                if self.scan.prunes_with(f) {
+                    TableProviderFilterPushDown::Inexact
+                } else {
+                    TableProviderFilterPushDown::Unsupported
+                }
+            })
+            .collect())
+    }
+
     async fn scan(
         &self,
         state: &dyn Session,
         projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
+        filters: &[Expr],
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        // No filter or limit is taken: every row of every selected file meets the bad-row
-        // policy, and `finish` reads what a limit leaves.
+        // Files are left out by their partition folders only; no limit is taken: every row of
+        // every file the scan selects meets the bad-row policy, and `finish` reads what a
+        // limit leaves.
+        let selected = self.scan.prune(state, filters);
+        self.scan.widen_scope(&selected);
         let partitions = state.config().target_partitions();
         Ok(Arc::new(RawScanExec::new(
             self.scan.clone(),
+            &selected,
             projection.map(|p| p.as_slice()),
             partitions,
         )))
@@ -508,9 +661,9 @@ pub struct RawScanExec {
 }
 
 impl RawScanExec {
-    fn new(scan: Arc<RawScan>, projection: Option<&[usize]>, partitions: usize) -> RawScanExec {
+    fn new(scan: Arc<RawScan>, selected: &[usize], projection: Option<&[usize]>, partitions: usize) -> RawScanExec {
         let schema = Shape::new(&scan.schema(), projection, 1).schema;
-        let parts = scan.spread(partitions);
+        let parts = scan.spread(selected, partitions);
         let properties = Arc::new(PlanProperties::new(
             EquivalenceProperties::new(schema.clone()),
             Partitioning::UnknownPartitioning(parts.len()),

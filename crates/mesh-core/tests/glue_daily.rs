@@ -23,29 +23,78 @@ fn file(path: &str, size: u64, t: i64) -> FileId {
 #[test]
 fn runner_bookmarks_and_intervals_agree_with_meshkit() {
     let h = BAND_MS;
-    // What each run lists: new files, a late file, a file rewritten in place, a far newer day.
+    // What each run lists, and the run's time: new files, a late file, a far newer day, a file
+    // dated two days in the future (it must not hide the files landing after it), the files
+    // landing after it, then a processed file that grew and one rewritten in place (both
+    // refused, naming them: reading them again would repeat their rows).
+    let run = 20 * h;
     let listings = [
-        vec![file("d=1/a.csv", 10, 1_000), file("d=1/b.csv", 20, 5_000)],
-        vec![
-            file("d=1/a.csv", 11, 9_000),
-            file("d=1/b.csv", 20, 5_000),
-            file("d=1/c.csv", 7, 3_000),
-        ],
-        vec![file("d=1/b.csv", 20, 5_000), file("d=2/a.csv", 4, 10 * h)],
-        vec![
-            file("d=1/z.csv", 1, 2_000),
-            file("d=2/a.csv", 4, 10 * h),
-            file("d=2/b.csv", 4, 10 * h + 7),
-        ],
+        (vec![file("d=1/a.csv", 10, 1_000), file("d=1/b.csv", 20, 5_000)], 6_000),
+        (
+            vec![
+                file("d=1/a.csv", 10, 1_000),
+                file("d=1/b.csv", 20, 5_000),
+                file("d=1/c.csv", 7, 3_000),
+            ],
+            9_000,
+        ),
+        (
+            vec![file("d=1/b.csv", 20, 5_000), file("d=2/a.csv", 4, 10 * h)],
+            10 * h + 5,
+        ),
+        (
+            vec![
+                file("d=1/z.csv", 1, 2_000),
+                file("d=2/a.csv", 4, 10 * h),
+                file("d=2/b.csv", 4, 10 * h + 7),
+                file("d=3/future.csv", 9, run + 48 * h),
+            ],
+            run,
+        ),
+        (
+            vec![
+                file("d=2/b.csv", 4, 10 * h + 7),
+                file("d=3/future.csv", 9, run + 48 * h),
+                file("d=3/a.csv", 5, run + h),
+            ],
+            run + 2 * h,
+        ),
+        (
+            vec![file("d=3/a.csv", 50, run + 3 * h), file("d=3/new.csv", 1, run + 3 * h)],
+            run + 3 * h,
+        ),
+        (
+            vec![file("d=3/a.csv", 5, run + 4 * h), file("d=3/new.csv", 1, run + 3 * h)],
+            run + 4 * h,
+        ),
     ];
     let mut bookmark = RawBookmark::default();
     let mut runs = Vec::new();
-    for listed in &listings {
-        let mut new: Vec<FileId> = listed.iter().filter(|f| !bookmark.is_processed(f)).cloned().collect();
-        new.sort();
-        bookmark = bookmark.advance(&new);
-        runs.push(json!({"listed": listed, "new": new, "bookmark": bookmark.encode()}));
+    let mut refused = 0;
+    for (listed, run_ms) in &listings {
+        match bookmark.select(listed) {
+            Ok(new) => {
+                let new: Vec<FileId> = new.into_iter().cloned().collect();
+                bookmark = bookmark.advance(&new, *run_ms);
+                runs.push(json!({"listed": listed, "run_ms": run_ms, "new": new, "bookmark": bookmark.encode()}));
+            }
+            Err(changed) => {
+                refused += 1;
+                runs.push(json!({
+                    "listed": listed, "run_ms": run_ms, "refused": changed.now.path,
+                    "reason": changed.reason(), "bookmark": bookmark.encode(),
+                }));
+            }
+        }
     }
+    // The future-dated file did not hide the file landing after it; both changes refused.
+    assert_eq!(runs[4]["new"], json!([file("d=3/a.csv", 5, run + h)]), "{}", runs[4]);
+    assert_eq!(refused, 2);
+    assert!(runs[5]["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("grew from 5 to 50 bytes"));
+    assert!(runs[6]["reason"].as_str().unwrap().starts_with("was rewritten"));
 
     let mut intervals = Vec::new();
     for (grain, at, column, ty) in [
