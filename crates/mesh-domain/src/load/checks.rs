@@ -229,3 +229,75 @@ fn check_sql_columns(cx: &mut FileCx<'_>, field: String, sql: &str, out: &Table)
         );
     }
 }
+
+#[cfg(test)]
+mod edge_tests {
+    use super::super::testing::{diagnostics, one_at};
+
+    fn manifest(sql: &str) -> String {
+        format!(
+            r#"name = "shop"
+project_slug = "pj01"
+owner = "team"
+classification = "internal"
+
+[[tables]]
+name = "orders"
+layer = "curated"
+columns = [
+  {{ name = "order_date", type = "date" }},
+  {{ name = "country", type = "string" }},
+  {{ name = "amount", type = "decimal(18,2)" }},
+]
+
+[[jobs]]
+name = "totals"
+sql = "sql/totals.sql"
+output = "curated.orders"
+mode = "overwrite"
+checks = [{{ type = "sql", name = "no_negative", sql = {sql:?} }}]
+"#
+        )
+    }
+
+    fn check(sql: &str) -> Vec<crate::Diagnostic> {
+        diagnostics(
+            &manifest(sql),
+            &[(
+                "sql/totals.sql",
+                "SELECT CAST('2026-01-01' AS DATE) AS order_date, 'FR' AS country, CAST(1 AS DECIMAL(18,2)) AS amount",
+            )],
+        )
+    }
+
+    #[test]
+    fn a_sql_check_naming_an_unknown_column_is_refused() {
+        let d = one_at(
+            &check("SELECT * FROM output WHERE amout < 0"),
+            "jobs[0].checks[0].sql",
+            &["`amout`", "curated.orders"],
+        );
+        assert_eq!(d.help.as_deref(), Some("did you mean `amount`?"));
+        let d = one_at(
+            &check("SELECT * FROM output o WHERE o.revenue < 0"),
+            "jobs[0].checks[0].sql",
+            &["`revenue`"],
+        );
+        assert!(d.help.unwrap().contains("order_date, country, amount"));
+        let d = check("SELECT contry, SUM(amount) AS total FROM output GROUP BY contry HAVING SUM(amnt) < 0");
+        assert_eq!(d.len(), 2, "{d:#?}");
+        assert!(d.iter().any(|x| x.message.contains("`contry`")) && d.iter().any(|x| x.message.contains("`amnt`")));
+    }
+
+    #[test]
+    fn sql_checks_on_known_columns_or_other_tables_are_accepted() {
+        for sql in [
+            "SELECT * FROM output WHERE amount < 0",
+            "SELECT country, COUNT(*) AS n FROM output GROUP BY country HAVING n > 1",
+            "SELECT * FROM output o JOIN f01_raw.other r ON o.country = r.whatever",
+        ] {
+            let d = check(sql);
+            assert!(d.is_empty(), "{sql}: {d:#?}");
+        }
+    }
+}

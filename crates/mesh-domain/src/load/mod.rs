@@ -215,3 +215,65 @@ mod tests {
         assert_eq!(suggest_snake("9lives"), "t_9lives");
     }
 }
+
+/// Loading whole domains in unit tests: one project beside the checks it exercises.
+#[cfg(test)]
+pub(crate) mod testing {
+    use crate::diagnostic::Diagnostic;
+
+    pub const DOMAIN: &str = r#"{ "domain_name": "finance01", "domain_abbr": "f01", "aws_region": "eu-west-1" }"#;
+
+    /// The diagnostics of a domain whose only project is `projects/shop/project.toml` with this
+    /// text, plus `files` (paths relative to the project folder); empty when it loads.
+    pub fn diagnostics(project: &str, files: &[(&str, &str)]) -> Vec<Diagnostic> {
+        projects(&[("shop", project, files)])
+    }
+
+    /// A project folder's name, its project.toml, and other files (path, content).
+    pub type ProjectFiles<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)]);
+
+    /// The diagnostics of a domain with these projects.
+    pub fn projects(projects: &[ProjectFiles<'_>]) -> Vec<Diagnostic> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("domain.json"), DOMAIN).unwrap();
+        for (name, text, files) in projects {
+            let folder = dir.path().join("projects").join(name);
+            std::fs::create_dir_all(&folder).unwrap();
+            std::fs::write(folder.join("project.toml"), text).unwrap();
+            for (path, content) in *files {
+                let p = folder.join(path);
+                std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+                std::fs::write(p, content).unwrap();
+            }
+        }
+        match super::load_domain(dir.path()) {
+            Ok(_) => Vec::new(),
+            Err(d) => d.into_iter().collect(),
+        }
+    }
+
+    /// Exactly one diagnostic, at `field`, whose message holds every one of `wanted`; it names
+    /// the file and a line, and has a fix.
+    #[track_caller]
+    pub fn one_at(diags: &[Diagnostic], field: &str, wanted: &[&str]) -> Diagnostic {
+        assert_eq!(diags.len(), 1, "expected one problem at {field}, got:\n{diags:#?}");
+        let d = diags[0].clone();
+        assert_eq!(d.location.field, field, "{d}");
+        assert!(d.location.file.ends_with("project.toml"), "{d}");
+        assert!(d.location.line.is_some(), "no line: {d}");
+        assert!(d.help.as_deref().is_some_and(|h| !h.is_empty()), "no fix: {d}");
+        for w in wanted {
+            assert!(d.message.contains(w), "`{w}` not in: {d}");
+        }
+        d
+    }
+
+    /// The repository's example domain (domain.json, projects/) loads without a problem.
+    #[test]
+    fn the_example_domain_loads() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        if let Err(d) = super::load_domain(&root) {
+            panic!("{d}");
+        }
+    }
+}

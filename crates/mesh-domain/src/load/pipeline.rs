@@ -324,3 +324,59 @@ mod tests {
         assert!(check_schedule("cron(0 25 * * ? *)").unwrap_err().contains("hours"));
     }
 }
+
+#[cfg(test)]
+mod edge_tests {
+    use super::super::testing::{diagnostics, one_at};
+
+    fn manifest(schedule: &str) -> String {
+        format!(
+            r#"name = "shop"
+project_slug = "pj01"
+owner = "team"
+classification = "internal"
+
+[[tables]]
+name = "orders"
+layer = "curated"
+columns = [{{ name = "id", type = "long" }}]
+
+[[jobs]]
+name = "load"
+sql = "sql/load.sql"
+output = "curated.orders"
+mode = "overwrite"
+
+[[pipelines]]
+name = "main"
+schedule = {schedule:?}
+steps = [{{ job = "load" }}]
+"#
+        )
+    }
+
+    #[test]
+    fn schedules_eventbridge_refuses_or_that_never_fire_are_reported_at_the_field() {
+        for (schedule, wanted) in [
+            ("cron(0 25 * * ? *)", "hours: 25"),
+            ("cron(60 6 * * ? *)", "minutes: 60"),
+            ("cron(0 6 * * ? 1969)", "year: 1969"),
+            ("cron(0 6 * * ? 2200)", "year: 2200"),
+            ("cron(0 6 ? * 8 *)", "day-of-week: 8"),
+            ("cron(0 6 32W * ? *)", "day-of-month: 32"),
+            ("cron(0 6 ? * ? *)", "both `?`"),
+            ("cron(0 6 31 2 ? *)", "never fires"),
+            ("cron(0 6 31 SEP,NOV ? *)", "never fires"),
+            ("rate(1 days)", "singular"),
+        ] {
+            let d = one_at(
+                &diagnostics(&manifest(schedule), &[("sql/load.sql", "SELECT 1 AS id")]),
+                "pipelines[0].schedule",
+                &[schedule, wanted],
+            );
+            assert_eq!(d.location.line, Some(19), "{d}");
+        }
+        let d = diagnostics(&manifest("cron(0 6 L 2 ? *)"), &[("sql/load.sql", "SELECT 1 AS id")]);
+        assert!(d.is_empty(), "{d:#?}");
+    }
+}

@@ -194,3 +194,90 @@ fn check_rejected_names(cx: &mut FileCx<'_>, tables: &[Table]) {
 
 /// What a raw table's quarantine adds to its name ([`crate::naming::Naming::rejected_table`]).
 pub(super) const REJECTED_SUFFIX: &str = "_rejected";
+
+#[cfg(test)]
+mod edge_tests {
+    use super::super::testing::{diagnostics, one_at, projects};
+
+    /// A project with raw table `base` (with `policy` as bad_rows) and a table `other` in `layer`.
+    fn manifest(base: &str, policy: &str, other: &str, layer: &str) -> String {
+        let format = if layer == "raw" { "format = \"csv\"\n" } else { "" };
+        format!(
+            r#"name = "shop"
+project_slug = "pj01"
+owner = "team"
+classification = "internal"
+
+[[tables]]
+name = "{other}"
+layer = "{layer}"
+{format}columns = [{{ name = "id", type = "long" }}]
+
+[[tables]]
+name = "{base}"
+layer = "raw"
+format = "csv"
+bad_rows = "{policy}"
+columns = [{{ name = "id", type = "long" }}]
+"#
+        )
+    }
+
+    #[test]
+    fn a_raw_table_named_like_a_quarantine_is_refused() {
+        let d = one_at(
+            &diagnostics(&manifest("orders", "quarantine", "orders_rejected", "raw"), &[]),
+            "tables[0].name",
+            &[
+                "`orders_rejected` is the quarantine of raw table `orders`",
+                "tables[1]",
+                "folder",
+            ],
+        );
+        assert!(d.help.unwrap().contains("orders_refused"));
+        // Reserved while the base fails on bad rows too: switching it to quarantine later
+        // must not start writing into another table's folder.
+        one_at(
+            &diagnostics(&manifest("orders", "fail", "orders_rejected", "raw"), &[]),
+            "tables[0].name",
+            &["reserved for the quarantine of raw table `orders`"],
+        );
+        // A base whose own name ends in `_rejected`.
+        one_at(
+            &diagnostics(&manifest("a_rejected", "quarantine", "a_rejected_rejected", "raw"), &[]),
+            "tables[0].name",
+            &["quarantine of raw table `a_rejected`"],
+        );
+    }
+
+    #[test]
+    fn names_ending_in_rejected_without_a_raw_base_are_accepted() {
+        for (base, other, layer) in [
+            ("orders", "returns_rejected", "raw"),
+            ("orders", "orders_rejected", "refined"),
+            ("orders", "orders_rejected", "curated"),
+            ("orders", "orders_rejects", "raw"),
+            ("orders", "rejected", "raw"),
+        ] {
+            let d = diagnostics(&manifest(base, "quarantine", other, layer), &[]);
+            assert!(d.is_empty(), "{other} ({layer}): {d:#?}");
+        }
+    }
+
+    #[test]
+    fn a_quarantine_name_in_another_project_of_the_shared_database_is_refused() {
+        let a = manifest("orders", "quarantine", "returns", "raw");
+        let b = manifest("shipments", "fail", "orders_rejected", "raw")
+            .replace("name = \"shop\"", "name = \"depot\"")
+            .replace("pj01", "pj02");
+        let d = projects(&[("shop", &a, &[]), ("depot", &b, &[])]);
+        assert_eq!(d.len(), 1, "{d:#?}");
+        assert_eq!(d[0].location.field, "tables[0].name");
+        assert!(d[0].location.file.ends_with("depot/project.toml"), "{}", d[0]);
+        assert!(
+            d[0].message.contains("project `shop`") && d[0].message.contains("f01_raw"),
+            "{}",
+            d[0]
+        );
+    }
+}

@@ -490,3 +490,202 @@ fn single_char(cx: &mut FileCx<'_>, field: String, value: &Option<String>, defau
         }
     }
 }
+
+#[cfg(test)]
+mod edge_tests {
+    use super::super::testing::{diagnostics, one_at};
+
+    /// A raw CSV table with this `[tables.csv]` body.
+    fn csv(options: &str) -> String {
+        format!(
+            r#"name = "shop"
+project_slug = "pj01"
+owner = "team"
+classification = "internal"
+
+[[tables]]
+name = "events"
+layer = "raw"
+format = "csv"
+columns = [{{ name = "id", type = "long" }}, {{ name = "note", type = "string" }}]
+[tables.csv]
+{options}
+"#
+        )
+    }
+
+    #[test]
+    fn csv_characters_that_cannot_split_a_file_are_refused() {
+        let cases: &[(&str, &str, &[&str])] = &[
+            ("delimiter = \"\\n\"", "delimiter", &["line break", "`\\n`"]),
+            ("delimiter = \"\\r\"", "delimiter", &["line break", "`\\r`"]),
+            ("quote = \"\\n\"", "quote", &["line break"]),
+            ("escape = \"\\r\"", "escape", &["line break"]),
+            ("delimiter = '\"'", "delimiter", &["delimiter and quote", "`\"`"]),
+            (
+                "delimiter = \"'\"\nquote = \"'\"",
+                "delimiter",
+                &["delimiter and quote"],
+            ),
+            ("quote = \",\"", "quote", &["delimiter and quote", "`,`"]),
+            (
+                "delimiter = \"\\\\t\"\nquote = \"\\t\"",
+                "delimiter",
+                &["delimiter and quote", "`\\t`"],
+            ),
+            (
+                "delimiter = \";\"\nescape = \";\"",
+                "escape",
+                &["delimiter and escape", "`;`"],
+            ),
+            ("escape = \",\"", "escape", &["delimiter and escape", "`,`"]),
+            (
+                "delimiter = \"|\"\nescape = \"|\"\nquote = \"'\"",
+                "escape",
+                &["delimiter and escape"],
+            ),
+        ];
+        for (options, key, wanted) in cases {
+            let d = one_at(
+                &diagnostics(&csv(options), &[]),
+                &format!("tables[0].csv.{key}"),
+                wanted,
+            );
+            assert!(!d.help.unwrap().contains("\n"), "{options}");
+        }
+    }
+
+    #[test]
+    fn csv_characters_that_split_a_file_are_accepted() {
+        for options in [
+            "delimiter = \",\"",
+            "delimiter = \"\\t\"",
+            "delimiter = \"\\\\t\"",
+            "delimiter = \";\"\nquote = \"'\"",
+            // RFC 4180 doubling: the quote escapes itself.
+            "quote = '\"'\nescape = '\"'",
+            "delimiter = \"|\"\nescape = \"\\\\\"",
+            "",
+        ] {
+            let d = diagnostics(&csv(options), &[]);
+            assert!(d.is_empty(), "{options}: {d:#?}");
+        }
+    }
+
+    /// A curated table with these columns (beyond `ts timestamp`, `d date`, `id long`) and
+    /// this partition_by.
+    fn iceberg(partition_by: &str, extra_columns: &str) -> String {
+        format!(
+            r#"name = "shop"
+project_slug = "pj01"
+owner = "team"
+classification = "internal"
+
+[[tables]]
+name = "facts"
+layer = "curated"
+partition_by = {partition_by}
+columns = [
+  {{ name = "ts", type = "timestamp" }},
+  {{ name = "d", type = "date" }},
+  {{ name = "id", type = "long" }},
+  {{ name = "code", type = "string" }},
+  {extra_columns}
+]
+"#
+        )
+    }
+
+    #[test]
+    fn partition_specs_iceberg_refuses_are_refused() {
+        let cases: &[(&str, &str, usize, &[&str])] = &[
+            // Redundant time transforms of one column, in any order and spelling.
+            (
+                r#"["month(d)", "day(d)"]"#,
+                "",
+                1,
+                &["`day(d)` is redundant with `month(d)`"],
+            ),
+            (r#"["days(ts)", "hours(ts)"]"#, "", 1, &["redundant", "`day(ts)`"]),
+            (
+                r#"["year(ts)", "id", "month(ts)"]"#,
+                "",
+                2,
+                &["redundant with `year(ts)`"],
+            ),
+            (r#"["hour(ts)", "year(ts)"]"#, "", 1, &["one time transform"]),
+            // A generated name that is also a column.
+            (
+                r#"["month(d)"]"#,
+                r#"{ name = "d_month", type = "int" }"#,
+                0,
+                &["`d_month`", "exists in the schema"],
+            ),
+            (
+                r#"["bucket(8, id)"]"#,
+                r#"{ name = "id_bucket", type = "int" }"#,
+                0,
+                &["`id_bucket`"],
+            ),
+            (
+                r#"["truncate(4, code)"]"#,
+                r#"{ name = "code_trunc", type = "string" }"#,
+                0,
+                &["`code_trunc`"],
+            ),
+            // Two fields with one name.
+            (
+                r#"["bucket(16, id)", "bucket(8, id)"]"#,
+                "",
+                1,
+                &["both named `id_bucket`", "used twice"],
+            ),
+            (
+                r#"["truncate(2, code)", "truncate(4, code)"]"#,
+                "",
+                1,
+                &["both named `code_trunc`"],
+            ),
+            // Exact duplicates, as before.
+            (r#"["bucket(16, id)", "bucket(16,id)"]"#, "", 1, &["listed twice"]),
+            (r#"["d", "identity(d)"]"#, "", 1, &["listed twice"]),
+        ];
+        for (spec, extra, at, wanted) in cases {
+            one_at(
+                &diagnostics(&iceberg(spec, extra), &[]),
+                &format!("tables[0].partition_by[{at}]"),
+                wanted,
+            );
+        }
+    }
+
+    #[test]
+    fn a_transform_named_like_a_column_that_is_also_partitioned_is_reported_on_both() {
+        let d = diagnostics(
+            &iceberg(r#"["month(d)", "d_month"]"#, r#"{ name = "d_month", type = "int" }"#),
+            &[],
+        );
+        assert_eq!(d.len(), 2, "{d:#?}");
+        assert_eq!(d[0].location.field, "tables[0].partition_by[0]");
+        assert!(d[0].message.contains("exists in the schema"), "{}", d[0]);
+        assert_eq!(d[1].location.field, "tables[0].partition_by[1]");
+        assert!(d[1].message.contains("both named `d_month`"), "{}", d[1]);
+    }
+
+    #[test]
+    fn partition_specs_iceberg_accepts_are_accepted() {
+        for (spec, extra) in [
+            (r#"["month(d)", "day(ts)"]"#, ""),
+            (r#"["d", "month(d)"]"#, ""),
+            (r#"["id", "bucket(16, id)", "truncate(4, id)"]"#, ""),
+            (r#"["bucket(16, id)", "bucket(4, code)"]"#, ""),
+            (r#"["hour(ts)", "bucket(8, ts)"]"#, ""),
+            // `d_month` as a column is fine while nothing generates that name.
+            (r#"["day(d)", "d_month"]"#, r#"{ name = "d_month", type = "int" }"#),
+            (r#"[]"#, ""),
+        ] {
+            let d = diagnostics(&iceberg(spec, extra), &[]);
+            assert!(d.is_empty(), "{spec}: {d:#?}");
+        }
+    }
+}
