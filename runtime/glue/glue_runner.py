@@ -1722,12 +1722,14 @@ def commit_with_state(spark, spec: dict, state: JobState, props: dict[str, str],
         t = jvm.org.apache.iceberg.spark.Spark3Util.loadIcebergTable(spark._jsparkSession, table)
         refs = t.refs()
         head = refs.get(branch).snapshotId()
-        update = t.manageSnapshots().fastForwardBranch("main", branch)
-        update = update.replaceTag(STATE_TAG, head) if refs.containsKey(STATE_TAG) else update.createTag(STATE_TAG, head)
         try:
+            # Iceberg checks the ancestry when the update is built and again on the refreshed
+            # metadata if the commit retries.
+            update = t.manageSnapshots().fastForwardBranch("main", branch)
+            update = update.replaceTag(STATE_TAG, head) if refs.containsKey(STATE_TAG) else update.createTag(STATE_TAG, head)
             update.removeBranch(branch).commit()
-        except Py4JJavaError as e:
-            text = str(e.java_exception)
+        except Exception as e:  # noqa: BLE001 - py4j or PySpark's converted form of the Java error
+            text = str(e.java_exception) if isinstance(e, Py4JJavaError) else str(e)
             if "is not an ancestor" in text or "already exists" in text or "CommitFailedException" in text:
                 raise conflict from None
             raise
@@ -2190,7 +2192,8 @@ def main(argv: list[str], catalog: dict[str, str] | None = None, sleep=time.slee
     def attempt(n: int):
         if spec.get("kind") == "maintenance":
             return run_maintenance(spark, spec, run_id)
-        return run(spark, spec, read_text(spark, spec["sql"]["uri"]), params, run_id)
+        # A byte-order mark (Windows editors) is not SQL, as in mesh run.
+        return run(spark, spec, read_text(spark, spec["sql"]["uri"]).lstrip("\ufeff"), params, run_id)
 
     def retrying(n: int, error: BaseException, wait: float) -> None:
         log("attempt failed", spec, run_id, level="warn", attempt=n, retries=retries, transient=True,
