@@ -197,7 +197,7 @@ resource "aws_glue_job" "pj01_daily_sales" {
   worker_type       = "G.1X"
   number_of_workers = 2
   timeout           = 30
-  max_retries       = 1
+  max_retries       = 0
   default_arguments = {
     "--ENV"                              = "dev"
     "--job-spec"                         = "s3://f01-artifacts-dev/jobs/pj01/daily_sales.json"
