@@ -111,6 +111,25 @@ def _():
         assert gr.error_is_transient(chain)
 
 
+@test("the runner's lost state race (StateConflict) is retried, other runner errors are not")
+def _():
+    calls = []
+
+    def attempt(n):
+        calls.append(n)
+        if n == 1:
+            raise gr.StateConflict("curated.t changed after this run read its state; nothing was committed")
+        raise gr.JobFailed("check `unique` failed")
+
+    try:
+        gr.run_with_retries(attempt, 3, 1, None, lambda w: None)
+    except gr.JobFailed as e:
+        assert not isinstance(e, gr.StateConflict), e
+    else:
+        raise AssertionError("no error")
+    assert calls == [1, 2], calls
+
+
 @test("waits double from the backoff, as the local engine's")
 def _():
     assert gr.retry_waits(0, 30) == []

@@ -38,5 +38,5 @@ fn runner_retries_transient_errors_only() {
             .join("\n")
     );
     // Every case ran: the pure ones and the ones under Spark.
-    assert_eq!(results.len(), 15, "{stdout}");
+    assert_eq!(results.len(), 16, "{stdout}");
 }
