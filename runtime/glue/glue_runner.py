@@ -1708,6 +1708,8 @@ def commit_with_state(spark, spec: dict, state: JobState, props: dict[str, str],
         if state.base is None and refs.containsKey("main") and refs.get("main").snapshotId() == refs.get(branch).snapshotId():
             # The table was empty when the state was read; the branch took main's first commit.
             raise conflict
+        # On an empty table Iceberg roots the branch at an empty snapshot of its own.
+        empty_root = refs.get(branch).snapshotId() if state.base is None else None
         target = f"{table}.branch_{branch}"
 
         def write():
@@ -1735,6 +1737,13 @@ def commit_with_state(spark, spec: dict, state: JobState, props: dict[str, str],
             raise
         published = True
         log("published", spec, run_id, snapshot_id=head, base_snapshot_id=state.base)
+        if empty_root is not None:
+            # That empty snapshot carries nothing: expired at once, the table's history starts
+            # with the run's own commit, as a direct write's would.
+            try:
+                jvm.org.apache.iceberg.spark.Spark3Util.loadIcebergTable(spark._jsparkSession, table).expireSnapshots().expireSnapshotId(empty_root).commit()
+            except Exception as e:  # noqa: BLE001 - an empty snapshot left in the history is harmless
+                log("empty branch root kept", spec, run_id, level="warn", snapshot_id=empty_root, error=str(e)[:500])
     finally:
         if not published:
             try:

@@ -336,3 +336,111 @@ fn validate_explains_start_lag_and_lookback_mistakes() {
     let out = mesh(root, &["validate"]);
     assert!(out.status.success(), "{}", both(&out));
 }
+
+#[test]
+fn backfill_bounds_and_parameters_say_what_they_mean() {
+    let dir = shop();
+    let root = dir.path();
+    let mut landed = Vec::new();
+    for d in ["2026-10-31", "2026-11-01", "2026-11-15", "2026-11-30", "2026-12-01"] {
+        land(root, d, "a", 2, &mut landed);
+    }
+    // `--to 2026-11` on a daily job: every day of November, not only the 1st.
+    let out = mesh(
+        root,
+        &[
+            "run",
+            "--job",
+            "daily_totals",
+            "--from",
+            "2026-11",
+            "--to",
+            "2026-11",
+            "--at",
+            "2026-12-07T00:00:00Z",
+        ],
+    );
+    let msg = both(&out);
+    assert!(out.status.success(), "{msg}");
+    assert!(msg.contains("30 interval(s) run"), "{msg}");
+    assert_eq!(
+        totals(root),
+        expected(&landed, &["2026-11-01", "2026-11-15", "2026-11-30"])
+    );
+
+    // A huge range says how many intervals it really holds.
+    let out = mesh(
+        root,
+        &[
+            "run",
+            "--job",
+            "daily_totals",
+            "--from",
+            "0001-01-01",
+            "--to",
+            "9999-12-31",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", both(&out));
+    assert!(both(&out).contains("holds 3652059 day intervals"), "{}", both(&out));
+
+    // interval_end is derived, never silently ignored; control characters are refused.
+    for (param, words) in [
+        ("interval_end=2026-11-05", "--param interval_end is not an input"),
+        ("note=a\nINFO forged line", "control character"),
+        ("note=a\rb", "control character"),
+    ] {
+        let out = mesh(root, &["run", "--job", "daily_totals", "--param", param]);
+        assert_eq!(out.status.code(), Some(2), "{param:?}: {}", both(&out));
+        assert!(both(&out).contains(words), "{param:?}: {}", both(&out));
+        assert!(!both(&out).contains("\nINFO forged line"), "{}", both(&out));
+    }
+
+    // The log names the parameter that set the interval.
+    let out = mesh(
+        root,
+        &["run", "--job", "daily_totals", "--param", "interval_start=2026-11-15"],
+    );
+    assert!(out.status.success(), "{}", both(&out));
+    assert!(
+        both(&out).contains("interval_start = 2026-11-15 (from --param interval_start)"),
+        "{}",
+        both(&out)
+    );
+    assert!(!both(&out).contains("default"), "{}", both(&out));
+}
+
+#[test]
+fn a_sql_file_with_a_byte_order_mark_runs_and_an_unsaved_record_hides_no_error() {
+    let dir = shop();
+    let root = dir.path();
+    let mut landed = Vec::new();
+    land(root, "2026-11-01", "a", 3, &mut landed);
+    let sql = root.join("projects/shop/sql/daily_totals.sql");
+    let text = std::fs::read_to_string(&sql).unwrap();
+    std::fs::write(&sql, format!("\u{feff}{text}")).unwrap();
+    let out = mesh(root, &["validate"]);
+    assert!(out.status.success(), "{}", both(&out));
+    let out = mesh(
+        root,
+        &["run", "--job", "daily_totals", "--param", "run_date=2026-11-01"],
+    );
+    assert!(out.status.success(), "{}", both(&out));
+    assert_eq!(totals(root), expected(&landed, &["2026-11-01"]));
+
+    // The run record cannot be written (its folder is a file): the failing step's own error
+    // is still printed, then the record's.
+    let log = root.join("projects/shop/sql/run_log.sql");
+    std::fs::write(
+        &log,
+        "SELECT CAST('${run_date}' AS DATE) AS run_date, count(*) AS n FROM f01_raw.eventz\n",
+    )
+    .unwrap();
+    std::fs::remove_dir_all(root.join(".mesh/runs")).unwrap();
+    std::fs::write(root.join(".mesh/runs"), "not a folder").unwrap();
+    let out = mesh(root, &["run", "--job", "run_log"]);
+    let msg = both(&out);
+    assert_eq!(out.status.code(), Some(1), "{msg}");
+    assert!(msg.contains("eventz"), "the step's error: {msg}");
+    assert!(msg.contains("run record"), "the record's error: {msg}");
+}

@@ -305,30 +305,60 @@ pub fn parse_instant(s: &str) -> Option<NaiveDateTime> {
         .and_then(|d| d.and_hms_opt(0, 0, 0))
 }
 
-/// Every interval of `grain` from the one containing `from` to the one containing `to`
-/// (both included), in order.
+/// The last instant of the period `s` writes: `2026-11` ends with November's last second,
+/// `2026-11-03` with that day's, `2026-11-03T05` with that hour's. So `--to 2026-11` on a
+/// daily job means every day of November, not its first.
+fn period_end(s: &str) -> Option<NaiveDateTime> {
+    let start = parse_instant(s)?;
+    let s = s.trim();
+    let grain = if s.contains('T') {
+        Grain::Hour
+    } else if s.len() == 7 {
+        Grain::Month
+    } else {
+        Grain::Day
+    };
+    Some(Interval::containing(grain, start).end() - Duration::seconds(1))
+}
+
+/// How many `grain` intervals lie from `a` to `b` (both included), without listing them.
+fn count_between(grain: Grain, a: &Interval, b: &Interval) -> i64 {
+    match grain {
+        Grain::Hour => (b.start - a.start).num_hours() + 1,
+        Grain::Day => (b.start - a.start).num_days() + 1,
+        Grain::Month => {
+            let months = |t: NaiveDateTime| i64::from(t.year()) * 12 + i64::from(t.month());
+            months(b.start) - months(a.start) + 1
+        }
+    }
+}
+
+/// Every interval of `grain` from the one containing `from` to the last one in the period
+/// `to` writes (both included), in order.
 pub fn intervals(grain: Grain, from: &str, to: &str) -> Result<Vec<Interval>, IntervalError> {
     let f = parse_instant(from).ok_or_else(|| IntervalError::BadBound(from.into()))?;
-    let t = parse_instant(to).ok_or_else(|| IntervalError::BadBound(to.into()))?;
+    let t = period_end(to).ok_or_else(|| IntervalError::BadBound(to.into()))?;
     if f > t {
         return Err(IntervalError::Reversed {
             from: from.into(),
             to: to.into(),
         });
     }
+    let first = Interval::containing(grain, f);
     let last = Interval::containing(grain, t);
-    let mut out = vec![Interval::containing(grain, f)];
+    let count = count_between(grain, &first, &last);
+    if count > MAX_INTERVALS as i64 {
+        return Err(IntervalError::TooMany {
+            from: from.into(),
+            to: to.into(),
+            count: count as usize,
+            grain,
+            max: MAX_INTERVALS,
+        });
+    }
+    let mut out = vec![first];
     while out.last().expect("one") < &last {
         out.push(out.last().expect("one").next());
-        if out.len() > MAX_INTERVALS {
-            return Err(IntervalError::TooMany {
-                from: from.into(),
-                to: to.into(),
-                count: out.len(),
-                grain,
-                max: MAX_INTERVALS,
-            });
-        }
     }
     Ok(out)
 }
@@ -442,6 +472,18 @@ mod tests {
             intervals(Grain::Day, "1900-01-01", "2026-11-01"),
             Err(IntervalError::TooMany { .. })
         ));
+        // The error counts the real number of intervals.
+        let e = intervals(Grain::Day, "0001-01-01", "9999-12-31")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("holds 3652059 day intervals"), "{e}");
+        // A coarser `--to` covers its whole period.
+        let nov = intervals(Grain::Day, "2026-11", "2026-11").unwrap();
+        assert_eq!((nov.len(), nov[29].label().as_str()), (30, "2026-11-30"));
+        let day = intervals(Grain::Hour, "2026-11-03", "2026-11-03").unwrap();
+        assert_eq!((day.len(), day[23].label().as_str()), (24, "2026-11-03T23"));
+        assert_eq!(intervals(Grain::Month, "2026-11-15", "2026-11-20").unwrap().len(), 1);
+        assert_eq!(intervals(Grain::Day, "2026-12-31", "2027-01").unwrap().len(), 32);
     }
 
     #[test]

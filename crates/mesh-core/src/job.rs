@@ -86,12 +86,16 @@ impl JobReport {
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
     /// `detail` is the check's outcome (`3 failing rows`), not an error.
-    #[error("job `{job}`: check `{check}` failed: {detail}; nothing was committed to {output}")]
+    #[error("job `{job}`: check `{check}` failed: {detail}; nothing was committed to {output}{sample}")]
     CheckFailed {
         job: String,
         check: String,
         detail: String,
         output: String,
+        /// The first failing rows and where all kept ones are (`\n  …` lines), or empty.
+        sample: String,
+        /// Every check's result, for the run record.
+        checks: Vec<CheckOutcome>,
     },
     #[error("job `{job}`: {file}: parameter `${{{param}}}` has no value\n  help: pass --param {param}=VALUE or add it to the job's params")]
     MissingParam { job: String, file: String, param: String },
@@ -198,6 +202,13 @@ pub enum JobError {
         job: String,
         #[source]
         source: Box<crate::incremental::IncrementError>,
+    },
+    /// The job changed since its state was committed (see `crate::fingerprint`).
+    #[error("job `{job}`: {source}")]
+    Version {
+        job: String,
+        #[source]
+        source: Box<crate::fingerprint::VersionError>,
     },
     #[error("job `{job}`: {source}")]
     Interval {
@@ -587,6 +598,13 @@ impl<'a> JobRun<'a> {
             .await
             .map_err(JobError::engine(job))?;
         let mut state = mesh_iceberg::CommitProperties::default();
+        // The job's version, committed with its state (refused if it changed, by policy).
+        crate::fingerprint::record(&engine.root, self.project, job, output_table.as_ref(), &mut state).map_err(
+            |source| JobError::Version {
+                job: name.clone(),
+                source: Box::new(source),
+            },
+        )?;
         let mut raw_inputs = Vec::new();
         self.register_inputs(&ctx, &mut report, output_table.as_ref(), &mut state, &mut raw_inputs)
             .instrument(span.clone())
@@ -825,7 +843,7 @@ impl JobContext<'_> {
             line: e.line,
             message: e.message,
         })?;
-        let text = String::from_utf8(bytes).expect("checked as UTF-8 above");
+        let text = String::from_utf8(crate::sql_check::strip_bom(&bytes).to_vec()).expect("checked as UTF-8 above");
         let sql = self.bind(&text, &sql_file)?;
         let options = crate::sql_check::read_only();
         self.ctx
@@ -932,8 +950,15 @@ impl JobContext<'_> {
                 job: name.clone(),
                 source,
             })?;
+        let kept = self.keep_failing_rows().await;
         for c in &self.report.checks {
             if !c.passed {
+                let sample = crate::checks::sample_text(c);
+                let sample = match (&kept, sample.is_empty()) {
+                    (_, true) => String::new(),
+                    (Some(kept), false) => format!("\n  failing rows (first {} of {}; {kept}):\n{sample}", c.sample.len(), c.failing_rows),
+                    (None, false) => format!("\n  failing rows (first {} of {}):\n{sample}", c.sample.len(), c.failing_rows),
+                };
                 match c.severity {
                     Severity::Error => {
                         return Err(JobError::CheckFailed {
@@ -941,10 +966,12 @@ impl JobContext<'_> {
                             check: c.name.clone(),
                             detail: c.detail.clone(),
                             output: job.output.to_string(),
+                            sample,
+                            checks: self.report.checks.clone(),
                         })
                     }
                     Severity::Warn => {
-                        warn!(check = %c.name, failing_rows = c.failing_rows, "check failed (warn): {}", c.detail)
+                        warn!(check = %c.name, failing_rows = c.failing_rows, "check failed (warn): {}{sample}", c.detail)
                     }
                 }
             }
@@ -955,6 +982,31 @@ impl JobContext<'_> {
                 .map_err(|source| JobError::Interval { job: name, source })?;
         }
         Ok(())
+    }
+
+    /// The failing rows of the failed checks: a sample in each outcome, and up to
+    /// [`crate::checks::SAMPLE_KEPT`] per check kept in `<table>_check_failures` (see
+    /// [`crate::checks::keep_failures`]). Returns how to read the kept rows.
+    async fn keep_failing_rows(&mut self) -> Option<String> {
+        let (job, project) = (self.job, self.project);
+        if self.report.checks.iter().all(|c| c.passed) {
+            return None;
+        }
+        let table = project.table(&job.output).expect("validated reference");
+        let keys = crate::checks::key_columns(job, table);
+        let failures = crate::checks::sample_failures(&self.ctx, &job.checks, &mut self.report.checks, &keys).await;
+        let run_id = self.params.get("run_id").cloned().unwrap_or_default();
+        match crate::checks::keep_failures(&self.engine.root, table, &run_id, job.name.as_str(), &keys, &failures) {
+            Ok(Some(_)) => Some(format!(
+                "kept: mesh sql \"SELECT * FROM {}_check_failures WHERE run_id = '{run_id}'\"",
+                self.engine.layout.naming.qualified_table(table)
+            )),
+            Ok(None) => None,
+            Err(e) => {
+                warn!("cannot keep the failing rows of job `{}`: {e}", job.name);
+                None
+            }
+        }
     }
 
     /// A merge: the result is computed in memory and checked before anything is written.

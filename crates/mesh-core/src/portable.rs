@@ -149,7 +149,7 @@ pub fn check_domain(domain: &Domain, root: &Path) -> Diagnostics {
                 );
                 continue;
             }
-            let sql = String::from_utf8_lossy(&bytes);
+            let sql = String::from_utf8_lossy(crate::sql_check::strip_bom(&bytes));
             diags.extend(check_sql(&j.sql, &sql, &lists));
         }
     }

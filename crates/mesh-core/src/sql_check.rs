@@ -264,7 +264,13 @@ fn one_query(statements: Vec<Statement>, lines: &[usize], empty: &str) -> Result
 
 /// Job SQL as written in a project (Spark SQL, `${param}` placeholders allowed): UTF-8, and
 /// exactly one query. Checked by `mesh validate` and again by `mesh run` before planning.
+/// The file's bytes without a UTF-8 byte-order mark (Windows editors write one; it is not SQL).
+pub fn strip_bom(bytes: &[u8]) -> &[u8] {
+    bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
+}
+
 pub fn check_job_sql(bytes: &[u8]) -> Result<(), SqlIssue> {
+    let bytes = strip_bom(bytes);
     let text = std::str::from_utf8(bytes).map_err(|e| {
         let line = bytes[..e.valid_up_to()].iter().filter(|b| **b == b'\n').count() + 1;
         SqlIssue::new(
@@ -438,6 +444,11 @@ mod tests {
         }
         let fine = vec!["1"; MAX_DEPTH / 2].join("+");
         assert_eq!(check_job_sql(format!("SELECT {fine}").as_bytes()), Ok(()));
+        assert_eq!(
+            check_job_sql("\u{feff}SELECT 1\n".as_bytes()),
+            Ok(()),
+            "a BOM is not SQL"
+        );
         // Parentheses hit the parser's own recursion limit: an error, not a crash.
         let parens = format!("SELECT {}1{}", "(".repeat(5000), ")".repeat(5000));
         assert!(check_job_sql(parens.as_bytes()).is_err());

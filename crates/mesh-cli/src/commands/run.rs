@@ -20,14 +20,30 @@ fn parse_params(params: &[String]) -> Result<BTreeMap<String, String>, Failure> 
     params
         .iter()
         .map(|p| {
-            p.split_once('=')
+            let (k, v) = p
+                .split_once('=')
                 .map(|(k, v)| (k.trim().to_string(), v.to_string()))
                 .filter(|(k, _)| !k.is_empty())
                 .ok_or_else(|| {
                     Failure::Invalid(format!(
-                        "--param `{p}` must be KEY=VALUE, e.g. --param run_date=2026-11-27"
+                        "--param `{}` must be KEY=VALUE, e.g. --param run_date=2026-11-27",
+                        p.escape_debug()
                     ))
-                })
+                })?;
+            // A newline in a value would end up in SQL and in log lines as if it were a line
+            // of its own (a forged log entry); no parameter needs one.
+            if let Some(c) = v.chars().find(|c| c.is_control()) {
+                return Err(Failure::Invalid(format!(
+                    "--param {k}: the value contains the control character {:?}; parameter values are one line of text",
+                    c
+                )));
+            }
+            if k == "interval_end" {
+                return Err(Failure::Invalid(
+                    "--param interval_end is not an input: a time-range run's end is its interval's end\n  help: name the interval with --param run_date=… (or interval_start=…), or a range with --from/--to".into(),
+                ));
+            }
+            Ok((k, v))
         })
         .collect()
 }
@@ -53,6 +69,12 @@ pub fn run(root: &Path, domain: &Domain, args: RunArgs) -> Result<(), Failure> {
         at: args.at.unwrap_or_else(|| chrono::Utc::now().naive_utc()),
     };
     let rt = tokio_runtime()?;
+    // The plan first: refused changes stop the run (exit 2) before anything is written; jobs
+    // to refresh are reset (see commands::plan::guard_run).
+    rt.block_on(async {
+        let engine = open_engine(root, domain, &cfg).await?;
+        crate::commands::plan::guard_run(root, &engine, &req, args.full_refresh, args.allow_destructive, &multi).await
+    })?;
     if let Some((from, to)) = args.from.as_ref().zip(args.to.as_ref()) {
         if params.contains_key("run_date") {
             return Err(Failure::Invalid(
@@ -65,8 +87,11 @@ pub fn run(root: &Path, domain: &Domain, args: RunArgs) -> Result<(), Failure> {
     // Where the dates come from, through the log (a JSON line where logs are JSON).
     let at = mesh_core::interval::format_instant(req.at);
     let source = if args.at.is_some() { "--at" } else { "now" };
-    match params.get("run_date").or(params.get("interval_start")) {
-        Some(d) => tracing::info!("run_date = {d} (from --param); run's time {at} ({source})"),
+    let named = ["interval_start", "run_date"]
+        .into_iter()
+        .find_map(|k| params.get(k).map(|v| (k, v)));
+    match named {
+        Some((k, d)) => tracing::info!("{k} = {d} (from --param {k}); run's time {at} ({source})"),
         None => tracing::info!(
             "run_date = {} (the run's date, UTC; set it with --param run_date=YYYY-MM-DD); run's time {at} ({source}): time-range jobs process the intervals complete by then and not yet done",
             &at[..10]
@@ -90,8 +115,17 @@ pub fn run(root: &Path, domain: &Domain, args: RunArgs) -> Result<(), Failure> {
 
 /// Saves the run record, prints the summary, and turns failed steps into the exit status.
 fn finish(root: &Path, record: &RunRecord) -> Result<(), Failure> {
-    let path = record.save(&root.join(RUNS_DIR))?;
+    // The summary first: a record that cannot be saved (a read-only domain) must not hide what
+    // the steps did or why they failed.
     print_summary(record);
+    let path = match record.save(&root.join(RUNS_DIR)) {
+        Ok(p) => p,
+        Err(e) if record.succeeded => return Err(e.into()),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Err(Failure::Runtime(failed_steps(record)));
+        }
+    };
     println!(
         "run record: {}   report: mesh report {}",
         path.strip_prefix(root).unwrap_or(&path).display(),
@@ -100,27 +134,27 @@ fn finish(root: &Path, record: &RunRecord) -> Result<(), Failure> {
     if record.succeeded {
         Ok(())
     } else {
-        let failed: Vec<String> = record
-            .pipelines
-            .iter()
-            .flat_map(|p| {
-                p.steps.iter().filter(|s| s.status == StepStatus::Failed).map(move |s| {
-                    format!(
-                        "{}/{}/{}: {}",
-                        p.project,
-                        p.pipeline,
-                        s.name,
-                        s.error.clone().unwrap_or_default()
-                    )
-                })
-            })
-            .collect();
-        Err(Failure::Runtime(format!(
-            "{} step(s) failed:\n  {}",
-            failed.len(),
-            failed.join("\n  ")
-        )))
+        Err(Failure::Runtime(failed_steps(record)))
     }
+}
+
+fn failed_steps(record: &RunRecord) -> String {
+    let failed: Vec<String> = record
+        .pipelines
+        .iter()
+        .flat_map(|p| {
+            p.steps.iter().filter(|s| s.status == StepStatus::Failed).map(move |s| {
+                format!(
+                    "{}/{}/{}: {}",
+                    p.project,
+                    p.pipeline,
+                    s.name,
+                    s.error.clone().unwrap_or_default()
+                )
+            })
+        })
+        .collect();
+    format!("{} step(s) failed:\n  {}", failed.len(), failed.join("\n  "))
 }
 
 /// `mesh run --from --to`: each interval as its own run (own record), in order; intervals
