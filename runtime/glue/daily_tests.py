@@ -92,18 +92,21 @@ def main(path: str) -> int:
     refused = gr.daily_support_error({**plain, "write": {"mode": "overwrite"}, "time_range": time_range, "incremental": incremental}) or ""
     same("incremental and time-range together is refused", "both incremental and time-range" in refused, True)
 
-    # The interval a run binds, as `mesh run` binds it (interval_start, else run_date, else today).
+    # The interval a run binds, as `mesh run` binds it (interval_start, else run_date, else the
+    # interval due at the run's time: here the run's time is the interval's end, so it is the
+    # latest complete one).
     for c in m["intervals"]:
         tr_spec = {"time_range": {"grain": c["grain"], "column": c["column"], "column_type": c["column_type"]}}
+        run_time = gr.interval(c["grain"], c["at"])[1]
         for given in ({"interval_start": c["at"]}, {"run_date": c["at"]}, {}):
             params = dict(given)
-            start, end, label, done = gr.bind_interval(tr_spec, params, None, c["at"])
+            start, end, label, done = gr.bind_interval(tr_spec, params, None, run_time)
             want = dict(c["params"], **({"run_date": c["at"]} if "run_date" in given else {}))
             same(f"{c['grain']} {given} bound params", params, {**given, **want})
             same(f"{c['grain']} {given} label and done set", (label, done), (c["label"], c["label"]))
     params = {"run_date": "2026-11-31"}
     try:
-        gr.bind_interval({"time_range": {"grain": "day"}}, params, None, "2026-11-01")
+        gr.bind_interval({"time_range": {"grain": "day"}}, params, None, gr.interval("day", "2026-12-02")[0])
         same("an impossible run_date is refused", "accepted", "refused")
     except gr.JobFailed as e:
         same("an impossible run_date names the parameter", "parameter run_date = `2026-11-31` is not a date" in str(e), True)
