@@ -490,7 +490,8 @@ pub fn parse_memory_limit(text: &str, machine: u64) -> Option<u64> {
 }
 
 /// Memory this process may use: the machine's (`/proc/meminfo`), or its cgroup's limit when
-/// that is lower (a container). 8 GiB where neither can be read.
+/// that is lower (a container; cgroup v2's `memory.max`, else v1's `memory.limit_in_bytes`,
+/// whose "no limit" is a huge number that the minimum discards). 8 GiB where neither can be read.
 pub fn machine_memory() -> u64 {
     let total = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
         m.lines()
@@ -498,8 +499,9 @@ pub fn machine_memory() -> u64 {
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
             .map(|kb| kb * 1024)
     });
-    let cgroup = std::fs::read_to_string("/sys/fs/cgroup/memory.max")
-        .ok()
+    let cgroup = ["/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"]
+        .iter()
+        .find_map(|f| std::fs::read_to_string(f).ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
     match (total, cgroup) {
         (Some(t), Some(c)) => t.min(c),
