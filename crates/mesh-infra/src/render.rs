@@ -915,8 +915,9 @@ impl<'a> EnvRoot<'a> {
                 .attr("worker_type", Expr::str(defaults.worker_type.as_str()))
                 .attr("number_of_workers", Expr::Int(defaults.workers.into()))
                 .attr("timeout", Expr::Int(defaults.timeout_minutes.into()))
-                // A failed maintenance run changed nothing or committed what it finished; the
-                // step's own retries decide whether to run it again.
+                // A failed maintenance run changed nothing or committed what it finished; as
+                // for jobs, the runner retries its transient errors (the step's `retries`) and a
+                // failed Glue run is final.
                 .attr("max_retries", Expr::Int(0))
                 .attr("default_arguments", Expr::Object(args))
                 .attr("tags", ptags())
