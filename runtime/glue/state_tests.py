@@ -138,6 +138,8 @@ def runner_phase(r: Runner) -> list[tuple[str, object]]:
         create_like_terraform(r.spark, r.spec_for(table, "1"))
         assert r.ok_run(table, "1", "accept-1") == 2
         assert r.ids(table) == per_state["1"]
+        # The first commit through a branch leaves one snapshot, as a direct write would.
+        assert [s[1] for s in r.snapshots(table)] == ["append"], r.snapshots(table)
         job_snapshot = r.snapshots(table)[-1]
         assert r.refs(table)[gr.STATE_TAG] == ("TAG", job_snapshot[0]), r.refs(table)
         r.compact_and_expire(table)
