@@ -7,7 +7,8 @@
 //! tokenize the text; the engine reports those when the check runs. Otherwise a word is taken
 //! for a column unless it is a SQL keyword, a function (followed by `(`), a type after `::`, a
 //! name after `AS`, an implicit alias (a word right after an expression: `SUM(x) total`), a
-//! window name, a field after `alias.`, or `output` and its alias. Unquoted words compare in
+//! window name, a lambda parameter (`x -> …`), a field after `alias.`, or `output` and its
+//! alias. Unquoted words compare in
 //! lower case, as DataFusion and Spark fold them; quoted ones (`"x"`, `` `x` ``) exactly.
 
 /// The words of `sql` that name columns not in `columns`, each once in order of appearance;
@@ -58,7 +59,9 @@ pub fn unknown_columns(sql: &str, columns: &[&str]) -> Option<Vec<String>> {
                     _ => false,
                 });
                 let before_call = toks.get(k + 1) == Some(&Tok::Punct('('));
-                if after_as || after_window || (implicit && !before_call) {
+                // `x -> x + 1`: a lambda's parameter (Spark's higher-order functions).
+                let lambda = toks.get(k + 1) == Some(&Tok::Punct('-')) && toks.get(k + 2) == Some(&Tok::Punct('>'));
+                if after_as || after_window || lambda || (implicit && !before_call) {
                     aliases.push(w.clone());
                 }
             }
@@ -427,6 +430,7 @@ mod tests {
             "SELECT amount, ROW_NUMBER() OVER (PARTITION BY country ORDER BY amount) AS rn FROM output QUALIFY rn > 1",
             "SELECT * FROM output WHERE CASE WHEN status = 'X' THEN TRUE ELSE FALSE END",
             "SELECT * FROM output WHERE \"amount\" < 0 AND `country` = ''",
+            "SELECT * FROM output WHERE exists(array(amount), x -> x < 0)",
         ] {
             match unknown_columns(sql, COLS) {
                 None => {}
