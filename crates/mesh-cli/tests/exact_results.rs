@@ -163,7 +163,7 @@ fn a_job_whose_arithmetic_overflows_fails_naming_job_and_column_and_commits_noth
         ),
         // A product in the final projection.
         (
-            "CAST(CAST(SUM(quantity) AS DECIMAL(38,0)) * CAST('99999999999999999999999999999999999999' AS DECIMAL(38,0)) AS DECIMAL(18, 2)) AS revenue",
+            "CAST(CAST(SUM(unit_price) AS DECIMAL(38,2)) * CAST('99999999999999999999999999999999999999' AS DECIMAL(38,0)) AS DECIMAL(18, 2)) AS revenue",
             vec!["NUMERIC_VALUE_OUT_OF_RANGE", "column `revenue`"],
         ),
     ] {
@@ -251,21 +251,26 @@ fn a_misspelt_missing_or_extra_output_column_is_an_error_with_the_closest_name()
 
 #[test]
 fn merge_control_columns_stay_allowed() {
+    // The example merge selects `op`, the column of its `delete_when`, beside the table's own.
     let dir = example_domain();
-    let root = dir.path();
     let out = mesh(
-        root,
+        dir.path(),
         &["run", "customers", "--sample-data", "--rows", "500", "--seed", "3"],
     );
     assert!(out.status.success(), "{}", both(&out));
-    // An extra column beside the control column `op` is still refused.
+    // An extra column beside the control column is still refused.
+    let dir = example_domain();
+    let root = dir.path();
     edit(
         root,
         "projects/customers/sql/customers_latest.sql",
         "SELECT",
         "SELECT 1 AS opp,",
     );
-    let text = fails(root, &["run", "customers"]);
+    let text = fails(
+        root,
+        &["run", "customers", "--sample-data", "--rows", "500", "--seed", "3"],
+    );
     assert!(
         text.contains("column `opp` is not a column of curated.customers"),
         "{text}"

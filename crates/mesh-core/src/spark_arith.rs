@@ -620,18 +620,46 @@ fn output_columns(plan: &LogicalPlan) -> Columns {
     use datafusion::common::tree_node::TreeNodeRecursion;
     let mut node = plan;
     let mut columns = Columns::new();
+    let mut root = true;
+    // Down the chain of projections (a job's shaping projection sits on the query's own): each
+    // field of a lower projection feeds the output column that the one above maps it to.
     loop {
         match node {
             LogicalPlan::Projection(p) => {
-                for (e, field) in p.expr.iter().zip(p.schema.fields()) {
-                    let _ = e.apply(|sub| {
+                let mut next = Columns::new();
+                for ((qualifier, field), e) in p.schema.iter().zip(&p.expr) {
+                    let column = if root {
+                        Some(field.name().clone())
+                    } else {
+                        // By name, or qualified (by this projection's relation, or by the alias
+                        // of a subquery between the two).
+                        let name = field.name();
+                        let suffix = format!(".{name}");
                         columns
-                            .entry(sub.schema_name().to_string())
-                            .or_insert_with(|| field.name().clone());
+                            .get(name)
+                            .or_else(|| qualifier.and_then(|q| columns.get(&format!("{q}.{name}"))))
+                            .or_else(|| {
+                                columns
+                                    .iter()
+                                    .find(|(k, _)| {
+                                        k.ends_with(&suffix) && !k[..k.len() - suffix.len()].contains(['(', ' '])
+                                    })
+                                    .map(|(_, v)| v)
+                            })
+                            .cloned()
+                    };
+                    let Some(column) = column else { continue };
+                    let _ = e.apply(|sub| {
+                        next.entry(sub.schema_name().to_string())
+                            .or_insert_with(|| column.clone());
                         Ok(TreeNodeRecursion::Continue)
                     });
                 }
-                return columns;
+                for (k, v) in next {
+                    columns.entry(k).or_insert(v);
+                }
+                root = false;
+                node = p.input.as_ref();
             }
             LogicalPlan::Sort(_)
             | LogicalPlan::Limit(_)

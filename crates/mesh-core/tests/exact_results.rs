@@ -237,6 +237,10 @@ async fn overflow_errors_name_the_output_column() {
         err.contains("column `revenue`") && err.contains("sum(t.x)") && err.contains("ARITHMETIC_OVERFLOW"),
         "{err}"
     );
+    // Through the projections above the query (a job's shaping projection, a subquery).
+    let outer = format!("SELECT r AS revenue FROM (SELECT CAST(SUM(x) AS DECIMAL(38,0)) AS r FROM (VALUES (1, {MAX38}), (1, {MAX38})) t(k, x) GROUP BY k) q");
+    let err = local(&ctx, &outer).await.unwrap_err().1;
+    assert!(err.contains("column `revenue`") && err.contains("sum(t.x)"), "{err}");
     let product = format!("SELECT x * x AS total FROM (VALUES ({MAX38})) t(x)");
     let err = local(&ctx, &product).await.unwrap_err().1;
     assert!(
