@@ -388,13 +388,19 @@ _DECIMAL = re.compile(r"decimal\((\d+),\s*(\d+)\)")
 def writable(have: str, want: str) -> bool:
     """Whether a result column of Spark type `have` may be written to a table column of type
     `want` without changing values: the local runtime's rule (mesh-iceberg `conform`). Integer
-    narrowing and integers into decimals are allowed and checked for overflow when written."""
+    narrowing and integers into decimals are allowed and checked for overflow when written.
+    Integers go into a float only when it holds every value exactly (24-bit significand for
+    float, 53-bit for double): bigint into float or double, and int into float, are refused."""
     have, want = have.lower().replace(" ", ""), want.lower().replace(" ", "")
     if have == want:
         return True
     dec_have, dec_want = _DECIMAL.fullmatch(have), _DECIMAL.fullmatch(want)
     if have in _INTEGERS:
-        return want in _INTEGERS or want in ("float", "double") or dec_want is not None
+        if want == "float":
+            return have in ("tinyint", "smallint")
+        if want == "double":
+            return have != "bigint"
+        return want in _INTEGERS or dec_want is not None
     if have == "float":
         return want == "double"
     if dec_have and dec_want:
@@ -403,10 +409,27 @@ def writable(have: str, want: str) -> bool:
 
 
 def duplicate_keys_sql(keys: list[str], relation: str) -> str:
-    """One duplicated merge key of the source, if any (GROUP BY groups NULLs together, like
-    the null-safe match)."""
+    """How many merge keys of the source occur more than once, and in how many rows (GROUP BY
+    groups NULLs together, like the null-safe match). Counts only: see `duplicate_key_error`."""
     cols = ", ".join(quote(k) for k in keys)
-    return f"SELECT {cols}, COUNT(*) AS n FROM {relation} GROUP BY {cols} HAVING COUNT(*) > 1 LIMIT 1"
+    return (
+        f"SELECT COUNT(*) AS duplicated_keys, COALESCE(SUM(n), 0) AS rows FROM "
+        f"(SELECT COUNT(*) AS n FROM {relation} GROUP BY {cols} HAVING COUNT(*) > 1) duplicated"
+    )
+
+
+def duplicate_key_error(spec: dict, keys: list[str], duplicated_keys: int, rows: int) -> str:
+    """The error of a merge source with duplicated keys. It names the key columns and counts,
+    never the key values: the runner's errors go to CloudWatch, the run record and SNS alerts,
+    which more people read than may read the table, and the manifest does not say which
+    columns are sensitive, so no key value of any column is written there. The local engine
+    (`mesh run`, on data already on the user's machine) shows the first duplicated key."""
+    cols = ", ".join(keys)
+    return (
+        f"job `{spec['job']}`: the merge source has several rows with key ({cols}): {duplicated_keys} key value(s) occur "
+        f"more than once, in {rows} rows (values not logged); list them by grouping the result of {spec['sql']['file']} "
+        f"by {cols} with HAVING COUNT(*) > 1, then deduplicate the source or set on_duplicate = \"keep_latest\" with an order_by column"
+    )
 
 
 def merge_source_sql(write: dict, relation: str) -> str:
@@ -549,6 +572,14 @@ def maintenance_statements(spec: dict, now) -> list[str]:
             "min-file-size-bytes": int(target * float(c["min_file_size_ratio"])),
             "min-input-files": int(c["min_input_files"]),
         }
+        # A data file with at least this many delete files is rewritten even when its size
+        # alone would not select it (Iceberg's `delete-file-threshold`; the manifest's
+        # compaction.delete_file_threshold, as Glue's optimizer uses it).
+        if c.get("delete_file_threshold") is not None:
+            threshold = int(c["delete_file_threshold"])
+            if threshold < 1:
+                raise JobFailed(f"{t['reference']}: compaction.delete_file_threshold = {threshold} must be 1 or more")
+            options["delete-file-threshold"] = threshold
         # A table with a sort order is compacted sorted, as `mesh optimize` does.
         strategy = "sort" if t.get("sort_order") else "binpack"
         pairs = ", ".join(f"{literal(k)}, {literal(str(v))}" for k, v in options.items())
@@ -600,6 +631,8 @@ def log(event: str, spec: dict | None = None, run_id: str | None = None, **field
 
 # Files modified this long before the newest processed file count as processed.
 BOOKMARK_BAND_MS = 60 * 60 * 1000
+# Processed files a bookmark keeps listing below the band (meshkit's KEEP_FILES).
+BOOKMARK_KEEP_FILES = 200
 
 
 def latest_property(snapshots: list[dict], current_id: int | None, key: str) -> str | None:
@@ -767,7 +800,12 @@ def advance_bookmark(bookmark: dict, read: list[dict], run_ms: int) -> dict:
     every = bookmark["files"] + read
     newest = max((min(int(f["modified_ms"]), run_ms) for f in every), default=None)
     before = bookmark["before_ms"] if newest is None else max(bookmark["before_ms"], newest - BOOKMARK_BAND_MS)
-    kept = sorted({_file_key(f) for f in every if int(f["modified_ms"]) >= before})
+    keys = sorted({_file_key(f) for f in every})
+    band = [k for k in keys if k[2] >= before]
+    # Older processed files, the most recently modified first, up to BOOKMARK_KEEP_FILES in all
+    # (meshkit's KEEP_FILES): one of them that changes is still recognised and refused.
+    older = sorted((k for k in keys if k[2] < before), key=lambda k: (-k[2], k[0], k[1]))
+    kept = sorted(band + older[: max(0, BOOKMARK_KEEP_FILES - len(band))])
     return {"before_ms": before, "files": [{"path": p, "size": s, "modified_ms": m} for p, s, m in kept]}
 
 
@@ -777,10 +815,20 @@ def encode_bookmark(bookmark: dict) -> str:
     return '{"before_ms":' + str(bookmark["before_ms"]) + ',"files":[' + files + "]}"
 
 
+# Every field zero-padded, as mesh-core's `interval::parse_instant` / `parse_run_time` require:
+# strptime alone accepts `2026-1-5` and `2026-11- 5`, chrono would too; both engines refuse them.
+_INSTANT = re.compile(r"[0-9]{4}-[0-9]{2}(?:-[0-9]{2}(?:T[0-9]{2})?)?")
+_RUN_TIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9]{2}:[0-9]{2}Z?|[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?(?:Z|[+-][0-9]{2}:[0-9]{2})?)?"
+)
+
+
 def _parse_instant(text: str):
     import datetime as dt
 
     text = text.strip()
+    if not _INSTANT.fullmatch(text):
+        raise JobFailed(f"`{text}` is not a date or hour: use YYYY-MM-DD, YYYY-MM-DDTHH or YYYY-MM (zero-padded)")
     for fmt, n in (("%Y-%m-%d", 10), ("%Y-%m-%dT%H", 13), ("%Y-%m", 7)):
         if len(text) == n:
             try:
@@ -936,6 +984,8 @@ def parse_run_time(text: str):
     import datetime as dt
 
     t = text.strip()
+    if not _RUN_TIME.fullmatch(t):
+        raise JobFailed(f"run_at = `{text}` is not a time: use 2026-12-07T06:00:00Z (every field zero-padded)")
     if t.endswith("Z"):
         t = t[:-1] + "+00:00"
     try:
@@ -1821,13 +1871,9 @@ def prepare_source(spark, spec: dict, df):
                 )
     w = spec["write"]
     if w["mode"] == "merge" and w["on_duplicate"]["rule"] == "error":
-        dup = spark.sql(duplicate_keys_sql(w["keys"], SOURCE_VIEW)).collect()
-        if dup:
-            shown = ", ".join(f"{k}={dup[0][k]}" for k in w["keys"])
-            raise JobFailed(
-                f"job `{spec['job']}`: the merge source has several rows with key ({shown}); "
-                "deduplicate the source or set on_duplicate = \"keep_latest\" with an order_by column"
-            )
+        duplicated, rows = spark.sql(duplicate_keys_sql(w["keys"], SOURCE_VIEW)).collect()[0]
+        if duplicated:
+            raise JobFailed(duplicate_key_error(spec, w["keys"], int(duplicated), int(rows)))
     return shaped
 
 

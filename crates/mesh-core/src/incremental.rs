@@ -12,6 +12,11 @@ use crate::raw::FileId;
 /// appear more than this late, by their own modification time, would have them skipped.
 pub const BAND_MS: i64 = 60 * 60 * 1000;
 
+/// Processed files a raw bookmark keeps listing below the band (the most recently modified
+/// first), so that one that changes after it left the band is still recognised and refused
+/// instead of read again as new. Bounds the bookmark's size (about 100 bytes a file).
+pub const KEEP_FILES: usize = 200;
+
 /// Summary property holding a job's bookmark of one input.
 pub fn bookmark_key(job: &str, input: &str) -> String {
     format!("{}{job}.bookmark.{input}", mesh_iceberg::STATE_PREFIX)
@@ -23,7 +28,8 @@ pub fn intervals_key(job: &str) -> String {
 }
 
 /// Which files of a raw input a job has processed: every file modified before `before_ms`,
-/// and the listed files at or after it.
+/// and the listed files at or after it. `files` also lists the most recently modified of the
+/// older processed files, up to [`KEEP_FILES`] in all, to recognise them if they change.
 ///
 /// Two rules keep it from skipping or doubling input, on both engines (the Glue runner's
 /// `advance_bookmark` / `changed_file` encode the same):
@@ -87,15 +93,20 @@ impl RawBookmark {
             .max()
             .unwrap_or(i64::MIN);
         let before_ms = self.before_ms.max(newest.saturating_sub(BAND_MS));
-        let mut files: Vec<FileId> = self
-            .files
-            .iter()
-            .chain(read)
-            .filter(|f| f.modified_ms >= before_ms)
-            .cloned()
-            .collect();
+        let mut every: Vec<FileId> = self.files.iter().chain(read).cloned().collect();
+        every.sort();
+        every.dedup();
+        let (mut files, mut older): (Vec<FileId>, Vec<FileId>) =
+            every.into_iter().partition(|f| f.modified_ms >= before_ms);
+        older.sort_by(|a, b| {
+            b.modified_ms
+                .cmp(&a.modified_ms)
+                .then_with(|| a.path.cmp(&b.path))
+                .then_with(|| a.size.cmp(&b.size))
+        });
+        older.truncate(KEEP_FILES.saturating_sub(files.len()));
+        files.extend(older);
         files.sort();
-        files.dedup();
         RawBookmark { before_ms, files }
     }
 }
@@ -152,12 +163,12 @@ mod tests {
         // A file landing later is new.
         let late = f("d=1/c.csv", 7, 3);
         assert!(!b1.is_processed(&late));
-        // Far newer files move the watermark: older ones then count as processed and the
-        // bookmark keeps only files inside the band.
+        // Far newer files move the watermark: older ones then count as processed (and stay
+        // listed, up to KEEP_FILES, to be recognised if they change).
         let day2 = [f("d=2/a.csv", 10, 10 * h)];
         let b2 = b1.advance(std::slice::from_ref(&late), LATER).advance(&day2, LATER);
         assert_eq!(b2.before_ms, 9 * h);
-        assert_eq!(b2.files, day2.to_vec());
+        assert_eq!(b2.files, [&day1[..], &[late.clone()], &day2[..]].concat());
         assert!(b2.is_processed(&late) && b2.is_processed(&day2[0]));
         assert!(!b2.is_processed(&f("d=2/b.csv", 1, 9 * h + 1)));
         assert_eq!(RawBookmark::parse(&b2.encode()).unwrap(), b2);
@@ -191,6 +202,28 @@ mod tests {
             next.select(&[future.clone(), landed.clone()]).unwrap(),
             Vec::<&FileId>::new()
         );
+    }
+
+    /// Below the band the bookmark keeps the most recently modified processed files, up to
+    /// KEEP_FILES in all: one of them that changes hours later is still refused.
+    #[test]
+    fn older_processed_files_are_kept_up_to_a_bound() {
+        let h = BAND_MS;
+        let old: Vec<FileId> = (0..KEEP_FILES as i64 + 50)
+            .map(|i| f(&format!("d=1/{i:04}.csv"), 1, i))
+            .collect();
+        let b = RawBookmark::default().advance(&old, LATER);
+        let later = f("d=2/a.csv", 1, 5 * h);
+        let b = b.advance(std::slice::from_ref(&later), LATER);
+        assert_eq!(b.before_ms, 4 * h);
+        assert_eq!(b.files.len(), KEEP_FILES);
+        assert!(b.files.contains(&later));
+        // The newest of the older files are kept, the oldest dropped (processed all the same).
+        assert!(b.files.contains(old.last().unwrap()) && !b.files.contains(&old[0]));
+        assert!(old.iter().all(|x| b.is_processed(x)));
+        // A kept file that grew hours after it was processed is refused.
+        let grown = f("d=1/0249.csv", 9, 6 * h);
+        assert_eq!(b.select(std::slice::from_ref(&grown)).unwrap_err().was, old[249]);
     }
 
     /// A processed file that grew or was rewritten is refused, naming it; an untouched one and a
@@ -262,13 +295,14 @@ pub fn raw_bookmark(
     let key = bookmark_key(job.name.as_str(), &input.to_string());
     let prev = output.map(|t| t.job_state(&key)).transpose()?.flatten();
     let bookmark = match &prev {
-        Some(s) => RawBookmark::parse(s).map_err(|source| IncrementError::UnreadableRawBookmark {
+        // `""`: reset (`mesh state reset`, a full refresh): every file is new.
+        Some(s) if !s.is_empty() => RawBookmark::parse(s).map_err(|source| IncrementError::UnreadableRawBookmark {
             input: input.to_string(),
             key: key.clone(),
             value: s.clone(),
             source,
         })?,
-        None => RawBookmark::default(),
+        _ => RawBookmark::default(),
     };
     Ok((key, prev, bookmark))
 }
@@ -341,6 +375,7 @@ pub async fn iceberg_increment(
     let prev = output.map(|t| t.job_state(&key)).transpose()?.flatten();
     let from = prev
         .as_deref()
+        .filter(|v| !v.is_empty()) // reset: read the whole input
         .map(|v| {
             v.parse::<i64>().map_err(|_| IncrementError::BadBookmark {
                 input: input.to_string(),

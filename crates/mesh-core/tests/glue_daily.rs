@@ -25,8 +25,9 @@ fn runner_bookmarks_and_intervals_agree_with_meshkit() {
     let h = BAND_MS;
     // What each run lists, and the run's time: new files, a late file, a far newer day, a file
     // dated two days in the future (it must not hide the files landing after it), the files
-    // landing after it, then a processed file that grew and one rewritten in place (both
-    // refused, naming them: reading them again would repeat their rows).
+    // landing after it, then a processed file that grew and one rewritten in place, and one
+    // processed long before that grew (all refused, naming them: reading them again would
+    // repeat their rows).
     let run = 20 * h;
     let listings = [
         (vec![file("d=1/a.csv", 10, 1_000), file("d=1/b.csv", 20, 5_000)], 6_000),
@@ -67,6 +68,8 @@ fn runner_bookmarks_and_intervals_agree_with_meshkit() {
             vec![file("d=3/a.csv", 5, run + 4 * h), file("d=3/new.csv", 1, run + 3 * h)],
             run + 4 * h,
         ),
+        // Processed in the first run, long out of the band: still recognised.
+        (vec![file("d=1/b.csv", 21, run + 5 * h)], run + 5 * h),
     ];
     let mut bookmark = RawBookmark::default();
     let mut runs = Vec::new();
@@ -89,12 +92,16 @@ fn runner_bookmarks_and_intervals_agree_with_meshkit() {
     }
     // The future-dated file did not hide the file landing after it; both changes refused.
     assert_eq!(runs[4]["new"], json!([file("d=3/a.csv", 5, run + h)]), "{}", runs[4]);
-    assert_eq!(refused, 2);
+    assert_eq!(refused, 3);
     assert!(runs[5]["reason"]
         .as_str()
         .unwrap()
         .starts_with("grew from 5 to 50 bytes"));
     assert!(runs[6]["reason"].as_str().unwrap().starts_with("was rewritten"));
+    assert!(runs[7]["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("grew from 20 to 21 bytes"));
 
     let mut intervals = Vec::new();
     for (grain, at, column, ty) in [

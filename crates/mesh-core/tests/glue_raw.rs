@@ -380,20 +380,19 @@ fn events_csv(ids: std::ops::Range<i64>) -> String {
 /// Run `k`'s files (path, text, modification time) and time: (1) a normal file and one dated two
 /// days in the future; (2) a file landed after run 1, dated before the future file (without
 /// the cap at the run's time, run 1's bookmark would count it as processed); (3) the first
-/// file grew; (4) it is back as it was, and another file was rewritten in place with the same
-/// size. A processed file is remembered by name while it is within the bookmark's band of the
-/// newest processed file (`BAND_MS`, an hour), where a file still being written changes.
+/// file grew, hours after it was processed (out of the bookmark's hour band: still recognised);
+/// (4) it is back as it was, and another file was rewritten in place with the same size.
 fn bookmark_runs() -> Vec<(Vec<(&'static str, String, i64)>, i64)> {
     let a = ("day=2026-10-31/a.csv", events_csv(1..4), T0 - 10 * MINUTE);
     let future = ("day=2026-11-02/future.csv", events_csv(10..12), T0 + 48 * HOUR);
-    let b = ("day=2026-11-01/b.csv", events_csv(20..23), T0 + 20 * MINUTE);
-    let grown = ("day=2026-10-31/a.csv", events_csv(1..6), T0 + 35 * MINUTE);
-    let rewritten = ("day=2026-11-01/b.csv", events_csv(30..33), T0 + 45 * MINUTE);
+    let b = ("day=2026-11-01/b.csv", events_csv(20..23), T0 + HOUR);
+    let grown = ("day=2026-10-31/a.csv", events_csv(1..6), T0 + 3 * HOUR);
+    let rewritten = ("day=2026-11-01/b.csv", events_csv(30..33), T0 + 4 * HOUR);
     vec![
         (vec![a.clone(), future.clone()], T0),
-        (vec![a.clone(), future.clone(), b.clone()], T0 + 30 * MINUTE),
-        (vec![grown, future.clone(), b.clone()], T0 + 40 * MINUTE),
-        (vec![a, future, rewritten], T0 + 50 * MINUTE),
+        (vec![a.clone(), future.clone(), b.clone()], T0 + 2 * HOUR),
+        (vec![grown, future.clone(), b.clone()], T0 + 3 * HOUR + MINUTE),
+        (vec![a, future, rewritten], T0 + 4 * HOUR + MINUTE),
     ]
 }
 
