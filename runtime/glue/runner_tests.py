@@ -250,11 +250,13 @@ def spark_tests(manifest: dict) -> list[tuple[str, object]]:
     def _():
         spec = copy.deepcopy(cases["customers_latest"]["spec"])
         spec["write"]["on_duplicate"] = {"rule": "error"}
+        # The result names every declared column (a missing one is an error, nullable or not).
         df = spark.createDataFrame(
             [(7, "x", dt.datetime(2026, 1, 1), "I"), (7, "y", dt.datetime(2026, 1, 2), "U")],
             "customer_id bigint, email string, updated_at timestamp_ntz, op string",
-        )
-        expect_raises(lambda: gr.prepare_source(spark, spec, df), "several rows with key (customer_id=7)")
+        ).selectExpr("customer_id", "email", "CAST(NULL AS STRING) AS full_name", "CAST(NULL AS STRING) AS country", "CAST(NULL AS STRING) AS segment", "updated_at", "op")
+        text = expect_raises(lambda: gr.prepare_source(spark, spec, df), "several rows with key (customer_id): 1 key value(s) occur more than once, in 2 rows")
+        assert "=7" not in text and "(7" not in text, f"a key value reached the error: {text}"
         spec["write"]["on_duplicate"] = {"rule": "keep_latest", "order_by": "updated_at"}
         shaped = gr.prepare_source(spark, spec, df)
         assert shaped.columns == [c["name"] for c in spec["output"]["columns"]] + ["op"], shaped.columns
