@@ -8,14 +8,14 @@
 //! |---|---|
 //! | [`unchecked`] | nothing: the files' shapes as serde reads them |
 //! | `domain.rs` | `domain.json`: names, region, versions, accounts, GitHub repository |
-//! | `project.rs` | a `project.toml`'s own fields, and duplicate tables, jobs and pipelines |
-//! | `table.rs` | a `[[tables]]` entry: columns, partitioning, sort order, identifier, storage |
+//! | `project.rs` | a `project.toml`'s own fields, duplicate tables, jobs and pipelines, and raw tables named like a quarantine (`<table>_rejected`) |
+//! | `table.rs` | a `[[tables]]` entry: columns, partitioning (with Iceberg's partition-spec rules), sort order, identifier, storage (CSV characters that can split a file) |
 //! | `optimizer.rs` | `[tables.optimizers]`: compaction, retention, orphan cleanup |
 //! | `job.rs` | a `[[jobs]]` entry: SQL file, table references, write mode, merge, parameters, Glue sizing |
-//! | `checks.rs` | a job's data-quality `checks` |
+//! | `checks.rs` | a job's data-quality `checks`, and the columns a `sql` check names ([`crate::sql_columns`]) |
 //! | `daily.rs` | incremental and time-range jobs, and the daily-overwrite trap |
-//! | `pipeline.rs` | a `[[pipelines]]` entry: schedule, steps, dependencies, order |
-//! | `cross_project.rs` | rules across projects: unique slugs and tables, AWS name limits |
+//! | `pipeline.rs` | a `[[pipelines]]` entry: schedule (parsed as EventBridge does, [`crate::cron`]), steps, dependencies, order |
+//! | `cross_project.rs` | rules across projects: unique slugs and tables, quarantine names in the shared raw database, AWS name limits |
 //!
 //! Every checker takes a `FileCx` (the file being checked, its line map and the shared
 //! diagnostics) and returns `None` when it reported a problem.
