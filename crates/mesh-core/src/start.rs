@@ -115,7 +115,8 @@ pub fn state_machine_arn(
     let account = domain.accounts.get(&env).ok_or(StartError::NoAccount { env })?;
     let name = Naming::for_domain(domain, env).state_machine(&project.slug, &pipeline.name);
     Ok(format!(
-        "arn:aws:states:{}:{account}:stateMachine:{name}",
+        "arn:{}:states:{}:{account}:stateMachine:{name}",
+        mesh_domain::naming::aws_partition(&domain.region),
         domain.region
     ))
 }
@@ -201,6 +202,17 @@ mod tests {
             state_machine_arn(&d, Env::Dev, p, pl).unwrap(),
             "arn:aws:states:eu-west-1:111111111111:stateMachine:f01-pj01-pipeline-dev"
         );
+        // The partition follows the region (China, GovCloud), as in the rendered Terraform.
+        for (region, prefix) in [
+            ("cn-north-1", "arn:aws-cn:states:cn-north-1:"),
+            ("us-gov-west-1", "arn:aws-us-gov:states:us-gov-west-1:"),
+        ] {
+            let mut other = d.clone();
+            other.region = region.to_string();
+            let p = other.project("sales").unwrap();
+            let arn = state_machine_arn(&other, Env::Dev, p, pick(p, None).unwrap()).unwrap();
+            assert!(arn.starts_with(prefix), "{arn}");
+        }
         assert!(matches!(
             state_machine_arn(&d, Env::Local, p, pl),
             Err(StartError::NotCloud { .. })

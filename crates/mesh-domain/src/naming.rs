@@ -63,6 +63,25 @@ impl BucketKind {
     }
 }
 
+/// The AWS partition of a region, the second field of every ARN (`arn:{partition}:…`):
+/// `aws-cn` for China (`cn-*`), `aws-us-gov` for GovCloud (`us-gov-*`), `aws-iso` and
+/// `aws-iso-b` for the isolated regions (`us-iso-*`, `us-isob-*`), `aws` for every other region.
+/// The one place ARNs get their partition: mesh-infra's policies, trusts, state machines and
+/// workflows, and mesh-core's `mesh start`, all call it.
+pub fn aws_partition(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else if region.starts_with("us-isob-") {
+        "aws-iso-b"
+    } else if region.starts_with("us-iso-") {
+        "aws-iso"
+    } else {
+        "aws"
+    }
+}
+
 /// The reserved job name of a project's table-maintenance Glue job.
 pub const MAINTENANCE_JOB: &str = "maintenance";
 
@@ -644,6 +663,26 @@ mod tests {
         );
         assert_eq!(n.data_prefix(&slug(), Layer::Raw).s3_uri(), "s3://f01-raw-dev/pj01/");
         assert_eq!(n.ssm_prefix(&slug()), "/pj01/");
+    }
+
+    #[test]
+    fn the_partition_comes_from_the_region() {
+        for (region, partition) in [
+            ("eu-west-1", "aws"),
+            ("us-east-1", "aws"),
+            ("ap-southeast-2", "aws"),
+            ("cn-north-1", "aws-cn"),
+            ("cn-northwest-1", "aws-cn"),
+            ("us-gov-west-1", "aws-us-gov"),
+            ("us-gov-east-1", "aws-us-gov"),
+            ("us-iso-east-1", "aws-iso"),
+            ("us-isob-east-1", "aws-iso-b"),
+            // Prefixes only: a region that merely contains `cn` or `gov` is commercial.
+            ("eu-cnx-1", "aws"),
+            ("ca-west-1", "aws"),
+        ] {
+            assert_eq!(aws_partition(region), partition, "{region}");
+        }
     }
 
     #[test]

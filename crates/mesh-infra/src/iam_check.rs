@@ -484,7 +484,7 @@ pub fn check(domain: &Domain, infra_dir: &Path, envs: &[Env]) -> Result<Report, 
                 message: e.to_string(),
             })?;
             let evaluator = PolicyEvaluator::with_policies(vec![parsed]);
-            let role_arn = format!("arn:aws:iam::{}:role/{}", arns.account, role.name);
+            let role_arn = arns.iam(&format!("role/{}", role.name));
             for target in &domain.projects {
                 let probes = probes(&n, &arns, domain, &role, &target.slug);
                 let mut cells = Vec::new();

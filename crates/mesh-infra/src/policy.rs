@@ -96,18 +96,39 @@ pub struct Arns {
 }
 
 impl Arns {
+    /// `aws`, `aws-cn`, `aws-us-gov`, …: from the region ([`mesh_domain::naming::aws_partition`]).
+    pub fn partition(&self) -> &'static str {
+        mesh_domain::naming::aws_partition(&self.region)
+    }
     pub fn bucket(&self, bucket: &str) -> String {
-        format!("arn:aws:s3:::{bucket}")
+        format!("arn:{}:s3:::{bucket}", self.partition())
     }
     /// Every object under a prefix (the prefix ends with `/`).
     pub fn objects(&self, p: &mesh_domain::ObjectPath) -> String {
-        format!("arn:aws:s3:::{}/{}*", p.bucket, p.key)
+        format!("arn:{}:s3:::{}/{}*", self.partition(), p.bucket, p.key)
     }
     pub fn object(&self, bucket: &str, key: &str) -> String {
-        format!("arn:aws:s3:::{bucket}/{key}")
+        format!("arn:{}:s3:::{bucket}/{key}", self.partition())
     }
     fn regional(&self, service: &str, resource: &str) -> String {
-        format!("arn:aws:{service}:{}:{}:{resource}", self.region, self.account)
+        format!(
+            "arn:{}:{service}:{}:{}:{resource}",
+            self.partition(),
+            self.region,
+            self.account
+        )
+    }
+    /// A global IAM ARN of this account: `role/NAME`, `root`, `oidc-provider/…`.
+    pub fn iam(&self, resource: &str) -> String {
+        format!("arn:{}:iam::{}:{resource}", self.partition(), self.account)
+    }
+    /// An AWS managed policy: `arn:{partition}:iam::aws:policy/NAME`.
+    pub fn managed_policy(&self, name: &str) -> String {
+        format!("arn:{}:iam::aws:policy/{name}", self.partition())
+    }
+    /// A Step Functions service integration: `arn:{partition}:states:::glue:startJobRun.sync`.
+    pub fn integration(&self, what: &str) -> String {
+        format!("arn:{}:states:::{what}", self.partition())
     }
     pub fn glue(&self, resource: &str) -> String {
         self.regional("glue", resource)
@@ -131,8 +152,10 @@ impl Arns {
     pub fn kms_keys(&self) -> String {
         self.regional("kms", "key/*")
     }
+    /// A regional service principal; China's regional endpoints end in `.amazonaws.com.cn`.
     pub fn via(&self, service: &str) -> String {
-        format!("{service}.{}.amazonaws.com", self.region)
+        let suffix = if self.partition() == "aws-cn" { ".cn" } else { "" };
+        format!("{service}.{}.amazonaws.com{suffix}", self.region)
     }
 }
 

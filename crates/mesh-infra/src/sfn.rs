@@ -133,7 +133,13 @@ fn set_next(state: &mut Value, next: Option<&str>) {
 /// Whatever happens, the step's outcome is recorded under `$.steps.<step>` and the execution
 /// goes on to `next`: a Choice skips the step unless every dependency succeeded, the task
 /// records its success, and its Catch (every error) records the failure.
-fn step_states(naming: &Naming, project: &Project, step: &Step, next: Option<&str>) -> Vec<(String, Value)> {
+fn step_states(
+    naming: &Naming,
+    arns: &Arns,
+    project: &Project,
+    step: &Step,
+    next: Option<&str>,
+) -> Vec<(String, Value)> {
     let (job_name, mut args) = match &step.action {
         StepAction::Job(job) => {
             let mut args = Map::new();
@@ -169,7 +175,7 @@ fn step_states(naming: &Naming, project: &Project, step: &Step, next: Option<&st
     let path = outcome_path(step);
     let mut task = json!({
         "Type": "Task",
-        "Resource": "arn:aws:states:::glue:startJobRun.sync",
+        "Resource": arns.integration("glue:startJobRun.sync"),
         "Parameters": {
             "JobName": job_name,
             "Arguments": args,
@@ -272,7 +278,7 @@ pub fn definition(naming: &Naming, arns: &Arns, project: &Project, pipeline: &Pi
     for (i, wave) in waves.iter().enumerate() {
         let next = Some(wave_names.get(i + 1).map_or(after_waves, String::as_str));
         if wave.len() == 1 {
-            states.extend(step_states(naming, project, &pipeline.steps[wave[0]], next));
+            states.extend(step_states(naming, arns, project, &pipeline.steps[wave[0]], next));
         } else {
             // No error leaves a branch (each step catches its own), so every branch runs to
             // its end. Each branch returns the whole state; the outcome of a step of this
@@ -281,7 +287,8 @@ pub fn definition(naming: &Naming, arns: &Arns, project: &Project, pipeline: &Pi
                 .iter()
                 .map(|&s| {
                     let step = &pipeline.steps[s];
-                    let states: Map<String, Value> = step_states(naming, project, step, None).into_iter().collect();
+                    let states: Map<String, Value> =
+                        step_states(naming, arns, project, step, None).into_iter().collect();
                     json!({"StartAt": entry_state_name(step), "States": states})
                 })
                 .collect();
@@ -345,7 +352,7 @@ pub fn definition(naming: &Naming, arns: &Arns, project: &Project, pipeline: &Pi
         NOTIFY.into(),
         json!({
             "Type": "Task",
-            "Resource": "arn:aws:states:::sns:publish",
+            "Resource": arns.integration("sns:publish"),
             "Parameters": {
                 "TopicArn": topic,
                 "Subject": format!("{machine} failed"),

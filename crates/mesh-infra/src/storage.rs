@@ -56,7 +56,7 @@ impl Bucket {
 }
 
 pub fn data_key(domain: &Domain, n: &Naming, a: &Arns) -> DataKey {
-    let root = format!("arn:aws:iam::{}:root", a.account);
+    let root = a.iam("root");
     let policy = json!({
         "Version": policy::VERSION,
         "Statement": [
@@ -73,7 +73,7 @@ pub fn data_key(domain: &Domain, n: &Naming, a: &Arns) -> DataKey {
                 "Principal": {"Service": a.via("logs")},
                 "Action": ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*"],
                 "Resource": "*",
-                "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": format!("arn:aws:logs:{}:{}:log-group:*", a.region, a.account)}},
+                "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": a.log_group("*")}},
             },
             {
                 "Sid": "AlarmsPublishToAlerts",
