@@ -145,7 +145,11 @@ impl<'a> EnvRoot<'a> {
             Some(body) => self.file(
                 out,
                 "github.tf",
-                "The roles GitHub Actions assumes with its OIDC token: deploy (the approved deploy job) and plan (pull requests).",
+                if crate::workflows::plans_on_pull_requests(self.env) {
+                    "The roles GitHub Actions assumes with its OIDC token: deploy (the approved deploy job) and plan (pull requests)."
+                } else {
+                    "The role GitHub Actions assumes with its OIDC token: deploy (the approved deploy job). Pull requests get no prod role."
+                },
                 body,
             ),
             None => out.warnings.push(Warning {
@@ -265,7 +269,7 @@ impl<'a> EnvRoot<'a> {
                     .attr("max_session_duration", Expr::Int(3600)),
                 Block::resource("aws_iam_role_policy_attachment", local)
                     .attr("role", role_ref.clone())
-                    .attr("policy_arn", Expr::str(format!("arn:aws:iam::aws:policy/{managed}"))),
+                    .attr("policy_arn", Expr::str(a.managed_policy(managed))),
                 Block::resource("aws_iam_role_policy", local)
                     .attr("name", Expr::str(name))
                     .attr("role", role_ref)
@@ -291,7 +295,7 @@ impl<'a> EnvRoot<'a> {
                         "iam:ListInstanceProfilesForRole", "iam:ListRolePolicies", "iam:PassRole", "iam:PutRolePolicy",
                         "iam:TagRole", "iam:UntagRole", "iam:UpdateAssumeRolePolicy", "iam:UpdateRole",
                     ],
-                    "Resource": format!("arn:aws:iam::{}:role/{abbr}-*", a.account),
+                    "Resource": a.iam(&format!("role/{abbr}-*")),
                 },
                 {
                     "Sid": "GithubOidcProvider",
@@ -300,7 +304,7 @@ impl<'a> EnvRoot<'a> {
                         "iam:CreateOpenIDConnectProvider", "iam:DeleteOpenIDConnectProvider", "iam:GetOpenIDConnectProvider",
                         "iam:TagOpenIDConnectProvider", "iam:UntagOpenIDConnectProvider", "iam:UpdateOpenIDConnectProviderThumbprint",
                     ],
-                    "Resource": format!("arn:aws:iam::{}:oidc-provider/token.actions.githubusercontent.com", a.account),
+                    "Resource": a.iam("oidc-provider/token.actions.githubusercontent.com"),
                 },
             ],
         });
@@ -319,7 +323,7 @@ impl<'a> EnvRoot<'a> {
                     "Sid": "DecryptTheState",
                     "Effect": "Allow",
                     "Action": "kms:Decrypt",
-                    "Resource": format!("arn:aws:kms:{}:{}:key/*", a.region, a.account),
+                    "Resource": a.kms_keys(),
                     "Condition": {"ForAnyValue:StringEquals": {"kms:ResourceAliases": self.n.kms_alias()}},
                 },
             ],
@@ -333,14 +337,18 @@ impl<'a> EnvRoot<'a> {
         ) {
             body.push_block(b);
         }
-        for b in role(
-            "github_plan",
-            self.n.github_plan_role(),
-            self.n.github_plan_environment(),
-            "ReadOnlyAccess",
-            plan_state,
-        ) {
-            body.push_block(b);
+        // No plan role in prod: a pull request runs unreviewed code, so whatever role it can
+        // assume is usable without a reviewer (see `workflows::plans_on_pull_requests`).
+        if crate::workflows::plans_on_pull_requests(self.env) {
+            for b in role(
+                "github_plan",
+                self.n.github_plan_role(),
+                self.n.github_plan_environment(),
+                "ReadOnlyAccess",
+                plan_state,
+            ) {
+                body.push_block(b);
+            }
         }
         Some(body)
     }

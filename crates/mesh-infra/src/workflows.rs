@@ -1,12 +1,15 @@
 //! The domain's GitHub Actions workflows, generated from the model like its Terraform:
 //!
-//! - `ci.yml`: every push and pull request runs the checks; a pull request into a deploy
-//!   branch also gets a Terraform plan of that branch's environment (read-only role).
+//! - `ci.yml`: every push and pull request runs the checks; a pull request into the dev or
+//!   int branch also gets a Terraform plan of that environment (read-only role). Pull requests
+//!   get no access to prod at all ([`plans_on_pull_requests`]): prod is planned only inside
+//!   the approved deploy job.
 //! - `deploy-{env}.yml`: a push to the environment's branch runs the checks, then ONE job in
 //!   the environment's GitHub environment deploys everything: Terraform plan + apply, then the
 //!   job specs, SQL and Glue runner (`mesh build`, `mesh deploy artifacts`), so the
 //!   infrastructure and the artifacts it runs never drift apart. In prod the job first checks
-//!   that the `prod` environment really requires a reviewer.
+//!   that the `prod` environment really requires a reviewer, and that the deploy's own author
+//!   cannot be that reviewer (`prevent_self_review`).
 //!
 //! Secure by construction: every action is pinned to a full commit SHA, every job declares
 //! the least permissions it needs (the workflow grants none), no `${{ }}` expression is
@@ -189,8 +192,23 @@ fn account(domain: &Domain, env: Env) -> Result<&str, InfraError> {
         .ok_or(InfraError::MissingAccount { env })
 }
 
-pub fn role_arn(account: &str, role: &str) -> String {
-    format!("arn:aws:iam::{account}:role/{role}")
+/// A role of the environment's account, in the partition of the domain's region.
+pub fn role_arn(region: &str, account: &str, role: &str) -> String {
+    format!(
+        "arn:{}:iam::{account}:role/{role}",
+        mesh_domain::naming::aws_partition(region)
+    )
+}
+
+/// Whether pull requests into the environment's branch get a Terraform plan of it. Not prod:
+/// a pull request's workflow runs code of an unreviewed branch, so a role it can assume is
+/// usable without any reviewer. The plan role reads every configuration, the Terraform state
+/// (which holds every attribute of every resource) and decrypts it: in dev and int that is no
+/// more than a push to their branch can already deploy, in prod it would bypass the reviewer
+/// gate. So prod has no plan role and no pull-request plan; its plan runs in the deploy job,
+/// after approval.
+pub fn plans_on_pull_requests(env: Env) -> bool {
+    env.is_cloud() && env != Env::Prod
 }
 
 /// Every workflow of the domain.
@@ -202,7 +220,7 @@ pub fn render(domain: &Domain, source: &MeshSource) -> Result<Rendered, InfraErr
     let mut out = Rendered::default();
     out.files.push(w.file(
         "ci.yml",
-        "Every push and pull request: the checks. A pull request into a deploy branch also gets a\nTerraform plan of that branch's environment, with a read-only role.",
+        "Every push and pull request: the checks. A pull request into the dev or int branch also gets a\nTerraform plan of that environment, with a read-only role. Pull requests never reach prod: its\nplan runs in the approved deploy job.",
         w.ci(),
     ));
     for env in Env::CLOUD {
@@ -238,7 +256,7 @@ impl Workflows<'_> {
             "Every push to `{branch}` deploys {env}: the checks, then one job in the `{env}` GitHub environment\napplies the Terraform of infra/envs/{env} and uploads the job specs, SQL and Glue runner."
         );
         if env == Env::Prod {
-            s.push_str("\nThe job refuses to run unless the `prod` environment requires a reviewer.");
+            s.push_str("\nThe job refuses to run unless the `prod` environment requires a reviewer who is not the deploy's author.");
         }
         s
     }
@@ -344,7 +362,7 @@ impl Workflows<'_> {
             .kv(
                 "with",
                 Y::map()
-                    .kv("role-to-assume", Y::str(role_arn(account, role)))
+                    .kv("role-to-assume", Y::str(role_arn(&self.domain.region, account, role)))
                     .kv("role-session-name", Y::str(role))
                     .kv("aws-region", Y::str(&self.domain.region)),
             )
@@ -401,7 +419,7 @@ impl Workflows<'_> {
     fn ci(&self) -> Y {
         let branches: Vec<&str> = Env::CLOUD.iter().filter_map(|e| e.branch()).collect();
         let mut jobs = Y::map().kv("check", self.check_job());
-        for env in Env::CLOUD {
+        for env in Env::CLOUD.into_iter().filter(|e| plans_on_pull_requests(*e)) {
             jobs = jobs.kv(&format!("plan-{env}"), self.plan_job(env));
         }
         Y::map()
@@ -511,8 +529,9 @@ impl Workflows<'_> {
     }
 }
 
-/// The prod gate: asks GitHub's REST API whether the environment requires a reviewer and
-/// stops the job before any change if it does not. Reads only the variables GitHub sets
+/// The prod gate: asks GitHub's REST API whether the environment requires a reviewer other
+/// than the deploy's author (`required_reviewers` with at least one reviewer and
+/// `prevent_self_review`) and stops the job before any change if it does not. Reads only the variables GitHub sets
 /// (`GITHUB_API_URL`, `GITHUB_REPOSITORY`, `RUNNER_TEMP`) and `GH_TOKEN` from `env:`.
 pub fn reviewer_gate_script(env: Env) -> String {
     format!(
@@ -532,7 +551,12 @@ if [ "$reviewers" -lt 1 ]; then
   echo "::error title={env} deploys are not approved by anyone::The GitHub environment '{env}' has no required reviewers, so this deploy would run without approval. Add at least one in Settings > Environments > {env} > Required reviewers, then re-run; nothing was deployed."
   exit 1
 fi
-echo "{env} requires approval by $reviewers reviewer(s): approved before this job started"
+self_review=$(jq '[.protection_rules[]? | select(.type == "required_reviewers") | .prevent_self_review == true] | any' "$answer")
+if [ "$self_review" != true ]; then
+  echo "::error title={env} deploys can be approved by their own author::The GitHub environment '{env}' lets the person who triggered a deploy approve it (prevent_self_review is off), so one person alone can change {env}. Tick 'Prevent self-review' in Settings > Environments > {env} > Required reviewers, then re-run; nothing was deployed."
+  exit 1
+fi
+echo "{env} requires approval by $reviewers reviewer(s), never the deploy's own author: approved before this job started"
 "#
     )
 }

@@ -2,7 +2,8 @@
 //! and the structure read back by an independent YAML parser (PyYAML, MESH_PYTHON): pinned
 //! actions, least permissions, no expression inside a script, every deploy uploads the
 //! artifacts after `terraform apply` in the same approved job, prod has its reviewer gate, and
-//! the gate itself refuses an environment without reviewers (run against a local fake API).
+//! the gate itself refuses an environment without reviewers or whose deploys their own author
+//! may approve (run against a local fake API), and pull requests never reach prod.
 //! zizmor (MESH_ZIZMOR) finds nothing in them.
 
 mod common;
@@ -253,11 +254,36 @@ fn check_deploys(d: &Domain, docs: &[(String, Value)], source: &MeshSource) {
         if env == Env::Prod {
             assert_eq!(gate, Some(0), "the prod gate is the first step");
             let g = &steps(job)[0];
-            assert!(run_of(g).contains("required_reviewers"));
+            assert!(run_of(g).contains(r#"select(.type == "required_reviewers") | (.reviewers // []) | length"#));
+            assert!(
+                run_of(g).contains(".prevent_self_review == true"),
+                "the prod gate must refuse an environment whose deploys their author can approve"
+            );
             assert_eq!(g["env"]["GH_TOKEN"], "${{ github.token }}");
             assert_eq!(job["permissions"]["actions"], "read");
         } else {
             assert_eq!(gate, None, "{env} has no reviewer gate");
+        }
+        // Pull requests never reach prod: no plan job, no step assuming a role of its account.
+        if env == Env::Prod {
+            assert!(ci["jobs"]["plan-prod"].is_null(), "a pull request plans prod");
+            for (job_name, j) in ci["jobs"].as_object().unwrap() {
+                for s in steps(j) {
+                    let role = s["with"]["role-to-assume"].as_str().unwrap_or("");
+                    assert!(
+                        !role.contains(&format!(":{account}:"))
+                            || d.accounts.values().filter(|a| *a == account).count() > 1,
+                        "ci/{job_name} assumes {role} of the prod account"
+                    );
+                    assert!(!role.ends_with(&format!("-{env}")), "ci/{job_name} assumes {role}");
+                }
+                let cond = j["if"].as_str().unwrap_or("");
+                assert!(
+                    !cond.contains(&format!("'{branch}'")),
+                    "ci/{job_name} runs for pull requests into {branch}: {cond}"
+                );
+            }
+            continue;
         }
         // The pull-request plan of this environment: read-only role, never an apply.
         let pj = &ci["jobs"][format!("plan-{env}")];
@@ -314,6 +340,35 @@ fn the_example_workflows_are_secure_and_deploy_everything_per_environment() {
     assert_eq!(docs.len(), 4);
     check_security(&docs);
     check_deploys(&d, &docs, &MeshSource::Workspace);
+}
+
+/// Pull requests never reach prod in AWS either: prod's Terraform has no plan role (so no
+/// token of a pull request's workflow can read its configuration, state or key), dev and int
+/// keep theirs, read-only but for the state.
+#[test]
+fn prod_has_no_role_a_pull_request_can_assume() {
+    let d = common::example_domain();
+    let rendered = common::render_all(&d);
+    for env in Env::CLOUD {
+        let github = rendered
+            .files
+            .iter()
+            .find(|f| f.path == Path::new(&format!("envs/{env}/github.tf")))
+            .unwrap();
+        let plan_role = Naming::for_domain(&d, env).github_plan_role();
+        let has_plan = github.contents.contains(&format!("name = \"{plan_role}\""));
+        assert_eq!(has_plan, env != Env::Prod, "{env}: plan role rendered = {has_plan}");
+        assert!(
+            !github.contents.contains(":environment:prod-plan"),
+            "{env}: a role trusts prod-plan tokens"
+        );
+        if env != Env::Prod {
+            assert!(github.contents.contains("arn:aws:iam::aws:policy/ReadOnlyAccess"));
+            assert!(github.contents.contains("ReadNoObjectButTheState"));
+        } else {
+            assert!(!github.contents.contains("ReadOnlyAccess"), "{}", github.contents);
+        }
+    }
 }
 
 #[test]
@@ -407,7 +462,7 @@ fn run_gate(script: &str, api: &str, tmp: &Path) -> std::process::Output {
 }
 
 #[test]
-fn the_prod_gate_refuses_an_environment_without_reviewers() {
+fn the_prod_gate_refuses_an_environment_without_reviewers_or_with_self_review() {
     let docs = parse(&example());
     let job = &doc(&docs, "deploy-prod.yml")["jobs"]["deploy"];
     let script = run_of(&steps(job)[0]).to_string();
@@ -416,8 +471,37 @@ fn the_prod_gate_refuses_an_environment_without_reviewers() {
         {"id": 1, "type": "wait_timer", "wait_timer": 0},
         {"id": 2, "type": "required_reviewers", "prevent_self_review": true,
          "reviewers": [{"type": "Team", "reviewer": {"slug": "platform"}}]}]}"#;
-    let cases: [(u16, &'static str, bool, &str); 5] = [
-        (200, reviewed, true, "prod requires approval by 1 reviewer(s)"),
+    let cases: [(u16, &'static str, bool, &str); 8] = [
+        (
+            200,
+            reviewed,
+            true,
+            "prod requires approval by 1 reviewer(s), never the deploy's own author",
+        ),
+        // Reviewers, but the deploy's author may approve it alone.
+        (
+            200,
+            r#"{"name": "prod", "protection_rules": [{"type": "required_reviewers", "prevent_self_review": false,
+                "reviewers": [{"type": "User", "reviewer": {"login": "alice"}}, {"type": "User", "reviewer": {"login": "bob"}}]}]}"#,
+            false,
+            "prevent_self_review is off",
+        ),
+        // An older API answer without the field counts as off.
+        (
+            200,
+            r#"{"name": "prod", "protection_rules": [{"type": "required_reviewers",
+                "reviewers": [{"type": "Team", "reviewer": {"slug": "platform"}}]}]}"#,
+            false,
+            "prevent_self_review is off",
+        ),
+        // A truthy string is not `true`.
+        (
+            200,
+            r#"{"name": "prod", "protection_rules": [{"type": "required_reviewers", "prevent_self_review": "yes",
+                "reviewers": [{"type": "Team", "reviewer": {"slug": "platform"}}]}]}"#,
+            false,
+            "prevent_self_review is off",
+        ),
         (
             200,
             r#"{"name": "prod", "protection_rules": []}"#,
@@ -462,8 +546,20 @@ fn the_structure_checks_catch_broken_workflows() {
         (
             "no reviewer gate",
             prod,
-            "required_reviewers".into(),
-            "wait_timer".into(),
+            "select(.type == \"required_reviewers\") | (.reviewers".into(),
+            "select(.type == \"wait_timer\") | (.reviewers".into(),
+        ),
+        (
+            "the author may approve their own deploy",
+            prod,
+            ".prevent_self_review == true".into(),
+            ".prevent_self_review != null".into(),
+        ),
+        (
+            "a pull request plans prod",
+            ci,
+            "github.base_ref == 'int'".into(),
+            "github.base_ref == 'main'".into(),
         ),
         (
             "upload before apply",
