@@ -21,6 +21,13 @@ pub enum ScaffoldError {
     Rejected(Diagnostics),
     #[error("cannot write `{path}`: {source}")]
     Io { path: PathBuf, source: std::io::Error },
+    /// The change failed (or was rejected) and undoing it failed too: the files listed are
+    /// left as they are and must be fixed by hand.
+    #[error("{cause}\nthe rollback could not undo everything; fix these by hand (or restore them with git):\n{}", .left.iter().map(|l| format!("  - {l}")).collect::<Vec<_>>().join("\n"))]
+    RollbackIncomplete {
+        cause: Box<ScaffoldError>,
+        left: Vec<String>,
+    },
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ScaffoldError + '_ {
@@ -57,36 +64,73 @@ impl Undo {
                 path.display()
             )));
         }
-        std::fs::write(path, text).map_err(io(path))?;
+        // Recorded first: a write that fails halfway leaves a file the rollback must remove.
         self.created.push(path.to_path_buf());
-        Ok(())
+        std::fs::write(path, text).map_err(io(path))
     }
     fn append(&mut self, path: &Path, text: &str) -> Result<(), ScaffoldError> {
         let old = std::fs::read_to_string(path).map_err(io(path))?;
         let sep = if old.ends_with('\n') { "\n" } else { "\n\n" };
-        std::fs::write(path, format!("{old}{sep}{text}")).map_err(io(path))?;
+        let new = format!("{old}{sep}{text}");
+        // Recorded first: a write that fails halfway leaves a file the rollback must restore.
         self.restored.push((path.to_path_buf(), old));
-        Ok(())
+        std::fs::write(path, new).map_err(io(path))
     }
-    fn rollback(self) {
-        for (path, old) in self.restored {
-            let _ = std::fs::write(path, old);
+    /// Undoes every change, newest first, and says what it could not undo (a file already
+    /// gone is not a failure).
+    fn rollback(self) -> Vec<String> {
+        let mut left = Vec::new();
+        for (path, old) in self.restored.into_iter().rev() {
+            if let Err(e) = std::fs::write(&path, old) {
+                left.push(format!(
+                    "`{}` still holds the new text: cannot restore it ({e})",
+                    path.display()
+                ));
+            }
         }
-        for path in self.created {
-            let _ = std::fs::remove_file(path);
+        for path in self.created.into_iter().rev() {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => left.push(format!("`{}` was created and cannot be removed ({e})", path.display())),
+            }
         }
         for dir in self.created_dirs.into_iter().rev() {
-            let _ = std::fs::remove_dir_all(dir);
+            match std::fs::remove_dir_all(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => left.push(format!(
+                    "folder `{}` was created and cannot be removed ({e})",
+                    dir.display()
+                )),
+            }
+        }
+        left
+    }
+    /// Rolls back after `cause`; the error also lists what could not be undone.
+    fn fail(self, cause: ScaffoldError) -> ScaffoldError {
+        let left = self.rollback();
+        if left.is_empty() {
+            cause
+        } else {
+            ScaffoldError::RollbackIncomplete {
+                cause: Box::new(cause),
+                left,
+            }
+        }
+    }
+    /// Runs the steps of a change; the first failure rolls back what the earlier ones wrote.
+    fn run(&mut self, steps: impl FnOnce(&mut Undo) -> Result<(), ScaffoldError>) -> Result<(), ScaffoldError> {
+        match steps(self) {
+            Ok(()) => Ok(()),
+            Err(e) => Err(std::mem::take(self).fail(e)),
         }
     }
     /// Keeps the change only if the domain still validates.
     fn commit(self, root: &Path) -> Result<(), ScaffoldError> {
         match load_domain(root) {
             Ok(_) => Ok(()),
-            Err(d) => {
-                self.rollback();
-                Err(ScaffoldError::Rejected(d))
-            }
+            Err(d) => Err(self.fail(ScaffoldError::Rejected(d))),
         }
     }
 }
@@ -144,7 +188,6 @@ pub fn init_domain(
         )));
     }
     let mut undo = Undo::default();
-    undo.create_dir(dir)?;
     let mut domain = serde_json::json!({
         "domain_name": name,
         "domain_abbr": abbr,
@@ -171,13 +214,14 @@ pub fn init_domain(
         (dir.join(".gitignore"), "/.mesh/\n/target/\n/.env\n".to_string()),
         (dir.join(PROJECTS_DIR).join("README.md"), "One folder per project, each with a `project.toml`.\nCreate one with `mesh new project NAME --slug SLUG`.\n".to_string()),
     ];
-    undo.create_dir(&dir.join(PROJECTS_DIR))?;
-    for (path, text) in &files {
-        if let Err(e) = undo.create(path, text) {
-            undo.rollback();
-            return Err(e);
+    undo.run(|undo| {
+        undo.create_dir(dir)?;
+        undo.create_dir(&dir.join(PROJECTS_DIR))?;
+        for (path, text) in &files {
+            undo.create(path, text)?;
         }
-    }
+        Ok(())
+    })?;
     undo.commit(dir)?;
     Ok(files.into_iter().map(|(p, _)| p).collect())
 }
@@ -200,8 +244,6 @@ pub fn new_project(
         )));
     }
     let mut undo = Undo::default();
-    undo.create_dir(&dir)?;
-    undo.create_dir(&dir.join("sql"))?;
     let file = dir.join(PROJECT_FILE);
     let text = format!(
         "name = {}\nproject_slug = {}\nowner = {}\nclassification = {}\n\n# Add tables with `mesh new table {name} NAME --layer raw --column id:long`,\n# jobs with `mesh new job {name} NAME --input raw.x --output curated.y`.\n",
@@ -210,7 +252,11 @@ pub fn new_project(
         quote(owner),
         quote(classification.as_str())
     );
-    undo.create(&file, &text)?;
+    undo.run(|undo| {
+        undo.create_dir(&dir)?;
+        undo.create_dir(&dir.join("sql"))?;
+        undo.create(&file, &text)
+    })?;
     undo.commit(root)?;
     Ok(file)
 }
@@ -408,11 +454,13 @@ pub fn new_job(root: &Path, abbr: &str, j: &NewJob<'_>) -> Result<PathBuf, Scaff
         );
     }
     let mut undo = Undo::default();
-    if let Some(parent) = sql_path.parent() {
-        undo.create_dir(parent)?;
-    }
-    undo.create(&sql_path, &sql)?;
-    undo.append(&file, &text)?;
+    undo.run(|undo| {
+        if let Some(parent) = sql_path.parent() {
+            undo.create_dir(parent)?;
+        }
+        undo.create(&sql_path, &sql)?;
+        undo.append(&file, &text)
+    })?;
     undo.commit(root)?;
     Ok(sql_path)
 }
@@ -420,5 +468,101 @@ pub fn new_job(root: &Path, abbr: &str, j: &NewJob<'_>) -> Result<PathBuf, Scaff
 impl From<Diagnostic> for ScaffoldError {
     fn from(d: Diagnostic) -> Self {
         ScaffoldError::Invalid(d.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the rollback cannot undo is reported, path by path, after the cause: a file that
+    /// cannot be restored (a folder took its place) and one that cannot be removed (also a
+    /// folder now); a created file already gone is no failure.
+    #[test]
+    fn a_rollback_that_cannot_undo_says_what_is_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let restored = dir.path().join("project.toml");
+        let created = dir.path().join("sql");
+        std::fs::create_dir(&restored).unwrap();
+        std::fs::create_dir_all(created.join("inside")).unwrap();
+        let undo = Undo {
+            created: vec![created.clone(), dir.path().join("already-gone.sql")],
+            created_dirs: vec![],
+            restored: vec![(restored.clone(), "name = \"x\"\n".into())],
+        };
+        let err = undo.fail(ScaffoldError::Invalid("the cause".into()));
+        let ScaffoldError::RollbackIncomplete { cause, left } = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(cause.to_string(), "the cause");
+        assert_eq!(left.len(), 2, "{left:?}");
+        let text = err.to_string();
+        assert!(
+            text.starts_with("the cause\nthe rollback could not undo everything"),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(
+                "  - `{}` still holds the new text: cannot restore it (",
+                restored.display()
+            )),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(
+                "  - `{}` was created and cannot be removed (",
+                created.display()
+            )),
+            "{text}"
+        );
+        assert!(!text.contains("already-gone"), "{text}");
+    }
+
+    /// A complete rollback returns the cause alone and leaves the tree as it was.
+    #[test]
+    fn a_complete_rollback_returns_the_cause_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("project.toml");
+        std::fs::write(&file, "name = \"x\"\n").unwrap();
+        let mut undo = Undo::default();
+        let err = undo
+            .run(|u| {
+                u.create_dir(&dir.path().join("sql"))?;
+                u.create(&dir.path().join("sql/a.sql"), "SELECT 1")?;
+                u.append(&file, "[[jobs]]")?;
+                Err(ScaffoldError::Invalid("stop".into()))
+            })
+            .unwrap_err();
+        assert_eq!(err.to_string(), "stop");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "name = \"x\"\n");
+        assert!(!dir.path().join("sql").exists());
+    }
+
+    /// `mesh new job` whose manifest cannot be appended to (not UTF-8) removes the SQL file it
+    /// had already written, instead of leaving it behind.
+    #[test]
+    fn a_failed_new_job_leaves_no_sql_file_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let project = dir.path().join(PROJECTS_DIR).join("sales");
+        std::fs::create_dir_all(&project).unwrap();
+        std::fs::write(project.join(PROJECT_FILE), b"name = \"sales\"\n# \xff\xfe\n").unwrap();
+        let err = new_job(
+            dir.path(),
+            "f01",
+            &NewJob {
+                project: "sales",
+                name: "daily",
+                inputs: vec!["raw.orders".into()],
+                output: "curated.daily",
+                mode: "append",
+                incremental: false,
+                time_range: None,
+                keys: vec![],
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(err, ScaffoldError::Io { .. }), "{err}");
+        assert!(!project.join("sql/daily.sql").exists(), "the SQL file was left behind");
+        assert!(!project.join("sql").exists(), "the sql folder was left behind");
     }
 }
