@@ -155,25 +155,73 @@ pub fn format_instant(t: NaiveDateTime) -> String {
 /// A run's time from the command line or a schedule: RFC 3339 (`2026-12-07T06:00:00Z`,
 /// `…+01:00`), `YYYY-MM-DDTHH:MM[:SS]` or `YYYY-MM-DD HH:MM[:SS]` (UTC), or a date
 /// (its midnight, UTC). Returned in UTC.
+///
+/// Every field is zero-padded (`2026-1-5` and `06:0` are refused): chrono alone would accept
+/// them, the Glue runner (`parse_run_time`, `_RUN_TIME`) refuses them, and both engines must
+/// read the same text as the same time. The grammar, shared with the runner:
+/// `YYYY-MM-DD` [`T`|` ` `HH:MM` [`Z`] | `HH:MM:SS`[`.f{1,9}`] [`Z`|`±HH:MM`]].
 pub fn parse_run_time(s: &str) -> Option<NaiveDateTime> {
     let s = s.trim();
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
-        return Some(t.naive_utc());
+    if s.len() < 10 || !s.is_char_boundary(10) {
+        return None;
     }
-    let plain = s.strip_suffix('Z').unwrap_or(s);
-    for f in [
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M",
-        "%Y-%m-%d %H:%M:%S%.f",
-        "%Y-%m-%d %H:%M",
-    ] {
-        if let Ok(t) = NaiveDateTime::parse_from_str(plain, f) {
-            return Some(t);
+    let date = padded_date(&s[..10])?;
+    let rest = &s[10..];
+    if rest.is_empty() {
+        return date.and_hms_opt(0, 0, 0);
+    }
+    let rest = rest.strip_prefix(['T', ' '])?;
+    let (clock, offset_minutes, with_offset) = if let Some(c) = rest.strip_suffix('Z') {
+        (c, 0i64, false)
+    } else if rest.len() > 6 && matches!(rest.as_bytes()[rest.len() - 6], b'+' | b'-') {
+        let (c, zone) = rest.split_at(rest.len() - 6);
+        let (h, m) = zone[1..].split_once(':')?;
+        let (h, m) = (two_digits(h)?, two_digits(m)?);
+        if h > 23 || m > 59 {
+            return None;
         }
+        let sign = if zone.starts_with('-') { -1 } else { 1 };
+        (c, sign * (i64::from(h) * 60 + i64::from(m)), true)
+    } else {
+        (rest, 0, false)
+    };
+    let (hms, frac) = match clock.split_once('.') {
+        Some((a, f)) => (a, Some(f)),
+        None => (clock, None),
+    };
+    let parts: Vec<&str> = hms.split(':').collect();
+    if !(2..=3).contains(&parts.len()) {
+        return None;
     }
-    NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
+    // An offset other than Z needs the seconds (RFC 3339); a fraction needs them too.
+    if parts.len() == 2 && (frac.is_some() || with_offset) {
+        return None;
+    }
+    let (h, mi) = (two_digits(parts[0])?, two_digits(parts[1])?);
+    let sec = match parts.get(2) {
+        Some(p) => two_digits(p)?,
+        None => 0,
+    };
+    let nanos = match frac {
+        None => 0,
+        Some(f) if !f.is_empty() && f.len() <= 9 && f.bytes().all(|b| b.is_ascii_digit()) => {
+            format!("{f:0<9}").parse::<u32>().ok()?
+        }
+        Some(_) => return None,
+    };
+    let t = date.and_hms_nano_opt(h, mi, sec, nanos)?;
+    Some(t - Duration::minutes(offset_minutes))
+}
+
+/// `YYYY-MM-DD` with every field zero-padded and a real day (mesh-domain's `parse_date`, the
+/// rule of `date` parameters).
+fn padded_date(s: &str) -> Option<NaiveDate> {
+    let (y, m, d) = mesh_domain::param::parse_date(s)?;
+    NaiveDate::from_ymd_opt(i32::try_from(y).ok()?, m, d)
+}
+
+fn two_digits(s: &str) -> Option<u32> {
+    (s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().ok())?
 }
 
 /// Why a scheduled run processes an interval.
@@ -289,20 +337,21 @@ pub fn due(
 }
 
 /// `YYYY-MM-DD`, `YYYY-MM-DDTHH` or `YYYY-MM` as the instant it starts.
+/// Every field zero-padded, as the Glue runner's `_parse_instant` requires (`2026-1-5`,
+/// `2026-01-05T6` and `2026-1` are refused by both).
 pub fn parse_instant(s: &str) -> Option<NaiveDateTime> {
     let s = s.trim();
-    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+    if let Some(d) = padded_date(s) {
         return d.and_hms_opt(0, 0, 0);
     }
     if let Some((d, h)) = s.split_once('T') {
-        let d = NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()?;
-        let h: u32 = h.parse().ok().filter(|_| h.len() == 2)?;
-        return d.and_hms_opt(h, 0, 0);
+        let d = padded_date(d)?;
+        return d.and_hms_opt(two_digits(h)?, 0, 0);
     }
-    NaiveDate::parse_from_str(&format!("{s}-01"), "%Y-%m-%d")
-        .ok()
-        .filter(|_| s.len() == 7)
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
+    if s.len() != 7 {
+        return None;
+    }
+    padded_date(&format!("{s}-01"))?.and_hms_opt(0, 0, 0)
 }
 
 /// The last instant of the period `s` writes: `2026-11` ends with November's last second,
@@ -608,6 +657,48 @@ mod tests {
         assert!(d.check_complete(at("2026-12-08T00:30"), 3600).is_err());
         assert!(parse_run_time("2026-12-07T07:00:00+01:00") == Some(at("2026-12-07T06:00")));
         assert!(parse_run_time("2026-12-07").is_some() && parse_run_time("tomorrow").is_none());
+    }
+
+    /// The same cases as the runner's (crates/mesh-infra/tests/tools/runner_edges.py,
+    /// `RUN_TIMES` and `INSTANTS`): both engines accept and refuse the same texts.
+    #[test]
+    fn unpadded_dates_and_times_are_refused_as_the_runner_refuses_them() {
+        for (text, want) in [
+            ("2026-01-05", Some("2026-01-05T00:00")),
+            ("2026-01-05T06:00", Some("2026-01-05T06:00")),
+            ("2026-01-05 06:00:00", Some("2026-01-05T06:00")),
+            ("2026-01-05T06:00Z", Some("2026-01-05T06:00")),
+            ("2026-01-05T07:00:00+01:00", Some("2026-01-05T06:00")),
+            ("2026-01-05T05:30:00-00:30", Some("2026-01-05T06:00")),
+            ("2026-1-5", None),
+            ("2026-01-5", None),
+            ("2026-1-05T06:00:00Z", None),
+            ("2026-01-05T6:00", None),
+            ("2026-01-05T06:0", None),
+            ("2026-01-05T06", None),
+            ("2026-01-05T06:00+01:00", None),
+            ("2026-01-05T06:00:00+1:00", None),
+            ("20260105", None),
+            ("2026-W02-1", None),
+            ("2026-02-30", None),
+            ("2026-11- 5", None),
+        ] {
+            assert_eq!(parse_run_time(text), want.map(at), "run time `{text}`");
+        }
+        for (text, ok) in [
+            ("2026-01-05", true),
+            ("2026-01-05T06", true),
+            ("2026-01", true),
+            ("2026-1-5", false),
+            ("2026-1-05", false),
+            ("2026-01-5", false),
+            ("2026-1", false),
+            ("2026-01-05T6", false),
+            ("2026-11- 5", false),
+            ("0000-01-01", false),
+        ] {
+            assert_eq!(parse_instant(text).is_some(), ok, "instant `{text}`");
+        }
     }
 
     #[test]

@@ -155,6 +155,17 @@ fn is_binary(t: &DataType) -> bool {
     )
 }
 
+/// Whether every value of integer type `from` is exactly representable in float type `to`
+/// (the Glue runner's `writable` has the same rule).
+fn int_fits_float(from: &DataType, to: &DataType) -> bool {
+    use DataType::*;
+    match to {
+        Float32 => matches!(from, Int8 | Int16 | UInt8 | UInt16),
+        Float64 => matches!(from, Int8 | Int16 | Int32 | UInt8 | UInt16 | UInt32),
+        _ => false,
+    }
+}
+
 /// Conversions that keep values (integers are cast with overflow checks).
 fn compatible(from: &DataType, to: &DataType) -> bool {
     use DataType::*;
@@ -163,7 +174,9 @@ fn compatible(from: &DataType, to: &DataType) -> bool {
     }
     match (from, to) {
         (f, t) if is_int(f) && is_int(t) => true,
-        (f, Float32 | Float64) if is_int(f) => true,
+        // Only integers the float holds exactly (24-bit, 53-bit significands): bigint into
+        // float or double, and int into float, would round values above 2^24 / 2^53.
+        (f, t) if is_int(f) && matches!(t, Float32 | Float64) => int_fits_float(f, t),
         (Float16 | Float32, Float32 | Float64) => true,
         (Float64, Float64) => true,
         (f, t) if is_string(f) && is_string(t) => true,
@@ -309,6 +322,34 @@ mod tests {
             RecordBatch::try_from_iter(vec![("id", Arc::new(Int64Array::from(vec![i64::MAX])) as ArrayRef)]).unwrap();
         let err = conform_batch("ns.t", &too_big, &target).unwrap_err().to_string();
         assert!(err.contains("column id"), "{err}");
+    }
+
+    /// bigint into double (and int into float) would round values above 2^53 (2^24): refused
+    /// like any lossy cast; the integers a float holds exactly are still accepted.
+    #[test]
+    fn integers_go_into_floats_only_when_every_value_is_exact() {
+        use DataType::*;
+        for (from, to, ok) in [
+            (Int64, Float64, false),
+            (Int64, Float32, false),
+            (UInt64, Float64, false),
+            (Int32, Float32, false),
+            (UInt32, Float32, false),
+            (Int32, Float64, true),
+            (Int16, Float32, true),
+            (Int8, Float64, true),
+            (UInt16, Float32, true),
+        ] {
+            assert_eq!(compatible(&from, &to), ok, "{from} -> {to}");
+        }
+        let schema = Arc::new(arrow::datatypes::Schema::new(vec![Field::new("x", Float64, true)]));
+        let big = (1i64 << 53) + 1;
+        let input = RecordBatch::try_from_iter(vec![("x", Arc::new(Int64Array::from(vec![big])) as ArrayRef)]).unwrap();
+        let err = conform_batch("ns.t", &input, &schema).unwrap_err().to_string();
+        assert!(
+            err.contains("column x") && err.contains("Int64") && err.contains("Float64"),
+            "{err}"
+        );
     }
 
     #[test]
