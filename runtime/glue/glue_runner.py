@@ -1301,7 +1301,6 @@ def _file_display(col):
 def raw_csv_rows(spark, inp: dict, paths: list[str], location: str):
     """A CSV table's rows as text: one column per declared column (NULL where the text is the
     null value or the column is absent), and `__file`, `__line`, `__raw`, `__line_reason`."""
-    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     c = inp["csv"]
@@ -1360,17 +1359,28 @@ def raw_csv_rows(spark, inp: dict, paths: list[str], location: str):
         .when(corrupt.isNotNull(), F.concat(fields_found.cast("string"), F.lit(f" fields where {len(file_cols)} are expected")))
     )
     df = df.withColumn("__raw", F.when(not_utf8, F.lit("")).otherwise(raw)).withColumn("__line_reason", line_reason)
-    # Lines: records in file order (one task reads a whole file in multiLine mode), each
-    # starting after the header and the lines of the records before it.
-    newlines = F.length(raw) - F.length(F.regexp_replace(raw, "\n", ""))
-    w = Window.partitionBy("__file").orderBy("__ord")
-    before = F.coalesce(F.sum(newlines).over(w.rowsBetween(Window.unboundedPreceding, -1)), F.lit(0))
-    first = 2 if c["header"] else 1
-    df = df.withColumn("__line", (F.row_number().over(w) - 1 + first + before).cast("long"))
+    # Lines are numbered only when a row is rejected (`csv_lines`): the record's order in its
+    # file and the newlines of the records before it.
+    df = df.withColumn("__nl", F.length(raw) - F.length(F.regexp_replace(raw, "\n", ""))).withColumn(
+        "__line", F.lit(None).cast("long")
+    )
     for n in names:
         if n not in file_cols and n not in parts:
             df = df.withColumn(n, F.lit(None).cast("string"))
-    return df.select(*[F.col(quote(n)) for n in names], *[F.col(x) for x in ROW_COLUMNS])
+    return df.select(*[F.col(quote(n)) for n in names], *[F.col(x) for x in ROW_COLUMNS], "__ord", "__nl")
+
+
+def csv_lines(df, header: bool):
+    """The line each CSV record starts on, as meshkit's reader counts it: records in file order
+    (one task reads a whole file in multiLine mode, so `__ord` follows the file), each after
+    the header and the lines of the records before it (quoted newlines included)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    w = Window.partitionBy("__file").orderBy("__ord")
+    before = F.coalesce(F.sum("__nl").over(w.rowsBetween(Window.unboundedPreceding, -1)), F.lit(0))
+    first = 2 if header else 1
+    return df.withColumn("__line", (F.row_number().over(w) - 1 + first + before).cast("long"))
 
 
 def _regex_quote(s: str) -> str:
@@ -1446,9 +1456,10 @@ def read_raw_text(spark, spec: dict, inp: dict, run_id: str, location: str, path
     if rows is None:
         return spark.createDataFrame([], schema_ddl(inp["columns"]))
     checked = rows.withColumn("__bad", F.expr(reason_sql(inp["columns"]))).cache()
-    rejected = rejected_rows(checked)
-    count = rejected.count()
+    count = checked.where(F.col("__bad").isNotNull()).count()
     if count:
+        numbered = csv_lines(checked, inp["csv"]["header"]) if inp["format"] == "csv" else checked
+        rejected = rejected_rows(numbered)
         if inp.get("bad_rows") != "quarantine":
             first = rejected.orderBy("file", "line").first()
             raise JobFailed(bad_row_error(inp, first))
@@ -1745,12 +1756,14 @@ def commit_with_state(spark, spec: dict, state: JobState, props: dict[str, str],
     table = state.table
     branch = "mesh_run_" + re.sub(r"[^A-Za-z0-9_]", "_", run_id)[:40] + "_" + uuid.uuid4().hex[:8]
     conflict = StateConflict(
-        f"job `{spec['job']}`: {spec['output']['reference']} changed after this run read its state at snapshot "
-        f"{state.base} (another run of the job, on Glue or `mesh run`, or another writer committed first); nothing "
+        f"job `{spec['job']}`: {spec['output']['reference']} changed after this run read its state "
+        f"{'at snapshot ' + str(state.base) if state.base is not None else 'on the empty table'} (another run of the job, on Glue or `mesh run`, or another writer committed first); nothing "
         "was committed. Transient: a retry reads the new state and processes only what is still new"
     )
     at = f" AS OF VERSION {state.base}" if state.base is not None else ""
-    spark.sql(f"ALTER TABLE {table} CREATE BRANCH {branch}{at}")
+    # A run killed before its publish leaves the branch: expiry drops it after a week, so it
+    # does not pin its files for ever.
+    spark.sql(f"ALTER TABLE {table} CREATE BRANCH {branch}{at} RETAIN 7 DAYS")
     published = False
     try:
         jvm = spark.sparkContext._jvm

@@ -260,7 +260,42 @@ def runner_phase(r: Runner) -> list[tuple[str, object]]:
             json.dump({"metadata": r.metadata_file(table)}, f)
         return "meshkit committed 2 files in the middle of the runner's run; the runner's attempt lost, its own retry read 0"
 
+    def same_rule() -> str:
+        # mesh_iceberg::job_state's unit cases (state.rs), through the runner's find_state.
+        k = "mesh.state.j.k"
+
+        def snaps(*rows):
+            return [{"snapshot_id": i, "parent_id": p, "timestamp_ms": ts, "summary": ({k: v} if v else {})} for i, p, ts, v in rows]
+
+        def lost(fn) -> str:
+            try:
+                fn()
+            except gr.StateLost as e:
+                return str(e)
+            raise AssertionError("no StateLost")
+
+        chain = snaps((1, None, 10, "b1"), (2, 1, 20, None), (3, 2, 30, None))
+        assert gr.find_state(chain, 3, None, {}, k) == "b1"
+        assert gr.find_state(chain, 3, None, {}, "mesh.state.other.k") is None
+        cut = snaps((1, None, 10, "b1"), (3, 2, 30, None))
+        assert gr.find_state(cut, 3, 1, {}, k) == "b1"
+        assert gr.inherited_state(cut, 3, 1, {}) == {k: "b1"}
+        assert gr.find_state(cut, 3, 1, {}, "mesh.state.other.k") is None
+        alone = snaps((3, 2, 30, None))
+        assert "has expired and no snapshot is tagged" in lost(lambda: gr.find_state(alone, 3, None, {}, k))
+        assert gr.find_state(alone, 3, None, {k: "b0"}, k) == "b0"
+        assert gr.find_state(alone, 3, None, {k: ""}, k) is None
+        tagged_here = snaps((1, None, 10, "b1"))
+        assert gr.find_state(tagged_here, 1, 1, {k: "stale"}, k) == "b1"
+        rolled = snaps((1, None, 10, None), (2, 1, 20, "b2"))
+        assert "rolled back" in lost(lambda: gr.find_state(rolled, 1, 2, {}, k))
+        rolled_cut = snaps((2, 1, 20, "b2"), (5, 4, 15, None))
+        assert "rolled back" in lost(lambda: gr.find_state(rolled_cut, 5, 2, {}, k))
+        assert gr.find_state([], None, None, {}, k) is None
+        return "ancestry, tag after expiry, lost without a tag, table-property restore, rollback"
+
     return [
+        ("runner find_state is mesh_iceberg::job_state's rule", same_rule),
         ("runner incremental append, rewrite_data_files + expire_snapshots(retain_last => 1), a run with nothing new", acceptance),
         ("runner state lost without the tag is an error naming the table; the table property restores it", lost_then_restored),
         ("runner two runs racing on an empty table commit each file once", lambda: race("st_race0", None, "race0")),

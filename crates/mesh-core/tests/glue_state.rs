@@ -322,7 +322,7 @@ async fn job_state_survives_maintenance_and_commits_once_across_engines() {
 
     // Spark: the runner's cases (with meshkit committing in the middle of one, through
     // `meshkit_step`), Spark maintaining meshkit's table, the runner writing one for meshkit.
-    spark("runner,spark_maintains", &manifest, 7);
+    spark("runner,spark_maintains", &manifest, 8);
 
     // meshkit continues the table Spark compacted and expired: nothing re-read.
     let mk2 = Lake::new(&work.join("mk2")).await;
