@@ -86,16 +86,15 @@ impl JobReport {
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
     /// `detail` is the check's outcome (`3 failing rows`), not an error.
-    #[error("job `{job}`: check `{check}` failed: {detail}; nothing was committed to {output}{sample}")]
+    /// `detail` ends with the first failing rows and where the kept ones are (`\n  …` lines).
+    #[error("job `{job}`: check `{check}` failed: {}; nothing was committed to {output}{}", detail.split_once('\n').map_or(detail.as_str(), |d| d.0), detail.split_once('\n').map(|d| format!("\n{}", d.1)).unwrap_or_default())]
     CheckFailed {
         job: String,
         check: String,
         detail: String,
         output: String,
-        /// The first failing rows and where all kept ones are (`\n  …` lines), or empty.
-        sample: String,
         /// Every check's result, for the run record.
-        checks: Vec<CheckOutcome>,
+        checks: Box<[CheckOutcome]>,
     },
     #[error("job `{job}`: {file}: parameter `${{{param}}}` has no value\n  help: pass --param {param}=VALUE or add it to the job's params")]
     MissingParam { job: String, file: String, param: String },
@@ -147,26 +146,24 @@ pub enum JobError {
         hint: Option<String>,
     },
     /// A result column the output does not declare (nothing is dropped without a word).
-    #[error("job `{job}`: the SQL result's column `{column}` is not a column of {output} (declared: {})\n  help: {}rename or remove it in {file}", declared.join(", "), hint.as_ref().map(|h| format!("{h} ")).unwrap_or_default())]
+    #[error("job `{job}`: the SQL result's column `{column}` is not a column of {output}\n  help: {help}")]
     UnknownColumn {
         job: String,
         column: String,
         output: String,
-        file: String,
-        declared: Vec<String>,
-        /// `did you mean …?` naming the closest declared column.
-        hint: Option<String>,
+        /// `did you mean …?` naming the closest declared column, the declared columns, the file.
+        help: String,
     },
     /// A result column whose type cannot be written to the declared type without changing
     /// values. The table keeps the manifest's type: a result never widens it.
-    #[error("job `{job}`: the SQL result's column `{column}` is {have}, which cannot be written to {output}.{column} ({want}) without changing values; the table keeps its declared type\n  help: cast it in {file} (CAST(… AS {want})) or change the column's type in the manifest")]
+    #[error("job `{job}`: the SQL result's column `{column}` is {}, which cannot be written to {output}.{column} ({}) without changing values; the table keeps its declared type\n  help: cast it in {file} (CAST(… AS {})) or change the column's type in the manifest", types.0, types.1, types.1)]
     ColumnType {
         job: String,
         column: String,
         output: String,
         file: String,
-        have: String,
-        want: String,
+        /// The result's type and the declared one.
+        types: Box<(String, String)>,
     },
     #[error("job `{job}`: {source}")]
     Engine {
@@ -341,13 +338,17 @@ fn output_columns(job: &Job, table: &Table, schema: &Schema, sql_file: &str) -> 
     for f in schema.fields() {
         let name = f.name().as_str();
         if table.column(name).is_none() && !controls.iter().any(|c| c == name) {
+            let hint = mesh_domain::diagnostic::did_you_mean(name, declared.iter().copied())
+                .map(|h| format!("{h} "))
+                .unwrap_or_default();
             return Err(JobError::UnknownColumn {
                 job: job.name.to_string(),
                 column: name.to_string(),
                 output: job.output.to_string(),
-                file: sql_file.to_string(),
-                declared: declared.iter().map(|d| d.to_string()).collect(),
-                hint: mesh_domain::diagnostic::did_you_mean(name, declared.iter().copied()),
+                help: format!(
+                    "{hint}rename or remove it in {sql_file} (declared: {})",
+                    declared.join(", ")
+                ),
             });
         }
     }
@@ -375,8 +376,7 @@ fn output_columns(job: &Job, table: &Table, schema: &Schema, sql_file: &str) -> 
                 column: c.name.to_string(),
                 output: job.output.to_string(),
                 file: sql_file.to_string(),
-                have: sql_type_name(have),
-                want: c.data_type.to_string(),
+                types: Box::new((sql_type_name(have), c.data_type.to_string())),
             });
         }
         indices.push(i);
@@ -388,9 +388,10 @@ fn output_columns(job: &Job, table: &Table, schema: &Schema, sql_file: &str) -> 
 }
 
 /// Whether a result column of type `from` may be written to a column declared `to`: the Glue
-/// runner's rule (`writable`). Integers narrow or become decimals and floats with a range
-/// check when written; `float` takes no `double` and a decimal no wider precision or other
-/// scale (Spark's store assignment would round or refuse). Other kinds follow the writer's own
+/// runner's rule (`writable`). Integers narrow or become decimals with a range check when
+/// written, and become floats only when every value is exact (not bigint, nor int into
+/// float); `float` takes no `double` and a decimal no wider precision or other scale (Spark's
+/// store assignment would round or refuse). Other kinds follow the writer's own
 /// conversions (strings, timestamps, nested types).
 fn assignable(from: &datafusion::arrow::datatypes::DataType, to: &datafusion::arrow::datatypes::DataType) -> bool {
     use datafusion::arrow::datatypes::DataType::*;
@@ -399,7 +400,11 @@ fn assignable(from: &datafusion::arrow::datatypes::DataType, to: &datafusion::ar
         return true;
     }
     match (from, to) {
-        (f, t) if f.is_integer() => t.is_integer() || matches!(t, Float32 | Float64 | Decimal128(_, _)),
+        // Into a float only when exact: bigint into double and int into float would round
+        // values above 2^53 / 2^24 (the runner's `writable`, mesh-iceberg's `conform`).
+        (f, Float32) if f.is_integer() => matches!(f, Int8 | Int16 | UInt8 | UInt16),
+        (f, Float64) if f.is_integer() => matches!(f, Int8 | Int16 | Int32 | UInt8 | UInt16 | UInt32),
+        (f, t) if f.is_integer() => t.is_integer() || matches!(t, Decimal128(_, _)),
         (Float16 | Float32, Float32 | Float64) => true,
         (Decimal128(p1, s1), Decimal128(p2, s2)) => s1 == s2 && p1 <= p2,
         (f, t) if numeric(f) || numeric(t) => false,
@@ -964,10 +969,9 @@ impl JobContext<'_> {
                         return Err(JobError::CheckFailed {
                             job: name.clone(),
                             check: c.name.clone(),
-                            detail: c.detail.clone(),
+                            detail: format!("{}{sample}", c.detail),
                             output: job.output.to_string(),
-                            sample,
-                            checks: self.report.checks.clone(),
+                            checks: self.report.checks.clone().into(),
                         })
                     }
                     Severity::Warn => {
@@ -1126,6 +1130,26 @@ fn read_inside(
 
 #[cfg(test)]
 mod tests {
+    /// bigint into double and int into float would round large values: refused like the
+    /// runner's `writable` refuses them (issue 26 item 11); exact integer-to-float kept.
+    #[test]
+    fn integers_become_floats_only_when_exact() {
+        use datafusion::arrow::datatypes::DataType::*;
+        for (from, to, ok) in [
+            (Int64, Float64, false),
+            (Int64, Float32, false),
+            (Int32, Float32, false),
+            (UInt64, Float64, false),
+            (Int32, Float64, true),
+            (Int16, Float32, true),
+            (Int8, Float64, true),
+            (Int64, Int32, true),
+            (Int64, Decimal128(20, 0), true),
+        ] {
+            assert_eq!(super::assignable(&from, &to), ok, "{from} -> {to}");
+        }
+    }
+
     #[test]
     fn unknown_columns_get_the_closest_name() {
         let d = "Schema error: No field named store_idd. Valid fields are f01_raw.sales_events.event_id, f01_raw.sales_events.store_id.";
