@@ -37,6 +37,16 @@ pub enum Format {
     Json,
 }
 
+/// `mesh plan --format`.
+#[derive(Clone, Copy, Debug, Default, ValueEnum)]
+pub enum PlanFormat {
+    #[default]
+    Text,
+    Json,
+    /// For a pull request.
+    Markdown,
+}
+
 #[derive(Subcommand)]
 pub enum Command {
     /// Check domain.json and every project manifest; print every problem at once.
@@ -82,6 +92,24 @@ pub enum Command {
     /// Look at an Iceberg table: schema, history, snapshots, data files.
     #[command(subcommand)]
     Table(TableCommand),
+    /// What the model at HEAD changes: against an environment's tables and job state, or
+    /// against the model at a git ref. Each change is classified; refused ones are named.
+    #[command(
+        after_help = "Classes: additive, type promotion (int→long, float→double, decimal(p,s)→decimal(p',s) with p' ≥ p),\nbreaking, destructive, needs a rewrite. `mesh run` applies the same plan to the tables and jobs\nit would run and stops with exit 2 on a refused change.\n\nExamples:\n  mesh plan                              against the local lake and catalog\n  mesh plan --env dev                    against dev's Glue catalog\n  mesh plan --against origin/main --format markdown   for a pull request"
+    )]
+    Plan {
+        /// Environment whose catalog and job state to compare with (default: $ENV, else local).
+        #[arg(long, value_parser = parse_env, conflicts_with = "against")]
+        env: Option<Env>,
+        /// Compare with the model at this git ref instead of an environment.
+        #[arg(long, value_name = "REF")]
+        against: Option<String>,
+        #[arg(long, value_enum, default_value_t)]
+        format: PlanFormat,
+    },
+    /// A job's state (bookmarks, intervals done, fingerprint) as its output table holds it.
+    #[command(subcommand)]
+    State(StateCommand),
     /// Write deterministic synthetic raw data for every raw table (local lake, or the S3 raw bucket of ENV).
     #[command(
         name = "sample-data",
@@ -274,6 +302,33 @@ pub enum CheckCommand {
         /// Rendered infrastructure folder. Default: infra/ in the domain root.
         #[arg(long, value_name = "DIR")]
         infra: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum StateCommand {
+    /// The job's state keys and values, and its fingerprint committed and now.
+    #[command(after_help = "Example:\n  mesh state show events_incr --format json")]
+    Show {
+        /// Job name (or project/job).
+        job: String,
+        #[arg(long, value_parser = parse_env)]
+        env: Option<Env>,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Reset the job's state in one commit of its output table (its rows stay): the next run
+    /// reads every incremental input in full and starts a time-range job's intervals over.
+    #[command(
+        after_help = "To also replace the rows, run `mesh run --job JOB --full-refresh` instead.\n\nExample:\n  mesh state reset events_incr"
+    )]
+    Reset {
+        /// Job name (or project/job).
+        job: String,
+        #[arg(long, value_parser = parse_env)]
+        env: Option<Env>,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
     },
 }
 
@@ -505,6 +560,15 @@ pub struct RunArgs {
     /// (e.g. --param run_date or --to in the future) are refused.
     #[arg(long, value_name = "TIMESTAMP", value_parser = parse_at)]
     pub at: Option<chrono::NaiveDateTime>,
+    /// Recompute the job from scratch: reset its state and empty its output in one commit,
+    /// re-run a time-range job's intervals done before, then run it (incremental inputs are
+    /// read in full).
+    #[arg(long, requires = "job")]
+    pub full_refresh: bool,
+    /// Go on despite destructive, breaking or rewrite-needing table changes that `mesh plan`
+    /// reports for the tables this run writes.
+    #[arg(long)]
+    pub allow_destructive: bool,
 }
 
 fn parse_at(s: &str) -> Result<chrono::NaiveDateTime, String> {

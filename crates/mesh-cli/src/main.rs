@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use cli::{CheckCommand, Cli, Command, ConfigCommand, DeployCommand};
+use cli::{CheckCommand, Cli, Command, ConfigCommand, DeployCommand, StateCommand};
 use commands::*;
 use common::root_and_domain;
 use exit::Failure;
@@ -49,6 +49,18 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Table(t) => {
             let (root, domain) = root_and_domain(flag)?;
             table::run(&root, &domain, t)
+        }
+        Command::Plan { env, against, format } => {
+            let (root, domain) = root_and_domain(flag)?;
+            plan::run(&root, &domain, env, against, format)
+        }
+        Command::State(StateCommand::Show { job, env, format }) => {
+            let (root, domain) = root_and_domain(flag)?;
+            plan::state_show(&root, &domain, &job, env, format)
+        }
+        Command::State(StateCommand::Reset { job, env, format }) => {
+            let (root, domain) = root_and_domain(flag)?;
+            plan::state_reset(&root, &domain, &job, env, format)
         }
         Command::SampleData { rows, seed } => {
             let (root, domain) = root_and_domain(flag)?;

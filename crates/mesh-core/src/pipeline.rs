@@ -387,6 +387,17 @@ pub async fn run(
     Ok((run.finish(), outputs))
 }
 
+/// The jobs among the steps a request would run, as (project index, job name), in step order.
+pub fn planned_jobs(engine: &Engine, req: &RunRequest) -> Result<Vec<(usize, mesh_domain::Name)>, PlanError> {
+    Ok(plan(engine, req)?
+        .into_iter()
+        .filter_map(|p| match &p.step.action {
+            StepAction::Job(j) => Some((p.project, j.clone())),
+            StepAction::Optimize(_) => None,
+        })
+        .collect())
+}
+
 /// The time-range jobs among the steps a request would run, as (project index, job name).
 pub fn time_range_jobs(engine: &Engine, req: &RunRequest) -> Result<Vec<(usize, mesh_domain::Name)>, PlanError> {
     Ok(plan(engine, req)?

@@ -680,6 +680,50 @@ pub struct Job {
     pub incremental: Option<Incremental>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub time_range: Option<TimeRange>,
+    /// What a run does when the job's fingerprint (what determines its output) differs from
+    /// the one committed with its state; `None`: [`OnChange::DEFAULT`]. See [`Job::on_change`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_change: Option<OnChange>,
+}
+
+impl Job {
+    /// Whether the job keeps state in its output table (incremental bookmarks or time-range
+    /// intervals done): only then can its output be stale after a change of the job.
+    pub fn is_stateful(&self) -> bool {
+        self.incremental.is_some() || self.time_range.is_some()
+    }
+    /// The declared policy, else [`OnChange::DEFAULT`].
+    pub fn on_change(&self) -> OnChange {
+        self.on_change.unwrap_or(OnChange::DEFAULT)
+    }
+}
+
+/// The policy of a stateful job whose definition changed since its state was committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnChange {
+    /// Stop before anything runs (exit 2), naming the job and the fix.
+    Fail,
+    /// Keep what was computed; the new definition applies to new input and intervals only.
+    ForwardOnly,
+    /// Recompute the job from scratch: state reset, output replaced.
+    FullRefresh,
+}
+
+impl OnChange {
+    /// Nothing is silently mixed: the operator decides.
+    pub const DEFAULT: OnChange = OnChange::Fail;
+    pub const ALL: [OnChange; 3] = [OnChange::Fail, OnChange::ForwardOnly, OnChange::FullRefresh];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnChange::Fail => "fail",
+            OnChange::ForwardOnly => "forward_only",
+            OnChange::FullRefresh => "full_refresh",
+        }
+    }
+    pub fn parse(s: &str) -> Option<OnChange> {
+        OnChange::ALL.into_iter().find(|p| p.as_str() == s)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -12,6 +12,7 @@ pub mod init;
 pub mod names;
 pub mod new;
 pub mod optimize;
+pub mod plan;
 pub mod render;
 pub mod report;
 pub mod run;

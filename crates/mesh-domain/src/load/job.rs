@@ -11,7 +11,7 @@ use super::unchecked::{UncheckedGlue, UncheckedJob, UncheckedMerge, UncheckedTab
 use super::FileCx;
 use crate::diagnostic::{did_you_mean, truncate};
 use crate::ident::Name;
-use crate::model::{GlueSizing, Job, Layer, MergeSpec, OnDuplicate, Table, TableRef, WorkerType, WriteMode};
+use crate::model::{GlueSizing, Job, Layer, MergeSpec, OnChange, OnDuplicate, Table, TableRef, WorkerType, WriteMode};
 use crate::param::ParamType;
 
 /// Checks job `i` of the project in `dir` (relative to `root`) against the project's checked
@@ -63,6 +63,7 @@ pub(super) fn check_job(
     let param_types = check_param_types(cx, i, j);
     let glue = check_glue(cx, i, j.glue.as_ref());
     let (incremental, time_range) = check_daily(cx, i, j, &inputs, out_table);
+    let on_change = check_on_change(cx, i, j);
     if let (Some(WriteMode::OverwritePartitions), Some(t), Ok(text)) =
         (&mode, out_table, std::fs::read_to_string(root.join(&sql)))
     {
@@ -85,7 +86,33 @@ pub(super) fn check_job(
         glue,
         incremental,
         time_range,
+        on_change,
     })
+}
+
+/// `on_change`: one of the policies of [`OnChange`]; absent means the default.
+fn check_on_change(cx: &mut FileCx<'_>, i: usize, j: &UncheckedJob) -> Option<OnChange> {
+    let v = j.on_change.as_deref()?;
+    if j.incremental.is_none() && j.time_range.is_none() {
+        cx.err_help(
+            format!("jobs[{i}].on_change"),
+            format!("job `{}` keeps no state (neither incremental nor time-range): every run recomputes its output, so there is nothing a change could leave stale", j.name),
+            "remove on_change, or make the job incremental or time-range",
+        );
+        return None;
+    }
+    let parsed = OnChange::parse(v);
+    if parsed.is_none() {
+        let all: Vec<&str> = OnChange::ALL.iter().map(|p| p.as_str()).collect();
+        cx.err_help(
+            format!("jobs[{i}].on_change"),
+            format!("`{v}` is not a policy; use one of: {}", all.join(", ")),
+            did_you_mean(v, all.iter().copied()).unwrap_or_else(|| {
+                "fail stops the run (exit 2) when the job's SQL, inputs, mode, keys or output schema changed since its state was committed".into()
+            }),
+        );
+    }
+    parsed
 }
 
 /// The job's SQL file, relative to the domain root: it must exist inside the project folder,

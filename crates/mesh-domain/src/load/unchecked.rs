@@ -144,6 +144,9 @@ pub struct UncheckedJob {
     pub glue: Option<UncheckedGlue>,
     pub incremental: Option<UncheckedIncremental>,
     pub time_range: Option<UncheckedTimeRange>,
+    /// What a run does when the job's fingerprint differs from the one committed with its
+    /// state: `fail`, `forward_only` or `full_refresh`.
+    pub on_change: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
