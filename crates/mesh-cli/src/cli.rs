@@ -125,6 +125,15 @@ pub enum Command {
     /// Show the resolved runtime configuration and where each value came from.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// List the recorded runs (.mesh/runs), newest first: id, time, env, status, failed steps.
+    #[command(after_help = "Examples:\n  mesh runs\n  mesh runs --limit 5 --format json")]
+    Runs {
+        /// How many runs, newest first (0: all).
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
     /// Write a self-contained HTML report of a run (default: the latest).
     #[command(
         after_help = "Example:\n  mesh report                      the latest run, written next to its record\n  mesh report 20261127T080000000Z-01234 --out run.html"

@@ -70,6 +70,10 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
             let (root, domain) = root_and_domain(flag)?;
             config::show(&root, &domain, env, format)
         }
+        Command::Runs { limit, format } => {
+            let (root, _) = root_and_domain(flag)?;
+            runs::run(&root, limit, format)
+        }
         Command::Report { run, out } => {
             let (root, domain) = root_and_domain(flag)?;
             report::run(&root, &domain, run.as_deref(), out)

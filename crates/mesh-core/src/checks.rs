@@ -17,7 +17,21 @@ pub struct CheckOutcome {
     /// Rows that break the check (for `row_count_min`: the rows missing).
     pub failing_rows: u64,
     pub detail: String,
+    /// The query that counts the failing rows, over the job's result (`output`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub sql: String,
+    /// The first failing rows ([`SAMPLE_SHOWN`] at most): the output's key columns and the
+    /// columns the check reads, as text. Empty for a passing check.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sample_columns: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sample: Vec<Vec<String>>,
 }
+
+/// Failing rows shown in the error, the run record and the report.
+pub const SAMPLE_SHOWN: usize = 5;
+/// Failing rows kept per check and run in `<table>_check_failures`.
+pub const SAMPLE_KEPT: usize = 100;
 
 fn ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
@@ -142,9 +156,267 @@ pub async fn run_checks(ctx: &SessionContext, checks: &[Check]) -> Result<Vec<Ch
             passed,
             failing_rows: failing,
             detail,
+            sql,
+            sample_columns: Vec::new(),
+            sample: Vec::new(),
         });
     }
     Ok(out)
+}
+
+/// The columns that identify an output row in a failing-row sample: the table's identifier
+/// columns, else the merge keys, else its first three columns.
+pub fn key_columns(job: &mesh_domain::Job, table: &mesh_domain::Table) -> Vec<String> {
+    if !table.identifier.is_empty() {
+        return table.identifier.iter().map(|c| c.to_string()).collect();
+    }
+    if let mesh_domain::WriteMode::Merge(m) = &job.mode {
+        return m.keys.iter().map(|c| c.to_string()).collect();
+    }
+    table.columns.iter().take(3).map(|c| c.name.to_string()).collect()
+}
+
+/// The columns a check reads.
+fn checked_columns(kind: &CheckKind) -> Vec<String> {
+    match kind {
+        CheckKind::NotNull { columns } | CheckKind::Unique { columns } => {
+            columns.iter().map(|c| c.to_string()).collect()
+        }
+        CheckKind::AcceptedValues { column, .. } | CheckKind::Range { column, .. } => vec![column.to_string()],
+        CheckKind::RowCountMin { .. } | CheckKind::Sql { .. } => Vec::new(),
+    }
+}
+
+/// The query listing a check's failing rows (whole rows of `output`, whose columns are
+/// `columns`), ordered by `order`; `None` for `row_count_min`, which fails on rows missing.
+pub fn failing_rows_sql(kind: &CheckKind, columns: &[String], order: &[String], limit: usize) -> Option<String> {
+    let all: Vec<String> = columns.iter().map(|c| ident(c)).collect();
+    let order_by = |known: &[String]| {
+        let o: Vec<String> = order.iter().filter(|c| known.contains(c)).map(|c| ident(c)).collect();
+        if o.is_empty() {
+            String::new()
+        } else {
+            format!(" ORDER BY {}", o.join(", "))
+        }
+    };
+    let count_where = |sql: String| {
+        sql.replacen(
+            "SELECT COUNT(*) FROM output",
+            &format!("SELECT {} FROM output", all.join(", ")),
+            1,
+        )
+    };
+    let sql = match kind {
+        CheckKind::NotNull { .. } | CheckKind::AcceptedValues { .. } | CheckKind::Range { .. } => {
+            format!("{}{}", count_where(check_sql(kind)), order_by(columns))
+        }
+        CheckKind::Unique { columns: keys } => {
+            let k: Vec<String> = keys.iter().map(|c| ident(c.as_str())).collect();
+            format!(
+                "SELECT {} FROM (SELECT *, COUNT(*) OVER (PARTITION BY {}) AS \"__mesh_dups\" FROM output) d WHERE \"__mesh_dups\" > 1{}",
+                all.join(", "),
+                k.join(", "),
+                order_by(columns)
+            )
+        }
+        CheckKind::RowCountMin { .. } => return None,
+        CheckKind::Sql { sql } => format!("SELECT * FROM ({}) failing", sql.trim().trim_end_matches(';')),
+    };
+    Some(format!("{sql} LIMIT {limit}"))
+}
+
+/// The failing rows one run keeps of one check.
+#[derive(Debug, Clone)]
+pub struct FailingRows {
+    pub check: String,
+    pub rows: datafusion::arrow::record_batch::RecordBatch,
+}
+
+/// For every failed check: its first failing rows into the outcome (key and checked columns,
+/// [`SAMPLE_SHOWN`] rows) and up to [`SAMPLE_KEPT`] whole rows returned to be kept. A sample
+/// that cannot be read is logged and left out: the check's result stands without it.
+pub async fn sample_failures(
+    ctx: &SessionContext,
+    checks: &[Check],
+    outcomes: &mut [CheckOutcome],
+    keys: &[String],
+) -> Vec<FailingRows> {
+    let mut kept = Vec::new();
+    let columns: Vec<String> = match ctx.table("output").await {
+        Ok(df) => df.schema().fields().iter().map(|f| f.name().clone()).collect(),
+        Err(_) => return kept,
+    };
+    for (c, o) in checks.iter().zip(outcomes.iter_mut()) {
+        if o.passed {
+            continue;
+        }
+        let Some(sql) = failing_rows_sql(&c.kind, &columns, keys, SAMPLE_KEPT) else {
+            continue;
+        };
+        let batches = match ctx.sql_with_options(&sql, crate::sql_check::read_only()).await {
+            Ok(df) => df.collect().await,
+            Err(e) => Err(e),
+        };
+        let batch = match batches.and_then(|b| {
+            let schema = b
+                .first()
+                .map(|b| b.schema())
+                .unwrap_or_else(|| std::sync::Arc::new(datafusion::arrow::datatypes::Schema::empty()));
+            Ok(datafusion::arrow::compute::concat_batches(&schema, &b)?)
+        }) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(check = %c.name, "cannot read the check's failing rows: {e}");
+                continue;
+            }
+        };
+        let names: Vec<String> = batch.schema().fields().iter().map(|f| f.name().clone()).collect();
+        let mut shown: Vec<String> = Vec::new();
+        for k in keys.iter().chain(&checked_columns(&c.kind)) {
+            if names.contains(k) && !shown.contains(k) {
+                shown.push(k.clone());
+            }
+        }
+        if shown.is_empty() {
+            shown = names.iter().take(5).cloned().collect();
+        }
+        let idx: Vec<usize> = shown.iter().filter_map(|n| names.iter().position(|x| x == n)).collect();
+        let fmt = datafusion::arrow::util::display::FormatOptions::default().with_null("NULL");
+        let formatters: Vec<_> = idx
+            .iter()
+            .filter_map(|&i| datafusion::arrow::util::display::ArrayFormatter::try_new(batch.column(i), &fmt).ok())
+            .collect();
+        o.sample_columns = shown;
+        o.sample = (0..batch.num_rows().min(SAMPLE_SHOWN))
+            .map(|r| formatters.iter().map(|f| f.value(r).to_string()).collect())
+            .collect();
+        drop(formatters);
+        kept.push(FailingRows {
+            check: c.name.clone(),
+            rows: batch,
+        });
+    }
+    kept
+}
+
+/// A check's sample as an aligned text table, each line indented by two spaces.
+pub fn sample_text(o: &CheckOutcome) -> String {
+    if o.sample.is_empty() {
+        return String::new();
+    }
+    let widths: Vec<usize> = (0..o.sample_columns.len())
+        .map(|i| {
+            o.sample
+                .iter()
+                .map(|r| r.get(i).map_or(0, |v| v.chars().count()))
+                .chain([o.sample_columns[i].chars().count()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: &[String]| {
+        let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        format!("  {}", padded.join(" | ").trim_end())
+    };
+    let mut out = vec![line(&o.sample_columns)];
+    out.extend(o.sample.iter().map(|r| line(r)));
+    out.join("\n")
+}
+
+/// The schema of `<table>_check_failures` (besides its `run_id` partition): the job, the
+/// check, the row's key columns (`order_id=17, store_id=3`) and the whole row as JSON.
+pub fn check_failures_schema() -> datafusion::arrow::datatypes::SchemaRef {
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    std::sync::Arc::new(Schema::new(vec![
+        Field::new("job", DataType::Utf8, false),
+        Field::new("check", DataType::Utf8, false),
+        Field::new("key", DataType::Utf8, false),
+        Field::new("row", DataType::Utf8, false),
+    ]))
+}
+
+/// The folder of `<table>_check_failures` under the domain root:
+/// `.mesh/check_failures/<layer>.<table>/`, one `run_id=<run>/` folder per run.
+pub fn check_failures_dir(root: &std::path::Path, table: &mesh_domain::Table) -> std::path::PathBuf {
+    root.join(".mesh/check_failures").join(table.reference().to_string())
+}
+
+/// Keeps the failing rows of a job's checks as one Parquet file
+/// `<check_failures_dir>/run_id=<run>/<job>.parquet` (schema [`check_failures_schema`]).
+pub fn keep_failures(
+    root: &std::path::Path,
+    table: &mesh_domain::Table,
+    run_id: &str,
+    job: &str,
+    keys: &[String],
+    failures: &[FailingRows],
+) -> Result<Option<std::path::PathBuf>, String> {
+    use datafusion::arrow::array::StringArray;
+    if failures.iter().all(|f| f.rows.num_rows() == 0) || !crate::record::valid_run_id(run_id) {
+        return Ok(None);
+    }
+    let (mut jobs, mut names, mut key_text, mut rows) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for f in failures {
+        let batch = &f.rows;
+        let mut w = datafusion::arrow::json::WriterBuilder::new()
+            .with_explicit_nulls(true)
+            .build::<_, datafusion::arrow::json::writer::LineDelimited>(Vec::new());
+        w.write(batch).map_err(|e| e.to_string())?;
+        w.finish().map_err(|e| e.to_string())?;
+        let text = String::from_utf8_lossy(&w.into_inner()).into_owned();
+        let fmt = datafusion::arrow::util::display::FormatOptions::default().with_null("NULL");
+        let key_cols: Vec<(String, datafusion::arrow::util::display::ArrayFormatter)> = keys
+            .iter()
+            .filter_map(|k| {
+                let i = batch.schema().index_of(k).ok()?;
+                let f = datafusion::arrow::util::display::ArrayFormatter::try_new(batch.column(i), &fmt).ok()?;
+                Some((k.clone(), f))
+            })
+            .collect();
+        for (r, json) in text.lines().enumerate().take(batch.num_rows()) {
+            jobs.push(job.to_string());
+            names.push(f.check.clone());
+            key_text.push(
+                key_cols
+                    .iter()
+                    .map(|(k, f)| format!("{k}={}", f.value(r)))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            );
+            rows.push(json.to_string());
+        }
+    }
+    let batch = datafusion::arrow::record_batch::RecordBatch::try_new(
+        check_failures_schema(),
+        vec![
+            std::sync::Arc::new(StringArray::from(jobs)),
+            std::sync::Arc::new(StringArray::from(names)),
+            std::sync::Arc::new(StringArray::from(key_text)),
+            std::sync::Arc::new(StringArray::from(rows)),
+        ],
+    )
+    .map_err(|e| e.to_string())?;
+    let dir = check_failures_dir(root, table).join(format!("run_id={run_id}"));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let path = dir.join(format!("{job}.parquet"));
+    let tmp = dir.join(format!(".{job}.parquet.tmp"));
+    let file = std::fs::File::create(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    let mut w = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).map_err(|e| e.to_string())?;
+    w.write(&batch).map_err(|e| e.to_string())?;
+    w.close().map_err(|e| e.to_string())?;
+    std::fs::rename(&tmp, &path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(Some(path))
+}
+
+/// The check results a failed job step still has: those of a job whose `error` check failed.
+impl crate::job::JobError {
+    pub fn check_outcomes(&self) -> Option<&[CheckOutcome]> {
+        match self {
+            crate::job::JobError::CheckFailed { checks, .. } => Some(checks),
+            crate::job::JobError::InInterval { source, .. } => source.check_outcomes(),
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -40,6 +40,7 @@ pub mod retry;
 pub mod sample;
 pub mod session;
 pub mod sql_check;
+pub mod sql_tables;
 pub mod start;
 pub mod translate;
 

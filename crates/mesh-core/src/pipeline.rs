@@ -364,7 +364,20 @@ pub async fn run(
                 StepRecord::succeeded(name, target, metrics)
             }
             crate::dag::StepStatus::Failed { error } => {
-                StepRecord::not_succeeded(name, kind, target, StepStatus::Failed, error.to_string())
+                let mut record = StepRecord::not_succeeded(name, kind, target, StepStatus::Failed, error.to_string());
+                // A failed check leaves the results of every check in the record.
+                if let Some(checks) = error
+                    .error
+                    .downcast_ref::<crate::job::JobError>()
+                    .and_then(|e| e.check_outcomes())
+                {
+                    record.metrics = StepMetrics::Job(Box::new(JobReport {
+                        job: p.step.name.to_string(),
+                        checks: checks.to_vec(),
+                        ..Default::default()
+                    }));
+                }
+                record
             }
             crate::dag::StepStatus::Skipped { because } => {
                 // Named as the record names steps: by their name within the pipeline.

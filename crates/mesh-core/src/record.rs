@@ -392,9 +392,10 @@ impl RunRecord {
     }
 }
 
-/// The last `limit` runs in `dir`, oldest first, for the history of `mesh report`. Records
-/// that do not load (a link, another format) are left out and counted.
-pub fn recent_runs(dir: &Path, limit: usize) -> (Vec<RunRecord>, usize) {
+/// The last `limit` runs in `dir` up to run `until` (included; run ids sort by their start
+/// time), oldest first, for the history of `mesh report` and `mesh runs`. Records that do not
+/// load (a link, another format) are left out and counted.
+pub fn recent_runs(dir: &Path, limit: usize, until: Option<&str>) -> (Vec<RunRecord>, usize) {
     let mut ids: Vec<String> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()
@@ -404,6 +405,7 @@ pub fn recent_runs(dir: &Path, limit: usize) -> (Vec<RunRecord>, usize) {
             let id = name.strip_suffix(".json")?;
             valid_run_id(id).then(|| id.to_string())
         })
+        .filter(|id| until.is_none_or(|u| id.as_str() <= u))
         .collect();
     ids.sort();
     let mut runs = Vec::new();
@@ -464,6 +466,27 @@ pub(crate) mod tests {
                 ],
             }],
         }
+    }
+
+    #[test]
+    fn recent_runs_stop_at_the_run_asked_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut r = sample();
+        for id in [
+            "20261127T080000000Z-00001",
+            "20261127T090000000Z-00002",
+            "20261127T100000000Z-00003",
+        ] {
+            r.run_id = id.into();
+            r.save(dir.path()).unwrap();
+        }
+        let ids = |runs: Vec<RunRecord>| runs.into_iter().map(|r| r.run_id).collect::<Vec<_>>();
+        let (all, bad) = recent_runs(dir.path(), 10, None);
+        assert_eq!((all.len(), bad), (3, 0));
+        let (upto, _) = recent_runs(dir.path(), 10, Some("20261127T090000000Z-00002"));
+        assert_eq!(ids(upto), ["20261127T080000000Z-00001", "20261127T090000000Z-00002"]);
+        let (last, _) = recent_runs(dir.path(), 1, Some("20261127T090000000Z-00002"));
+        assert_eq!(ids(last), ["20261127T090000000Z-00002"]);
     }
 
     #[test]

@@ -323,6 +323,12 @@ fn steps_table(html: &mut String, p: &PipelineRecord) {
     html.push_str(r#"<table class="steps"><thead><tr><th>step</th><th>reads → writes</th><th>status</th><th class="num">attempts</th><th class="num">time</th><th class="num">rows read</th><th class="num">rows written</th><th class="num">quarantined</th><th class="num">files +/−</th><th class="num">bytes written</th><th>snapshot</th><th>checks</th><th>detail</th></tr></thead><tbody>"#);
     for s in &p.steps {
         let cells = match (s.metrics.job(), s.metrics.optimize()) {
+            // A job that failed its checks: only their results are known.
+            (Some(j), _) if s.status != StepStatus::Succeeded => {
+                let mut cells = vec!["–".to_string(); 6];
+                cells.extend(job_cells(j).pop());
+                cells
+            }
             (Some(j), _) => job_cells(j),
             (_, Some(o)) => optimize_cells(o),
             _ => vec!["–".to_string(); 7],
@@ -413,7 +419,7 @@ fn checks_table(html: &mut String, p: &PipelineRecord) {
     if rows.is_empty() {
         return;
     }
-    html.push_str(r#"<h3>Checks</h3><table class="checks"><thead><tr><th>step</th><th>check</th><th>type</th><th>severity</th><th>result</th><th class="num">failing rows</th><th>detail</th></tr></thead><tbody>"#);
+    html.push_str(r#"<h3>Checks</h3><table class="checks"><thead><tr><th>step</th><th>check</th><th>type</th><th>severity</th><th>result</th><th class="num">failing rows</th><th>detail, query and failing rows</th></tr></thead><tbody>"#);
     for (s, c) in rows {
         let (result, class) = check_result(c.passed, c.severity);
         let severity = match c.severity {
@@ -422,15 +428,47 @@ fn checks_table(html: &mut String, p: &PipelineRecord) {
         };
         let _ = write!(
             html,
-            r#"<tr class="check {class}"><td>{}</td><td><code>{}</code></td><td>{}</td><td>{severity}</td><td class="result">{result}</td><td class="num">{}</td><td>{}</td></tr>"#,
+            r#"<tr class="check {class}"><td>{}</td><td><code>{}</code></td><td>{}</td><td>{severity}</td><td class="result">{result}</td><td class="num">{}</td><td>{}{}{}</td></tr>"#,
             esc(&s.name),
             esc(&c.name),
             esc(&c.check),
             count(c.failing_rows),
             esc(&c.detail),
+            if c.sql.is_empty() {
+                String::new()
+            } else {
+                format!(r#"<pre class="sql">{}</pre>"#, esc(&c.sql))
+            },
+            sample_table(c),
         );
     }
     html.push_str("</tbody></table>");
+}
+
+/// The first failing rows of a check (key and checked columns), escaped; empty if none.
+fn sample_table(c: &crate::checks::CheckOutcome) -> String {
+    if c.sample.is_empty() {
+        return String::new();
+    }
+    let mut t = String::from(r#"<table class="sample"><thead><tr>"#);
+    for col in &c.sample_columns {
+        let _ = write!(t, "<th>{}</th>", esc(col));
+    }
+    t.push_str("</tr></thead><tbody>");
+    for row in &c.sample {
+        t.push_str("<tr>");
+        for v in row {
+            let _ = write!(t, "<td>{}</td>", esc(v));
+        }
+        t.push_str("</tr>");
+    }
+    let _ = write!(
+        t,
+        r#"</tbody></table><span class="note">first {} of {} failing row(s); the kept ones are in <code>&lt;table&gt;_check_failures</code> (mesh sql)</span>"#,
+        c.sample.len(),
+        count(c.failing_rows)
+    );
+    t
 }
 
 fn maintenance_table(html: &mut String, p: &PipelineRecord) {
@@ -656,6 +694,8 @@ tr.failed .status{{color:#b91c1c;font-weight:700}} tr.skipped .status{{color:#6b
 .cards{{display:flex;gap:.8rem;flex-wrap:wrap;margin:1rem 0}} .card{{border:1px solid #e5e7eb;border-radius:8px;padding:.5rem .8rem;min-width:9rem}}
 .card b{{display:block;font-size:1.2rem}} .note{{color:#4b5563;font-size:.85rem}} .charts{{display:flex;gap:2rem;flex-wrap:wrap}}
 svg{{max-width:100%;height:auto}} code{{font-size:.85em}}
+pre.sql{{white-space:pre-wrap;word-break:break-word;font-size:.78rem;background:#f7f7f7;padding:.3rem .4rem;margin:.3rem 0}}
+table.sample{{width:auto;font-size:.78rem;margin:.3rem 0}} table.sample td,table.sample th{{padding:.15rem .4rem}}
 </style></head><body><h1>meshkit run <code>{id}</code></h1>
 <p>Domain <b>{domain}</b> · env <b>{env}</b> · started {start} · finished {end} · took {took} · <span class="verdict">{verdict}</span></p>"#,
         id = esc(&r.run_id),
@@ -746,7 +786,15 @@ fn summary_cards(html: &mut String, r: &RunRecord) {
                 checks.iter().filter(|c| c.passed).count(),
                 checks.len()
             ),
-            format!("{} warn-level failed ({} rows)", warn_failed.len(), count(warn_rows)),
+            format!(
+                "{} error-level failed, {} warn-level failed ({} rows)",
+                checks
+                    .iter()
+                    .filter(|c| !c.passed && c.severity == Severity::Error)
+                    .count(),
+                warn_failed.len(),
+                count(warn_rows)
+            ),
         ),
     ];
     html.push_str(r#"<div class="cards">"#);
@@ -795,6 +843,9 @@ mod tests {
                     passed: true,
                     failing_rows: 0,
                     detail: "no failing rows".into(),
+                    sql: "SELECT COALESCE(SUM(n), 0) FROM (SELECT COUNT(*) AS n FROM output GROUP BY \"id\" HAVING COUNT(*) > 1) d".into(),
+                    sample_columns: vec![],
+                    sample: vec![],
                 },
                 CheckOutcome {
                     name: "accepted_values(segment)".into(),
@@ -803,6 +854,9 @@ mod tests {
                     passed: false,
                     failing_rows: 563,
                     detail: "563 failing rows".into(),
+                    sql: "SELECT COUNT(*) FROM output WHERE \"segment\" NOT IN ('a')".into(),
+                    sample_columns: vec!["id".into(), "segment".into()],
+                    sample: vec![vec!["7".into(), "<b>vip</b>".into()]],
                 },
             ],
             ..Default::default()

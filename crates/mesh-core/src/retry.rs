@@ -86,7 +86,8 @@ mod tests {
             job: "j".into(),
             check: "unique".into(),
             detail: "2 duplicates".into(),
-            output: "curated.t".into()
+            output: "curated.t".into(),
+            checks: Box::new([]),
         }));
         let bad_row = RawError::BadRow {
             table: "raw.t".into(),

@@ -16,6 +16,7 @@ pub mod plan;
 pub mod render;
 pub mod report;
 pub mod run;
+pub mod runs;
 pub mod sample_data;
 pub mod sql;
 pub mod start;

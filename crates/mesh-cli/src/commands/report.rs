@@ -13,7 +13,9 @@ use crate::exit::Failure;
 pub fn run(root: &Path, domain: &Domain, run: Option<&str>, out: Option<PathBuf>) -> Result<(), Failure> {
     let dir = root.join(RUNS_DIR);
     let record = RunRecord::load(&dir, run)?;
-    let (history, unreadable) = mesh_core::record::recent_runs(&dir, mesh_core::report::HISTORY_RUNS);
+    // The runs up to this one: the report of an older run shows no later runs.
+    let (history, unreadable) =
+        mesh_core::record::recent_runs(&dir, mesh_core::report::HISTORY_RUNS, Some(&record.run_id));
     let out = out.unwrap_or_else(|| dir.join(format!("{}.html", record.run_id)));
     std::fs::write(&out, mesh_core::report::render(&record, domain, &history, unreadable))
         .map_err(|e| Failure::Runtime(format!("cannot write `{}`: {e}", out.display())))?;

@@ -229,55 +229,100 @@ async fn backfill(
 }
 
 fn print_summary(record: &RunRecord) {
-    let total: usize = record.pipelines.iter().map(|p| p.steps.len()).sum();
-    let ok: usize = record
-        .pipelines
-        .iter()
-        .flat_map(|p| &p.steps)
-        .filter(|s| s.status == StepStatus::Succeeded)
-        .count();
+    let steps = || record.pipelines.iter().flat_map(|p| p.steps.iter().map(move |s| (p, s)));
+    let total = steps().count();
+    let ok = steps().filter(|(_, s)| s.status == StepStatus::Succeeded).count();
+    let rejected: u64 = steps().filter_map(|(_, s)| s.metrics.job()).map(|j| j.rows_rejected).sum();
     println!();
     println!(
-        "run {} · env {} · {} pipeline(s), {total} step(s): {ok} succeeded, {} not · {:.1}s",
+        "run {} · env {} · {} pipeline(s), {total} step(s): {ok} succeeded, {} not · {rejected} row(s) rejected · {:.1}s",
         record.run_id,
         record.env,
         record.pipelines.len(),
         total - ok,
         record.seconds
     );
-    println!(
-        "{:<16} {:<9} {:<22} {:<10} {:>10} {:>10} {:>6} {:>7} {:>8}  snapshot",
-        "project", "pipeline", "step", "status", "rows in", "rows out", "files", "checks", "seconds"
-    );
-    for p in &record.pipelines {
-        for s in &p.steps {
-            let (rin, rout, files, checks, snap) = match (s.metrics.job(), s.metrics.optimize()) {
-                (Some(j), _) => (
-                    j.rows_read.to_string(),
-                    j.rows_written.to_string(),
-                    format!("+{}/-{}", j.files_added, j.files_removed),
-                    format!("{}/{}", j.checks.iter().filter(|c| c.passed).count(), j.checks.len()),
-                    j.snapshot_id.map(|s| s.to_string()).unwrap_or_else(|| "–".into()),
-                ),
-                (_, Some(m)) => (
-                    "–".into(),
-                    "–".into(),
-                    m.compacted
-                        .as_ref()
-                        .map(|c| format!("{}→{}", c.files_before, c.files_after))
-                        .unwrap_or_else(|| "–".into()),
-                    "–".into(),
-                    m.snapshot_id.map(|s| s.to_string()).unwrap_or_else(|| "–".into()),
-                ),
-                _ => ("–".into(), "–".into(), "–".into(), "–".into(), "–".into()),
-            };
-            println!(
-                "{:<16} {:<9} {:<22} {:<10} {:>10} {:>10} {:>6} {:>7} {:>8.2}  {}",
-                p.project, p.pipeline, s.name, s.status, rin, rout, files, checks, s.seconds, snap
-            );
-            if let Some(e) = &s.error {
-                println!("    {}", e.lines().next().unwrap_or_default());
-            }
+    let header = [
+        "project", "pipeline", "step", "status", "rows in", "rows out", "files", "checks", "seconds", "snapshot",
+    ];
+    let mut rows: Vec<([String; 10], Option<String>)> = Vec::new();
+    for (p, s) in steps() {
+        let done = s.status == StepStatus::Succeeded;
+        let (rin, rout, files, checks, snap) = match (s.metrics.job(), s.metrics.optimize()) {
+            (Some(j), _) if !done => (
+                "–".into(),
+                "–".into(),
+                "–".into(),
+                format!("{}/{}", j.checks.iter().filter(|c| c.passed).count(), j.checks.len()),
+                "–".into(),
+            ),
+            (Some(j), _) => (
+                j.rows_read.to_string(),
+                j.rows_written.to_string(),
+                format!("+{}/-{}", j.files_added, j.files_removed),
+                format!("{}/{}", j.checks.iter().filter(|c| c.passed).count(), j.checks.len()),
+                j.snapshot_id.map(|s| s.to_string()).unwrap_or_else(|| "–".into()),
+            ),
+            (_, Some(m)) => (
+                "–".into(),
+                "–".into(),
+                m.compacted
+                    .as_ref()
+                    .map(|c| format!("{}→{}", c.files_before, c.files_after))
+                    .unwrap_or_else(|| "–".into()),
+                "–".into(),
+                m.snapshot_id.map(|s| s.to_string()).unwrap_or_else(|| "–".into()),
+            ),
+            _ => ("–".into(), "–".into(), "–".into(), "–".into(), "–".into()),
+        };
+        rows.push((
+            [
+                p.project.clone(),
+                p.pipeline.clone(),
+                s.name.clone(),
+                s.status.to_string(),
+                rin,
+                rout,
+                files,
+                checks,
+                format!("{:.2}", s.seconds),
+                snap,
+            ],
+            s.error.as_ref().map(|e| e.lines().next().unwrap_or_default().to_string()),
+        ));
+    }
+    // Columns as wide as their longest cell: long step names keep the table aligned.
+    let widths: Vec<usize> = (0..header.len())
+        .map(|i| {
+            rows.iter()
+                .map(|(c, _)| c[i].chars().count())
+                .chain([header[i].chars().count()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: &[&str]| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(i, (c, w))| {
+                let pad = w.saturating_sub(c.chars().count());
+                // Counts right-aligned, text left-aligned.
+                if (4..9).contains(&i) {
+                    format!("{}{c}", " ".repeat(pad))
+                } else {
+                    format!("{c}{}", " ".repeat(pad))
+                }
+            })
+            .collect();
+        println!("{}", padded.join("  ").trim_end());
+    };
+    line(&header);
+    for (cells, error) in &rows {
+        line(&cells.iter().map(String::as_str).collect::<Vec<_>>());
+        if let Some(e) = error {
+            println!("    {e}");
         }
     }
 }

@@ -9,7 +9,8 @@ use crate::cli::Format;
 use crate::common::{config, open_engine, print_json, tokio_runtime};
 use crate::exit::Failure;
 
-/// `mesh sql`: ad-hoc Spark SQL over the local tables (raw tables are read only when named).
+/// `mesh sql`: ad-hoc DataFusion SQL over the domain's tables (raw tables are read only when
+/// named), plus `layer.table`, `<table>_rejected` and `<table>_check_failures`.
 pub fn run(root: &Path, domain: &Domain, query: &str, format: Format) -> Result<(), Failure> {
     if is_show_tables(query) {
         return show_tables(root, domain, format);
@@ -29,11 +30,21 @@ pub fn run(root: &Path, domain: &Domain, query: &str, format: Format) -> Result<
         let ctx = engine.session()?;
         // Only the tables the query names are read (a raw table is streamed as the query reads
         // it: a bad row stops it only if the query gets to it).
-        let named = mesh_core::inputs::tables_in_query(domain, &engine.layout.naming, &ctx, query)?;
-        if let Some(unknown) = named.unknown.into_iter().next() {
+        let naming = &engine.layout.naming;
+        // Also `layer.table`, `<table>_rejected` and `<table>_check_failures`.
+        let extra = mesh_core::sql_tables::extra_tables(domain, naming, &ctx, query)?;
+        let named = mesh_core::inputs::tables_in_query(domain, naming, &ctx, query)?;
+        if let Some(unknown) = named
+            .unknown
+            .into_iter()
+            .filter(|u| !extra.covers(&u.name))
+            .chain(extra.unknown.iter().cloned())
+            .next()
+        {
             return Err(unknown.into());
         }
         mesh_core::inputs::register_tables(&engine, &ctx, named.tables).await?;
+        mesh_core::sql_tables::register_extra(&engine, &ctx, &extra).await?;
         let df = ctx.sql_with_options(query, mesh_core::sql_check::read_only()).await?;
         let batches = df
             .collect()
