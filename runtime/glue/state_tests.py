@@ -171,6 +171,9 @@ def runner_phase(r: Runner) -> list[tuple[str, object]]:
         assert f"SET TBLPROPERTIES ('{r.key}'" in message, message
         assert not [e for e in events if e["event"] == "incremental input"], "the run read input before failing"
         assert r.ids(table) == per_state["1"]
+        # meshkit must refuse the same history (glue_state.rs runs it on this metadata).
+        with open(r.m["lost_handoff"], "w") as f:
+            json.dump({"metadata": r.metadata_file(table)}, f)
         # Restored from the last `job committed` value as the table property.
         r.spark.sql(f"ALTER TABLE {t} SET TBLPROPERTIES ({gr.literal(r.key)} = {gr.literal(bookmark)})")
         assert r.ok_run(table, "1", "lost-3") == 0

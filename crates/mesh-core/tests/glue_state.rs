@@ -313,7 +313,7 @@ async fn job_state_survives_maintenance_and_commits_once_across_engines() {
             "meshkit_step": {"root": step_root, "result": work.join("mk-step.json")},
             "cross_handoff": work.join("cross.json"), "race_handoff": work.join("race.json"),
             "meshkit_table": meshkit_table, "spark_maintained": work.join("spark_maintained.json"),
-            "runner_written": work.join("runner_written.json"),
+            "runner_written": work.join("runner_written.json"), "lost_handoff": work.join("lost.json"),
         });
         m.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
         std::fs::write(&manifest, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
@@ -323,6 +323,30 @@ async fn job_state_survives_maintenance_and_commits_once_across_engines() {
     // Spark: the runner's cases (with meshkit committing in the middle of one, through
     // `meshkit_step`), Spark maintaining meshkit's table, the runner writing one for meshkit.
     spark("runner,spark_maintains", &manifest, 8);
+
+    // meshkit on a table whose state-holding snapshot expired untagged: an error naming the
+    // table and the restore, nothing read, nothing committed.
+    let mk5 = Lake::new(&work.join("mk5")).await;
+    mk5.adopt(read_json(&work.join("lost.json"))["metadata"].as_str().unwrap())
+        .await;
+    stage_raw(&mk5.raw_folder(), 2);
+    let before = mk5.output().await.current_snapshot_id();
+    let err = mk5.run("mk5-lost").await.unwrap_err();
+    assert!(
+        err.contains("has history but no findable job state `mesh.state.st_append.")
+            && err.contains("SET TBLPROPERTIES"),
+        "{err}"
+    );
+    assert!(
+        err.contains("f01_curated.st_append"),
+        "the error does not name the table: {err}"
+    );
+    assert_eq!(mk5.output().await.current_snapshot_id(), before);
+    assert_eq!(mk5.ids().await, ids(1));
+    eprintln!(
+        "ok   meshkit refuses a table whose job state expired untagged: {}",
+        err.lines().next().unwrap_or("")
+    );
 
     // meshkit continues the table Spark compacted and expired: nothing re-read.
     let mk2 = Lake::new(&work.join("mk2")).await;
