@@ -1473,16 +1473,21 @@ def read_raw_text(spark, spec: dict, inp: dict, run_id: str, location: str, path
 
 def check_parquet_nulls(df, inp: dict) -> None:
     """meshkit refuses a Parquet file holding NULLs in a `nullable = false` column, read by the
-    query or not; one pass over those columns."""
+    query or not (whatever the bad-row policy: a Parquet value cannot be set aside alone): the
+    error names the first such file in path order and its first such column."""
     from pyspark.sql import functions as F
 
     strict = [c["name"] for c in inp["columns"] if not c.get("nullable", True)]
     if not strict:
         return
-    counts = df.select(*[F.sum(F.col(quote(n)).isNull().cast("long")).alias(n) for n in strict]).first()
+    nulls = [F.max(F.col(quote(n)).isNull().cast("int")).alias(n) for n in strict]
+    any_null = F.lit(False)
     for n in strict:
-        if counts[n]:
-            raise JobFailed(f"reading {inp['reference']}: column `{n}` holds NULLs but is declared nullable = false")
+        any_null = any_null | F.col(quote(n)).isNull()
+    bad = df.where(any_null).groupBy(_file_display("input_file_name()").alias("file")).agg(*nulls).orderBy("file").first()
+    if bad is not None:
+        column = next(n for n in strict if bad[n])
+        raise JobFailed(f"reading {inp['reference']}: {bad['file']}: column `{column}` holds NULLs but is declared nullable = false")
 
 
 def read_input(spark, spec: dict, inp: dict, run_id: str, path: str | None = None, location: str | None = None, files: list[str] | None = None):

@@ -5,7 +5,8 @@
 //!   read, NULLs in `nullable = false` columns, quoted newlines, ragged rows, invalid UTF-8,
 //!   empty files, a bad partition folder) under `bad_rows = "fail"` give the same first error,
 //!   and under `"quarantine"` the same rows and the same rejected rows (file, line, column,
-//!   reason, raw);
+//!   reason, raw); a Parquet file with a NULL in a `nullable = false` column fails both,
+//!   naming the file, whatever the policy;
 //! - raw bookmarks: a file dated in the future does not hide files landing after it, and a
 //!   processed file that grew or was rewritten is refused, naming it, never read twice; the
 //!   runner keeps the same rows and the same bookmark bytes as meshkit at every run.
@@ -49,7 +50,7 @@ classification = "internal"
 description = "Raw reads on both engines."
 "#,
     );
-    for format in ["csv", "json"] {
+    for format in ["csv", "json", "parquet"] {
         for policy in ["fail", "quarantine"] {
             s.push_str(&format!(
                 "\n[[tables]]\nname = \"{format}_{policy}\"\nlayer = \"raw\"\nformat = \"{format}\"\nbad_rows = \"{policy}\"\npartition_by = [\"day\"]\n{COLUMNS}\n"
@@ -119,7 +120,7 @@ grain = "day"
 [[jobs]]
 name = "hostile_ids"
 sql = "sql/hostile_ids.sql"
-inputs = ["raw.csv_fail", "raw.csv_quarantine", "raw.json_fail", "raw.json_quarantine"]
+inputs = ["raw.csv_fail", "raw.csv_quarantine", "raw.json_fail", "raw.json_quarantine", "raw.parquet_fail", "raw.parquet_quarantine"]
 output = "curated.hostile_ids"
 mode = "overwrite"
 "#,
@@ -135,7 +136,7 @@ const SQL: [(&str, &str); 3] = [
     ),
     (
         "hostile_ids",
-        "SELECT id FROM f01_raw.csv_fail UNION ALL SELECT id FROM f01_raw.csv_quarantine\nUNION ALL SELECT id FROM f01_raw.json_fail UNION ALL SELECT id FROM f01_raw.json_quarantine\n",
+        "SELECT id FROM f01_raw.csv_fail UNION ALL SELECT id FROM f01_raw.csv_quarantine\nUNION ALL SELECT id FROM f01_raw.json_fail UNION ALL SELECT id FROM f01_raw.json_quarantine\nUNION ALL SELECT id FROM f01_raw.parquet_fail UNION ALL SELECT id FROM f01_raw.parquet_quarantine\n",
     ),
 ];
 
@@ -323,6 +324,52 @@ fn hostile_files(json: bool) -> Vec<(&'static str, Vec<u8>)> {
     }
 }
 
+/// Two Parquet files with the declared types; the first holds a NULL `id` (nullable = false),
+/// which no bad-row policy can set aside alone: the read fails naming the file.
+fn parquet_files() -> Vec<(&'static str, Vec<u8>)> {
+    use datafusion::arrow::array::TimestampMicrosecondArray;
+    use datafusion::arrow::array::{ArrayRef, BooleanArray, Decimal128Array, Int32Array, Int64Array, StringArray};
+    let file = |ids: Vec<Option<i64>>| {
+        let n = ids.len();
+        let batch = RecordBatch::try_from_iter(vec![
+            ("id", Arc::new(Int64Array::from(ids)) as ArrayRef),
+            ("qty", Arc::new(Int32Array::from_iter_values(0..n as i32)) as ArrayRef),
+            (
+                "note",
+                Arc::new(StringArray::from_iter_values((0..n).map(|i| format!("n{i}")))) as ArrayRef,
+            ),
+            (
+                "price",
+                Arc::new(
+                    Decimal128Array::from_iter_values((0..n).map(|i| i as i128 * 101))
+                        .with_precision_and_scale(10, 2)
+                        .unwrap(),
+                ) as ArrayRef,
+            ),
+            (
+                "ts",
+                Arc::new(TimestampMicrosecondArray::from_iter_values(
+                    (0..n).map(|i| 1_767_225_600_000_000 + i as i64),
+                )) as ArrayRef,
+            ),
+            (
+                "flag",
+                Arc::new(BooleanArray::from_iter((0..n).map(|i| Some(i % 2 == 0)))) as ArrayRef,
+            ),
+        ])
+        .unwrap();
+        let mut buf = Vec::new();
+        let mut w = parquet::arrow::ArrowWriter::try_new(&mut buf, batch.schema(), None).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+        buf
+    };
+    vec![
+        ("day=2026-01-01/part-0.parquet", file(vec![Some(1), None, Some(3)])),
+        ("day=2026-01-02/part-0.parquet", file(vec![Some(4), Some(5)])),
+    ]
+}
+
 /// A rejected row as both engines are compared on: the file under the table's folder, line,
 /// column, reason (a line-level reason up to its first `:`: the JSON parsers word their details
 /// differently) and raw text.
@@ -416,11 +463,15 @@ async fn the_runner_reads_raw_tables_as_meshkit_does() {
     // Bad rows: meshkit's whole read of each table is the reference.
     let mut cases = Vec::new();
     let mut expected = BTreeMap::new();
-    for format in ["csv", "json"] {
+    for format in ["csv", "json", "parquet"] {
         for policy in ["fail", "quarantine"] {
             let name = format!("{format}_{policy}");
             let folder = lake.folder(&name);
-            for (rel, bytes) in hostile_files(format == "json") {
+            let files = match format {
+                "parquet" => parquet_files(),
+                other => hostile_files(other == "json"),
+            };
+            for (rel, bytes) in files {
                 write(&folder.join(rel), &bytes, None);
             }
             let read =
@@ -428,6 +479,7 @@ async fn the_runner_reads_raw_tables_as_meshkit_does() {
             let want = match read {
                 Ok(r) => {
                     assert_eq!(policy, "quarantine", "{name}: the hostile files passed `fail`");
+                    assert_ne!(format, "parquet", "{name}: a NULL id passed");
                     let rejected = rejected_keys(&folder, &[mesh_core::raw::rejected_batch(&r.rejected)]);
                     // Kept: ids 1, 2, 8, 11, 12 of the CSV files; 1, 9, 11, 12 of the JSON files.
                     let kept = if format == "csv" { 5 } else { 4 };
@@ -435,7 +487,7 @@ async fn the_runner_reads_raw_tables_as_meshkit_does() {
                     json!({"rows": rows_of(&r.batches), "rejected": rejected})
                 }
                 Err(e) => {
-                    assert_eq!(policy, "fail", "{name}: {e}");
+                    assert!(policy == "fail" || format == "parquet", "{name}: {e}");
                     json!({"error": e.to_string().lines().next().unwrap().replace(&format!("{}/", folder.display()), "")})
                 }
             };
