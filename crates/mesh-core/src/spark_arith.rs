@@ -829,14 +829,32 @@ struct SumAcc {
     of: SumOf,
     what: String,
     sum: Option<i256>,
+    /// Values in a sliding window frame (its sum is NULL when none is left).
+    count: u64,
 }
 
 impl Accumulator for SumAcc {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        let (of, sum, what) = (self.of, &mut self.sum, &self.what);
+        let (of, sum, what, count) = (self.of, &mut self.sum, &self.what, &mut self.count);
         of.add_values(&values[0], |_, v| {
+            *count += 1;
             add_checked(sum.get_or_insert(i256::ZERO), v, of, what)
         })
+    }
+    fn retract_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        let (of, sum, what, count) = (self.of, &mut self.sum, &self.what, &mut self.count);
+        of.add_values(&values[0], |_, v| {
+            *count = count.saturating_sub(1);
+            let negated = v.checked_neg().ok_or_else(|| of.overflow(v, what))?;
+            add_checked(sum.get_or_insert(i256::ZERO), negated, of, what)
+        })?;
+        if self.count == 0 {
+            self.sum = None;
+        }
+        Ok(())
+    }
+    fn supports_retract_batch(&self) -> bool {
+        true
     }
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
         let (of, sum, what) = (self.of, &mut self.sum, &self.what);
@@ -950,6 +968,7 @@ impl AggregateUDFImpl for CheckedSum {
                 of,
                 what: self.what(&args),
                 sum: None,
+                count: 0,
             })),
             None => self.inner.accumulator(args),
         }
@@ -988,7 +1007,15 @@ impl AggregateUDFImpl for CheckedSum {
         }
     }
     fn create_sliding_accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        self.inner.create_sliding_accumulator(args)
+        match SumOf::of(&args) {
+            Some(of) => Ok(Box::new(SumAcc {
+                of,
+                what: self.what(&args),
+                sum: None,
+                count: 0,
+            })),
+            None => self.inner.create_sliding_accumulator(args),
+        }
     }
     fn reverse_expr(&self) -> ReversedUDAF {
         ReversedUDAF::Identical
@@ -1016,8 +1043,11 @@ pub fn analyzer_rules() -> Vec<Arc<dyn AnalyzerRule + Send + Sync>> {
     rules
 }
 
-/// Registers the checked `SUM` (replacing DataFusion's).
+/// Registers the checked `SUM` (replacing DataFusion's) and DataFusion's `AVG`, whose
+/// result types are Spark's (`DECIMAL(p + 4, s + 4)` for decimals, `DOUBLE` otherwise), in
+/// place of datafusion-spark's, which averages decimals as doubles and has no `DISTINCT`.
 pub fn register(ctx: &SessionContext) {
+    ctx.register_udaf(datafusion::functions_aggregate::average::avg_udaf().as_ref().clone());
     ctx.register_udaf(AggregateUDF::new_from_impl(CheckedSum {
         inner: datafusion::functions_aggregate::sum::Sum::new(),
         label: None,
