@@ -419,7 +419,7 @@ fn check_glue(cx: &mut FileCx<'_>, i: usize, g: Option<&UncheckedGlue>) -> GlueS
         cx.err_help(
             f("max_retries"),
             format!("{max_retries} retries is out of range"),
-            "Glue allows 0 to 10 retries",
+            "0 to 10: the Glue runner's retries of transient errors (throttling, network, a lost commit race) for a run started by hand, outside a pipeline; pipeline runs use the step's `retries`, and the Glue job's own max_retries is always 0 (see crates/mesh-infra/README.md)",
         );
     }
     GlueSizing {
