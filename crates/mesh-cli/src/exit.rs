@@ -56,7 +56,9 @@ impl From<mesh_domain::scaffold::ScaffoldError> for Failure {
     fn from(e: mesh_domain::scaffold::ScaffoldError) -> Failure {
         use mesh_domain::scaffold::ScaffoldError::*;
         match e {
-            Io { .. } => Failure::runtime(e),
+            // A rollback that could not undo everything is a fault of the machine (files
+            // the process cannot write), like an IO error.
+            Io { .. } | RollbackIncomplete { .. } => Failure::runtime(e),
             Invalid(_) | Rejected(_) => Failure::invalid(e),
         }
     }
