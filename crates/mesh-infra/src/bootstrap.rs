@@ -161,6 +161,25 @@ pub enum BootstrapError {
     },
     #[error("{dir}: no rendered Terraform root here; run `mesh render` first (it writes infra/envs/<env>)")]
     NoTerraformRoot { dir: String },
+    /// A read bootstrap needs to compare failed: never taken for "absent" (which a dry run
+    /// would report as "would change" and a real run would try to overwrite).
+    #[error("cannot read {what} of `{resource}`: {action} failed: {message}\n  help: the credentials need the IAM permission `{permission}` on `{resource}`; nothing was changed from this point on")]
+    ReadFailed {
+        what: &'static str,
+        resource: String,
+        action: &'static str,
+        permission: &'static str,
+        message: String,
+    },
+    /// `CreateAlias` failed after `CreateKey`: the new key was scheduled for deletion (or, if
+    /// that failed too, the error says how to adopt or delete it).
+    #[error("kms:CreateAlias `{alias}` failed after kms:CreateKey made key {key_id}: {message}\n  {cleanup}")]
+    AliasFailed {
+        alias: String,
+        key_id: String,
+        message: String,
+        cleanup: String,
+    },
     #[error("{action} on `{resource}` failed: {message}")]
     Aws {
         action: &'static str,
@@ -174,6 +193,33 @@ fn aws<'a, E: std::error::Error>(action: &'static str, resource: &'a str) -> imp
         action,
         resource: resource.to_string(),
         message: error_text(&e),
+    }
+}
+
+/// A read whose "not configured" answers (`absent`: error codes such as `NoSuchBucketPolicy`)
+/// mean `None`; any other failure (AccessDenied, throttling, network) is an error naming the
+/// IAM permission the read needs.
+fn read<T, E>(
+    result: Result<T, E>,
+    absent: &[&str],
+    what: &'static str,
+    resource: &str,
+    action: &'static str,
+    permission: &'static str,
+) -> Result<Option<T>, BootstrapError>
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error,
+{
+    match result {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.code().is_some_and(|c| absent.contains(&c)) => Ok(None),
+        Err(e) => Err(BootstrapError::ReadFailed {
+            what,
+            resource: resource.to_string(),
+            action,
+            permission,
+            message: error_text(&e),
+        }),
     }
 }
 
@@ -282,6 +328,7 @@ async fn ensure_key(
                 m.key_id().to_string(),
                 m.arn().unwrap_or_default().to_string(),
                 m.key_state().cloned(),
+                m.description().unwrap_or_default().to_string(),
             )
         }),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found_exception()) => None,
@@ -289,7 +336,7 @@ async fn ensure_key(
     };
     let fresh = found.is_none();
     let key = match found {
-        Some((id, arn, state)) => {
+        Some((id, arn, state, description)) => {
             if let Some(state) = state.filter(|s| *s != KeyState::Enabled) {
                 return Err(BootstrapError::KeyUnusable {
                     alias: alias.clone(),
@@ -298,45 +345,23 @@ async fn ensure_key(
                 });
             }
             step(steps, format!("KMS key {alias} ({id})"), Outcome::Unchanged);
-            KeyRef { id, arn }
+            let key = KeyRef { id, arn };
+            ensure_key_settings(plan, c, &key, &description, dry_run, steps).await?;
+            key
         }
         None if dry_run => {
-            step(steps, format!("KMS key {alias}"), Outcome::WouldChange);
-            step(steps, format!("KMS key rotation of {alias}"), Outcome::WouldChange);
+            for what in ["", "description of ", "policy of ", "tags of ", "rotation of "] {
+                step(steps, format!("KMS key {what}{alias}"), Outcome::WouldChange);
+            }
             return Ok(None);
         }
         None => {
-            let mut create = c
-                .kms
-                .create_key()
-                .description(&plan.key.description)
-                .policy(plan.key.policy.to_string());
-            for (k, v) in &plan.tags {
-                let tag = aws_sdk_kms::types::Tag::builder()
-                    .tag_key(k)
-                    .tag_value(v)
-                    .build()
-                    .map_err(aws("kms:CreateKey", alias))?;
-                create = create.tags(tag);
-            }
-            let out = create.send().await.map_err(aws("kms:CreateKey", alias))?;
-            let meta = out.key_metadata().ok_or_else(|| BootstrapError::Aws {
-                action: "kms:CreateKey",
-                resource: alias.clone(),
-                message: "the response has no key metadata".into(),
-            })?;
-            let key = KeyRef {
-                id: meta.key_id().to_string(),
-                arn: meta.arn().unwrap_or_default().to_string(),
-            };
-            c.kms
-                .create_alias()
-                .alias_name(alias)
-                .target_key_id(&key.id)
-                .send()
-                .await
-                .map_err(aws("kms:CreateAlias", alias))?;
+            let key = create_key(plan, c).await?;
             step(steps, format!("KMS key {alias} ({})", key.id), Outcome::Created);
+            // Created with them: the description, policy and tags are the plan's.
+            for what in ["description", "policy", "tags"] {
+                step(steps, format!("KMS key {what} of {alias}"), Outcome::Created);
+            }
             key
         }
     };
@@ -363,6 +388,193 @@ async fn ensure_key(
         step(steps, format!("KMS key rotation of {alias}"), change(dry_run, done));
     }
     Ok(Some(key))
+}
+
+/// The days a key scheduled for deletion stays recoverable: KMS's minimum, so a key made by a
+/// failed bootstrap goes soon, and can still be recovered with `aws kms cancel-key-deletion`.
+pub const ORPHAN_KEY_DELETION_DAYS: i32 = 7;
+
+/// CreateKey, then CreateAlias. A key without its alias is invisible to bootstrap (it looks
+/// keys up by alias) and would be orphaned by a re-run creating another: when the alias
+/// cannot be created, the new key is scheduled for deletion, and if even that fails the
+/// error says how to adopt the key or delete it by hand.
+async fn create_key(plan: &Plan, c: &Clients) -> Result<KeyRef, BootstrapError> {
+    let alias = &plan.key.alias;
+    let mut create = c
+        .kms
+        .create_key()
+        .description(&plan.key.description)
+        .policy(plan.key.policy.to_string());
+    for (k, v) in &plan.tags {
+        let tag = aws_sdk_kms::types::Tag::builder()
+            .tag_key(k)
+            .tag_value(v)
+            .build()
+            .map_err(aws("kms:CreateKey", alias))?;
+        create = create.tags(tag);
+    }
+    let out = create.send().await.map_err(aws("kms:CreateKey", alias))?;
+    let meta = out.key_metadata().ok_or_else(|| BootstrapError::Aws {
+        action: "kms:CreateKey",
+        resource: alias.clone(),
+        message: "the response has no key metadata".into(),
+    })?;
+    let key = KeyRef {
+        id: meta.key_id().to_string(),
+        arn: meta.arn().unwrap_or_default().to_string(),
+    };
+    let aliased = c
+        .kms
+        .create_alias()
+        .alias_name(alias)
+        .target_key_id(&key.id)
+        .send()
+        .await;
+    let Err(e) = aliased else {
+        return Ok(key);
+    };
+    let message = error_text(&e);
+    let scheduled = c
+        .kms
+        .schedule_key_deletion()
+        .key_id(&key.id)
+        .pending_window_in_days(ORPHAN_KEY_DELETION_DAYS)
+        .send()
+        .await;
+    let id = &key.id;
+    let cleanup = match scheduled {
+        Ok(_) => format!(
+            "the new key {id} was scheduled for deletion in {ORPHAN_KEY_DELETION_DAYS} days, so no key is left without its alias; fix the cause above and run `mesh bootstrap` again (it creates a new key)"
+        ),
+        Err(e) => format!(
+            "the new key {id} could not be scheduled for deletion either ({}): it is left without its alias (it carries the domain's tags). Adopt it: `aws kms create-alias --alias-name {alias} --target-key-id {id}`, then run `mesh bootstrap` again (it finds the key by its alias); or delete it: `aws kms schedule-key-deletion --key-id {id} --pending-window-in-days {ORPHAN_KEY_DELETION_DAYS}`",
+            error_text(&e)
+        ),
+    };
+    Err(BootstrapError::AliasFailed {
+        alias: alias.clone(),
+        key_id: key.id.clone(),
+        message,
+        cleanup,
+    })
+}
+
+/// An existing key's description, policy and tags compared with the plan, and written where
+/// they differ (Terraform would change them at the next apply otherwise, or a key edited by
+/// hand would keep a policy the model does not declare).
+async fn ensure_key_settings(
+    plan: &Plan,
+    c: &Clients,
+    key: &KeyRef,
+    description: &str,
+    dry_run: bool,
+    steps: &mut Vec<Step>,
+) -> Result<(), BootstrapError> {
+    let alias = &plan.key.alias;
+    let outcome = |same: bool| {
+        if same {
+            Outcome::Unchanged
+        } else {
+            change(dry_run, Outcome::Updated)
+        }
+    };
+
+    let same = description == plan.key.description;
+    if !same && !dry_run {
+        c.kms
+            .update_key_description()
+            .key_id(&key.id)
+            .description(&plan.key.description)
+            .send()
+            .await
+            .map_err(aws("kms:UpdateKeyDescription", alias))?;
+    }
+    step(steps, format!("KMS key description of {alias}"), outcome(same));
+
+    let policy = read(
+        c.kms
+            .get_key_policy()
+            .key_id(&key.id)
+            .policy_name("default")
+            .send()
+            .await,
+        &[],
+        "the key policy",
+        alias,
+        "kms:GetKeyPolicy",
+        "kms:GetKeyPolicy",
+    )?;
+    let same = policy
+        .as_ref()
+        .and_then(|o| o.policy())
+        .and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok())
+        .is_some_and(|p| p == plan.key.policy);
+    if !same && !dry_run {
+        c.kms
+            .put_key_policy()
+            .key_id(&key.id)
+            .policy_name("default")
+            .policy(plan.key.policy.to_string())
+            .send()
+            .await
+            .map_err(aws("kms:PutKeyPolicy", alias))?;
+    }
+    step(steps, format!("KMS key policy of {alias}"), outcome(same));
+
+    let mut current = BTreeMap::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let mut req = c.kms.list_resource_tags().key_id(&key.id);
+        if let Some(m) = &marker {
+            req = req.marker(m);
+        }
+        let out = read(
+            req.send().await,
+            &[],
+            "the key tags",
+            alias,
+            "kms:ListResourceTags",
+            "kms:ListResourceTags",
+        )?
+        .expect("no absent code");
+        for t in out.tags() {
+            current.insert(t.tag_key().to_string(), t.tag_value().to_string());
+        }
+        match out.next_marker() {
+            Some(m) if out.truncated() => marker = Some(m.to_string()),
+            _ => break,
+        }
+    }
+    let same = current == plan.tags;
+    if !same && !dry_run {
+        let extra: Vec<String> = current
+            .keys()
+            .filter(|k| !plan.tags.contains_key(*k))
+            .cloned()
+            .collect();
+        if !extra.is_empty() {
+            c.kms
+                .untag_resource()
+                .key_id(&key.id)
+                .set_tag_keys(Some(extra))
+                .send()
+                .await
+                .map_err(aws("kms:UntagResource", alias))?;
+        }
+        let mut tag = c.kms.tag_resource().key_id(&key.id);
+        for (k, v) in &plan.tags {
+            tag = tag.tags(
+                aws_sdk_kms::types::Tag::builder()
+                    .tag_key(k)
+                    .tag_value(v)
+                    .build()
+                    .map_err(aws("kms:TagResource", alias))?,
+            );
+        }
+        tag.send().await.map_err(aws("kms:TagResource", alias))?;
+    }
+    step(steps, format!("KMS key tags of {alias}"), outcome(same));
+    Ok(())
 }
 
 async fn ensure_bucket(
@@ -429,7 +641,16 @@ async fn ensure_bucket(
     };
 
     // Public access block first: nothing else may ever make the bucket public.
-    let pab = c.s3.get_public_access_block().bucket(name).send().await.ok();
+    // Every read below: "not configured" is absent, any other failure (AccessDenied…) an
+    // error naming the permission, never a "would change" made up from a failed read.
+    let pab = read(
+        c.s3.get_public_access_block().bucket(name).send().await,
+        &["NoSuchPublicAccessBlockConfiguration"],
+        "the public access block",
+        name,
+        "s3:GetPublicAccessBlock",
+        "s3:GetBucketPublicAccessBlock",
+    )?;
     let blocked = pab
         .and_then(|o| o.public_access_block_configuration().cloned())
         .is_some_and(|p| {
@@ -455,14 +676,15 @@ async fn ensure_bucket(
     }
     step(steps, format!("public access block of {name}"), outcome(blocked));
 
-    // Unreadable counts as not enabled: the write below then succeeds or says why.
-    let versioned =
-        c.s3.get_bucket_versioning()
-            .bucket(name)
-            .send()
-            .await
-            .ok()
-            .is_some_and(|o| o.status() == Some(&BucketVersioningStatus::Enabled));
+    let versioned = read(
+        c.s3.get_bucket_versioning().bucket(name).send().await,
+        &[],
+        "the versioning",
+        name,
+        "s3:GetBucketVersioning",
+        "s3:GetBucketVersioning",
+    )?
+    .is_some_and(|o| o.status() == Some(&BucketVersioningStatus::Enabled));
     if !versioned && !dry_run {
         c.s3.put_bucket_versioning()
             .bucket(name)
@@ -482,7 +704,14 @@ async fn ensure_bucket(
         Encryption::DataKey => key_arn,
         Encryption::S3Managed => None,
     };
-    let current = c.s3.get_bucket_encryption().bucket(name).send().await.ok();
+    let current = read(
+        c.s3.get_bucket_encryption().bucket(name).send().await,
+        &["ServerSideEncryptionConfigurationNotFoundError"],
+        "the default encryption",
+        name,
+        "s3:GetBucketEncryption",
+        "s3:GetEncryptionConfiguration",
+    )?;
     let encrypted = current
         .as_ref()
         .and_then(|o| o.server_side_encryption_configuration())
@@ -527,7 +756,14 @@ async fn ensure_bucket(
     }
     step(steps, format!("encryption of {name}"), outcome(encrypted));
 
-    let lifecycle = c.s3.get_bucket_lifecycle_configuration().bucket(name).send().await.ok();
+    let lifecycle = read(
+        c.s3.get_bucket_lifecycle_configuration().bucket(name).send().await,
+        &["NoSuchLifecycleConfiguration"],
+        "the lifecycle rules",
+        name,
+        "s3:GetBucketLifecycleConfiguration",
+        "s3:GetLifecycleConfiguration",
+    )?;
     let expiring = lifecycle.as_ref().is_some_and(|o| {
         o.rules().len() == 1
             && o.rules().iter().all(|r| {
@@ -571,7 +807,14 @@ async fn ensure_bucket(
     }
     step(steps, format!("lifecycle of {name}"), outcome(expiring));
 
-    let current_policy = c.s3.get_bucket_policy().bucket(name).send().await.ok();
+    let current_policy = read(
+        c.s3.get_bucket_policy().bucket(name).send().await,
+        &["NoSuchBucketPolicy"],
+        "the bucket policy",
+        name,
+        "s3:GetBucketPolicy",
+        "s3:GetBucketPolicy",
+    )?;
     let same_policy = current_policy
         .as_ref()
         .and_then(|o| o.policy())
@@ -587,18 +830,21 @@ async fn ensure_bucket(
     }
     step(steps, format!("TLS-only policy of {name}"), outcome(same_policy));
 
-    let current_tags: BTreeMap<String, String> =
-        c.s3.get_bucket_tagging()
-            .bucket(name)
-            .send()
-            .await
-            .map(|o| {
-                o.tag_set()
-                    .iter()
-                    .map(|t| (t.key().to_string(), t.value().to_string()))
-                    .collect()
-            })
-            .unwrap_or_default();
+    let current_tags: BTreeMap<String, String> = read(
+        c.s3.get_bucket_tagging().bucket(name).send().await,
+        &["NoSuchTagSet"],
+        "the tags",
+        name,
+        "s3:GetBucketTagging",
+        "s3:GetBucketTagging",
+    )?
+    .map(|o| {
+        o.tag_set()
+            .iter()
+            .map(|t| (t.key().to_string(), t.value().to_string()))
+            .collect()
+    })
+    .unwrap_or_default();
     let tagged = current_tags == plan.tags;
     if !tagged && !dry_run {
         let mut tagging = Tagging::builder();

@@ -62,12 +62,17 @@ impl Drop for MotoServer {
 /// The patched moto server (tests/tools/moto_server_patched.py) behind `tools/moto_faults.py`,
 /// which injects the faults named by `env` (`MESH_MOTO_FAILING_JOBS`, `MESH_MOTO_THROTTLED_JOBS`).
 pub fn start_moto_with_faults(account: &str, env: &[(&str, &str)]) -> MotoServer {
+    start_moto_tool("moto_faults.py", account, env)
+}
+
+/// The patched moto server behind one of the fault injectors in `tests/tools/`.
+pub fn start_moto_tool(injector: &str, account: &str, env: &[(&str, &str)]) -> MotoServer {
     use std::net::{TcpListener, TcpStream};
     use std::time::{Duration, Instant};
     let python = tool("MESH_PYTHON");
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut cmd = std::process::Command::new(python);
-    cmd.arg(tools_dir().join("moto_faults.py"))
+    cmd.arg(tools_dir().join(injector))
         .arg(repo_root().join("tests/tools/moto_server_patched.py"))
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .env("MOTO_ACCOUNT_ID", account)
