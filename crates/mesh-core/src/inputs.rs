@@ -29,7 +29,8 @@ pub struct Registered {
     /// query reads them: see `raw`.
     pub rows: u64,
     pub bytes: u64,
-    /// The raw files read (none for an Iceberg table).
+    /// The raw files selected (an incremental input: those not processed yet; none for an
+    /// Iceberg table). The query's scans may read fewer: [`RawScan::scanned_files`].
     pub files: Vec<FileId>,
     /// A raw table's read, which its scans share: [`RawScan::finish`] completes it once the
     /// query has run and gives the rows kept and set aside (the table's `bad_rows` says what
