@@ -555,7 +555,12 @@ RETAIN_LAST_FLOOR = 1
 def maintenance_statements(spec: dict, now) -> list[str]:
     """The Iceberg Spark procedures of a maintenance spec (`"kind": "maintenance"`): the
     manifest's compaction, retention and orphan settings, in that order, as `mesh optimize`
-    runs them. Unsafe settings raise before any statement runs. `now` is a naive UTC datetime."""
+    runs them. Unsafe settings raise before any statement runs. `now` is a naive UTC datetime.
+
+    Job state (`mesh.state.*`) is not carried into the rewrite's `replace` snapshot: the
+    procedure does not read `CommitMetadata`, and a property fixed when the rewrite is planned
+    would be stale if a job committed meanwhile. The state survives through the `mesh-state` tag
+    every state commit moves, which `expire_snapshots` keeps, and `find_state` follows it."""
     import datetime as dt
 
     cat = quote(spec["iceberg"]["catalog"])
