@@ -80,7 +80,8 @@ pub enum Command {
         after_help = "Examples:\n  mesh run --sample-data              generate sample data, then run every pipeline\n  mesh run sales                      every pipeline of project sales\n  mesh run sales --job daily_sales --param run_date=2026-11-27\n  mesh run --job sales_by_day --from 2026-10-01 --to 2026-11-09   backfill a time-range job\n\nrun_date defaults to today (UTC). Each run writes .mesh/runs/<run>.json; `mesh report` turns it into HTML.\nExit 1 when a step fails (its dependents are skipped; other branches finish)."
     )]
     Run(RunArgs),
-    /// Run ad-hoc Spark SQL on the local tables (`f01_curated.daily_sales`).
+    /// Run one read-only DataFusion SQL query on the domain's tables (`f01_curated.daily_sales`
+    /// or `curated.daily_sales`; also `raw.<t>_rejected` and `<layer>.<t>_check_failures`).
     #[command(
         after_help = "Example:\n  mesh sql \"SELECT store_id, SUM(revenue) FROM f01_curated.daily_sales GROUP BY store_id\""
     )]
@@ -578,6 +579,15 @@ pub struct RunArgs {
     /// reports for the tables this run writes.
     #[arg(long)]
     pub allow_destructive: bool,
+    /// Run only these jobs, dbt-style (repeat, or separate by spaces): JOB, JOB+ (and every
+    /// job downstream, by declared inputs and outputs), +JOB (and upstream), layer.table[+]
+    /// (the jobs writing it; of a raw table, those reading it), project:NAME. The selected
+    /// jobs run on their own, in lineage order (no pipeline optimize steps).
+    #[arg(long, value_name = "SELECTOR", conflicts_with_all = ["job", "pipeline"])]
+    pub select: Vec<String>,
+    /// Leave out these jobs (same selectors as --select); alone: every job but these.
+    #[arg(long, value_name = "SELECTOR", conflicts_with_all = ["job", "pipeline"])]
+    pub exclude: Vec<String>,
 }
 
 fn parse_at(s: &str) -> Result<chrono::NaiveDateTime, String> {

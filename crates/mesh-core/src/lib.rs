@@ -38,6 +38,7 @@ pub mod record;
 pub mod report;
 pub mod retry;
 pub mod sample;
+pub mod select;
 pub mod session;
 pub mod sql_check;
 pub mod sql_tables;

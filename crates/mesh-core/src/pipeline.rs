@@ -28,6 +28,12 @@ pub struct RunRequest {
     /// The run's time (UTC): the clock, a schedule's time or `--at`. Time-range jobs process
     /// the intervals complete at this time unless `params` name one.
     pub at: chrono::NaiveDateTime,
+    /// dbt-style selectors (`JOB`, `JOB+`, `+JOB`, `layer.table+`, `project:NAME`, see
+    /// [`crate::select`]): the selected jobs run on their own, ordered by their declared
+    /// inputs and outputs. Empty (and no `exclude`): the pipelines.
+    pub select: Vec<String>,
+    /// Selectors of jobs not to run.
+    pub exclude: Vec<String>,
 }
 
 /// Receives step events, e.g. to draw progress bars.
@@ -99,6 +105,8 @@ pub enum PlanError {
     NoSuchPipeline { pipeline: String, help: String },
     #[error("no job `{job}` in the selected projects\n  help: {help}")]
     UnknownJob { job: String, help: String },
+    #[error(transparent)]
+    Select(#[from] crate::select::SelectError),
     #[error("nothing to run: {projects} {has} no pipelines\n  help: {help}")]
     Empty {
         projects: String,
@@ -172,8 +180,18 @@ fn plan(engine: &Engine, req: &RunRequest) -> Result<Vec<Planned>, PlanError> {
             Ok(out)
         };
     }
+    if !req.select.is_empty() || !req.exclude.is_empty() {
+        let chosen = crate::select::select_jobs(domain, &engine.layout.naming, &projects, &req.select, &req.exclude)?;
+        return Ok(job_steps(domain, &chosen));
+    }
     for &pi in &projects {
         let p: &Project = &domain.projects[pi];
+        // A project without pipelines runs its jobs, in the order of their inputs and outputs.
+        if req.pipeline.is_none() && p.pipelines.is_empty() {
+            let jobs: Vec<_> = (0..p.jobs.len()).map(|j| (pi, j)).collect();
+            out.extend(job_steps(domain, &jobs));
+            continue;
+        }
         let pipelines: Vec<_> = match &req.pipeline {
             None => p.pipelines.iter().collect(),
             Some(name) => match p.pipeline(name) {
@@ -238,6 +256,42 @@ fn plan(engine: &Engine, req: &RunRequest) -> Result<Vec<Planned>, PlanError> {
         });
     }
     Ok(out)
+}
+
+/// Jobs run on their own (no pipeline), each after the chosen jobs writing its inputs, with
+/// the retries of the pipeline step that runs it, if any.
+fn job_steps(domain: &mesh_domain::Domain, chosen: &[crate::select::JobId]) -> Vec<Planned> {
+    chosen
+        .iter()
+        .map(|&(pi, ji)| {
+            let project = &domain.projects[pi];
+            let job = &project.jobs[ji];
+            let in_pipeline = project
+                .pipelines
+                .iter()
+                .flat_map(|pl| &pl.steps)
+                .find(|s| matches!(&s.action, StepAction::Job(j) if j == &job.name));
+            let step = mesh_domain::Step {
+                name: job.name.clone(),
+                action: StepAction::Job(job.name.clone()),
+                depends_on: crate::select::upstream_of(domain, chosen, (pi, ji))
+                    .into_iter()
+                    .map(|(p, j)| domain.projects[p].jobs[j].name.clone())
+                    .collect(),
+                retries: in_pipeline.map_or(0, |s| s.retries),
+                retry_backoff_seconds: in_pipeline.map_or(0, |s| s.retry_backoff_seconds),
+            };
+            Planned {
+                key: StepKey {
+                    project: project.name.clone(),
+                    pipeline: None,
+                    step: job.name.clone(),
+                },
+                project: pi,
+                step,
+            }
+        })
+        .collect()
 }
 
 struct Runner {

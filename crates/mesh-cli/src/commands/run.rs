@@ -67,6 +67,8 @@ pub fn run(root: &Path, domain: &Domain, args: RunArgs) -> Result<(), Failure> {
         params: BTreeMap::new(),
         max_concurrency: cfg.max_concurrency.value,
         at: args.at.unwrap_or_else(|| chrono::Utc::now().naive_utc()),
+        select: args.select.clone(),
+        exclude: args.exclude.clone(),
     };
     let rt = tokio_runtime()?;
     // The plan first: refused changes stop the run (exit 2) before anything is written; jobs
