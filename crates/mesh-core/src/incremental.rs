@@ -168,7 +168,7 @@ mod tests {
         let day2 = [f("d=2/a.csv", 10, 10 * h)];
         let b2 = b1.advance(std::slice::from_ref(&late), LATER).advance(&day2, LATER);
         assert_eq!(b2.before_ms, 9 * h);
-        assert_eq!(b2.files, [&day1[..], &[late.clone()], &day2[..]].concat());
+        assert_eq!(b2.files, [&day1[..], std::slice::from_ref(&late), &day2[..]].concat());
         assert!(b2.is_processed(&late) && b2.is_processed(&day2[0]));
         assert!(!b2.is_processed(&f("d=2/b.csv", 1, 9 * h + 1)));
         assert_eq!(RawBookmark::parse(&b2.encode()).unwrap(), b2);

@@ -429,7 +429,7 @@ fn events_csv(ids: std::ops::Range<i64>) -> String {
 /// the cap at the run's time, run 1's bookmark would count it as processed); (3) the first
 /// file grew, hours after it was processed (out of the bookmark's hour band: still recognised);
 /// (4) it is back as it was, and another file was rewritten in place with the same size.
-fn bookmark_runs() -> Vec<(Vec<(&'static str, String, i64)>, i64)> {
+fn bookmark_runs() -> Vec<(Vec<RawFile>, i64)> {
     let a = ("day=2026-10-31/a.csv", events_csv(1..4), T0 - 10 * MINUTE);
     let future = ("day=2026-11-02/future.csv", events_csv(10..12), T0 + 48 * HOUR);
     let b = ("day=2026-11-01/b.csv", events_csv(20..23), T0 + HOUR);
@@ -443,7 +443,10 @@ fn bookmark_runs() -> Vec<(Vec<(&'static str, String, i64)>, i64)> {
     ]
 }
 
-fn stage(folder: &Path, files: &[(&str, String, i64)]) {
+/// A raw file: its path under the table's folder, its text and its modification time.
+type RawFile = (&'static str, String, i64);
+
+fn stage(folder: &Path, files: &[RawFile]) {
     let _ = std::fs::remove_dir_all(folder);
     for (rel, text, modified) in files {
         write(&folder.join(rel), text.as_bytes(), Some(*modified));
