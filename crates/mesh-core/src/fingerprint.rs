@@ -160,7 +160,13 @@ pub fn record(
         return Ok(()); // the SQL file cannot be read: the run reports it
     };
     let key = fingerprint_key(job.name.as_str());
-    let prev = output.map(|t| t.job_state(&key)).transpose()?.flatten();
+    let prev = match output.map(|t| t.job_state(&key)).transpose() {
+        Ok(v) => v.flatten(),
+        // History that lost the state: the bookmark or interval lookups report it, naming the
+        // restore; the fingerprint is not recorded until the state is found again.
+        Err(mesh_iceberg::Error::StateLost { .. }) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
     if let Some(was) = prev.as_deref().filter(|v| !v.is_empty()) {
         let parts = now.changed_parts(was);
         if !parts.is_empty() && job.on_change() != mesh_domain::OnChange::ForwardOnly {

@@ -104,6 +104,10 @@ pub struct Plan {
     /// `env local`, `git main`.
     pub base: String,
     pub changes: Vec<Change>,
+    /// What could not be compared (a table the catalog cannot load, a job state that cannot
+    /// be found): the run that writes it reports the same error.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl Plan {
@@ -635,12 +639,12 @@ fn job_change(p: &Project, j: &Job, parts: &[&str], stale: Option<StaleState>) -
         OnChange::Fail => (
             Some(format!("{refresh} (resets the job's state and replaces {output}){backfill}")),
             Some(format!(
-                "job `{}` {} and its on_change is \"fail\"\n  help: {refresh} to recompute {output} from scratch, or set on_change = \"forward_only\" (keep the rows already written) or \"full_refresh\" in the job",
+                "job `{}` {}\n  help: {refresh} to recompute {output} from scratch, or set on_change = \"forward_only\" (keep the rows already written) or \"full_refresh\" in the job",
                 j.name,
                 if in_env {
-                    "changed since its state was committed"
+                    "changed since its state was committed and its on_change is \"fail\""
                 } else {
-                    "keeps state and changed: its next run stops (exit 2) wherever it has run before"
+                    "keeps state and changed: with on_change = \"fail\" its next run stops (exit 2) wherever it has state"
                 }
             )),
         ),
@@ -724,12 +728,6 @@ pub enum PlanError {
     Git(String),
     #[error("--against {git_ref}: the model at that ref does not validate:\n{problems}")]
     BaseInvalid { git_ref: String, problems: String },
-    #[error("reading {table}: {source}")]
-    Catalog {
-        table: String,
-        #[source]
-        source: Box<mesh_iceberg::Error>,
-    },
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -796,6 +794,7 @@ pub fn base_of_catalog(t: &mesh_iceberg::Table) -> BaseTable {
 pub async fn plan_env(engine: &Engine) -> Result<Plan, PlanError> {
     let domain = engine.domain.clone();
     let mut changes = Vec::new();
+    let mut warnings = Vec::new();
     let mut known: BTreeSet<(String, String)> = BTreeSet::new();
     let mut loaded: BTreeMap<(String, String), mesh_iceberg::Table> = BTreeMap::new();
     for p in &domain.projects {
@@ -838,12 +837,7 @@ pub async fn plan_env(engine: &Engine) -> Result<Plan, PlanError> {
                     recompute: None,
                     refused: None,
                 }),
-                Err(source) => {
-                    return Err(PlanError::Catalog {
-                        table: t.reference().to_string(),
-                        source: Box::new(source),
-                    })
-                }
+                Err(e) => warnings.push(format!("{}/{}: cannot load the table: {e}", p.name, t.reference())),
             }
         }
     }
@@ -885,12 +879,13 @@ pub async fn plan_env(engine: &Engine) -> Result<Plan, PlanError> {
             let Some(t) = loaded.get(&(p.name.to_string(), j.output.to_string())) else {
                 continue;
             };
-            let committed = t
-                .job_state(&fingerprint_key(j.name.as_str()))
-                .map_err(|source| PlanError::Catalog {
-                    table: j.output.to_string(),
-                    source: Box::new(source),
-                })?;
+            let committed = match t.job_state(&fingerprint_key(j.name.as_str())) {
+                Ok(v) => v,
+                Err(e) => {
+                    warnings.push(format!("{}/{}: {e}", p.name, j.name));
+                    continue;
+                }
+            };
             let Some(committed) = committed.filter(|v| !v.is_empty()) else {
                 continue; // no state yet, reset, or written before job versions
             };
@@ -901,16 +896,20 @@ pub async fn plan_env(engine: &Engine) -> Result<Plan, PlanError> {
             if parts.is_empty() {
                 continue;
             }
-            let stale = stale_state(t, j).map_err(|source| PlanError::Catalog {
-                table: j.output.to_string(),
-                source: Box::new(source),
-            })?;
+            let stale = match stale_state(t, j) {
+                Ok(v) => v,
+                Err(e) => {
+                    warnings.push(format!("{}/{}: {e}", p.name, j.name));
+                    continue;
+                }
+            };
             changes.push(job_change(p, j, &parts, Some(stale)));
         }
     }
     Ok(Plan {
         base: format!("env {}", engine.layout.naming.env()),
         changes,
+        warnings,
     })
 }
 
@@ -973,6 +972,9 @@ fn counts(plan: &Plan) -> String {
 pub fn render_text(plan: &Plan) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "plan: the model at HEAD against {}", plan.base);
+    for w in &plan.warnings {
+        let _ = writeln!(s, "warning: {w}");
+    }
     if plan.changes.is_empty() {
         let _ = writeln!(s, "no changes");
         return s;
@@ -1001,6 +1003,9 @@ pub fn render_markdown(plan: &Plan) -> String {
     let esc = |t: &str| t.replace('|', "\\|").replace('\n', " ");
     let mut s = String::new();
     let _ = writeln!(s, "### mesh plan: HEAD against {}\n", plan.base);
+    for w in &plan.warnings {
+        let _ = writeln!(s, "> warning: {}\n", esc(w));
+    }
     if plan.changes.is_empty() {
         let _ = writeln!(s, "No changes.");
         return s;

@@ -38,6 +38,7 @@ pub fn run(
             Plan {
                 base: format!("git {r}"),
                 changes: mesh_core::plan::diff_models(&base, dir.path(), domain, root),
+                warnings: Vec::new(),
             }
         }
         None => {
@@ -108,7 +109,7 @@ pub async fn guard_run(
                 format!(
                     "{what}: {}\n    {}",
                     c.details.join("; "),
-                    c.refused.as_deref().unwrap_or_default()
+                    c.refused.as_deref().unwrap_or_default().replace('\n', "\n    ")
                 )
             })
             .collect();
