@@ -70,6 +70,16 @@ columns = [
   { name = "units", type = "long", nullable = false },
 ]
 
+[[tables]]
+name = "customers"
+layer = "refined"
+identifier = ["id"]
+columns = [
+  { name = "id", type = "string", nullable = false },
+  { name = "d", type = "date", nullable = false },
+  { name = "qty", type = "long" },
+]
+
 [[jobs]]
 name = "events_incr"
 sql = "sql/events_incr.sql"
@@ -103,6 +113,15 @@ mode = "overwrite"
 [jobs.time_range]
 column = "sale_date"
 grain = "day"
+
+[[jobs]]
+name = "customers_latest"
+sql = "sql/customers_latest.sql"
+inputs = ["raw.events"]
+output = "refined.customers"
+mode = "merge"
+[jobs.merge]
+keys = ["id"]
 "#;
 
 const INCR_SQL: &str = "SELECT event_id, store_id, qty, event_date FROM f01_raw.events\n";
@@ -134,6 +153,11 @@ fn shop(on_change: Option<&str>) -> tempfile::TempDir {
     )
     .unwrap();
     std::fs::write(p.join("sql/daily_totals.sql"), DAILY_SQL).unwrap();
+    std::fs::write(
+        p.join("sql/customers_latest.sql"),
+        "SELECT store_id || '' AS id, max(event_date) AS d, sum(qty) AS qty FROM f01_raw.events GROUP BY store_id\n",
+    )
+    .unwrap();
     let out = mesh(dir.path(), &["validate"]);
     assert!(out.status.success(), "{}", both(&out));
     dir
@@ -677,4 +701,44 @@ fn on_change_is_validated() {
     let out = mesh(d.path(), &["validate"]);
     assert_eq!(out.status.code(), Some(2), "{}", both(&out));
     assert!(text(&out.stderr).contains("keeps no state"), "{}", both(&out));
+}
+
+/// Other merge keys (the issue's "wrong data" case) against a git ref: the table's identifier
+/// change is breaking (rows merged under the old key would be duplicated under the new one)
+/// and the merge job's keys changed; a formatting-only SQL change is no change.
+#[test]
+fn other_merge_keys_against_a_ref_are_breaking() {
+    let d = shop(None);
+    let root = d.path();
+    git(root, &["init", "-q", "-b", "main"]);
+    git(root, &["add", "domain.json", "projects"]);
+    git(root, &["commit", "-q", "-m", "base"]);
+    let manifest = project_dir(root).join("project.toml");
+    edit(&manifest, "identifier = [\"id\"]", "identifier = [\"id\", \"d\"]");
+    edit(&manifest, "keys = [\"id\"]", "keys = [\"id\", \"d\"]");
+    std::fs::write(
+        project_dir(root).join("sql/events_full.sql"),
+        "select event_id, store_id, qty, event_date\n  from f01_raw.events -- reformatted\n",
+    )
+    .unwrap();
+    let out = mesh(root, &["validate"]);
+    assert!(out.status.success(), "{}", both(&out));
+    let plan = plan_json(root, &["--against", "main"]);
+    assert_eq!(plan["changes"].as_array().unwrap().len(), 2, "{plan:#}");
+    let table = changes(&plan, "table", "refined.customers");
+    assert_eq!(table[0]["class"], "breaking", "{plan:#}");
+    assert!(table[0]["details"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("identifier (merge) keys (id) → (id, d): rows merged under the old keys would be duplicated"));
+    assert!(table[0]["refused"].is_string());
+    let job = changes(&plan, "job", "customers_latest");
+    assert_eq!(
+        job[0]["details"],
+        serde_json::json!(["its write mode, keys or time range changed"])
+    );
+    assert!(
+        job[0]["recompute"].as_str().unwrap().contains("keeps no state"),
+        "{plan:#}"
+    );
 }
