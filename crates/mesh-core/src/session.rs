@@ -79,6 +79,8 @@ pub fn new_context_in(naming: &Naming, runtime: Arc<RuntimeEnv>) -> Result<Sessi
         .with_target_partitions(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
     // `0.1` is DECIMAL(1,1) as in Spark, not a binary float (0.1 + 0.2 = 0.3 exactly).
     config.options_mut().sql_parser.parse_float_as_decimal = true;
+    // datafusion-spark's functions (abs, pmod, …) fail on overflow as Spark's ANSI mode does.
+    config.options_mut().execution.enable_ansi_mode = true;
     // A sort keeps this much back for merging its spill files; DataFusion's 10 MB would be
     // most of a small pool, so it is a share of the pool instead.
     let pool = runtime.memory_pool.memory_limit();

@@ -545,6 +545,26 @@ impl SparkArithmetic {
             }
             return Ok(Transformed::no(expr));
         }
+        // `-x` of an integer fails on overflow (`-(-2147483648)`), as `0 - x`.
+        if let Expr::Negative(inner) = &expr {
+            if let Ok(t @ (DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64)) =
+                inner.get_type(schema)
+            {
+                let zero = Expr::Literal(ScalarValue::Int8(Some(0)), None).cast_to_type(t);
+                let text = format!("(- {})", inner.schema_name());
+                let label = match columns.get(&expr.schema_name().to_string()) {
+                    Some(column) => format!("`{text}` (column `{column}`)"),
+                    None => format!("`{text}`"),
+                };
+                return Ok(Transformed::yes(call(
+                    &self.udfs.int_sub,
+                    zero,
+                    inner.as_ref().clone(),
+                    label,
+                )));
+            }
+            return Ok(Transformed::no(expr));
+        }
         let Expr::BinaryExpr(BinaryExpr { left, op, right }) = &expr else {
             return Ok(Transformed::no(expr));
         };
