@@ -174,6 +174,8 @@ async fn refresh(
             projects: vec![project.name.to_string()],
             pipeline: None,
             job: Some(job.name.to_string()),
+            select: Vec::new(),
+            exclude: Vec::new(),
             ..req.clone()
         };
         one.params.extend(interval.params());
