@@ -208,6 +208,14 @@ fn rejected_rows_are_a_table_and_the_summary_counts_them() {
             assert!(!r["reason"].as_str().unwrap().is_empty());
         }
     }
+    // SHOW TABLES lists it, in the lake once rows were set aside.
+    let tables = sql_json(root, "SHOW TABLES");
+    let listed = tables
+        .iter()
+        .find(|t| t["table"] == "raw.legacy_orders_rejected")
+        .unwrap_or_else(|| panic!("{tables:?}"));
+    assert_eq!(listed["name"], "f01_raw.legacy_orders_rejected");
+    assert_eq!(listed["exists"], true);
     // `layer.table` for the domain's own tables too, the same rows as the database form.
     let a = sql_json(root, "SELECT COUNT(*) AS n FROM refined.orders_clean");
     let b = sql_json(root, "SELECT COUNT(*) AS n FROM f01_refined.orders_clean");

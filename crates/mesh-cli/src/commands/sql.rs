@@ -121,6 +121,24 @@ fn show_tables(root: &Path, domain: &Domain, format: Format) -> Result<(), Failu
                 file_format,
                 exists,
             });
+            // A quarantining raw table's rejected rows: a table of their own.
+            if table
+                .hive()
+                .is_some_and(|h| h.bad_rows == mesh_domain::BadRows::Quarantine)
+            {
+                let naming = &engine.layout.naming;
+                let location = engine.layout.url(&naming.rejected_location(&project.slug, table));
+                let files = lister.list(&location).await?;
+                let rejected = naming.rejected_table(table);
+                rows.push(TableRow {
+                    table: format!("{}.{rejected}", table.layer),
+                    name: format!("{}.{rejected}", naming.database(table.layer)),
+                    project: project.name.to_string(),
+                    format: "rejected rows",
+                    file_format: Some("parquet"),
+                    exists: !files.is_empty(),
+                });
+            }
         }
         Ok::<_, Failure>(rows)
     })?;
