@@ -1835,7 +1835,15 @@ def transform(spark, spec: dict, sql_text: str, params: dict[str, str], views: d
     """The job's SQL result as a DataFrame (nothing written)."""
     sql = bind_inputs(bind_params(sql_text, params, spec.get("param_types")), views)
     check_query(spark, sql)
-    return spark.sql(sql)
+    # The job's SQL is analysed in ANSI mode, as mesh run computes: an overflow fails the job
+    # instead of wrapping (or becoming NULL). Analysis fixes each expression's mode, so the
+    # setting is restored for the runner's own statements (Iceberg's MERGE plans differ in it).
+    before = spark.conf.get("spark.sql.ansi.enabled", "false")
+    spark.conf.set("spark.sql.ansi.enabled", "true")
+    try:
+        return spark.sql(sql)
+    finally:
+        spark.conf.set("spark.sql.ansi.enabled", before)
 
 
 def run_checks(spark, spec: dict, df, run_id: str | None = None) -> list[dict]:
@@ -1993,7 +2001,10 @@ def run_one(spark, spec: dict, sql_text: str, params: dict[str, str], run_id: st
         raise JobFailed(unsupported)
     tr = spec.get("time_range")
     state = JobState(spark, spec) if spec.get("incremental") or tr else None
-    views = register_inputs(spark, spec, run_id, paths, state)
+    at = at or run_at(params)
+    # The run's time caps raw files' modification times in bookmarks, as in mesh run.
+    run_ms = int(at.replace(tzinfo=dt.timezone.utc).timestamp() * 1000)
+    views = register_inputs(spark, spec, run_id, paths, state, run_ms)
     params = dict(params)
     if not tr:
         # `${run_date}` of a job that is not time-range: the run's date unless it was given.
@@ -2005,7 +2016,12 @@ def run_one(spark, spec: dict, sql_text: str, params: dict[str, str], run_id: st
         state.set(tr["intervals_key"], done)
         window = (start, end, label)
         log("interval", spec, run_id, interval=label, interval_start=params["interval_start"], interval_end=params["interval_end"])
-    df = transform(spark, spec, sql_text, params, views).cache()
+    df = transform(spark, spec, sql_text, params, views)
+    # A copy-on-write MERGE prunes the target's files with a subquery over its source, and Spark
+    # refuses that subquery when the source's plan is not deterministic (raw reads name each
+    # row's file with input_file_name()). A local checkpoint cuts the lineage and keeps the
+    # result on the executors as cache() does (dynamic allocation keeps executors holding blocks).
+    df = df.localCheckpoint() if spec["write"]["mode"] == "merge" else df.cache()
     rows = df.count()
     checks = run_checks(spark, spec, df, run_id)
     if window:

@@ -35,7 +35,7 @@ pub enum BackfillError {
     State {
         job: String,
         #[source]
-        source: mesh_iceberg::Error,
+        source: Box<mesh_iceberg::Error>,
     },
 }
 
@@ -81,7 +81,7 @@ impl Backfill {
                 .await
                 .map_err(|source| BackfillError::State {
                     job: j.to_string(),
-                    source,
+                    source: Box::new(source),
                 })?;
             done.push((format!("{}/{}", project.name, j), set));
         }
@@ -122,7 +122,7 @@ pub async fn due_lines(engine: &Engine, req: &RunRequest) -> Result<Vec<String>,
             .await
             .map_err(|source| BackfillError::State {
                 job: j.to_string(),
-                source,
+                source: Box::new(source),
             })?;
         let plan = crate::incremental::due_plan(tr, &done, req.at);
         lines.push(format!("{}/{}: {}", project.name, j, plan.describe()));

@@ -499,10 +499,13 @@ pub fn machine_memory() -> u64 {
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
             .map(|kb| kb * 1024)
     });
-    let cgroup = ["/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"]
-        .iter()
-        .find_map(|f| std::fs::read_to_string(f).ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
+    let cgroup = [
+        "/sys/fs/cgroup/memory.max",
+        "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+    ]
+    .iter()
+    .find_map(|f| std::fs::read_to_string(f).ok())
+    .and_then(|v| v.trim().parse::<u64>().ok());
     match (total, cgroup) {
         (Some(t), Some(c)) => t.min(c),
         (Some(t), None) => t,

@@ -14,14 +14,8 @@ pub enum IntervalError {
     BadBound(String),
     #[error("--from {from} is after --to {to}")]
     Reversed { from: String, to: String },
-    #[error("{label} is not complete at the run's time {at}: it ends at {end}{lag}, so its data may still arrive\n  help: a run processes only complete intervals; run it after {complete}, or pass --at to replay a run at a later time")]
-    NotComplete {
-        label: String,
-        at: String,
-        end: String,
-        lag: String,
-        complete: String,
-    },
+    #[error(transparent)]
+    NotComplete(Box<NotComplete>),
     #[error("{from} to {to} holds {count} {grain} intervals, more than {max}; split the backfill")]
     TooMany {
         from: String,
@@ -30,6 +24,17 @@ pub enum IntervalError {
         grain: Grain,
         max: usize,
     },
+}
+
+/// An interval named for a run that is not complete at the run's time.
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("{label} is not complete at the run's time {at}: it ends at {end}{lag}, so its data may still arrive\n  help: a run processes only complete intervals; run it after {complete}, or pass --at to replay a run at a later time")]
+pub struct NotComplete {
+    pub label: String,
+    pub at: String,
+    pub end: String,
+    pub lag: String,
+    pub complete: String,
 }
 
 /// One interval: `[start, start + grain)`.
@@ -94,7 +99,7 @@ impl Interval {
         if self.complete_at(lag_seconds) <= at {
             return Ok(());
         }
-        Err(IntervalError::NotComplete {
+        Err(IntervalError::NotComplete(Box::new(NotComplete {
             label: self.label(),
             at: format_instant(at),
             end: format_instant(self.end()),
@@ -104,7 +109,7 @@ impl Interval {
                 format!(" and the job's lag is {lag_seconds} s")
             },
             complete: format_instant(self.complete_at(lag_seconds)),
-        })
+        })))
     }
 
     /// `2026-11-03T05`, `2026-11-03` or `2026-11`.

@@ -211,7 +211,7 @@ pub enum JobError {
     Interval {
         job: String,
         #[source]
-        source: crate::incremental::IntervalError,
+        source: Box<crate::incremental::IntervalError>,
     },
     /// A scheduled run of a time-range job failed on one of the intervals due; those before it
     /// are committed.
@@ -528,7 +528,8 @@ impl<'a> JobRun<'a> {
     /// job whose parameters name no interval processes every interval due at the run's
     /// time, oldest first, each in its own commit with its state.
     pub async fn run(&self) -> Result<JobReport, JobError> {
-        let named = crate::incremental::names_interval(self.params) || crate::incremental::names_interval(&self.job.params);
+        let named =
+            crate::incremental::names_interval(self.params) || crate::incremental::names_interval(&self.job.params);
         match &self.job.time_range {
             Some(tr) if !named => self.run_due(tr).await,
             _ => self.run_one().await,
@@ -556,7 +557,10 @@ impl<'a> JobRun<'a> {
         for (interval, _) in &plan.due {
             let mut params = self.params.clone();
             params.extend(interval.params());
-            let one = JobRun { params: &params, ..*self };
+            let one = JobRun {
+                params: &params,
+                ..*self
+            };
             let r = one.run_one().await.map_err(|e| JobError::InInterval {
                 job: name.clone(),
                 interval: interval.label(),
@@ -619,10 +623,11 @@ impl<'a> JobRun<'a> {
         params.insert("env".into(), engine.layout.naming.env().to_string());
         params.extend(self.params.iter().map(|(k, v)| (k.clone(), v.clone())));
         let out_decl = self.project.table(&job.output).expect("validated reference");
-        let interval = crate::incremental::bind_interval(job, out_decl, &mut params, output_table.as_ref(), &mut state, self.at)
-            .map_err(|source| JobError::Interval {
+        let interval =
+            crate::incremental::bind_interval(job, out_decl, &mut params, output_table.as_ref(), &mut state, self.at)
+                .map_err(|source| JobError::Interval {
                 job: name.clone(),
-                source,
+                source: Box::new(source),
             })?;
         report.interval = interval.as_ref().map(|(i, _)| i.label());
         // `${run_date}` of a job that is not time-range: the run's date unless it was given.
@@ -674,7 +679,10 @@ impl<'a> JobRun<'a> {
                 };
                 let read = self.register_raw(ctx, table, selection, raw_inputs).await?;
                 if let Some((key, prev, bookmark)) = bookmark {
-                    state.set.insert(key.clone(), bookmark.advance(&read, self.at.and_utc().timestamp_millis()).encode());
+                    state.set.insert(
+                        key.clone(),
+                        bookmark.advance(&read, self.at.and_utc().timestamp_millis()).encode(),
+                    );
                     state.expect.insert(key, prev);
                 }
             } else if incremental {
@@ -961,8 +969,16 @@ impl JobContext<'_> {
                 let sample = crate::checks::sample_text(c);
                 let sample = match (&kept, sample.is_empty()) {
                     (_, true) => String::new(),
-                    (Some(kept), false) => format!("\n  failing rows (first {} of {}; {kept}):\n{sample}", c.sample.len(), c.failing_rows),
-                    (None, false) => format!("\n  failing rows (first {} of {}):\n{sample}", c.sample.len(), c.failing_rows),
+                    (Some(kept), false) => format!(
+                        "\n  failing rows (first {} of {}; {kept}):\n{sample}",
+                        c.sample.len(),
+                        c.failing_rows
+                    ),
+                    (None, false) => format!(
+                        "\n  failing rows (first {} of {}):\n{sample}",
+                        c.sample.len(),
+                        c.failing_rows
+                    ),
                 };
                 match c.severity {
                     Severity::Error => {
@@ -983,7 +999,10 @@ impl JobContext<'_> {
         if let Some((interval, predicate)) = &self.interval {
             crate::incremental::check_in_interval(&self.ctx, job, interval, predicate)
                 .await
-                .map_err(|source| JobError::Interval { job: name, source })?;
+                .map_err(|source| JobError::Interval {
+                    job: name,
+                    source: Box::new(source),
+                })?;
         }
         Ok(())
     }

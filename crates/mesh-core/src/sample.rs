@@ -26,6 +26,10 @@ pub struct SampleOptions {
     /// First day of generated events.
     pub start: NaiveDate,
     pub days: u32,
+    /// Written as `part-{part:05}` files. A landing process writes new data to new files (a
+    /// landed file is complete, and incremental jobs refuse one that changes): a test that lands
+    /// a second, different sample gives it another part number.
+    pub part: u32,
 }
 
 impl Default for SampleOptions {
@@ -35,6 +39,7 @@ impl Default for SampleOptions {
             seed: 42,
             start: NaiveDate::from_ymd_opt(2026, 11, 1).expect("valid date"),
             days: 27,
+            part: 0,
         }
     }
 }
@@ -183,6 +188,7 @@ pub enum Row {
 struct TableWriter<'a> {
     table: &'a Table,
     dir: PathBuf,
+    part: u32,
     /// Indices of partition columns (Hive folders), in partition order.
     part_cols: Vec<usize>,
     open: BTreeMap<String, BufWriter<File>>,
@@ -209,6 +215,7 @@ impl<'a> TableWriter<'a> {
         TableWriter {
             table,
             dir,
+            part: 0,
             part_cols,
             open: BTreeMap::new(),
             bytes: 0,
@@ -246,7 +253,7 @@ impl<'a> TableWriter<'a> {
                 path: dir.clone(),
                 source,
             })?;
-            let path = dir.join(format!("part-00000.{}", self.ext()));
+            let path = dir.join(format!("part-{:05}.{}", self.part, self.ext()));
             let file = File::create(&path).map_err(|source| SampleError::Io {
                 path: path.clone(),
                 source,
@@ -320,6 +327,52 @@ impl<'a> TableWriter<'a> {
     }
 }
 
+/// Makes `dir` hold exactly the files of `staging` (which is removed): files with the same
+/// bytes stay untouched, others are moved in, files no longer generated are removed.
+fn replace_changed(staging: &Path, dir: &Path) -> Result<(), SampleError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| SampleError::Io { path, source }
+    };
+    let mut generated = std::collections::BTreeSet::new();
+    for new in files_below(staging).map_err(io(staging))? {
+        let rel = new.strip_prefix(staging).expect("below staging").to_path_buf();
+        let old = dir.join(&rel);
+        let same = std::fs::metadata(&old)
+            .is_ok_and(|m| m.len() == std::fs::metadata(&new).map(|n| n.len()).unwrap_or(u64::MAX))
+            && std::fs::read(&old).ok() == std::fs::read(&new).ok();
+        if !same {
+            std::fs::create_dir_all(old.parent().expect("a file has a folder")).map_err(io(&old))?;
+            std::fs::rename(&new, &old).map_err(io(&old))?;
+        }
+        generated.insert(rel);
+    }
+    if dir.exists() {
+        for old in files_below(dir).map_err(io(dir))? {
+            if !generated.contains(old.strip_prefix(dir).expect("below dir")) {
+                std::fs::remove_file(&old).map_err(io(&old))?;
+            }
+        }
+    }
+    std::fs::remove_dir_all(staging).map_err(io(staging))
+}
+
+fn files_below(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d)? {
+            let e = e?;
+            if e.file_type()?.is_dir() {
+                stack.push(e.path());
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Appends one CSV field to `line`, quoted when it holds the delimiter, the quote or a newline.
 fn push_csv_field(line: &mut String, v: &V, opts: &CsvOptions) {
     let start = line.len();
@@ -357,15 +410,23 @@ fn generate_table(
     let dir = layout
         .path(&layout.table_location(project, table))
         .ok_or(SampleError::NotLocal)?;
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).map_err(|source| SampleError::Io {
-            path: dir.clone(),
+    // Generated beside the table's folder, then moved in file by file: a file whose bytes did
+    // not change is left as it was landed (same modification time), so regenerating the same
+    // sample is not a rewrite that incremental jobs refuse, nor new input for them.
+    let staging = dir.with_file_name(format!(
+        ".{}.sample",
+        dir.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
+    ));
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging).map_err(|source| SampleError::Io {
+            path: staging.clone(),
             source,
         })?;
     }
     // Each table gets its own stream so adding a table never changes another table's data.
     let mut rng = Rng::new(opts.seed ^ fnv(&format!("{}.{}", project.name, table.name)));
-    let mut w = TableWriter::new(table, dir.clone());
+    let mut w = TableWriter::new(table, staging.clone());
+    w.part = opts.part;
     let (rows, dirty) = match table.name.as_str() {
         "sales_events" => sales_events(table, opts, &mut rng, &mut w)?,
         "customer_events" => customer_events(table, opts, &mut rng, &mut w)?,
@@ -373,6 +434,7 @@ fn generate_table(
         _ => generic(table, opts, &mut rng, &mut w)?,
     };
     let (files, bytes) = w.finish()?;
+    replace_changed(&staging, &dir)?;
     Ok(TableSample {
         project: project.name.to_string(),
         table: table.name.to_string(),

@@ -231,10 +231,18 @@ async fn backfill(
 }
 
 fn print_summary(record: &RunRecord) {
-    let steps = || record.pipelines.iter().flat_map(|p| p.steps.iter().map(move |s| (p, s)));
+    let steps = || {
+        record
+            .pipelines
+            .iter()
+            .flat_map(|p| p.steps.iter().map(move |s| (p, s)))
+    };
     let total = steps().count();
     let ok = steps().filter(|(_, s)| s.status == StepStatus::Succeeded).count();
-    let rejected: u64 = steps().filter_map(|(_, s)| s.metrics.job()).map(|j| j.rows_rejected).sum();
+    let rejected: u64 = steps()
+        .filter_map(|(_, s)| s.metrics.job())
+        .map(|j| j.rows_rejected)
+        .sum();
     println!();
     println!(
         "run {} · env {} · {} pipeline(s), {total} step(s): {ok} succeeded, {} not · {rejected} row(s) rejected · {:.1}s",
@@ -290,7 +298,9 @@ fn print_summary(record: &RunRecord) {
                 format!("{:.2}", s.seconds),
                 snap,
             ],
-            s.error.as_ref().map(|e| e.lines().next().unwrap_or_default().to_string()),
+            s.error
+                .as_ref()
+                .map(|e| e.lines().next().unwrap_or_default().to_string()),
         ));
     }
     // Columns as wide as their longest cell: long step names keep the table aligned.
