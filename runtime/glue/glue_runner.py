@@ -1266,6 +1266,19 @@ def value_sql(text: str, spark_type: str) -> str:
     return f"CAST(trim({text}) AS {spark_type})"
 
 
+# The longest raw value echoed into a reason or an error, in characters (mesh_core::raw::echo):
+# a whole field of a broken file would flood the log and the rejected rows' reasons.
+MAX_ECHO_CHARS = 200
+
+
+def echo(text: str) -> str:
+    return text if len(text) <= MAX_ECHO_CHARS else text[:MAX_ECHO_CHARS] + "\u2026"
+
+
+def echo_sql(text: str) -> str:
+    return f"CASE WHEN char_length({text}) > {MAX_ECHO_CHARS} THEN concat(substring({text}, 1, {MAX_ECHO_CHARS}), '\u2026') ELSE {text} END"
+
+
 def reason_sql(columns: list[dict]) -> str:
     """A struct (column, reason) for the first problem of a row, in meshkit's order: a
     line-level problem, then per declared column its type, then its nullability; NULL for a
@@ -1278,7 +1291,7 @@ def reason_sql(columns: list[dict]) -> str:
         valid = valid_text_sql(q, c["spark_type"])
         if valid != "true":
             cases.append(
-                f"WHEN {q} IS NOT NULL AND NOT {valid} THEN named_struct('column', {name}, 'reason', concat('`', {q}, '` is not a valid ', {typ}))"
+                f"WHEN {q} IS NOT NULL AND NOT {valid} THEN named_struct('column', {name}, 'reason', concat('`', {echo_sql(q)}, '` is not a valid ', {typ}))"
             )
         if not c.get("nullable", True):
             cases.append(f"WHEN {q} IS NULL THEN named_struct('column', {name}, 'reason', {_sql_string(NOT_NULL_REASON)})")
@@ -1335,7 +1348,7 @@ def raw_csv_rows(spark, inp: dict, paths: list[str], location: str):
         missing = [n for n in data if n not in file_cols]
         if missing:
             raise JobFailed(
-                f"{location}: the header lacks column(s) {', '.join(missing)} declared for `{inp['reference']}` (header: {','.join(file_cols)})"
+                f"{location}: the header lacks column(s) {', '.join(missing)} declared for `{inp['reference']}` (header: {echo(','.join(file_cols))})"
             )
     else:
         file_cols = data

@@ -640,3 +640,73 @@ fn glue_runner_binds_values_and_runs_only_queries() {
     );
     assert_eq!(stdout.matches("\"ok\": true").count(), 5, "{stdout}");
 }
+
+/// Issue 26 item 9: a raw file with a huge line is named, not copied, and a huge field is cut
+/// wherever it is echoed. The output and the run record stay small whatever the file holds,
+/// and a line past 64 MiB stops the read before the parser buffers more of it.
+#[test]
+fn huge_lines_and_fields_are_named_and_cut_not_copied() {
+    let dir = example_domain();
+    let root = dir.path();
+    let out = mesh(root, &["sample-data", "--rows", "1000"]);
+    assert!(out.status.success(), "{}", both(&out));
+    let folder = root.join(".mesh/lake/f01-raw-local/pj03/legacy_orders");
+    let latest_record = || {
+        let mut records: Vec<_> = std::fs::read_dir(root.join(".mesh/runs"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        records.sort();
+        std::fs::read_to_string(records.last().unwrap()).unwrap()
+    };
+
+    // 80 MiB without a newline, sparse: nothing is written to the disk, but every byte reads.
+    let sparse = folder.join("part-00009.csv");
+    std::fs::File::create(&sparse).unwrap().set_len(80 << 20).unwrap();
+    let out = mesh(root, &["run", "--job", "clean_orders"]);
+    let text = both(&out);
+    assert_eq!(out.status.code(), Some(1), "{}", &text[..text.len().min(4000)]);
+    assert!(
+        text.contains("part-00009.csv: has a line longer than 64 MiB (from byte 0)"),
+        "{}",
+        &text[..text.len().min(4000)]
+    );
+    assert!(text.len() < 20_000, "{} bytes of output", text.len());
+    let record = latest_record();
+    assert!(
+        record.contains("longer than 64 MiB") && record.len() < 200_000,
+        "{} bytes",
+        record.len()
+    );
+    std::fs::remove_file(&sparse).unwrap();
+
+    // A 1 MB value in a decimal column: quarantined, its reason and the output cut to 200
+    // characters, the whole line kept in the rejected row.
+    let huge = "9".repeat(1 << 20);
+    std::fs::write(
+        folder.join("part-00010.csv"),
+        format!("order_id;customer_id;order_ts;amount;status;country\n7;1;2026-11-08 06:46:27;{huge};completed;fr\n"),
+    )
+    .unwrap();
+    let out = mesh(root, &["run", "--job", "clean_orders"]);
+    let text = both(&out);
+    assert!(out.status.success(), "{}", &text[..text.len().min(4000)]);
+    assert!(text.len() < 20_000, "{} bytes of output", text.len());
+    assert!(latest_record().len() < 200_000);
+    let out = mesh(
+        root,
+        &[
+            "sql",
+            "SELECT reason, length(raw) AS raw_len FROM f01_raw.legacy_orders_rejected WHERE file LIKE '%part-00010.csv'",
+            "--format",
+            "json",
+        ],
+    );
+    assert!(out.status.success(), "{}", both(&out));
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let reason = rows[0]["reason"].as_str().unwrap();
+    assert_eq!(reason, format!("`{}…` is not a valid decimal(12,2)", "9".repeat(200)));
+    assert!(rows[0]["raw_len"].as_u64().unwrap() > 1 << 20, "{rows}");
+}

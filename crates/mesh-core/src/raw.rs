@@ -223,7 +223,7 @@ fn trimmed(text: &str) -> &str {
 /// Parses one text value as the column's type; the error says what was expected.
 fn parse_text(text: &str, t: ColumnType) -> Result<Val<'_>, String> {
     let s = trimmed(text);
-    let bad = || format!("`{text}` is not a valid {t}");
+    let bad = || format!("`{}` is not a valid {t}", echo(text));
     Ok(match t {
         ColumnType::Boolean => match s.to_ascii_lowercase().as_str() {
             "true" | "1" | "t" | "yes" => Val::Bool(true),
@@ -288,12 +288,16 @@ pub fn parse_timestamp(s: &str, tz: bool) -> Option<i64> {
 /// Every accepted shape through chrono's parsers (the general path; also the reference the
 /// fast path is tested against).
 fn chrono_timestamp(s: &str, tz: bool) -> Option<i64> {
+    use chrono::Timelike;
+    // chrono reads second 60 as a leap second and counts it into the next minute (23:59:60
+    // becomes the next day); Spark refuses it, so meshkit does too.
+    let leap = |nanos: u32| nanos >= 1_000_000_000;
     if tz {
         if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
-            return Some(dt.timestamp_micros());
+            return (!leap(dt.nanosecond())).then(|| dt.timestamp_micros());
         }
         if let Ok(dt) = DateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f%:z") {
-            return Some(dt.timestamp_micros());
+            return (!leap(dt.nanosecond())).then(|| dt.timestamp_micros());
         }
     }
     for fmt in [
@@ -303,7 +307,7 @@ fn chrono_timestamp(s: &str, tz: bool) -> Option<i64> {
         "%Y-%m-%dT%H:%M",
     ] {
         if let Ok(t) = NaiveDateTime::parse_from_str(s, fmt) {
-            return Some(t.and_utc().timestamp_micros());
+            return (!leap(t.nanosecond())).then(|| t.and_utc().timestamp_micros());
         }
     }
     NaiveDate::parse_from_str(s, "%Y-%m-%d")
@@ -666,8 +670,14 @@ impl RawSource {
     pub fn read_file(&self, i: usize, shape: &Shape, rt: &Handle, sink: &mut dyn RowSink) -> Result<FileCount, Halt> {
         let file = &self.files[i];
         match &self.format {
-            RawFormat::Csv(opts) => read_csv(self, opts, file, open_file(file, &self.store, rt)?, shape, sink),
-            RawFormat::Json => read_json(self, file, open_file(file, &self.store, rt)?, shape, sink),
+            RawFormat::Csv(opts) => {
+                let data = LineLimit::new(open_file(file, &self.store, rt)?, MAX_LINE_BYTES);
+                read_csv(self, opts, file, Box::new(data), shape, sink)
+            }
+            RawFormat::Json => {
+                let data = LineLimit::new(open_file(file, &self.store, rt)?, MAX_LINE_BYTES);
+                read_json(self, file, Box::new(data), shape, sink)
+            }
             RawFormat::Parquet => read_parquet(self, file, &self.store, rt, shape, sink),
         }
     }
@@ -835,6 +845,13 @@ impl RowSink for Collect {
 /// A storage failure while a file is read, as the error of reaching the store. Carried
 /// through `std::io` by the readers; an object store's own error is taken back out.
 fn read_error(file: &DataFile, e: std::io::Error) -> RawError {
+    if let Some(long) = e.get_ref().and_then(|i| i.downcast_ref::<LineTooLong>()) {
+        // The file's content, not the storage: no retry can help.
+        return RawError::File {
+            file: file.display.clone(),
+            reason: long.to_string(),
+        };
+    }
     let source = match e.into_inner() {
         Some(inner) => match inner.downcast::<object_store::Error>() {
             Ok(store) => *store,
@@ -851,6 +868,105 @@ fn read_error(file: &DataFile, e: std::io::Error) -> RawError {
     RawError::Store {
         location: file.display.clone(),
         source: source.into(),
+    }
+}
+
+/// Longest value of a raw file echoed into a rejected row's reason or an error (in characters,
+/// as the runner's `substring` counts): a whole field of a broken file would otherwise flood the
+/// terminal, the log and the run record.
+pub const MAX_ECHO_CHARS: usize = 200;
+
+/// `text`, cut after [`MAX_ECHO_CHARS`] characters with `…`.
+pub fn echo(text: &str) -> Cow<'_, str> {
+    match text.char_indices().nth(MAX_ECHO_CHARS) {
+        None => Cow::Borrowed(text),
+        Some((end, _)) => Cow::Owned(format!("{}…", &text[..end])),
+    }
+}
+
+/// Longest physical line a CSV or JSON file may have. The parsers hold a whole record in
+/// memory, so a file without newlines (a misplaced binary, a 2 GB sparse file) would take all
+/// of it; no real record comes near this.
+pub const MAX_LINE_BYTES: u64 = 64 << 20;
+
+#[derive(Debug, thiserror::Error)]
+#[error("has a line longer than {} MiB (from byte {start}): it is not line-delimited text (a binary or compressed file?)\n  help: move the file out of the table's folder; CSV and JSON lines files hold one record per line", .limit >> 20)]
+struct LineTooLong {
+    start: u64,
+    limit: u64,
+}
+
+/// A reader that fails once a physical line grows past `limit` bytes, before a parser has
+/// buffered more of it.
+struct LineLimit<R> {
+    inner: R,
+    limit: u64,
+    /// Bytes of the line in progress, and bytes read so far.
+    run: u64,
+    offset: u64,
+}
+
+impl<R> LineLimit<R> {
+    fn new(inner: R, limit: u64) -> Self {
+        LineLimit {
+            inner,
+            limit,
+            run: 0,
+            offset: 0,
+        }
+    }
+}
+
+impl<R: Read> Read for LineLimit<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let chunk = &buf[..n];
+        let too_long = |start: u64| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                LineTooLong {
+                    start,
+                    limit: self.limit,
+                },
+            )
+        };
+        if n as u64 > self.limit {
+            // A chunk longer than the limit may hold a whole long line between two newlines.
+            let (mut run, mut from) = (self.run, 0usize);
+            for at in chunk.iter().enumerate().filter(|(_, &b)| b == b'\n').map(|(i, _)| i) {
+                if run + (at - from) as u64 > self.limit {
+                    return Err(too_long(self.offset + from as u64 - run));
+                }
+                run = 0;
+                from = at + 1;
+            }
+            run += (n - from) as u64;
+            if run > self.limit {
+                return Err(too_long(self.offset + from as u64 - (run - (n - from) as u64)));
+            }
+            self.run = run;
+        } else {
+            // Lines inside a chunk are shorter than it: only the one in progress can be too long,
+            // ending at the first newline or running on past the last.
+            self.run = match (
+                chunk.iter().position(|&b| b == b'\n'),
+                chunk.iter().rposition(|&b| b == b'\n'),
+            ) {
+                (Some(first), Some(last)) => {
+                    if self.run + first as u64 > self.limit {
+                        return Err(too_long(self.offset - self.run));
+                    }
+                    (n - last - 1) as u64
+                }
+                _ => self.run + n as u64,
+            };
+            if self.run > self.limit {
+                let start = self.offset + n as u64 - self.run;
+                return Err(too_long(start));
+            }
+        }
+        self.offset += n as u64;
+        Ok(n)
     }
 }
 
@@ -952,7 +1068,7 @@ fn read_csv(
                     "the header lacks column(s) {} declared for `{}` (header: {})",
                     missing.join(", "),
                     src.table,
-                    names.join(",")
+                    echo(&names.join(","))
                 ),
             }));
         }
@@ -1428,6 +1544,51 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_line_past_the_limit_fails_the_read_and_shorter_ones_pass() {
+        fn read_all(data: &[u8], limit: u64, chunk: usize) -> Result<Vec<u8>, String> {
+            struct Chunks<'a>(&'a [u8], usize);
+            impl Read for Chunks<'_> {
+                fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                    let n = self.0.len().min(self.1).min(buf.len());
+                    buf[..n].copy_from_slice(&self.0[..n]);
+                    self.0 = &self.0[n..];
+                    Ok(n)
+                }
+            }
+            let mut out = Vec::new();
+            LineLimit::new(Chunks(data, chunk), limit)
+                .read_to_end(&mut out)
+                .map_err(|e| e.into_inner().unwrap().to_string())?;
+            Ok(out)
+        }
+        for chunk in [1, 3, 7, 64] {
+            // Lines of exactly the limit pass, whatever the chunking.
+            let ok = b"0123456789\n0123456789\n\n0123456789";
+            assert_eq!(read_all(ok, 10, chunk).unwrap(), ok);
+            // One byte more fails, naming where the line starts: in the middle, across chunks,
+            // at the end without a newline.
+            for (data, start) in [
+                (&b"0123456789\n0123456789a\n01"[..], 11),
+                (&b"ab\n0123456789ab"[..], 3),
+                (&b"0123456789a"[..], 0),
+            ] {
+                let e = read_all(data, 10, chunk).unwrap_err();
+                assert!(e.contains(&format!("from byte {start})")), "{chunk}: {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn echoes_of_raw_values_are_cut() {
+        assert_eq!(echo("short"), "short");
+        let long = "é".repeat(MAX_ECHO_CHARS + 5);
+        let cut = echo(&long);
+        assert_eq!(cut.chars().count(), MAX_ECHO_CHARS + 1);
+        assert!(cut.ends_with('…'));
+        assert_eq!(echo(&"x".repeat(MAX_ECHO_CHARS)).len(), MAX_ECHO_CHARS);
+    }
+
+    #[test]
     fn decimals_round_half_up_and_check_precision() {
         assert_eq!(parse_decimal("12.34", 10, 2), Some(1234));
         assert_eq!(parse_decimal("-0.5", 10, 2), Some(-50));
@@ -1441,6 +1602,16 @@ mod tests {
         );
         assert_eq!(parse_decimal("", 10, 2), None);
         assert_eq!(parse_decimal("-", 10, 2), None);
+    }
+
+    #[test]
+    fn a_leap_second_is_not_a_timestamp() {
+        for s in ["2026-12-31 23:59:60", "2026-12-31T23:59:60.5", "2026-06-30 23:59:60"] {
+            assert_eq!(parse_timestamp(s, false), None, "{s}");
+        }
+        assert_eq!(parse_timestamp("2026-12-31T23:59:60Z", true), None);
+        assert_eq!(parse_timestamp("2026-12-31 23:59:60+01:00", true), None);
+        assert!(parse_timestamp("2026-12-31 23:59:59.999999", false).is_some());
     }
 
     #[test]
