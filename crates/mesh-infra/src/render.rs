@@ -146,9 +146,9 @@ impl<'a> EnvRoot<'a> {
                 out,
                 "github.tf",
                 if crate::workflows::plans_on_pull_requests(self.env) {
-                    "The roles GitHub Actions assumes with its OIDC token: deploy (the approved deploy job) and plan (pull requests)."
+                    "The roles GitHub Actions assumes with its OIDC token: deploy (the approved deploy job) and plan (read-only: the deploy workflow's plan job and pull requests)."
                 } else {
-                    "The role GitHub Actions assumes with its OIDC token: deploy (the approved deploy job). Pull requests get no prod role."
+                    "The roles GitHub Actions assumes with its OIDC token: deploy (the approved deploy job) and plan (read-only: the deploy workflow's plan job on the deploy branch). Pull requests get no prod role."
                 },
                 body,
             ),
@@ -232,8 +232,7 @@ impl<'a> EnvRoot<'a> {
             );
             Expr::reference(&["aws_iam_openid_connect_provider", "github", "arn"])
         };
-        let trust = |environment: String| {
-            // `sub` is `repo:OWNER/NAME:environment:ENV` for a job that declares `environment:`.
+        let trust = |sub: String| {
             Expr::Call(
                 "jsonencode".into(),
                 vec![Expr::Object(vec![
@@ -251,7 +250,7 @@ impl<'a> EnvRoot<'a> {
                                 "Condition".into(),
                                 Expr::from_json(&json!({"StringEquals": {
                                     "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
-                                    "token.actions.githubusercontent.com:sub": format!("repo:{repo}:environment:{environment}"),
+                                    "token.actions.githubusercontent.com:sub": sub,
                                 }})),
                             ),
                         ])]),
@@ -259,13 +258,12 @@ impl<'a> EnvRoot<'a> {
                 ])],
             )
         };
-        let state_object = a.object(&self.n.bucket(BucketKind::Artifacts), &self.n.terraform_state_key());
-        let role = |local: &str, name: String, environment: String, managed: &str, inline: serde_json::Value| {
+        let role = |local: &str, name: String, sub: String, managed: &str, inline: serde_json::Value| {
             let role_ref = Expr::reference(&["aws_iam_role", local, "name"]);
             vec![
                 Block::resource("aws_iam_role", local)
                     .attr("name", Expr::str(name.clone()))
-                    .attr("assume_role_policy", trust(environment))
+                    .attr("assume_role_policy", trust(sub))
                     .attr("max_session_duration", Expr::Int(3600)),
                 Block::resource("aws_iam_role_policy_attachment", local)
                     .attr("role", role_ref.clone())
@@ -308,47 +306,27 @@ impl<'a> EnvRoot<'a> {
                 },
             ],
         });
-        // Plans run on pull requests: they may read configuration, and of the objects only the
-        // Terraform state (decrypted with the data key), never the domain's data.
-        let plan_state = json!({
-            "Version": policy::VERSION,
-            "Statement": [
-                {
-                    "Sid": "ReadNoObjectButTheState",
-                    "Effect": "Deny",
-                    "Action": ["s3:GetObject", "s3:GetObjectVersion"],
-                    "NotResource": state_object,
-                },
-                {
-                    "Sid": "DecryptTheState",
-                    "Effect": "Allow",
-                    "Action": "kms:Decrypt",
-                    "Resource": a.kms_keys(),
-                    "Condition": {"ForAnyValue:StringEquals": {"kms:ResourceAliases": self.n.kms_alias()}},
-                },
-            ],
-        });
+        let plan_state = github_plan_policy(&self.n, a);
         for b in role(
             "github_deploy",
             self.n.github_deploy_role(),
-            self.n.github_deploy_environment(),
+            crate::workflows::oidc_subject(
+                repo,
+                &crate::workflows::TokenOf::Environment(self.n.github_deploy_environment()),
+            ),
             "PowerUserAccess",
             deploy_iam,
         ) {
             body.push_block(b);
         }
-        // No plan role in prod: a pull request runs unreviewed code, so whatever role it can
-        // assume is usable without a reviewer (see `workflows::plans_on_pull_requests`).
-        if crate::workflows::plans_on_pull_requests(self.env) {
-            for b in role(
-                "github_plan",
-                self.n.github_plan_role(),
-                self.n.github_plan_environment(),
-                "ReadOnlyAccess",
-                plan_state,
-            ) {
-                body.push_block(b);
-            }
+        for b in role(
+            "github_plan",
+            self.n.github_plan_role(),
+            crate::workflows::oidc_subject(repo, &crate::workflows::plan_token(&self.n)),
+            "ReadOnlyAccess",
+            plan_state,
+        ) {
+            body.push_block(b);
         }
         Some(body)
     }
@@ -1053,4 +1031,39 @@ fn iceberg_conf(n: &Naming, p: &Project) -> String {
         "spark.sql.catalog.glue_catalog.io-impl=org.apache.iceberg.aws.s3.S3FileIO".to_string(),
     ]
     .join(" --conf ")
+}
+
+/// The inline policy of the GitHub plan role (besides AWS's ReadOnlyAccess). Plans run before
+/// any approval (and in dev and int on pull requests): they may read configuration, and of the
+/// objects only the Terraform state and the Iceberg tables' metadata files (what
+/// `mesh plan --env` compares the model with: schemas, specs and the jobs' committed state),
+/// decrypted with the data key; never a data file nor a manifest.
+pub fn github_plan_policy(n: &Naming, a: &Arns) -> serde_json::Value {
+    let mut reads = vec![json!(
+        a.object(&n.bucket(BucketKind::Artifacts), &n.terraform_state_key())
+    )];
+    for layer in [Layer::Refined, Layer::Curated] {
+        reads.push(json!(a.object(
+            &n.bucket(BucketKind::Data(layer)),
+            "*/iceberg/*/metadata/*.metadata.json"
+        )));
+    }
+    json!({
+        "Version": policy::VERSION,
+        "Statement": [
+            {
+                "Sid": "ReadNoObjectButTheStateAndTableMetadata",
+                "Effect": "Deny",
+                "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+                "NotResource": reads,
+            },
+            {
+                "Sid": "DecryptTheState",
+                "Effect": "Allow",
+                "Action": "kms:Decrypt",
+                "Resource": a.kms_keys(),
+                "Condition": {"ForAnyValue:StringEquals": {"kms:ResourceAliases": n.kms_alias()}},
+            },
+        ],
+    })
 }

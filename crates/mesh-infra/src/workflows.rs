@@ -1,15 +1,21 @@
 //! The domain's GitHub Actions workflows, generated from the model like its Terraform:
 //!
-//! - `ci.yml`: every push and pull request runs the checks; a pull request into the dev or
-//!   int branch also gets a Terraform plan of that environment (read-only role). Pull requests
-//!   get no access to prod at all ([`plans_on_pull_requests`]): prod is planned only inside
-//!   the approved deploy job.
-//! - `deploy-{env}.yml`: a push to the environment's branch runs the checks, then ONE job in
-//!   the environment's GitHub environment deploys everything: Terraform plan + apply, then the
-//!   job specs, SQL and Glue runner (`mesh build`, `mesh deploy artifacts`), so the
-//!   infrastructure and the artifacts it runs never drift apart. In prod the job first checks
-//!   that the `prod` environment really requires a reviewer, and that the deploy's own author
-//!   cannot be that reviewer (`prevent_self_review`).
+//! - `ci.yml`: every push and pull request runs the checks; every pull request gets the model
+//!   plan against its base branch (`mesh plan --against`, no AWS) as its job summary, and a
+//!   pull request into the dev or int branch also gets `mesh plan --env` and the Terraform plan
+//!   of that environment (read-only role). Pull requests get no access to prod at all
+//!   ([`plans_on_pull_requests`]).
+//! - `deploy-{env}.yml`: a push to the environment's branch runs the checks, then a `plan` job
+//!   (read-only role, no approval) saves `terraform plan -out` as an artifact of the run and
+//!   shows it with `mesh plan --env` as its job summary; then ONE `deploy` job in the
+//!   environment's GitHub environment (where the approval is asked, after the plan exists)
+//!   applies exactly that saved plan, never a fresh one, then uploads the job specs, SQL and
+//!   Glue runner (`mesh build`, `mesh deploy artifacts`), so the infrastructure and the
+//!   artifacts it runs never drift apart. Terraform refuses a saved plan whose state changed
+//!   since it was made ("Saved plan is stale"), so an approval never applies something else
+//!   than what was shown. In prod the deploy job first checks that the `prod` environment
+//!   really requires a reviewer, and that the deploy's own author cannot be that reviewer
+//!   (`prevent_self_review`).
 //!
 //! Secure by construction: every action is pinned to a full commit SHA, every job declares
 //! the least permissions it needs (the workflow grants none), no `${{ }}` expression is
@@ -211,6 +217,58 @@ pub fn plans_on_pull_requests(env: Env) -> bool {
     env.is_cloud() && env != Env::Prod
 }
 
+/// Which GitHub Actions jobs a role trusts, by the `sub` claim of their OIDC token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenOf {
+    /// Jobs that declare `environment: NAME` (`repo:OWNER/NAME:environment:NAME`), whatever
+    /// triggered them: the environment's own rules (reviewers, branches) are the gate.
+    Environment(String),
+    /// Jobs without an environment in a run of this branch (`repo:OWNER/NAME:ref:refs/heads/B`):
+    /// a push to it or a run started on it, so only code that is on the branch. A pull
+    /// request's token says `pull_request` instead, whatever its branch.
+    Branch(String),
+}
+
+/// The `sub` an OIDC token must carry to assume a role trusting `token` in `repo`.
+pub fn oidc_subject(repo: &str, token: &TokenOf) -> String {
+    match token {
+        TokenOf::Environment(e) => format!("repo:{repo}:environment:{e}"),
+        TokenOf::Branch(b) => format!("repo:{repo}:ref:refs/heads/{b}"),
+    }
+}
+
+/// Who may assume the plan role of `n`'s environment. Dev and int: the `{env}-plan` GitHub
+/// environment, which pull requests use too. Prod: only the deploy workflow's plan job on the
+/// deploy branch, never a GitHub environment (a pull request's workflow could name any of
+/// them) and never a pull request, so the plan exists before anyone approves and a pull
+/// request still cannot read prod.
+pub fn plan_token(n: &Naming) -> TokenOf {
+    let env = n.env();
+    if plans_on_pull_requests(env) {
+        TokenOf::Environment(n.github_plan_environment())
+    } else {
+        TokenOf::Branch(env.branch().expect("cloud env").to_string())
+    }
+}
+
+/// The artifact that carries the saved Terraform plan (and what the plan job showed) from
+/// the plan job to the deploy job of the same run.
+pub fn plan_artifact(env: Env) -> String {
+    format!("plan-{env}")
+}
+
+/// The saved plan, next to the Terraform it plans (`infra/envs/{env}/`).
+pub const PLAN_FILE: &str = "tfplan";
+/// The provider lock file of the plan's `terraform init`, under a name upload-artifact does
+/// not skip as hidden: the deploy job installs exactly these providers, which Terraform
+/// requires to apply a saved plan.
+pub const PLAN_LOCK_FILE: &str = "tfplan.lock.hcl";
+const PLAN_TEXT: &str = "tfplan.txt";
+const MESH_PLAN_MD: &str = "mesh-plan.md";
+/// GitHub rejects a step summary over 1 MiB; the Terraform text is cut well below, and the
+/// whole text is in the plan artifact.
+const SUMMARY_TF_BYTES: usize = 600_000;
+
 /// Every workflow of the domain.
 pub fn render(domain: &Domain, source: &MeshSource) -> Result<Rendered, InfraError> {
     for env in Env::CLOUD {
@@ -220,7 +278,7 @@ pub fn render(domain: &Domain, source: &MeshSource) -> Result<Rendered, InfraErr
     let mut out = Rendered::default();
     out.files.push(w.file(
         "ci.yml",
-        "Every push and pull request: the checks. A pull request into the dev or int branch also gets a\nTerraform plan of that environment, with a read-only role. Pull requests never reach prod: its\nplan runs in the approved deploy job.",
+        "Every push and pull request: the checks. Every pull request gets the model plan against its base\nbranch as its job summary; one into the dev or int branch also gets `mesh plan` and the Terraform\nplan of that environment, with a read-only role. Pull requests never reach prod: its plan runs in\nits deploy workflow, before the approval.",
         w.ci(),
     ));
     for env in Env::CLOUD {
@@ -253,10 +311,10 @@ impl Workflows<'_> {
     fn deploy_comment(&self, env: Env) -> String {
         let branch = env.branch().expect("cloud envs have a branch");
         let mut s = format!(
-            "Every push to `{branch}` deploys {env}: the checks, then one job in the `{env}` GitHub environment\napplies the Terraform of infra/envs/{env} and uploads the job specs, SQL and Glue runner."
+            "Every push to `{branch}` deploys {env}: the checks; the plan (Terraform's, saved, and `mesh plan`) as the\nplan job's summary; then one job in the `{env}` GitHub environment applies that saved plan of\ninfra/envs/{env}, never a fresh one, and uploads the job specs, SQL and Glue runner."
         );
         if env == Env::Prod {
-            s.push_str("\nThe job refuses to run unless the `prod` environment requires a reviewer who is not the deploy's author.");
+            s.push_str("\nThe deploy job refuses to run unless the `prod` environment requires a reviewer who is not the deploy's author.");
         }
         s
     }
@@ -381,22 +439,73 @@ impl Workflows<'_> {
         run(name, cmd).kv("working-directory", Y::str(format!("infra/envs/{env}")))
     }
 
+    /// The checked `mesh` of the run's check job, ready to run.
+    fn mesh_binary() -> Vec<Y> {
+        vec![
+            step("the checked mesh").kv("uses", uses(DOWNLOAD_ARTIFACT)).kv(
+                "with",
+                Y::map()
+                    .kv("name", Y::str(MESH_ARTIFACT))
+                    .kv("path", Y::str(DEPLOY_BIN_DIR)),
+            ),
+            run(
+                "mesh is executable",
+                &format!("chmod +x {DEPLOY_BIN_DIR}/mesh\n{DEPLOY_BIN_DIR}/mesh --version\n"),
+            ),
+        ]
+    }
+
+    /// Terraform init, validate and a saved plan with its text, then `mesh plan` of the
+    /// environment and both as the job summary. Nothing here can change the environment: the
+    /// role is the read-only plan role.
+    fn plan_steps(&self, env: Env) -> Vec<Y> {
+        let n = Naming::for_domain(self.domain, env);
+        let dir = format!("infra/envs/{env}");
+        let mut steps = vec![checkout()];
+        steps.extend(Self::mesh_binary());
+        steps.push(self.aws_credentials(env, &n.github_plan_role()));
+        steps.push(self.setup_terraform());
+        steps.push(Self::tf("terraform init", env, "terraform init -input=false"));
+        steps.push(Self::tf("terraform validate", env, "terraform validate"));
+        steps.push(Self::tf(
+            "terraform plan",
+            env,
+            &format!(
+                "terraform plan -input=false -lock=false -out={PLAN_FILE}\nterraform show -no-color {PLAN_FILE} | tee {PLAN_TEXT}\ncp .terraform.lock.hcl {PLAN_LOCK_FILE}\n"
+            ),
+        ));
+        steps.push(run(
+            "mesh plan",
+            &format!("{DEPLOY_BIN_DIR}/mesh plan --env {env} --format markdown | tee {dir}/{MESH_PLAN_MD}"),
+        ));
+        steps.push(Self::tf(
+            "the plans as the job summary",
+            env,
+            &format!(
+                r####"{{
+  cat {MESH_PLAN_MD}
+  echo
+  echo "### terraform plan: {env}"
+  echo
+  echo '````text'
+  head -c {SUMMARY_TF_BYTES} {PLAN_TEXT}
+  echo
+  echo '````'
+  size=$(wc -c < {PLAN_TEXT})
+  if [ "$size" -gt {SUMMARY_TF_BYTES} ]; then
+    echo "The plan's text is $size bytes, cut at {SUMMARY_TF_BYTES} here: the whole text is in the log of the terraform plan step."
+  fi
+}} >> "$GITHUB_STEP_SUMMARY"
+"####
+            ),
+        ));
+        steps
+    }
+
     /// A pull request's plan of the environment its base branch deploys.
     fn plan_job(&self, env: Env) -> Y {
         let branch = env.branch().expect("cloud env");
         let n = Naming::for_domain(self.domain, env);
-        let steps = vec![
-            checkout(),
-            self.aws_credentials(env, &n.github_plan_role()),
-            self.setup_terraform(),
-            Self::tf("terraform init", env, "terraform init -input=false"),
-            Self::tf("terraform validate", env, "terraform validate"),
-            Self::tf(
-                "terraform plan",
-                env,
-                "terraform plan -input=false -lock=false -no-color",
-            ),
-        ];
         Y::map()
             .kv("name", Y::str(format!("plan {env}")))
             .kv(
@@ -413,12 +522,44 @@ impl Workflows<'_> {
                 "Plan environments need no reviewer: the role they assume can read, not change.",
             )
             .kv("permissions", permissions(&[CONTENTS_READ, ID_TOKEN_WRITE]))
+            .kvc(
+                "defaults",
+                Y::map().kv("run", Y::map().kv("shell", Y::str("bash"))),
+                "bash -e -o pipefail: a failed plan is not hidden by the tee that logs it.",
+            )
+            .kv("steps", Y::Seq(self.plan_steps(env)))
+    }
+
+    /// Every pull request: what it changes in the model, against its base branch. Needs no
+    /// AWS, so pull requests into the prod branch get it too.
+    fn model_plan_job(&self) -> Y {
+        let mut steps = vec![step("check out with the base branch").kv("uses", uses(CHECKOUT)).kvc(
+            "with",
+            Y::map()
+                .kv("fetch-depth", Y::Int(0))
+                .kv("persist-credentials", Y::Bool(false)),
+            "The whole history: `mesh plan --against` reads the model at the base branch.",
+        )];
+        steps.extend(Self::mesh_binary());
+        steps.push(run(
+            "the model plan as the job summary",
+            &format!("{DEPLOY_BIN_DIR}/mesh plan --against \"origin/$GITHUB_BASE_REF\" --format markdown | tee -a \"$GITHUB_STEP_SUMMARY\"\n"),
+        ));
+        Y::map()
+            .kv("name", Y::str("model plan"))
+            .kv("if", Y::str("github.event_name == 'pull_request'"))
+            .kv("needs", Y::str("check"))
+            .kv("runs-on", Y::str(RUNNER))
+            .kv("permissions", permissions(&[CONTENTS_READ]))
+            .kv("defaults", Y::map().kv("run", Y::map().kv("shell", Y::str("bash"))))
             .kv("steps", Y::Seq(steps))
     }
 
     fn ci(&self) -> Y {
         let branches: Vec<&str> = Env::CLOUD.iter().filter_map(|e| e.branch()).collect();
-        let mut jobs = Y::map().kv("check", self.check_job());
+        let mut jobs = Y::map()
+            .kv("check", self.check_job())
+            .kv("plan-model", self.model_plan_job());
         for env in Env::CLOUD.into_iter().filter(|e| plans_on_pull_requests(*e)) {
             jobs = jobs.kv(&format!("plan-{env}"), self.plan_job(env));
         }
@@ -446,9 +587,66 @@ impl Workflows<'_> {
             .kv("jobs", jobs)
     }
 
+    /// The deploy workflow's plan: before any approval, with the read-only plan role; the
+    /// saved plan leaves as an artifact of the run for the deploy job.
+    fn deploy_plan_job(&self, env: Env) -> Y {
+        let n = Naming::for_domain(self.domain, env);
+        let dir = format!("infra/envs/{env}");
+        let mut steps = self.plan_steps(env);
+        steps.push(
+            step("hand the saved plan to the deploy job")
+                .kv("uses", uses(UPLOAD_ARTIFACT))
+                .kv(
+                    "with",
+                    Y::map()
+                        .kv("name", Y::str(plan_artifact(env)))
+                        .kv(
+                            "path",
+                            Y::Block(
+                                [PLAN_FILE, PLAN_LOCK_FILE, PLAN_TEXT, MESH_PLAN_MD]
+                                    .iter()
+                                    .map(|f| format!("{dir}/{f}\n"))
+                                    .collect(),
+                            ),
+                        )
+                        .kv("if-no-files-found", Y::str("error"))
+                        .kv("retention-days", Y::Int(7)),
+                ),
+        );
+        let mut job = Y::map()
+            .kv("name", Y::str(format!("plan {env}")))
+            .kv("needs", Y::str("check"))
+            .kv("runs-on", Y::str(RUNNER));
+        let perms = permissions(&[CONTENTS_READ, ID_TOKEN_WRITE]);
+        job = match plan_token(&n) {
+            TokenOf::Environment(e) => job
+                .kvc(
+                    "environment",
+                    Y::str(e),
+                    "Plan environments need no reviewer: the role they assume can read, not change.",
+                )
+                .kv("permissions", perms),
+            TokenOf::Branch(b) => job.kvc(
+                "permissions",
+                perms,
+                &format!(
+                    "No GitHub environment: the {env} plan role trusts only jobs without one in runs of `{b}`,
+which no pull request is, and can read, not change."
+                ),
+            ),
+        };
+        job.kvc(
+            "defaults",
+            Y::map().kv("run", Y::map().kv("shell", Y::str("bash"))),
+            "bash -e -o pipefail: a failed plan is not hidden by the tee that logs it.",
+        )
+        .kv("steps", Y::Seq(steps))
+    }
+
     fn deploy(&self, env: Env) -> Y {
         let branch = env.branch().expect("cloud env");
         let n = Naming::for_domain(self.domain, env);
+        let dir = format!("infra/envs/{env}");
         let mut steps = Vec::new();
         let mut perms = vec![CONTENTS_READ, ID_TOKEN_WRITE];
         if env == Env::Prod {
@@ -464,28 +662,24 @@ impl Workflows<'_> {
             );
         }
         steps.push(checkout());
-        steps.push(
-            step("the checked mesh").kv("uses", uses(DOWNLOAD_ARTIFACT)).kv(
-                "with",
-                Y::map()
-                    .kv("name", Y::str(MESH_ARTIFACT))
-                    .kv("path", Y::str(DEPLOY_BIN_DIR)),
-            ),
-        );
-        steps.push(run(
-            "mesh is executable",
-            &format!("chmod +x {DEPLOY_BIN_DIR}/mesh\n{DEPLOY_BIN_DIR}/mesh --version\n"),
+        steps.extend(Self::mesh_binary());
+        steps.push(step("the saved plan").kv("uses", uses(DOWNLOAD_ARTIFACT)).kvc(
+            "with",
+            Y::map().kv("name", Y::str(plan_artifact(env))).kv("path", Y::str(&dir)),
+            "No run-id: the artifact of this run's plan job, the plan the approval was given for.",
         ));
         steps.push(self.aws_credentials(env, &n.github_deploy_role()));
         steps.push(self.setup_terraform());
-        steps.push(Self::tf("terraform init", env, "terraform init -input=false"));
-        steps.push(Self::tf("terraform validate", env, "terraform validate"));
         steps.push(Self::tf(
-            "terraform plan",
+            "terraform init with the plan's providers",
             env,
-            "terraform plan -input=false -out=tfplan",
+            &format!("cp {PLAN_LOCK_FILE} .terraform.lock.hcl\nterraform init -input=false -lockfile=readonly\n"),
         ));
-        steps.push(Self::tf("terraform apply", env, "terraform apply -input=false tfplan"));
+        steps.push(Self::tf(
+            "terraform apply of the saved plan",
+            env,
+            &format!("terraform apply -input=false {PLAN_FILE}"),
+        ));
         steps.push(run(
             "build the job specs, SQL and Glue runner",
             &format!("{DEPLOY_BIN_DIR}/mesh build --env {env}"),
@@ -496,11 +690,15 @@ impl Workflows<'_> {
         ));
         let job = Y::map()
             .kv("name", Y::str(format!("deploy {env}")))
-            .kv("needs", Y::str("check"))
+            .kvc(
+                "needs",
+                Y::strs(["check", "plan"]),
+                "After the plan: the approval below is asked once the plan is in the plan job's summary.",
+            )
             .kv("runs-on", Y::str(RUNNER))
             .kvc(
                 "environment",
-                Y::str(Naming::for_domain(self.domain, env).github_deploy_environment()),
+                Y::str(n.github_deploy_environment()),
                 &format!("The `{env}` GitHub environment: its protection rules gate this job, and the AWS role\ntrusts only tokens of this environment."),
             )
             .kv("permissions", permissions(&perms))
@@ -512,7 +710,7 @@ impl Workflows<'_> {
             .kvc(
                 "steps",
                 Y::Seq(steps),
-                "Terraform first, then the artifacts: a job spec is uploaded only once the Glue job that\nreads it exists, and each upload is one PUT (the runner last) of a versioned spec.",
+                "The saved plan, never a fresh one: Terraform refuses it if the state changed since the plan\n(\"Saved plan is stale\"), so what was approved is what is applied, or nothing. Terraform first,\nthen the artifacts: a job spec is uploaded only once the Glue job that reads it exists, and\neach upload is one PUT (the runner last) of a versioned spec.",
             );
         Y::map()
             .kv("name", Y::str(format!("deploy-{env}")))
@@ -525,7 +723,13 @@ impl Workflows<'_> {
                 "One deploy of an environment at a time, never cancelled halfway: the S3 state backend\nhas no lock table.",
             )
             .kvc("permissions", Y::map(), "Nothing by default: each job asks for what it needs.")
-            .kv("jobs", Y::map().kv("check", self.check_job()).kv("deploy", job))
+            .kv(
+                "jobs",
+                Y::map()
+                    .kv("check", self.check_job())
+                    .kv("plan", self.deploy_plan_job(env))
+                    .kv("deploy", job),
+            )
     }
 }
 

@@ -105,6 +105,8 @@ fn snapshot_of_a_domain_repositorys_own_ci() {
     let (_dir, d) = other_domain();
     let git = workflows::render(&d, &git_source()).unwrap();
     insta::assert_snapshot!("other_domain__ci.yml", &git.files[0].contents);
+    let prod = git.files.iter().find(|f| f.path.ends_with("deploy-prod.yml")).unwrap();
+    insta::assert_snapshot!("other_domain__deploy-prod.yml", &prod.contents);
 }
 
 #[test]
@@ -187,6 +189,142 @@ fn check_security(docs: &[(String, Value)]) {
     }
 }
 
+/// A plan job shows both plans as its job summary: `mesh plan` of its environment in
+/// Markdown and the text of the saved Terraform plan, written to `$GITHUB_STEP_SUMMARY`.
+fn check_plan_summary(job: &Value, env: Env) {
+    let tf_dir = format!("infra/envs/{env}");
+    let plan = position(job, "saves a Terraform plan", |s| {
+        run_of(s).starts_with("terraform plan ") && run_of(s).contains(" -out=tfplan")
+    });
+    assert_eq!(steps(job)[plan]["working-directory"], tf_dir.as_str());
+    assert!(
+        run_of(&steps(job)[plan]).contains("terraform show -no-color tfplan | tee tfplan.txt"),
+        "the plan's text is logged and kept for the summary"
+    );
+    let mesh = position(job, "runs mesh plan", |s| {
+        run_of(s).contains(&format!(
+            "mesh plan --env {env} --format markdown | tee {tf_dir}/mesh-plan.md"
+        ))
+    });
+    let summary = position(job, "writes the job summary", |s| {
+        run_of(s).contains(">> \"$GITHUB_STEP_SUMMARY\"")
+    });
+    let text = run_of(&steps(job)[summary]);
+    assert_eq!(steps(job)[summary]["working-directory"], tf_dir.as_str());
+    assert!(
+        text.contains("cat mesh-plan.md") && text.contains("tfplan.txt"),
+        "{text}"
+    );
+    assert!(
+        plan < summary && mesh < summary,
+        "the summary is written after both plans"
+    );
+}
+
+/// The deploy job applies the plan its run's plan job saved and showed, never a fresh one:
+/// it needs the plan job, downloads that job's artifact from this run (no `run-id`, so no
+/// other run's plan), into the directory Terraform runs in, and applies that file; no
+/// `terraform plan` runs in it. The plan job plans with the read-only role before any
+/// approval and uploads exactly the file the deploy job applies.
+fn check_applies_the_saved_plan(d: &Domain, w: &Value, env: Env) {
+    let n = Naming::for_domain(d, env);
+    let account = &d.accounts[&env];
+    let tf_dir = format!("infra/envs/{env}");
+    let deploy = &w["jobs"]["deploy"];
+    let plan_job = &w["jobs"]["plan"];
+    assert!(plan_job.is_object(), "deploy-{env} has no plan job");
+    let needs: Vec<&str> = match &deploy["needs"] {
+        Value::String(s) => vec![s.as_str()],
+        Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+        other => panic!("deploy-{env}: needs {other}"),
+    };
+    assert!(
+        needs.contains(&"plan"),
+        "deploy-{env}: the deploy job does not wait for the plan: {needs:?}"
+    );
+    assert_eq!(plan_job["needs"], "check");
+    // The approval is asked after the plan: the plan job is outside the deploy environment.
+    assert_ne!(
+        plan_job["environment"],
+        env.as_str(),
+        "deploy-{env}: the plan waits for the approval"
+    );
+    if env == Env::Prod {
+        assert!(
+            plan_job["environment"].is_null(),
+            "the prod plan role trusts no environment"
+        );
+    }
+    let plan_role = format!("arn:aws:iam::{account}:role/{}", n.github_plan_role());
+    let creds = position(plan_job, "assumes the plan role", |s| {
+        s["with"]["role-to-assume"] == plan_role.as_str()
+    });
+    for s in steps(plan_job) {
+        let role = s["with"]["role-to-assume"].as_str().unwrap_or("");
+        assert!(role.is_empty() || role == plan_role, "deploy-{env}/plan assumes {role}");
+    }
+    check_plan_summary(plan_job, env);
+    let plan = position(plan_job, "saves a Terraform plan", |s| {
+        run_of(s).starts_with("terraform plan ")
+    });
+    let upload = position(plan_job, "uploads the saved plan", |s| {
+        s["uses"].as_str().unwrap_or("").starts_with("actions/upload-artifact@")
+    });
+    assert!(creds < plan && plan < upload);
+    let artifact = steps(plan_job)[upload]["with"]["name"].as_str().unwrap().to_string();
+    let uploaded: Vec<&str> = steps(plan_job)[upload]["with"]["path"]
+        .as_str()
+        .unwrap()
+        .lines()
+        .collect();
+    assert!(uploaded.contains(&format!("{tf_dir}/tfplan").as_str()), "{uploaded:?}");
+    assert!(
+        uploaded.contains(&format!("{tf_dir}/tfplan.lock.hcl").as_str()),
+        "{uploaded:?}"
+    );
+    assert_eq!(steps(plan_job)[upload]["with"]["if-no-files-found"], "error");
+
+    for s in steps(deploy) {
+        assert!(
+            !run_of(s).contains("terraform plan"),
+            "deploy-{env}: the deploy job makes a fresh plan: {}",
+            run_of(s)
+        );
+    }
+    let download = position(deploy, "downloads the saved plan", |s| {
+        s["uses"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("actions/download-artifact@")
+            && s["with"]["name"] == artifact.as_str()
+    });
+    let with = steps(deploy)[download]["with"].as_object().unwrap();
+    assert!(
+        !with.contains_key("run-id") && !with.contains_key("github-token") && !with.contains_key("pattern"),
+        "deploy-{env}: the plan may come from another run: {with:?}"
+    );
+    assert_eq!(with["path"], tf_dir.as_str(), "the plan lands where Terraform runs");
+    let init = position(deploy, "initialises Terraform", |s| {
+        run_of(s).contains("terraform init")
+    });
+    assert!(
+        run_of(&steps(deploy)[init]).contains("cp tfplan.lock.hcl .terraform.lock.hcl")
+            && run_of(&steps(deploy)[init]).contains("-lockfile=readonly"),
+        "deploy-{env}: the providers of the plan are installed"
+    );
+    let apply = position(deploy, "applies", |s| run_of(s).contains("terraform apply"));
+    assert_eq!(
+        run_of(&steps(deploy)[apply]).trim(),
+        "terraform apply -input=false tfplan",
+        "deploy-{env}: apply the saved plan file, nothing else"
+    );
+    assert_eq!(steps(deploy)[apply]["working-directory"], tf_dir.as_str());
+    let creds = position(deploy, "assumes the deploy role", |s| {
+        s["with"]["role-to-assume"] == format!("arn:aws:iam::{account}:role/{}", n.github_deploy_role()).as_str()
+    });
+    assert!(download < init && creds < init && init < apply);
+}
+
 /// Deploys and plans as the model says: per environment, its branch, role, versions and paths.
 fn check_deploys(d: &Domain, docs: &[(String, Value)], source: &MeshSource) {
     let ci = doc(docs, "ci.yml");
@@ -203,7 +341,7 @@ fn check_deploys(d: &Domain, docs: &[(String, Value)], source: &MeshSource) {
             env.as_str(),
             "deploy-{env} runs in its GitHub environment"
         );
-        assert_eq!(job["needs"], "check");
+        check_applies_the_saved_plan(d, w, env);
         let role = format!("arn:aws:iam::{account}:role/{}", n.github_deploy_role());
         let creds = position(job, "assumes the deploy role", |s| {
             s["with"]["role-to-assume"] == role.as_str()
@@ -216,10 +354,8 @@ fn check_deploys(d: &Domain, docs: &[(String, Value)], source: &MeshSource) {
             steps(job)[tf]["with"]["terraform_version"],
             d.versions.terraform.as_str()
         );
-        let plan = position(job, "plans", |s| run_of(s).starts_with("terraform plan"));
         let apply = position(job, "applies", |s| run_of(s).starts_with("terraform apply"));
         assert_eq!(steps(job)[apply]["working-directory"], tf_dir.as_str());
-        assert_eq!(steps(job)[plan]["working-directory"], tf_dir.as_str());
         let build = position(job, "builds", |s| {
             run_of(s).contains(&format!("mesh build --env {env}"))
         });
@@ -227,8 +363,8 @@ fn check_deploys(d: &Domain, docs: &[(String, Value)], source: &MeshSource) {
             run_of(s).contains(&format!("mesh deploy artifacts --env {env}"))
         });
         assert!(
-            creds < plan && plan < apply && apply < build && build < upload,
-            "deploy-{env}: credentials, plan, apply, build, upload must run in that order"
+            creds < apply && apply < build && build < upload,
+            "deploy-{env}: credentials, apply, build, upload must run in that order"
         );
         // A failed upload fails the job: nothing lets the step fail quietly.
         let up = &steps(job)[upload];
@@ -299,6 +435,7 @@ fn check_deploys(d: &Domain, docs: &[(String, Value)], source: &MeshSource) {
             s["with"]["role-to-assume"] == plan_role.as_str()
         });
         position(pj, "plans", |s| run_of(s).starts_with("terraform plan"));
+        check_plan_summary(pj, env);
         for s in steps(pj) {
             assert!(!run_of(s).contains("apply") && !run_of(s).contains("deploy"), "{s}");
         }
@@ -311,6 +448,18 @@ fn check_deploys(d: &Domain, docs: &[(String, Value)], source: &MeshSource) {
             "plans never use the deploy environment"
         );
     }
+    // Every pull request: the model plan against its base branch, with no AWS at all.
+    let mp = &ci["jobs"]["plan-model"];
+    assert_eq!(mp["if"], "github.event_name == 'pull_request'");
+    assert!(mp["permissions"]["id-token"].is_null(), "the model plan needs no AWS");
+    let s = position(mp, "plans the model against the base branch", |s| {
+        run_of(s).contains("mesh plan --against \"origin/$GITHUB_BASE_REF\" --format markdown")
+    });
+    assert!(run_of(&steps(mp)[s]).contains("\"$GITHUB_STEP_SUMMARY\""));
+    let co = position(mp, "checks out", |s| {
+        s["uses"].as_str().unwrap_or("").starts_with("actions/checkout@")
+    });
+    assert_eq!(steps(mp)[co]["with"]["fetch-depth"], 0, "the base branch is fetched");
     // The check job: the model's Rust toolchain, the render check and the binary handed over.
     for (name, w) in docs {
         let check = &w["jobs"]["check"];
@@ -342,31 +491,168 @@ fn the_example_workflows_are_secure_and_deploy_everything_per_environment() {
     check_deploys(&d, &docs, &MeshSource::Workspace);
 }
 
-/// Pull requests never reach prod in AWS either: prod's Terraform has no plan role (so no
-/// token of a pull request's workflow can read its configuration, state or key), dev and int
-/// keep theirs, read-only but for the state.
+/// The `sub` of the OIDC token GitHub gives `job` of workflow `w`: its environment's when it
+/// declares one, else the branch a push runs on, else `pull_request`.
+fn token_subjects(repo: &str, w: &Value, job: &Value) -> Vec<String> {
+    if let Some(e) = job["environment"].as_str() {
+        return vec![format!("repo:{repo}:environment:{e}")];
+    }
+    let mut subs = Vec::new();
+    for b in w["on"]["push"]["branches"].as_array().into_iter().flatten() {
+        subs.push(format!("repo:{repo}:ref:refs/heads/{}", b.as_str().unwrap()));
+    }
+    if !w["on"]["pull_request"].is_null() {
+        subs.push(format!("repo:{repo}:pull_request"));
+    }
+    subs
+}
+
+/// The `sub` each role of a rendered `github.tf` trusts, by role name.
+fn trusted_subjects(github_tf: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut role = None;
+    for line in github_tf.lines() {
+        let line = line.trim();
+        if let Some(name) = line.strip_prefix("name = \"") {
+            role = Some(name.trim_end_matches('"').to_string());
+        }
+        if let Some(sub) = line.strip_prefix("\"token.actions.githubusercontent.com:sub\" = \"") {
+            out.push((role.clone().unwrap(), sub.trim_end_matches('"').to_string()));
+        }
+    }
+    out
+}
+
+/// Pull requests never reach prod in AWS either. Every environment has a deploy role (trusting
+/// its GitHub environment) and a read-only plan role; prod's plan role trusts only jobs without
+/// an environment in runs of `main` (the deploy workflow's plan job), never a pull request's
+/// token nor any GitHub environment a pull request's workflow could name. And every role a
+/// generated job assumes trusts the token that job gets.
 #[test]
-fn prod_has_no_role_a_pull_request_can_assume() {
+fn every_job_can_assume_its_role_and_no_pull_request_a_prod_one() {
     let d = common::example_domain();
+    let repo = d.github_repository.clone().unwrap();
     let rendered = common::render_all(&d);
+    let docs = parse(&example());
+    let mut trusts = Vec::new();
     for env in Env::CLOUD {
         let github = rendered
             .files
             .iter()
             .find(|f| f.path == Path::new(&format!("envs/{env}/github.tf")))
             .unwrap();
-        let plan_role = Naming::for_domain(&d, env).github_plan_role();
-        let has_plan = github.contents.contains(&format!("name = \"{plan_role}\""));
-        assert_eq!(has_plan, env != Env::Prod, "{env}: plan role rendered = {has_plan}");
-        assert!(
-            !github.contents.contains(":environment:prod-plan"),
-            "{env}: a role trusts prod-plan tokens"
+        let n = Naming::for_domain(&d, env);
+        let subs = trusted_subjects(&github.contents);
+        let plan_sub = match env {
+            Env::Prod => format!("repo:{repo}:ref:refs/heads/main"),
+            _ => format!("repo:{repo}:environment:{env}-plan"),
+        };
+        assert_eq!(
+            subs,
+            vec![
+                (n.github_deploy_role(), format!("repo:{repo}:environment:{env}")),
+                (n.github_plan_role(), plan_sub),
+            ],
+            "{env}"
         );
-        if env != Env::Prod {
-            assert!(github.contents.contains("arn:aws:iam::aws:policy/ReadOnlyAccess"));
-            assert!(github.contents.contains("ReadNoObjectButTheState"));
-        } else {
-            assert!(!github.contents.contains("ReadOnlyAccess"), "{}", github.contents);
+        assert!(github.contents.contains("arn:aws:iam::aws:policy/ReadOnlyAccess"));
+        assert!(github.contents.contains("ReadNoObjectButTheStateAndTableMetadata"));
+        for (role, sub) in subs {
+            trusts.push((d.accounts[&env].clone(), role, sub));
+        }
+    }
+    let prod_account = &d.accounts[&Env::Prod];
+    for (name, w) in &docs {
+        for (job_name, job) in w["jobs"].as_object().unwrap() {
+            let subs = token_subjects(&repo, w, job);
+            for s in steps(job) {
+                let Some(arn) = s["with"]["role-to-assume"].as_str() else {
+                    continue;
+                };
+                let (account, role) = arn
+                    .strip_prefix("arn:aws:iam::")
+                    .and_then(|r| r.split_once(":role/"))
+                    .unwrap();
+                let trusted: Vec<&str> = trusts
+                    .iter()
+                    .filter(|(a, r, _)| a == account && r == role)
+                    .map(|(_, _, s)| s.as_str())
+                    .collect();
+                assert!(
+                    !trusted.is_empty() && subs.iter().all(|s| trusted.contains(&s.as_str())),
+                    "{name}/{job_name} assumes {role}, which trusts {trusted:?}, with a token of {subs:?}"
+                );
+            }
+        }
+    }
+    // No token of a pull request, whatever environment its workflow names, is trusted in prod.
+    for (account, role, sub) in &trusts {
+        if account == prod_account {
+            assert!(
+                !sub.ends_with(":pull_request") && !sub.contains(":environment:prod-plan"),
+                "{role}: {sub}"
+            );
+            assert!(
+                sub.ends_with(":environment:prod") || sub.ends_with(":ref:refs/heads/main"),
+                "{role}: {sub}"
+            );
+        }
+    }
+}
+
+/// What the plan role may read, evaluated with iam-rs: its inline policy over a stand-in for
+/// AWS's ReadOnlyAccess (every `s3:Get*`): the Terraform state and the Iceberg metadata files
+/// `mesh plan --env` loads, never a data file, a manifest, a raw file or a job's artifacts.
+#[test]
+fn the_plan_role_reads_the_state_and_table_metadata_but_no_data() {
+    use iam_rs::{Arn, Decision, IAMPolicy, IAMRequest, PolicyEvaluator, Principal, PrincipalId};
+    let d = common::example_domain();
+    for env in Env::CLOUD {
+        let n = Naming::for_domain(&d, env);
+        let arns = mesh_infra::policy::arns(&d, &n).unwrap();
+        let inline = mesh_infra::render::github_plan_policy(&n, &arns);
+        let read_only = serde_json::json!({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": ["s3:Get*", "s3:List*"], "Resource": "*"}]});
+        let evaluator = PolicyEvaluator::with_policies(vec![
+            IAMPolicy::from_json(&read_only.to_string()).unwrap(),
+            IAMPolicy::from_json(&inline.to_string()).unwrap(),
+        ]);
+        let role = arns.iam(&format!("role/{}", n.github_plan_role()));
+        let can_get = |bucket: String, key: &str| {
+            let req = IAMRequest::new(
+                Principal::Aws(PrincipalId::String(role.clone())),
+                "s3:GetObject",
+                Arn::parse(&arns.object(&bucket, key)).unwrap(),
+            );
+            evaluator.evaluate(&req).unwrap().decision == Decision::Allow
+        };
+        let curated = n.bucket(mesh_domain::BucketKind::Data(mesh_domain::Layer::Curated));
+        let refined = n.bucket(mesh_domain::BucketKind::Data(mesh_domain::Layer::Refined));
+        let raw = n.bucket(mesh_domain::BucketKind::Data(mesh_domain::Layer::Raw));
+        let artifacts = n.bucket(mesh_domain::BucketKind::Artifacts);
+        let meta = "pj01/iceberg/daily_sales/metadata/00003-6f1e.metadata.json";
+        assert!(can_get(artifacts.clone(), &n.terraform_state_key()), "{env}: the state");
+        assert!(can_get(curated.clone(), meta), "{env}: a curated table's metadata");
+        assert!(can_get(
+            refined.clone(),
+            "pj02/iceberg/orders_clean/metadata/00001-a.metadata.json"
+        ));
+        for (bucket, key) in [
+            (
+                curated.clone(),
+                "pj01/iceberg/daily_sales/data/sale_date_month=2026-11/00000-0.parquet",
+            ),
+            (curated.clone(), "pj01/iceberg/daily_sales/metadata/snap-1-1-a.avro"),
+            (curated.clone(), "pj01/iceberg/daily_sales/metadata/a-m0.avro"),
+            (raw.clone(), "pj01/sales_events/event_date=2026-11-27/part-00000.csv"),
+            (raw.clone(), meta),
+            (artifacts.clone(), "jobs/pj01/daily_sales.json"),
+            (artifacts.clone(), "terraform/other.tfstate"),
+        ] {
+            assert!(
+                !can_get(bucket.clone(), key),
+                "{env}: the plan role reads {bucket}/{key}"
+            );
         }
     }
 }
@@ -580,6 +866,54 @@ fn the_structure_checks_catch_broken_workflows() {
             "    environment: dev-plan\n    permissions:\n      pull-requests: write\n".into(),
         ),
         (
+            "a fresh plan in the deploy job",
+            prod,
+            "run: terraform apply -input=false tfplan".into(),
+            "run: terraform plan -input=false -out=tfplan && terraform apply -input=false tfplan".into(),
+        ),
+        (
+            "an apply without the saved plan",
+            prod,
+            "run: terraform apply -input=false tfplan".into(),
+            "run: terraform apply -input=false -auto-approve".into(),
+        ),
+        (
+            "the plan of another run",
+            prod,
+            "          name: plan-prod\n          path: infra/envs/prod\n".into(),
+            "          name: plan-prod\n          path: infra/envs/prod\n          run-id: \"1234\"\n".into(),
+        ),
+        (
+            "another artifact than the plan job's",
+            prod,
+            "          name: plan-prod\n          path: infra/envs/prod\n".into(),
+            "          name: plan-prod-previous\n          path: infra/envs/prod\n".into(),
+        ),
+        (
+            "the deploy does not wait for the plan",
+            prod,
+            "    needs: [check, plan]\n".into(),
+            "    needs: check\n".into(),
+        ),
+        (
+            "the plan waits for the approval",
+            prod,
+            "    name: plan prod\n    needs: check\n".into(),
+            "    name: plan prod\n    needs: check\n    environment: prod\n".into(),
+        ),
+        (
+            "the plan is not shown",
+            prod,
+            "} >> \"$GITHUB_STEP_SUMMARY\"".into(),
+            "} > /dev/null".into(),
+        ),
+        (
+            "the pull request's plan is not shown",
+            ci,
+            "mesh plan --env dev --format markdown".into(),
+            "mesh validate".into(),
+        ),
+        (
             "an unpinned action",
             prod,
             checkout.clone(),
@@ -614,6 +948,38 @@ fn the_structure_checks_catch_broken_workflows() {
         std::panic::set_hook(hook);
         assert!(caught.is_err(), "{what}: the structure checks did not notice");
     }
+}
+
+/// The deploy job applies the plan its own run's plan job saved and showed, in every
+/// environment; the deploy workflow before saved plans (plan and apply in the one approved
+/// job, so the approval came before any plan existed) fails the same check.
+#[test]
+fn the_deploy_applies_the_saved_plan_of_its_own_plan_job() {
+    let d = common::example_domain();
+    let docs = parse(&example());
+    for env in Env::CLOUD {
+        check_applies_the_saved_plan(&d, doc(&docs, &format!("deploy-{env}.yml")), env);
+    }
+    let before = Rendered {
+        files: vec![mesh_infra::RenderedFile {
+            path: ".github/workflows/deploy-prod.yml".into(),
+            contents: std::fs::read_to_string(
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/deploy-prod-before-saved-plans.yml"),
+            )
+            .unwrap(),
+            hcl: None,
+        }],
+        warnings: vec![],
+    };
+    let old = parse(&before);
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let caught = std::panic::catch_unwind(|| check_applies_the_saved_plan(&d, doc(&old, "deploy-prod.yml"), Env::Prod));
+    std::panic::set_hook(hook);
+    assert!(
+        caught.is_err(),
+        "a deploy that plans and applies in its approved job passed"
+    );
 }
 
 /// Every string the writer emits reads back unchanged in an independent parser, whatever it
