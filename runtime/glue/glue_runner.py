@@ -1218,6 +1218,7 @@ def input_table(spec: dict, inp: dict) -> str:
 _MESH_TYPES = {"bigint": "long", "timestamp_ntz": "timestamp", "timestamp": "timestamptz"}
 
 NOT_NULL_REASON = "is NULL but the column is declared nullable = false"
+TZ_OFFSET_HINT = ": it has a time zone offset, which a `timestamp` column (without zone) cannot keep; declare the column `timestamptz`"
 NOT_UTF8_REASON = "is not UTF-8 text"
 ROW_COLUMNS = ("__file", "__line", "__raw", "__line_reason")
 
@@ -1290,9 +1291,12 @@ def reason_sql(columns: list[dict]) -> str:
         typ = _sql_string(mesh_type(c["spark_type"]))
         valid = valid_text_sql(q, c["spark_type"])
         if valid != "true":
-            cases.append(
-                f"WHEN {q} IS NOT NULL AND NOT {valid} THEN named_struct('column', {name}, 'reason', concat('`', {echo_sql(q)}, '` is not a valid ', {typ}))"
-            )
+            reason = f"concat('`', {echo_sql(q)}, '` is not a valid ', {typ})"
+            if c["spark_type"] == "timestamp_ntz":
+                # Spark would drop the offset (12:00+05:00 becomes 12:00): both engines refuse it.
+                zoned = valid_text_sql(q, "timestamp")
+                reason = f"CASE WHEN {zoned} THEN concat({reason}, {_sql_string(TZ_OFFSET_HINT)}) ELSE {reason} END"
+            cases.append(f"WHEN {q} IS NOT NULL AND NOT {valid} THEN named_struct('column', {name}, 'reason', {reason})")
         if not c.get("nullable", True):
             cases.append(f"WHEN {q} IS NULL THEN named_struct('column', {name}, 'reason', {_sql_string(NOT_NULL_REASON)})")
     return "CASE " + " ".join(cases) + " END"

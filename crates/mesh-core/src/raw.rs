@@ -221,6 +221,10 @@ fn trimmed(text: &str) -> &str {
 }
 
 /// Parses one text value as the column's type; the error says what was expected.
+/// Why a `timestamp` value with a zone is refused (the runner gives the same reason).
+pub const TZ_OFFSET_HINT: &str =
+    ": it has a time zone offset, which a `timestamp` column (without zone) cannot keep; declare the column `timestamptz`";
+
 fn parse_text(text: &str, t: ColumnType) -> Result<Val<'_>, String> {
     let s = trimmed(text);
     let bad = || format!("`{}` is not a valid {t}", echo(text));
@@ -242,7 +246,11 @@ fn parse_text(text: &str, t: ColumnType) -> Result<Val<'_>, String> {
                 (d - epoch()).num_days() as i32
             }
         }),
-        ColumnType::Timestamp => Val::Ts(parse_timestamp(s, false).ok_or_else(bad)?),
+        ColumnType::Timestamp => Val::Ts(parse_timestamp(s, false).ok_or_else(|| match parse_timestamp(s, true) {
+            // Spark would drop the offset (12:00+05:00 becomes 12:00): both engines refuse it.
+            Some(_) => format!("{}{TZ_OFFSET_HINT}", bad()),
+            None => bad(),
+        })?),
         ColumnType::Timestamptz => Val::Ts(parse_timestamp(s, true).ok_or_else(bad)?),
         ColumnType::String | ColumnType::Binary => Val::Str(text),
     })
@@ -1602,6 +1610,17 @@ mod tests {
         );
         assert_eq!(parse_decimal("", 10, 2), None);
         assert_eq!(parse_decimal("-", 10, 2), None);
+    }
+
+    #[test]
+    fn a_zone_in_a_timestamp_column_is_refused_saying_why() {
+        for v in ["2026-12-31 12:00:00Z", "2026-12-31T12:00:00+05:00"] {
+            let e = parse_text(v, ColumnType::Timestamp).err().unwrap();
+            assert_eq!(e, format!("`{v}` is not a valid timestamp{TZ_OFFSET_HINT}"));
+            assert!(parse_text(v, ColumnType::Timestamptz).is_ok());
+        }
+        let e = parse_text("yesterday", ColumnType::Timestamp).err().unwrap();
+        assert_eq!(e, "`yesterday` is not a valid timestamp");
     }
 
     #[test]

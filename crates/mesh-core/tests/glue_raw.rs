@@ -290,6 +290,20 @@ const JSON_DAY1: &str = r#"{"id": 1, "qty": 5, "note": "plain", "price": "1.50",
 {"id": 9, "qty": 12, "note": "esc\"aped\nnewline", "price": "9.995", "ts": "2026-01-01T16:00:00", "flag": "no"}
 "#;
 
+/// Times with a zone in a `timestamp` column (Spark would drop the offset), a leap second (Spark
+/// refuses it) and a 300-character bad value (cut to 200 in the reason): rejected alike.
+const ZONED_CSV: &[u8] = b"id,qty,note,price,ts,flag
+20,1,zulu,1.00,2026-01-02 12:00:00Z,true
+21,1,offset,1.00,2026-01-02T12:00:00+05:00,true
+22,1,leap,1.00,2026-01-02 23:59:60,true
+23,123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890,long,1.00,2026-01-02 12:00:00,true
+";
+const ZONED_JSON: &[u8] = br#"{"id": 20, "ts": "2026-01-02 12:00:00Z"}
+{"id": 21, "ts": "2026-01-02T12:00:00+05:00"}
+{"id": 22, "ts": "2026-01-02 23:59:60"}
+{"id": 23, "qty": "123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890"}
+"#;
+
 /// The hostile files of a table, by path under its folder.
 fn hostile_files(json: bool) -> Vec<(&'static str, Vec<u8>)> {
     if json {
@@ -305,6 +319,7 @@ fn hostile_files(json: bool) -> Vec<(&'static str, Vec<u8>)> {
                 b"{\"id\": 12, \"qty\": 3, \"flag\": false}\n".to_vec(),
             ),
             ("day=notadate/part-0.json", b"{\"id\": 13}\n".to_vec()),
+            ("day=2026-01-02/part-2.json", ZONED_JSON.to_vec()),
         ]
     } else {
         vec![
@@ -320,6 +335,7 @@ fn hostile_files(json: bool) -> Vec<(&'static str, Vec<u8>)> {
                 b"id,qty,note,price,ts,flag\n12,3,ok,3.00,2026-01-02 00:00:00,false\n".to_vec(),
             ),
             ("day=notadate/part-0.csv", b"id,qty,note,price,ts,flag\n13,,,,,\n".to_vec()),
+            ("day=2026-01-02/part-2.csv", ZONED_CSV.to_vec()),
         ]
     }
 }
