@@ -1512,35 +1512,207 @@ def check_parquet_nulls(df, inp: dict) -> None:
         raise JobFailed(f"reading {inp['reference']}: {bad['file']}: column `{column}` holds NULLs but is declared nullable = false")
 
 
-def read_input(spark, spec: dict, inp: dict, run_id: str, path: str | None = None, location: str | None = None, files: list[str] | None = None):
+def read_input(
+    spark,
+    spec: dict,
+    inp: dict,
+    run_id: str,
+    path: str | None = None,
+    location: str | None = None,
+    files: list[str] | None = None,
+    files_read: dict[str, int] | None = None,
+):
     """One input as a DataFrame. Raw tables are read from their files with the declared schema
     and bad-row policy, as meshkit reads them (`read_raw_text`); Iceberg tables through the
     catalog. `path`, a Parquet copy of the input, replaces both (the differential tests feed
     every engine the same Parquet files); `location` replaces a raw table's folder; `files`
-    (URIs under it) reads only those. A raw table with no folder yet has no rows."""
+    (URIs under it) reads only those. A raw table with no folder yet has no rows. `files_read`
+    gets the number of raw files read under the input's reference."""
     if path:
         return spark.read.parquet(path)
     fmt = inp["format"]
     location = location or inp["location"]
     if fmt == "iceberg":
         return spark.table(input_table(spec, inp))
-    empty = lambda: spark.createDataFrame([], schema_ddl(inp["columns"]))  # noqa: E731
-    if files is not None and not files:
-        return empty()
     if files is None:
-        if not path_exists(spark, location):
-            return empty()
-        listed = list_raw_files(spark, location)
-        if not listed:
-            return empty()
-        paths = [glob_escape(f["uri"]) for f in listed]
-    else:
-        paths = [glob_escape(f) for f in files]
+        files = [f["uri"] for f in list_raw_files(spark, location)]
+    if files_read is not None:
+        files_read[inp["reference"]] = len(files)
+    if not files:
+        return spark.createDataFrame([], schema_ddl(inp["columns"]))
+    paths = [glob_escape(f) for f in files]
     if fmt == "parquet":
         df = spark.read.schema(schema_ddl(inp["columns"])).format("parquet").option("basePath", location).load(paths)
         check_parquet_nulls(df, inp)
         return df
     return read_raw_text(spark, spec, inp, run_id, location, paths)
+
+
+# --------------------------------------------------------------------------- raw files a query scans
+# meshkit's raw scans leave out the files whose partition folders cannot match the query's
+# filters on partition columns, and its bad-row policy and `files_read` cover the files its scans
+# selected (mesh_core::raw_table): a one-day run of a 30-day table reads one day, not the whole
+# table. The runner asks Spark's planner the same question before it reads a row: the job's query
+# is planned over unchecked views of the raw folders, and each file-source scan's statically
+# selected partitions name the files it would read.
+
+PROBE_OPTION = "mesh_probe_input"
+HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
+
+
+def _seq(seq) -> list:
+    return [seq.apply(i) for i in range(seq.size())]
+
+
+def _plan_nodes(root) -> list:
+    """Every node of a logical or physical plan, subqueries included, and the plans that adaptive
+    execution and exchange or subquery reuse hold outside `children`."""
+    out, stack = [], [root]
+    while stack:
+        node = stack.pop()
+        out.append(node)
+        name = node.getClass().getSimpleName()
+        if name == "AdaptiveSparkPlanExec":
+            stack.append(node.executedPlan())
+        elif name in ("ReusedExchangeExec", "ReusedSubqueryExec"):
+            stack.append(node.child())
+        stack.extend(_seq(node.children()))
+        stack.extend(_seq(node.subqueries()))
+    return out
+
+
+def _probe_input(relation) -> str | None:
+    """The input a probe relation stands for (`qualified`), None for any other relation."""
+    if relation.getClass().getSimpleName() != "HadoopFsRelation":
+        return None
+    found = relation.options().get(PROBE_OPTION)
+    return found.get() if found.isDefined() else None
+
+
+def _root_path(spark, location: str) -> str:
+    """A folder's path as its listings give their files' paths (no scheme)."""
+    jvm = spark.sparkContext._jvm
+    root = jvm.org.apache.hadoop.fs.Path(location)
+    fs = root.getFileSystem(spark._jsparkSession.sessionState().newHadoopConf())
+    return fs.makeQualified(root).toUri().getPath()
+
+
+def _unplaced_folders(probe, base: str) -> tuple[set[str], int]:
+    """The partition folders (paths under the table's folder) whose value of a partition column
+    is not of the column's type, and the number of partition folders. meshkit keeps such a
+    folder's files whatever the filter: only their rows can say where they belong (and they
+    meet the bad-row policy)."""
+    partitions = probe._jdf.queryExecution().analyzed().relation().location().partitionSpec()
+    names = [f.name() for f in partitions.partitionColumns().fields()]
+    folders = _seq(partitions.partitions())
+    out = set()
+    for pp in folders:
+        rel = relative_file(base, pp.path().toUri().getPath())
+        if rel is None:
+            continue
+        texts = dict(p.split("=", 1) for p in rel.split("/") if "=" in p)
+        values = pp.values()
+        if any(values.isNullAt(i) and texts.get(n) != HIVE_NULL for i, n in enumerate(names)):
+            out.add(rel)
+    return out, len(folders)
+
+
+def scanned_raw_files(
+    spark, spec: dict, sql_text: str, params: dict[str, str], run_id: str, paths: dict[str, str] | None = None, skip=()
+) -> dict[str, list[str]]:
+    """The files (URIs) the job's query scans of each partitioned raw input read whole (not one
+    of `skip`, the incremental inputs, nor one replaced by a Parquet copy in `paths`), by
+    `qualified` name: the files of the partitions its scans select, plus those of folders whose
+    partition value is not of the column's type. The query, its parameters bound as the run binds
+    them, is planned over views of the folders with the declared schema (partition columns typed
+    as declared, from the folders); no file is read, the folders are listed. An input missing from
+    the result is read in full, as today: one the plan does not show every scan of (the query
+    does not read it, or a plan shape not recognised here), or every input when the query cannot
+    be planned over the views (the real run then reports the error)."""
+    candidates = {
+        inp["qualified"]: inp
+        for inp in spec["inputs"]
+        if inp["format"] != "iceberg" and partition_columns(inp) and inp["reference"] not in skip and not (paths or {}).get(inp["qualified"])
+    }
+    if not candidates:
+        return {}
+    conf = "spark.sql.sources.validatePartitionColumns"
+    before = spark.conf.get(conf, "true")
+    # A folder value not of the column's type becomes NULL instead of failing the listing;
+    # its files are kept (`_unplaced_folders`), as meshkit keeps them.
+    spark.conf.set(conf, "false")
+    selected: dict[str, list[str]] = {}
+    try:
+        views, probes = {}, {}
+        for inp in spec["inputs"]:
+            q = inp["qualified"]
+            path = (paths or {}).get(q)
+            if path:
+                df = spark.read.parquet(path)
+            elif inp["format"] == "iceberg":
+                df = spark.table(input_table(spec, inp))
+            elif path_exists(spark, inp["location"]):
+                df = (
+                    spark.read.format(inp["format"])
+                    .schema(schema_ddl(inp["columns"]))
+                    .option("basePath", inp["location"])
+                    .option(PROBE_OPTION, q)
+                    .load(glob_escape(inp["location"]))
+                )
+                probes[q] = df
+            else:
+                df = spark.createDataFrame([], schema_ddl(inp["columns"]))
+            views[q] = view_name(q)
+            df.createOrReplaceTempView(views[q])
+        qe = transform(spark, spec, sql_text, params, views)._jdf.queryExecution()
+        relations: dict[str, int] = {}
+        for node in _plan_nodes(qe.optimizedPlan()):
+            if node.getClass().getSimpleName() == "LogicalRelation":
+                q = _probe_input(node.relation())
+                if q:
+                    relations[q] = relations.get(q, 0) + 1
+        scans: dict[str, list] = {}
+        for node in _plan_nodes(qe.executedPlan()):
+            if node.getClass().getSimpleName() == "FileSourceScanExec":
+                q = _probe_input(node.relation())
+                if q:
+                    scans.setdefault(q, []).append(node)
+        for q, inp in candidates.items():
+            if q not in probes:
+                continue  # no folder: no files
+            found = scans.get(q, [])
+            if not relations.get(q):
+                # As meshkit: an input no scan selects files of is read whole.
+                log("raw input scan", spec, run_id, table=inp["reference"], files="all", why="the query's plan scans none of its files")
+                continue
+            if len(found) < relations[q]:
+                log("raw input scan", spec, run_id, table=inp["reference"], files="all", why="a plan shape the runner does not know: some of its reads show no file scan")
+                continue
+            base = _root_path(spark, inp["location"])
+            unplaced, folders = _unplaced_folders(probes[q], base)
+            chosen: set[str] = set()
+            whole = False
+            for scan in found:
+                parts = list(scan.selectedPartitions())
+                whole = whole or len(parts) >= folders
+                for pd in parts if not whole else []:
+                    for f in _seq(pd.files()):
+                        rel = relative_file(base, f.getPath().toUri().getPath())
+                        if rel is not None:
+                            chosen.add(rel)
+            if whole:
+                log("raw input scan", spec, run_id, table=inp["reference"], files="all", why="the query's scans select every partition")
+                continue
+            listed = list_raw_files(spark, inp["location"])
+            keep = [f["uri"] for f in listed if f["path"] in chosen or f["path"].rpartition("/")[0] in unplaced]
+            log("raw input scan", spec, run_id, table=inp["reference"], files="pruned", files_listed=len(listed), files_selected=len(keep))
+            selected[q] = keep
+    except Exception as e:  # noqa: BLE001 - the real run reports the query's error
+        log("raw input scan", spec, run_id, level="warn", files="all", why=f"the query could not be planned over the raw folders: {str(e)[:1000]}")
+        return {}
+    finally:
+        spark.conf.set(conf, before)
+    return selected
 
 
 def table_snapshots(spark, table: str) -> tuple[list[dict], int | None]:
@@ -1611,14 +1783,16 @@ def list_raw_files(spark, location: str) -> list[dict]:
     return sorted(out, key=lambda f: f["path"])
 
 
-def read_raw_increment(spark, spec: dict, inp: dict, key: str, state: JobState, run_id: str, run_ms: int):
+def read_raw_increment(
+    spark, spec: dict, inp: dict, key: str, state: JobState, run_id: str, run_ms: int, files_read: dict[str, int] | None = None
+):
     """The files of a raw input not yet processed by this job; the advanced bookmark (the run's
     time `run_ms` capping modification times) goes into `state`, to be committed with the
     result. A processed file that changed since fails the run, naming it."""
     bookmark = parse_bookmark_at(state.get(key), key)
     listed = list_raw_files(spark, inp["location"])
     new = select_new_files(bookmark, listed)
-    df = read_input(spark, spec, inp, run_id, files=[f["uri"] for f in new])
+    df = read_input(spark, spec, inp, run_id, files=[f["uri"] for f in new], files_read=files_read)
     read = [{k: f[k] for k in ("path", "size", "modified_ms")} for f in new]
     state.set(key, encode_bookmark(advance_bookmark(bookmark, read, run_ms)))
     log(
@@ -1675,16 +1849,27 @@ def read_iceberg_increment(spark, spec: dict, inp: dict, key: str, state: JobSta
 
 
 def register_inputs(
-    spark, spec: dict, run_id: str, paths: dict[str, str] | None = None, state: JobState | None = None, run_ms: int | None = None
+    spark,
+    spec: dict,
+    run_id: str,
+    paths: dict[str, str] | None = None,
+    state: JobState | None = None,
+    run_ms: int | None = None,
+    query: tuple[str, dict[str, str]] | None = None,
+    files_read: dict[str, int] | None = None,
 ) -> dict[str, str]:
     """Registers every input as a temporary view; returns `database.table` -> view name.
     With `state`, incremental inputs yield only what this job has not processed yet; `run_ms`
     is the run's time in ms since the epoch (raw bookmarks count no file as modified after it;
-    the time inputs are registered when not given)."""
+    the time inputs are registered when not given). With `query` (the job's SQL and its bound
+    parameters), the other raw inputs are read only in the files its scans select
+    (`scanned_raw_files`). `files_read` gets the raw files read per input reference."""
     views = {}
     bookmarks = (spec.get("incremental") or {}).get("bookmarks", {})
     if run_ms is None:
         run_ms = int(time.time() * 1000)
+    incremental = set(bookmarks) if state is not None else set()
+    scanned = scanned_raw_files(spark, spec, query[0], query[1], run_id, paths, incremental) if query else {}
     for inp in spec["inputs"]:
         path = (paths or {}).get(inp["qualified"])
         key = bookmarks.get(inp["reference"])
@@ -1692,9 +1877,9 @@ def register_inputs(
             if inp["format"] == "iceberg":
                 df = read_iceberg_increment(spark, spec, inp, key, state, run_id)
             else:
-                df = read_raw_increment(spark, spec, inp, key, state, run_id, run_ms)
+                df = read_raw_increment(spark, spec, inp, key, state, run_id, run_ms, files_read)
         else:
-            df = read_input(spark, spec, inp, run_id, path)
+            df = read_input(spark, spec, inp, run_id, path, files=scanned.get(inp["qualified"]), files_read=files_read)
         name = view_name(inp["qualified"])
         df.createOrReplaceTempView(name)
         views[inp["qualified"]] = name
@@ -2021,7 +2206,6 @@ def run_one(spark, spec: dict, sql_text: str, params: dict[str, str], run_id: st
     at = at or run_at(params)
     # The run's time caps raw files' modification times in bookmarks, as in mesh run.
     run_ms = int(at.replace(tzinfo=dt.timezone.utc).timestamp() * 1000)
-    views = register_inputs(spark, spec, run_id, paths, state, run_ms)
     params = dict(params)
     if not tr:
         # `${run_date}` of a job that is not time-range: the run's date unless it was given.
@@ -2033,6 +2217,10 @@ def run_one(spark, spec: dict, sql_text: str, params: dict[str, str], run_id: st
         state.set(tr["intervals_key"], done)
         window = (start, end, label)
         log("interval", spec, run_id, interval=label, interval_start=params["interval_start"], interval_end=params["interval_end"])
+    # Inputs are read once the parameters are bound: the query's scans, planned with them,
+    # choose the raw files read and checked (scanned_raw_files).
+    files_read: dict[str, int] = {}
+    views = register_inputs(spark, spec, run_id, paths, state, run_ms, (sql_text, params), files_read)
     df = transform(spark, spec, sql_text, params, views)
     # A copy-on-write MERGE prunes the target's files with a subquery over its source, and Spark
     # refuses that subquery when the source's plan is not deterministic (raw reads name each
@@ -2048,6 +2236,7 @@ def run_one(spark, spec: dict, sql_text: str, params: dict[str, str], run_id: st
     props = state.changed() if state else {}
     stmts = interval_write_statements(spec, window[0], window[1]) if window else write_statements(spec)
     report = {"rows_written": rows, "checks": checks, "mode": spec["write"]["mode"]}
+    report["files_read"] = sum(files_read.values())
     if window:
         report["interval"] = window[2]
     mode = spec["write"]["mode"]

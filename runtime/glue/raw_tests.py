@@ -8,7 +8,13 @@ crates/mesh-core/tests/glue_raw.rs, which compares what this writes with what me
   folder at the run's time, the bookmark carried from one committed run to the next as the
   output table's summary would carry it; per run the table's rows, the bookmark, or the error.
 
+With `--one-day` (Spark + Iceberg 1.10, `jars` in the manifest), each step runs a job through
+the runner's real entry point, `glue_runner.main`, on a Hadoop catalog standing in for Glue's,
+over a copy of the raw folder as it was when meshkit ran the step; per step the error, the
+`files_read` of the run's report and the output table's rows.
+
     python raw_tests.py MANIFEST
+    python raw_tests.py --one-day MANIFEST
 """
 
 from __future__ import annotations
@@ -96,5 +102,47 @@ def main(path: str) -> int:
     return 0
 
 
+def one_day(path: str) -> int:
+    import contextlib
+    import io
+
+    import iceberg_tests as it
+
+    m = json.load(open(path))
+    os.makedirs(m["workdir"], exist_ok=True)
+    spark = it.session(m)
+    catalog = it.hadoop_catalog(m)
+    for spec in m["specs"].values():
+        it.create_like_terraform(spark, spec)
+    result = {"steps": []}
+    for k, step in enumerate(m["steps"]):
+        spec = json.loads(json.dumps(m["specs"][step["job"]]))
+        for inp in spec["inputs"]:
+            inp["location"] = step["location"]
+        spec_path = os.path.join(m["workdir"], f"step{k}.json")
+        with open(spec_path, "w") as f:
+            json.dump(spec, f)
+        args = ["--job-spec", spec_path, "--JOB_RUN_ID", f"day-{k}", "--run_at", m["at"], *step["args"]]
+        logs, error = io.StringIO(), None
+        with contextlib.redirect_stderr(logs):
+            try:
+                gr.main(args, catalog=catalog)
+            except gr.JobFailed as e:
+                error = str(e)
+        events = [json.loads(line) for line in logs.getvalue().splitlines() if line.startswith("{")]
+        done = [e for e in events if e["event"] in ("job committed", "nothing to commit")]
+        scans = [{k: v for k, v in e.items() if k not in ("ts", "env", "project", "run_id")} for e in events if e["event"] == "raw input scan"]
+        rows = rows_as_text(spark.table(gr.target_name(spec)))
+        result["steps"].append({"error": error, "files_read": done[-1]["files_read"] if done else None, "rows": rows, "scans": scans})
+        outcome = f"failed: {error.splitlines()[0]}" if error else f"{done[-1]['files_read']} files read, {len(rows)} rows"
+        print(f"ok   step {k} {step['job']} {' '.join(step['args'])}: {outcome}; scans {scans}")
+    with open(m["out"], "w") as f:
+        json.dump(result, f, indent=1)
+    spark.stop()
+    return 0
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "--one-day":
+        sys.exit(one_day(sys.argv[2]))
     sys.exit(main(sys.argv[1]))

@@ -11,11 +11,12 @@
 //!   processed file that grew or was rewritten is refused, naming it, never read twice; the
 //!   runner keeps the same rows and the same bookmark bytes as meshkit at every run.
 //!
-//! Also, meshkit only: the bad-row policy and `files_read` of a one-day run of a 30-day raw
-//! table cover that day's files.
+//! - partition pruning: the bad-row policy and `files_read` of a one-day run of a 30-day raw
+//!   table cover that day's files, on both engines (the runner's real entry point on Spark +
+//!   Iceberg, `raw_tests.py --one-day`).
 //!
-//! Needs `MESH_PYTHON` with pyspark (scripts/test.sh sets it). Without it the test fails; it
-//! never skips.
+//! Needs `MESH_PYTHON` with pyspark and `MESH_ICEBERG_JARS` (scripts/test.sh sets both).
+//! Without them the tests fail; they never skip.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -98,6 +99,15 @@ name = "hostile_ids"
 layer = "curated"
 columns = [{ name = "id", type = "long" }]
 
+[[tables]]
+name = "all_days"
+layer = "curated"
+columns = [
+  { name = "id", type = "long" },
+  { name = "amount", type = "decimal(12,2)" },
+  { name = "day", type = "date" },
+]
+
 [[jobs]]
 name = "events_copy"
 sql = "sql/events_copy.sql"
@@ -118,6 +128,13 @@ column = "day"
 grain = "day"
 
 [[jobs]]
+name = "all_days"
+sql = "sql/all_days.sql"
+inputs = ["raw.events"]
+output = "curated.all_days"
+mode = "overwrite"
+
+[[jobs]]
 name = "hostile_ids"
 sql = "sql/hostile_ids.sql"
 inputs = ["raw.csv_fail", "raw.csv_quarantine", "raw.json_fail", "raw.json_quarantine", "raw.parquet_fail", "raw.parquet_quarantine"]
@@ -128,8 +145,9 @@ mode = "overwrite"
     s
 }
 
-const SQL: [(&str, &str); 3] = [
+const SQL: [(&str, &str); 4] = [
     ("events_copy", "SELECT id, amount, day FROM f01_raw.events\n"),
+    ("all_days", "SELECT id, amount, day FROM f01_raw.events\n"),
     (
         "day_totals",
         "SELECT day, CAST(SUM(amount) AS DECIMAL(14, 2)) AS amount, COUNT(*) AS n\nFROM f01_raw.events\nWHERE day >= CAST('${interval_start}' AS DATE) AND day < CAST('${interval_end}' AS DATE)\nGROUP BY day\n",
@@ -689,15 +707,32 @@ async fn the_runner_reads_raw_tables_as_meshkit_does() {
     );
 }
 
-/// A one-day run of a 30-day raw table reads that day's files only: `files_read` is one, and
-/// a bad row in another day's file does not fail it (the policy covers what the query scans),
-/// while one in the day's own file does.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_one_day_run_reads_one_days_files() {
-    let lake = Lake::new().await;
-    let folder = lake.folder("events");
+/// The folder of `raw.events` at a step of the one-day test: thirty days of November.
+#[derive(Debug, Clone, Copy)]
+enum Days {
+    /// The 20th's file holds a bad `amount`.
+    BadTwentieth,
+    /// The same, and a folder whose `day` is not a date: meshkit keeps its file whatever the
+    /// filter (only its rows can say which day they belong to).
+    NotADate,
+    /// Every day's file is good.
+    Good,
+}
+
+/// One step of the one-day test: the job, its `run_date` (none: the job has no partition
+/// filter), the folder's state, and what both engines must do: read that many files, or fail
+/// with an error holding the text.
+struct DayStep {
+    job: &'static str,
+    run_date: Option<&'static str>,
+    folder: Days,
+    want: Result<usize, &'static str>,
+}
+
+fn stage_days(folder: &Path, days: Days) {
+    let _ = std::fs::remove_dir_all(folder);
     for day in 1..=30 {
-        let text = if day == 20 {
+        let text = if day == 20 && !matches!(days, Days::Good) {
             "id,amount\n1,not a number\n".to_string()
         } else {
             events_csv(day * 10..day * 10 + 3)
@@ -708,20 +743,147 @@ async fn a_one_day_run_reads_one_days_files() {
             None,
         );
     }
-    let now = chrono::Utc::now().naive_utc();
-    let r = lake
-        .run("day_totals", &[("run_date", "2026-11-05")], now, "one-day")
-        .await
+    if matches!(days, Days::NotADate) {
+        write(&folder.join("day=notadate/part-0.csv"), b"id,amount\n1,2.00\n", None);
+    }
+}
+
+/// A one-day run of a 30-day raw table reads that day's files only, on both engines:
+/// `files_read` is one, and a bad row in another day's file does not fail it (the policy covers
+/// what the query scans), while one in the day's own file does; a query without a partition
+/// filter reads and checks every file. The runner runs each step after meshkit, through its
+/// real entry point on Spark + Iceberg, over a copy of the folder as it was at that step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_day_run_reads_one_days_files() {
+    let lake = Lake::new().await;
+    let work = lake.dir.path().join("work");
+    let p = lake.project();
+    let folder = lake.folder("events");
+    // 2026-12-01T00:00:00Z: every day of November is complete.
+    let at_text = "2026-12-01T00:00:00Z";
+    let at = at_ms(T0 + 30 * 24 * HOUR);
+    let step = |job, run_date, folder, want| DayStep {
+        job,
+        run_date,
+        folder,
+        want,
+    };
+    let bad_amount = "day=2026-11-20/part-0.csv:2: column `amount`";
+    let plan = [
+        step("day_totals", Some("2026-11-05"), Days::BadTwentieth, Ok(1)),
+        step("day_totals", Some("2026-11-20"), Days::BadTwentieth, Err(bad_amount)),
+        step("all_days", None, Days::BadTwentieth, Err(bad_amount)),
+        step(
+            "day_totals",
+            Some("2026-11-05"),
+            Days::NotADate,
+            Err("day=notadate/part-0.csv:2: column `day`"),
+        ),
+        step("all_days", None, Days::Good, Ok(30)),
+    ];
+    let mut steps = Vec::new();
+    let mut specs = serde_json::Map::new();
+    for (
+        k,
+        DayStep {
+            job,
+            run_date,
+            folder: days,
+            want,
+        },
+    ) in plan.iter().enumerate()
+    {
+        stage_days(&folder, *days);
+        let copy = work.join(format!("days/step{k}"));
+        stage_days(&copy, *days);
+        let params: Vec<(&str, &str)> = run_date.iter().map(|d| ("run_date", *d)).collect();
+        let outcome = lake.run(job, &params, at, &format!("day-{k}")).await;
+        match (want, &outcome) {
+            (Ok(files), Ok(r)) => assert_eq!(r.files_read, *files, "step {k}: {r:?}"),
+            (Err(fragment), Err(e)) => assert!(e.contains(fragment), "step {k}: {e}"),
+            _ => panic!("step {k}: meshkit {outcome:?}, expected {want:?}"),
+        }
+        if k == 0 {
+            let r = outcome.as_ref().unwrap();
+            assert_eq!(r.rows_read, 3, "{r:?}");
+        }
+        // A job whose first run failed has no table yet: no rows (the runner's is created empty).
+        let rows = match lake.engine.load_table(p, lake.table(job)).await {
+            Ok(_) => lake.rows(job).await,
+            Err(_) => Vec::new(),
+        };
+        steps.push(json!({
+            "job": job, "location": format!("file://{}", copy.display()),
+            "args": run_date.iter().flat_map(|d| ["--run_date", *d]).collect::<Vec<_>>(),
+            "error": outcome.as_ref().err(),
+            "files_read": outcome.as_ref().ok().map(|r| r.files_read),
+            "rows": rows,
+        }));
+        if !specs.contains_key(*job) {
+            let mut spec = serde_json::to_value(mesh_core::artifacts::job_spec(
+                &lake.domain,
+                Env::Dev,
+                p,
+                p.job(job).unwrap(),
+            ))
+            .unwrap();
+            let sql = work.join(format!("sql/{job}.sql"));
+            std::fs::create_dir_all(sql.parent().unwrap()).unwrap();
+            std::fs::write(&sql, SQL.iter().find(|(j, _)| j == job).unwrap().1).unwrap();
+            spec["sql"]["uri"] = json!(format!("file://{}", sql.display()));
+            specs.insert(job.to_string(), spec);
+        }
+    }
+    assert_eq!(steps[0]["rows"], json!(["2026-11-05|153.75|3"]));
+    assert_eq!(steps[4]["rows"].as_array().unwrap().len(), 90);
+
+    let jars = std::env::var("MESH_ICEBERG_JARS").unwrap_or_else(|_| {
+        panic!("MESH_ICEBERG_JARS is not set: run scripts/test.sh, which builds the Spark + Iceberg jars")
+    });
+    let manifest = json!({
+        "workdir": work.join("spark"), "jars": jars, "at": at_text,
+        "specs": specs, "steps": steps, "out": work.join("one_day.json"),
+    });
+    let manifest_path = work.join("one_day_tests.json");
+    std::fs::write(&manifest_path, serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../runtime/glue/raw_tests.py");
+    let out = std::process::Command::new(python())
+        .arg(&script)
+        .arg("--one-day")
+        .arg(&manifest_path)
+        .output()
         .unwrap();
-    assert_eq!(r.files_read, 1, "{r:?}");
-    assert_eq!(r.rows_read, 3, "{r:?}");
-    assert_eq!(lake.rows("day_totals").await, ["2026-11-05|153.75|3"]);
-    let e = lake
-        .run("day_totals", &[("run_date", "2026-11-20")], now, "bad-day")
-        .await
-        .unwrap_err();
-    assert!(e.contains("day=2026-11-20/part-0.csv:2: column `amount`"), "{e}");
-    // A query without a partition filter reads (and checks) every day.
-    let all = lake.run("events_copy", &[], now, "all-days").await.unwrap_err();
-    assert!(all.contains("day=2026-11-20/part-0.csv:2"), "{all}");
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "raw_tests.py --one-day failed:\n{log}");
+    let runner: Value = serde_json::from_slice(&std::fs::read(work.join("one_day.json")).unwrap()).unwrap();
+    let mut mismatches = Vec::new();
+    for (k, (DayStep { job, run_date, .. }, want)) in plan.iter().zip(&steps).enumerate() {
+        let got = &runner["steps"][k];
+        let what = format!("step {k} ({job} {})", run_date.unwrap_or("unfiltered"));
+        match (plan[k].want, got["error"].as_str()) {
+            (Err(fragment), Some(e)) if e.contains(fragment) => {}
+            (Err(_), e) => mismatches.push(format!("{what}: runner {e:?}, meshkit {}", want["error"])),
+            (Ok(_), Some(e)) => mismatches.push(format!("{what}: the runner failed where meshkit succeeded: {e}")),
+            (Ok(_), None) if got["files_read"] != want["files_read"] => mismatches.push(format!(
+                "{what}: runner files_read {}, meshkit {}",
+                got["files_read"], want["files_read"]
+            )),
+            (Ok(_), None) => {}
+        }
+        if got["rows"] != want["rows"] {
+            mismatches.push(format!("{what}: runner rows {}, meshkit {}", got["rows"], want["rows"]));
+        }
+    }
+    assert!(mismatches.is_empty(), "{}\n\n{log}", mismatches.join("\n"));
+    eprintln!(
+        "{}",
+        log.lines()
+            .filter(|l| l.starts_with("ok"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
 }
