@@ -397,6 +397,12 @@ impl<'a> EnvRoot<'a> {
             b = b
                 .comment("checkov:skip=CKV_AWS_144:single-region domain; durability comes from S3 and versioning")
                 .comment("checkov:skip=CKV2_AWS_62:jobs are scheduled by pipelines, not triggered by object events");
+            b = b.block(
+                Block::new("lifecycle", &[])
+                    .comment("The domain's data (in artifacts, the Terraform state): a change that would destroy or")
+                    .comment("replace the bucket (a new domain_abbr renames it) fails the plan.")
+                    .attr("prevent_destroy", Expr::Bool(true)),
+            );
         }
         body.push_block(b);
         body.push_block(
@@ -600,8 +606,17 @@ impl<'a> EnvRoot<'a> {
                 .block(sd)
                 .block(
                     Block::new("lifecycle", &[])
-                        .comment("The runtime owns the table after creation: it sets the partition spec and sort")
-                        .comment("order and commits snapshots, which change these attributes.")
+                        .comment(
+                            "Destroying the catalog entry loses the table's snapshots (its files stay, orphaned) and",
+                        )
+                        .comment(
+                            "re-creating it makes an empty table: a change that would destroy or replace this block's",
+                        )
+                        .comment("table (a new domain_abbr renames its database) fails the plan. Only while the block")
+                        .comment("exists: a table removed from the model or given another address is not covered.")
+                        .comment("The runtime owns the table after creation: it sets the partition spec and sort order")
+                        .comment("and commits snapshots, which change the ignored attributes.")
+                        .attr("prevent_destroy", Expr::Bool(true))
                         .attr(
                             "ignore_changes",
                             Expr::List(vec![

@@ -545,3 +545,77 @@ fn projects_without_pipelines_or_schedules_get_no_orchestration_roles() {
     let report = mesh_infra::iam_check::check(&d, dir.path(), &[Env::Dev]).unwrap();
     assert!(report.passed(), "{report}");
 }
+
+fn prevents_destroy(b: &Block) -> bool {
+    b.body().blocks().any(|l| {
+        l.kind() == "lifecycle"
+            && l.body()
+                .attributes()
+                .any(|(k, v)| k == "prevent_destroy" && *v == Expr::Bool(true))
+    })
+}
+
+/// Every Iceberg table and every bucket holding data or the Terraform state carries
+/// `lifecycle { prevent_destroy = true }`, so a change that would destroy or replace one (a
+/// new domain_abbr) fails `terraform plan`; raw Hive tables (a schema Terraform re-creates,
+/// their files untouched) and the access-logs bucket do not need it.
+#[test]
+fn iceberg_tables_and_data_buckets_cannot_be_destroyed_by_terraform() {
+    let d = common::example_domain();
+    let rendered = common::render_all(&d);
+    for env in Env::CLOUD {
+        let mut protected = BTreeSet::new();
+        let mut unprotected = BTreeSet::new();
+        for f in rendered
+            .files
+            .iter()
+            .filter(|f| f.path.starts_with(format!("envs/{env}")))
+        {
+            let Some(body) = &f.hcl else { continue };
+            for b in body.blocks().filter(|b| b.kind() == "resource") {
+                let (kind, name) = (b.labels()[0].as_str(), b.labels()[1].clone());
+                if !matches!(kind, "aws_glue_catalog_table" | "aws_s3_bucket") {
+                    continue;
+                }
+                let iceberg = b.body().blocks().any(|x| x.kind() == "open_table_format_input");
+                let key = format!("{kind}.{name}{}", if iceberg { " (iceberg)" } else { "" });
+                if prevents_destroy(b) {
+                    protected.insert(key);
+                } else {
+                    unprotected.insert(key);
+                }
+            }
+        }
+        for bucket in ["raw", "refined", "curated", "artifacts"] {
+            assert!(
+                protected.contains(&format!("aws_s3_bucket.{bucket}")),
+                "{env}: {bucket}: {unprotected:?}"
+            );
+        }
+        assert!(
+            unprotected.contains("aws_s3_bucket.access_logs"),
+            "{env}: {protected:?}"
+        );
+        let mut iceberg = 0;
+        for p in &d.projects {
+            for t in p.tables.iter().filter(|t| t.layer.is_iceberg()) {
+                iceberg += 1;
+                let key = format!(
+                    "aws_glue_catalog_table.{}_{}_{} (iceberg)",
+                    p.slug,
+                    t.layer.as_str(),
+                    t.name
+                );
+                assert!(
+                    protected.contains(&key),
+                    "{env}: {key} can be destroyed; protected: {protected:?}"
+                );
+            }
+        }
+        assert!(iceberg >= 3, "{iceberg}");
+        assert!(
+            unprotected.iter().all(|k| !k.ends_with("(iceberg)")),
+            "{env}: {unprotected:?}"
+        );
+    }
+}

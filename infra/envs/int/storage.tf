@@ -58,6 +58,11 @@ resource "aws_s3_bucket" "raw" {
   bucket = "f01-raw-int"
   # checkov:skip=CKV_AWS_144:single-region domain; durability comes from S3 and versioning
   # checkov:skip=CKV2_AWS_62:jobs are scheduled by pipelines, not triggered by object events
+  lifecycle {
+    # The domain's data (in artifacts, the Terraform state): a change that would destroy or
+    # replace the bucket (a new domain_abbr renames it) fails the plan.
+    prevent_destroy = true
+  }
 }
 
 resource "aws_s3_bucket_public_access_block" "raw" {
@@ -133,6 +138,11 @@ resource "aws_s3_bucket" "refined" {
   bucket = "f01-refined-int"
   # checkov:skip=CKV_AWS_144:single-region domain; durability comes from S3 and versioning
   # checkov:skip=CKV2_AWS_62:jobs are scheduled by pipelines, not triggered by object events
+  lifecycle {
+    # The domain's data (in artifacts, the Terraform state): a change that would destroy or
+    # replace the bucket (a new domain_abbr renames it) fails the plan.
+    prevent_destroy = true
+  }
 }
 
 resource "aws_s3_bucket_public_access_block" "refined" {
@@ -208,6 +218,11 @@ resource "aws_s3_bucket" "curated" {
   bucket = "f01-curated-int"
   # checkov:skip=CKV_AWS_144:single-region domain; durability comes from S3 and versioning
   # checkov:skip=CKV2_AWS_62:jobs are scheduled by pipelines, not triggered by object events
+  lifecycle {
+    # The domain's data (in artifacts, the Terraform state): a change that would destroy or
+    # replace the bucket (a new domain_abbr renames it) fails the plan.
+    prevent_destroy = true
+  }
 }
 
 resource "aws_s3_bucket_public_access_block" "curated" {
@@ -283,6 +298,11 @@ resource "aws_s3_bucket" "artifacts" {
   bucket = "f01-artifacts-int"
   # checkov:skip=CKV_AWS_144:single-region domain; durability comes from S3 and versioning
   # checkov:skip=CKV2_AWS_62:jobs are scheduled by pipelines, not triggered by object events
+  lifecycle {
+    # The domain's data (in artifacts, the Terraform state): a change that would destroy or
+    # replace the bucket (a new domain_abbr renames it) fails the plan.
+    prevent_destroy = true
+  }
 }
 
 resource "aws_s3_bucket_public_access_block" "artifacts" {

@@ -109,9 +109,14 @@ resource "aws_glue_catalog_table" "pj02_curated_customers" {
     }
   }
   lifecycle {
-    # The runtime owns the table after creation: it sets the partition spec and sort
-    # order and commits snapshots, which change these attributes.
-    ignore_changes = [parameters, storage_descriptor, partition_keys]
+    # Destroying the catalog entry loses the table's snapshots (its files stay, orphaned) and
+    # re-creating it makes an empty table: a change that would destroy or replace this block's
+    # table (a new domain_abbr renames its database) fails the plan. Only while the block
+    # exists: a table removed from the model or given another address is not covered.
+    # The runtime owns the table after creation: it sets the partition spec and sort order
+    # and commits snapshots, which change the ignored attributes.
+    prevent_destroy = true
+    ignore_changes  = [parameters, storage_descriptor, partition_keys]
   }
 }
 
@@ -241,9 +246,14 @@ resource "aws_glue_catalog_table" "pj03_refined_orders_clean" {
     }
   }
   lifecycle {
-    # The runtime owns the table after creation: it sets the partition spec and sort
-    # order and commits snapshots, which change these attributes.
-    ignore_changes = [parameters, storage_descriptor, partition_keys]
+    # Destroying the catalog entry loses the table's snapshots (its files stay, orphaned) and
+    # re-creating it makes an empty table: a change that would destroy or replace this block's
+    # table (a new domain_abbr renames its database) fails the plan. Only while the block
+    # exists: a table removed from the model or given another address is not covered.
+    # The runtime owns the table after creation: it sets the partition spec and sort order
+    # and commits snapshots, which change the ignored attributes.
+    prevent_destroy = true
+    ignore_changes  = [parameters, storage_descriptor, partition_keys]
   }
 }
 
@@ -329,9 +339,14 @@ resource "aws_glue_catalog_table" "pj03_curated_orders_by_country" {
     }
   }
   lifecycle {
-    # The runtime owns the table after creation: it sets the partition spec and sort
-    # order and commits snapshots, which change these attributes.
-    ignore_changes = [parameters, storage_descriptor, partition_keys]
+    # Destroying the catalog entry loses the table's snapshots (its files stay, orphaned) and
+    # re-creating it makes an empty table: a change that would destroy or replace this block's
+    # table (a new domain_abbr renames its database) fails the plan. Only while the block
+    # exists: a table removed from the model or given another address is not covered.
+    # The runtime owns the table after creation: it sets the partition spec and sort order
+    # and commits snapshots, which change the ignored attributes.
+    prevent_destroy = true
+    ignore_changes  = [parameters, storage_descriptor, partition_keys]
   }
 }
 
@@ -478,9 +493,14 @@ resource "aws_glue_catalog_table" "pj01_curated_daily_sales" {
     }
   }
   lifecycle {
-    # The runtime owns the table after creation: it sets the partition spec and sort
-    # order and commits snapshots, which change these attributes.
-    ignore_changes = [parameters, storage_descriptor, partition_keys]
+    # Destroying the catalog entry loses the table's snapshots (its files stay, orphaned) and
+    # re-creating it makes an empty table: a change that would destroy or replace this block's
+    # table (a new domain_abbr renames its database) fails the plan. Only while the block
+    # exists: a table removed from the model or given another address is not covered.
+    # The runtime owns the table after creation: it sets the partition spec and sort order
+    # and commits snapshots, which change the ignored attributes.
+    prevent_destroy = true
+    ignore_changes  = [parameters, storage_descriptor, partition_keys]
   }
 }
 
