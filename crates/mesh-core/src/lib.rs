@@ -41,6 +41,7 @@ pub mod sample;
 pub mod select;
 pub mod session;
 pub mod sql_check;
+pub mod sql_shape;
 pub mod sql_tables;
 pub mod start;
 pub mod translate;

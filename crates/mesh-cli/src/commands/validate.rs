@@ -10,7 +10,9 @@ pub fn run(root_flag: Option<&Path>, format: Format) -> Result<(), Failure> {
     let root = root(root_flag)?;
     match mesh_domain::load_domain(&root).and_then(|d| {
         // Portable SQL needs the model (job → SQL file), so it runs once the model is valid.
-        let sql = mesh_core::portable::check_domain(&d, &root);
+        let mut sql = mesh_core::portable::check_domain(&d, &root);
+        // The SQL against the manifest: what it reads and what it returns, planned, not run.
+        sql.extend(mesh_core::sql_shape::check_domain(&d, &root));
         if sql.is_empty() {
             Ok(d)
         } else {
