@@ -928,22 +928,37 @@ def snapshot_property_options(props: dict[str, str]) -> dict[str, str]:
     return {f"snapshot-property.{k}": v for k, v in sorted(props.items())}
 
 
+# The source column that marks the one row standing for "the interval" in an interval write.
+INTERVAL_MARKER = "__mesh_interval"
+
+
 def interval_write_statements(spec: dict, start, end, relation: str = SOURCE_VIEW) -> list[str]:
     """Replaces exactly the interval's rows with `relation`, in one commit, whatever the partition
-    spec: Iceberg's own overwrite-by-filter refuses a filter finer than the partitions (a month
-    file holding other days), so the rows go through a copy-on-write MERGE instead."""
+    spec, rewriting only the data files that hold rows of the interval.
+
+    Iceberg's overwrite-by-filter refuses a filter finer than the partitions (a month file holding
+    other days), and a DELETE then an INSERT are two snapshots, the first one without the
+    interval, in main's history. A copy-on-write MERGE whose target rows are removed by a
+    `NOT MATCHED BY SOURCE` clause makes Spark scan and rewrite every file of the table, since
+    any target row could be unmatched; so the interval's rows are matched instead, by one marker
+    row added to the source: the ON condition's target-only half (the interval) is pushed down
+    to the target scan (partition and column-metrics pruning), and copy-on-write rewrites only
+    the files in which a row matched. The job's rows never match (their marker is false) and are
+    inserted; the marker row matches every target row of the interval, each once."""
     target = target_name(spec)
     tr = spec["time_range"]
-    cols = ", ".join(quote(c["name"]) for c in spec["output"]["columns"])
+    names = [quote(c["name"]) for c in spec["output"]["columns"]]
+    marker = quote(INTERVAL_MARKER)
     predicate = interval_predicate("t." + quote(tr["column"]), tr["column_type"], start, end)
     return [
         "\n".join(
             [
                 f"MERGE INTO {target} t",
-                f"USING (SELECT {cols} FROM {relation}) s",
-                "ON false",
-                "WHEN NOT MATCHED THEN INSERT *",
-                f"WHEN NOT MATCHED BY SOURCE AND {predicate} THEN DELETE",
+                f"USING (SELECT {', '.join(names)}, false AS {marker} FROM {relation}",
+                f"  UNION ALL SELECT {', '.join('NULL' for _ in names)}, true) s",
+                f"ON s.{marker} AND {predicate}",
+                "WHEN MATCHED THEN DELETE",
+                f"WHEN NOT MATCHED AND NOT s.{marker} THEN INSERT ({', '.join(names)}) VALUES ({', '.join('s.' + n for n in names)})",
             ]
         )
     ]
@@ -2226,7 +2241,8 @@ def run_one(spark, spec: dict, sql_text: str, params: dict[str, str], run_id: st
     # refuses that subquery when the source's plan is not deterministic (raw reads name each
     # row's file with input_file_name()). A local checkpoint cuts the lineage and keeps the
     # result on the executors as cache() does (dynamic allocation keeps executors holding blocks).
-    df = df.localCheckpoint() if spec["write"]["mode"] == "merge" else df.cache()
+    # Interval writes are such MERGEs too (interval_write_statements).
+    df = df.localCheckpoint() if spec["write"]["mode"] == "merge" or tr else df.cache()
     rows = df.count()
     checks = run_checks(spark, spec, df, run_id)
     if window:

@@ -380,11 +380,84 @@ def daily_cases(spark, manifest: dict, catalog: dict[str, str]) -> list[tuple[st
         assert [p.replace(" ", "") for p in part] == ["months(d)"], part
         return f"{len(d['tr_daily'])} runs into {part}, intervals done {d['tr_daily'][-1]['done']}"
 
+    def interval_files() -> str:
+        """A one-day re-run of a day-partitioned table holding many days deletes and adds only
+        that day's data files (a MERGE that deletes through NOT MATCHED BY SOURCE rewrites them
+        all); the day gets meshkit's rows, the state lands in main's snapshot, and a run failing
+        after its write, before the publish, leaves main as it was."""
+        run = d["tr_daily"][1]
+        day = run["run_date"]
+        spec = at(specs["tr_daily"], run["state"], "tr_daily_by_day")
+        spec["output"]["partition_by"] = ["days(d)"]
+        target = gr.target_name(spec)
+        create_like_terraform(spark, spec)
+        spark.sql(f"ALTER TABLE {target} ADD PARTITION FIELD days(d)")
+        # Twenty days around the re-run one, each its own partition, several rows a day.
+        spark.sql(
+            f"INSERT INTO {target} SELECT date_add(DATE '2026-01-21', CAST(id DIV 3 AS INT)) AS d, concat('seed', id % 3) AS cat, "
+            "CAST(id AS DECIMAL(14, 2)) AS amount, id AS n FROM range(60)"
+        )
+
+        def files() -> dict[str, set[str]]:
+            by_day: dict[str, set[str]] = {}
+            for path, part in spark.sql(f"SELECT file_path, partition.d_day FROM {target}.files").collect():
+                by_day.setdefault(str(part), set()).add(path)
+            return by_day
+
+        def other_days() -> list[tuple]:
+            return sorted(tuple(r) for r in spark.sql(f"SELECT * FROM {target} WHERE d <> DATE '{day}'").collect())
+
+        before_files, before_rows = files(), other_days()
+        assert len(before_files) == 20 and day in before_files, sorted(before_files)
+        head = gr.table_snapshots(spark, target)[1]
+
+        def refuse(branch: str) -> None:
+            raise gr.JobFailed(f"injected failure before publishing {branch}")
+
+        gr.BEFORE_PUBLISH = refuse
+        try:
+            error, _ = run_job(spec, "tr_daily_by_day-failing", ["--run_date", day])
+        finally:
+            gr.BEFORE_PUBLISH = None
+        assert error and "injected failure" in error, error
+        # The dropped branch's snapshot stays in the metadata until expiry; main must not move.
+        assert gr.table_snapshots(spark, target)[1] == head, "a run failing before its publish moved main"
+        refs = {r[0] for r in spark.sql(f"SELECT name FROM {target}.refs").collect()}
+        assert refs == {"main"}, f"the failed run left refs {refs}"
+        assert files() == before_files and other_days() == before_rows, "a failed run changed the table"
+
+        error, _ = run_job(spec, "tr_daily_by_day", ["--run_date", day])
+        assert error is None, error
+        snaps, current = gr.table_snapshots(spark, target)
+        published = next(s for s in snaps if s["snapshot_id"] == current)
+        new = [published["operation"]]
+        assert published["parent_id"] == head and new[0] in EXPECTED_OPERATIONS["overwrite"], f"main moved from {head} to {published}"
+        summary = published["summary"]
+        after_files = files()
+        deleted, added = int(summary.get("deleted-data-files", 0)), int(summary.get("added-data-files", 0))
+        assert deleted == len(before_files[day]) and added == len(after_files[day]), (
+            f"replacing {day} deleted {deleted} and added {added} data files; that day had {len(before_files[day])} "
+            f"and has {len(after_files[day])}, the table {sum(len(f) for f in before_files.values())}"
+        )
+        assert after_files[day].isdisjoint(before_files[day]), "the day's old files are still live"
+        assert {k: v for k, v in after_files.items() if k != day} == {k: v for k, v in before_files.items() if k != day}, "another day's files changed"
+        assert other_days() == before_rows, "another day's rows changed"
+        names, want = parquet_rows(run["rows"])
+        want = [r for r in want if str(r[names.index("d")]) == day]
+        got = [tuple(r) for r in spark.table(target).where(f"d = DATE '{day}'").select(*names).collect()]
+        diff = same_rows(got, want)
+        assert want and diff is None, f"{day} after the re-run differs from meshkit's: {diff}"
+        assert summary.get(d["intervals_key"]) == day, summary
+        tag = gr.state_tag(spark, target)
+        assert tag == current, f"the mesh-state tag is at {tag}, main at {current}"
+        return f"{deleted} deleted + {added} added of {sum(len(f) for f in before_files.values())} files, operation {new[0]}"
+
     return [
         ("daily incremental raw append: 3 runs equal meshkit's (files read, bookmark bytes, no commit when nothing is new); a failure before the commit leaves the bookmark", raw_append),
         ("daily the runner continues meshkit's bookmark", continues_meshkit),
         ("daily incremental Iceberg input: only appended rows; a delete in between fails naming it, or reads in full (on_rewrite = full_read)", iceberg_input),
         ("daily time-range job into a month-partitioned table: every day kept, a re-run replaces only its day", time_range),
+        ("daily time-range re-run of one day of a 20-day day-partitioned table: only that day's files deleted and added; a failure before the publish leaves main", interval_files),
     ]
 
 

@@ -146,11 +146,16 @@ fn runner_bookmarks_and_intervals_agree_with_meshkit() {
         "intervals": intervals,
         "done": done,
         "time_range_spec": spec,
+        // The interval is matched by one marker row of the source, so copy-on-write rewrites
+        // only the files holding rows of the interval (a NOT MATCHED BY SOURCE delete rewrote
+        // every file of the table).
         "interval_write": "MERGE INTO `glue_catalog`.`f01_curated`.`daily_totals` t\n\
-            USING (SELECT `sale_date`, `store_id`, `units` FROM __mesh_source) s\n\
-            ON false\n\
-            WHEN NOT MATCHED THEN INSERT *\n\
-            WHEN NOT MATCHED BY SOURCE AND t.`sale_date` >= DATE '2026-11-02' AND t.`sale_date` < DATE '2026-11-03' THEN DELETE",
+            USING (SELECT `sale_date`, `store_id`, `units`, false AS `__mesh_interval` FROM __mesh_source\n  \
+            UNION ALL SELECT NULL, NULL, NULL, true) s\n\
+            ON s.`__mesh_interval` AND t.`sale_date` >= DATE '2026-11-02' AND t.`sale_date` < DATE '2026-11-03'\n\
+            WHEN MATCHED THEN DELETE\n\
+            WHEN NOT MATCHED AND NOT s.`__mesh_interval` THEN INSERT (`sale_date`, `store_id`, `units`) \
+            VALUES (s.`sale_date`, s.`store_id`, s.`units`)",
     });
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("daily.json");
