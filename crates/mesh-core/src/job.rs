@@ -332,7 +332,12 @@ fn merge_extra_columns(job: &Job, result: &Schema, table: &Table) -> Vec<String>
 /// The result must name exactly the declared columns: a missing column (nullable or not) or
 /// an extra one (other than a merge's control columns) is an error with the closest name, and
 /// each column's type must be writable to the declared type (see [`assignable`]).
-pub(crate) fn output_columns(job: &Job, table: &Table, schema: &Schema, sql_file: &str) -> Result<Vec<usize>, JobError> {
+pub(crate) fn output_columns(
+    job: &Job,
+    table: &Table,
+    schema: &Schema,
+    sql_file: &str,
+) -> Result<Vec<usize>, JobError> {
     let controls = merge_extra_columns(job, schema, table);
     let declared: Vec<&str> = table.columns.iter().map(|c| c.name.as_str()).collect();
     for f in schema.fields() {
