@@ -664,7 +664,7 @@ fn validate_explains_incremental_and_time_range_mistakes() {
 }
 
 #[test]
-fn new_job_scaffolds_time_range_and_incremental_jobs_that_validate() {
+fn new_job_scaffolds_time_range_and_incremental_jobs_and_validate_names_what_to_fill_in() {
     let dir = shop();
     let root = dir.path();
     let out = mesh(
@@ -716,6 +716,21 @@ fn new_job_scaffolds_time_range_and_incremental_jobs_that_validate() {
         manifest.contains("[jobs.incremental]\ninputs = [\"raw.events\"]"),
         "{manifest}"
     );
+    // The time-range scaffold filters on the output's time column, which this input lacks:
+    // validate reads the SQL against the manifest and names the file, line and column to fill
+    // in; with the SQL written, the domain validates.
+    let out = mesh(root, &["validate"]);
+    let text = both(&out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("projects/shop/sql/totals_again.sql:5") && text.contains("No field named sale_date"),
+        "{text}"
+    );
+    std::fs::copy(
+        root.join("projects/shop/sql/daily_totals.sql"),
+        root.join("projects/shop/sql/totals_again.sql"),
+    )
+    .unwrap();
     let out = mesh(root, &["validate"]);
     assert!(out.status.success(), "{}", both(&out));
 

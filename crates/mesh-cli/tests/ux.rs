@@ -302,6 +302,20 @@ fn new_merge_jobs_take_keys_and_new_pipelines_chain_their_steps() {
         ],
     );
     assert!(o.status.success(), "{}", both(&o));
+    // The scaffold's `SELECT *` returns the input's columns: validate names the one the
+    // output does not declare; with the SQL written, the domain validates.
+    let o = mesh(root, &["validate"]);
+    let text = both(&o);
+    assert_eq!(o.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("projects/sales/sql/sales_latest.sql") && text.contains("is not a column of curated.daily_sales"),
+        "{text}"
+    );
+    std::fs::copy(
+        root.join("projects/sales/sql/daily_sales.sql"),
+        root.join("projects/sales/sql/sales_latest.sql"),
+    )
+    .unwrap();
     let o = mesh(root, &["validate"]);
     assert!(o.status.success(), "{}", both(&o));
     let o = mesh(root, &["describe", "--format", "json"]);
