@@ -494,33 +494,154 @@ def _norm(s: str) -> str:
     return re.sub(r"\s+", "", s).lower()
 
 
-def layout_statements(spec: dict, partitioning: list[str], properties: dict[str, str], columns: list[str] | None = None) -> list[str]:
+def promotes(have: str, want: str) -> bool:
+    """Iceberg's in-place type promotions (format v2): int→bigint, float→double,
+    decimal(p,s)→decimal(p2,s) with p2 ≥ p (mesh_core::plan::promotes)."""
+    have, want = have.lower().replace(" ", ""), want.lower().replace(" ", "")
+    if have == want or (have, want) in (("int", "bigint"), ("float", "double")):
+        return True
+    dh, dw = _DECIMAL.fullmatch(have), _DECIMAL.fullmatch(want)
+    return bool(dh and dw and dh.group(2) == dw.group(2) and int(dw.group(1)) >= int(dh.group(1)))
+
+
+def schema_evolution(spec: dict, columns: list[dict], identifier: list[str] | None, holds_data: bool) -> dict:
+    """How the runner brings the table's schema to the spec's columns, as the local runtime does
+    (mesh_core::evolve, with mesh_core::plan's classification): `columns` is the table's schema
+    (`name`, Spark `type`, `nullable`), `identifier` its identifier fields.
+
+    Returns `renames`, `drops`, `alters`, `adds`, `moves` (DDL, in that order), `require` (columns to make
+    NOT NULL: Spark's DDL cannot, so the caller uses Iceberg's API; only on a table with no rows),
+    `identifier` (the identifier fields to set, or None) and `refused` (why the write must not
+    happen: a type that is not a promotion, NOT NULL on rows already written, other identifier
+    fields). Columns not declared are dropped (metadata only): on Glue the deploy's plan is where
+    a dropped column is approved, the runner runs what was deployed."""
+    target = target_name(spec)
+    ref = spec["output"]["reference"]
+    by_name = {c["name"].lower(): c for c in columns}
+    renames, drops, alters, adds, require, refused = [], [], [], [], [], []
+    continued = set()
+    for c in spec["output"]["columns"]:
+        have = by_name.get(c["name"].lower())
+        old = c.get("renamed_from")
+        if have is None and old and old.lower() in by_name:
+            have = by_name[old.lower()]
+            renames.append(f"ALTER TABLE {target} RENAME COLUMN {quote(have['name'])} TO {quote(c['name'])}")
+        if have is None:
+            if not c["nullable"] and holds_data:
+                refused.append(f"NOT NULL column {c['name']} ({c['spark_type']}) added: the rows already written have no value for it")
+                continue
+            adds.append(c)
+            if not c["nullable"]:
+                require.append(c["name"])
+            continue
+        continued.add(have["name"].lower())
+        if _norm(have["type"]) != _norm(c["spark_type"]):
+            if promotes(have["type"], c["spark_type"]):
+                alters.append(f"ALTER TABLE {target} ALTER COLUMN {quote(c['name'])} TYPE {c['spark_type']}")
+            else:
+                refused.append(
+                    f"column {c['name']}: {have['type']} → {c['spark_type']} is not a type promotion Iceberg allows "
+                    f"(int→bigint, float→double, decimal(p,s)→decimal(p2,s) with p2 ≥ p); the data already written keeps {have['type']}"
+                )
+        if not have["nullable"] and c["nullable"]:
+            alters.append(f"ALTER TABLE {target} ALTER COLUMN {quote(c['name'])} DROP NOT NULL")
+        elif have["nullable"] and not c["nullable"]:
+            if holds_data:
+                refused.append(f"column {c['name']}: nullable → NOT NULL: rows already written may hold NULLs")
+            else:
+                require.append(c["name"])
+    for col in columns:
+        if col["name"].lower() not in continued:
+            drops.append(f"ALTER TABLE {target} DROP COLUMN {quote(col['name'])}")
+    # Spark's INSERT maps columns by position and meshkit keeps the manifest's order: columns
+    # are moved (metadata only) when the table's order, after the renames, drops and additions,
+    # is another.
+    renamed = {(c.get("renamed_from") or "").lower(): c["name"] for c in spec["output"]["columns"] if c.get("renamed_from")}
+    kept = [renamed.get(c["name"].lower(), c["name"]) for c in columns if c["name"].lower() in continued]
+    order = [n.lower() for n in kept] + [c["name"].lower() for c in adds]
+    wanted = [c["name"] for c in spec["output"]["columns"] if c["name"].lower() in set(order)]
+    moves = []
+    if order != [n.lower() for n in wanted]:
+        moves.append(f"ALTER TABLE {target} ALTER COLUMN {quote(wanted[0])} FIRST")
+        moves += [f"ALTER TABLE {target} ALTER COLUMN {quote(b)} AFTER {quote(a)}" for a, b in zip(wanted, wanted[1:])]
+    want_id = spec["output"].get("identifier") or []
+    set_id = None
+    if identifier is not None and [i.lower() for i in identifier] != [i.lower() for i in want_id]:
+        if identifier:
+            refused.append(
+                f"identifier (merge) keys ({', '.join(identifier)}) → ({', '.join(want_id)}): rows merged under the old keys would be duplicated under the new ones"
+            )
+        elif want_id:
+            set_id = want_id
+    out = {"renames": renames, "drops": drops, "alters": alters, "adds": adds, "moves": moves, "require": require, "identifier": set_id, "refused": []}
+    if refused:
+        help = []
+        if any("promotion" in r or "identifier" in r for r in refused):
+            help.append("keep the table's type (or a promotion: int→bigint, float→double, a wider decimal precision) and keys, or write a new table under another name")
+        if any("NOT NULL" in r for r in refused):
+            help.append("declare the column nullable = true, or recompute the table (mesh run --job … --full-refresh empties it first)")
+        out["refused"] = refused
+        out["message"] = (
+            f"job `{spec['job']}`: {ref}: {'a change is' if len(refused) == 1 else 'changes are'} refused"
+            f"{' (the table holds data)' if holds_data else ''}: {'; '.join(refused)}; nothing was written. Fix: {' Or: '.join(help)}"
+        )
+    return out
+
+
+def layout_statements(
+    spec: dict,
+    partitioning: list[str],
+    properties: dict[str, str],
+    columns: list | None = None,
+    identifier: list[str] | None = None,
+    holds_data: bool = True,
+) -> list[str]:
     """DDL that gives the output table its declared columns, partition spec, sort order and properties.
 
     Terraform creates Iceberg tables unpartitioned (it cannot express transforms), so the first
     run evolves the spec; on an empty table that rewrites nothing, and later runs find it equal.
-    Terraform never updates the table's columns afterwards (the runtime owns the table), so a
-    column added to the manifest is added here (`columns`: the table's current column names),
-    as the local runtime adds it; existing rows read it as NULL.
+    A changed `partition_by` is spec evolution: files already written keep their spec, new
+    writes use the new one (as the local runtime does). Terraform never updates the table's
+    columns afterwards (the runtime owns the table): `columns` (the table's schema as dicts, see
+    `schema_evolution`; or just its column names, then only missing columns are added) brings
+    it to the manifest. A refused change raises JobFailed before any statement runs. The
+    identifier fields come last (`SET IDENTIFIER FIELDS` needs NOT NULL columns, which the
+    caller makes between the others and it: see `shape_table`).
     """
     target = target_name(spec)
     out = spec["output"]
     stmts = []
-    if columns is not None:
+    evo = None
+    if columns is not None and columns and isinstance(columns[0], str):
         present = {c.lower() for c in columns}
         added = [c for c in out["columns"] if c["name"].lower() not in present]
         if added:
             stmts.append(f"ALTER TABLE {target} ADD COLUMNS ({schema_ddl(added)})")
+    elif columns is not None:
+        evo = schema_evolution(spec, columns, identifier, holds_data)
+        if evo["refused"]:
+            raise JobFailed(evo["message"])
+        stmts += evo["renames"]
     have = {_norm(p) for p in partitioning}
     want = {_norm(p) for p in out["partition_by"]}
+    # Fields of dropped columns go before the columns (Iceberg keeps a column the current spec uses).
     stmts += [f"ALTER TABLE {target} DROP PARTITION FIELD {p}" for p in partitioning if _norm(p) not in want]
+    if evo:
+        stmts += evo["drops"] + evo["alters"]
+        if evo["adds"]:
+            stmts.append(f"ALTER TABLE {target} ADD COLUMNS ({schema_ddl(evo['adds'])})")
+        stmts += evo["moves"]
     stmts += [f"ALTER TABLE {target} ADD PARTITION FIELD {p}" for p in out["partition_by"] if _norm(p) not in have]
     if out["sort_order"] and _norm(properties.get("sort-order", "")) != _norm(", ".join(out["sort_order"])):
         stmts.append(f"ALTER TABLE {target} WRITE ORDERED BY {', '.join(out['sort_order'])}")
+    elif not out["sort_order"] and properties.get("sort-order"):
+        stmts.append(f"ALTER TABLE {target} WRITE UNORDERED")
     changed = {k: v for k, v in sorted(out["properties"].items()) if properties.get(k) != v}
     if changed:
         props = ", ".join(f"{literal(k)}={literal(v)}" for k, v in changed.items())
         stmts.append(f"ALTER TABLE {target} SET TBLPROPERTIES ({props})")
+    if evo and evo["identifier"]:
+        stmts.append(f"ALTER TABLE {target} SET IDENTIFIER FIELDS {', '.join(quote(i) for i in evo['identifier'])}")
     return stmts
 
 
@@ -2143,14 +2264,49 @@ def partitioning_of(describe: list[tuple[str, str]]) -> list[str]:
     return transforms or identity
 
 
+def table_schema(spark, target: str) -> list[dict]:
+    return [{"name": f.name, "type": f.dataType.simpleString(), "nullable": f.nullable} for f in spark.table(target).schema.fields]
+
+
+def identifier_fields(properties: dict[str, str]) -> list[str]:
+    """`identifier-fields` of SHOW TBLPROPERTIES (`[a,b]`; absent when there are none)."""
+    text = properties.get("identifier-fields", "").strip().strip("[]")
+    return [p.strip() for p in text.split(",") if p.strip()]
+
+
+def require_columns(spark, target: str, names: list[str]) -> None:
+    """Makes columns NOT NULL through Iceberg's API (Spark's `SET NOT NULL` is refused for
+    Iceberg tables). Only called on a table with no rows, so no row can break it: Terraform
+    creates every column optional, and this gives the table the manifest's nullability."""
+    table = spark._jvm.org.apache.iceberg.spark.Spark3Util.loadIcebergTable(spark._jsparkSession, target)
+    update = table.updateSchema().allowIncompatibleChanges()
+    for n in names:
+        update = update.requireColumn(n)
+    update.commit()
+
+
 def shape_table(spark, spec: dict) -> list[str]:
     target = target_name(spec)
     partitioning = partitioning_of([(r[0], r[1]) for r in spark.sql(f"DESCRIBE TABLE {target}").collect()])
     properties = {r[0]: r[1] for r in spark.sql(f"SHOW TBLPROPERTIES {target}").collect()}
-    stmts = layout_statements(spec, partitioning, properties, spark.table(target).columns)
+    columns = table_schema(spark, target)
+    snapshots, current = table_snapshots(spark, target)
+    summary = next((s["summary"] for s in snapshots if s["snapshot_id"] == current), {})
+    holds_data = current is not None and summary.get("total-records", "0") != "0"
+    identifier = identifier_fields(properties)
+    evo = schema_evolution(spec, columns, identifier, holds_data)
+    stmts = layout_statements(spec, partitioning, properties, columns, identifier, holds_data)
+    required_done = False
     for s in stmts:
+        if evo["require"] and not required_done and "SET IDENTIFIER FIELDS" in s:
+            require_columns(spark, target, evo["require"])
+            required_done = True
         log("table layout", spec, None, statement=s)
         spark.sql(s)
+    if evo["require"] and not required_done:
+        require_columns(spark, target, evo["require"])
+    if evo["require"]:
+        log("table layout", spec, None, required=evo["require"])
     return stmts
 
 

@@ -541,7 +541,8 @@ fn table_changes_against_the_environment_are_classified_and_refused() {
     let plan = plan_json(root, &[]);
     let full = changes(&plan, "table", "refined.events_full");
     assert_eq!(full.len(), 1, "{plan:#}");
-    assert_eq!(full[0]["class"], "needs_rewrite", "the worst of its changes");
+    assert_eq!(full[0]["class"], "type_promotion", "the worst of its changes");
+    assert!(full[0]["refused"].is_null(), "spec evolution is applied: {plan:#}");
     let details = full[0]["details"].to_string();
     for want in [
         "column note (string) added",
@@ -556,13 +557,29 @@ fn table_changes_against_the_environment_are_classified_and_refused() {
         .as_str()
         .unwrap()
         .contains("units: long → int is not a type promotion"));
-    // The jobs that write them are stopped; the others run.
-    for job in ["events_full", "store_totals"] {
-        let out = mesh(root, &["run", "--job", job]);
-        assert_eq!(out.status.code(), Some(2), "{job}: {}", both(&out));
-        assert!(text(&out.stderr).contains("refused"), "{}", both(&out));
-    }
+    // The job that writes the refused one is stopped; the others run, and the first write
+    // brings events_full to its manifest (a column, a promotion, spec evolution).
+    let out = mesh(root, &["run", "--job", "store_totals"]);
+    assert_eq!(out.status.code(), Some(2), "{}", both(&out));
+    assert!(text(&out.stderr).contains("refused"), "{}", both(&out));
     run_ok(root, &["run", "--job", "events_incr"]);
+    run_ok(root, &["run", "--job", "events_full"]);
+    let shown = text(&run_ok(root, &["table", "show", "refined.events_full", "--format", "json"]).stdout);
+    let shown: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(shown["partition_spec"][0]["transform"], "day", "{shown:#}");
+    // The manifest's column order (note first), each column keeping its field id.
+    let columns = shown["schema"].as_array().unwrap();
+    assert_eq!(columns[0]["name"], "note", "{shown:#}");
+    let max_id = columns.iter().map(|c| c["id"].as_i64().unwrap()).max().unwrap();
+    assert_eq!(
+        columns[0]["id"].as_i64(),
+        Some(max_id),
+        "a new column gets the next field id: {shown:#}"
+    );
+    let store = columns.iter().find(|c| c["name"] == "store_id").unwrap();
+    assert_eq!(store["type"], "long", "{shown:#}");
+    let plan = plan_json(root, &[]);
+    assert!(changes(&plan, "table", "refined.events_full").is_empty(), "{plan:#}");
     let out = mesh(root, &["run", "--job", "store_totals", "--allow-destructive"]);
     assert_ne!(out.status.code(), Some(2), "{}", both(&out));
     assert!(

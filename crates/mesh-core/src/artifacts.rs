@@ -180,6 +180,9 @@ pub struct ColumnSpec {
     /// Spark SQL type (`bigint`, `decimal(18,2)`, `timestamp_ntz`).
     pub spark_type: String,
     pub nullable: bool,
+    /// The column's previous name: the runner renames it in an existing table.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub renamed_from: Option<String>,
 }
 
 /// A table the job reads, under the name its SQL uses (`database.table`).
@@ -302,6 +305,7 @@ fn columns(table: &Table) -> Vec<ColumnSpec> {
             name: c.name.to_string(),
             spark_type: spark_type(c.data_type),
             nullable: c.nullable,
+            renamed_from: c.renamed_from.as_ref().map(|n| n.to_string()),
         })
         .collect()
 }

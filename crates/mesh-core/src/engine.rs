@@ -32,6 +32,9 @@ pub struct Engine {
     pub runtime: Arc<RuntimeEnv>,
     /// The configuration's `max_concurrency`: also the compaction groups rewritten at once.
     pub max_concurrency: usize,
+    /// `mesh run --allow-destructive`: a write applies the destructive table changes it can
+    /// (a column dropped, other identifier fields) and goes on despite the others.
+    pub allow_destructive: bool,
 }
 
 impl Engine {
@@ -63,6 +66,7 @@ impl Engine {
             stores: ObjectStores::default(),
             runtime: runtime(config)?,
             max_concurrency: config.max_concurrency.value,
+            allow_destructive: false,
         })
     }
 
@@ -98,6 +102,7 @@ impl Engine {
             stores,
             runtime: runtime(config)?,
             max_concurrency: config.max_concurrency.value,
+            allow_destructive: false,
         })
     }
 
@@ -144,6 +149,23 @@ impl Engine {
 
     pub async fn load_table(&self, _project: &Project, table: &Table) -> mesh_iceberg::Result<mesh_iceberg::Table> {
         mesh_iceberg::Table::load(self.catalog.clone(), self.ident(table)).await
+    }
+
+    /// The table a job writes: created from the manifest the first time, else brought to it
+    /// (see [`crate::evolve`]) or refused before anything is written.
+    pub async fn load_for_write(&self, project: &Project, table: &Table) -> mesh_iceberg::Result<mesh_iceberg::Table> {
+        let mut t = self.load_or_create(project, table).await?;
+        let writers: Vec<&str> = project
+            .jobs
+            .iter()
+            .filter(|j| j.output == table.reference())
+            .map(|j| j.name.as_str())
+            .collect();
+        let applied = crate::evolve::bring_to_manifest(&mut t, table, &writers, self.allow_destructive).await?;
+        if !applied.is_empty() {
+            tracing::info!(table = %table.reference(), changes = %applied.join("; "), "table brought to its manifest");
+        }
+        Ok(t)
     }
 
     /// Loads the table, creating it from the manifest (schema, partition spec, sort order,

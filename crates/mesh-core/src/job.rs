@@ -919,7 +919,7 @@ impl JobContext<'_> {
         let out_table = project.table(&job.output).expect("validated reference");
         let shaped = shape_frame(job, out_table, df, &sql_file)?;
         let mut t = engine
-            .load_or_create(project, out_table)
+            .load_for_write(project, out_table)
             .await
             .map_err(JobError::engine(job))?;
         let staged = t.stage(shaped, evolution(out_table)).await.map_err(|e| match e {
@@ -1073,7 +1073,7 @@ impl JobContext<'_> {
         drop(batches);
         let _ = self.ctx.deregister_table("default.output");
         let mut t = engine
-            .load_or_create(project, out_table)
+            .load_for_write(project, out_table)
             .await
             .map_err(JobError::engine(job))?;
         t.set_commit_properties(crate::incremental::changed_only(std::mem::take(&mut self.state)));

@@ -18,6 +18,7 @@ pub mod cloud;
 pub mod config;
 pub mod dag;
 pub mod engine;
+pub mod evolve;
 pub mod fingerprint;
 pub mod incremental;
 pub mod inputs;

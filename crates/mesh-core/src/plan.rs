@@ -194,6 +194,8 @@ pub struct BaseTable {
     pub sort_order: Vec<String>,
     /// `None`: the base does not record them (a catalog table written without identifier fields).
     pub identifier: Option<Vec<String>>,
+    /// Whether the table holds rows: a NOT NULL column can be added to an empty one.
+    pub holds_data: bool,
 }
 
 impl BaseTable {
@@ -203,6 +205,8 @@ impl BaseTable {
             partition_by: t.partition_by.iter().map(|p| p.to_string()).collect(),
             sort_order: t.sort_order.iter().map(|s| s.to_string()).collect(),
             identifier: Some(t.identifier.iter().map(|i| i.to_string()).collect()),
+            // Another model says nothing of the data: take it as written.
+            holds_data: true,
         }
     }
 }
@@ -211,13 +215,41 @@ impl BaseTable {
 /// it, one (class, detail) each.
 pub fn table_changes(base: &BaseTable, table: &Table) -> Vec<(Class, String)> {
     let mut out = Vec::new();
+    let find = |name: &str| base.columns.iter().find(|b| b.name == name);
+    // Old names a declared column continues (`renamed_from`), when the base has the old name
+    // and not yet the new one.
+    let mut renamed: Vec<&str> = Vec::new();
     for c in &table.columns {
-        match base.columns.iter().find(|b| b.name == c.name.as_str()) {
+        let existing = match find(c.name.as_str()) {
+            Some(b) => Some(b),
+            None => match c.renamed_from.as_ref().and_then(|old| find(old.as_str())) {
+                Some(b) => {
+                    renamed.push(b.name.as_str());
+                    out.push((
+                        Class::Additive,
+                        format!(
+                            "column {} renamed to {} (same field id: its values are kept)",
+                            b.name, c.name
+                        ),
+                    ));
+                    Some(b)
+                }
+                None => None,
+            },
+        };
+        match existing {
             None if c.nullable => out.push((Class::Additive, format!("column {} ({}) added", c.name, c.data_type))),
+            None if !base.holds_data => out.push((
+                Class::Additive,
+                format!(
+                    "NOT NULL column {} ({}) added to a table with no rows",
+                    c.name, c.data_type
+                ),
+            )),
             None => out.push((
                 Class::NeedsRewrite,
                 format!(
-                    "NOT NULL column {} ({}) added: the rows already written have no value for it (needs a default or a rewrite)",
+                    "NOT NULL column {} ({}) added: the rows already written have no value for it",
                     c.name, c.data_type
                 ),
             )),
@@ -241,10 +273,14 @@ pub fn table_changes(base: &BaseTable, table: &Table) -> Vec<(Class, String)> {
                 }
                 match (b.nullable, c.nullable) {
                     (false, true) => out.push((Class::Additive, format!("column {}: NOT NULL → nullable", c.name))),
+                    (true, false) if !base.holds_data => out.push((
+                        Class::Additive,
+                        format!("column {}: nullable → NOT NULL (the table has no rows)", c.name),
+                    )),
                     (true, false) => out.push((
                         Class::NeedsRewrite,
                         format!(
-                            "column {}: nullable → NOT NULL: rows already written may hold NULLs (check or rewrite them first)",
+                            "column {}: nullable → NOT NULL: rows already written may hold NULLs",
                             c.name
                         ),
                     )),
@@ -254,7 +290,7 @@ pub fn table_changes(base: &BaseTable, table: &Table) -> Vec<(Class, String)> {
         }
     }
     for b in &base.columns {
-        if table.column(&b.name).is_none() {
+        if table.column(&b.name).is_none() && !renamed.contains(&b.name.as_str()) {
             out.push((
                 Class::Destructive,
                 format!(
@@ -267,9 +303,9 @@ pub fn table_changes(base: &BaseTable, table: &Table) -> Vec<(Class, String)> {
     let partition: Vec<String> = table.partition_by.iter().map(|p| p.to_string()).collect();
     if partition != base.partition_by {
         out.push((
-            Class::NeedsRewrite,
+            Class::Additive,
             format!(
-                "partition spec [{}] → [{}]: files already written keep the old spec until rewritten",
+                "partition spec [{}] → [{}]: spec evolution (files already written keep the old spec, new writes use the new one)",
                 base.partition_by.join(", "),
                 partition.join(", ")
             ),
@@ -287,19 +323,62 @@ pub fn table_changes(base: &BaseTable, table: &Table) -> Vec<(Class, String)> {
         ));
     }
     let identifier: Vec<String> = table.identifier.iter().map(|i| i.to_string()).collect();
-    if let Some(base_id) = &base.identifier {
-        if *base_id != identifier {
-            out.push((
-                Class::Breaking,
-                format!(
-                    "identifier (merge) keys ({}) → ({}): rows merged under the old keys would be duplicated under the new ones",
-                    base_id.join(", "),
-                    identifier.join(", ")
-                ),
-            ));
-        }
+    match &base.identifier {
+        Some(base_id) if *base_id != identifier => out.push((
+            Class::Breaking,
+            format!(
+                "identifier (merge) keys ({}) → ({}): rows merged under the old keys would be duplicated under the new ones",
+                base_id.join(", "),
+                identifier.join(", ")
+            ),
+        )),
+        // A table written before meshkit set identifier fields gets them from the manifest.
+        None if !identifier.is_empty() => out.push((
+            Class::Additive,
+            format!("identifier fields set to ({})", identifier.join(", ")),
+        )),
+        _ => {}
     }
     out
+}
+
+/// Why a write refuses `changes` of table `name` (`None`: it applies them), with one fix per
+/// kind of change; `writers` are the jobs writing the table.
+pub fn refused_help(name: &str, changes: &[(Class, String)], holds_data: bool, writers: &[&str]) -> Option<String> {
+    let refused: Vec<&(Class, String)> = changes.iter().filter(|(c, _)| refuses(*c)).collect();
+    if refused.is_empty() {
+        return None;
+    }
+    let jobs = if writers.is_empty() {
+        "J".to_string()
+    } else {
+        writers.join("/")
+    };
+    let mut help: Vec<String> = Vec::new();
+    let has = |class: Class| refused.iter().any(|(c, _)| *c == class);
+    if has(Class::Breaking) {
+        help.push(
+            "a type Iceberg cannot promote, or other identifier keys: keep the table's type (or a promotion: int→long, float→double, a wider decimal precision) and keys, or write a new table under another name".into(),
+        );
+    }
+    if has(Class::NeedsRewrite) {
+        help.push(format!(
+            "a NOT NULL column or nullable → NOT NULL on rows already written: declare it nullable = true, or recompute the table (an incremental or time-range job: mesh run --job {jobs} --full-refresh empties it first)"
+        ));
+    }
+    if has(Class::Destructive) {
+        help.push(format!(
+            "a dropped column: mesh run --job {jobs} --allow-destructive drops it from the table's schema (metadata only: older snapshots keep its values), or declare it again; a renamed column needs renamed_from = \"old\""
+        ));
+    }
+    let what: Vec<&str> = refused.iter().map(|(_, d)| d.as_str()).collect();
+    Some(format!(
+        "{name}: {} refused{}: {}\n  help: {}",
+        if what.len() == 1 { "a change is" } else { "changes are" },
+        if holds_data { " (the table holds data)" } else { "" },
+        what.join("; "),
+        help.join("\n  help: ")
+    ))
 }
 
 /// The worst class of a list (destructive over breaking over needs-a-rewrite over promotion
@@ -350,20 +429,7 @@ fn table_change(project: &Project, table: &Table, base: &BaseTable) -> Option<Ch
         .filter(|j| j.output == table.reference())
         .map(|j| j.name.as_str())
         .collect();
-    let refused = refuses(class).then(|| {
-        let runs = match writers.as_slice() {
-            [] => String::new(),
-            js => format!(" (mesh run --job {} --allow-destructive)", js.join("/")),
-        };
-        format!(
-            "{name}: a change that {} is not applied to a table holding data (meshkit does not evolve the table in place)\n  help: revert the change; or pass --allow-destructive to write it with the table as it is{runs}",
-            match class {
-                Class::Breaking => "breaks the data already written",
-                Class::Destructive => "drops data",
-                _ => "needs a rewrite",
-            }
-        )
-    });
+    let refused = refused_help(&name, &diffs, base.holds_data, &writers);
     Some(Change {
         object: Object::Table,
         project: project.name.to_string(),
@@ -783,8 +849,9 @@ pub fn base_of_catalog(t: &mesh_iceberg::Table) -> BaseTable {
             .map(|p| catalog_partition(&p.transform, &p.source))
             .collect(),
         sort_order: info.sort_order.clone(),
-        // Tables written before meshkit set identifier fields record none: not a change.
+        // Tables written before meshkit set identifier fields record none: they get them.
         identifier: (!ids.is_empty()).then_some(ids),
+        holds_data: info.total_records.unwrap_or(0) > 0,
     }
 }
 
@@ -1049,7 +1116,7 @@ pub fn render_markdown(plan: &Plan) -> String {
             let (why, help) = r.split_once("\n  help: ").unwrap_or((r, ""));
             let _ = write!(s, "- `{}`: {}", subject(c), esc(why));
             if !help.is_empty() {
-                let _ = write!(s, " **Fix:** {}", esc(help));
+                let _ = write!(s, " **Fix:** {}", esc(&help.replace("\n  help: ", " **Or:** ")));
             }
             let _ = writeln!(s);
         }

@@ -88,6 +88,9 @@ pub fn table_definition(table: &Table) -> TableDefinition {
     for (k, v) in table_properties(table) {
         def = def.property(k, v);
     }
+    for c in &table.identifier {
+        def = def.identify_by(c.to_string());
+    }
     def
 }
 

@@ -307,6 +307,10 @@ pub struct Column {
     pub data_type: ColumnType,
     pub nullable: bool,
     pub comment: Option<String>,
+    /// The name this column had before (`renamed_from = "old"`): an existing table renames
+    /// that column (same Iceberg field id, its values kept) instead of adding a new one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub renamed_from: Option<Name>,
 }
 
 /// Column types, as Iceberg primitive types.

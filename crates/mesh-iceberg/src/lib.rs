@@ -26,6 +26,7 @@ mod error;
 #[cfg(feature = "glue")]
 mod glue;
 mod increment;
+mod layout;
 pub mod maintenance;
 mod objects;
 mod parallel_write;
@@ -45,6 +46,7 @@ pub use error::{Error, ErrorChain, Result, ServiceErrorKind};
 #[cfg(feature = "glue")]
 pub use glue::{aws_http_client, GlueCatalog};
 pub use increment::Increment;
+pub use layout::{LayoutColumn, TableLayout};
 pub use objects::{Located, ObjectStorage, ObjectStorageFactory, ObjectStores, S3Options, StoreError};
 pub use read::{
     ColumnInfo, DataFileInfo, HistoryEntry, PartitionFieldInfo, ScanOptions, ScanOutput, SnapshotInfo, TableInfo,

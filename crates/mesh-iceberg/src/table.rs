@@ -21,6 +21,7 @@ use crate::catalog::{Catalog, TableIdent};
 use crate::commit::{self, ConflictCheck, LiveFile, PendingCommit};
 use crate::conform::{arrow_schema, conform_batch, evolve_schema, SchemaEvolution};
 use crate::error::{Error, Result};
+use crate::layout::TableLayout;
 use crate::scan::{filter_rows, prune_live, read_files, referenced_columns, specs, Filter};
 use crate::stage::CommitMode;
 use crate::state::CommitProperties;
@@ -52,7 +53,7 @@ pub enum PartitionTransform {
 }
 
 impl PartitionTransform {
-    fn to_iceberg(self) -> Transform {
+    pub(crate) fn to_iceberg(self) -> Transform {
         match self {
             Self::Identity => Transform::Identity,
             Self::Year => Transform::Year,
@@ -64,7 +65,7 @@ impl PartitionTransform {
         }
     }
 
-    fn suffix(self) -> Option<&'static str> {
+    pub(crate) fn suffix(self) -> Option<&'static str> {
         match self {
             Self::Identity => None,
             Self::Year => Some("year"),
@@ -164,6 +165,8 @@ pub struct TableDefinition {
     pub properties: HashMap<String, String>,
     /// Table location; defaults to `{warehouse}/{namespace}/{table}`.
     pub location: Option<String>,
+    /// Identifier fields (row identity, meshkit's merge keys); required columns.
+    pub identifier: Vec<String>,
 }
 
 impl TableDefinition {
@@ -175,7 +178,14 @@ impl TableDefinition {
             sort_order: vec![],
             properties: HashMap::new(),
             location: None,
+            identifier: vec![],
         }
+    }
+
+    /// Add an identifier field.
+    pub fn identify_by(mut self, column: impl Into<String>) -> Self {
+        self.identifier.push(column.into());
+        self
     }
 
     /// Add a partition field.
@@ -368,6 +378,19 @@ impl Table {
             table: name.clone(),
             detail: format!("unsupported column type in table definition: {e}"),
         })?;
+        let schema = if def.identifier.is_empty() {
+            schema
+        } else {
+            let mut ids = Vec::new();
+            for c in &def.identifier {
+                let f = schema.field_by_name(c).ok_or_else(|| Error::Invalid {
+                    table: name.clone(),
+                    detail: format!("identifier column {c} is not a column of the table"),
+                })?;
+                ids.push(f.id);
+            }
+            schema.into_builder().with_identifier_field_ids(ids).build()?
+        };
         let mut spec = UnboundPartitionSpec::builder();
         for pf in &def.partition_by {
             let source = schema.field_by_name(&pf.column).ok_or_else(|| Error::Invalid {
@@ -928,6 +951,36 @@ impl Table {
         Err(Error::Conflict {
             table: self.name(),
             reason: "adding columns lost the commit race on every retry".into(),
+        })
+    }
+
+    /// Brings the table's schema, identifier fields, partition spec and default sort order to
+    /// `layout` in one metadata-only commit (no data file is read or written): columns keep
+    /// their field ids (a rename is the same id under a new name), columns not in the layout
+    /// are dropped from the current schema (old snapshots keep them), new ones get fresh ids.
+    /// A changed spec is added as the new default: files already written keep theirs. Returns
+    /// whether anything changed. Which changes are safe is the caller's decision; this only
+    /// refuses what Iceberg cannot express (an unknown column, a type with no Iceberg type).
+    pub async fn evolve_layout(&mut self, layout: &TableLayout) -> Result<bool> {
+        let policy = self.retry_policy();
+        let mut wait = policy.min_wait;
+        for attempt in 0..=policy.num_retries {
+            let Some(meta) = crate::layout::evolved(&self.name(), &self.metadata, &self.metadata_location, layout)?
+            else {
+                return Ok(false);
+            };
+            let loc = MetadataLocation::from_str(&self.metadata_location)?.with_next_version();
+            crate::durable::write_metadata(&meta, self.catalog.file_io(), &loc).await?;
+            if self.swap_metadata(meta, loc.to_string()).await? {
+                return Ok(true);
+            }
+            if attempt < policy.num_retries {
+                self.back_off(&mut wait, &policy).await?;
+            }
+        }
+        Err(Error::Conflict {
+            table: self.name(),
+            reason: "changing the table layout lost the commit race on every retry".into(),
         })
     }
 

@@ -98,7 +98,10 @@ pub async fn guard_run(
         .into_iter()
         .filter(|c| match c.object {
             Object::Job => !full_refresh,
-            Object::Table | Object::Project => !allow_destructive,
+            // A refresh empties the table before the write brings it to the manifest, so a
+            // NOT NULL column then fits.
+            Object::Table => !(allow_destructive || full_refresh && c.class == mesh_core::plan::Class::NeedsRewrite),
+            Object::Project => !allow_destructive,
         })
         .collect();
     if !refused.is_empty() {

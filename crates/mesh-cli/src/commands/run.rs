@@ -84,7 +84,16 @@ pub fn run(root: &Path, domain: &Domain, args: RunArgs) -> Result<(), Failure> {
             ));
         }
         let req = RunRequest { params, ..req };
-        return rt.block_on(backfill(root, domain, &cfg, &req, from, to, args.force, &multi));
+        return rt.block_on(backfill(
+            root,
+            domain,
+            &cfg,
+            &req,
+            (from, to),
+            args.force,
+            args.allow_destructive,
+            &multi,
+        ));
     }
     // Where the dates come from, through the log (a JSON line where logs are JSON).
     let at = mesh_core::interval::format_instant(req.at);
@@ -102,7 +111,7 @@ pub fn run(root: &Path, domain: &Domain, args: RunArgs) -> Result<(), Failure> {
     let req = RunRequest { params, ..req };
     let run_id = mesh_core::record::new_run_id();
     let (record, _outputs) = rt.block_on(async {
-        let engine = open_engine(root, domain, &cfg).await?;
+        let engine = open_run_engine(root, domain, &cfg, args.allow_destructive).await?;
         mesh_core::backfill::check_named_interval(&engine, &req)?;
         if !mesh_core::incremental::names_interval(&req.params) {
             for line in mesh_core::backfill::due_lines(&engine, &req).await? {
@@ -113,6 +122,21 @@ pub fn run(root: &Path, domain: &Domain, args: RunArgs) -> Result<(), Failure> {
     })?;
     let _ = multi.clear();
     finish(root, &record)
+}
+
+/// The engine of the run's jobs: `--allow-destructive` reaches the writes (see
+/// mesh_core::evolve).
+async fn open_run_engine(
+    root: &Path,
+    domain: &Domain,
+    cfg: &Config,
+    allow_destructive: bool,
+) -> Result<std::sync::Arc<mesh_core::engine::Engine>, Failure> {
+    let mut engine = open_engine(root, domain, cfg).await?;
+    if let Some(e) = std::sync::Arc::get_mut(&mut engine) {
+        e.allow_destructive = allow_destructive;
+    }
+    Ok(engine)
 }
 
 /// Saves the run record, prints the summary, and turns failed steps into the exit status.
@@ -167,13 +191,13 @@ async fn backfill(
     domain: &Domain,
     cfg: &Config,
     req: &RunRequest,
-    from: &str,
-    to: &str,
+    (from, to): (&str, &str),
     force: bool,
+    allow_destructive: bool,
     multi: &MultiProgress,
 ) -> Result<(), Failure> {
     use mesh_core::backfill::Backfill;
-    let engine = open_engine(root, domain, cfg).await?;
+    let engine = open_run_engine(root, domain, cfg, allow_destructive).await?;
     let plan = Backfill::plan(&engine, req, from, to).await?;
     plan.check_complete(req.at)?;
     let n = plan.intervals.len();

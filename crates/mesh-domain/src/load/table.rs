@@ -27,6 +27,16 @@ pub(super) fn check_table(cx: &mut FileCx<'_>, i: usize, t: &UncheckedTable) -> 
     let partition_by = check_partition_by(cx, i, &t.partition_by, &columns);
     let sort_order = check_sort_order(cx, i, &t.sort_order, &columns);
     let identifier = check_identifier(cx, i, &t.identifier, &columns);
+    if layer == Some(Layer::Raw) {
+        // Raw files are read by column name as they land: there is no table to rename in.
+        for (ci, c) in columns.iter().enumerate().filter(|(_, c)| c.renamed_from.is_some()) {
+            cx.err_help(
+                f(&format!("columns[{ci}].renamed_from")),
+                format!("column `{}` of a raw table declares renamed_from", c.name),
+                "renamed_from renames a column of an Iceberg (refined or curated) table; raw files are read by their header: remove it",
+            );
+        }
+    }
     let storage = match layer {
         Some(Layer::Raw) => check_hive(cx, i, t, &partition_by),
         Some(_) => Some(check_iceberg(cx, i, t)),
@@ -77,12 +87,42 @@ fn check_columns(cx: &mut FileCx<'_>, i: usize, declared: &[UncheckedColumn]) ->
                     "column names must be unique",
                 );
             }
+            let renamed_from = c
+                .renamed_from
+                .as_ref()
+                .and_then(|old| cx.name(&cf("renamed_from"), old));
             columns.push(Column {
                 name: cname,
                 data_type: ty,
                 nullable: c.nullable.unwrap_or(true),
                 comment: c.comment.clone(),
+                renamed_from,
             });
+        }
+    }
+    // A rename names a column the table no longer declares, once: otherwise the old column
+    // would be both kept and renamed, or renamed twice.
+    for (ci, c) in columns.iter().enumerate() {
+        let Some(old) = &c.renamed_from else { continue };
+        let field = format!("tables[{i}].columns[{ci}].renamed_from");
+        if *old == c.name {
+            cx.err_help(
+                field,
+                format!("column `{}` is renamed from itself", c.name),
+                "remove renamed_from",
+            );
+        } else if columns.iter().any(|x| x.name == *old) {
+            cx.err_help(
+                field,
+                format!("column `{}` is renamed from `{old}`, which is still declared", c.name),
+                format!("remove the declaration of `{old}` (the rename keeps its values under `{}`), or remove renamed_from", c.name),
+            );
+        } else if columns[..ci].iter().any(|x| x.renamed_from.as_ref() == Some(old)) {
+            cx.err_help(
+                field,
+                format!("`{old}` is renamed twice (to `{}` and another column)", c.name),
+                "keep renamed_from on one column",
+            );
         }
     }
     columns

@@ -76,6 +76,7 @@ pub struct UncheckedColumn {
     pub data_type: String,
     pub nullable: Option<bool>,
     pub comment: Option<String>,
+    pub renamed_from: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
