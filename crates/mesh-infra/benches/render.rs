@@ -84,12 +84,23 @@ fn main() {
     let report = mesh_infra::iam_check::check(&domain, &out, &[Env::Dev]).expect("check");
     let check = start.elapsed();
     assert!(report.passed(), "{report}");
+    // The baseline in the same process: every request through the evaluator (no pre-filter).
+    let start = Instant::now();
+    let full = mesh_infra::iam_check::check_with(&domain, &out, &[Env::Dev], false).expect("check");
+    let full_time = start.elapsed();
+    assert_eq!(
+        full.to_string(),
+        report.to_string(),
+        "the pre-filter changed the report"
+    );
     println!(
         "render: {PROJECTS} projects / {jobs} jobs x 3 envs -> {files} files, {:.1} MB in {:.1} ms (best of 5); \
-         check iam (dev): {} requests in {:.2} s",
+         check iam (dev): {} requests in {:.2} s; every request evaluated: {:.2} s ({:.1}x)",
         bytes as f64 / 1e6,
         best.as_secs_f64() * 1e3,
         report.requests,
-        check.as_secs_f64()
+        check.as_secs_f64(),
+        full_time.as_secs_f64(),
+        full_time.as_secs_f64() / check.as_secs_f64()
     );
 }

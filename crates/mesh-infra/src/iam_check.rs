@@ -459,9 +459,86 @@ fn summarize(allowed: &[&Probe], violated: bool) -> String {
     s
 }
 
+/// The `Allow` statements of a policy as (action patterns, resource patterns), lowercase, when
+/// the policy is in the plain form this pre-filter understands (no `NotResource`, `NotAction`
+/// or `NotPrincipal`, no policy variables); `None` sends every request to the evaluator.
+///
+/// A request that no `Allow` statement names (by action and resource) is denied whatever its
+/// context (IAM allows only through a matching statement), so it needs no evaluation. Most of
+/// the matrix is such requests (every role against every other project's prefixes, every S3
+/// action), which made the check grow with the square of the projects.
+type Statements = Vec<(Vec<String>, Vec<String>)>;
+
+fn allow_statements(text: &str) -> Option<Statements> {
+    use serde_json::Value;
+    let v: Value = serde_json::from_str(text).ok()?;
+    let statements = match &v["Statement"] {
+        Value::Array(a) => a.iter().collect::<Vec<_>>(),
+        s @ Value::Object(_) => vec![s],
+        _ => return None,
+    };
+    let strings = |v: &Value| -> Option<Vec<String>> {
+        match v {
+            Value::String(r) => Some(vec![r.to_lowercase()]),
+            Value::Array(a) => a.iter().map(|r| r.as_str().map(str::to_lowercase)).collect(),
+            _ => None,
+        }
+    };
+    let mut out = Vec::new();
+    for s in statements {
+        if ["NotResource", "NotAction", "NotPrincipal"]
+            .iter()
+            .any(|k| s.get(k).is_some())
+        {
+            return None;
+        }
+        if s["Effect"] != "Allow" {
+            continue;
+        }
+        let (actions, resources) = (strings(&s["Action"])?, strings(&s["Resource"])?);
+        if resources.iter().any(|r| r.contains("${")) {
+            return None;
+        }
+        out.push((actions, resources));
+    }
+    Some(out)
+}
+
+/// IAM's wildcard match (`*` any run of characters, `?` one), ignoring ASCII case: a pre-filter
+/// may match more than IAM does (the evaluator then decides), never less. `pattern` is
+/// lowercase already; no allocation (it runs for every request).
+fn wildcard_match(pattern: &str, text: &str) -> bool {
+    let (p, t) = (pattern.as_bytes(), text.as_bytes());
+    let (mut pi, mut ti) = (0, 0);
+    // The last `*` seen and the text position it has absorbed up to.
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == b'?' || p[pi] == t[ti].to_ascii_lowercase()) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == b'*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == b'*')
+}
+
 /// Checks every role of every given environment, reading policies from `infra_dir`
 /// (`envs/{env}/policies/{role}.json`).
 pub fn check(domain: &Domain, infra_dir: &Path, envs: &[Env]) -> Result<Report, InfraError> {
+    check_with(domain, infra_dir, envs, true)
+}
+
+/// [`check`], with the pre-filter of requests no `Allow` statement names on or off (off: every
+/// request is evaluated; the tests compare both).
+pub fn check_with(domain: &Domain, infra_dir: &Path, envs: &[Env], prefilter: bool) -> Result<Report, InfraError> {
     let mut report = Report::default();
     for &env in envs {
         let n = Naming::for_domain(domain, env);
@@ -484,6 +561,10 @@ pub fn check(domain: &Domain, infra_dir: &Path, envs: &[Env]) -> Result<Report, 
                 message: e.to_string(),
             })?;
             let evaluator = PolicyEvaluator::with_policies(vec![parsed]);
+            let allows = if prefilter { allow_statements(&text) } else { None };
+            // The statements whose resources name a resource, once per resource (a role's
+            // requests repeat each resource for every action).
+            let mut by_resource: std::collections::HashMap<String, Vec<usize>> = std::collections::HashMap::new();
             let role_arn = arns.iam(&format!("role/{}", role.name));
             for target in &domain.projects {
                 let probes = probes(&n, &arns, domain, &role, &target.slug);
@@ -495,7 +576,21 @@ pub fn check(domain: &Domain, infra_dir: &Path, envs: &[Env]) -> Result<Report, 
                     for probe in probes.iter().filter(|p| p.column == column) {
                         any = true;
                         report.requests += 1;
-                        let ok = evaluate(&evaluator, &role_arn, probe)?;
+                        let is_named = match &allows {
+                            Some(statements) => {
+                                if !by_resource.contains_key(&probe.resource) {
+                                    let matching = (0..statements.len())
+                                        .filter(|&i| statements[i].1.iter().any(|p| wildcard_match(p, &probe.resource)))
+                                        .collect();
+                                    by_resource.insert(probe.resource.clone(), matching);
+                                }
+                                by_resource[&probe.resource]
+                                    .iter()
+                                    .any(|&i| statements[i].0.iter().any(|a| wildcard_match(a, &probe.action)))
+                            }
+                            None => true,
+                        };
+                        let ok = is_named && evaluate(&evaluator, &role_arn, probe)?;
                         if ok {
                             allowed.push(probe);
                         }
@@ -528,4 +623,58 @@ pub fn check(domain: &Domain, infra_dir: &Path, envs: &[Env]) -> Result<Report, 
         report.matrices.push((env, rows));
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards_match_as_iam_does_and_never_less() {
+        for (p, t, want) in [
+            ("arn:aws:s3:::b/pj01/*", "arn:aws:s3:::b/pj01/t/part-0.parquet", true),
+            ("arn:aws:s3:::b/pj01/*", "arn:aws:s3:::b/pj02/t/part-0.parquet", false),
+            ("arn:aws:s3:::b/pj01/*", "arn:aws:s3:::b/pj01/", true),
+            ("arn:aws:s3:::b", "arn:aws:s3:::b/x", false),
+            ("arn:aws:s3:::b*", "arn:aws:s3:::b/x", true),
+            ("*", "anything", true),
+            (
+                "arn:aws:glue:*:123:table/f01_*/t?",
+                "arn:aws:glue:eu-west-1:123:table/f01_raw/t1",
+                true,
+            ),
+            (
+                "arn:aws:glue:*:123:table/f01_*/t?",
+                "arn:aws:glue:eu-west-1:123:table/f01_raw/t12",
+                false,
+            ),
+            ("a*b*c", "aXbYbZc", true),
+            ("a*b*c", "aXbYbZ", false),
+            ("arn:aws:s3:::b/*", "ARN:AWS:S3:::B/k", true),
+            ("", "", true),
+            ("", "x", false),
+        ] {
+            assert_eq!(wildcard_match(p, t), want, "{p} ~ {t}");
+        }
+    }
+
+    #[test]
+    fn policies_the_prefilter_cannot_read_go_to_the_evaluator() {
+        let plain = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":["arn:aws:s3:::b/P/*"]},{"Effect":"Deny","Action":"*","Resource":"*"}]}"#;
+        assert_eq!(
+            allow_statements(plain),
+            Some(vec![(
+                vec!["s3:getobject".to_string()],
+                vec!["arn:aws:s3:::b/p/*".to_string()]
+            )])
+        );
+        for other in [
+            r#"{"Statement":[{"Effect":"Allow","Action":"s3:*","NotResource":"arn:aws:s3:::b/p/*"}]}"#,
+            r#"{"Statement":{"Effect":"Allow","NotAction":"s3:*","Resource":"*"}}"#,
+            r#"{"Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"arn:aws:s3:::b/${aws:username}/*"}]}"#,
+            "not json",
+        ] {
+            assert_eq!(allow_statements(other), None, "{other}");
+        }
+    }
 }
