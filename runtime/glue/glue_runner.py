@@ -566,7 +566,8 @@ def schema_evolution(spec: dict, columns: list[dict], identifier: list[str] | No
         moves += [f"ALTER TABLE {target} ALTER COLUMN {quote(b)} AFTER {quote(a)}" for a, b in zip(wanted, wanted[1:])]
     want_id = spec["output"].get("identifier") or []
     set_id = None
-    if identifier is not None and [i.lower() for i in identifier] != [i.lower() for i in want_id]:
+    # Identifier fields are a set: Iceberg lists them in no particular order.
+    if identifier is not None and sorted(i.lower() for i in identifier) != sorted(i.lower() for i in want_id):
         if identifier:
             refused.append(
                 f"identifier (merge) keys ({', '.join(identifier)}) → ({', '.join(want_id)}): rows merged under the old keys would be duplicated under the new ones"
@@ -2297,16 +2298,19 @@ def shape_table(spark, spec: dict) -> list[str]:
     evo = schema_evolution(spec, columns, identifier, holds_data)
     stmts = layout_statements(spec, partitioning, properties, columns, identifier, holds_data)
     required_done = False
+
+    def require():
+        log("table layout", spec, None, statement=f"updateSchema().requireColumn({', '.join(evo['require'])}) (Iceberg API)")
+        require_columns(spark, target, evo["require"])
+
     for s in stmts:
         if evo["require"] and not required_done and "SET IDENTIFIER FIELDS" in s:
-            require_columns(spark, target, evo["require"])
+            require()
             required_done = True
         log("table layout", spec, None, statement=s)
         spark.sql(s)
     if evo["require"] and not required_done:
-        require_columns(spark, target, evo["require"])
-    if evo["require"]:
-        log("table layout", spec, None, required=evo["require"])
+        require()
     return stmts
 
 

@@ -323,8 +323,15 @@ pub fn table_changes(base: &BaseTable, table: &Table) -> Vec<(Class, String)> {
         ));
     }
     let identifier: Vec<String> = table.identifier.iter().map(|i| i.to_string()).collect();
+    // Identifier fields are a set (Iceberg keeps ids, in no order).
+    let same_set = |a: &[String], b: &[String]| {
+        let (mut a, mut b) = (a.to_vec(), b.to_vec());
+        a.sort();
+        b.sort();
+        a == b
+    };
     match &base.identifier {
-        Some(base_id) if *base_id != identifier => out.push((
+        Some(base_id) if !same_set(base_id, &identifier) => out.push((
             Class::Breaking,
             format!(
                 "identifier (merge) keys ({}) → ({}): rows merged under the old keys would be duplicated under the new ones",

@@ -87,8 +87,12 @@ pub(crate) fn evolved(
         .with_identifier_field_ids(identifier)
         .with_fields(fields)
         .build()?;
-    let same_schema = schema.as_struct() == current.as_struct()
-        && schema.identifier_field_ids().collect::<Vec<_>>() == current.identifier_field_ids().collect::<Vec<_>>();
+    let ids = |s: &Schema| {
+        let mut v: Vec<i32> = s.identifier_field_ids().collect();
+        v.sort_unstable();
+        v
+    };
+    let same_schema = schema.as_struct() == current.as_struct() && ids(&schema) == ids(current);
 
     let mut spec = UnboundPartitionSpec::builder();
     let mut wanted_spec = Vec::new();
