@@ -664,37 +664,52 @@ fn validate_explains_incremental_and_time_range_mistakes() {
 }
 
 #[test]
-fn new_job_scaffolds_time_range_and_incremental_jobs_and_validate_names_what_to_fill_in() {
+fn new_job_scaffolds_time_range_and_incremental_jobs_that_validate_and_names_what_to_fill_in() {
     let dir = shop();
     let root = dir.path();
+    // The output and input are declared: the scaffold selects the output's columns, in order,
+    // from the input's columns of the same name, and filters on the input's time column; it
+    // validates as written, with nothing left to fill in.
     let out = mesh(
         root,
         &[
             "new",
             "job",
             "shop",
-            "totals_again",
+            "events_again",
             "--input",
             "raw.events",
             "--output",
-            "curated.daily_totals",
+            "refined.events_full",
             "--time-column",
-            "sale_date",
+            "event_date",
             "--grain",
             "day",
         ],
     );
     assert!(out.status.success(), "{}", both(&out));
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("left to fill in"),
+        "{}",
+        both(&out)
+    );
     let manifest = std::fs::read_to_string(root.join("projects/shop/project.toml")).unwrap();
     assert!(
-        manifest.contains("[jobs.time_range]\ncolumn = \"sale_date\"\ngrain = \"day\""),
+        manifest.contains("[jobs.time_range]\ncolumn = \"event_date\"\ngrain = \"day\""),
         "{manifest}"
     );
-    let sql = std::fs::read_to_string(root.join("projects/shop/sql/totals_again.sql")).unwrap();
+    let sql = std::fs::read_to_string(root.join("projects/shop/sql/events_again.sql")).unwrap();
     assert!(
-        sql.contains("'${interval_start}'") && sql.contains("'${interval_end}'"),
+        sql.contains("SELECT\n  event_id,\n  store_id,\n  qty,\n  event_date\nFROM f01_raw.events\n"),
         "{sql}"
     );
+    assert!(
+        sql.contains("WHERE event_date >= '${interval_start}' AND event_date < '${interval_end}'"),
+        "{sql}"
+    );
+    assert!(!sql.contains("TODO"), "{sql}");
+    let out = mesh(root, &["validate"]);
+    assert!(out.status.success(), "{}", both(&out));
 
     let out = mesh(
         root,
@@ -716,21 +731,46 @@ fn new_job_scaffolds_time_range_and_incremental_jobs_and_validate_names_what_to_
         manifest.contains("[jobs.incremental]\ninputs = [\"raw.events\"]"),
         "{manifest}"
     );
-    // The time-range scaffold filters on the output's time column, which this input lacks:
-    // validate reads the SQL against the manifest and names the file, line and column to fill
-    // in; with the SQL written, the domain validates.
     let out = mesh(root, &["validate"]);
-    let text = both(&out);
-    assert_eq!(out.status.code(), Some(2), "{text}");
-    assert!(
-        text.contains("projects/shop/sql/totals_again.sql:5") && text.contains("No field named sale_date"),
-        "{text}"
+    assert!(out.status.success(), "{}", both(&out));
+
+    // Output columns the input lacks are typed NULLs with a TODO line, named on stdout; the
+    // input lacks the output's time column, so the filter is on its only date column, said in
+    // a comment. Names and types match, so the scaffold validates.
+    let out = mesh(
+        root,
+        &[
+            "new",
+            "job",
+            "shop",
+            "totals_again",
+            "--input",
+            "raw.events",
+            "--output",
+            "curated.daily_totals",
+            "--time-column",
+            "sale_date",
+            "--grain",
+            "day",
+        ],
     );
-    std::fs::copy(
-        root.join("projects/shop/sql/daily_totals.sql"),
-        root.join("projects/shop/sql/totals_again.sql"),
-    )
-    .unwrap();
+    assert!(out.status.success(), "{}", both(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("columns left to fill in") && stdout.contains(": sale_date, orders, units"),
+        "{stdout}"
+    );
+    let sql = std::fs::read_to_string(root.join("projects/shop/sql/totals_again.sql")).unwrap();
+    for line in [
+        "  CAST(NULL AS date) AS sale_date,  -- TODO: compute sale_date",
+        "  store_id,",
+        "  CAST(NULL AS bigint) AS orders,  -- TODO: compute orders",
+        "  CAST(NULL AS bigint) AS units  -- TODO: compute units",
+        "The input has no sale_date: this filters on",
+        "WHERE event_date >= '${interval_start}' AND event_date < '${interval_end}'",
+    ] {
+        assert!(sql.contains(line), "missing {line:?} in:\n{sql}");
+    }
     let out = mesh(root, &["validate"]);
     assert!(out.status.success(), "{}", both(&out));
 

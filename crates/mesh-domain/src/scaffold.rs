@@ -9,7 +9,7 @@ use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::env::Env;
 use crate::ident::{DomainAbbr, Name, ProjectSlug};
 use crate::load::{load_domain, DOMAIN_FILE, PROJECTS_DIR, PROJECT_FILE};
-use crate::model::{Classification, ColumnType, Layer};
+use crate::model::{Classification, ColumnType, Layer, Table};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScaffoldError {
@@ -348,6 +348,110 @@ pub struct NewJob<'a> {
     pub time_range: Option<(&'a str, &'a str)>,
     /// Merge keys (`--key`, repeat for a composite key): required by `mode = "merge"`.
     pub keys: Vec<String>,
+    /// The declared output table, when the manifest has it: the SQL then selects exactly its
+    /// columns (see [`new_job`]). `None`: a `SELECT *` to edit.
+    pub output_table: Option<&'a Table>,
+    /// The first input's declared table: columns of the same name are selected from it.
+    pub input_table: Option<&'a Table>,
+}
+
+/// What `mesh new job` wrote.
+#[derive(Debug)]
+pub struct NewJobFiles {
+    pub sql: PathBuf,
+    /// Output columns the SQL leaves as `CAST(NULL AS …)` with a `-- TODO` line: to compute.
+    pub to_fill: Vec<String>,
+}
+
+/// A type name both engines read in `CAST(… AS t)` as the column's type (Spark's names, as
+/// mesh-core's `translate::spark_type`: Iceberg `timestamp` is Spark's `timestamp_ntz`).
+fn cast_type(t: ColumnType) -> String {
+    match t {
+        ColumnType::Timestamp => "timestamp_ntz".into(),
+        ColumnType::Timestamptz => "timestamp".into(),
+        other => other.hive_name(),
+    }
+}
+
+/// Whether a value of type `from` can be cast to `to` by both engines without a function.
+fn castable(from: ColumnType, to: ColumnType) -> bool {
+    use ColumnType as T;
+    let numeric = |t: ColumnType| t.is_numeric();
+    match (from, to) {
+        (_, T::String) | (T::String, _) => true,
+        (a, b) if numeric(a) && numeric(b) => true,
+        (a, b) if a.is_temporal() && b.is_temporal() => true,
+        (T::Boolean, b) => numeric(b),
+        (a, T::Boolean) => numeric(a),
+        _ => false,
+    }
+}
+
+/// The SELECT list of a job writing `output`, reading `input`: each declared column in order,
+/// from the input column of the same name (cast when its type differs), else a typed NULL with
+/// a `-- TODO` comment. Returns the lines and the columns left to compute.
+fn select_list(output: &Table, input: Option<&Table>) -> (Vec<String>, Vec<String>) {
+    let mut to_fill = Vec::new();
+    let n = output.columns.len();
+    let lines = output
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let comma = if i + 1 < n { "," } else { "" };
+            let name = c.name.as_str();
+            let want = c.data_type;
+            let from = input.and_then(|t| t.column(name));
+            match from {
+                Some(f) if f.data_type == want => format!("  {name}{comma}"),
+                Some(f) if castable(f.data_type, want) => {
+                    format!("  CAST({name} AS {}) AS {name}{comma}", cast_type(want))
+                }
+                _ => {
+                    to_fill.push(name.to_string());
+                    let why = match from {
+                        Some(f) => format!(
+                            " (the input's {name} is {}, which does not cast to {})",
+                            f.data_type.hive_name(),
+                            want.hive_name()
+                        ),
+                        None => String::new(),
+                    };
+                    format!(
+                        "  CAST(NULL AS {}) AS {name}{comma}  -- TODO: compute {name}{why}",
+                        cast_type(want)
+                    )
+                }
+            }
+        })
+        .collect();
+    (lines, to_fill)
+}
+
+/// The interval filter of a time-range job reading `input`, whose output's time column is
+/// `column`: on the input's column of that name, else on its only date/time column (said in a
+/// comment), else a commented TODO naming the interval parameters.
+fn interval_filter(column: &str, input: Option<&Table>) -> String {
+    let filter = |c: &str| format!("WHERE {c} >= '${{interval_start}}' AND {c} < '${{interval_end}}'\n");
+    if input.is_none_or(|t| t.column(column).is_some()) {
+        return format!("-- Keep only the run's interval (end excluded).\n{}", filter(column));
+    }
+    let temporal: Vec<&str> = input
+        .map(|t| {
+            t.columns
+                .iter()
+                .filter(|c| c.data_type.is_temporal())
+                .map(|c| c.name.as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    match temporal.as_slice() {
+        [only] => format!(
+            "-- Keep only the run's interval (end excluded). The input has no {column}: this filters on\n-- its only date/time column, {only}; check it is the one that places a row in the interval.\n{}",
+            filter(only)
+        ),
+        _ => "-- TODO: keep only the run's interval (end excluded): the input has no single date/time\n-- column to filter on, e.g.\n--   WHERE <time column> >= '${interval_start}' AND <time column> < '${interval_end}'\n".to_string(),
+    }
 }
 
 /// `mesh new pipeline PROJECT NAME --job A --job B [--optimize layer.t] [--schedule CRON]`.
@@ -397,7 +501,11 @@ pub fn new_pipeline(root: &Path, p: &NewPipeline<'_>) -> Result<(), ScaffoldErro
 }
 
 /// `mesh new job PROJECT NAME --input raw.x --output curated.y`: the manifest entry and a SQL file.
-pub fn new_job(root: &Path, abbr: &str, j: &NewJob<'_>) -> Result<PathBuf, ScaffoldError> {
+///
+/// When the output table is declared, the SQL selects exactly its columns in order (see
+/// [`select_list`]), so it validates as written; a time-range job filters on the interval (see
+/// [`interval_filter`]). Otherwise the SQL is a `SELECT *` of the first input to edit.
+pub fn new_job(root: &Path, abbr: &str, j: &NewJob<'_>) -> Result<NewJobFiles, ScaffoldError> {
     let file = project_file(root, j.project)?;
     Name::parse(j.name).map_err(|e| ScaffoldError::Invalid(e.to_string()))?;
     let sql_rel = format!("sql/{}.sql", j.name);
@@ -411,7 +519,14 @@ pub fn new_job(root: &Path, abbr: &str, j: &NewJob<'_>) -> Result<PathBuf, Scaff
         })
         .unwrap_or_else(|| format!("{abbr}_raw.some_table"));
     let mode = if j.time_range.is_some() { "overwrite" } else { j.mode };
-    let mut sql = format!("-- {}: writes {} ({mode})\nSELECT *\nFROM {from}\n", j.name, j.output);
+    let (select, to_fill) = match j.output_table {
+        Some(output) => {
+            let (lines, to_fill) = select_list(output, j.input_table);
+            (format!("SELECT\n{}\n", lines.join("\n")), to_fill)
+        }
+        None => ("SELECT *\n".to_string(), Vec::new()),
+    };
+    let mut sql = format!("-- {}: writes {} ({mode})\n{select}FROM {from}\n", j.name, j.output);
     let mut text = format!(
         "[[jobs]]\nname = {}\nsql = {}\ninputs = {}\noutput = {}\nmode = {}\n",
         quote(j.name),
@@ -426,9 +541,24 @@ pub fn new_job(root: &Path, abbr: &str, j: &NewJob<'_>) -> Result<PathBuf, Scaff
                 "--mode merge needs the key the rows are matched on: --key COLUMN (repeat for a composite key); nothing was written".into(),
             ));
         }
+        // The dedup rule is declared, not implied: `error` refuses a run whose SQL returns a key
+        // twice, so no row is dropped silently; keep_latest is one line away, named with the
+        // input's only timestamp column when it has one.
+        let order_by = j
+            .input_table
+            .map(|t| {
+                t.columns
+                    .iter()
+                    .filter(|c| matches!(c.data_type, ColumnType::Timestamp | ColumnType::Timestamptz))
+                    .map(|c| c.name.as_str())
+                    .collect::<Vec<_>>()
+            })
+            .and_then(|cs| (cs.len() == 1).then(|| cs[0].to_string()))
+            .unwrap_or_else(|| "event_ts".to_string());
         text += &format!(
-            "# Rows whose keys match are updated, the others inserted.\n[jobs.merge]\nkeys = {}\n",
-            list(&j.keys)
+            "# Rows whose keys match are updated, the others inserted.\n[jobs.merge]\nkeys = {}\n# A key the SQL returns twice fails the run. To keep the latest row per key instead, set\n# on_duplicate = \"keep_latest\" and order_by = {} (a column the SQL selects).\non_duplicate = \"error\"\n",
+            list(&j.keys),
+            quote(&order_by)
         );
     } else if !j.keys.is_empty() {
         return Err(ScaffoldError::Invalid(format!(
@@ -448,10 +578,18 @@ pub fn new_job(root: &Path, abbr: &str, j: &NewJob<'_>) -> Result<PathBuf, Scaff
             quote(column),
             quote(grain)
         );
-        sql = format!(
-            "-- {}: replaces one {grain} of {} per run (time-range job)\nSELECT *\nFROM {from}\n-- Keep only the run's interval (end excluded); name the input's time column here.\nWHERE {column} >= '${{interval_start}}' AND {column} < '${{interval_end}}'\n",
-            j.name, j.output
-        );
+        sql = match j.output_table {
+            Some(_) => format!(
+                "-- {}: replaces one {grain} of {} per run (time-range job)\n{select}FROM {from}\n{}",
+                j.name,
+                j.output,
+                interval_filter(column, j.input_table)
+            ),
+            None => format!(
+                "-- {}: replaces one {grain} of {} per run (time-range job)\nSELECT *\nFROM {from}\n-- Keep only the run's interval (end excluded); name the input's time column here.\nWHERE {column} >= '${{interval_start}}' AND {column} < '${{interval_end}}'\n",
+                j.name, j.output
+            ),
+        };
     }
     let mut undo = Undo::default();
     undo.run(|undo| {
@@ -462,7 +600,7 @@ pub fn new_job(root: &Path, abbr: &str, j: &NewJob<'_>) -> Result<PathBuf, Scaff
         undo.append(&file, &text)
     })?;
     undo.commit(root)?;
-    Ok(sql_path)
+    Ok(NewJobFiles { sql: sql_path, to_fill })
 }
 
 impl From<Diagnostic> for ScaffoldError {
@@ -538,6 +676,72 @@ mod tests {
         assert!(!dir.path().join("sql").exists());
     }
 
+    /// With the tables declared, the scaffold selects the output's columns (as is, cast, or a
+    /// typed NULL with a TODO) and, for a time-range job whose input has no single date/time
+    /// column, leaves the interval filter as a commented TODO naming the parameters.
+    #[test]
+    fn a_declared_output_is_scaffolded_column_by_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        init_domain(root, "shop", "f01", "eu-west-1", &BTreeMap::new(), None).unwrap();
+        new_project(root, "shop", "pj01", "team", Classification::Internal).unwrap();
+        let cols = |cs: &[&str]| cs.iter().map(|c| parse_column_arg(c).unwrap()).collect();
+        for (name, layer, columns) in [
+            (
+                "events",
+                Layer::Raw,
+                cols(&["id:string!", "n:int", "a:date", "b:timestamp", "raw:binary"]),
+            ),
+            (
+                "out",
+                Layer::Curated,
+                cols(&["id:string!", "n:long", "day:date", "raw:boolean"]),
+            ),
+        ] {
+            let t = NewTable {
+                project: "shop",
+                name,
+                layer,
+                columns,
+                partition_by: vec![],
+                format: None,
+            };
+            new_table(root, &t).unwrap();
+        }
+        let domain = load_domain(root).unwrap();
+        let table = |name: &str| domain.tables().map(|(_, t)| t).find(|t| t.name.as_str() == name);
+        let files = new_job(
+            root,
+            "f01",
+            &NewJob {
+                project: "shop",
+                name: "daily",
+                inputs: vec!["raw.events".into()],
+                output: "curated.out",
+                mode: "append",
+                incremental: false,
+                time_range: Some(("day", "day")),
+                keys: vec![],
+                output_table: table("out"),
+                input_table: table("events"),
+            },
+        )
+        .unwrap();
+        assert_eq!(files.to_fill, ["day", "raw"]);
+        let sql = std::fs::read_to_string(&files.sql).unwrap();
+        assert_eq!(
+            sql,
+            "-- daily: replaces one day of curated.out per run (time-range job)\n\
+             SELECT\n  id,\n  CAST(n AS bigint) AS n,\n\
+             \x20 CAST(NULL AS date) AS day,  -- TODO: compute day\n\
+             \x20 CAST(NULL AS boolean) AS raw  -- TODO: compute raw (the input's raw is binary, which does not cast to boolean)\n\
+             FROM f01_raw.events\n\
+             -- TODO: keep only the run's interval (end excluded): the input has no single date/time\n\
+             -- column to filter on, e.g.\n\
+             --   WHERE <time column> >= '${interval_start}' AND <time column> < '${interval_end}'\n"
+        );
+    }
+
     /// `mesh new job` whose manifest cannot be appended to (not UTF-8) removes the SQL file it
     /// had already written, instead of leaving it behind.
     #[test]
@@ -558,6 +762,8 @@ mod tests {
                 incremental: false,
                 time_range: None,
                 keys: vec![],
+                output_table: None,
+                input_table: None,
             },
         )
         .unwrap_err();

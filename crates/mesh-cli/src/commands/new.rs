@@ -68,7 +68,16 @@ pub fn run(root_flag: Option<&Path>, new: NewCommand) -> Result<(), Failure> {
             keys,
         } => {
             let domain = load(Some(&root))?;
-            let sql = scaffold::new_job(
+            // The declared tables the SQL is written from (`layer.table`, in any project).
+            let declared = |r: &str| {
+                domain
+                    .tables()
+                    .map(|(_, t)| t)
+                    .find(|t| format!("{}.{}", t.layer.as_str(), t.name) == r)
+            };
+            let output_table = declared(&output);
+            let input_table = inputs.first().and_then(|i| declared(i));
+            let files = scaffold::new_job(
                 &root,
                 domain.abbr.as_str(),
                 &NewJob {
@@ -80,12 +89,18 @@ pub fn run(root_flag: Option<&Path>, new: NewCommand) -> Result<(), Failure> {
                     incremental,
                     time_range: time_column.as_deref().zip(grain.as_deref()),
                     keys,
+                    output_table,
+                    input_table,
                 },
             )?;
-            println!(
-                "added job {name} to projects/{project}/project.toml; edit {}",
-                display_rel(&root, &sql)
-            );
+            let sql = display_rel(&root, &files.sql);
+            println!("added job {name} to projects/{project}/project.toml; edit {sql}");
+            if !files.to_fill.is_empty() {
+                println!(
+                    "columns left to fill in (CAST(NULL …) with a TODO in {sql}): {}",
+                    files.to_fill.join(", ")
+                );
+            }
         }
         NewCommand::Pipeline {
             project,
