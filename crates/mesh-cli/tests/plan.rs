@@ -580,6 +580,30 @@ fn table_changes_against_the_environment_are_classified_and_refused() {
     assert_eq!(store["type"], "long", "{shown:#}");
     let plan = plan_json(root, &[]);
     assert!(changes(&plan, "table", "refined.events_full").is_empty(), "{plan:#}");
+    // A dropped column: destructive, refused by the plan and the run alike; with
+    // --allow-destructive dropped from the table's schema.
+    edit(&manifest, "  { name = \"note\", type = \"string\" },\n", "");
+    std::fs::write(
+        project_dir(root).join("sql/events_full.sql"),
+        "SELECT event_id, CAST(store_id AS BIGINT) AS store_id, qty, event_date FROM f01_raw.events\n",
+    )
+    .unwrap();
+    let plan = plan_json(root, &[]);
+    let dropped = changes(&plan, "table", "refined.events_full");
+    assert_eq!(dropped[0]["class"], "destructive", "{plan:#}");
+    assert!(
+        dropped[0]["refused"]
+            .as_str()
+            .unwrap()
+            .contains("--allow-destructive drops it"),
+        "{plan:#}"
+    );
+    let out = mesh(root, &["run", "--job", "events_full"]);
+    assert_eq!(out.status.code(), Some(2), "{}", both(&out));
+    run_ok(root, &["run", "--job", "events_full", "--allow-destructive"]);
+    let shown = text(&run_ok(root, &["table", "show", "refined.events_full", "--format", "json"]).stdout);
+    assert!(!shown.contains("\"note\""), "{shown}");
+    assert!(changes(&plan_json(root, &[]), "table", "refined.events_full").is_empty());
     let out = mesh(root, &["run", "--job", "store_totals", "--allow-destructive"]);
     assert_ne!(out.status.code(), Some(2), "{}", both(&out));
     assert!(
