@@ -193,7 +193,8 @@ impl Naming {
     pub fn github_deploy_role(&self) -> String {
         format!("{}-github-deploy-{}", self.abbr, self.env)
     }
-    /// The read-only role of pull-request plans (Terraform plan, no apply).
+    /// The read-only role of Terraform plans, no apply: the plan job of each deploy workflow and,
+    /// outside prod, pull requests (prod's trusts only runs of main).
     pub fn github_plan_role(&self) -> String {
         format!("{}-github-plan-{}", self.abbr, self.env)
     }

@@ -7,8 +7,7 @@ use std::sync::Arc;
 use arrow::datatypes::DataType;
 use iceberg::arrow::arrow_type_to_type;
 use iceberg::spec::{
-    NestedField, NullOrder, Schema, SortDirection, SortField, SortOrder, TableMetadata, TableMetadataBuilder,
-    Transform, UnboundPartitionSpec,
+    NestedField, Schema, SortOrder, TableMetadata, TableMetadataBuilder, Transform, UnboundPartitionSpec,
 };
 
 use crate::error::{Error, Result};
@@ -137,22 +136,7 @@ pub(crate) fn evolved(
         let source = schema
             .field_by_name(&k.column)
             .ok_or_else(|| invalid(table, format!("sort column {} is not a column of the table", k.column)))?;
-        order_fields.push(
-            SortField::builder()
-                .source_id(source.id)
-                .transform(Transform::Identity)
-                .direction(if k.descending {
-                    SortDirection::Descending
-                } else {
-                    SortDirection::Ascending
-                })
-                .null_order(if k.nulls_first {
-                    NullOrder::First
-                } else {
-                    NullOrder::Last
-                })
-                .build(),
-        );
+        order_fields.push(k.to_iceberg(source.id));
     }
     let have_order = &base.default_sort_order().fields;
     let same_order = *have_order == order_fields;

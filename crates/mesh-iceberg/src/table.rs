@@ -132,6 +132,26 @@ pub struct SortKey {
 }
 
 impl SortKey {
+    /// The Iceberg sort field of this key over the column with field id `source_id`.
+    pub(crate) fn to_iceberg(&self, source_id: i32) -> IcebergSortField {
+        IcebergSortField::builder()
+            .source_id(source_id)
+            .transform(Transform::Identity)
+            .direction(if self.descending {
+                SortDirection::Descending
+            } else {
+                SortDirection::Ascending
+            })
+            .null_order(if self.nulls_first {
+                NullOrder::First
+            } else {
+                NullOrder::Last
+            })
+            .build()
+    }
+}
+
+impl SortKey {
     /// Ascending with nulls first (Iceberg's default for ascending).
     pub fn asc(column: impl Into<String>) -> Self {
         Self {
@@ -418,22 +438,7 @@ impl Table {
                 table: name.clone(),
                 detail: format!("sort column {} is not a column of the table", k.column),
             })?;
-            order.with_sort_field(
-                IcebergSortField::builder()
-                    .source_id(source.id)
-                    .transform(Transform::Identity)
-                    .direction(if k.descending {
-                        SortDirection::Descending
-                    } else {
-                        SortDirection::Ascending
-                    })
-                    .null_order(if k.nulls_first {
-                        NullOrder::First
-                    } else {
-                        NullOrder::Last
-                    })
-                    .build(),
-            );
+            order.with_sort_field(k.to_iceberg(source.id));
         }
         let sort_order = order.build(&schema).map_err(|e| Error::Invalid {
             table: name.clone(),
