@@ -18,6 +18,7 @@
 //! Needs `MESH_PYTHON` with pyspark and `MESH_ICEBERG_JARS` (scripts/test.sh sets both).
 //! Without them the tests fail; they never skip.
 
+use common::python;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -222,11 +223,6 @@ impl Lake {
         let t = self.engine.load_table(self.project(), self.table(table)).await.unwrap();
         rows_of(&t.scan(&Default::default()).await.unwrap().batches)
     }
-}
-
-fn python() -> String {
-    std::env::var("MESH_PYTHON")
-        .unwrap_or_else(|_| panic!("MESH_PYTHON is not set: run scripts/test.sh, which installs pyspark and sets it"))
 }
 
 /// Every row of the batches as text (`|`-separated, NULL as `NULL`), sorted.

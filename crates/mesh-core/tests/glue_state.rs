@@ -16,6 +16,7 @@
 //! Needs `MESH_PYTHON` (pyspark) and `MESH_ICEBERG_JARS`; scripts/test.sh sets both. Without
 //! them the test fails; it never skips.
 
+use common::{iceberg_jars, python};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -222,24 +223,6 @@ fn uuid_like(seed: &str) -> String {
         &hex[16..20],
         &hex[20..32]
     )
-}
-
-fn python() -> String {
-    std::env::var("MESH_PYTHON")
-        .unwrap_or_else(|_| panic!("MESH_PYTHON is not set: run scripts/test.sh, which installs pyspark and sets it"))
-}
-
-fn iceberg_jars() -> String {
-    let jars = std::env::var("MESH_ICEBERG_JARS").unwrap_or_else(|_| {
-        panic!("MESH_ICEBERG_JARS is not set: run scripts/test.sh, which builds the Spark + Iceberg jars")
-    });
-    for jar in jars.split(',') {
-        assert!(
-            Path::new(jar).is_file(),
-            "MESH_ICEBERG_JARS names {jar}, which does not exist"
-        );
-    }
-    jars
 }
 
 /// Runs phases of state_tests.py; returns the `ok` lines.

@@ -22,6 +22,7 @@
 //! Needs `MESH_PYTHON` (pyspark, pyarrow) and `MESH_ICEBERG_JARS` (scripts/iceberg-jars.py);
 //! scripts/test.sh sets both. Without them the test fails; it never skips.
 
+use common::python;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -52,11 +53,6 @@ fn repo_root() -> PathBuf {
         .join("../..")
         .canonicalize()
         .unwrap()
-}
-
-fn python() -> String {
-    std::env::var("MESH_PYTHON")
-        .unwrap_or_else(|_| panic!("MESH_PYTHON is not set: run scripts/test.sh, which installs pyspark and sets it"))
 }
 
 fn iceberg_jars() -> String {

@@ -119,3 +119,25 @@ pub fn heap_mark() -> usize {
 pub fn heap_growth_since(mark: usize) -> usize {
     PEAK.load(std::sync::atomic::Ordering::Relaxed).saturating_sub(mark)
 }
+
+/// The Python with pyspark that scripts/test.sh installs (`MESH_PYTHON`); a test that needs it
+/// fails, never skips, without it.
+pub fn python() -> String {
+    std::env::var("MESH_PYTHON")
+        .unwrap_or_else(|_| panic!("MESH_PYTHON is not set: run scripts/test.sh, which installs pyspark and sets it"))
+}
+
+/// The Spark + Iceberg jars scripts/test.sh builds (`MESH_ICEBERG_JARS`, comma-separated), each
+/// checked to exist.
+pub fn iceberg_jars() -> String {
+    let jars = std::env::var("MESH_ICEBERG_JARS").unwrap_or_else(|_| {
+        panic!("MESH_ICEBERG_JARS is not set: run scripts/test.sh, which builds the Spark + Iceberg jars")
+    });
+    for jar in jars.split(',') {
+        assert!(
+            Path::new(jar).is_file(),
+            "MESH_ICEBERG_JARS names {jar}, which does not exist"
+        );
+    }
+    jars
+}
