@@ -35,7 +35,7 @@ fn main() -> ExitCode {
 fn dispatch(cli: Cli) -> Result<(), Failure> {
     let flag = cli.root.as_deref();
     match cli.command {
-        Command::Validate { format } => validate::run(flag, format),
+        Command::Validate { format, against } => validate::run(flag, format, against),
         Command::Names { env, project, format } => names::run(flag, env, project, format),
         Command::Describe { format } => describe::run(flag, format),
         Command::Run(args) => {
@@ -53,6 +53,10 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Plan { env, against, format } => {
             let (root, domain) = root_and_domain(flag)?;
             plan::run(&root, &domain, env, against, format)
+        }
+        Command::Apply { env, dry_run, format } => {
+            let (root, domain) = root_and_domain(flag)?;
+            plan::apply(&root, &domain, env, dry_run, format)
         }
         Command::State(StateCommand::Show { job, env, format }) => {
             let (root, domain) = root_and_domain(flag)?;

@@ -542,6 +542,10 @@ impl Workflows<'_> {
         )];
         steps.extend(Self::mesh_binary());
         steps.push(run(
+            "no undeclared move or removal since the base branch",
+            &format!("{DEPLOY_BIN_DIR}/mesh validate --against \"origin/$GITHUB_BASE_REF\""),
+        ));
+        steps.push(run(
             "the model plan as the job summary",
             &format!("{DEPLOY_BIN_DIR}/mesh plan --against \"origin/$GITHUB_BASE_REF\" --format markdown | tee -a \"$GITHUB_STEP_SUMMARY\"\n"),
         ));
@@ -679,6 +683,10 @@ which no pull request is, and can read, not change."
             "terraform apply of the saved plan",
             env,
             &format!("terraform apply -input=false {PLAN_FILE}"),
+        ));
+        steps.push(run(
+            "the declared moves and retirements (after Terraform created their new tables)",
+            &format!("{DEPLOY_BIN_DIR}/mesh apply --env {env}"),
         ));
         steps.push(run(
             "build the job specs, SQL and Glue runner",

@@ -32,6 +32,7 @@ mod cross_project;
 mod daily;
 mod domain;
 mod job;
+mod moves;
 mod optimizer;
 mod pipeline;
 mod project;
@@ -58,6 +59,7 @@ pub fn load_domain(root: &Path) -> Result<Domain, Diagnostics> {
     domain.projects = projects.into_iter().map(|(p, _)| p).collect();
     if diags.is_empty() {
         cross_project::check_domain(root, &domain, &mut diags);
+        moves::check_domain_moves(root, &domain, &mut diags);
     }
     if diags.is_empty() {
         Ok(domain)

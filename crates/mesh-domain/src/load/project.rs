@@ -74,7 +74,7 @@ pub(super) fn load_project(
         }
     };
 
-    let tables: Vec<Table> = project
+    let mut tables: Vec<Table> = project
         .tables
         .iter()
         .enumerate()
@@ -94,6 +94,7 @@ pub(super) fn load_project(
         }
     }
     check_rejected_names(&mut cx, &tables);
+    let (moved_from_slug, retired) = super::moves::check_project_moves(&mut cx, &project, slug.as_ref(), &mut tables);
     let jobs: Vec<Job> = project
         .jobs
         .iter()
@@ -149,6 +150,8 @@ pub(super) fn load_project(
         tables,
         jobs,
         pipelines,
+        moved_from_slug,
+        retired,
     })
 }
 

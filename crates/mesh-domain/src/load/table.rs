@@ -55,6 +55,7 @@ pub(super) fn check_table(cx: &mut FileCx<'_>, i: usize, t: &UncheckedTable) -> 
         sort_order,
         identifier,
         storage: storage?,
+        moved_from: None, // set with the project's slug known: load::moves
     })
 }
 

@@ -43,6 +43,12 @@ pub struct UncheckedProject {
     pub jobs: Vec<UncheckedJob>,
     #[serde(default)]
     pub pipelines: Vec<UncheckedPipeline>,
+    /// The slug this project had before (`moved_from_slug = "old"`): its tables move from
+    /// under the old slug.
+    pub moved_from_slug: Option<String>,
+    /// Tables deliberately deleted (`layer.table`): meshkit drops their catalog entries and files.
+    #[serde(default)]
+    pub retired: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -66,6 +72,8 @@ pub struct UncheckedTable {
     pub target_file_size_mb: Option<u32>,
     pub schema_evolution: Option<bool>,
     pub optimizers: Option<UncheckedOptimizers>,
+    /// Where the table was before: `layer.table`, or `slug/layer.table` from another project.
+    pub moved_from: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
