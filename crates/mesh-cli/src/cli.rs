@@ -112,6 +112,10 @@ pub enum Command {
         against: Option<String>,
         #[arg(long, value_enum, default_value_t)]
         format: PlanFormat,
+        /// Exit 2 when a change is refused (after printing the plan): the deploy workflow's
+        /// plan job uses it, so nothing the plan refuses reaches the approval.
+        #[arg(long)]
+        check: bool,
     },
     /// Apply the model's declared moves and retirements to an environment: a table with
     /// `moved_from` (or in a project with `moved_from_slug`) gets its old place's rows and job

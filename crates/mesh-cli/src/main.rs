@@ -50,9 +50,14 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
             let (root, domain) = root_and_domain(flag)?;
             table::run(&root, &domain, t)
         }
-        Command::Plan { env, against, format } => {
+        Command::Plan {
+            env,
+            against,
+            format,
+            check,
+        } => {
             let (root, domain) = root_and_domain(flag)?;
-            plan::run(&root, &domain, env, against, format)
+            plan::run(&root, &domain, env, against, format, check)
         }
         Command::Apply { env, dry_run, format } => {
             let (root, domain) = root_and_domain(flag)?;

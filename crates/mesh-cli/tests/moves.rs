@@ -505,3 +505,48 @@ fn terraform_moves_and_forgets_instead_of_destroying() {
         both(&load)
     );
 }
+
+/// A column dropped from the manifest: undeclared, `mesh plan --check` (the deploy's plan job)
+/// exits 2 and the run refuses it; declared in `dropped_columns`, the plan shows it destructive
+/// but not refused, and the next run drops it (metadata only) without `--allow-destructive`.
+#[test]
+fn a_declared_dropped_column_is_dropped_and_an_undeclared_one_stops_the_deploy_plan() {
+    let d = shop_with_data();
+    let root = d.path();
+    let m = manifest(root);
+    edit(
+        &m,
+        "name = \"store_totals\"\nlayer = \"curated\"\n#TOTALS_MOVE\ncolumns = [\n  { name = \"store_id\", type = \"int\", nullable = false },\n",
+        "name = \"store_totals\"\nlayer = \"curated\"\n#TOTALS_MOVE\ncolumns = [\n",
+    );
+    std::fs::write(
+        project_dir(root).join("sql/store_totals.sql"),
+        "SELECT sum(qty) AS units FROM f01_refined.events_incr\n",
+    )
+    .unwrap();
+    let out = mesh(root, &["plan", "--check"]);
+    assert_eq!(out.status.code(), Some(2), "{}", both(&out));
+    assert!(text(&out.stdout).contains("column store_id dropped"), "{}", both(&out));
+    assert!(text(&out.stderr).contains("dropped_columns"), "{}", both(&out));
+    let out = mesh(root, &["run", "--job", "store_totals"]);
+    assert_eq!(out.status.code(), Some(2), "{}", both(&out));
+
+    edit(&m, "#TOTALS_MOVE", "dropped_columns = [\"store_id\"]");
+    let out = run_ok(root, &["plan", "--check", "--format", "json"]);
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let c = change(&plan, "curated.store_totals");
+    assert_eq!(c[0]["class"], "destructive", "{plan:#}");
+    assert!(c[0]["refused"].is_null(), "{plan:#}");
+    run_ok(root, &["run", "--job", "store_totals"]);
+    let shown = text(&run_ok(root, &["table", "show", "curated.store_totals", "--format", "json"]).stdout);
+    assert!(!shown.contains("\"store_id\""), "{shown}");
+    assert_eq!(
+        sql(root, "SELECT * FROM f01_curated.store_totals"),
+        vec![r#"{"units":19}"#.to_string()]
+    );
+    // Declaring a column both kept and dropped is refused.
+    edit(&m, "dropped_columns = [\"store_id\"]", "dropped_columns = [\"units\"]");
+    let out = mesh(root, &["validate"]);
+    assert_eq!(out.status.code(), Some(2), "{}", both(&out));
+    assert!(text(&out.stderr).contains("is declared and dropped"), "{}", both(&out));
+}

@@ -289,14 +289,22 @@ pub fn table_changes(base: &BaseTable, table: &Table) -> Vec<(Class, String)> {
             }
         }
     }
+    let declared_drops: Vec<&str> = table
+        .iceberg()
+        .map(|o| o.dropped_columns.iter().map(|n| n.as_str()).collect())
+        .unwrap_or_default();
     for b in &base.columns {
         if table.column(&b.name).is_none() && !renamed.contains(&b.name.as_str()) {
             out.push((
                 Class::Destructive,
-                format!(
-                    "column {} dropped: its values in the rows already written would be lost",
-                    b.name
-                ),
+                if declared_drops.contains(&b.name.as_str()) {
+                    format!("column {} dropped {DECLARED_DROP}", b.name)
+                } else {
+                    format!(
+                        "column {} dropped: its values in the rows already written would be lost",
+                        b.name
+                    )
+                },
             ));
         }
     }
@@ -352,7 +360,10 @@ pub fn table_changes(base: &BaseTable, table: &Table) -> Vec<(Class, String)> {
 /// Why a write refuses `changes` of table `name` (`None`: it applies them), with one fix per
 /// kind of change; `writers` are the jobs writing the table.
 pub fn refused_help(name: &str, changes: &[(Class, String)], holds_data: bool, writers: &[&str]) -> Option<String> {
-    let refused: Vec<&(Class, String)> = changes.iter().filter(|(c, _)| refuses(*c)).collect();
+    let refused: Vec<&(Class, String)> = changes
+        .iter()
+        .filter(|(c, d)| refuses(*c) && !d.ends_with(DECLARED_DROP))
+        .collect();
     if refused.is_empty() {
         return None;
     }
@@ -375,7 +386,7 @@ pub fn refused_help(name: &str, changes: &[(Class, String)], holds_data: bool, w
     }
     if has(Class::Destructive) {
         help.push(format!(
-            "a dropped column: mesh run --job {jobs} --allow-destructive drops it from the table's schema (metadata only: older snapshots keep its values), or declare it again; a renamed column needs renamed_from = \"old\""
+            "a dropped column: list it in the table's dropped_columns = [\"...\"] (every engine and environment then drops it from the schema; metadata only: older snapshots keep its values), or mesh run --job {jobs} --allow-destructive for this run, or declare it again; a renamed column needs renamed_from = \"old\""
         ));
     }
     let what: Vec<&str> = refused.iter().map(|(_, d)| d.as_str()).collect();
@@ -400,6 +411,10 @@ fn worst(classes: impl IntoIterator<Item = Class>) -> Class {
     };
     classes.into_iter().max_by_key(|c| rank(*c)).unwrap_or(Class::Additive)
 }
+
+/// The detail of a column drop the manifest declares (`dropped_columns`): destructive, and
+/// applied without `--allow-destructive`.
+const DECLARED_DROP: &str = "(declared in dropped_columns: metadata only, older snapshots keep its values)";
 
 /// Whether meshkit refuses to apply a change of this class to a table that holds data.
 fn refuses(class: Class) -> bool {

@@ -325,6 +325,9 @@ pub struct IcebergOptions {
     /// Whether writes may add new nullable columns and widen types.
     pub schema_evolution: bool,
     pub optimizers: Optimizers,
+    /// Columns deliberately dropped (`dropped_columns`): a table that still has one drops it
+    /// (metadata only) on its next write, on both engines, without `--allow-destructive`.
+    pub dropped_columns: Vec<Name>,
 }
 
 impl IcebergOptions {

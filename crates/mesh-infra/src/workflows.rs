@@ -476,7 +476,7 @@ impl Workflows<'_> {
         ));
         steps.push(run(
             "mesh plan",
-            &format!("{DEPLOY_BIN_DIR}/mesh plan --env {env} --format markdown | tee {dir}/{MESH_PLAN_MD}"),
+            &format!("{DEPLOY_BIN_DIR}/mesh plan --env {env} --format markdown --check | tee {dir}/{MESH_PLAN_MD}"),
         ));
         steps.push(Self::tf(
             "the plans as the job summary",

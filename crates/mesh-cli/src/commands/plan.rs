@@ -23,14 +23,16 @@ fn env_flags(env: Option<Env>) -> BTreeMap<&'static str, String> {
     flags
 }
 
-/// `mesh plan`: exit 0 whatever it finds (it only reports); exit 2 when the base cannot be
-/// read (a bad ref, a model there that does not validate).
+/// `mesh plan`: exit 0 whatever it finds (it only reports), unless `--check` and a change is
+/// refused; exit 2 when the base cannot be read (a bad ref, a model there that does not
+/// validate).
 pub fn run(
     root: &Path,
     domain: &Domain,
     env: Option<Env>,
     against: Option<String>,
     format: PlanFormat,
+    check: bool,
 ) -> Result<(), Failure> {
     let plan = match against {
         Some(r) => {
@@ -56,6 +58,12 @@ pub fn run(
         PlanFormat::Text => print!("{}", mesh_core::plan::render_text(&plan)),
         PlanFormat::Json => print_json(&plan),
         PlanFormat::Markdown => print!("{}", mesh_core::plan::render_markdown(&plan)),
+    }
+    let refused = plan.refused().count();
+    if check && refused > 0 {
+        return Err(Failure::Invalid(format!(
+            "--check: {refused} change(s) of the plan are refused; declare them in the manifest (moved_from, moved_from_slug, retired, dropped_columns) or undo them"
+        )));
     }
     Ok(())
 }

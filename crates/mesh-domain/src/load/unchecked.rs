@@ -74,6 +74,9 @@ pub struct UncheckedTable {
     pub optimizers: Option<UncheckedOptimizers>,
     /// Where the table was before: `layer.table`, or `slug/layer.table` from another project.
     pub moved_from: Option<String>,
+    /// Columns the table had and drops deliberately (Iceberg tables).
+    #[serde(default)]
+    pub dropped_columns: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
