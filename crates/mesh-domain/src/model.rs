@@ -64,6 +64,9 @@ pub struct Project {
     pub tables: Vec<Table>,
     pub jobs: Vec<Job>,
     pub pipelines: Vec<Pipeline>,
+    /// Tables published to other domains (`[[products]]`, [`crate::product`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub products: Vec<crate::product::Product>,
 }
 
 impl Project {

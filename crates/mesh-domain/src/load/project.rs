@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use super::unchecked::UncheckedProject;
-use super::{job, pipeline, table, toml_error, FileCx};
+use super::{job, pipeline, product, table, toml_error, FileCx};
 use crate::diagnostic::{relative, Diagnostics};
 use crate::ident::ProjectSlug;
 use crate::model::{BadRows, Classification, Job, Layer, Project, Table};
@@ -135,6 +135,8 @@ pub(super) fn load_project(
         }
     }
 
+    let products = product::check_products(&mut cx, &tables, &project.tables, &project.products);
+
     if cx.diags.len() > before {
         return None;
     }
@@ -149,6 +151,7 @@ pub(super) fn load_project(
         tables,
         jobs,
         pipelines,
+        products,
     })
 }
 
