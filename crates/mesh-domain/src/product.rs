@@ -74,7 +74,7 @@ impl fmt::Display for Consumer {
 impl Product {
     /// The contract file, relative to the domain root.
     pub fn contract_path(&self) -> std::path::PathBuf {
-        std::path::PathBuf::from(format!("{CONTRACTS_DIR}/{}.odcs.yaml", self.name))
+        contract_path(&self.name)
     }
 
     /// The name a consumer's Glue catalog gives the shared table (a resource link):
@@ -86,6 +86,11 @@ impl Product {
 
 /// Where `mesh render` writes the contracts (one `<product>.odcs.yaml` per product).
 pub const CONTRACTS_DIR: &str = "contracts";
+
+/// The contract file of product `name`, relative to the domain root.
+pub fn contract_path(name: &Name) -> std::path::PathBuf {
+    std::path::PathBuf::from(format!("{CONTRACTS_DIR}/{name}.odcs.yaml"))
+}
 
 impl Domain {
     /// Every product of the domain, with its project and table, in manifest order.
