@@ -56,6 +56,10 @@ pub enum Command {
     Validate {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
+        /// Also compare each data product's contract with the model at this git ref (e.g. the
+        /// pull request's base branch): a breaking change without a major version bump exits 2.
+        #[arg(long, value_name = "REF")]
+        against: Option<String>,
     },
     /// Print every derived AWS name and path: buckets, databases, jobs, roles, prefixes.
     #[command(after_help = "Example:\n  mesh names --env dev --project sales --format json")]

@@ -35,7 +35,7 @@ fn main() -> ExitCode {
 fn dispatch(cli: Cli) -> Result<(), Failure> {
     let flag = cli.root.as_deref();
     match cli.command {
-        Command::Validate { format } => validate::run(flag, format),
+        Command::Validate { format, against } => validate::run(flag, format, against.as_deref()),
         Command::Names { env, project, format } => names::run(flag, env, project, format),
         Command::Describe { format } => describe::run(flag, format),
         Command::Run(args) => {

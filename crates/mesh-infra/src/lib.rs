@@ -10,6 +10,7 @@
 
 pub mod bootstrap;
 pub mod contract;
+pub mod contract_diff;
 pub mod error;
 pub mod hcl;
 pub mod iam_check;
