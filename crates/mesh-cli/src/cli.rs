@@ -73,6 +73,16 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
+    /// The domain's data products: version, contract file, consumers, and in the environment the
+    /// table's latest commit and whether the freshness promise holds.
+    #[command(after_help = "Example:\n  mesh products --env dev --format json")]
+    Products {
+        /// Environment whose tables to look at (default: $ENV, else local).
+        #[arg(long, value_parser = parse_env)]
+        env: Option<Env>,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
     /// Show the domain as a tree: projects, tables, jobs and pipelines.
     Describe {
         #[arg(long, value_enum, default_value_t)]

@@ -372,3 +372,53 @@ fn pull_requests_run_the_breaking_change_check_against_their_base_branch() {
     assert!(check < plan, "the product check runs before the plan");
     assert!(job.find("fetch-depth: 0").is_some_and(|d| d < check));
 }
+
+/// `mesh products` lists each product with its contract and consumers, and after a run the
+/// table's latest commit, fresh within the promise or stale beyond it.
+#[test]
+fn products_lists_versions_contracts_consumers_and_freshness() {
+    let dir = common::example_domain();
+    let root = dir.path();
+    // Before anything is written: listed, not judged.
+    let o = mesh(root, &["products", "--format", "json"]);
+    assert!(o.status.success(), "{}", both(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["env"], "local");
+    let p = &v["products"][0];
+    assert_eq!(p["product"], "daily_sales", "{v}");
+    assert_eq!(p["version"], 1);
+    assert_eq!(p["physical_name"], "f01_curated.daily_sales");
+    assert_eq!(p["contract"], "contracts/daily_sales.odcs.yaml");
+    assert_eq!(
+        p["contract_present"], false,
+        "the copy has no contracts/ until mesh render"
+    );
+    assert_eq!(p["consumers"][0]["domain"], "m02");
+    assert_eq!(p["consumers"][0]["accounts"]["prod"], "666666666666");
+    assert!(p["last_commit_ms"].is_null() && p["fresh"].is_null(), "{v}");
+    assert!(out(&mesh(root, &["products"])).contains("not written in local yet (promise: within 26h)"));
+
+    let o = mesh(root, &["run", "sales", "--sample-data", "--rows", "2000"]);
+    assert!(o.status.success(), "{}", both(&o));
+    let o = mesh(root, &["products", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let p = &v["products"][0];
+    assert!(p["last_commit_ms"].as_i64().is_some_and(|ms| ms > 0), "{v}");
+    assert_eq!(p["fresh"], true, "{v}");
+    let text = out(&mesh(root, &["products"]));
+    assert!(
+        text.contains("local: last commit ") && text.contains("fresh (promise: within 26h)"),
+        "{text}"
+    );
+
+    // The same commit against a promise it cannot keep any more.
+    let manifest = root.join("projects/sales/project.toml");
+    let m = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&manifest, m.replacen("freshness = \"26h\"", "freshness = \"1s\"", 1)).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let o = mesh(root, &["products", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["products"][0]["fresh"], false, "{v}");
+    assert!(v["products"][0]["age_seconds"].as_i64().unwrap() >= 2, "{v}");
+    assert!(out(&mesh(root, &["products"])).contains("STALE (promise: within 1s)"));
+}
