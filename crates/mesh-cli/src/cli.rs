@@ -56,9 +56,11 @@ pub enum Command {
     Validate {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
-        /// Also compare with the model at this git ref (e.g. origin/main): a table removed,
-        /// moved or renamed, or a slug changed, without a declaration (`retired`,
-        /// `moved_from`, `moved_from_slug`) is refused, naming the data it would orphan.
+        /// Also compare with the model at this git ref (e.g. the pull request's base branch):
+        /// a table removed, moved or renamed, or a slug changed, without a declaration
+        /// (`retired`, `moved_from`, `moved_from_slug`) is refused, naming the data it would
+        /// orphan; a data product's contract changed in a breaking way without a major version
+        /// bump exits 2.
         #[arg(long, value_name = "REF")]
         against: Option<String>,
     },
@@ -71,6 +73,16 @@ pub enum Command {
         /// Only this project.
         #[arg(long)]
         project: Option<String>,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// The domain's data products: version, contract file, consumers, and in the environment the
+    /// table's latest commit and whether the freshness promise holds.
+    #[command(after_help = "Example:\n  mesh products --env dev --format json")]
+    Products {
+        /// Environment whose tables to look at (default: $ENV, else local).
+        #[arg(long, value_parser = parse_env)]
+        env: Option<Env>,
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },

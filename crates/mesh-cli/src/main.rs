@@ -35,9 +35,13 @@ fn main() -> ExitCode {
 fn dispatch(cli: Cli) -> Result<(), Failure> {
     let flag = cli.root.as_deref();
     match cli.command {
-        Command::Validate { format, against } => validate::run(flag, format, against),
+        Command::Validate { format, against } => validate::run(flag, format, against.as_deref()),
         Command::Names { env, project, format } => names::run(flag, env, project, format),
         Command::Describe { format } => describe::run(flag, format),
+        Command::Products { env, format } => {
+            let (root, domain) = root_and_domain(flag)?;
+            products::run(&root, &domain, env, format)
+        }
         Command::Run(args) => {
             let (root, domain) = root_and_domain(flag)?;
             run::run(&root, &domain, args)

@@ -70,6 +70,9 @@ pub struct Project {
     /// Tables deliberately deleted (`retired = ["layer.table"]`), under this project's slug:
     /// meshkit drops their catalog entries and files; nothing else may declare them.
     pub retired: Vec<TableRef>,
+    /// Tables published to other domains (`[[products]]`, [`crate::product`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub products: Vec<crate::product::Product>,
 }
 
 impl Project {

@@ -538,12 +538,16 @@ impl Workflows<'_> {
             Y::map()
                 .kv("fetch-depth", Y::Int(0))
                 .kv("persist-credentials", Y::Bool(false)),
-            "The whole history: `mesh plan --against` reads the model at the base branch.",
+            "The whole history: `mesh validate --against` and `mesh plan --against` read the model at the base branch.",
         )];
         steps.extend(Self::mesh_binary());
+        // Before the plan: a table moved or removed without a declaration, or a change that
+        // breaks a data product's consumers without a major version bump, fails the pull
+        // request, naming the table (and the data it would orphan) or the product, the change
+        // and the consumers.
         steps.push(run(
-            "no undeclared move or removal since the base branch",
-            &format!("{DEPLOY_BIN_DIR}/mesh validate --against \"origin/$GITHUB_BASE_REF\""),
+            "no undeclared move or removal, no data product that breaks its consumers",
+            &format!("{DEPLOY_BIN_DIR}/mesh validate --against \"origin/$GITHUB_BASE_REF\"\n"),
         ));
         steps.push(run(
             "the model plan as the job summary",

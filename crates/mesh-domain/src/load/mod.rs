@@ -15,6 +15,7 @@
 //! | `checks.rs` | a job's data-quality `checks`, and the columns a `sql` check names ([`crate::sql_columns`]) |
 //! | `daily.rs` | incremental and time-range jobs, and the daily-overwrite trap |
 //! | `pipeline.rs` | a `[[pipelines]]` entry: schedule (parsed as EventBridge does, [`crate::cron`]), steps, dependencies, order |
+//! | `product.rs` | `[[products]]`: the published table, version, description, freshness, consumers; across projects, unique product names and consumers' accounts |
 //! | `cross_project.rs` | rules across projects: unique slugs and tables, quarantine names in the shared raw database, AWS name limits |
 //!
 //! Every checker takes a `FileCx` (the file being checked, its line map and the shared
@@ -35,6 +36,7 @@ mod job;
 mod moves;
 mod optimizer;
 mod pipeline;
+mod product;
 mod project;
 mod table;
 pub mod unchecked;

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use super::unchecked::UncheckedProject;
-use super::{job, pipeline, table, toml_error, FileCx};
+use super::{job, pipeline, product, table, toml_error, FileCx};
 use crate::diagnostic::{relative, Diagnostics};
 use crate::ident::ProjectSlug;
 use crate::model::{BadRows, Classification, Job, Layer, Project, Table};
@@ -136,6 +136,8 @@ pub(super) fn load_project(
         }
     }
 
+    let products = product::check_products(&mut cx, &tables, &project.tables, &project.products);
+
     if cx.diags.len() > before {
         return None;
     }
@@ -152,6 +154,7 @@ pub(super) fn load_project(
         pipelines,
         moved_from_slug,
         retired,
+        products,
     })
 }
 

@@ -49,6 +49,8 @@ pub struct UncheckedProject {
     /// Tables deliberately deleted (`layer.table`): meshkit drops their catalog entries and files.
     #[serde(default)]
     pub retired: Vec<String>,
+    #[serde(default)]
+    pub products: Vec<UncheckedProduct>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -236,4 +238,27 @@ pub struct UncheckedStep {
     pub depends_on: Vec<String>,
     pub retries: Option<u32>,
     pub retry_backoff_seconds: Option<u32>,
+}
+
+/// A `[[products]]` entry: a table published to other domains ([`crate::product::Product`]).
+/// Everything but the name and table is optional here so a missing field gets a message with
+/// its fix rather than serde's bare "missing field".
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UncheckedProduct {
+    pub name: String,
+    pub table: String,
+    pub version: Option<i64>,
+    pub description: Option<String>,
+    pub freshness: Option<String>,
+    #[serde(default)]
+    pub consumers: Vec<UncheckedConsumer>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UncheckedConsumer {
+    pub domain: String,
+    #[serde(default)]
+    pub accounts: BTreeMap<String, String>,
 }
