@@ -576,8 +576,70 @@ impl<'a> EnvRoot<'a> {
             if let Storage::Iceberg(opts) = &t.storage {
                 self.optimizers(&mut body, p, t, &opts.optimizers, out);
             }
+            if t.hive().is_some_and(|h| h.bad_rows == mesh_domain::BadRows::Quarantine) {
+                body.push_block(self.rejected_table(p, t));
+            }
         }
         body
+    }
+
+    /// `<table>_rejected`: the quarantine of a raw table as the runner writes it (Parquet under
+    /// `{raw bucket}/{slug}/{table}_rejected/run_id=…/`, the columns `mesh sql` shows), so
+    /// Athena and Spark read it by name on AWS as `mesh sql` does locally. Like the raw tables,
+    /// its `run_id` partitions are found by `MSCK REPAIR TABLE` (or Spark's file listing).
+    fn rejected_table(&self, p: &Project, t: &Table) -> Block {
+        let name = format!("{}_rejected", t.name);
+        let location = self.n.data_prefix(&p.slug, t.layer).join(&format!("{name}/")).s3_uri();
+        let column = |n: &str, ty: &str, comment: &str| {
+            Block::new("columns", &[])
+                .attr("name", Expr::str(n))
+                .attr("type", Expr::str(ty))
+                .attr("comment", Expr::str(comment))
+        };
+        Block::resource("aws_glue_catalog_table", &format!("{}_rejected", table_local(p, t)))
+            .attr("name", Expr::str(&name))
+            .attr(
+                "database_name",
+                Expr::reference(&["aws_glue_catalog_database", t.layer.as_str(), "name"]),
+            )
+            .attr("table_type", Expr::str("EXTERNAL_TABLE"))
+            .attr(
+                "description",
+                Expr::str(format!(
+                    "Rows of raw table {} that its bad_rows = \"quarantine\" policy rejected, with the reason",
+                    t.name
+                )),
+            )
+            .attr(
+                "parameters",
+                Expr::Object(vec![("classification".into(), Expr::str("parquet"))]),
+            )
+            .block(
+                Block::new("partition_keys", &[])
+                    .attr("name", Expr::str("run_id"))
+                    .attr("type", Expr::str("string")),
+            )
+            .block(
+                Block::new("storage_descriptor", &[])
+                    .attr("location", Expr::str(location))
+                    .attr(
+                        "input_format",
+                        Expr::str("org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"),
+                    )
+                    .attr(
+                        "output_format",
+                        Expr::str("org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"),
+                    )
+                    .block(Block::new("ser_de_info", &[]).attr(
+                        "serialization_library",
+                        Expr::str("org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"),
+                    ))
+                    .block(column("file", "string", "the raw file"))
+                    .block(column("line", "bigint", "line in the file (1 = first line)"))
+                    .block(column("column_name", "string", "the column that failed, when one did"))
+                    .block(column("reason", "string", "why the row was rejected"))
+                    .block(column("raw", "string", "the row as read")),
+            )
     }
 
     fn columns(t: &Table, skip: &BTreeSet<&str>) -> Vec<Block> {
