@@ -8,11 +8,7 @@
 use std::path::{Path, PathBuf};
 
 mod common;
-use common::{both, mesh, repo_root};
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use common::{both, edit, git, mesh, repo_root, run_ok, text};
 
 const PROJECT: &str = r#"
 name = "shop"
@@ -117,30 +113,6 @@ fn land(root: &Path, slug: &str, date: &str, file: u32, n: u32) {
     std::fs::write(dir.join(format!("part-{file:05}.csv")), csv).unwrap();
 }
 
-fn git(root: &Path, args: &[&str]) {
-    let out = std::process::Command::new("git")
-        .arg("-C")
-        .arg(root)
-        .args([
-            "-c",
-            "user.email=t@example.com",
-            "-c",
-            "user.name=t",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?}: {}", both(&out));
-}
-
-fn run_ok(root: &Path, args: &[&str]) -> std::process::Output {
-    let out = mesh(root, args);
-    assert!(out.status.success(), "mesh {}: {}", args.join(" "), both(&out));
-    out
-}
-
 fn sql(root: &Path, query: &str) -> Vec<String> {
     let out = run_ok(root, &["sql", query, "--format", "json"]);
     serde_json::from_slice::<serde_json::Value>(&out.stdout)
@@ -166,12 +138,6 @@ fn change<'a>(plan: &'a serde_json::Value, name: &str) -> Vec<&'a serde_json::Va
         .iter()
         .filter(|c| c["name"] == name)
         .collect()
-}
-
-fn edit(path: &Path, from: &str, to: &str) {
-    let s = std::fs::read_to_string(path).unwrap();
-    assert!(s.contains(from), "{} has no `{from}`", path.display());
-    std::fs::write(path, s.replacen(from, to, 1)).unwrap();
 }
 
 fn lake(root: &Path) -> PathBuf {

@@ -6,11 +6,7 @@
 use std::path::{Path, PathBuf};
 
 mod common;
-use common::{both, mesh, repo_root};
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use common::{both, edit, git, mesh, repo_root, run_ok, text};
 
 const PROJECT: &str = r#"
 name = "shop"
@@ -196,12 +192,6 @@ fn rows(root: &Path, table: &str, order: &str) -> Vec<String> {
         .collect()
 }
 
-fn run_ok(root: &Path, args: &[&str]) -> std::process::Output {
-    let out = mesh(root, args);
-    assert!(out.status.success(), "mesh {}: {}", args.join(" "), both(&out));
-    out
-}
-
 fn plan_json(root: &Path, extra: &[&str]) -> serde_json::Value {
     let mut args = vec!["plan", "--format", "json"];
     args.extend(extra);
@@ -227,12 +217,6 @@ fn real_changes(plan: &serde_json::Value) -> Vec<&serde_json::Value> {
         .iter()
         .filter(|c| c["action"] != "added")
         .collect()
-}
-
-fn edit(path: &Path, from: &str, to: &str) {
-    let s = std::fs::read_to_string(path).unwrap();
-    assert!(s.contains(from), "{} has no `{from}`", path.display());
-    std::fs::write(path, s.replacen(from, to, 1)).unwrap();
 }
 
 /// The acceptance case: an incremental job with data from two runs changes its SQL. The plan
@@ -626,24 +610,6 @@ fn table_changes_against_the_environment_are_classified_and_refused() {
     assert_eq!(gone.len(), 1, "{plan:#}");
     assert_eq!(gone[0]["action"], "removed");
     assert_eq!(gone[0]["class"], "destructive");
-}
-
-fn git(root: &Path, args: &[&str]) {
-    let out = std::process::Command::new("git")
-        .arg("-C")
-        .arg(root)
-        .args([
-            "-c",
-            "user.email=t@example.com",
-            "-c",
-            "user.name=t",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?}: {}", both(&out));
 }
 
 /// The model against a git ref: every kind of change at once, snapshot-tested as JSON and as

@@ -98,6 +98,42 @@ pub struct Change {
     pub refused: Option<String>,
 }
 
+impl Change {
+    /// A change nothing derives from, applied as it is (see [`Change::downstream`],
+    /// [`Change::refused`]).
+    fn new(
+        object: Object,
+        project: impl Into<String>,
+        name: impl Into<String>,
+        action: Action,
+        class: Class,
+        details: Vec<String>,
+    ) -> Change {
+        Change {
+            object,
+            project: project.into(),
+            name: name.into(),
+            action,
+            class,
+            details,
+            downstream: Vec::new(),
+            recompute: None,
+            refused: None,
+        }
+    }
+
+    fn downstream(mut self, tables: Vec<String>) -> Change {
+        self.downstream = tables;
+        self
+    }
+
+    /// `why`: the refusal with its fix (`None`: applied).
+    fn refused(mut self, why: impl Into<Option<String>>) -> Change {
+        self.refused = why.into();
+        self
+    }
+}
+
 /// What the model at HEAD changes against a base.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Plan {
@@ -452,17 +488,18 @@ fn table_change(project: &Project, table: &Table, base: &BaseTable) -> Option<Ch
         .map(|j| j.name.as_str())
         .collect();
     let refused = refused_help(&name, &diffs, base.holds_data, &writers);
-    Some(Change {
-        object: Object::Table,
-        project: project.name.to_string(),
-        name,
-        action: Action::Changed,
-        class,
-        details: diffs.into_iter().map(|(_, d)| d).collect(),
-        downstream: downstream(project, &table.reference()),
-        recompute: None,
-        refused,
-    })
+    Some(
+        Change::new(
+            Object::Table,
+            project.name.to_string(),
+            name,
+            Action::Changed,
+            class,
+            diffs.into_iter().map(|(_, d)| d).collect(),
+        )
+        .downstream(downstream(project, &table.reference()))
+        .refused(refused),
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -474,28 +511,19 @@ pub fn diff_models(base: &Domain, base_root: &Path, head: &Domain, head_root: &P
     let mut out = Vec::new();
     for p in &head.projects {
         let Some(bp) = base.project(p.name.as_str()) else {
-            out.push(Change {
-                object: Object::Project,
-                project: p.name.to_string(),
-                name: p.name.to_string(),
-                action: Action::Added,
-                class: Class::Additive,
-                details: vec![format!("{} table(s), {} job(s)", p.tables.len(), p.jobs.len())],
-                downstream: vec![],
-                recompute: None,
-                refused: None,
-            });
+            out.push(Change::new(
+                Object::Project,
+                p.name.to_string(),
+                p.name.to_string(),
+                Action::Added,
+                Class::Additive,
+                vec![format!("{} table(s), {} job(s)", p.tables.len(), p.jobs.len())],
+            ));
             continue;
         };
         if bp.slug != p.slug {
             let declared = p.moved_from_slug.as_ref() == Some(&bp.slug);
-            out.push(Change {
-                object: Object::Project,
-                project: p.name.to_string(),
-                name: p.name.to_string(),
-                action: Action::Moved,
-                class: if declared { Class::NeedsRewrite } else { Class::Destructive },
-                details: vec![if declared {
+            out.push(Change::new(Object::Project, p.name.to_string(), p.name.to_string(), Action::Moved, if declared { Class::NeedsRewrite } else { Class::Destructive }, vec![if declared {
                     format!(
                         "project_slug {} → {} (moved_from_slug): `mesh apply` (or the next `mesh run`) moves each table's data from under {} to under {}; Terraform moves the resources' addresses",
                         bp.slug, p.slug, bp.slug, p.slug
@@ -505,38 +533,24 @@ pub fn diff_models(base: &Domain, base_root: &Path, head: &Domain, head_root: &P
                         "project_slug {} → {}: every table's location and AWS name changes; the data under {} would be left behind and raw tables would read an empty folder",
                         bp.slug, p.slug, bp.slug
                     )
-                }],
-                downstream: vec![],
-                recompute: None,
-                refused: (!declared).then(|| {
+                }]).refused((!declared).then(|| {
                     format!(
                         "renaming a project slug leaves its data under the old slug\n  help: declare moved_from_slug = \"{}\" in the project's manifest (meshkit then moves the data), or keep project_slug = \"{}\"",
                         bp.slug, bp.slug
                     )
-                }),
-            });
+                })));
         }
     }
     for bp in &base.projects {
         if head.project(bp.name.as_str()).is_none() {
-            out.push(Change {
-                object: Object::Project,
-                project: bp.name.to_string(),
-                name: bp.name.to_string(),
-                action: Action::Removed,
-                class: Class::Destructive,
-                details: vec![format!(
+            out.push(Change::new(Object::Project, bp.name.to_string(), bp.name.to_string(), Action::Removed, Class::Destructive, vec![format!(
                     "{} table(s) and {} job(s) removed with it; their catalog entries and files would be orphaned",
                     bp.tables.len(),
                     bp.jobs.len()
-                )],
-                downstream: vec![],
-                recompute: None,
-                refused: Some(format!(
+                )]).refused(Some(format!(
                     "removing a project leaves its tables' data behind\n  help: keep the project, with its tables listed in retired = [{}] and no [[tables]], until every environment has dropped them",
                     bp.tables.iter().map(|t| format!("\"{}\"", t.reference())).collect::<Vec<_>>().join(", ")
-                )),
-            });
+                ))));
         }
     }
     // Tables: (project, layer, name).
@@ -552,19 +566,9 @@ pub fn diff_models(base: &Domain, base_root: &Path, head: &Domain, head_root: &P
                 Some(bt) => out.extend(table_change(p, t, &BaseTable::of(bt))),
                 None if declared_origin(base, p, t).is_some() => {
                     let origin = p.origin(t).expect("a declared origin");
-                    out.push(Change {
-                        object: Object::Table,
-                        project: p.name.to_string(),
-                        name: t.reference().to_string(),
-                        action: Action::Moved,
-                        class: Class::NeedsRewrite,
-                        details: vec![format!(
+                    out.push(Change::new(Object::Table, p.name.to_string(), t.reference().to_string(), Action::Moved, Class::NeedsRewrite, vec![format!(
                             "moved from {origin} (declared): `mesh apply` (or the next `mesh run`) copies its rows and jobs' state here, then drops the old entry and files"
-                        )],
-                        downstream: downstream(p, &t.reference()),
-                        recompute: None,
-                        refused: None,
-                    });
+                        )]).downstream(downstream(p, &t.reference())));
                 }
                 None => {
                     let from = find_moved(base, t, p.name.as_str()).filter(|m| {
@@ -572,33 +576,13 @@ pub fn diff_models(base: &Domain, base_root: &Path, head: &Domain, head_root: &P
                             .all(|(hp, ht)| format!("{}/{}", hp.name, ht.reference()) != *m)
                     });
                     let change = match from {
-                        Some(from) => Change {
-                            object: Object::Table,
-                            project: p.name.to_string(),
-                            name: t.reference().to_string(),
-                            action: Action::Moved,
-                            class: Class::Destructive,
-                            details: vec![format!(
+                        Some(from) => Change::new(Object::Table, p.name.to_string(), t.reference().to_string(), Action::Moved, Class::Destructive, vec![format!(
                                 "moved from {from}: the new location starts empty and the old table's catalog entry and files are orphaned"
-                            )],
-                            downstream: downstream(p, &t.reference()),
-                            recompute: None,
-                            refused: Some(format!(
+                            )]).downstream(downstream(p, &t.reference())).refused(Some(format!(
                                 "an undeclared move leaves {from}'s data behind and starts this table empty\n  help: declare moved_from = \"{}\" on the table (meshkit then moves the data), or keep the table where it was",
                                 moved_from_value(base, p, &from)
-                            )),
-                        },
-                        None => Change {
-                            object: Object::Table,
-                            project: p.name.to_string(),
-                            name: t.reference().to_string(),
-                            action: Action::Added,
-                            class: Class::Additive,
-                            details: vec![format!("{} column(s)", t.columns.len())],
-                            downstream: vec![],
-                            recompute: None,
-                            refused: None,
-                        },
+                            ))),
+                        None => Change::new(Object::Table, p.name.to_string(), t.reference().to_string(), Action::Added, Class::Additive, vec![format!("{} column(s)", t.columns.len())]),
                     };
                     out.push(change);
                 }
@@ -626,40 +610,20 @@ pub fn diff_models(base: &Domain, base_root: &Path, head: &Domain, head_root: &P
                 continue; // reported as moved at its new place
             }
             if p.retired.contains(&bt.reference()) {
-                out.push(Change {
-                    object: Object::Table,
-                    project: bp.name.to_string(),
-                    name: bt.reference().to_string(),
-                    action: Action::Removed,
-                    class: Class::Destructive,
-                    details: vec![
+                out.push(Change::new(Object::Table, bp.name.to_string(), bt.reference().to_string(), Action::Removed, Class::Destructive, vec![
                         "retired (declared): `mesh apply` (or the next `mesh run`) drops its catalog entry and deletes its files"
                             .into(),
-                    ],
-                    downstream: downstream(bp, &bt.reference()),
-                    recompute: None,
-                    refused: None,
-                });
+                    ]).downstream(downstream(bp, &bt.reference())));
                 continue;
             }
-            out.push(Change {
-                object: Object::Table,
-                project: bp.name.to_string(),
-                name: bt.reference().to_string(),
-                action: Action::Removed,
-                class: Class::Destructive,
-                details: vec![
+            out.push(Change::new(Object::Table, bp.name.to_string(), bt.reference().to_string(), Action::Removed, Class::Destructive, vec![
                     "removed from the manifest: its catalog entry and files would be orphaned (not read, not maintained)"
                         .into(),
-                ],
-                downstream: downstream(bp, &bt.reference()),
-                recompute: None,
-                refused: Some(format!(
+                ]).downstream(downstream(bp, &bt.reference())).refused(Some(format!(
                     "removing {} from the manifest would orphan its catalog entry and files\n  help: list it in the project's retired = [\"{}\"] to drop its data, declare moved_from on the table that takes its data, or keep it in the manifest",
                     bt.reference(),
                     bt.reference()
-                )),
-            });
+                ))));
         }
     }
     // Jobs.
@@ -667,17 +631,14 @@ pub fn diff_models(base: &Domain, base_root: &Path, head: &Domain, head_root: &P
         let bp = base.project(p.name.as_str());
         for j in &p.jobs {
             let Some(bj) = bp.and_then(|bp| bp.job(j.name.as_str())) else {
-                out.push(Change {
-                    object: Object::Job,
-                    project: p.name.to_string(),
-                    name: j.name.to_string(),
-                    action: Action::Added,
-                    class: Class::Additive,
-                    details: vec![format!("writes {}", j.output)],
-                    downstream: vec![],
-                    recompute: None,
-                    refused: None,
-                });
+                out.push(Change::new(
+                    Object::Job,
+                    p.name.to_string(),
+                    j.name.to_string(),
+                    Action::Added,
+                    Class::Additive,
+                    vec![format!("writes {}", j.output)],
+                ));
                 continue;
             };
             let bp = bp.expect("found the job in it");
@@ -696,20 +657,17 @@ pub fn diff_models(base: &Domain, base_root: &Path, head: &Domain, head_root: &P
         if let Some(bp) = bp {
             for bj in &bp.jobs {
                 if p.job(bj.name.as_str()).is_none() {
-                    out.push(Change {
-                        object: Object::Job,
-                        project: p.name.to_string(),
-                        name: bj.name.to_string(),
-                        action: Action::Removed,
-                        class: Class::Additive,
-                        details: vec![format!(
+                    out.push(Change::new(
+                        Object::Job,
+                        p.name.to_string(),
+                        bj.name.to_string(),
+                        Action::Removed,
+                        Class::Additive,
+                        vec![format!(
                             "nothing writes {} any more; it keeps its rows and the job's state",
                             bj.output
                         )],
-                        downstream: vec![],
-                        recompute: None,
-                        refused: None,
-                    });
+                    ));
                 }
             }
         }
@@ -1032,17 +990,17 @@ pub async fn plan_env(engine: &Engine) -> Result<Plan, PlanError> {
             let (what, help) = why.split_once('\n').unwrap_or((&why, ""));
             let (project, rest) = what.split_once('/').unwrap_or(("", what));
             let name = rest.split(':').next().unwrap_or(rest).to_string();
-            changes.push(Change {
-                object: Object::Table,
-                project: project.to_string(),
-                name,
-                action: Action::Moved,
-                class: Class::Destructive,
-                details: vec![rest.split_once(": ").map(|x| x.1).unwrap_or(rest).to_string()],
-                downstream: vec![],
-                recompute: None,
-                refused: Some(format!("the declared move cannot be applied\n{help}")),
-            });
+            changes.push(
+                Change::new(
+                    Object::Table,
+                    project.to_string(),
+                    name,
+                    Action::Moved,
+                    Class::Destructive,
+                    vec![rest.split_once(": ").map(|x| x.1).unwrap_or(rest).to_string()],
+                )
+                .refused(Some(format!("the declared move cannot be applied\n{help}"))),
+            );
             Vec::new()
         }
         Err(e) => {
@@ -1057,24 +1015,21 @@ pub async fn plan_env(engine: &Engine) -> Result<Plan, PlanError> {
     };
     for w in &pending {
         let retire = w.kind == crate::moves::Kind::Retire;
-        changes.push(Change {
-            object: Object::Table,
-            project: w.project.clone(),
-            name: w.table.clone(),
-            action: if retire { Action::Removed } else { Action::Moved },
-            class: match w.kind {
+        changes.push(Change::new(
+            Object::Table,
+            w.project.clone(),
+            w.table.clone(),
+            if retire { Action::Removed } else { Action::Moved },
+            match w.kind {
                 crate::moves::Kind::Retire => Class::Destructive,
                 crate::moves::Kind::Move => Class::NeedsRewrite,
                 crate::moves::Kind::FinishMove => Class::Additive,
             },
-            details: vec![format!(
+            vec![format!(
                 "{} (declared; applied by `mesh apply` or the next `mesh run`)",
                 w.describe()
             )],
-            downstream: vec![],
-            recompute: None,
-            refused: None,
-        });
+        ));
     }
     for w in pending.iter().filter(|w| w.kind != crate::moves::Kind::FinishMove) {
         // The old place's catalog entry is accounted for by the move or retirement.
@@ -1099,37 +1054,24 @@ pub async fn plan_env(engine: &Engine) -> Result<Plan, PlanError> {
                     let catalog_location = table.metadata().location().trim_end_matches('/').to_string();
                     let model_location = engine.location(p, t);
                     if catalog_location != model_location {
-                        changes.push(Change {
-                            object: Object::Table,
-                            project: p.name.to_string(),
-                            name: t.reference().to_string(),
-                            action: Action::Moved,
-                            class: Class::Destructive,
-                            details: vec![format!(
+                        changes.push(Change::new(Object::Table, p.name.to_string(), t.reference().to_string(), Action::Moved, Class::Destructive, vec![format!(
                                 "the catalog's table is at {catalog_location}, the model puts it at {model_location}"
-                            )],
-                            downstream: downstream(p, &t.reference()),
-                            recompute: None,
-                            refused: Some(format!(
+                            )]).downstream(downstream(p, &t.reference())).refused(Some(format!(
                                 "{} would be written at another location than its data\n  help: declare where it was (moved_from on the table, or moved_from_slug on the project) and meshkit moves the data, or restore the model's names",
                                 t.reference()
-                            )),
-                        });
+                            ))));
                     }
                     changes.extend(table_change(p, t, &base_of_catalog(&table)));
                     loaded.insert((p.name.to_string(), t.reference().to_string()), table);
                 }
-                Err(mesh_iceberg::Error::TableNotFound { .. }) => changes.push(Change {
-                    object: Object::Table,
-                    project: p.name.to_string(),
-                    name: t.reference().to_string(),
-                    action: Action::Added,
-                    class: Class::Additive,
-                    details: vec!["not in the catalog yet: created by its first write".into()],
-                    downstream: vec![],
-                    recompute: None,
-                    refused: None,
-                }),
+                Err(mesh_iceberg::Error::TableNotFound { .. }) => changes.push(Change::new(
+                    Object::Table,
+                    p.name.to_string(),
+                    t.reference().to_string(),
+                    Action::Added,
+                    Class::Additive,
+                    vec!["not in the catalog yet: created by its first write".into()],
+                )),
                 Err(e) => warnings.push(format!("{}/{}: cannot load the table: {e}", p.name, t.reference())),
             }
         }
@@ -1148,22 +1090,12 @@ pub async fn plan_env(engine: &Engine) -> Result<Plan, PlanError> {
             if known.contains(&(ident.namespace.clone(), ident.name.clone())) {
                 continue;
             }
-            changes.push(Change {
-                object: Object::Table,
-                project: String::new(),
-                name: format!("{}.{}", ident.namespace, ident.name),
-                action: Action::Removed,
-                class: Class::Destructive,
-                details: vec![
+            changes.push(Change::new(Object::Table, String::new(), format!("{}.{}", ident.namespace, ident.name), Action::Removed, Class::Destructive, vec![
                     "in the catalog but declared by no project: its data is orphaned (not read, not maintained)".into(),
-                ],
-                downstream: vec![],
-                recompute: None,
-                refused: Some(
+                ]).refused(Some(
                     "an undeclared table's data is never dropped by meshkit\n  help: list it in a project's retired = [\"layer.table\"] (its catalog entry and files are then dropped), declare moved_from on the table that takes its data, or declare it again"
                         .into(),
-                ),
-            });
+                )));
         }
     }
     // Stateful jobs: the fingerprint committed with their state.

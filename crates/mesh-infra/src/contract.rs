@@ -7,7 +7,6 @@
 //! compares two of them. `mesh render` writes `contracts/<product>.odcs.yaml` and `--check`
 //! fails when a committed file differs, exactly as for `infra/`.
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use mesh_domain::load::PROJECT_FILE;
@@ -457,34 +456,5 @@ pub fn render(domain: &Domain) -> Rendered {
 /// Compares `contracts/` with the rendering. A generated contract (it starts with [`HEADER`])
 /// no longer rendered (its product was removed) is stale; other files are left alone.
 pub fn drift(rendered: &Rendered, root: &Path) -> Result<Vec<Drift>, InfraError> {
-    let mut drift = Vec::new();
-    let expected: BTreeSet<&Path> = rendered.files.iter().map(|f| f.path.as_path()).collect();
-    for f in &rendered.files {
-        let path = root.join(&f.path);
-        match std::fs::read(&path) {
-            Ok(bytes) if bytes == f.contents.as_bytes() => {}
-            Ok(_) => drift.push(Drift::Differs(f.path.clone())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => drift.push(Drift::Missing(f.path.clone())),
-            Err(e) => return Err(InfraError::io(path, e)),
-        }
-    }
-    let dir = root.join(CONTRACTS_DIR);
-    let entries = match std::fs::read_dir(&dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(drift),
-        Err(e) => return Err(InfraError::io(&dir, e)),
-    };
-    for entry in entries {
-        let entry = entry.map_err(|e| InfraError::io(&dir, e))?;
-        let rel = PathBuf::from(CONTRACTS_DIR).join(entry.file_name());
-        if expected.contains(rel.as_path()) || !entry.path().is_file() {
-            continue;
-        }
-        let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
-        if text.starts_with(HEADER) {
-            drift.push(Drift::Stale(rel));
-        }
-    }
-    drift.sort();
-    Ok(drift)
+    crate::drift_in_folder(rendered, root, CONTRACTS_DIR, HEADER)
 }

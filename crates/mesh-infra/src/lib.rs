@@ -52,13 +52,11 @@ pub enum Drift {
     Stale(PathBuf),
 }
 
-/// Compares `out` with the rendering: every rendered file must exist with the same bytes, and
-/// no other file may sit in the rendered `envs/{env}/` folders (e.g. a removed project's file).
-pub fn drift(rendered: &Rendered, out: &Path) -> Result<Vec<Drift>, InfraError> {
+/// The rendered files missing under `root` or holding other bytes there.
+fn differing(rendered: &Rendered, root: &Path) -> Result<Vec<Drift>, InfraError> {
     let mut drift = Vec::new();
-    let expected: BTreeSet<&Path> = rendered.files.iter().map(|f| f.path.as_path()).collect();
     for f in &rendered.files {
-        let path = out.join(&f.path);
+        let path = root.join(&f.path);
         match std::fs::read(&path) {
             Ok(bytes) if bytes == f.contents.as_bytes() => {}
             Ok(_) => drift.push(Drift::Differs(f.path.clone())),
@@ -66,6 +64,46 @@ pub fn drift(rendered: &Rendered, out: &Path) -> Result<Vec<Drift>, InfraError> 
             Err(e) => return Err(InfraError::io(path, e)),
         }
     }
+    Ok(drift)
+}
+
+/// [`differing`], plus the files of the one folder `dir` (under `root`) that start with
+/// `header` (generated) but are no longer rendered; other files there (written by hand) are
+/// left alone. Workflows and contracts are checked this way.
+pub(crate) fn drift_in_folder(
+    rendered: &Rendered,
+    root: &Path,
+    dir: &str,
+    header: &str,
+) -> Result<Vec<Drift>, InfraError> {
+    let mut drift = differing(rendered, root)?;
+    let expected: BTreeSet<&Path> = rendered.files.iter().map(|f| f.path.as_path()).collect();
+    let folder = root.join(dir);
+    let entries = match std::fs::read_dir(&folder) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(drift),
+        Err(e) => return Err(InfraError::io(&folder, e)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(|e| InfraError::io(&folder, e))?;
+        let rel = PathBuf::from(dir).join(entry.file_name());
+        if expected.contains(rel.as_path()) || !entry.path().is_file() {
+            continue;
+        }
+        let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+        if text.starts_with(header) {
+            drift.push(Drift::Stale(rel));
+        }
+    }
+    drift.sort();
+    Ok(drift)
+}
+
+/// Compares `out` with the rendering: every rendered file must exist with the same bytes, and
+/// no other file may sit in the rendered `envs/{env}/` folders (e.g. a removed project's file).
+pub fn drift(rendered: &Rendered, out: &Path) -> Result<Vec<Drift>, InfraError> {
+    let mut drift = differing(rendered, out)?;
+    let expected: BTreeSet<&Path> = rendered.files.iter().map(|f| f.path.as_path()).collect();
     let env_dirs: BTreeSet<PathBuf> = rendered
         .files
         .iter()

@@ -83,3 +83,41 @@ pub fn both(o: &std::process::Output) -> String {
         String::from_utf8_lossy(&o.stderr)
     )
 }
+
+/// Output bytes as text.
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Runs `mesh ARGS` on `root` and asserts it succeeded.
+pub fn run_ok(root: &Path, args: &[&str]) -> std::process::Output {
+    let out = mesh(root, args);
+    assert!(out.status.success(), "mesh {}: {}", args.join(" "), both(&out));
+    out
+}
+
+/// Replaces the first `from` of a file with `to`; the file must hold `from`.
+pub fn edit(path: &Path, from: &str, to: &str) {
+    let s = std::fs::read_to_string(path).unwrap();
+    assert!(s.contains(from), "{} has no `{from}`", path.display());
+    std::fs::write(path, s.replacen(from, to, 1)).unwrap();
+}
+
+/// `git ARGS` in `root` with a throwaway identity, asserting it succeeded.
+pub fn git(root: &Path, args: &[&str]) {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args([
+            "-c",
+            "user.email=t@example.com",
+            "-c",
+            "user.name=t",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {}", both(&out));
+}
