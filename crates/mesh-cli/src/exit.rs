@@ -150,7 +150,7 @@ impl From<mesh_iceberg::Error> for Failure {
             mesh_iceberg::Error::TableNotFound { .. } => {
                 Failure::Invalid(format!("{e}\n  help: run the job that writes it first (mesh run)"))
             }
-            mesh_iceberg::Error::Invalid { .. } => Failure::invalid(e),
+            mesh_iceberg::Error::Invalid { .. } | mesh_iceberg::Error::DuplicateKey { .. } => Failure::invalid(e),
             _ => Failure::runtime(e),
         }
     }
