@@ -69,8 +69,14 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
-    /// Show the domain as a tree: projects, tables, jobs and pipelines.
+    /// Show the domain as a tree: projects, tables, jobs (by what they do) and pipelines; or
+    /// one table: its columns, layout, the jobs that write and read it, its maintenance.
+    #[command(
+        after_help = "Examples:\n  mesh describe                          the domain as a tree\n  mesh describe curated.daily_sales      one table (also f01_curated.daily_sales)\n  mesh describe --format json            the whole model"
+    )]
     Describe {
+        /// A table, as layer.table or database.table.
+        table: Option<String>,
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
@@ -80,10 +86,10 @@ pub enum Command {
         after_help = "Examples:\n  mesh run --sample-data              generate sample data, then run every pipeline\n  mesh run sales                      every pipeline of project sales\n  mesh run sales --job daily_sales --param run_date=2026-11-27\n  mesh run --job sales_by_day --from 2026-10-01 --to 2026-11-09   backfill a time-range job\n\nrun_date defaults to today (UTC). Each run writes .mesh/runs/<run>.json; `mesh report` turns it into HTML.\nExit 1 when a step fails (its dependents are skipped; other branches finish)."
     )]
     Run(RunArgs),
-    /// Run one read-only DataFusion SQL query on the domain's tables (`f01_curated.daily_sales`
-    /// or `curated.daily_sales`; also `raw.<t>_rejected` and `<layer>.<t>_check_failures`).
+    /// Run one read-only SQL query on the domain's tables (`f01_curated.daily_sales` or
+    /// `curated.daily_sales`; also `raw.<t>_rejected` and `<layer>.<t>_check_failures`).
     #[command(
-        after_help = "Example:\n  mesh sql \"SELECT store_id, SUM(revenue) FROM f01_curated.daily_sales GROUP BY store_id\""
+        after_help = "The dialect is DataFusion's SQL with Spark's functions, the engine `mesh run` runs job SQL on locally (date_add, concat_ws, nvl, …). It is not Spark SQL: Spark-only syntax such as time travel (VERSION AS OF, TIMESTAMP AS OF) is refused; `mesh table snapshots TABLE` lists a table's snapshots. Only the tables the query names are read. `SHOW TABLES` lists every table a query can name.\n\nExamples:\n  mesh sql \"SELECT store_id, SUM(revenue) FROM f01_curated.daily_sales GROUP BY store_id\"\n  mesh sql \"SELECT * FROM raw.legacy_orders_rejected LIMIT 10\" --format json\n  mesh sql \"SHOW TABLES\""
     )]
     Sql {
         query: String,
@@ -114,10 +120,11 @@ pub enum Command {
     /// Write deterministic synthetic raw data for every raw table (local lake, or the S3 raw bucket of ENV).
     #[command(
         name = "sample-data",
-        after_help = "The example tables get realistic data: sales events, customer CDC events (inserts, updates,\ndeletes) and legacy orders with some malformed rows. Other raw tables get values drawn from\ntheir schema. The same --seed always writes the same files.\n\nExample:\n  mesh sample-data --rows 100000 --seed 7"
+        after_help = "The example tables get realistic data: sales events, customer CDC events (inserts, updates,\ndeletes) and legacy orders with some malformed rows. Other raw tables get --rows rows of values\ndrawn from their schema. The same --seed always writes the same files.\n\nExample:\n  mesh sample-data --rows 100000 --seed 7"
     )]
     SampleData {
-        /// Number of sales events; other tables get a tenth (customers a twentieth).
+        /// Rows per raw table (of the example tables: sales events; legacy orders get a tenth,
+        /// customers a twentieth).
         #[arg(long, default_value_t = 1_000_000)]
         rows: u64,
         #[arg(long, default_value_t = 42)]
@@ -765,7 +772,7 @@ pub struct RunArgs {
     /// Generate sample raw data first (see `mesh sample-data`).
     #[arg(long)]
     pub sample_data: bool,
-    /// Sales events to generate with --sample-data.
+    /// Rows per raw table with --sample-data (see `mesh sample-data --help`).
     #[arg(long, default_value_t = 1_000_000)]
     pub rows: u64,
     #[arg(long, default_value_t = 42)]

@@ -37,7 +37,7 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Validate { format } => validate::run(flag, format),
         Command::Names { env, project, format } => names::run(flag, env, project, format),
-        Command::Describe { format } => describe::run(flag, format),
+        Command::Describe { table, format } => describe::run(flag, table, format),
         Command::Run(args) => {
             let (root, domain) = root_and_domain(flag)?;
             run::run(&root, &domain, args)

@@ -119,7 +119,7 @@ pub enum JobError {
         source: ProjectFileError,
     },
     /// The query is read but wrong: a column or table that does not exist, a type mismatch.
-    #[error("job `{job}`: {file}: the query fails: {source}{}", help.as_ref().map(|h| format!("\n  help: {h}")).unwrap_or_default())]
+    #[error("job `{job}`: {file}: the query fails: {}{}", crate::type_names::in_message(&source.to_string()), help.as_ref().map(|h| format!("\n  help: {h}")).unwrap_or_default())]
     Query {
         job: String,
         file: String,

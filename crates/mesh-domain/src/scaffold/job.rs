@@ -266,7 +266,7 @@ fn temporal_columns(t: &Table) -> Vec<String> {
     t.columns
         .iter()
         .filter(|c| c.data_type.is_temporal())
-        .map(|c| format!("{} ({})", c.name, c.data_type.hive_name()))
+        .map(|c| format!("{} ({})", c.name, c.data_type))
         .collect()
 }
 

@@ -22,9 +22,11 @@ pub enum ScaffoldError {
     /// The request itself is wrong (bad name, existing file): nothing was written.
     #[error("{0}")]
     Invalid(String),
-    /// The change would make the domain invalid: it was rolled back.
-    #[error("the change was rolled back because the domain would not validate:\n{0}")]
-    Rejected(Diagnostics),
+    /// The change would make the domain invalid: it was rolled back. `rejected` shows the
+    /// text that was added, numbered as the problems' lines number it: those lines are no
+    /// longer in the file.
+    #[error("the change was rolled back because the domain would not validate:\n{problems}{rejected}")]
+    Rejected { problems: Diagnostics, rejected: String },
     #[error("cannot write `{path}`: {source}")]
     Io { path: PathBuf, source: std::io::Error },
     /// The change failed (or was rejected) and undoing it failed too: the files listed are
@@ -53,6 +55,9 @@ struct Undo {
     created: Vec<PathBuf>,
     created_dirs: Vec<PathBuf>,
     restored: Vec<(PathBuf, String)>,
+    /// Text written to a file (appended, or a new file): the file, the line number of its
+    /// first line, the text.
+    appended: Vec<(PathBuf, usize, String)>,
 }
 
 impl Undo {
@@ -72,12 +77,15 @@ impl Undo {
         }
         // Recorded first: a write that fails halfway leaves a file the rollback must remove.
         self.created.push(path.to_path_buf());
+        self.appended.push((path.to_path_buf(), 1, text.to_string()));
         std::fs::write(path, text).map_err(io(path))
     }
     fn append(&mut self, path: &Path, text: &str) -> Result<(), ScaffoldError> {
         let old = std::fs::read_to_string(path).map_err(io(path))?;
         let sep = if old.ends_with('\n') { "\n" } else { "\n\n" };
         let new = format!("{old}{sep}{text}");
+        let first_line = format!("{old}{sep}").lines().count() + 1;
+        self.appended.push((path.to_path_buf(), first_line, text.to_string()));
         // Recorded first: a write that fails halfway leaves a file the rollback must restore.
         self.restored.push((path.to_path_buf(), old));
         std::fs::write(path, new).map_err(io(path))
@@ -136,7 +144,27 @@ impl Undo {
     fn commit(self, root: &Path) -> Result<(), ScaffoldError> {
         match load_domain(root) {
             Ok(_) => Ok(()),
-            Err(d) => Err(self.fail(ScaffoldError::Rejected(d))),
+            Err(problems) => {
+                let mut rejected = String::new();
+                let named = problems.to_string();
+                for (path, first, text) in &self.appended {
+                    let shown = path.strip_prefix(root).unwrap_or(path).display().to_string();
+                    // Only the files a problem names: the others hold nothing to look at.
+                    if !named.contains(&shown) {
+                        continue;
+                    }
+                    rejected += &format!(
+                        "\nthe rejected text, numbered as it would have stood in {shown} (the file is as it was):\n"
+                    );
+                    for (i, line) in text.lines().enumerate() {
+                        rejected += &format!("{:>5} | {line}\n", first + i);
+                    }
+                }
+                Err(self.fail(ScaffoldError::Rejected {
+                    problems,
+                    rejected: rejected.trim_end().to_string(),
+                }))
+            }
         }
     }
 }
@@ -489,6 +517,7 @@ mod tests {
             created: vec![created.clone(), dir.path().join("already-gone.sql")],
             created_dirs: vec![],
             restored: vec![(restored.clone(), "name = \"x\"\n".into())],
+            appended: vec![],
         };
         let err = undo.fail(ScaffoldError::Invalid("the cause".into()));
         let ScaffoldError::RollbackIncomplete { cause, left } = &err else {
