@@ -56,6 +56,13 @@ pub enum Command {
     Validate {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
+        /// Also compare with the model at this git ref (e.g. the pull request's base branch):
+        /// a table removed, moved or renamed, or a slug changed, without a declaration
+        /// (`retired`, `moved_from`, `moved_from_slug`) is refused, naming the data it would
+        /// orphan; a data product's contract changed in a breaking way without a major version
+        /// bump exits 2.
+        #[arg(long, value_name = "REF")]
+        against: Option<String>,
     },
     /// Print every derived AWS name and path: buckets, databases, jobs, roles, prefixes.
     #[command(after_help = "Example:\n  mesh names --env dev --project sales --format json")]
@@ -66,6 +73,16 @@ pub enum Command {
         /// Only this project.
         #[arg(long)]
         project: Option<String>,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// The domain's data products: version, contract file, consumers, and in the environment the
+    /// table's latest commit and whether the freshness promise holds.
+    #[command(after_help = "Example:\n  mesh products --env dev --format json")]
+    Products {
+        /// Environment whose tables to look at (default: $ENV, else local).
+        #[arg(long, value_parser = parse_env)]
+        env: Option<Env>,
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
@@ -113,6 +130,27 @@ pub enum Command {
         against: Option<String>,
         #[arg(long, value_enum, default_value_t)]
         format: PlanFormat,
+        /// Exit 2 when a change is refused (after printing the plan): the deploy workflow's
+        /// plan job uses it, so nothing the plan refuses reaches the approval.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Apply the model's declared moves and retirements to an environment: a table with
+    /// `moved_from` (or in a project with `moved_from_slug`) gets its old place's rows and job
+    /// state, then the old entry and files are dropped; a `retired` table's catalog entry and
+    /// files are dropped. `mesh run` does the same first; deploys run it after `terraform apply`.
+    #[command(
+        after_help = "Examples:\n  mesh apply --dry-run          what the local lake needs, nothing changed\n  mesh apply --env dev          move and drop in dev's Glue catalog and buckets"
+    )]
+    Apply {
+        /// Environment to apply to (default: $ENV, else local).
+        #[arg(long, value_parser = parse_env)]
+        env: Option<Env>,
+        /// Print what would be moved or dropped, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
     },
     /// A job's state (bookmarks, intervals done, fingerprint) as its output table holds it.
     #[command(subcommand)]

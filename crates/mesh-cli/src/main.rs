@@ -35,9 +35,13 @@ fn main() -> ExitCode {
 fn dispatch(cli: Cli) -> Result<(), Failure> {
     let flag = cli.root.as_deref();
     match cli.command {
-        Command::Validate { format } => validate::run(flag, format),
+        Command::Validate { format, against } => validate::run(flag, format, against.as_deref()),
         Command::Names { env, project, format } => names::run(flag, env, project, format),
         Command::Describe { table, format } => describe::run(flag, table, format),
+        Command::Products { env, format } => {
+            let (root, domain) = root_and_domain(flag)?;
+            products::run(&root, &domain, env, format)
+        }
         Command::Run(args) => {
             let (root, domain) = root_and_domain(flag)?;
             run::run(&root, &domain, args)
@@ -50,9 +54,18 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
             let (root, domain) = root_and_domain(flag)?;
             table::run(&root, &domain, t)
         }
-        Command::Plan { env, against, format } => {
+        Command::Plan {
+            env,
+            against,
+            format,
+            check,
+        } => {
             let (root, domain) = root_and_domain(flag)?;
-            plan::run(&root, &domain, env, against, format)
+            plan::run(&root, &domain, env, against, format, check)
+        }
+        Command::Apply { env, dry_run, format } => {
+            let (root, domain) = root_and_domain(flag)?;
+            plan::apply(&root, &domain, env, dry_run, format)
         }
         Command::State(StateCommand::Show { job, env, format }) => {
             let (root, domain) = root_and_domain(flag)?;

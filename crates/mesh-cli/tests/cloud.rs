@@ -163,3 +163,122 @@ fn dev_on_s3_and_glue_gives_the_local_results() {
         );
     }
 }
+
+/// The keys under `prefix` of a bucket on the moto server (path-style ListObjectsV2).
+fn keys(m: &Moto, bucket: &str, prefix: &str) -> Vec<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", m.port)).unwrap();
+    write!(
+        s,
+        "GET /{bucket}?list-type=2&prefix={prefix} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n",
+        m.port
+    )
+    .unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).unwrap();
+    reply
+        .split("<Key>")
+        .skip(1)
+        .filter_map(|k| k.split("</Key>").next())
+        .map(str::to_string)
+        .collect()
+}
+
+/// A declared slug rename on AWS (moto's S3 and Glue): `mesh apply --env dev` copies the raw
+/// files and the Iceberg tables under the new slug, swaps the Glue entries (same names) to the
+/// copies and deletes the old prefixes; the tables then read the same rows, and the next run
+/// writes at the new place.
+#[test]
+fn a_declared_slug_rename_moves_the_data_on_s3_and_glue() {
+    let m = moto();
+    for layer in ["raw", "refined", "curated"] {
+        create_bucket(&m, &format!("f01-{layer}-dev"));
+    }
+    let dir = example_domain();
+    let root = dir.path();
+    let dev = Target::Dev(&m);
+    for args in [
+        &["sample-data", "--rows", "2000", "--seed", "5"][..],
+        &["run", "legacy_refactor"],
+    ] {
+        let out = mesh(root, &dev, args);
+        assert!(out.status.success(), "{}", both(&out));
+    }
+    let tables = [
+        "f01_refined.orders_clean",
+        "f01_curated.orders_by_country",
+        "f01_raw.legacy_orders",
+    ];
+    let before: Vec<Vec<String>> = tables
+        .iter()
+        .map(|t| rows(root, &dev, &format!("SELECT * FROM {t}")))
+        .collect();
+    assert!(
+        before.iter().all(|rows| !rows.is_empty()),
+        "every table holds rows before the move"
+    );
+    assert!(!keys(&m, "f01-raw-dev", "pj03/legacy_orders/").is_empty());
+
+    let manifest = root.join("projects/legacy_refactor/project.toml");
+    let s = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        s.replace(
+            "project_slug = \"pj03\"",
+            "project_slug = \"pj08\"\nmoved_from_slug = \"pj03\"",
+        ),
+    )
+    .unwrap();
+    let out = mesh(root, &dev, &["plan", "--format", "json"]);
+    assert!(out.status.success(), "{}", both(&out));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let moves: Vec<_> = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"] == "moved")
+        .collect();
+    assert_eq!(moves.len(), 3, "{plan:#}");
+    assert!(moves.iter().all(|c| c["refused"].is_null()), "{plan:#}");
+
+    let out = mesh(root, &dev, &["apply"]);
+    assert!(out.status.success(), "{}", both(&out));
+    for (t, want) in tables.iter().zip(&before) {
+        assert_eq!(&rows(root, &dev, &format!("SELECT * FROM {t}")), want, "{t}");
+    }
+    let out = mesh(
+        root,
+        &dev,
+        &["table", "show", "curated.orders_by_country", "--format", "json"],
+    );
+    let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        info["location"], "s3://f01-curated-dev/pj08/iceberg/orders_by_country",
+        "{info:#}"
+    );
+    for (bucket, prefix) in [
+        ("f01-raw-dev", "pj03/"),
+        ("f01-refined-dev", "pj03/"),
+        ("f01-curated-dev", "pj03/"),
+    ] {
+        assert_eq!(
+            keys(&m, bucket, prefix),
+            Vec::<String>::new(),
+            "{bucket}/{prefix} is left behind"
+        );
+    }
+    assert!(!keys(&m, "f01-raw-dev", "pj08/legacy_orders/").is_empty());
+    // Nothing left to apply, and the pipelines run at the new place.
+    let out = mesh(root, &dev, &["apply"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("nothing to apply"),
+        "{}",
+        both(&out)
+    );
+    let out = mesh(root, &dev, &["run", "legacy_refactor"]);
+    assert!(out.status.success(), "{}", both(&out));
+    assert_eq!(
+        rows(root, &dev, "SELECT * FROM f01_curated.orders_by_country"),
+        before[1]
+    );
+}

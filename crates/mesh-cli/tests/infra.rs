@@ -89,3 +89,52 @@ fn check_iam_exits_1_on_a_leaking_policy() {
     );
     assert!(stderr(&o).contains("IAM isolation violation"), "{}", stderr(&o));
 }
+
+/// A quarantining raw table's rejected rows are a Glue table on AWS with the columns `mesh sql`
+/// shows locally (issue 27): the same names, in the same order, at the folder the runner
+/// writes, partitioned by run.
+#[test]
+fn the_rejected_rows_glue_table_has_the_columns_mesh_sql_shows() {
+    let domain = common::example_domain();
+    let root = domain.path();
+    let run = |args: &[&str]| {
+        let o = common::mesh(root, args);
+        assert!(o.status.success(), "mesh {args:?}: {}", common::both(&o));
+        o
+    };
+    run(&["run", "--sample-data", "legacy_refactor"]);
+    let o = run(&[
+        "sql",
+        "SELECT * FROM raw.legacy_orders_rejected LIMIT 1",
+        "--format",
+        "json",
+    ]);
+    let rows: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let row = rows[0].as_object().expect("the sample data has rejected rows");
+    let local: Vec<&str> = row.keys().map(String::as_str).collect();
+
+    let catalog = std::fs::read_to_string(repo_root().join("infra/envs/dev/catalog.tf")).unwrap();
+    let start = catalog
+        .find("resource \"aws_glue_catalog_table\" \"pj03_raw_legacy_orders_rejected\"")
+        .expect("a Glue table for the quarantine");
+    let block = &catalog[start..start + catalog[start..].find("\n}\n").unwrap()];
+    assert!(
+        block.contains("location      = \"s3://f01-raw-dev/pj03/legacy_orders_rejected/\""),
+        "{block}"
+    );
+    let mut glue: Vec<&str> = block
+        .split("columns {")
+        .skip(1)
+        .map(|c| c.split('"').nth(1).unwrap())
+        .collect();
+    assert!(block.contains("name = \"run_id\""), "partitioned by run: {block}");
+    glue.push("run_id");
+    let mut sorted_local = local.clone();
+    sorted_local.sort();
+    let mut sorted_glue = glue.clone();
+    sorted_glue.sort();
+    assert_eq!(
+        sorted_glue, sorted_local,
+        "Glue columns {glue:?}, mesh sql columns {local:?}"
+    );
+}

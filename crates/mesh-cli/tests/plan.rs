@@ -595,7 +595,7 @@ fn table_changes_against_the_environment_are_classified_and_refused() {
         dropped[0]["refused"]
             .as_str()
             .unwrap()
-            .contains("--allow-destructive drops it"),
+            .contains("--allow-destructive for this run"),
         "{plan:#}"
     );
     let out = mesh(root, &["run", "--job", "events_full"]);

@@ -28,6 +28,7 @@ pub mod jobstate;
 pub mod layout;
 pub mod logging;
 pub mod memory_pool;
+pub mod moves;
 pub mod optimize;
 pub mod params;
 pub mod pipeline;

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use mesh_domain::{Column, ColumnType, Domain, Job, Layer, OnChange, Project, Table, TableRef, Transform};
+use mesh_domain::{Column, ColumnType, Domain, Job, Layer, OnChange, Project, Table, TablePlace, TableRef, Transform};
 use serde::Serialize;
 
 use crate::engine::Engine;
@@ -289,14 +289,22 @@ pub fn table_changes(base: &BaseTable, table: &Table) -> Vec<(Class, String)> {
             }
         }
     }
+    let declared_drops: Vec<&str> = table
+        .iceberg()
+        .map(|o| o.dropped_columns.iter().map(|n| n.as_str()).collect())
+        .unwrap_or_default();
     for b in &base.columns {
         if table.column(&b.name).is_none() && !renamed.contains(&b.name.as_str()) {
             out.push((
                 Class::Destructive,
-                format!(
-                    "column {} dropped: its values in the rows already written would be lost",
-                    b.name
-                ),
+                if declared_drops.contains(&b.name.as_str()) {
+                    format!("column {} dropped {DECLARED_DROP}", b.name)
+                } else {
+                    format!(
+                        "column {} dropped: its values in the rows already written would be lost",
+                        b.name
+                    )
+                },
             ));
         }
     }
@@ -352,7 +360,10 @@ pub fn table_changes(base: &BaseTable, table: &Table) -> Vec<(Class, String)> {
 /// Why a write refuses `changes` of table `name` (`None`: it applies them), with one fix per
 /// kind of change; `writers` are the jobs writing the table.
 pub fn refused_help(name: &str, changes: &[(Class, String)], holds_data: bool, writers: &[&str]) -> Option<String> {
-    let refused: Vec<&(Class, String)> = changes.iter().filter(|(c, _)| refuses(*c)).collect();
+    let refused: Vec<&(Class, String)> = changes
+        .iter()
+        .filter(|(c, d)| refuses(*c) && !d.ends_with(DECLARED_DROP))
+        .collect();
     if refused.is_empty() {
         return None;
     }
@@ -375,7 +386,7 @@ pub fn refused_help(name: &str, changes: &[(Class, String)], holds_data: bool, w
     }
     if has(Class::Destructive) {
         help.push(format!(
-            "a dropped column: mesh run --job {jobs} --allow-destructive drops it from the table's schema (metadata only: older snapshots keep its values), or declare it again; a renamed column needs renamed_from = \"old\""
+            "a dropped column: list it in the table's dropped_columns = [\"...\"] (every engine and environment then drops it from the schema; metadata only: older snapshots keep its values), or mesh run --job {jobs} --allow-destructive for this run, or declare it again; a renamed column needs renamed_from = \"old\""
         ));
     }
     let what: Vec<&str> = refused.iter().map(|(_, d)| d.as_str()).collect();
@@ -400,6 +411,10 @@ fn worst(classes: impl IntoIterator<Item = Class>) -> Class {
     };
     classes.into_iter().max_by_key(|c| rank(*c)).unwrap_or(Class::Additive)
 }
+
+/// The detail of a column drop the manifest declares (`dropped_columns`): destructive, and
+/// applied without `--allow-destructive`.
+const DECLARED_DROP: &str = "(declared in dropped_columns: metadata only, older snapshots keep its values)";
 
 /// Whether meshkit refuses to apply a change of this class to a table that holds data.
 fn refuses(class: Class) -> bool {
@@ -473,19 +488,32 @@ pub fn diff_models(base: &Domain, base_root: &Path, head: &Domain, head_root: &P
             continue;
         };
         if bp.slug != p.slug {
+            let declared = p.moved_from_slug.as_ref() == Some(&bp.slug);
             out.push(Change {
                 object: Object::Project,
                 project: p.name.to_string(),
                 name: p.name.to_string(),
                 action: Action::Moved,
-                class: Class::Destructive,
-                details: vec![format!(
-                    "project_slug {} → {}: every table's location and AWS name changes; the data under {} would be left behind and raw tables would read an empty folder",
-                    bp.slug, p.slug, bp.slug
-                )],
+                class: if declared { Class::NeedsRewrite } else { Class::Destructive },
+                details: vec![if declared {
+                    format!(
+                        "project_slug {} → {} (moved_from_slug): `mesh apply` (or the next `mesh run`) moves each table's data from under {} to under {}; Terraform moves the resources' addresses",
+                        bp.slug, p.slug, bp.slug, p.slug
+                    )
+                } else {
+                    format!(
+                        "project_slug {} → {}: every table's location and AWS name changes; the data under {} would be left behind and raw tables would read an empty folder",
+                        bp.slug, p.slug, bp.slug
+                    )
+                }],
                 downstream: vec![],
                 recompute: None,
-                refused: Some("renaming a project slug is not supported: its data stays under the old slug\n  help: keep the old project_slug".into()),
+                refused: (!declared).then(|| {
+                    format!(
+                        "renaming a project slug leaves its data under the old slug\n  help: declare moved_from_slug = \"{}\" in the project's manifest (meshkit then moves the data), or keep project_slug = \"{}\"",
+                        bp.slug, bp.slug
+                    )
+                }),
             });
         }
     }
@@ -504,7 +532,10 @@ pub fn diff_models(base: &Domain, base_root: &Path, head: &Domain, head_root: &P
                 )],
                 downstream: vec![],
                 recompute: None,
-                refused: Some("removing a project leaves its tables' data behind\n  help: keep the project until its tables are retired".into()),
+                refused: Some(format!(
+                    "removing a project leaves its tables' data behind\n  help: keep the project, with its tables listed in retired = [{}] and no [[tables]], until every environment has dropped them",
+                    bp.tables.iter().map(|t| format!("\"{}\"", t.reference())).collect::<Vec<_>>().join(", ")
+                )),
             });
         }
     }
@@ -519,6 +550,22 @@ pub fn diff_models(base: &Domain, base_root: &Path, head: &Domain, head_root: &P
         for t in &p.tables {
             match bp.and_then(|bp| bp.table(&t.reference())) {
                 Some(bt) => out.extend(table_change(p, t, &BaseTable::of(bt))),
+                None if declared_origin(base, p, t).is_some() => {
+                    let origin = p.origin(t).expect("a declared origin");
+                    out.push(Change {
+                        object: Object::Table,
+                        project: p.name.to_string(),
+                        name: t.reference().to_string(),
+                        action: Action::Moved,
+                        class: Class::NeedsRewrite,
+                        details: vec![format!(
+                            "moved from {origin} (declared): `mesh apply` (or the next `mesh run`) copies its rows and jobs' state here, then drops the old entry and files"
+                        )],
+                        downstream: downstream(p, &t.reference()),
+                        recompute: None,
+                        refused: None,
+                    });
+                }
                 None => {
                     let from = find_moved(base, t, p.name.as_str()).filter(|m| {
                         head.tables()
@@ -537,7 +584,8 @@ pub fn diff_models(base: &Domain, base_root: &Path, head: &Domain, head_root: &P
                             downstream: downstream(p, &t.reference()),
                             recompute: None,
                             refused: Some(format!(
-                                "moving a table is not supported yet: {from} keeps its data\n  help: keep the table where it is"
+                                "an undeclared move leaves {from}'s data behind and starts this table empty\n  help: declare moved_from = \"{}\" on the table (meshkit then moves the data), or keep the table where it was",
+                                moved_from_value(base, p, &from)
                             )),
                         },
                         None => Change {
@@ -565,11 +613,34 @@ pub fn diff_models(base: &Domain, base_root: &Path, head: &Domain, head_root: &P
             if p.table(&bt.reference()).is_some() {
                 continue;
             }
+            let place = TablePlace {
+                slug: bp.slug.clone(),
+                layer: bt.layer,
+                name: bt.name.clone(),
+            };
+            let declared_to = head.tables().any(|(hp, ht)| hp.origin(ht).as_ref() == Some(&place));
             let moved_to = head
                 .tables()
                 .any(|(hp, ht)| ht.name == bt.name && (ht.layer != bt.layer || hp.name != bp.name));
-            if moved_to {
+            if declared_to || moved_to {
                 continue; // reported as moved at its new place
+            }
+            if p.retired.contains(&bt.reference()) {
+                out.push(Change {
+                    object: Object::Table,
+                    project: bp.name.to_string(),
+                    name: bt.reference().to_string(),
+                    action: Action::Removed,
+                    class: Class::Destructive,
+                    details: vec![
+                        "retired (declared): `mesh apply` (or the next `mesh run`) drops its catalog entry and deletes its files"
+                            .into(),
+                    ],
+                    downstream: downstream(bp, &bt.reference()),
+                    recompute: None,
+                    refused: None,
+                });
+                continue;
             }
             out.push(Change {
                 object: Object::Table,
@@ -584,7 +655,8 @@ pub fn diff_models(base: &Domain, base_root: &Path, head: &Domain, head_root: &P
                 downstream: downstream(bp, &bt.reference()),
                 recompute: None,
                 refused: Some(format!(
-                    "removing a table is not supported yet: {} keeps its data\n  help: keep it in the manifest",
+                    "removing {} from the manifest would orphan its catalog entry and files\n  help: list it in the project's retired = [\"{}\"] to drop its data, declare moved_from on the table that takes its data, or keep it in the manifest",
+                    bt.reference(),
                     bt.reference()
                 )),
             });
@@ -643,6 +715,87 @@ pub fn diff_models(base: &Domain, base_root: &Path, head: &Domain, head_root: &P
         }
     }
     out
+}
+
+/// `mesh validate --against REF`: each table or project that moved or disappeared since `REF`
+/// without a declaration (`moved_from`, `moved_from_slug`, `retired`), as a diagnostic of the
+/// manifest that must declare it, naming the data it would orphan.
+pub fn undeclared_moves(
+    base: &Domain,
+    base_root: &Path,
+    head: &Domain,
+    head_root: &Path,
+    git_ref: &str,
+) -> mesh_domain::Diagnostics {
+    let mut out = mesh_domain::Diagnostics::default();
+    let changes = diff_models(base, base_root, head, head_root);
+    for c in changes.iter().filter(|c| c.refused.is_some()) {
+        if !matches!(c.object, Object::Table | Object::Project) || !matches!(c.action, Action::Moved | Action::Removed)
+        {
+            continue;
+        }
+        let project = head.project(&c.project).or_else(|| base.project(&c.project));
+        let Some(project) = project else { continue };
+        let file = project.dir.join(mesh_domain::load::PROJECT_FILE);
+        let field = match (c.object, c.action) {
+            (Object::Project, Action::Moved) => "project_slug".to_string(),
+            (Object::Project, _) => "name".to_string(),
+            (_, Action::Moved) => head
+                .project(&c.project)
+                .and_then(|p| p.tables.iter().position(|t| t.reference().to_string() == c.name))
+                .map(|i| format!("tables[{i}].name"))
+                .unwrap_or_else(|| "tables".into()),
+            _ => "retired".to_string(),
+        };
+        let what = match c.object {
+            Object::Project => format!("project `{}`", c.name),
+            _ => format!("table `{}` of project `{}`", c.name, c.project),
+        };
+        let refused = c.refused.as_deref().unwrap_or_default();
+        let (why, help) = refused.split_once("\n").unwrap_or((refused, ""));
+        let line = std::fs::read_to_string(head_root.join(&file))
+            .ok()
+            .and_then(|t| mesh_domain::source::SourceMap::toml(&t).line(&field));
+        out.push(
+            mesh_domain::Diagnostic::new(
+                file,
+                field,
+                format!(
+                    "{what} {} since {git_ref} without a declaration: {}; {why}",
+                    c.action.as_str(),
+                    c.details.join("; ")
+                ),
+            )
+            .at_line(line)
+            .with_help(help.trim().trim_start_matches("help: ").to_string()),
+        );
+    }
+    out
+}
+
+/// The place `t` declares it moved from (its own `moved_from`, or the project's previous slug),
+/// when the base model has a table there.
+fn declared_origin(base: &Domain, p: &Project, t: &Table) -> Option<TablePlace> {
+    let origin = p.origin(t)?;
+    base.projects
+        .iter()
+        .any(|bp| {
+            bp.slug == origin.slug
+                && bp
+                    .tables
+                    .iter()
+                    .any(|bt| bt.layer == origin.layer && bt.name == origin.name)
+        })
+        .then_some(origin)
+}
+
+/// `moved_from`'s value for a table found at `from` (`project/layer.table`) in the base.
+fn moved_from_value(base: &Domain, p: &Project, from: &str) -> String {
+    let (project, table) = from.split_once('/').unwrap_or(("", from));
+    match base.project(project) {
+        Some(bp) if bp.slug != p.slug => format!("{}/{table}", bp.slug),
+        _ => table.to_string(),
+    }
 }
 
 /// What a stateful job has done with its old definition: intervals and incremental inputs.
@@ -871,10 +1024,76 @@ pub async fn plan_env(engine: &Engine) -> Result<Plan, PlanError> {
     let mut warnings = Vec::new();
     let mut known: BTreeSet<(String, String)> = BTreeSet::new();
     let mut loaded: BTreeMap<(String, String), mesh_iceberg::Table> = BTreeMap::new();
+    // Declared moves and retirements still to apply: they explain a table at another place, a
+    // table not in the catalog yet and a catalog entry no project declares.
+    let pending = match crate::moves::pending(engine).await {
+        Ok(v) => v,
+        Err(crate::moves::MoveError::Refused(why)) => {
+            let (what, help) = why.split_once('\n').unwrap_or((&why, ""));
+            let (project, rest) = what.split_once('/').unwrap_or(("", what));
+            let name = rest.split(':').next().unwrap_or(rest).to_string();
+            changes.push(Change {
+                object: Object::Table,
+                project: project.to_string(),
+                name,
+                action: Action::Moved,
+                class: Class::Destructive,
+                details: vec![rest.split_once(": ").map(|x| x.1).unwrap_or(rest).to_string()],
+                downstream: vec![],
+                recompute: None,
+                refused: Some(format!("the declared move cannot be applied\n{help}")),
+            });
+            Vec::new()
+        }
+        Err(e) => {
+            warnings.push(format!("declared moves and retirements: {e}"));
+            Vec::new()
+        }
+    };
+    let pending_here = |p: &Project, t: &Table| {
+        pending.iter().any(|w| {
+            w.kind == crate::moves::Kind::Move && w.project == p.name.as_str() && w.table == t.reference().to_string()
+        })
+    };
+    for w in &pending {
+        let retire = w.kind == crate::moves::Kind::Retire;
+        changes.push(Change {
+            object: Object::Table,
+            project: w.project.clone(),
+            name: w.table.clone(),
+            action: if retire { Action::Removed } else { Action::Moved },
+            class: match w.kind {
+                crate::moves::Kind::Retire => Class::Destructive,
+                crate::moves::Kind::Move => Class::NeedsRewrite,
+                crate::moves::Kind::FinishMove => Class::Additive,
+            },
+            details: vec![format!(
+                "{} (declared; applied by `mesh apply` or the next `mesh run`)",
+                w.describe()
+            )],
+            downstream: vec![],
+            recompute: None,
+            refused: None,
+        });
+    }
+    for w in pending.iter().filter(|w| w.kind != crate::moves::Kind::FinishMove) {
+        // The old place's catalog entry is accounted for by the move or retirement.
+        let place = if w.kind == crate::moves::Kind::Retire {
+            &w.table
+        } else {
+            w.from.split_once('/').map(|x| x.1).unwrap_or(&w.from)
+        };
+        if let Some((layer, name)) = place.split_once('.').and_then(|(l, n)| Some((Layer::parse(l)?, n))) {
+            known.insert((engine.layout.naming.database(layer), name.to_string()));
+        }
+    }
     for p in &domain.projects {
         for t in p.tables.iter().filter(|t| t.layer.is_iceberg()) {
             let ident = engine.ident(t);
             known.insert((ident.namespace.clone(), ident.name.clone()));
+            if pending_here(p, t) {
+                continue; // reported as the move above; compared once it is applied
+            }
             match engine.load_table(p, t).await {
                 Ok(table) => {
                     let catalog_location = table.metadata().location().trim_end_matches('/').to_string();
@@ -892,7 +1111,7 @@ pub async fn plan_env(engine: &Engine) -> Result<Plan, PlanError> {
                             downstream: downstream(p, &t.reference()),
                             recompute: None,
                             refused: Some(format!(
-                                "{} would be written at another location than its data\n  help: restore the model's names (project_slug, layer) or move the data by hand",
+                                "{} would be written at another location than its data\n  help: declare where it was (moved_from on the table, or moved_from_slug on the project) and meshkit moves the data, or restore the model's names",
                                 t.reference()
                             )),
                         });
@@ -941,7 +1160,7 @@ pub async fn plan_env(engine: &Engine) -> Result<Plan, PlanError> {
                 downstream: vec![],
                 recompute: None,
                 refused: Some(
-                    "meshkit does not drop tables yet\n  help: declare it again, or drop it and its files by hand"
+                    "an undeclared table's data is never dropped by meshkit\n  help: list it in a project's retired = [\"layer.table\"] (its catalog entry and files are then dropped), declare moved_from on the table that takes its data, or declare it again"
                         .into(),
                 ),
             });

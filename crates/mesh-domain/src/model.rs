@@ -64,9 +64,29 @@ pub struct Project {
     pub tables: Vec<Table>,
     pub jobs: Vec<Job>,
     pub pipelines: Vec<Pipeline>,
+    /// The slug the project had before (`moved_from_slug`): tables without a `moved_from` of
+    /// their own move from the same layer and name under it.
+    pub moved_from_slug: Option<ProjectSlug>,
+    /// Tables deliberately deleted (`retired = ["layer.table"]`), under this project's slug:
+    /// meshkit drops their catalog entries and files; nothing else may declare them.
+    pub retired: Vec<TableRef>,
+    /// Tables published to other domains (`[[products]]`, [`crate::product`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub products: Vec<crate::product::Product>,
 }
 
 impl Project {
+    /// Where table `t` was before, if it moved: its own `moved_from`, else the same layer and
+    /// name under the project's previous slug.
+    pub fn origin(&self, t: &Table) -> Option<TablePlace> {
+        t.moved_from.clone().or_else(|| {
+            self.moved_from_slug.as_ref().map(|slug| TablePlace {
+                slug: slug.clone(),
+                layer: t.layer,
+                name: t.name.clone(),
+            })
+        })
+    }
     pub fn table(&self, r: &TableRef) -> Option<&Table> {
         self.tables.iter().find(|t| t.layer == r.layer && t.name == r.table)
     }
@@ -188,6 +208,23 @@ pub struct Table {
     /// Identifier (merge) keys; always non-nullable columns.
     pub identifier: Vec<Name>,
     pub storage: Storage,
+    /// Where the table was before (`moved_from`): its data moves here.
+    pub moved_from: Option<TablePlace>,
+}
+
+/// A table's place in the domain: the project slug its data lives under, its layer and name.
+/// A table keeps its data across a change of these only through a declared move.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct TablePlace {
+    pub slug: ProjectSlug,
+    pub layer: Layer,
+    pub name: Name,
+}
+
+impl fmt::Display for TablePlace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}.{}", self.slug, self.layer, self.name)
+    }
 }
 
 impl Table {
@@ -291,6 +328,9 @@ pub struct IcebergOptions {
     /// Whether writes may add new nullable columns and widen types.
     pub schema_evolution: bool,
     pub optimizers: Optimizers,
+    /// Columns deliberately dropped (`dropped_columns`): a table that still has one drops it
+    /// (metadata only) on its next write, on both engines, without `--allow-destructive`.
+    pub dropped_columns: Vec<Name>,
 }
 
 impl IcebergOptions {

@@ -144,10 +144,15 @@ impl Naming {
     }
     /// Raw tables live at `{bucket}/{slug}/{table}/`; Iceberg tables under the warehouse.
     pub fn table_location(&self, slug: &ProjectSlug, table: &Table) -> ObjectPath {
-        if table.layer.is_iceberg() {
-            self.warehouse(slug, table.layer).join(&format!("{}/", table.name))
+        self.place_location(slug, table.layer, &table.name)
+    }
+    /// [`Naming::table_location`] of a table by its place, declared or not (a declared move's
+    /// origin, a retired table).
+    pub fn place_location(&self, slug: &ProjectSlug, layer: Layer, name: &Name) -> ObjectPath {
+        if layer.is_iceberg() {
+            self.warehouse(slug, layer).join(&format!("{name}/"))
         } else {
-            self.data_prefix(slug, table.layer).join(&format!("{}/", table.name))
+            self.data_prefix(slug, layer).join(&format!("{name}/"))
         }
     }
     /// `{db}.{table}` as job SQL names it.

@@ -652,6 +652,12 @@ impl Table {
         })
     }
 
+    /// Every job's state in this table, as the next snapshot would inherit it: what a copy of
+    /// the table into a new one (a declared move) carries so its jobs neither skip nor repeat.
+    pub fn job_states(&self) -> Vec<(String, String)> {
+        crate::state::inherited(&self.metadata)
+    }
+
     /// Compare-and-swap loop: validate against whatever was committed meanwhile, rebuild the
     /// snapshot on top of it, retry with exponential back-off. Files written by failed
     /// attempts stay unreferenced (orphans for maintenance).

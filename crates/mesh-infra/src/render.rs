@@ -135,6 +135,11 @@ impl<'a> EnvRoot<'a> {
             self.storage(),
         );
         let catalog = self.catalog(out);
+        let catalog_blocks: Vec<(String, String)> = catalog
+            .blocks()
+            .filter(|b| b.kind() == "resource")
+            .map(|b| (b.labels()[0].clone(), b.labels()[1].clone()))
+            .collect();
         self.file(
             out,
             "catalog.tf",
@@ -157,13 +162,22 @@ impl<'a> EnvRoot<'a> {
                 message: "domain.json has no github_repository: the GitHub deploy and plan roles are not rendered, so the deploy workflows cannot reach AWS; add `\"github_repository\": \"owner/name\"`".into(),
             }),
         }
-        for p in &self.domain.projects {
-            let body = self.project(p, out);
+        let projects: Vec<(&Project, Body)> = self.domain.projects.iter().map(|p| (p, self.project(p, out))).collect();
+        let moves = self.moves(&catalog_blocks, &projects);
+        for (p, body) in projects {
             let what = format!(
                 "Project {} ({}): IAM, parameters, jobs, pipelines, alerts.",
                 p.name, p.slug
             );
             self.file(out, &format!("project_{}.tf", p.name), &what, body);
+        }
+        if !moves.is_empty() {
+            self.file(
+                out,
+                "moves.tf",
+                "The model's declared moves and retirements (moved_from, moved_from_slug, retired) in Terraform's state: resources whose address changed are moved, not destroyed and re-created; Iceberg tables that meshkit moves or drops itself (`mesh apply`, after this apply) are forgotten, never destroyed.",
+                moves,
+            );
         }
         for role in &self.roles {
             out.files.push(RenderedFile {
@@ -479,6 +493,72 @@ impl<'a> EnvRoot<'a> {
         );
     }
 
+    /// `moved` blocks for every resource address a declared move changes (a slug renamed: each
+    /// of the project's resources; a table moved to another project under the same name: its
+    /// Glue table and optimizers), and `removed` blocks (destroy = false) for the Glue table of
+    /// an Iceberg table that moved to another name or layer or was retired: meshkit copies or
+    /// drops those itself, and a destroyed catalog entry would lose the table's snapshots.
+    fn moves(&self, catalog: &[(String, String)], projects: &[(&Project, Body)]) -> Body {
+        let mut body = Body::new();
+        let moved = |body: &mut Body, kind: &str, from: &str, to: &str| {
+            body.push_block(
+                Block::new("moved", &[])
+                    .attr("from", Expr::Ref(format!("{kind}.{from}")))
+                    .attr("to", Expr::Ref(format!("{kind}.{to}"))),
+            );
+        };
+        let forget = |body: &mut Body, label: &str| {
+            body.push_block(
+                Block::new("removed", &[])
+                    .attr("from", Expr::Ref(format!("aws_glue_catalog_table.{label}")))
+                    .block(Block::new("lifecycle", &[]).attr("destroy", Expr::Bool(false))),
+            );
+        };
+        for (p, project_body) in projects {
+            let mut handled: BTreeSet<String> = BTreeSet::new();
+            for t in &p.tables {
+                let Some(origin) = p.origin(t) else { continue };
+                let new = table_local(p, t);
+                let old = local(&[origin.slug.as_str(), origin.layer.as_str(), origin.name.as_str()]);
+                let same_entry = origin.layer == t.layer && origin.name == t.name;
+                for (kind, label) in catalog
+                    .iter()
+                    .filter(|(_, l)| *l == new || l.starts_with(&format!("{new}_")))
+                {
+                    handled.insert(label.clone());
+                    if same_entry {
+                        moved(&mut body, kind, &label.replacen(&new, &old, 1), label);
+                    }
+                }
+                if !same_entry && t.layer.is_iceberg() {
+                    forget(&mut body, &old);
+                }
+            }
+            if let Some(old_slug) = &p.moved_from_slug {
+                let (new_prefix, old_prefix) = (local(&[p.slug.as_str()]), local(&[old_slug.as_str()]));
+                let project_blocks = project_body
+                    .blocks()
+                    .filter(|b| b.kind() == "resource")
+                    .map(|b| (b.labels()[0].clone(), b.labels()[1].clone()));
+                for (kind, label) in catalog.iter().cloned().chain(project_blocks) {
+                    if handled.contains(&label) {
+                        continue;
+                    }
+                    if let Some(rest) = label.strip_prefix(&format!("{new_prefix}_")) {
+                        moved(&mut body, &kind, &format!("{old_prefix}_{rest}"), &label);
+                    }
+                }
+            }
+            for r in p.retired.iter().filter(|r| r.layer.is_iceberg()) {
+                forget(
+                    &mut body,
+                    &local(&[p.slug.as_str(), r.layer.as_str(), r.table.as_str()]),
+                );
+            }
+        }
+        body
+    }
+
     fn catalog(&self, out: &mut Rendered) -> Body {
         let mut body = Body::new();
         for layer in Layer::ALL {
@@ -496,8 +576,70 @@ impl<'a> EnvRoot<'a> {
             if let Storage::Iceberg(opts) = &t.storage {
                 self.optimizers(&mut body, p, t, &opts.optimizers, out);
             }
+            if t.hive().is_some_and(|h| h.bad_rows == mesh_domain::BadRows::Quarantine) {
+                body.push_block(self.rejected_table(p, t));
+            }
         }
         body
+    }
+
+    /// `<table>_rejected`: the quarantine of a raw table as the runner writes it (Parquet under
+    /// `{raw bucket}/{slug}/{table}_rejected/run_id=…/`, the columns `mesh sql` shows), so
+    /// Athena and Spark read it by name on AWS as `mesh sql` does locally. Like the raw tables,
+    /// its `run_id` partitions are found by `MSCK REPAIR TABLE` (or Spark's file listing).
+    fn rejected_table(&self, p: &Project, t: &Table) -> Block {
+        let name = format!("{}_rejected", t.name);
+        let location = self.n.data_prefix(&p.slug, t.layer).join(&format!("{name}/")).s3_uri();
+        let column = |n: &str, ty: &str, comment: &str| {
+            Block::new("columns", &[])
+                .attr("name", Expr::str(n))
+                .attr("type", Expr::str(ty))
+                .attr("comment", Expr::str(comment))
+        };
+        Block::resource("aws_glue_catalog_table", &format!("{}_rejected", table_local(p, t)))
+            .attr("name", Expr::str(&name))
+            .attr(
+                "database_name",
+                Expr::reference(&["aws_glue_catalog_database", t.layer.as_str(), "name"]),
+            )
+            .attr("table_type", Expr::str("EXTERNAL_TABLE"))
+            .attr(
+                "description",
+                Expr::str(format!(
+                    "Rows of raw table {} that its bad_rows = \"quarantine\" policy rejected, with the reason",
+                    t.name
+                )),
+            )
+            .attr(
+                "parameters",
+                Expr::Object(vec![("classification".into(), Expr::str("parquet"))]),
+            )
+            .block(
+                Block::new("partition_keys", &[])
+                    .attr("name", Expr::str("run_id"))
+                    .attr("type", Expr::str("string")),
+            )
+            .block(
+                Block::new("storage_descriptor", &[])
+                    .attr("location", Expr::str(location))
+                    .attr(
+                        "input_format",
+                        Expr::str("org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"),
+                    )
+                    .attr(
+                        "output_format",
+                        Expr::str("org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"),
+                    )
+                    .block(Block::new("ser_de_info", &[]).attr(
+                        "serialization_library",
+                        Expr::str("org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"),
+                    ))
+                    .block(column("file", "string", "the raw file"))
+                    .block(column("line", "bigint", "line in the file (1 = first line)"))
+                    .block(column("column_name", "string", "the column that failed, when one did"))
+                    .block(column("reason", "string", "why the row was rejected"))
+                    .block(column("raw", "string", "the row as read")),
+            )
     }
 
     fn columns(t: &Table, skip: &BTreeSet<&str>) -> Vec<Block> {

@@ -476,7 +476,7 @@ impl Workflows<'_> {
         ));
         steps.push(run(
             "mesh plan",
-            &format!("{DEPLOY_BIN_DIR}/mesh plan --env {env} --format markdown | tee {dir}/{MESH_PLAN_MD}"),
+            &format!("{DEPLOY_BIN_DIR}/mesh plan --env {env} --format markdown --check | tee {dir}/{MESH_PLAN_MD}"),
         ));
         steps.push(Self::tf(
             "the plans as the job summary",
@@ -538,9 +538,17 @@ impl Workflows<'_> {
             Y::map()
                 .kv("fetch-depth", Y::Int(0))
                 .kv("persist-credentials", Y::Bool(false)),
-            "The whole history: `mesh plan --against` reads the model at the base branch.",
+            "The whole history: `mesh validate --against` and `mesh plan --against` read the model at the base branch.",
         )];
         steps.extend(Self::mesh_binary());
+        // Before the plan: a table moved or removed without a declaration, or a change that
+        // breaks a data product's consumers without a major version bump, fails the pull
+        // request, naming the table (and the data it would orphan) or the product, the change
+        // and the consumers.
+        steps.push(run(
+            "no undeclared move or removal, no data product that breaks its consumers",
+            &format!("{DEPLOY_BIN_DIR}/mesh validate --against \"origin/$GITHUB_BASE_REF\"\n"),
+        ));
         steps.push(run(
             "the model plan as the job summary",
             &format!("{DEPLOY_BIN_DIR}/mesh plan --against \"origin/$GITHUB_BASE_REF\" --format markdown | tee -a \"$GITHUB_STEP_SUMMARY\"\n"),
@@ -679,6 +687,10 @@ which no pull request is, and can read, not change."
             "terraform apply of the saved plan",
             env,
             &format!("terraform apply -input=false {PLAN_FILE}"),
+        ));
+        steps.push(run(
+            "the declared moves and retirements (after Terraform created their new tables)",
+            &format!("{DEPLOY_BIN_DIR}/mesh apply --env {env}"),
         ));
         steps.push(run(
             "build the job specs, SQL and Glue runner",

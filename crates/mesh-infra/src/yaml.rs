@@ -10,6 +10,8 @@ pub enum Y {
     Block(String),
     Bool(bool),
     Int(i64),
+    /// A finite number (data contracts' bounds); written as JSON writes it.
+    Float(f64),
     Seq(Vec<Y>),
     Map(Vec<Entry>),
     /// A scalar followed by a comment on the same line (`uses: …@sha # v4.2.0`).
@@ -87,6 +89,8 @@ fn inline(v: &Y) -> Option<String> {
         Y::Str(s) => Some(scalar(s)),
         Y::Bool(b) => Some(b.to_string()),
         Y::Int(i) => Some(i.to_string()),
+        // JSON has no NaN or infinity; YAML's spelling of them keeps the document readable.
+        Y::Float(f) => Some(serde_json::Number::from_f64(*f).map_or_else(|| ".nan".to_string(), |n| n.to_string())),
         Y::Map(e) if e.is_empty() => Some("{}".into()),
         Y::Seq(items) if items.is_empty() => Some("[]".into()),
         Y::Seq(items) if items.iter().all(|i| matches!(i, Y::Str(_))) => {

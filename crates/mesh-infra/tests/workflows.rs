@@ -203,7 +203,7 @@ fn check_plan_summary(job: &Value, env: Env) {
     );
     let mesh = position(job, "runs mesh plan", |s| {
         run_of(s).contains(&format!(
-            "mesh plan --env {env} --format markdown | tee {tf_dir}/mesh-plan.md"
+            "mesh plan --env {env} --format markdown --check | tee {tf_dir}/mesh-plan.md"
         ))
     });
     let summary = position(job, "writes the job summary", |s| {

@@ -207,6 +207,53 @@ resource "aws_glue_catalog_table" "pj03_raw_legacy_orders" {
   }
 }
 
+resource "aws_glue_catalog_table" "pj03_raw_legacy_orders_rejected" {
+  name          = "legacy_orders_rejected"
+  database_name = aws_glue_catalog_database.raw.name
+  table_type    = "EXTERNAL_TABLE"
+  description   = "Rows of raw table legacy_orders that its bad_rows = \"quarantine\" policy rejected, with the reason"
+  parameters = {
+    classification = "parquet"
+  }
+  partition_keys {
+    name = "run_id"
+    type = "string"
+  }
+  storage_descriptor {
+    location      = "s3://f01-raw-prod/pj03/legacy_orders_rejected/"
+    input_format  = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
+    output_format = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
+    ser_de_info {
+      serialization_library = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
+    }
+    columns {
+      name    = "file"
+      type    = "string"
+      comment = "the raw file"
+    }
+    columns {
+      name    = "line"
+      type    = "bigint"
+      comment = "line in the file (1 = first line)"
+    }
+    columns {
+      name    = "column_name"
+      type    = "string"
+      comment = "the column that failed, when one did"
+    }
+    columns {
+      name    = "reason"
+      type    = "string"
+      comment = "why the row was rejected"
+    }
+    columns {
+      name    = "raw"
+      type    = "string"
+      comment = "the row as read"
+    }
+  }
+}
+
 resource "aws_glue_catalog_table" "pj03_refined_orders_clean" {
   name          = "orders_clean"
   database_name = aws_glue_catalog_database.refined.name

@@ -336,6 +336,27 @@ pub fn tree(d: &Domain) -> String {
                 })
                 .collect(),
         ));
+        sections.push((
+            "products",
+            p.products
+                .iter()
+                .map(|pr| {
+                    let consumers: Vec<&str> = pr.consumers.iter().map(|c| c.domain.as_str()).collect();
+                    format!(
+                        "{} v{}  {} · fresh within {} · consumers: {}",
+                        pr.name,
+                        pr.version,
+                        pr.table,
+                        pr.freshness,
+                        if consumers.is_empty() {
+                            "none yet".into()
+                        } else {
+                            consumers.join(", ")
+                        }
+                    )
+                })
+                .collect(),
+        ));
         sections.retain(|(_, items)| !items.is_empty());
         for (si, (title, items)) in sections.iter().enumerate() {
             let last_s = si + 1 == sections.len();

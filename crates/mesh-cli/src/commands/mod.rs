@@ -13,6 +13,7 @@ pub mod names;
 pub mod new;
 pub mod optimize;
 pub mod plan;
+pub mod products;
 pub mod render;
 pub mod report;
 pub mod run;

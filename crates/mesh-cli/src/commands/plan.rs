@@ -23,14 +23,16 @@ fn env_flags(env: Option<Env>) -> BTreeMap<&'static str, String> {
     flags
 }
 
-/// `mesh plan`: exit 0 whatever it finds (it only reports); exit 2 when the base cannot be
-/// read (a bad ref, a model there that does not validate).
+/// `mesh plan`: exit 0 whatever it finds (it only reports), unless `--check` and a change is
+/// refused; exit 2 when the base cannot be read (a bad ref, a model there that does not
+/// validate).
 pub fn run(
     root: &Path,
     domain: &Domain,
     env: Option<Env>,
     against: Option<String>,
     format: PlanFormat,
+    check: bool,
 ) -> Result<(), Failure> {
     let plan = match against {
         Some(r) => {
@@ -57,7 +59,58 @@ pub fn run(
         PlanFormat::Json => print_json(&plan),
         PlanFormat::Markdown => print!("{}", mesh_core::plan::render_markdown(&plan)),
     }
+    let refused = plan.refused().count();
+    if check && refused > 0 {
+        return Err(Failure::Invalid(format!(
+            "--check: {refused} change(s) of the plan are refused; declare them in the manifest (moved_from, moved_from_slug, retired, dropped_columns) or undo them"
+        )));
+    }
     Ok(())
+}
+
+/// `mesh apply`: the model's declared moves and retirements, applied to the environment (or
+/// listed with `--dry-run`). Exit 2 when one is refused (both places hold data, an old table
+/// with columns the manifest dropped), 1 when the catalog or storage fails.
+pub fn apply(root: &Path, domain: &Domain, env: Option<Env>, dry_run: bool, format: Format) -> Result<(), Failure> {
+    let cfg = config(root, domain, env_flags(env))?;
+    let rt = tokio_runtime()?;
+    let done = rt.block_on(async {
+        let engine = open_engine(root, domain, &cfg).await?;
+        if dry_run {
+            mesh_core::moves::pending(&engine).await.map_err(move_failure)
+        } else {
+            apply_declared(&engine, matches!(format, Format::Text)).await
+        }
+    })?;
+    match format {
+        Format::Json => print_json(&serde_json::json!({"dry_run": dry_run, "work": done})),
+        Format::Text if done.is_empty() => println!("nothing to apply: no declared move or retirement is pending"),
+        Format::Text if dry_run => {
+            for w in &done {
+                println!("would {}", w.describe());
+            }
+        }
+        Format::Text => println!("applied {} declared move(s) and retirement(s)", done.len()),
+    }
+    Ok(())
+}
+
+fn move_failure(e: mesh_core::moves::MoveError) -> Failure {
+    match e {
+        mesh_core::moves::MoveError::Refused(why) => Failure::Invalid(why),
+        other => Failure::Runtime(other.to_string()),
+    }
+}
+
+/// Applies the declared moves and retirements, saying each on stderr (`say`) before it starts.
+pub async fn apply_declared(engine: &Engine, say: bool) -> Result<Vec<mesh_core::moves::Pending>, Failure> {
+    mesh_core::moves::apply(engine, &|w| {
+        if say {
+            eprintln!("{}", w.describe());
+        }
+    })
+    .await
+    .map_err(move_failure)
 }
 
 /// Before `mesh run`: the plan of the environment, limited to the jobs the run would run and

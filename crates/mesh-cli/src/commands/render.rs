@@ -44,6 +44,9 @@ pub fn run(root: &Path, domain: &Domain, env: Option<Env>, out: Option<PathBuf>,
     } else {
         None
     };
+    // Data contracts belong to the repository like the workflows (one per product, whatever
+    // the environment).
+    let contracts = with_workflows.then(|| mesh_infra::contract::render(domain));
     // The same manifest setting warns once, naming every environment it concerns.
     let mut warnings: Vec<(String, Vec<Env>)> = Vec::new();
     for w in &rendered.warnings {
@@ -62,7 +65,11 @@ pub fn run(root: &Path, domain: &Domain, env: Option<Env>, out: Option<PathBuf>,
             Some(w) => mesh_infra::workflows::drift(w, root)?,
             None => Vec::new(),
         };
-        if drift.is_empty() && wf_drift.is_empty() {
+        let contract_drift = match &contracts {
+            Some(c) => mesh_infra::contract::drift(c, root)?,
+            None => Vec::new(),
+        };
+        if drift.is_empty() && wf_drift.is_empty() && contract_drift.is_empty() {
             println!(
                 "ok: {} files in {} match the model",
                 rendered.files.len(),
@@ -73,6 +80,13 @@ pub fn run(root: &Path, domain: &Domain, env: Option<Env>, out: Option<PathBuf>,
                     "ok: {} workflows in {} match the model",
                     w.files.len(),
                     root.join(mesh_infra::workflows::WORKFLOWS_DIR).display()
+                );
+            }
+            if let Some(c) = contracts.as_ref().filter(|c| !c.files.is_empty()) {
+                println!(
+                    "ok: {} data contracts in {} match the model",
+                    c.files.len(),
+                    root.join(mesh_domain::product::CONTRACTS_DIR).display()
                 );
             }
             return Ok(());
@@ -101,6 +115,19 @@ pub fn run(root: &Path, domain: &Domain, env: Option<Env>, out: Option<PathBuf>,
                 msg.push_str(&drift_line(d));
             }
         }
+        if !contract_drift.is_empty() {
+            if !msg.is_empty() {
+                msg.push('\n');
+            }
+            msg.push_str(&format!(
+                "{} data contract(s) in {} differ from the model:",
+                contract_drift.len(),
+                root.display()
+            ));
+            for d in &contract_drift {
+                msg.push_str(&drift_line(d));
+            }
+        }
         msg.push_str("\n  help: run `mesh render` and commit the result");
         return Err(Failure::Runtime(msg));
     }
@@ -124,6 +151,29 @@ pub fn run(root: &Path, domain: &Domain, env: Option<Env>, out: Option<PathBuf>,
     );
     if let Some(w) = &workflows {
         write_workflows(root, w)?;
+    }
+    if let Some(c) = &contracts {
+        write_contracts(root, c)?;
+    }
+    Ok(())
+}
+
+/// Writes the data contracts into the repository and removes generated ones no longer rendered.
+fn write_contracts(root: &Path, c: &mesh_infra::Rendered) -> Result<(), Failure> {
+    let written = mesh_infra::write(c, root)?;
+    for d in mesh_infra::contract::drift(c, root)? {
+        if let Drift::Stale(p) = d {
+            let path = root.join(&p);
+            std::fs::remove_file(&path).map_err(|e| InfraError::io(&path, e))?;
+            println!("removed {} (no longer rendered)", p.display());
+        }
+    }
+    if !written.is_empty() {
+        println!(
+            "wrote {} data contracts into {}",
+            written.len(),
+            root.join(mesh_domain::product::CONTRACTS_DIR).display()
+        );
     }
     Ok(())
 }

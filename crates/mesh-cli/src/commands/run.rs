@@ -75,6 +75,9 @@ pub fn run(root: &Path, domain: &Domain, args: RunArgs) -> Result<(), Failure> {
     // to refresh are reset (see commands::plan::guard_run).
     rt.block_on(async {
         let engine = open_engine(root, domain, &cfg).await?;
+        // Declared moves and retirements first: the plan then compares the tables at their
+        // declared places.
+        crate::commands::plan::apply_declared(&engine, true).await?;
         crate::commands::plan::guard_run(root, &engine, &req, args.full_refresh, args.allow_destructive, &multi).await
     })?;
     if let Some((from, to)) = args.from.as_ref().zip(args.to.as_ref()) {

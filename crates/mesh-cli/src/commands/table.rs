@@ -1,6 +1,6 @@
 //! `mesh table`: inspect, check and re-register the domain's Iceberg tables.
 
-mod text;
+pub(crate) mod text;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -95,6 +95,7 @@ pub(super) fn check_domain(root: &Path, domain: &Domain, diags: &mut Diagnostics
             }
         }
     }
+    super::product::check_domain(root, domain, diags);
     // `local` is the longest environment name, so it is checked first and a name that is too
     // long is reported once, not once per environment.
     let mut reported: BTreeSet<(PathBuf, String, NameKind)> = BTreeSet::new();

@@ -197,7 +197,7 @@ fn check_mode(cx: &mut FileCx<'_>, i: usize, j: &UncheckedJob, out_table: Option
 
 /// Resolves `layer.table` against the project's tables, with hints. `declared` holds every
 /// table as written, so a reference to an invalid one (already reported) is not reported again.
-fn resolve_ref(
+pub(super) fn resolve_ref(
     cx: &mut FileCx<'_>,
     field: String,
     value: &str,

@@ -15,6 +15,7 @@
 //! | `checks.rs` | a job's data-quality `checks`, and the columns a `sql` check names ([`crate::sql_columns`]) |
 //! | `daily.rs` | incremental and time-range jobs, and the daily-overwrite trap |
 //! | `pipeline.rs` | a `[[pipelines]]` entry: schedule (parsed as EventBridge does, [`crate::cron`]), steps, dependencies, order |
+//! | `product.rs` | `[[products]]`: the published table, version, description, freshness, consumers; across projects, unique product names and consumers' accounts |
 //! | `cross_project.rs` | rules across projects: unique slugs and tables, quarantine names in the shared raw database, AWS name limits |
 //!
 //! Every checker takes a `FileCx` (the file being checked, its line map and the shared
@@ -32,8 +33,10 @@ mod cross_project;
 mod daily;
 mod domain;
 mod job;
+mod moves;
 mod optimizer;
 mod pipeline;
+mod product;
 mod project;
 mod table;
 pub mod unchecked;
@@ -58,6 +61,7 @@ pub fn load_domain(root: &Path) -> Result<Domain, Diagnostics> {
     domain.projects = projects.into_iter().map(|(p, _)| p).collect();
     if diags.is_empty() {
         cross_project::check_domain(root, &domain, &mut diags);
+        moves::check_domain_moves(root, &domain, &mut diags);
     }
     if diags.is_empty() {
         Ok(domain)

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use super::unchecked::UncheckedProject;
-use super::{job, pipeline, table, toml_error, FileCx};
+use super::{job, pipeline, product, table, toml_error, FileCx};
 use crate::diagnostic::{relative, Diagnostics};
 use crate::ident::ProjectSlug;
 use crate::model::{BadRows, Classification, Job, Layer, Project, Table};
@@ -74,7 +74,7 @@ pub(super) fn load_project(
         }
     };
 
-    let tables: Vec<Table> = project
+    let mut tables: Vec<Table> = project
         .tables
         .iter()
         .enumerate()
@@ -94,6 +94,7 @@ pub(super) fn load_project(
         }
     }
     check_rejected_names(&mut cx, &tables);
+    let (moved_from_slug, retired) = super::moves::check_project_moves(&mut cx, &project, slug.as_ref(), &mut tables);
     let jobs: Vec<Job> = project
         .jobs
         .iter()
@@ -135,6 +136,8 @@ pub(super) fn load_project(
         }
     }
 
+    let products = product::check_products(&mut cx, &tables, &project.tables, &project.products);
+
     if cx.diags.len() > before {
         return None;
     }
@@ -149,6 +152,9 @@ pub(super) fn load_project(
         tables,
         jobs,
         pipelines,
+        moved_from_slug,
+        retired,
+        products,
     })
 }
 

@@ -55,6 +55,7 @@ pub(super) fn check_table(cx: &mut FileCx<'_>, i: usize, t: &UncheckedTable) -> 
         sort_order,
         identifier,
         storage: storage?,
+        moved_from: None, // set with the project's slug known: load::moves
     })
 }
 
@@ -289,6 +290,13 @@ fn check_identifier(cx: &mut FileCx<'_>, i: usize, declared: &[String], columns:
 /// settings. `None` when the format is unusable.
 fn check_hive(cx: &mut FileCx<'_>, i: usize, t: &UncheckedTable, partition_by: &[PartitionField]) -> Option<Storage> {
     let f = |field: &str| format!("tables[{i}].{field}");
+    if !t.dropped_columns.is_empty() {
+        cx.err_help(
+            f("dropped_columns"),
+            "dropped_columns applies to Iceberg (refined and curated) tables",
+            "raw files are read by their header: remove the column from columns, and dropped_columns",
+        );
+    }
     let format = t.format.as_deref().unwrap_or("csv");
     let file_format = match format {
         "csv" => Some(RawFormat::Csv(check_csv(cx, i, t.csv.as_ref()))),
@@ -493,10 +501,24 @@ fn check_iceberg(cx: &mut FileCx<'_>, i: usize, t: &UncheckedTable) -> Storage {
         );
     }
     let optimizers = optimizer::check_optimizers(cx, i, t.optimizers.as_ref(), target);
+    let mut dropped_columns = Vec::new();
+    for (k, name) in t.dropped_columns.iter().enumerate() {
+        let field = f(&format!("dropped_columns[{k}]"));
+        if t.columns.iter().any(|c| &c.name == name) {
+            cx.err_help(
+                field,
+                format!("column `{name}` is declared and dropped"),
+                "remove it from dropped_columns to keep it, or from columns to drop it",
+            );
+        } else if let Some(n) = cx.name(&field, name) {
+            dropped_columns.push(n);
+        }
+    }
     Storage::Iceberg(IcebergOptions {
         target_file_size_mb: target,
         schema_evolution: t.schema_evolution.unwrap_or(true),
         optimizers,
+        dropped_columns,
     })
 }
 

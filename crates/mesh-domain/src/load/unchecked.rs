@@ -43,6 +43,14 @@ pub struct UncheckedProject {
     pub jobs: Vec<UncheckedJob>,
     #[serde(default)]
     pub pipelines: Vec<UncheckedPipeline>,
+    /// The slug this project had before (`moved_from_slug = "old"`): its tables move from
+    /// under the old slug.
+    pub moved_from_slug: Option<String>,
+    /// Tables deliberately deleted (`layer.table`): meshkit drops their catalog entries and files.
+    #[serde(default)]
+    pub retired: Vec<String>,
+    #[serde(default)]
+    pub products: Vec<UncheckedProduct>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -66,6 +74,11 @@ pub struct UncheckedTable {
     pub target_file_size_mb: Option<u32>,
     pub schema_evolution: Option<bool>,
     pub optimizers: Option<UncheckedOptimizers>,
+    /// Where the table was before: `layer.table`, or `slug/layer.table` from another project.
+    pub moved_from: Option<String>,
+    /// Columns the table had and drops deliberately (Iceberg tables).
+    #[serde(default)]
+    pub dropped_columns: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -225,4 +238,27 @@ pub struct UncheckedStep {
     pub depends_on: Vec<String>,
     pub retries: Option<u32>,
     pub retry_backoff_seconds: Option<u32>,
+}
+
+/// A `[[products]]` entry: a table published to other domains ([`crate::product::Product`]).
+/// Everything but the name and table is optional here so a missing field gets a message with
+/// its fix rather than serde's bare "missing field".
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UncheckedProduct {
+    pub name: String,
+    pub table: String,
+    pub version: Option<i64>,
+    pub description: Option<String>,
+    pub freshness: Option<String>,
+    #[serde(default)]
+    pub consumers: Vec<UncheckedConsumer>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UncheckedConsumer {
+    pub domain: String,
+    #[serde(default)]
+    pub accounts: BTreeMap<String, String>,
 }

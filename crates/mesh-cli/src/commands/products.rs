@@ -1,0 +1,153 @@
+//! `mesh products`: the domain's data products with their version, contract file and
+//! consumers, and in the chosen environment the table's latest commit and whether the
+//! freshness promise holds (its age is within the product's `freshness`).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use mesh_domain::{Domain, Env, Naming};
+use serde::Serialize;
+
+use crate::cli::Format;
+use crate::common::{config, open_engine, print_json, tokio_runtime};
+use crate::exit::Failure;
+
+#[derive(Serialize)]
+struct Row {
+    product: String,
+    version: u32,
+    table: String,
+    /// `{database}.{table}`.
+    physical_name: String,
+    contract: String,
+    /// Whether the contract file is on disk (`mesh render` writes it).
+    contract_present: bool,
+    freshness: String,
+    freshness_seconds: u64,
+    consumers: Vec<mesh_domain::Consumer>,
+    /// The current snapshot's commit time (ms since epoch); `None`: not written in this env.
+    last_commit_ms: Option<i64>,
+    age_seconds: Option<i64>,
+    /// Whether the latest commit is within the freshness promise; `None`: not written.
+    fresh: Option<bool>,
+}
+
+pub fn run(root: &Path, domain: &Domain, env: Option<Env>, format: Format) -> Result<(), Failure> {
+    let mut flags = BTreeMap::new();
+    if let Some(e) = env {
+        flags.insert("env", e.to_string());
+    }
+    let cfg = config(root, domain, flags)?;
+    let products: Vec<_> = domain.products().collect();
+    let mut rows = Vec::new();
+    let env_name = cfg.env.value.to_string();
+    if !products.is_empty() {
+        let rt = tokio_runtime()?;
+        rt.block_on(async {
+            let engine = open_engine(root, domain, &cfg).await?;
+            let now_ms = chrono::Utc::now().timestamp_millis();
+            let n = Naming::for_domain(domain, cfg.env.value);
+            for (project, product, table) in &products {
+                let last = match engine.load_table(project, table).await {
+                    Ok(t) => t.metadata().current_snapshot().map(|s| s.timestamp_ms()),
+                    Err(mesh_core::mesh_iceberg::Error::TableNotFound { .. }) => None,
+                    Err(e) => return Err(Failure::from(e)),
+                };
+                let age = last.map(|ms| (now_ms - ms).max(0) / 1000);
+                let contract = product.contract_path();
+                rows.push(Row {
+                    product: product.name.to_string(),
+                    version: product.version,
+                    table: product.table.to_string(),
+                    physical_name: n.qualified_table(table),
+                    contract_present: root.join(&contract).is_file(),
+                    contract: contract.display().to_string(),
+                    freshness: product.freshness.to_string(),
+                    freshness_seconds: product.freshness.seconds,
+                    consumers: product.consumers.clone(),
+                    last_commit_ms: last,
+                    age_seconds: age,
+                    fresh: age.map(|a| u64::try_from(a).unwrap_or(0) <= product.freshness.seconds),
+                });
+            }
+            Ok::<(), Failure>(())
+        })?;
+    }
+    match format {
+        Format::Json => print_json(&serde_json::json!({"env": env_name, "products": rows})),
+        Format::Text => print!("{}", text(&env_name, &rows)),
+    }
+    Ok(())
+}
+
+fn text(env: &str, rows: &[Row]) -> String {
+    if rows.is_empty() {
+        return "no data products: declare one with [[products]] in a project.toml (README, Data products)\n".into();
+    }
+    let mut out = String::new();
+    for r in rows {
+        let consumers: Vec<String> = r.consumers.iter().map(|c| c.to_string()).collect();
+        let state = match (r.last_commit_ms, r.age_seconds, r.fresh) {
+            (Some(ms), Some(age), Some(fresh)) => format!(
+                "last commit {} ({} ago): {}",
+                super::table::text::utc(ms),
+                ago(age),
+                if fresh {
+                    format!("fresh (promise: within {})", r.freshness)
+                } else {
+                    format!("STALE (promise: within {})", r.freshness)
+                }
+            ),
+            _ => format!("not written in {env} yet (promise: within {})", r.freshness),
+        };
+        out += &format!(
+            "{} v{}  {} ({})\n  contract: {}{}\n  consumers: {}\n  {env}: {state}\n",
+            r.product,
+            r.version,
+            r.table,
+            r.physical_name,
+            r.contract,
+            if r.contract_present {
+                ""
+            } else {
+                " (missing: run `mesh render`)"
+            },
+            if consumers.is_empty() {
+                "none yet".into()
+            } else {
+                consumers.join("; ")
+            },
+        );
+    }
+    out
+}
+
+/// `3d4h`, `2h5m`, `4m10s`, `7s`: the two largest units, for a person.
+fn ago(seconds: i64) -> String {
+    let s = seconds.max(0);
+    let parts = [
+        (s / 86_400, "d"),
+        (s % 86_400 / 3_600, "h"),
+        (s % 3_600 / 60, "m"),
+        (s % 60, "s"),
+    ];
+    let first = parts.iter().position(|(v, _)| *v > 0).unwrap_or(3);
+    parts[first..]
+        .iter()
+        .take(2)
+        .filter(|(v, _)| *v > 0 || first == 3)
+        .map(|(v, u)| format!("{v}{u}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ages_read_as_two_units() {
+        assert_eq!(super::ago(0), "0s");
+        assert_eq!(super::ago(7), "7s");
+        assert_eq!(super::ago(3725), "1h2m");
+        assert_eq!(super::ago(90_000), "1d1h");
+        assert_eq!(super::ago(86_400), "1d");
+    }
+}
