@@ -86,8 +86,14 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
-    /// Show the domain as a tree: projects, tables, jobs and pipelines.
+    /// Show the domain as a tree: projects, tables, jobs (by what they do) and pipelines; or
+    /// one table: its columns, layout, the jobs that write and read it, its maintenance.
+    #[command(
+        after_help = "Examples:\n  mesh describe                          the domain as a tree\n  mesh describe curated.daily_sales      one table (also f01_curated.daily_sales)\n  mesh describe --format json            the whole model"
+    )]
     Describe {
+        /// A table, as layer.table or database.table.
+        table: Option<String>,
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
@@ -97,10 +103,10 @@ pub enum Command {
         after_help = "Examples:\n  mesh run --sample-data              generate sample data, then run every pipeline\n  mesh run sales                      every pipeline of project sales\n  mesh run sales --job daily_sales --param run_date=2026-11-27\n  mesh run --job sales_by_day --from 2026-10-01 --to 2026-11-09   backfill a time-range job\n\nrun_date defaults to today (UTC). Each run writes .mesh/runs/<run>.json; `mesh report` turns it into HTML.\nExit 1 when a step fails (its dependents are skipped; other branches finish)."
     )]
     Run(RunArgs),
-    /// Run one read-only DataFusion SQL query on the domain's tables (`f01_curated.daily_sales`
-    /// or `curated.daily_sales`; also `raw.<t>_rejected` and `<layer>.<t>_check_failures`).
+    /// Run one read-only SQL query on the domain's tables (`f01_curated.daily_sales` or
+    /// `curated.daily_sales`; also `raw.<t>_rejected` and `<layer>.<t>_check_failures`).
     #[command(
-        after_help = "Example:\n  mesh sql \"SELECT store_id, SUM(revenue) FROM f01_curated.daily_sales GROUP BY store_id\""
+        after_help = "The dialect is DataFusion's SQL with Spark's functions, the engine `mesh run` runs job SQL on locally (date_add, concat_ws, nvl, …). It is not Spark SQL: Spark-only syntax such as time travel (VERSION AS OF, TIMESTAMP AS OF) is refused; `mesh table snapshots TABLE` lists a table's snapshots. Only the tables the query names are read. `SHOW TABLES` lists every table a query can name.\n\nExamples:\n  mesh sql \"SELECT store_id, SUM(revenue) FROM f01_curated.daily_sales GROUP BY store_id\"\n  mesh sql \"SELECT * FROM raw.legacy_orders_rejected LIMIT 10\" --format json\n  mesh sql \"SHOW TABLES\""
     )]
     Sql {
         query: String,
@@ -152,10 +158,11 @@ pub enum Command {
     /// Write deterministic synthetic raw data for every raw table (local lake, or the S3 raw bucket of ENV).
     #[command(
         name = "sample-data",
-        after_help = "The example tables get realistic data: sales events, customer CDC events (inserts, updates,\ndeletes) and legacy orders with some malformed rows. Other raw tables get values drawn from\ntheir schema. The same --seed always writes the same files.\n\nExample:\n  mesh sample-data --rows 100000 --seed 7"
+        after_help = "The example tables get realistic data: sales events, customer CDC events (inserts, updates,\ndeletes) and legacy orders with some malformed rows. Other raw tables get --rows rows of values\ndrawn from their schema. The same --seed always writes the same files.\n\nExample:\n  mesh sample-data --rows 100000 --seed 7"
     )]
     SampleData {
-        /// Number of sales events; other tables get a tenth (customers a twentieth).
+        /// Rows per raw table (of the example tables: sales events; legacy orders get a tenth,
+        /// customers a twentieth).
         #[arg(long, default_value_t = 1_000_000)]
         rows: u64,
         #[arg(long, default_value_t = 42)]
@@ -448,71 +455,289 @@ pub enum NewCommand {
         owner: String,
         #[arg(long, value_enum, default_value = "internal")]
         classification: ClassificationArg,
+        /// Who to ask about the project's data (an email or a channel).
+        #[arg(long)]
+        contact: Option<String>,
+        /// What the project is for.
+        #[arg(long)]
+        description: Option<String>,
     },
     /// Add a table to a project.
-    #[command(
-        after_help = "Example:\n  mesh new table sales returns --layer raw --format csv --column return_id:string! --column amount:decimal(10,2)\n\nA column is NAME:TYPE; a trailing ! makes it NOT NULL."
-    )]
-    Table {
-        project: String,
-        name: String,
-        #[arg(long, value_enum)]
-        layer: LayerArg,
-        /// NAME:TYPE[!] (repeat).
-        #[arg(long = "column", required = true)]
-        columns: Vec<String>,
-        /// Partition field such as `day(order_ts)` (repeat).
-        #[arg(long = "partition-by")]
-        partition_by: Vec<String>,
-        /// Raw file format: csv, json or parquet.
-        #[arg(long)]
-        format: Option<String>,
-    },
+    #[command(after_help = "Examples:
+  mesh new table sales returns --layer raw --format csv --column return_id:string! \\
+    --column amount:decimal(10,2) --comment amount='refunded, in EUR' \\
+    --csv-delimiter ';' --csv-null-value NA --bad-rows quarantine
+  mesh new table sales returns_latest --layer curated --column return_id:string! \\
+    --column return_ts:timestamp --identifier return_id --partition-by 'day(return_ts)' \\
+    --sort-order 'return_ts desc' --description 'One row per return'
+
+A column is NAME:TYPE; a trailing ! makes it NOT NULL. Types: boolean, int, long, float, double, decimal(P,S), date, timestamp, timestamptz, string, binary.")]
+    Table(NewTableArgs),
     /// Add a job (manifest entry + SQL file) to a project.
-    #[command(
-        after_help = "Example:\n  mesh new job sales returns_daily --input raw.returns --output curated.returns_daily --mode overwrite\n  mesh new job sales returns_latest --input raw.returns --output curated.returns --mode merge --key return_id\n  mesh new job sales returns_by_day --input raw.returns --output curated.returns_by_day --time-column return_date --grain day\n  mesh new job sales returns_clean --input raw.returns --output refined.returns --incremental"
-    )]
-    Job {
-        project: String,
-        name: String,
-        /// Input table as layer.table (repeat).
-        #[arg(long = "input")]
-        inputs: Vec<String>,
-        /// Output table as layer.table.
-        #[arg(long)]
-        output: String,
-        #[arg(long, default_value = "append")]
-        mode: String,
-        /// Read the inputs incrementally: each run sees only what arrived since its last commit.
-        #[arg(long, conflicts_with = "time_column")]
-        incremental: bool,
-        /// A time-range job: the output's time column (each run replaces one interval of it).
-        #[arg(long, value_name = "COLUMN", requires = "grain")]
-        time_column: Option<String>,
-        /// Interval of a time-range job: hour, day or month.
-        #[arg(long, value_name = "GRAIN", requires = "time_column")]
-        grain: Option<String>,
-        /// Merge key column (with --mode merge; repeat for a composite key).
-        #[arg(long = "key", value_name = "COLUMN")]
-        keys: Vec<String>,
-    },
-    /// Add a pipeline to a project: the jobs in order, then table maintenance.
-    #[command(
-        after_help = "Example:\n  mesh new pipeline sales nightly --job daily_sales --optimize curated.daily_sales --schedule \"cron(0 6 * * ? *)\"\n\nEach --job step depends on the one before; --optimize steps run after the last job."
-    )]
-    Pipeline {
-        project: String,
-        name: String,
-        /// A job to run (repeat; in order).
-        #[arg(long = "job", value_name = "JOB")]
-        jobs: Vec<String>,
-        /// A table to maintain after the jobs, as layer.table (repeat).
-        #[arg(long = "optimize", value_name = "LAYER.TABLE")]
-        optimize: Vec<String>,
-        /// EventBridge schedule of the pipeline on AWS, e.g. `cron(0 6 * * ? *)`.
-        #[arg(long)]
-        schedule: Option<String>,
-    },
+    #[command(after_help = "Examples:
+  mesh new job sales returns_daily --input raw.returns --output curated.returns_daily \\
+    --mode overwrite --check not_null:return_id --check range:amount:0: --warn-check row_count_min:1
+  mesh new job sales returns_latest --input raw.returns --output curated.returns \\
+    --mode merge --key return_id --order-by updated_at --delete-when \"op = 'D'\"
+  mesh new job sales returns_by_day --input raw.returns --output curated.returns_by_day \\
+    --time-column return_date --grain day
+  mesh new job sales returns_by_day --input raw.returns --output curated.returns_by_day \\
+    --time-column return_date --input-time-column return_ts --grain day --lag 2h
+  mesh new job sales returns_clean --input raw.returns --output refined.returns --incremental
+
+Checks (--check KIND:ARGS fails the run, --warn-check KIND:ARGS only warns):
+  not_null:COL[,COL…]          no NULL in these columns
+  unique:COL[,COL…]            no two rows with the same values
+  accepted_values:COL:V[,V…]   only these values
+  range:COL:MIN:MAX            MIN <= COL <= MAX; MIN or MAX may be empty: range:amount:0:
+  row_count_min:N              at least N rows written
+  sql:QUERY                    a query over `output` that returns the failing rows
+
+With the output table declared, the SQL selects exactly its columns; columns the input lacks are left as CAST(NULL …) with a TODO and named on stdout.")]
+    Job(NewJobArgs),
+    /// Add a pipeline to a project: its jobs as a DAG of their lineage, then table maintenance.
+    #[command(after_help = "Example:
+  mesh new pipeline sales nightly --job clean_returns --job returns_daily --job stores \\
+    --optimize curated.returns_daily --schedule \"cron(0 6 * * ? *)\" --retries 2
+
+Each job runs after the pipeline's jobs that write its inputs (returns_daily after clean_returns when clean_returns writes what returns_daily reads); jobs with no such link run side by side, so a failing job skips only the jobs downstream of it. An --optimize step runs after the jobs that write its table. Add an order the tables do not show with --depends-on STEP=DEP.")]
+    Pipeline(NewPipelineArgs),
+}
+
+/// `mesh new table`.
+#[derive(Debug, Args)]
+pub struct NewTableArgs {
+    pub project: String,
+    pub name: String,
+    #[arg(long, value_enum)]
+    pub layer: LayerArg,
+    /// NAME:TYPE[!] (repeat).
+    #[arg(long = "column", required = true, value_name = "NAME:TYPE[!]")]
+    pub columns: Vec<String>,
+    /// A column's description, COLUMN=TEXT (repeat): its comment in the manifest and in Glue.
+    #[arg(long = "comment", value_name = "COLUMN=TEXT")]
+    pub comments: Vec<String>,
+    /// What the table holds.
+    #[arg(long)]
+    pub description: Option<String>,
+    /// Partition field (repeat): a column (raw tables: a Hive folder), or for Iceberg tables
+    /// year(c), month(c), day(c), hour(c), bucket(N, c), truncate(N, c).
+    #[arg(long = "partition-by", value_name = "FIELD")]
+    pub partition_by: Vec<String>,
+    /// Iceberg tables: the order rows are written in (repeat), `COLUMN [asc|desc] [nulls first|last]`.
+    #[arg(long = "sort-order", value_name = "COLUMN [desc]")]
+    pub sort_order: Vec<String>,
+    /// Iceberg tables: a column of the row's identity (repeat for a composite key); merge keys
+    /// and Iceberg identifier fields. Must be NOT NULL (`!`).
+    #[arg(long = "identifier", value_name = "COLUMN")]
+    pub identifier: Vec<String>,
+    /// Iceberg tables: the data file size writers and compaction aim for.
+    #[arg(long, value_name = "MB")]
+    pub target_file_size_mb: Option<u32>,
+    /// Raw tables: the file format.
+    #[arg(long, value_enum)]
+    pub format: Option<RawFormatArg>,
+    /// Raw tables: what a read does with a row that does not fit the columns (default: fail).
+    #[arg(long, value_enum)]
+    pub bad_rows: Option<BadRowsArg>,
+    /// CSV: the field separator, one character (`tab` or `\t` for a tab; default `,`).
+    #[arg(long, value_name = "CHAR")]
+    pub csv_delimiter: Option<String>,
+    /// CSV: the quote character (default `"`).
+    #[arg(long, value_name = "CHAR")]
+    pub csv_quote: Option<String>,
+    /// CSV: the escape character inside quotes (default: none, a quote is doubled).
+    #[arg(long, value_name = "CHAR")]
+    pub csv_escape: Option<String>,
+    /// CSV: the text that stands for NULL (default: an empty field).
+    #[arg(long, value_name = "TEXT")]
+    pub csv_null_value: Option<String>,
+    /// CSV: the files have no header line (columns are read in declared order).
+    #[arg(long)]
+    pub csv_no_header: bool,
+}
+
+/// `mesh new job --mode`: how a run writes the query's rows to the output table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
+    /// Add the query's rows to the table (the default; with --incremental, the rows of the new input).
+    Append,
+    /// Replace the whole table with the query's rows (a time-range job: only its interval's rows).
+    Overwrite,
+    /// Replace exactly the partitions the query's rows fall in; the other partitions are kept.
+    #[value(name = "overwrite_partitions", alias = "overwrite-partitions")]
+    OverwritePartitions,
+    /// Update the rows whose --key matches a row of the query, insert the others (see
+    /// --on-duplicate, --order-by, --delete-when).
+    Merge,
+}
+
+impl ModeArg {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModeArg::Append => "append",
+            ModeArg::Overwrite => "overwrite",
+            ModeArg::OverwritePartitions => "overwrite_partitions",
+            ModeArg::Merge => "merge",
+        }
+    }
+}
+
+/// `mesh new job --on-duplicate`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OnDuplicateArg {
+    /// A key the query returns twice fails the run, naming the key (the default).
+    Error,
+    /// Keep the row with the greatest --order-by value per key.
+    #[value(name = "keep_latest", alias = "keep-latest")]
+    KeepLatest,
+}
+
+/// `mesh new job --on-change`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OnChangeArg {
+    /// Stop before anything runs, naming the job and the fix (the default).
+    Fail,
+    /// Keep what was computed; the new definition applies to new input and intervals only.
+    #[value(name = "forward_only", alias = "forward-only")]
+    ForwardOnly,
+    /// Recompute the job from scratch: state reset, output replaced.
+    #[value(name = "full_refresh", alias = "full-refresh")]
+    FullRefresh,
+}
+
+/// `mesh new job --grain`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum GrainArg {
+    Hour,
+    Day,
+    Month,
+}
+
+/// `mesh new table --format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RawFormatArg {
+    /// Comma-separated (or --csv-delimiter) text with a header line.
+    Csv,
+    /// JSON lines: one object per line.
+    Json,
+    Parquet,
+}
+
+/// `mesh new table --bad-rows`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BadRowsArg {
+    /// Stop the read, naming the file, line and column.
+    Fail,
+    /// Set the row aside in `<table>_rejected` with the reason, and go on.
+    Quarantine,
+}
+
+/// `mesh new job`.
+#[derive(Debug, Args)]
+pub struct NewJobArgs {
+    pub project: String,
+    pub name: String,
+    /// Input table as layer.table (repeat).
+    #[arg(long = "input", value_name = "LAYER.TABLE")]
+    pub inputs: Vec<String>,
+    /// Output table as layer.table.
+    #[arg(long, value_name = "LAYER.TABLE")]
+    pub output: String,
+    /// How a run writes the query's rows [default: append; overwrite with --time-column].
+    #[arg(long, value_enum)]
+    pub mode: Option<ModeArg>,
+    /// What the job does.
+    #[arg(long)]
+    pub description: Option<String>,
+    /// Read the inputs incrementally: each run sees only what arrived since its last commit.
+    #[arg(long, conflicts_with = "time_column")]
+    pub incremental: bool,
+    /// A time-range job: the output's time column (each run replaces one interval of it).
+    #[arg(long, value_name = "COLUMN", requires = "grain")]
+    pub time_column: Option<String>,
+    /// Interval of a time-range job.
+    #[arg(long, value_enum, requires = "time_column")]
+    pub grain: Option<GrainArg>,
+    /// The input's column that places a row in the interval, when the input has no column
+    /// named as --time-column (the SQL filters on it and selects it as the time column).
+    #[arg(long, value_name = "COLUMN", requires = "time_column")]
+    pub input_time_column: Option<String>,
+    /// Time-range: the first interval a scheduled run catches up from (2026-11-01, 2026-11-01T00, 2026-11).
+    #[arg(long, value_name = "INTERVAL", requires = "time_column")]
+    pub start: Option<String>,
+    /// Time-range: how long after an interval ends its data is complete (30m, 2h, 1d).
+    #[arg(long, value_name = "DURATION", requires = "time_column")]
+    pub lag: Option<String>,
+    /// Time-range: how many of the latest done intervals each scheduled run processes again.
+    #[arg(long, value_name = "N", requires = "time_column")]
+    pub lookback: Option<u32>,
+    /// Merge key column (with --mode merge; repeat for a composite key).
+    #[arg(long = "key", value_name = "COLUMN")]
+    pub keys: Vec<String>,
+    /// Merge: what a key the query returns more than once does [default: error].
+    #[arg(long, value_enum)]
+    pub on_duplicate: Option<OnDuplicateArg>,
+    /// Merge: the column whose greatest value wins among rows of one key (sets --on-duplicate keep_latest).
+    #[arg(long, value_name = "COLUMN")]
+    pub order_by: Option<String>,
+    /// Merge: a condition on the query's rows that deletes the matching row, e.g. "op = 'D'".
+    #[arg(long, value_name = "SQL")]
+    pub delete_when: Option<String>,
+    /// A data-quality check that fails the run (nothing is committed): KIND:ARGS (repeat; see below).
+    #[arg(long = "check", value_name = "KIND:ARGS")]
+    pub checks: Vec<String>,
+    /// A check that only warns: the write goes on (same KIND:ARGS as --check).
+    #[arg(long = "warn-check", value_name = "KIND:ARGS")]
+    pub warn_checks: Vec<String>,
+    /// Default of a run parameter `${KEY}` of the SQL (repeat).
+    #[arg(long = "param", value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
+    /// A stateful job (incremental or time-range) whose definition changed since its state
+    /// was committed [default: fail].
+    #[arg(long, value_enum)]
+    pub on_change: Option<OnChangeArg>,
+    /// Glue worker type: G.025X, G.1X, G.2X, G.4X or G.8X [default: G.1X].
+    #[arg(long, value_name = "TYPE")]
+    pub worker_type: Option<String>,
+    /// Glue workers [default: 2].
+    #[arg(long, value_name = "N")]
+    pub workers: Option<u32>,
+    /// Glue job timeout [default: 60].
+    #[arg(long, value_name = "MINUTES")]
+    pub timeout_minutes: Option<u32>,
+}
+
+/// `mesh new pipeline`.
+#[derive(Debug, Args)]
+pub struct NewPipelineArgs {
+    pub project: String,
+    pub name: String,
+    /// A job to run (repeat); it runs after the pipeline's jobs that write its inputs.
+    #[arg(long = "job", value_name = "JOB")]
+    pub jobs: Vec<String>,
+    /// A table to maintain after the jobs that write it, as layer.table (repeat).
+    #[arg(long = "optimize", value_name = "LAYER.TABLE")]
+    pub optimize: Vec<String>,
+    /// An order the tables do not show: STEP runs after DEP (repeat; optimize steps are
+    /// named optimize_<table>).
+    #[arg(long = "depends-on", value_name = "STEP=DEP")]
+    pub depends_on: Vec<String>,
+    /// Retries of each job step after a failure.
+    #[arg(long, value_name = "N")]
+    pub retries: Option<u32>,
+    /// EventBridge schedule of the pipeline on AWS, e.g. `cron(0 6 * * ? *)`.
+    #[arg(long)]
+    pub schedule: Option<String>,
+    /// How many steps run at once.
+    #[arg(long, value_name = "N")]
+    pub max_concurrency: Option<u32>,
+    /// Who is emailed when a run on AWS fails (repeat).
+    #[arg(long = "alert-email", value_name = "EMAIL")]
+    pub alert_emails: Vec<String>,
+    /// What the pipeline is for.
+    #[arg(long)]
+    pub description: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -522,7 +747,7 @@ pub enum OnlyArg {
     Orphans,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum LayerArg {
     Raw,
     Refined,
@@ -585,7 +810,7 @@ pub struct RunArgs {
     /// Generate sample raw data first (see `mesh sample-data`).
     #[arg(long)]
     pub sample_data: bool,
-    /// Sales events to generate with --sample-data.
+    /// Rows per raw table with --sample-data (see `mesh sample-data --help`).
     #[arg(long, default_value_t = 1_000_000)]
     pub rows: u64,
     #[arg(long, default_value_t = 42)]

@@ -59,7 +59,7 @@ impl From<mesh_domain::scaffold::ScaffoldError> for Failure {
             // A rollback that could not undo everything is a fault of the machine (files
             // the process cannot write), like an IO error.
             Io { .. } | RollbackIncomplete { .. } => Failure::runtime(e),
-            Invalid(_) | Rejected(_) => Failure::invalid(e),
+            Invalid(_) | Rejected { .. } => Failure::invalid(e),
         }
     }
 }
@@ -150,7 +150,7 @@ impl From<mesh_iceberg::Error> for Failure {
             mesh_iceberg::Error::TableNotFound { .. } => {
                 Failure::Invalid(format!("{e}\n  help: run the job that writes it first (mesh run)"))
             }
-            mesh_iceberg::Error::Invalid { .. } => Failure::invalid(e),
+            mesh_iceberg::Error::Invalid { .. } | mesh_iceberg::Error::DuplicateKey { .. } => Failure::invalid(e),
             _ => Failure::runtime(e),
         }
     }
@@ -196,9 +196,11 @@ impl From<mesh_infra::bootstrap::BootstrapError> for Failure {
 impl From<datafusion::error::DataFusionError> for Failure {
     fn from(e: datafusion::error::DataFusionError) -> Failure {
         use datafusion::error::DataFusionError::*;
+        // In the manifest's type names (`string`, not Arrow's `Utf8`).
+        let text = mesh_core::type_names::in_message(&e.to_string());
         match e.find_root() {
-            SQL(..) | Plan(_) | SchemaError(..) => Failure::invalid(e),
-            _ => Failure::runtime(e),
+            SQL(..) | Plan(_) | SchemaError(..) => Failure::Invalid(text),
+            _ => Failure::Runtime(text),
         }
     }
 }

@@ -37,7 +37,7 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Validate { format, against } => validate::run(flag, format, against.as_deref()),
         Command::Names { env, project, format } => names::run(flag, env, project, format),
-        Command::Describe { format } => describe::run(flag, format),
+        Command::Describe { table, format } => describe::run(flag, table, format),
         Command::Products { env, format } => {
             let (root, domain) = root_and_domain(flag)?;
             products::run(&root, &domain, env, format)

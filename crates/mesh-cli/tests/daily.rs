@@ -734,39 +734,51 @@ fn new_job_scaffolds_time_range_and_incremental_jobs_that_validate_and_names_wha
     let out = mesh(root, &["validate"]);
     assert!(out.status.success(), "{}", both(&out));
 
-    // Output columns the input lacks are typed NULLs with a TODO line, named on stdout; the
-    // input lacks the output's time column, so the filter is on its only date column, said in
-    // a comment. Names and types match, so the scaffold validates.
-    let out = mesh(
-        root,
-        &[
-            "new",
-            "job",
-            "shop",
-            "totals_again",
-            "--input",
-            "raw.events",
-            "--output",
-            "curated.daily_totals",
-            "--time-column",
-            "sale_date",
-            "--grain",
-            "day",
-        ],
+    // The input lacks the output's time column: refused, naming its date column and the flag
+    // that filters on it; nothing is written.
+    let totals = [
+        "new",
+        "job",
+        "shop",
+        "totals_again",
+        "--input",
+        "raw.events",
+        "--output",
+        "curated.daily_totals",
+        "--time-column",
+        "sale_date",
+        "--grain",
+        "day",
+    ];
+    let out = mesh(root, &totals);
+    assert_eq!(out.status.code(), Some(2), "{}", both(&out));
+    let msg = both(&out);
+    assert!(
+        msg.contains("the input raw.events has no column `sale_date`")
+            && msg.contains("its date/time columns are event_date (date): pass --input-time-column COLUMN"),
+        "{msg}"
     );
+    assert!(!root.join("projects/shop/sql/totals_again.sql").exists());
+
+    // With --input-time-column the filter is on it and it is selected as the time column;
+    // output columns the input lacks are typed NULLs with a TODO line, named on stdout. Names
+    // and types match, so the scaffold validates.
+    let mut args = totals.to_vec();
+    args.extend(["--input-time-column", "event_date"]);
+    let out = mesh(root, &args);
     assert!(out.status.success(), "{}", both(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains("columns left to fill in") && stdout.contains(": sale_date, orders, units"),
+        stdout.contains("columns left to fill in") && stdout.contains(": orders, units"),
         "{stdout}"
     );
     let sql = std::fs::read_to_string(root.join("projects/shop/sql/totals_again.sql")).unwrap();
     for line in [
-        "  CAST(NULL AS date) AS sale_date,  -- TODO: compute sale_date",
+        "  event_date AS sale_date,",
         "  store_id,",
         "  CAST(NULL AS bigint) AS orders,  -- TODO: compute orders",
         "  CAST(NULL AS bigint) AS units  -- TODO: compute units",
-        "The input has no sale_date: this filters on",
+        "-- Keep only the run's interval (end excluded) by its event_date.",
         "WHERE event_date >= '${interval_start}' AND event_date < '${interval_end}'",
     ] {
         assert!(sql.contains(line), "missing {line:?} in:\n{sql}");

@@ -246,7 +246,7 @@ fn regex_like_month(text: &str) -> bool {
 }
 
 #[test]
-fn new_merge_jobs_take_keys_and_new_pipelines_chain_their_steps() {
+fn new_merge_jobs_take_keys_and_new_pipelines_follow_their_tables() {
     let dir = example_domain();
     let root = dir.path();
     let new_job = |extra: &[&str]| {
@@ -403,9 +403,11 @@ fn new_merge_jobs_take_keys_and_new_pipelines_chain_their_steps() {
             )
         })
         .collect();
+    // Both jobs write curated.daily_sales: the later-listed one runs after the other (two
+    // commits to one table are ordered, not raced), and the optimize step after both.
     assert_eq!(deps[0], ("daily_sales".to_string(), vec![]));
     assert_eq!(deps[1], ("sales_latest".to_string(), vec!["daily_sales".to_string()]));
-    assert_eq!(deps[2].1, vec!["sales_latest".to_string()]);
+    assert_eq!(deps[2].1, vec!["daily_sales".to_string(), "sales_latest".to_string()]);
 
     // A pipeline naming a job that does not exist is rolled back with the validator's message.
     let before = std::fs::read_to_string(root.join("projects/sales/project.toml")).unwrap();

@@ -110,7 +110,7 @@ async fn count(ctx: &SessionContext, sql: &str) -> datafusion::error::Result<u64
 
 /// A check whose query could not run (not a failing check: that is a [`CheckOutcome`]).
 #[derive(Debug, thiserror::Error)]
-#[error("check `{check}` could not run: {source}\n  query: {sql}")]
+#[error("check `{check}` could not run: {}\n  query: {sql}", crate::type_names::in_message(&source.to_string()))]
 pub struct CheckError {
     pub check: String,
     pub sql: String,

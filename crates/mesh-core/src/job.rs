@@ -11,7 +11,7 @@ use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::common::Column;
 use datafusion::logical_expr::Expr;
 use datafusion::prelude::{DataFrame, SessionContext};
-use mesh_domain::{BadRows, Job, OnDuplicate, Project, Severity, Table, WriteMode};
+use mesh_domain::{BadRows, ColumnType, Job, OnDuplicate, Project, Severity, Table, WriteMode};
 use mesh_iceberg::{CommitMode, DuplicateKeys, MergeOptions, OverwriteMode, SchemaEvolution};
 use serde::Serialize;
 use tracing::{info, info_span, warn, Instrument};
@@ -119,7 +119,7 @@ pub enum JobError {
         source: ProjectFileError,
     },
     /// The query is read but wrong: a column or table that does not exist, a type mismatch.
-    #[error("job `{job}`: {file}: the query fails: {source}{}", help.as_ref().map(|h| format!("\n  help: {h}")).unwrap_or_default())]
+    #[error("job `{job}`: {file}: the query fails: {}{}", crate::type_names::in_message(&source.to_string()), help.as_ref().map(|h| format!("\n  help: {h}")).unwrap_or_default())]
     Query {
         job: String,
         file: String,
@@ -164,6 +164,15 @@ pub enum JobError {
         file: String,
         /// The result's type and the declared one.
         types: Box<(String, String)>,
+    },
+    /// A merge whose SQL returns a key twice under `on_duplicate = "error"`: the fix is in the
+    /// manifest or the SQL, so both are named.
+    #[error("job `{job}`: the SQL returns several rows with key ({key}) to merge into {output}; nothing was committed\n  help: {help}")]
+    DuplicateKey {
+        job: String,
+        output: String,
+        key: String,
+        help: String,
     },
     #[error("job `{job}`: {source}")]
     Engine {
@@ -309,6 +318,31 @@ impl JobError {
 /// Binds `${name}` as string values (see [`crate::params::bind`] for typed binding).
 pub fn bind_params(sql: &str, params: &BTreeMap<String, String>) -> Result<String, crate::params::ParamError> {
     crate::params::bind(sql, params, &BTreeMap::new())
+}
+
+/// The error of a merge source with a key twice (`on_duplicate = "error"`): the manifest's
+/// dedup rule is the fix, named with the output's only timestamp column when it has one.
+fn duplicate_key(job: &Job, project: &Project, output: &Table, sql_file: &str, key: String) -> JobError {
+    let timestamps: Vec<&str> = output
+        .columns
+        .iter()
+        .filter(|c| matches!(c.data_type, ColumnType::Timestamp | ColumnType::Timestamptz))
+        .map(|c| c.name.as_str())
+        .collect();
+    let order_by = match timestamps.as_slice() {
+        [only] => format!("\"{only}\""),
+        _ => "\"<column>\"".to_string(),
+    };
+    JobError::DuplicateKey {
+        job: job.name.to_string(),
+        output: job.output.to_string(),
+        key,
+        help: format!(
+            "to keep the latest row of each key, set on_duplicate = \"keep_latest\" and order_by = {order_by} (a column the SQL selects; its greatest value wins) in [jobs.merge] of job `{}` in {}; or return each key once from {sql_file}",
+            job.name,
+            project.dir.join(mesh_domain::load::PROJECT_FILE).display()
+        ),
+    }
 }
 
 /// Columns the merge needs beyond the table's own (ordering column, delete condition).
@@ -1086,7 +1120,10 @@ impl JobContext<'_> {
             delete_when: m.delete_when.clone(),
             evolution: evolution(out_table),
         };
-        let r = t.merge_owned(shaped, &opts).await.map_err(JobError::engine(job))?;
+        let r = t.merge_owned(shaped, &opts).await.map_err(|e| match e {
+            mesh_iceberg::Error::DuplicateKey { key, .. } => duplicate_key(job, project, out_table, &sql_file, key),
+            e => JobError::engine(job)(e),
+        })?;
         self.report.inserted = Some(r.inserted);
         self.report.updated = Some(r.updated);
         self.report.deleted = Some(r.deleted);

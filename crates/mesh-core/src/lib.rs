@@ -47,6 +47,7 @@ pub mod sql_shape;
 pub mod sql_tables;
 pub mod start;
 pub mod translate;
+pub mod type_names;
 
 /// The table engine, for callers matching its errors (`mesh table check`, `register`).
 pub use mesh_iceberg;

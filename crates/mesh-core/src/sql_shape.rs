@@ -105,6 +105,23 @@ pub fn check_domain(domain: &Domain, root: &Path) -> Diagnostics {
             let plan = futures::executor::block_on(ctx.state().create_logical_plan(&bound));
             match plan {
                 Ok(plan) => {
+                    // The analyzer's checks (types that do not compare or add up) fail the run
+                    // before any row is read, whatever the data: so they fail validation too.
+                    let state = ctx.state();
+                    if let Err(e) = state
+                        .analyzer()
+                        .execute_and_check(plan.clone(), state.config_options(), |_, _| {})
+                    {
+                        let message = format!(
+                            "job `{}`: the query fails: {}",
+                            j.name,
+                            crate::type_names::in_message(&e.find_root().to_string())
+                        );
+                        diags.push(Diagnostic::new(&j.sql, "", message).with_help(format!(
+                            "fix the expression in {file}: compare and compute values of one type, CAST(… AS type) where they differ"
+                        )));
+                        continue;
+                    }
                     let schema = plan.schema().as_arrow().clone();
                     if let Err(e) = crate::job::output_columns(j, out, &schema, &file) {
                         let column = match &e {

@@ -51,6 +51,15 @@ pub enum Error {
         /// What is wrong and how to fix it.
         detail: String,
     },
+    /// A merge whose source holds a key more than once, with no rule to pick one row. Its own
+    /// variant so that callers can name their configuration's fix (meshkit: `on_duplicate`).
+    #[error("invalid request on table {table}: the merge source has several rows with key ({key}); deduplicate the source or keep the latest row by an ordering column")]
+    DuplicateKey {
+        /// Table identifier.
+        table: String,
+        /// The first duplicated key, `column=value, …`.
+        key: String,
+    },
     /// A maintenance setting that could corrupt the table or break readers was refused.
     #[error("refusing unsafe maintenance on table {table}: {detail}")]
     Unsafe {

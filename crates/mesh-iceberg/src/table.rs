@@ -1258,12 +1258,9 @@ fn dedupe(table: &str, source: &[RecordBatch], key_idx: &[usize], opts: &MergeOp
                             .zip(&opts.keys)
                             .map(|(v, k)| format!("{k}={v}"))
                             .collect();
-                        return Err(Error::Invalid {
+                        return Err(Error::DuplicateKey {
                             table: table.to_string(),
-                            detail: format!(
-                                "the merge source has several rows with key ({}); deduplicate the source or keep the latest row by an ordering column",
-                                shown.join(", ")
-                            ),
+                            key: shown.join(", "),
                         });
                     }
                     if order_rows[bi].row(ri) >= order_rows[pb].row(pr) {

@@ -837,7 +837,12 @@ impl<'a> EnvRoot<'a> {
             // with its own defaults, so every setting that differs from them is named. With
             // meshkit's defaults that is `min_input_files` alone (the model's constants say why).
             let mut lost = Vec::new();
-            if c.min_input_files != Compaction::GLUE_MIN_INPUT_FILES {
+            // Except meshkit's own default min_input_files: it differs from Glue's on purpose
+            // (README, Compaction::DEFAULT_MIN_INPUT_FILES), and a warning on every render that
+            // only giving up the default would silence is noise.
+            if c.min_input_files != Compaction::GLUE_MIN_INPUT_FILES
+                && c.min_input_files != Compaction::DEFAULT_MIN_INPUT_FILES
+            {
                 lost.push(format!(
                     "min_input_files = {} (AWS uses {})",
                     c.min_input_files,

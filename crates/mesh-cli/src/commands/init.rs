@@ -1,5 +1,8 @@
 //! `mesh init`: a new domain repository.
 
+use std::path::Path;
+use std::process::{Command, Stdio};
+
 use mesh_domain::scaffold;
 
 use crate::cli::InitArgs;
@@ -32,6 +35,7 @@ pub fn run(a: InitArgs) -> Result<(), Failure> {
     let domain = load(Some(&root))?;
     let env_file = env::write_dotenv(&root, &domain, mesh_domain::Env::Local, false)?;
     println!("created {}", env_file.display());
+    git_init(&root);
     let missing: Vec<&str> = mesh_domain::Env::CLOUD
         .iter()
         .filter(|e| !domain.accounts.contains_key(e))
@@ -57,4 +61,35 @@ pub fn run(a: InitArgs) -> Result<(), Failure> {
         );
     }
     Ok(())
+}
+
+/// A domain is one repository: `git init` its folder, unless it is inside a repository already
+/// (a domain kept in a monorepo) or git is not installed, each said in a note. Not a failure:
+/// the domain is complete without it.
+fn git_init(dir: &Path) {
+    let quiet = |c: &mut Command| {
+        c.stdout(Stdio::null()).stderr(Stdio::null());
+    };
+    let mut inside = Command::new("git");
+    inside.arg("-C").arg(dir).args(["rev-parse", "--is-inside-work-tree"]);
+    quiet(&mut inside);
+    match inside.status() {
+        Err(_) => println!(
+            "note: git was not found, so {} is not a repository yet; run `git init` there",
+            dir.display()
+        ),
+        Ok(s) if s.success() => println!(
+            "note: {} is inside a git repository already; no `git init`",
+            dir.display()
+        ),
+        Ok(_) => {
+            let mut init = Command::new("git");
+            init.args(["init", "-q"]).arg(dir);
+            quiet(&mut init);
+            match init.status() {
+                Ok(s) if s.success() => println!("initialized a git repository in {} (git init)", dir.display()),
+                _ => println!("note: `git init` failed in {}; run it there by hand", dir.display()),
+            }
+        }
+    }
 }

@@ -55,8 +55,9 @@ pub fn run(root: &Path, domain: &Domain, env: Option<Env>, out: Option<PathBuf>,
             None => warnings.push((w.message.clone(), vec![w.env])),
         }
     }
-    for line in warning_lines(warnings) {
-        eprintln!("{line}");
+    for (message, envs) in warnings {
+        let envs: Vec<&str> = envs.iter().map(|e| e.as_str()).collect();
+        eprintln!("warning: {}: {message}", envs.join(", "));
     }
     if check {
         let drift = mesh_infra::drift(&rendered, &out)?;
@@ -193,81 +194,4 @@ pub fn write_workflows(root: &Path, w: &mesh_infra::Rendered) -> Result<(), Fail
         root.join(mesh_infra::workflows::WORKFLOWS_DIR).display()
     );
     Ok(())
-}
-
-/// One `warning: ENVS: message` line per warning, except that tables whose only compaction
-/// setting Terraform cannot carry is meshkit's own default `min_input_files` share one line
-/// naming them all (it would otherwise repeat for every table).
-fn warning_lines(warnings: Vec<(String, Vec<Env>)>) -> Vec<String> {
-    use mesh_domain::Compaction;
-    let default_only = format!(
-        "compaction min_input_files = {} (AWS uses {}) cannot be set by Terraform",
-        Compaction::DEFAULT_MIN_INPUT_FILES,
-        Compaction::GLUE_MIN_INPUT_FILES
-    );
-    let env_list = |envs: &[Env]| envs.iter().map(|e| e.as_str()).collect::<Vec<_>>().join(", ");
-    let mut lines = Vec::new();
-    // (rest of the message, envs) -> tables
-    let mut grouped: Vec<(String, Vec<Env>, Vec<String>)> = Vec::new();
-    for (message, envs) in warnings {
-        match message
-            .split_once(": ")
-            .filter(|(_, rest)| rest.starts_with(&default_only))
-        {
-            Some((table, rest)) => match grouped.iter_mut().find(|(r, e, _)| r == rest && *e == envs) {
-                Some((_, _, tables)) => tables.push(table.to_string()),
-                None => grouped.push((rest.to_string(), envs, vec![table.to_string()])),
-            },
-            None => lines.push(format!("warning: {}: {message}", env_list(&envs))),
-        }
-    }
-    for (rest, envs, tables) in grouped {
-        let rest = rest.replacen(
-            &default_only,
-            &format!(
-                "compaction min_input_files = {} (meshkit's default; AWS uses {}) cannot be set by Terraform",
-                Compaction::DEFAULT_MIN_INPUT_FILES,
-                Compaction::GLUE_MIN_INPUT_FILES
-            ),
-            1,
-        );
-        lines.push(format!(
-            "warning: {}: {} table(s) ({}): {rest}",
-            env_list(&envs),
-            tables.len(),
-            tables.join(", ")
-        ));
-    }
-    lines
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn meshkit_default_min_input_files_warns_once_for_every_table() {
-        let rest = "compaction min_input_files = 5 (AWS uses 100) cannot be set by Terraform (aws_glue_catalog_table_optimizer has no compaction settings); AWS applies its binpack defaults. Set them after apply";
-        let all = vec![Env::Dev, Env::Int, Env::Prod];
-        let lines = warning_lines(vec![
-            (format!("f01_curated.a: {rest}"), all.clone()),
-            ("f01_curated.b: something else".into(), all.clone()),
-            (format!("f01_curated.c: {rest}"), all.clone()),
-            (
-                "f01_curated.d: compaction min_input_files = 7 (AWS uses 100) cannot be set by Terraform".into(),
-                all.clone(),
-            ),
-        ]);
-        assert_eq!(lines.len(), 3, "{lines:?}");
-        assert_eq!(lines.iter().filter(|l| l.contains("min_input_files = 5")).count(), 1);
-        let grouped = lines.iter().find(|l| l.contains("min_input_files = 5")).unwrap();
-        assert!(
-            grouped.starts_with("warning: dev, int, prod: 2 table(s) (f01_curated.a, f01_curated.c): ")
-                && grouped.contains("meshkit's default"),
-            "{grouped}"
-        );
-        assert!(lines
-            .iter()
-            .any(|l| l.contains("f01_curated.d: compaction min_input_files = 7")));
-    }
 }

@@ -18,10 +18,12 @@ pub fn run(root: &Path, domain: &Domain, query: &str, format: Format) -> Result<
     // Read-only before anything is opened: COPY … TO, INSERT, CREATE EXTERNAL TABLE, SET and
     // second statements never reach the engine.
     mesh_core::sql_check::check_read_only_query(query).map_err(|e| {
-        Failure::Invalid(format!(
-            "{}\n  help: `mesh sql` runs one read-only query; tables are written by jobs (mesh run)",
-            e.message
-        ))
+        let help = if is_time_travel(query) {
+            "time travel (VERSION AS OF, TIMESTAMP AS OF) is Spark SQL that `mesh sql` (DataFusion) does not read; `mesh table snapshots TABLE` lists a table's snapshots"
+        } else {
+            "`mesh sql` runs one read-only query in DataFusion's SQL with Spark's functions (see `mesh sql --help`); tables are written by jobs (mesh run)"
+        };
+        Failure::Invalid(format!("{}\n  help: {help}", e.message))
     })?;
     let cfg = config(root, domain, BTreeMap::new())?;
     let rt = tokio_runtime()?;
@@ -68,6 +70,19 @@ pub fn run(root: &Path, domain: &Domain, query: &str, format: Format) -> Result<
             }
         }
         Ok(())
+    })
+}
+
+/// Spark's time travel clauses (`VERSION AS OF 3`, `TIMESTAMP AS OF '…'`, `FOR SYSTEM_TIME AS
+/// OF`), which DataFusion's parser refuses with a bare syntax error.
+fn is_time_travel(query: &str) -> bool {
+    let words: Vec<String> = query.split_whitespace().map(str::to_ascii_uppercase).collect();
+    words.windows(3).any(|w| {
+        matches!(
+            w[0].as_str(),
+            "VERSION" | "TIMESTAMP" | "SYSTEM_VERSION" | "SYSTEM_TIME"
+        ) && w[1] == "AS"
+            && w[2] == "OF"
     })
 }
 

@@ -57,14 +57,14 @@ fn show(root: &Path, domain: &Domain, what: &str, name: &str, format: Format) ->
             ("show", Format::Json) => print_json(&info),
             ("show", Format::Text) => print!("{}", text::show(&info)),
             ("history", Format::Json) => print_json(&t.history()),
-            ("history", Format::Text) => print_value_table(&text::history(&t.history())),
+            ("history", Format::Text) => print_rows(&text::history(&t.history())),
             ("snapshots", Format::Json) => print_json(&t.snapshots()),
-            ("snapshots", Format::Text) => print_value_table(&text::snapshots(&t.snapshots())),
+            ("snapshots", Format::Text) => print_rows(&text::snapshots(&t.snapshots())),
             (_, format) => {
                 let files = t.files(None).await?;
                 match format {
                     Format::Json => print_json(&files),
-                    Format::Text => print_value_table(&text::files(&files, &info.partition_spec)),
+                    Format::Text => print_rows(&text::files(&files, &info.partition_spec)),
                 }
             }
         }
@@ -124,45 +124,33 @@ fn table_register(root: &Path, domain: &Domain, name: &str) -> Result<(), Failur
     })
 }
 
-/// Arrays of objects print as aligned columns; anything else as indented JSON.
-fn print_value_table(v: &serde_json::Value) {
-    let Some(rows) = v
-        .as_array()
-        .filter(|a| a.iter().all(|r| r.is_object()) && !a.is_empty())
-    else {
-        println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
-        return;
-    };
-    let keys: Vec<String> = rows[0]
-        .as_object()
-        .map(|o| o.keys().cloned().collect())
-        .unwrap_or_default();
-    let cell = |r: &serde_json::Value, k: &str| -> String {
-        match r.get(k) {
-            Some(serde_json::Value::String(s)) => s.clone(),
-            Some(serde_json::Value::Null) | None => "–".into(),
-            Some(other) => other.to_string(),
-        }
-    };
-    let widths: Vec<usize> = keys
+/// Aligned columns, in their order; a column is as wide as its longest cell up to 60
+/// characters (a longer cell overflows rather than being cut).
+fn print_rows(t: &text::Rows) {
+    let widths: Vec<usize> = t
+        .headers
         .iter()
-        .map(|k| {
-            rows.iter()
-                .map(|r| cell(r, k).len())
+        .enumerate()
+        .map(|(i, h)| {
+            t.rows
+                .iter()
+                .map(|r| r[i].chars().count())
+                .chain([h.chars().count()])
                 .max()
                 .unwrap_or(0)
-                .max(k.len())
                 .min(60)
         })
         .collect();
-    let line: Vec<String> = keys.iter().zip(&widths).map(|(k, w)| format!("{k:<w$}")).collect();
-    println!("{}", line.join("  "));
-    for r in rows {
-        let line: Vec<String> = keys
+    let line = |cells: &[&str]| {
+        let padded: Vec<String> = cells
             .iter()
             .zip(&widths)
-            .map(|(k, w)| format!("{:<w$}", cell(r, k)))
+            .map(|(c, w)| format!("{c}{}", " ".repeat(w.saturating_sub(c.chars().count()))))
             .collect();
-        println!("{}", line.join("  "));
+        println!("{}", padded.join("  ").trim_end());
+    };
+    line(&t.headers);
+    for r in &t.rows {
+        line(&r.iter().map(String::as_str).collect::<Vec<_>>());
     }
 }

@@ -2,7 +2,7 @@
 //! milliseconds, partition ordinals); text shows UTC times and partition values as dates.
 
 use mesh_core::mesh_iceberg::{DataFileInfo, HistoryEntry, PartitionFieldInfo, SnapshotInfo, TableInfo};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// `2026-11-30 06:00:12.345 UTC`, or the raw number when it is out of range.
 pub fn utc(ms: i64) -> String {
@@ -111,43 +111,103 @@ pub fn show(t: &TableInfo) -> String {
     s
 }
 
-pub fn history(h: &[HistoryEntry]) -> Value {
-    Value::Array(
-        h.iter()
+/// Rows for people: the columns in the order given (JSON objects would sort them by name).
+pub struct Rows {
+    pub headers: Vec<&'static str>,
+    pub rows: Vec<Vec<String>>,
+}
+
+pub fn history(h: &[HistoryEntry]) -> Rows {
+    Rows {
+        headers: vec!["snapshot", "became current", "current ancestor"],
+        rows: h
+            .iter()
             .map(|e| {
-                json!({
-                    "became current": utc(e.timestamp_ms),
-                    "snapshot": e.snapshot_id.to_string(),
-                    "current ancestor": if e.is_current_ancestor { "yes" } else { "no" },
-                })
+                vec![
+                    e.snapshot_id.to_string(),
+                    utc(e.timestamp_ms),
+                    if e.is_current_ancestor { "yes" } else { "no" }.to_string(),
+                ]
             })
             .collect(),
-    )
+    }
 }
 
-pub fn snapshots(s: &[SnapshotInfo]) -> Value {
+/// The job state a snapshot committed (`mesh.state.<job>.…` summary properties), for people:
+/// intervals done and bookmarks, `; `-separated. The fingerprint is left to `mesh state show`.
+pub fn job_state(summary: &std::collections::BTreeMap<String, String>) -> String {
+    let mut parts: Vec<String> = summary
+        .iter()
+        .filter_map(|(k, v)| {
+            let rest = k.strip_prefix(mesh_core::mesh_iceberg::STATE_PREFIX)?;
+            let (job, what) = rest.split_once('.')?;
+            if v.is_empty() {
+                return (what != "fingerprint").then(|| format!("{job}: {what} reset"));
+            }
+            if what == "intervals" {
+                return Some(format!("{job}: intervals {v}"));
+            }
+            let input = what.strip_prefix("bookmark.")?;
+            Some(match mesh_core::incremental::RawBookmark::parse(v) {
+                Ok(b) => format!(
+                    "{job}: {input} read (files before {}{})",
+                    utc(b.before_ms),
+                    match b.files.len() {
+                        0 => String::new(),
+                        n => format!(", {n} listed"),
+                    }
+                ),
+                Err(_) => format!("{job}: {input} read to snapshot {v}"),
+            })
+        })
+        .collect();
+    parts.sort();
+    if parts.is_empty() {
+        "–".into()
+    } else {
+        parts.join("; ")
+    }
+}
+
+pub fn snapshots(s: &[SnapshotInfo]) -> Rows {
     let get = |x: &SnapshotInfo, k: &str| x.summary.get(k).cloned().unwrap_or_else(|| "–".into());
-    Value::Array(
-        s.iter()
+    Rows {
+        headers: vec![
+            "snapshot",
+            "committed",
+            "operation",
+            "added rows",
+            "deleted rows",
+            "total rows",
+            "files",
+            "parent",
+            "job state",
+        ],
+        rows: s
+            .iter()
             .map(|x| {
-                json!({
-                    "snapshot": x.snapshot_id.to_string(),
-                    "parent": x.parent_id.map(|p| p.to_string()),
-                    "committed": utc(x.timestamp_ms),
-                    "operation": x.operation,
-                    "added rows": get(x, "added-records"),
-                    "deleted rows": get(x, "deleted-records"),
-                    "total rows": get(x, "total-records"),
-                    "files": get(x, "total-data-files"),
-                })
+                vec![
+                    x.snapshot_id.to_string(),
+                    utc(x.timestamp_ms),
+                    x.operation.clone(),
+                    get(x, "added-records"),
+                    get(x, "deleted-records"),
+                    get(x, "total-records"),
+                    get(x, "total-data-files"),
+                    x.parent_id.map_or("–".into(), |p| p.to_string()),
+                    job_state(&x.summary),
+                ]
             })
             .collect(),
-    )
+    }
 }
 
-pub fn files(f: &[DataFileInfo], spec: &[PartitionFieldInfo]) -> Value {
-    Value::Array(
-        f.iter()
+pub fn files(f: &[DataFileInfo], spec: &[PartitionFieldInfo]) -> Rows {
+    Rows {
+        // The path last: it is long, and the columns before it stay aligned.
+        headers: vec!["partition", "rows", "size", "snapshot", "path"],
+        rows: f
+            .iter()
             .map(|d| {
                 let partition: Vec<String> = d
                     .partition
@@ -161,21 +221,22 @@ pub fn files(f: &[DataFileInfo], spec: &[PartitionFieldInfo]) -> Value {
                         format!("{name}={}", partition_value(transform, v))
                     })
                     .collect();
-                json!({
-                    "path": d.path,
-                    "partition": partition.join(", "),
-                    "rows": d.record_count.to_string(),
-                    "size": bytes(d.file_size_in_bytes),
-                    "snapshot": d.added_snapshot_id.to_string(),
-                })
+                vec![
+                    partition.join(", "),
+                    d.record_count.to_string(),
+                    bytes(d.file_size_in_bytes),
+                    d.added_snapshot_id.to_string(),
+                    d.path.clone(),
+                ]
             })
             .collect(),
-    )
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn partition_ordinals_read_as_dates() {
@@ -190,5 +251,29 @@ mod tests {
         assert_eq!(utc(0), "1970-01-01 00:00:00.000 UTC");
         assert_eq!(bytes(1536), "1.5 KiB");
         assert_eq!(bytes(12), "12 B");
+    }
+
+    #[test]
+    fn job_state_reads_as_intervals_and_bookmarks() {
+        let summary: std::collections::BTreeMap<String, String> = [
+            ("added-records", "3"),
+            ("mesh.state.daily.intervals", "2026-11-01/2026-11-02"),
+            ("mesh.state.daily.fingerprint", "sql:1"),
+            (
+                "mesh.state.latest.bookmark.raw.events",
+                r#"{"before_ms":0,"files":[{"path":"a.csv","size":1,"modified_ms":5}]}"#,
+            ),
+            ("mesh.state.copy.bookmark.refined.events", "42"),
+            ("mesh.state.old.intervals", ""),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        assert_eq!(
+            job_state(&summary),
+            "copy: refined.events read to snapshot 42; daily: intervals 2026-11-01/2026-11-02; \
+             latest: raw.events read (files before 1970-01-01 00:00:00.000 UTC, 1 listed); old: intervals reset"
+        );
+        assert_eq!(job_state(&Default::default()), "–");
     }
 }

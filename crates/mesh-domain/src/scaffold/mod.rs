@@ -9,16 +9,24 @@ use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::env::Env;
 use crate::ident::{DomainAbbr, Name, ProjectSlug};
 use crate::load::{load_domain, DOMAIN_FILE, PROJECTS_DIR, PROJECT_FILE};
-use crate::model::{Classification, ColumnType, Layer, Table};
+use crate::model::{Classification, ColumnType, Layer};
+
+mod job;
+mod pipeline;
+
+pub use job::{check_toml, new_job, JobOptions, NewJob, NewJobFiles, NewTimeRange, CHECK_FORMS};
+pub use pipeline::{new_pipeline, NewPipeline};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScaffoldError {
     /// The request itself is wrong (bad name, existing file): nothing was written.
     #[error("{0}")]
     Invalid(String),
-    /// The change would make the domain invalid: it was rolled back.
-    #[error("the change was rolled back because the domain would not validate:\n{0}")]
-    Rejected(Diagnostics),
+    /// The change would make the domain invalid: it was rolled back. `rejected` shows the
+    /// text that was added, numbered as the problems' lines number it: those lines are no
+    /// longer in the file.
+    #[error("the change was rolled back because the domain would not validate:\n{problems}{rejected}")]
+    Rejected { problems: Diagnostics, rejected: String },
     #[error("cannot write `{path}`: {source}")]
     Io { path: PathBuf, source: std::io::Error },
     /// The change failed (or was rejected) and undoing it failed too: the files listed are
@@ -47,6 +55,9 @@ struct Undo {
     created: Vec<PathBuf>,
     created_dirs: Vec<PathBuf>,
     restored: Vec<(PathBuf, String)>,
+    /// Text written to a file (appended, or a new file): the file, the line number of its
+    /// first line, the text.
+    appended: Vec<(PathBuf, usize, String)>,
 }
 
 impl Undo {
@@ -66,12 +77,15 @@ impl Undo {
         }
         // Recorded first: a write that fails halfway leaves a file the rollback must remove.
         self.created.push(path.to_path_buf());
+        self.appended.push((path.to_path_buf(), 1, text.to_string()));
         std::fs::write(path, text).map_err(io(path))
     }
     fn append(&mut self, path: &Path, text: &str) -> Result<(), ScaffoldError> {
         let old = std::fs::read_to_string(path).map_err(io(path))?;
         let sep = if old.ends_with('\n') { "\n" } else { "\n\n" };
         let new = format!("{old}{sep}{text}");
+        let first_line = format!("{old}{sep}").lines().count() + 1;
+        self.appended.push((path.to_path_buf(), first_line, text.to_string()));
         // Recorded first: a write that fails halfway leaves a file the rollback must restore.
         self.restored.push((path.to_path_buf(), old));
         std::fs::write(path, new).map_err(io(path))
@@ -130,7 +144,27 @@ impl Undo {
     fn commit(self, root: &Path) -> Result<(), ScaffoldError> {
         match load_domain(root) {
             Ok(_) => Ok(()),
-            Err(d) => Err(self.fail(ScaffoldError::Rejected(d))),
+            Err(problems) => {
+                let mut rejected = String::new();
+                let named = problems.to_string();
+                for (path, first, text) in &self.appended {
+                    let shown = path.strip_prefix(root).unwrap_or(path).display().to_string();
+                    // Only the files a problem names: the others hold nothing to look at.
+                    if !named.contains(&shown) {
+                        continue;
+                    }
+                    rejected += &format!(
+                        "\nthe rejected text, numbered as it would have stood in {shown} (the file is as it was):\n"
+                    );
+                    for (i, line) in text.lines().enumerate() {
+                        rejected += &format!("{:>5} | {line}\n", first + i);
+                    }
+                }
+                Err(self.fail(ScaffoldError::Rejected {
+                    problems,
+                    rejected: rejected.trim_end().to_string(),
+                }))
+            }
         }
     }
 }
@@ -233,6 +267,8 @@ pub fn new_project(
     slug: &str,
     owner: &str,
     classification: Classification,
+    contact: Option<&str>,
+    description: Option<&str>,
 ) -> Result<PathBuf, ScaffoldError> {
     Name::parse(name).map_err(|e| ScaffoldError::Invalid(e.to_string()))?;
     ProjectSlug::parse(slug).map_err(|e| ScaffoldError::Invalid(e.to_string()))?;
@@ -245,12 +281,20 @@ pub fn new_project(
     }
     let mut undo = Undo::default();
     let file = dir.join(PROJECT_FILE);
-    let text = format!(
-        "name = {}\nproject_slug = {}\nowner = {}\nclassification = {}\n\n# Add tables with `mesh new table {name} NAME --layer raw --column id:long`,\n# jobs with `mesh new job {name} NAME --input raw.x --output curated.y`.\n",
+    let mut text = format!(
+        "name = {}\nproject_slug = {}\nowner = {}\nclassification = {}\n",
         quote(name),
         quote(slug),
         quote(owner),
         quote(classification.as_str())
+    );
+    for (key, value) in [("contact", contact), ("description", description)] {
+        if let Some(v) = value {
+            text += &format!("{key} = {}\n", quote(v));
+        }
+    }
+    text += &format!(
+        "\n# Add tables with `mesh new table {name} NAME --layer raw --column id:long`,\n# jobs with `mesh new job {name} NAME --input raw.x --output curated.y`.\n"
     );
     undo.run(|undo| {
         undo.create_dir(&dir)?;
@@ -285,6 +329,52 @@ pub struct NewTable<'a> {
     pub columns: Vec<(String, String, bool)>,
     pub partition_by: Vec<String>,
     pub format: Option<&'a str>,
+    /// Everything else the manifest declares of a table; all optional.
+    pub options: TableOptions,
+}
+
+/// The optional parts of a `[[tables]]` entry, as `mesh new table` flags give them.
+#[derive(Debug, Default)]
+pub struct TableOptions {
+    pub description: Option<String>,
+    /// `COLUMN=TEXT`: each column's `comment`.
+    pub comments: Vec<String>,
+    pub sort_order: Vec<String>,
+    pub identifier: Vec<String>,
+    pub target_file_size_mb: Option<u32>,
+    /// `fail` or `quarantine` (raw tables).
+    pub bad_rows: Option<String>,
+    pub csv: CsvArgs,
+}
+
+/// `[tables.csv]` as given on the command line; `None`: the reader's default.
+#[derive(Debug, Default)]
+pub struct CsvArgs {
+    pub delimiter: Option<String>,
+    pub quote: Option<String>,
+    pub escape: Option<String>,
+    pub null_value: Option<String>,
+    /// `--csv-no-header`.
+    pub no_header: bool,
+}
+
+impl CsvArgs {
+    fn is_empty(&self) -> bool {
+        self.delimiter.is_none()
+            && self.quote.is_none()
+            && self.escape.is_none()
+            && self.null_value.is_none()
+            && !self.no_header
+    }
+}
+
+/// A CSV character as typed in a shell: `tab` and `\t` stand for a tab, which is hard to type
+/// (the manifest then holds `"\t"`); anything else is kept for the validator to judge.
+fn csv_char(s: &str) -> String {
+    match s {
+        "tab" | "\\t" => "\t".to_string(),
+        other => other.to_string(),
+    }
 }
 
 fn project_file(root: &Path, project: &str) -> Result<PathBuf, ScaffoldError> {
@@ -302,6 +392,19 @@ fn list(items: &[String]) -> String {
     format!("[{}]", items.iter().map(|s| quote(s)).collect::<Vec<_>>().join(", "))
 }
 
+/// `KEY=VALUE` arguments (`--comment amount=in EUR`, `--param region=eu`), in order; `flag`
+/// names the option in the error.
+fn key_values(flag: &str, args: &[String]) -> Result<Vec<(String, String)>, ScaffoldError> {
+    args.iter()
+        .map(|a| match a.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+            _ => Err(ScaffoldError::Invalid(format!(
+                "{flag} `{a}` must be KEY=VALUE, e.g. {flag} amount='refunded amount, in EUR'; nothing was written"
+            ))),
+        })
+        .collect()
+}
+
 /// `mesh new table PROJECT NAME --layer L --column c:t …`.
 pub fn new_table(root: &Path, t: &NewTable<'_>) -> Result<(), ScaffoldError> {
     let file = project_file(root, t.project)?;
@@ -310,297 +413,84 @@ pub fn new_table(root: &Path, t: &NewTable<'_>) -> Result<(), ScaffoldError> {
             "a table needs at least one --column NAME:TYPE".into(),
         ));
     }
+    let o = &t.options;
+    let mut comments = BTreeMap::new();
+    for (column, text) in key_values("--comment", &o.comments)? {
+        if !t.columns.iter().any(|(name, _, _)| *name == column) {
+            let names = t.columns.iter().map(|(n, _, _)| n.as_str());
+            let help = crate::diagnostic::did_you_mean(&column, names.clone())
+                .unwrap_or_else(|| format!("the columns are: {}", names.collect::<Vec<_>>().join(", ")));
+            return Err(ScaffoldError::Invalid(format!(
+                "--comment {column}=…: `{column}` is not a --column of this table; nothing was written\n  help: {help}"
+            )));
+        }
+        comments.insert(column, text);
+    }
+    if !o.csv.is_empty() && t.format != Some("csv") {
+        return Err(ScaffoldError::Invalid(format!(
+            "--csv-* options describe CSV files, and this table's format is {}; nothing was written\n  help: add --format csv, or leave the --csv-* options out",
+            t.format.map_or("not set".to_string(), |f| format!("`{f}`"))
+        )));
+    }
     let mut text = format!(
         "[[tables]]\nname = {}\nlayer = {}\n",
         quote(t.name),
         quote(t.layer.as_str())
     );
+    if let Some(d) = &o.description {
+        text += &format!("description = {}\n", quote(d));
+    }
     if let Some(f) = t.format {
         text += &format!("format = {}\n", quote(f));
     }
-    if !t.partition_by.is_empty() {
-        text += &format!("partition_by = {}\n", list(&t.partition_by));
+    if let Some(b) = &o.bad_rows {
+        text += &format!("bad_rows = {}\n", quote(b));
+    }
+    for (key, items) in [
+        ("partition_by", &t.partition_by),
+        ("sort_order", &o.sort_order),
+        ("identifier", &o.identifier),
+    ] {
+        if !items.is_empty() {
+            text += &format!("{key} = {}\n", list(items));
+        }
+    }
+    if let Some(mb) = o.target_file_size_mb {
+        text += &format!("target_file_size_mb = {mb}\n");
     }
     text += "columns = [\n";
     for (name, ty, required) in &t.columns {
+        let comment = comments
+            .get(name)
+            .map(|c| format!(", comment = {}", quote(c)))
+            .unwrap_or_default();
         text += &format!(
-            "  {{ name = {}, type = {}, nullable = {} }},\n",
+            "  {{ name = {}, type = {}, nullable = {}{comment} }},\n",
             quote(name),
             quote(ty),
             !required
         );
     }
     text += "]\n";
+    if !o.csv.is_empty() {
+        text += "[tables.csv]\n";
+        if o.csv.no_header {
+            text += "header = false\n";
+        }
+        for (key, value) in [
+            ("delimiter", o.csv.delimiter.as_deref().map(csv_char)),
+            ("quote", o.csv.quote.as_deref().map(csv_char)),
+            ("escape", o.csv.escape.as_deref().map(csv_char)),
+            ("null_value", o.csv.null_value.clone()),
+        ] {
+            if let Some(v) = value {
+                text += &format!("{key} = {}\n", quote(&v));
+            }
+        }
+    }
     let mut undo = Undo::default();
     undo.append(&file, &text)?;
     undo.commit(root)
-}
-
-pub struct NewJob<'a> {
-    pub project: &'a str,
-    pub name: &'a str,
-    pub inputs: Vec<String>,
-    pub output: &'a str,
-    pub mode: &'a str,
-    /// Read every input incrementally (`[jobs.incremental]`).
-    pub incremental: bool,
-    /// A time-range job: (output time column, grain); its mode is `overwrite`.
-    pub time_range: Option<(&'a str, &'a str)>,
-    /// Merge keys (`--key`, repeat for a composite key): required by `mode = "merge"`.
-    pub keys: Vec<String>,
-    /// The declared output table, when the manifest has it: the SQL then selects exactly its
-    /// columns (see [`new_job`]). `None`: a `SELECT *` to edit.
-    pub output_table: Option<&'a Table>,
-    /// The first input's declared table: columns of the same name are selected from it.
-    pub input_table: Option<&'a Table>,
-}
-
-/// What `mesh new job` wrote.
-#[derive(Debug)]
-pub struct NewJobFiles {
-    pub sql: PathBuf,
-    /// Output columns the SQL leaves as `CAST(NULL AS …)` with a `-- TODO` line: to compute.
-    pub to_fill: Vec<String>,
-}
-
-/// A type name both engines read in `CAST(… AS t)` as the column's type (Spark's names, as
-/// mesh-core's `translate::spark_type`: Iceberg `timestamp` is Spark's `timestamp_ntz`).
-fn cast_type(t: ColumnType) -> String {
-    match t {
-        ColumnType::Timestamp => "timestamp_ntz".into(),
-        ColumnType::Timestamptz => "timestamp".into(),
-        other => other.hive_name(),
-    }
-}
-
-/// Whether a value of type `from` can be cast to `to` by both engines without a function.
-fn castable(from: ColumnType, to: ColumnType) -> bool {
-    use ColumnType as T;
-    let numeric = |t: ColumnType| t.is_numeric();
-    match (from, to) {
-        (_, T::String) | (T::String, _) => true,
-        (a, b) if numeric(a) && numeric(b) => true,
-        (a, b) if a.is_temporal() && b.is_temporal() => true,
-        (T::Boolean, b) => numeric(b),
-        (a, T::Boolean) => numeric(a),
-        _ => false,
-    }
-}
-
-/// The SELECT list of a job writing `output`, reading `input`: each declared column in order,
-/// from the input column of the same name (cast when its type differs), else a typed NULL with
-/// a `-- TODO` comment. Returns the lines and the columns left to compute.
-fn select_list(output: &Table, input: Option<&Table>) -> (Vec<String>, Vec<String>) {
-    let mut to_fill = Vec::new();
-    let n = output.columns.len();
-    let lines = output
-        .columns
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let comma = if i + 1 < n { "," } else { "" };
-            let name = c.name.as_str();
-            let want = c.data_type;
-            let from = input.and_then(|t| t.column(name));
-            match from {
-                Some(f) if f.data_type == want => format!("  {name}{comma}"),
-                Some(f) if castable(f.data_type, want) => {
-                    format!("  CAST({name} AS {}) AS {name}{comma}", cast_type(want))
-                }
-                _ => {
-                    to_fill.push(name.to_string());
-                    let why = match from {
-                        Some(f) => format!(
-                            " (the input's {name} is {}, which does not cast to {})",
-                            f.data_type.hive_name(),
-                            want.hive_name()
-                        ),
-                        None => String::new(),
-                    };
-                    format!(
-                        "  CAST(NULL AS {}) AS {name}{comma}  -- TODO: compute {name}{why}",
-                        cast_type(want)
-                    )
-                }
-            }
-        })
-        .collect();
-    (lines, to_fill)
-}
-
-/// The interval filter of a time-range job reading `input`, whose output's time column is
-/// `column`: on the input's column of that name, else on its only date/time column (said in a
-/// comment), else a commented TODO naming the interval parameters.
-fn interval_filter(column: &str, input: Option<&Table>) -> String {
-    let filter = |c: &str| format!("WHERE {c} >= '${{interval_start}}' AND {c} < '${{interval_end}}'\n");
-    if input.is_none_or(|t| t.column(column).is_some()) {
-        return format!("-- Keep only the run's interval (end excluded).\n{}", filter(column));
-    }
-    let temporal: Vec<&str> = input
-        .map(|t| {
-            t.columns
-                .iter()
-                .filter(|c| c.data_type.is_temporal())
-                .map(|c| c.name.as_str())
-                .collect()
-        })
-        .unwrap_or_default();
-    match temporal.as_slice() {
-        [only] => format!(
-            "-- Keep only the run's interval (end excluded). The input has no {column}: this filters on\n-- its only date/time column, {only}; check it is the one that places a row in the interval.\n{}",
-            filter(only)
-        ),
-        _ => "-- TODO: keep only the run's interval (end excluded): the input has no single date/time\n-- column to filter on, e.g.\n--   WHERE <time column> >= '${interval_start}' AND <time column> < '${interval_end}'\n".to_string(),
-    }
-}
-
-/// `mesh new pipeline PROJECT NAME --job A --job B [--optimize layer.t] [--schedule CRON]`.
-pub struct NewPipeline<'a> {
-    pub project: &'a str,
-    pub name: &'a str,
-    /// Jobs in order: each step depends on the one before.
-    pub jobs: Vec<String>,
-    /// Tables to maintain after the last job.
-    pub optimize: Vec<String>,
-    pub schedule: Option<&'a str>,
-}
-
-/// Appends a pipeline that runs the jobs in order, then maintains the tables.
-pub fn new_pipeline(root: &Path, p: &NewPipeline<'_>) -> Result<(), ScaffoldError> {
-    let file = project_file(root, p.project)?;
-    Name::parse(p.name).map_err(|e| ScaffoldError::Invalid(e.to_string()))?;
-    if p.jobs.is_empty() && p.optimize.is_empty() {
-        return Err(ScaffoldError::Invalid(
-            "a pipeline needs at least one step: --job NAME (repeat, run in order) or --optimize layer.table".into(),
-        ));
-    }
-    let mut text = format!("[[pipelines]]\nname = {}\n", quote(p.name));
-    if let Some(s) = p.schedule {
-        text += &format!("schedule = {}\n", quote(s));
-    }
-    text += "steps = [\n";
-    let mut previous: Option<String> = None;
-    let after = |prev: &Option<String>| {
-        prev.as_ref()
-            .map(|d| format!(", depends_on = [{}]", quote(d)))
-            .unwrap_or_default()
-    };
-    for j in &p.jobs {
-        text += &format!("  {{ job = {}{} }},\n", quote(j), after(&previous));
-        previous = Some(j.clone());
-    }
-    let last_job = previous.clone();
-    for t in &p.optimize {
-        text += &format!("  {{ optimize = {}{} }},\n", quote(t), after(&last_job));
-    }
-    text += "]\n";
-    let mut undo = Undo::default();
-    undo.append(&file, &text)?;
-    undo.commit(root)?;
-    Ok(())
-}
-
-/// `mesh new job PROJECT NAME --input raw.x --output curated.y`: the manifest entry and a SQL file.
-///
-/// When the output table is declared, the SQL selects exactly its columns in order (see
-/// [`select_list`]), so it validates as written; a time-range job filters on the interval (see
-/// [`interval_filter`]). Otherwise the SQL is a `SELECT *` of the first input to edit.
-pub fn new_job(root: &Path, abbr: &str, j: &NewJob<'_>) -> Result<NewJobFiles, ScaffoldError> {
-    let file = project_file(root, j.project)?;
-    Name::parse(j.name).map_err(|e| ScaffoldError::Invalid(e.to_string()))?;
-    let sql_rel = format!("sql/{}.sql", j.name);
-    let sql_path = root.join(PROJECTS_DIR).join(j.project).join(&sql_rel);
-    let from = j
-        .inputs
-        .first()
-        .map(|i| match i.split_once('.') {
-            Some((layer, table)) => format!("{abbr}_{layer}.{table}"),
-            None => i.clone(),
-        })
-        .unwrap_or_else(|| format!("{abbr}_raw.some_table"));
-    let mode = if j.time_range.is_some() { "overwrite" } else { j.mode };
-    let (select, to_fill) = match j.output_table {
-        Some(output) => {
-            let (lines, to_fill) = select_list(output, j.input_table);
-            (format!("SELECT\n{}\n", lines.join("\n")), to_fill)
-        }
-        None => ("SELECT *\n".to_string(), Vec::new()),
-    };
-    let mut sql = format!("-- {}: writes {} ({mode})\n{select}FROM {from}\n", j.name, j.output);
-    let mut text = format!(
-        "[[jobs]]\nname = {}\nsql = {}\ninputs = {}\noutput = {}\nmode = {}\n",
-        quote(j.name),
-        quote(&sql_rel),
-        list(&j.inputs),
-        quote(j.output),
-        quote(mode)
-    );
-    if mode == "merge" {
-        if j.keys.is_empty() {
-            return Err(ScaffoldError::Invalid(
-                "--mode merge needs the key the rows are matched on: --key COLUMN (repeat for a composite key); nothing was written".into(),
-            ));
-        }
-        // The dedup rule is declared, not implied: `error` refuses a run whose SQL returns a key
-        // twice, so no row is dropped silently; keep_latest is one line away, named with the
-        // input's only timestamp column when it has one.
-        let order_by = j
-            .input_table
-            .map(|t| {
-                t.columns
-                    .iter()
-                    .filter(|c| matches!(c.data_type, ColumnType::Timestamp | ColumnType::Timestamptz))
-                    .map(|c| c.name.as_str())
-                    .collect::<Vec<_>>()
-            })
-            .and_then(|cs| (cs.len() == 1).then(|| cs[0].to_string()))
-            .unwrap_or_else(|| "event_ts".to_string());
-        text += &format!(
-            "# Rows whose keys match are updated, the others inserted.\n[jobs.merge]\nkeys = {}\n# A key the SQL returns twice fails the run. To keep the latest row per key instead, set\n# on_duplicate = \"keep_latest\" and order_by = {} (a column the SQL selects).\non_duplicate = \"error\"\n",
-            list(&j.keys),
-            quote(&order_by)
-        );
-    } else if !j.keys.is_empty() {
-        return Err(ScaffoldError::Invalid(format!(
-            "--key is for --mode merge, not `{mode}`; nothing was written"
-        )));
-    }
-    if j.incremental {
-        text += &format!(
-            "# Each run reads only what arrived since its last commit (bookmark kept in the output's snapshots).\n[jobs.incremental]\ninputs = {}\n",
-            list(&j.inputs)
-        );
-    }
-    if let Some((column, grain)) = j.time_range {
-        text += &format!(
-            "# Each run replaces exactly one {grain} of {column}; backfill with `mesh run --job {} --from DATE --to DATE`.\n[jobs.time_range]\ncolumn = {}\ngrain = {}\n",
-            j.name,
-            quote(column),
-            quote(grain)
-        );
-        sql = match j.output_table {
-            Some(_) => format!(
-                "-- {}: replaces one {grain} of {} per run (time-range job)\n{select}FROM {from}\n{}",
-                j.name,
-                j.output,
-                interval_filter(column, j.input_table)
-            ),
-            None => format!(
-                "-- {}: replaces one {grain} of {} per run (time-range job)\nSELECT *\nFROM {from}\n-- Keep only the run's interval (end excluded); name the input's time column here.\nWHERE {column} >= '${{interval_start}}' AND {column} < '${{interval_end}}'\n",
-                j.name, j.output
-            ),
-        };
-    }
-    let mut undo = Undo::default();
-    undo.run(|undo| {
-        if let Some(parent) = sql_path.parent() {
-            undo.create_dir(parent)?;
-        }
-        undo.create(&sql_path, &sql)?;
-        undo.append(&file, &text)
-    })?;
-    undo.commit(root)?;
-    Ok(NewJobFiles { sql: sql_path, to_fill })
 }
 
 impl From<Diagnostic> for ScaffoldError {
@@ -627,6 +517,7 @@ mod tests {
             created: vec![created.clone(), dir.path().join("already-gone.sql")],
             created_dirs: vec![],
             restored: vec![(restored.clone(), "name = \"x\"\n".into())],
+            appended: vec![],
         };
         let err = undo.fail(ScaffoldError::Invalid("the cause".into()));
         let ScaffoldError::RollbackIncomplete { cause, left } = &err else {
@@ -677,14 +568,15 @@ mod tests {
     }
 
     /// With the tables declared, the scaffold selects the output's columns (as is, cast, or a
-    /// typed NULL with a TODO) and, for a time-range job whose input has no single date/time
-    /// column, leaves the interval filter as a commented TODO naming the parameters.
+    /// typed NULL with a TODO). A time-range job whose input lacks the output's time column is
+    /// refused, naming the input's date/time columns; with --input-time-column it filters on
+    /// that column and selects it as the time column.
     #[test]
     fn a_declared_output_is_scaffolded_column_by_column() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         init_domain(root, "shop", "f01", "eu-west-1", &BTreeMap::new(), None).unwrap();
-        new_project(root, "shop", "pj01", "team", Classification::Internal).unwrap();
+        new_project(root, "shop", "pj01", "team", Classification::Internal, None, None).unwrap();
         let cols = |cs: &[&str]| cs.iter().map(|c| parse_column_arg(c).unwrap()).collect();
         for (name, layer, columns) in [
             (
@@ -704,42 +596,56 @@ mod tests {
                 layer,
                 columns,
                 partition_by: vec![],
-                format: None,
+                format: Some("csv").filter(|_| layer == Layer::Raw),
+                options: TableOptions::default(),
             };
             new_table(root, &t).unwrap();
         }
         let domain = load_domain(root).unwrap();
         let table = |name: &str| domain.tables().map(|(_, t)| t).find(|t| t.name.as_str() == name);
+        let job = |time_range: NewTimeRange| NewJob {
+            project: "shop",
+            name: "daily",
+            inputs: vec!["raw.events".into()],
+            output: "curated.out",
+            mode: None,
+            incremental: false,
+            time_range: Some(time_range),
+            keys: vec![],
+            options: JobOptions::default(),
+            output_table: table("out"),
+            input_table: table("events"),
+        };
+        let err = new_job(root, "f01", &job(NewTimeRange::new("day", "day")))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "--time-column day: the input raw.events has no column `day` to select each run's interval with; nothing was written\n  \
+             help: its date/time columns are a (date), b (timestamp): pass --input-time-column COLUMN to filter on one (the SQL selects it as day)"
+        );
+        assert!(!root.join("projects/shop/sql/daily.sql").exists());
         let files = new_job(
             root,
             "f01",
-            &NewJob {
-                project: "shop",
-                name: "daily",
-                inputs: vec!["raw.events".into()],
-                output: "curated.out",
-                mode: "append",
-                incremental: false,
-                time_range: Some(("day", "day")),
-                keys: vec![],
-                output_table: table("out"),
-                input_table: table("events"),
-            },
+            &job(NewTimeRange {
+                input_column: Some("b".into()),
+                ..NewTimeRange::new("day", "day")
+            }),
         )
         .unwrap();
-        assert_eq!(files.to_fill, ["day", "raw"]);
+        assert_eq!(files.to_fill, ["raw"]);
         let sql = std::fs::read_to_string(&files.sql).unwrap();
         assert_eq!(
             sql,
             "-- daily: replaces one day of curated.out per run (time-range job)\n\
-             SELECT\n  id,\n  CAST(n AS bigint) AS n,\n\
-             \x20 CAST(NULL AS date) AS day,  -- TODO: compute day\n\
+             SELECT\n  id,\n  CAST(n AS bigint) AS n,\n  CAST(b AS date) AS day,\n\
              \x20 CAST(NULL AS boolean) AS raw  -- TODO: compute raw (the input's raw is binary, which does not cast to boolean)\n\
              FROM f01_raw.events\n\
-             -- TODO: keep only the run's interval (end excluded): the input has no single date/time\n\
-             -- column to filter on, e.g.\n\
-             --   WHERE <time column> >= '${interval_start}' AND <time column> < '${interval_end}'\n"
+             -- Keep only the run's interval (end excluded) by its b.\n\
+             WHERE b >= '${interval_start}' AND b < '${interval_end}'\n"
         );
+        load_domain(root).unwrap();
     }
 
     /// `mesh new job` whose manifest cannot be appended to (not UTF-8) removes the SQL file it
@@ -758,10 +664,11 @@ mod tests {
                 name: "daily",
                 inputs: vec!["raw.orders".into()],
                 output: "curated.daily",
-                mode: "append",
+                mode: None,
                 incremental: false,
                 time_range: None,
                 keys: vec![],
+                options: JobOptions::default(),
                 output_table: None,
                 input_table: None,
             },
