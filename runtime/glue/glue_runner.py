@@ -1605,6 +1605,29 @@ def bad_row_error(inp: dict, row) -> str:
     )
 
 
+def already_quarantined(spark, target: str, run_id: str) -> set[str]:
+    """The raw files (the `file` column) whose rejected rows runs other than `run_id` wrote
+    under `target`: a file's bad rows are quarantined once, by the first run that reads it, not
+    again by every later run (meshkit's `quarantined_files`). Their rows are still rejected and
+    counted; a retry of the same run writes its own folder again."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.utils import AnalysisException
+
+    try:
+        earlier = spark.read.option("recursiveFileLookup", "true").parquet(target)
+    except AnalysisException:
+        return set()  # no quarantine yet
+    this_run = f"/run_id={run_id}/"
+    rows = (
+        earlier.withColumn("__src", F.input_file_name())
+        .where(~F.col("__src").contains(this_run))
+        .select("file")
+        .distinct()
+        .collect()
+    )
+    return {r["file"] for r in rows if r["file"] is not None}
+
+
 def read_raw_text(spark, spec: dict, inp: dict, run_id: str, location: str, paths: list[str]):
     """A CSV or JSON raw table read and checked as meshkit reads it: returns the good rows with
     the declared types. `fail` raises on the first bad row in file order; `quarantine` writes
@@ -1624,6 +1647,9 @@ def read_raw_text(spark, spec: dict, inp: dict, run_id: str, location: str, path
             raise JobFailed(bad_row_error(inp, first))
         target = inp.get("rejected_location")
         if target:
+            already = already_quarantined(spark, target, run_id)
+            if already:
+                rejected = rejected.where(~F.col("file").isin(sorted(already)))
             rejected.write.mode("overwrite").parquet(f"{target.rstrip('/')}/run_id={run_id}/")
         log("bad rows quarantined", spec, run_id, level="warn", table=inp["reference"], rejected=count, folder=target)
     good = checked.where(F.col("__bad").isNull())

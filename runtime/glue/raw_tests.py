@@ -72,8 +72,16 @@ def main(path: str) -> int:
             # A query reading one column: the policy covered every column all the same.
             df.select("note").count()
             df.write.mode("overwrite").parquet(case["out"])
-            result["cases"][case["name"]] = {"error": None}
-            print(f"ok   {case['name']}: read")
+            # A second run reading the same files quarantines nothing again (once per file).
+            spark.catalog.clearCache()
+            gr.read_input(spark, spec, inp, "r2").select("note").count()
+            again = case["rejected_location"].removeprefix("file://") + "/run_id=r2"
+            try:
+                requarantined = spark.read.parquet(again).count()
+            except Exception:  # no folder, or a folder without data files: nothing written
+                requarantined = 0
+            result["cases"][case["name"]] = {"error": None, "requarantined": requarantined}
+            print(f"ok   {case['name']}: read; a second run quarantined {requarantined} row(s) again")
         except gr.JobFailed as e:
             result["cases"][case["name"]] = {"error": str(e)}
             print(f"ok   {case['name']}: failed: {str(e).splitlines()[0]}")

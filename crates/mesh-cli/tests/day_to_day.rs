@@ -208,6 +208,22 @@ fn rejected_rows_are_a_table_and_the_summary_counts_them() {
             assert!(!r["reason"].as_str().unwrap().is_empty());
         }
     }
+    // A second run reads the same files: their bad rows are rejected and counted again, but
+    // quarantined once (by the first run), not once per run.
+    let out = mesh(root, &["run", "legacy_refactor"]);
+    assert!(out.status.success(), "{}", both(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&format!("· {rejected} row(s) rejected ·")),
+        "{}",
+        both(&out)
+    );
+    let by_run = sql_json(
+        root,
+        "SELECT run_id, COUNT(*) AS n FROM raw.legacy_orders_rejected GROUP BY run_id",
+    );
+    assert_eq!(by_run.len(), 1, "{by_run:?}");
+    assert_eq!(by_run[0]["run_id"], run.as_str());
+    assert_eq!(by_run[0]["n"].as_u64(), Some(rejected));
     // SHOW TABLES lists it, in the lake once rows were set aside.
     let tables = sql_json(root, "SHOW TABLES");
     let listed = tables

@@ -786,7 +786,19 @@ impl<'a> JobRun<'a> {
                 .url(&naming.rejected_location(&project.slug, table))
                 .trim_end_matches('/')
                 .to_string();
-            scan.quarantine_to(&engine.stores, &rejected_location, self.run_id);
+            let already = crate::raw_table::quarantined_files(
+                &engine.stores,
+                engine.lister().as_ref(),
+                &rejected_location,
+                self.run_id,
+            )
+            .await
+            .map_err(|source| JobError::Raw {
+                job: self.job.name.to_string(),
+                table: table.reference().to_string(),
+                source: Box::new(source),
+            })?;
+            scan.quarantine_to(&engine.stores, &rejected_location, self.run_id, already);
             let database = naming.database(table.layer);
             let rejected_table = naming.rejected_table(table);
             let provider = RejectedTable::new(

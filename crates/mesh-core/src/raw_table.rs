@@ -65,6 +65,9 @@ struct Quarantine {
     stores: ObjectStores,
     location: String,
     run_id: String,
+    /// Raw files (as the `file` column names them) whose rejected rows an earlier run
+    /// quarantined: their rows are rejected and counted again, not written again.
+    already: std::collections::HashSet<String>,
 }
 
 /// What a raw table's read held once complete.
@@ -251,12 +254,25 @@ impl RawScan {
     /// Rejected rows are written under `{location}/run_id={run_id}/` (a job's read of a table
     /// with `bad_rows = "quarantine"`); without it they are only dropped (`mesh sql`). Set
     /// before a query scans the table; later calls change nothing.
-    pub fn quarantine_to(&self, stores: &ObjectStores, location: &str, run_id: &str) {
+    /// `already`: the raw files an earlier run quarantined (see [`quarantined_files`]), whose
+    /// rows are not written again.
+    pub fn quarantine_to(
+        &self,
+        stores: &ObjectStores,
+        location: &str,
+        run_id: &str,
+        already: std::collections::HashSet<String>,
+    ) {
         let _ = self.quarantine.set(Quarantine {
             stores: stores.clone(),
             location: location.trim_end_matches('/').to_string(),
             run_id: run_id.to_string(),
+            already,
         });
+    }
+
+    fn quarantined_before(&self, q: &Quarantine, file: usize) -> bool {
+        q.already.contains(&self.source.files[file].display)
     }
 
     /// Where rejected rows go (the `<table>_rejected` folder), when they are kept.
@@ -284,6 +300,9 @@ impl RawScan {
         let claims = self.claims();
         let mut out = Vec::new();
         for (i, claim) in claims.iter().enumerate() {
+            if self.quarantined_before(q, i) {
+                continue;
+            }
             let written = match claim {
                 Claim::Done(c) => c.rejected,
                 Claim::Free { written } => *written,
@@ -487,7 +506,12 @@ impl Owner<'_> {
         if self.pending.is_empty() {
             return Ok(());
         }
-        if let Some(q) = self.scan.quarantine.get() {
+        if let Some(q) = self
+            .scan
+            .quarantine
+            .get()
+            .filter(|q| !self.scan.quarantined_before(q, self.file))
+        {
             let url = self
                 .scan
                 .chunk_url(q, self.file, self.written / self.scan.chunk_rows as u64);
@@ -853,6 +877,61 @@ impl TableProvider for RejectedTable {
     }
 }
 
+/// The raw files (the `file` column's values) whose rejected rows runs other than `run_id`
+/// wrote under `location` (a `<table>_rejected` folder): a file's bad rows are quarantined once,
+/// by the first run that reads it, not again by every run that reads it later (a full read, each
+/// backfill day). The Glue runner applies the same rule (`already_quarantined`).
+pub async fn quarantined_files(
+    stores: &ObjectStores,
+    lister: &dyn mesh_iceberg::maintenance::FileLister,
+    location: &str,
+    run_id: &str,
+) -> Result<std::collections::HashSet<String>, RawError> {
+    let io = |e: Box<dyn std::error::Error + Send + Sync>| RawError::File {
+        file: location.to_string(),
+        reason: format!("reading the rows earlier runs quarantined: {e}"),
+    };
+    let this_run = format!("/run_id={run_id}/");
+    let files = lister
+        .list(&format!("{}/", location.trim_end_matches('/')))
+        .await
+        .map_err(|e| io(Box::new(e)))?;
+    let mut out = std::collections::HashSet::new();
+    for f in files
+        .iter()
+        .filter(|f| f.location.ends_with(".parquet") && !f.location.contains(&this_run))
+    {
+        let target = stores.locate(&f.location).map_err(|e| io(Box::new(e)))?;
+        let bytes = target
+            .store
+            .get(&target.path)
+            .await
+            .map_err(|e| io(Box::new(e)))?
+            .bytes()
+            .await
+            .map_err(|e| io(Box::new(e)))?;
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+            .and_then(|b| b.build())
+            .map_err(|e| io(Box::new(e)))?;
+        for batch in reader {
+            let batch = batch.map_err(|e| io(Box::new(e)))?;
+            let Ok(i) = batch.schema().index_of("file") else {
+                continue;
+            };
+            let col = arrow::compute::cast(batch.column(i), &arrow::datatypes::DataType::Utf8)
+                .map_err(|e| io(Box::new(e)))?;
+            use arrow::array::{Array, AsArray};
+            let col = col.as_string::<i32>();
+            out.extend(
+                (0..col.len())
+                    .filter(|&k| col.is_valid(k))
+                    .map(|k| col.value(k).to_string()),
+            );
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::{Path, PathBuf};
@@ -1049,7 +1128,7 @@ mod tests {
         let scan = RawScan::open(lake.table(name), &stores, &lake.location(name), &|_| true, batch)
             .await
             .unwrap();
-        scan.quarantine_to(&stores, &lake.rejected_location(name), "r1");
+        scan.quarantine_to(&stores, &lake.rejected_location(name), "r1", Default::default());
         let config = SessionConfig::new()
             .with_batch_size(batch)
             .with_target_partitions(partitions);

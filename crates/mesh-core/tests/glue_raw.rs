@@ -661,6 +661,12 @@ async fn the_runner_reads_raw_tables_as_meshkit_does() {
         )
         .join("run_id=r1");
         let rejected = rejected_keys(&folder, &read_parquet_dir(&rejected_dir));
+        if got["requarantined"] != json!(0) {
+            mismatches.push(format!(
+                "{name}: a second run of the runner quarantined {} row(s) of files already quarantined",
+                got["requarantined"]
+            ));
+        }
         if json!(rejected) != want["rejected"] {
             mismatches.push(format!(
                 "{name}: rejected rows\n  runner  {rejected:#?}\n  meshkit {:#}",
