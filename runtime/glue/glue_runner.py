@@ -2497,7 +2497,7 @@ def run_maintenance(spark, spec: dict, run_id: str) -> dict:
 
 
 # --------------------------------------------------------------------------- retries
-# The runner retries what the local engine retries (mesh-core/src/retry.rs: IO and object-store
+# The runner retries what the local engine retries (mesh-core/src/jobs/retry.rs: IO and object-store
 # errors, throttling and timeouts of a remote service, a lost commit race) and fails the Glue run
 # at once for anything else: another attempt would fail the same way, only later. A failed Glue
 # run is therefore final: the job's Glue `max_retries` is 0 and the state machine retries only

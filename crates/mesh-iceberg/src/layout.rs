@@ -11,7 +11,7 @@ use iceberg::spec::{
 };
 
 use crate::error::{Error, Result};
-use crate::table::{PartitionField, SortKey};
+use crate::keys::{PartitionField, SortKey};
 
 /// What a table is brought to by [`crate::Table::evolve_layout`].
 #[derive(Debug, Clone, Default)]

@@ -26,6 +26,7 @@ mod error;
 #[cfg(feature = "glue")]
 mod glue;
 mod increment;
+mod keys;
 mod layout;
 pub mod maintenance;
 mod objects;
@@ -51,10 +52,10 @@ pub use objects::{Located, ObjectStorage, ObjectStorageFactory, ObjectStores, S3
 pub use read::{
     ColumnInfo, DataFileInfo, HistoryEntry, PartitionFieldInfo, ScanOptions, ScanOutput, SnapshotInfo, TableInfo,
 };
-pub use stage::{CommitMode, StagedFiles};
+pub use stage::StagedFiles;
 pub use state::{exit_point, job_state, summary_property, CommitProperties, StateLost, STATE_PREFIX, STATE_TAG};
 pub use table::{
-    CommitResult, DuplicateKeys, MergeOptions, MergeResult, OverwriteMode, PartitionField, PartitionTransform,
-    RetryPolicy, SortKey, Table, TableDefinition,
+    CommitMode, CommitResult, DuplicateKeys, MergeOptions, MergeResult, OverwriteMode, PartitionField,
+    PartitionTransform, RetryPolicy, SortKey, Table, TableDefinition,
 };
 pub use write::{DEFAULT_TARGET_FILE_SIZE, TARGET_FILE_SIZE_PROPERTY};

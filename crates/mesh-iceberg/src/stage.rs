@@ -34,7 +34,7 @@ use crate::error::{Error, Result};
 use crate::parallel_write::ParallelWriter;
 use crate::read::files_provider;
 use crate::scan::Filter;
-use crate::table::{CommitResult, OverwriteMode, Table};
+use crate::table::{CommitMode, CommitResult, OverwriteMode, Table};
 use crate::write::{sort_keys, target_file_size, write_data_files};
 
 /// Data files written for a table and referenced by no snapshot yet. Commit them with
@@ -110,15 +110,6 @@ impl StagedFiles {
             files,
         )
     }
-}
-
-/// How [`Table::commit_staged`] publishes staged files.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CommitMode {
-    /// Add the files.
-    Append,
-    /// Add the files and remove what the overwrite mode replaces.
-    Overwrite(OverwriteMode),
 }
 
 /// A snapshot that removes nothing only adds data, whatever the mode.

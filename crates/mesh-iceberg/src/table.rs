@@ -12,8 +12,8 @@ use arrow::row::{RowConverter, SortField};
 use datafusion::common::ScalarValue;
 use iceberg::arrow::arrow_schema_to_schema_auto_assign_ids;
 use iceberg::spec::{
-    DataFile, NullOrder, Operation, PartitionSpecRef, Schema, SchemaRef, SortDirection, SortField as IcebergSortField,
-    SortOrder, TableMetadata, TableMetadataBuilder, Transform, Type, UnboundPartitionSpec,
+    DataFile, NullOrder, Operation, PartitionSpecRef, Schema, SchemaRef, SortDirection, SortOrder, TableMetadata,
+    TableMetadataBuilder, Type, UnboundPartitionSpec,
 };
 use iceberg::{MetadataLocation, TableCreation};
 
@@ -21,9 +21,9 @@ use crate::catalog::{Catalog, TableIdent};
 use crate::commit::{self, ConflictCheck, LiveFile, PendingCommit};
 use crate::conform::{arrow_schema, conform_batch, evolve_schema, SchemaEvolution};
 use crate::error::{Error, Result};
+pub use crate::keys::{PartitionField, PartitionTransform, SortKey};
 use crate::layout::TableLayout;
 use crate::scan::{filter_rows, prune_live, read_files, referenced_columns, specs, Filter};
-use crate::stage::CommitMode;
 use crate::state::CommitProperties;
 use crate::stats::KeyRanges;
 use crate::write::write_data_files;
@@ -31,145 +31,6 @@ use crate::write::write_data_files;
 /// Hash map and set with DataFusion's default hasher, for per-row keys.
 type FastMap<K, V> = datafusion::common::HashMap<K, V>;
 type FastSet<K> = datafusion::common::HashSet<K>;
-
-/// Partition transforms (Iceberg spec names).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PartitionTransform {
-    /// Source value.
-    Identity,
-    /// Years since 1970.
-    Year,
-    /// Months since 1970.
-    Month,
-    /// Days since 1970.
-    Day,
-    /// Hours since 1970.
-    Hour,
-    /// Hash bucket `[0, n)`.
-    Bucket(u32),
-    /// Truncate to width `w`.
-    Truncate(u32),
-}
-
-impl PartitionTransform {
-    pub(crate) fn to_iceberg(self) -> Transform {
-        match self {
-            Self::Identity => Transform::Identity,
-            Self::Year => Transform::Year,
-            Self::Month => Transform::Month,
-            Self::Day => Transform::Day,
-            Self::Hour => Transform::Hour,
-            Self::Bucket(n) => Transform::Bucket(n),
-            Self::Truncate(w) => Transform::Truncate(w),
-        }
-    }
-
-    pub(crate) fn suffix(self) -> Option<&'static str> {
-        match self {
-            Self::Identity => None,
-            Self::Year => Some("year"),
-            Self::Month => Some("month"),
-            Self::Day => Some("day"),
-            Self::Hour => Some("hour"),
-            Self::Bucket(_) => Some("bucket"),
-            Self::Truncate(_) => Some("trunc"),
-        }
-    }
-}
-
-impl FromStr for PartitionTransform {
-    type Err = String;
-    /// `identity`, `year`, `month`, `day`, `hour`, `bucket[16]`, `truncate[4]`.
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        let t = Transform::from_str(s.trim()).map_err(|e| {
-            format!("unknown partition transform {s:?} ({e}); use identity, year, month, day, hour, bucket[N] or truncate[W]")
-        })?;
-        Ok(match t {
-            Transform::Identity => Self::Identity,
-            Transform::Year => Self::Year,
-            Transform::Month => Self::Month,
-            Transform::Day => Self::Day,
-            Transform::Hour => Self::Hour,
-            Transform::Bucket(n) => Self::Bucket(n),
-            Transform::Truncate(w) => Self::Truncate(w),
-            other => return Err(format!("partition transform {other} is not supported")),
-        })
-    }
-}
-
-/// One partition field of a new table.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct PartitionField {
-    /// Source column.
-    pub column: String,
-    /// Transform applied to it.
-    pub transform: PartitionTransform,
-    /// Partition field name; defaults to `column` or `column_{transform}`.
-    pub name: Option<String>,
-}
-
-impl PartitionField {
-    /// Partition by `column` with `transform`.
-    pub fn new(column: impl Into<String>, transform: PartitionTransform) -> Self {
-        Self {
-            column: column.into(),
-            transform,
-            name: None,
-        }
-    }
-}
-
-/// One field of a table's sort order (identity transform on a column).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct SortKey {
-    /// Column to sort by.
-    pub column: String,
-    /// Descending instead of ascending.
-    pub descending: bool,
-    /// Nulls before other values.
-    pub nulls_first: bool,
-}
-
-impl SortKey {
-    /// The Iceberg sort field of this key over the column with field id `source_id`.
-    pub(crate) fn to_iceberg(&self, source_id: i32) -> IcebergSortField {
-        IcebergSortField::builder()
-            .source_id(source_id)
-            .transform(Transform::Identity)
-            .direction(if self.descending {
-                SortDirection::Descending
-            } else {
-                SortDirection::Ascending
-            })
-            .null_order(if self.nulls_first {
-                NullOrder::First
-            } else {
-                NullOrder::Last
-            })
-            .build()
-    }
-}
-
-impl SortKey {
-    /// Ascending with nulls first (Iceberg's default for ascending).
-    pub fn asc(column: impl Into<String>) -> Self {
-        Self {
-            column: column.into(),
-            descending: false,
-            nulls_first: true,
-        }
-    }
-
-    /// Descending with nulls last (Iceberg's default for descending).
-    pub fn desc(column: impl Into<String>) -> Self {
-        Self {
-            column: column.into(),
-            descending: true,
-            nulls_first: false,
-        }
-    }
-}
 
 /// What a new table looks like.
 #[derive(Debug, Clone)]
@@ -309,6 +170,15 @@ impl CommitResult {
             attempts: 0,
         }
     }
+}
+
+/// How [`Table::commit_staged`] (staged files: `crate::stage`) publishes staged files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommitMode {
+    /// Add the files.
+    Append,
+    /// Add the files and remove what the overwrite mode replaces.
+    Overwrite(OverwriteMode),
 }
 
 /// How an overwrite chooses what it replaces.

@@ -21,7 +21,7 @@ use crate::translate::{spark_transform, spark_type, table_properties};
 use serde::{Deserialize, Serialize};
 
 /// The Glue runner, kept in the repository as a plain PySpark script and shipped verbatim.
-pub const GLUE_RUNNER: &str = include_str!("../../../runtime/glue/glue_runner.py");
+pub const GLUE_RUNNER: &str = include_str!("../../../../runtime/glue/glue_runner.py");
 
 /// Version of the job-spec format. The runner refuses specs of another version, so an old
 /// runner never misreads a newer spec (deploy the runner and the specs together).

@@ -352,7 +352,7 @@ pub fn keep_failures(
     failures: &[FailingRows],
 ) -> Result<Option<std::path::PathBuf>, String> {
     use datafusion::arrow::array::StringArray;
-    if failures.iter().all(|f| f.rows.num_rows() == 0) || !crate::record::valid_run_id(run_id) {
+    if failures.iter().all(|f| f.rows.num_rows() == 0) || !crate::layout::valid_run_id(run_id) {
         return Ok(None);
     }
     let (mut jobs, mut names, mut key_text, mut rows) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -406,17 +406,6 @@ pub fn keep_failures(
     w.close().map_err(|e| e.to_string())?;
     std::fs::rename(&tmp, &path).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(Some(path))
-}
-
-/// The check results a failed job step still has: those of a job whose `error` check failed.
-impl crate::job::JobError {
-    pub fn check_outcomes(&self) -> Option<&[CheckOutcome]> {
-        match self {
-            crate::job::JobError::CheckFailed { checks, .. } => Some(checks),
-            crate::job::JobError::InInterval { source, .. } => source.check_outcomes(),
-            _ => None,
-        }
-    }
 }
 
 #[cfg(test)]

@@ -267,7 +267,6 @@ use crate::engine::Engine;
 use chrono::NaiveDateTime;
 
 use crate::interval::{parse_instant, DoneSet, DuePlan, Interval};
-use crate::job::JobReport;
 
 /// The job's output table if it exists (its latest snapshot holds the job's state).
 pub async fn output_table(
@@ -369,8 +368,7 @@ pub async fn iceberg_increment(
     table: &mesh_iceberg::Table,
     output: Option<&mesh_iceberg::Table>,
     state: &mut CommitProperties,
-    report: &mut JobReport,
-) -> Result<(SchemaRef, Vec<RecordBatch>), IncrementError> {
+) -> Result<IcebergIncrement, IncrementError> {
     let key = bookmark_key(job.name.as_str(), &input.to_string());
     let prev = output.map(|t| t.job_state(&key)).transpose()?.flatten();
     let from = prev
@@ -415,14 +413,19 @@ pub async fn iceberg_increment(
             (scan.batches, scan.files_scanned)
         }
     };
-    report.rows_read += batches.iter().map(|b| b.num_rows() as u64).sum::<u64>();
-    report.files_read += files;
     if let Some(current) = table.current_snapshot_id() {
         state.set.insert(key.clone(), current.to_string());
         state.expect.insert(key, prev);
     }
     let schema = batches.first().map(|b| b.schema()).unwrap_or(schema);
-    Ok((schema, batches))
+    Ok(IcebergIncrement { schema, batches, files })
+}
+
+/// What [`iceberg_increment`] read: the rows, and the data files they came from.
+pub struct IcebergIncrement {
+    pub schema: SchemaRef,
+    pub batches: Vec<RecordBatch>,
+    pub files: usize,
 }
 
 /// Whether the run's parameters name a time-range job's interval (`interval_start` or

@@ -327,7 +327,7 @@ impl StepRunner<StepKey, StepOutput> for Runner {
                     .await
                     .map(|r| StepOutput::Job(Box::new(r)))
                     .map_err(|e| {
-                        if crate::retry::job_error_is_transient(&e) {
+                        if e.is_transient() {
                             StepError::transient(e)
                         } else {
                             StepError::permanent(e)

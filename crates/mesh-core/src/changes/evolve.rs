@@ -2,7 +2,7 @@
 //! renamed (`renamed_from`), promoted, dropped, made optional; identifier fields, partition
 //! spec and sort order set; all in one metadata-only commit before the data is written.
 //!
-//! What is applied and what is refused is [`crate::plan::table_changes`]' classification, so
+//! What is applied and what is refused is [`crate::classify::table_changes`]' classification, so
 //! `mesh plan` and the run cannot disagree: a change the plan refuses stops the write before
 //! anything is committed (unless the engine was opened with `allow_destructive`, then the
 //! destructive changes meshkit can make — a column dropped, other identifier fields — are
@@ -12,7 +12,7 @@
 use mesh_domain::Table;
 use mesh_iceberg::{LayoutColumn, TableLayout};
 
-use crate::plan::{base_of_catalog, refused_help, table_changes, BaseTable};
+use crate::classify::{base_of_catalog, refused_help, table_changes, BaseTable};
 use crate::translate::{arrow_type, table_definition};
 
 /// Brings `t` (the catalog's table of `table`) to the manifest, or refuses naming each change
@@ -64,7 +64,7 @@ fn layout(t: &mesh_iceberg::Table, base: &BaseTable, table: &Table) -> mesh_iceb
                 required: !c.nullable && !base.holds_data,
             },
             Some(b) => {
-                let promoted = matches!(&b.data_type, Ok(have) if *have == c.data_type || crate::plan::promotes(*have, c.data_type));
+                let promoted = matches!(&b.data_type, Ok(have) if *have == c.data_type || crate::classify::promotes(*have, c.data_type));
                 let data_type = if promoted {
                     arrow_type(c.data_type)
                 } else {

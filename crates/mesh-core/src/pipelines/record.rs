@@ -313,14 +313,7 @@ pub fn new_run_id() -> String {
     )
 }
 
-/// Whether `id` can name a file in the runs folder and nothing else: no separators, no `..`.
-pub fn valid_run_id(id: &str) -> bool {
-    (1..=64).contains(&id.len())
-        && !id.starts_with('.')
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-}
+pub use crate::layout::valid_run_id;
 
 impl RunRecord {
     /// Writes `{dir}/{run_id}.json` atomically (temp file + rename), so readers never see half a record.

@@ -17,7 +17,7 @@ use datafusion::sql::sqlparser::parser::Parser;
 use mesh_domain::{Diagnostic, Diagnostics, Domain, Env, Naming};
 
 /// Spark 3.5's built-in functions (`SHOW SYSTEM FUNCTIONS`, identifiers only).
-const SPARK_FUNCTIONS: &str = include_str!("../data/spark-3.5-functions.txt");
+const SPARK_FUNCTIONS: &str = include_str!("../../data/spark-3.5-functions.txt");
 
 /// The two engines' function names, lowercase.
 pub struct FunctionLists {

@@ -79,6 +79,15 @@ impl Layout {
     }
 }
 
+/// Whether `id` can name a file in the runs folder and nothing else: no separators, no `..`.
+pub fn valid_run_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && !id.starts_with('.')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

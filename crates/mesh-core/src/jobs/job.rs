@@ -307,6 +307,28 @@ fn unknown_field_hint(detail: &str) -> Option<String> {
 }
 
 impl JobError {
+    /// The check results a failed job step still has: those of a job whose `error` check failed.
+    pub fn check_outcomes(&self) -> Option<&[CheckOutcome]> {
+        match self {
+            JobError::CheckFailed { checks, .. } => Some(checks),
+            JobError::InInterval { source, .. } => source.check_outcomes(),
+            _ => None,
+        }
+    }
+
+    /// True when another attempt of the job may succeed: a whitelist of transient kinds (see
+    /// [`crate::retry`]); a failed interval of a catch-up run is as transient as its cause.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            JobError::Engine { source, .. } => crate::retry::iceberg_error_is_transient(source),
+            JobError::Raw { source, .. } => matches!(**source, crate::raw::RawError::Store { .. }),
+            JobError::Io { .. } => true,
+            // One interval of a scheduled catch-up run: a retry starts at that interval.
+            JobError::InInterval { source, .. } => source.is_transient(),
+            _ => false,
+        }
+    }
+
     fn engine(job: &Job) -> impl FnOnce(mesh_iceberg::Error) -> JobError + '_ {
         move |source| JobError::Engine {
             job: job.name.to_string(),
@@ -727,10 +749,12 @@ impl<'a> JobRun<'a> {
             } else if incremental {
                 let database = engine.layout.naming.database(table.layer);
                 let t = engine.load_table(project, table).await.map_err(JobError::engine(job))?;
-                let (schema, batches) = crate::incremental::iceberg_increment(job, input, &t, output, state, report)
+                let read = crate::incremental::iceberg_increment(job, input, &t, output, state)
                     .await
                     .map_err(increment_error)?;
-                register_batches(ctx, &database, table.name.as_str(), schema, batches)
+                report.rows_read += read.batches.iter().map(|b| b.num_rows() as u64).sum::<u64>();
+                report.files_read += read.files;
+                register_batches(ctx, &database, table.name.as_str(), read.schema, read.batches)
                     .map_err(|e| self.register_error(&table.reference().to_string(), e))?;
             } else {
                 let read = register_table(engine, ctx, project, table, RawSelection::All)
@@ -1255,5 +1279,87 @@ mod tests {
             Err(crate::params::ParamError::Missing(name)) if name == "nope"
         ));
         assert_eq!(bind_params("no params", &p).unwrap(), "no params");
+    }
+}
+
+#[cfg(test)]
+mod transient_tests {
+    use super::*;
+    use crate::raw::RawError;
+    use datafusion::error::DataFusionError;
+
+    fn engine(e: mesh_iceberg::Error) -> JobError {
+        JobError::Engine {
+            job: "j".into(),
+            source: Box::new(e),
+        }
+    }
+
+    #[test]
+    fn only_whitelisted_kinds_are_transient() {
+        assert!(JobError::is_transient(&engine(mesh_iceberg::Error::Conflict {
+            table: "t".into(),
+            reason: "lost".into()
+        })));
+        assert!(JobError::is_transient(&engine(mesh_iceberg::Error::Io(
+            std::io::Error::other("reset")
+        ))));
+        assert!(JobError::is_transient(&engine(mesh_iceberg::Error::CatalogService {
+            catalog: "glue".into(),
+            kind: mesh_iceberg::ServiceErrorKind::Throttled,
+            detail: "UpdateTable: ThrottlingException: Rate exceeded".into()
+        })));
+        assert!(!JobError::is_transient(&engine(mesh_iceberg::Error::CatalogService {
+            catalog: "glue".into(),
+            kind: mesh_iceberg::ServiceErrorKind::Rejected,
+            detail: "GetTable: AccessDeniedException".into()
+        })));
+        assert!(!JobError::is_transient(&engine(mesh_iceberg::Error::Invalid {
+            table: "t".into(),
+            detail: "bad predicate".into()
+        })));
+        assert!(!JobError::is_transient(&engine(mesh_iceberg::Error::Schema {
+            table: "t".into(),
+            column: "c".into(),
+            detail: "int vs string".into()
+        })));
+        assert!(!JobError::is_transient(&JobError::Query {
+            job: "j".into(),
+            file: "projects/sales/sql/x.sql".into(),
+            source: Box::new(DataFusionError::Plan("No field named qty".into())),
+            help: None,
+        }));
+        assert!(!JobError::is_transient(&JobError::CheckFailed {
+            job: "j".into(),
+            check: "unique".into(),
+            detail: "2 duplicates".into(),
+            output: "curated.t".into(),
+            checks: Box::new([]),
+        }));
+        let bad_row = RawError::BadRow {
+            table: "raw.t".into(),
+            file: "f.csv".into(),
+            line: 3,
+            column: "qty".into(),
+            reason: "not an int".into(),
+        };
+        assert!(!JobError::is_transient(&JobError::Raw {
+            job: "j".into(),
+            table: "raw.t".into(),
+            source: Box::new(bad_row)
+        }));
+        let store = RawError::Store {
+            location: "s3://b/k".into(),
+            source: object_store::Error::Generic {
+                store: "S3",
+                source: "connection reset".into(),
+            }
+            .into(),
+        };
+        assert!(JobError::is_transient(&JobError::Raw {
+            job: "j".into(),
+            table: "raw.t".into(),
+            source: Box::new(store)
+        }));
     }
 }
