@@ -1,4 +1,5 @@
-//! Issue 26, items 1–4 ("silently wrong results"), at the engine level:
+//! Issue 26, items 1–4 ("silently wrong results"), at the engine level (and Spark's datetime
+//! patterns, which the local engine read as chrono's):
 //! - a differential test of decimal, integer and floating-point arithmetic: literals, products,
 //!   sums at precision 38, division scale, rounding and overflow, run by the local engine and by
 //!   PySpark 3.5 in ANSI mode (what Glue runs) on the same queries. Each case also states
@@ -39,6 +40,14 @@ const MAX38: &str = "CAST('99999999999999999999999999999999999999' AS DECIMAL(38
 
 fn cases() -> Vec<Case> {
     vec![
+        // Spark's datetime patterns, not chrono's (`yyyy` was returned as the text `yyyy`).
+        ok("SELECT date_format(DATE '2026-12-07', 'yyyy-MM-dd') AS v", "string", "2026-12-07"),
+        ok("SELECT date_format(TIMESTAMP '2026-12-07 13:05:09', 'dd/MM/yy HH:mm:ss') AS v", "string", "07/12/26 13:05:09"),
+        ok("SELECT date_format(TIMESTAMP '2026-03-07 01:05:09.123', 'EEE MMM d h:mm a SSS') AS v", "string", "Sat Mar 7 1:05 AM 123"),
+        // (Quoted text in a pattern is unit-tested: `''` inside an SQL literal is a quote to
+        // DataFusion but ends the literal in Spark, so no one query can carry it to both.)
+        ok("SELECT date_format(DATE '2026-12-07', 'EEEE, MMMM d yyyy, D') AS v", "string", "Monday, December 7 2026, 341"),
+        ok("SELECT to_date('07/12/2026', 'dd/MM/yyyy') AS v", "date", "2026-12-07"),
         // Literals are decimals of their digits; an exponent makes a DOUBLE.
         ok("SELECT 0.1 + 0.2 AS v", "decimal(2,1)", "0.3"),
         ok("SELECT CAST(0.1 AS DECIMAL(38,38)) AS v", "decimal(38,38)", "0.10000000000000000000000000000000000000"),
@@ -145,6 +154,8 @@ fn spark_type(t: &DataType) -> String {
         DataType::Int64 => "bigint".into(),
         DataType::Float64 => "double".into(),
         DataType::Decimal128(p, s) => format!("decimal({p},{s})"),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "string".into(),
+        DataType::Date32 => "date".into(),
         other => other.to_string(),
     }
 }

@@ -20,6 +20,9 @@ pub const CATALOG: &str = "mesh";
 /// Spark's (ANSI) arithmetic for the local engine; see the module documentation.
 #[path = "spark_arith.rs"]
 pub mod spark_arith;
+/// Spark's datetime patterns for the local engine; see the module documentation.
+#[path = "spark_datetime.rs"]
+pub mod spark_datetime;
 
 /// Why a query session could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -94,7 +97,7 @@ pub fn new_context_in(naming: &Naming, runtime: Arc<RuntimeEnv>) -> Result<Sessi
         .with_config(config)
         .with_runtime_env(runtime)
         .with_default_features()
-        .with_analyzer_rules(spark_arith::analyzer_rules())
+        .with_analyzer_rules(analyzer_rules())
         .build();
     let mut ctx = SessionContext::new_with_state(state);
     datafusion_spark::register_all(&mut ctx)?;
@@ -104,6 +107,14 @@ pub fn new_context_in(naming: &Naming, runtime: Arc<RuntimeEnv>) -> Result<Sessi
         catalog.register_schema(&naming.database(layer), Arc::new(MemorySchemaProvider::new()))?;
     }
     Ok(ctx)
+}
+
+/// DataFusion's analyzer with Spark's arithmetic before type coercion, and Spark's datetime
+/// patterns translated before anything else reads them.
+fn analyzer_rules() -> Vec<Arc<dyn datafusion::optimizer::AnalyzerRule + Send + Sync>> {
+    let mut rules = spark_arith::analyzer_rules();
+    rules.insert(0, Arc::new(spark_datetime::SparkDatetimePatterns));
+    rules
 }
 
 /// Registers (or replaces) an in-memory table as `{database}.{table}`.
