@@ -28,6 +28,16 @@ fn s3_actions() -> &'static S3Actions {
     })
 }
 
+/// Every S3 action on objects (the consumer matrix probes them too).
+pub fn s3_object_actions() -> Vec<String> {
+    s3_actions().object.clone()
+}
+
+/// Every S3 action on buckets.
+pub fn s3_bucket_actions() -> Vec<String> {
+    s3_actions().bucket.clone()
+}
+
 const READ: &[&str] = &["s3:GetObject"];
 const READ_WRITE: &[&str] = &["s3:DeleteObject", "s3:GetObject", "s3:PutObject"];
 
@@ -90,8 +100,12 @@ pub struct Row {
 #[derive(Debug, Clone, Default)]
 pub struct Report {
     pub matrices: Vec<(Env, Vec<Row>)>,
+    /// Each environment's consumer accounts against the domain's resource policies.
+    pub consumers: Vec<(Env, crate::consumer_check::ConsumerMatrix)>,
     pub violations: Vec<Violation>,
     pub requests: usize,
+    /// Of `requests`, those of other accounts against the resource policies.
+    pub consumer_requests: usize,
 }
 
 pub const COLUMNS: [&str; 6] = ["raw", "refined", "curated", "artifacts", "catalog", "orchestration"];
@@ -123,13 +137,21 @@ impl fmt::Display for Report {
                 writeln!(f, "{}", line.trim_end())?;
             }
         }
+        for (env, m) in &self.consumers {
+            writeln!(
+                f,
+                "env {env}, other accounts (consumers of data products, and one that consumes nothing) against the resource policies: r = read, w = write, l = list, - = denied, . = not probed, ! = violation"
+            )?;
+            write!(f, "{m}")?;
+        }
         for v in &self.violations {
             writeln!(f, "{v}")?;
         }
         write!(
             f,
-            "{} requests evaluated, {} violation(s)",
+            "{} requests evaluated ({} of them by other accounts), {} violation(s)",
             self.requests,
+            self.consumer_requests,
             self.violations.len()
         )
     }
@@ -621,6 +643,11 @@ pub fn check_with(domain: &Domain, infra_dir: &Path, envs: &[Env], prefilter: bo
             }
         }
         report.matrices.push((env, rows));
+        let before = report.requests;
+        let consumers =
+            crate::consumer_check::check_env(domain, infra_dir, env, &mut report.requests, &mut report.violations)?;
+        report.consumer_requests += report.requests - before;
+        report.consumers.push((env, consumers));
     }
     Ok(report)
 }
