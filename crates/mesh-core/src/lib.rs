@@ -34,6 +34,7 @@ pub mod params;
 pub mod pipeline;
 pub mod plan;
 pub mod portable;
+pub mod products;
 pub mod raw;
 pub mod raw_table;
 pub mod record;

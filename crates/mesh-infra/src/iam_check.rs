@@ -406,6 +406,10 @@ pub fn probes(n: &Naming, arns: &Arns, domain: &Domain, role: &Role, target: &Pr
             expect: Expect::Deny,
         });
     }
+    // Other domains' products the project consumes: its Glue role reads exactly them.
+    if own {
+        out.extend(consumed_probes(n, project, role.kind == RoleKind::Glue));
+    }
     // Orchestration: a project's pipeline runs only its own jobs; its schedule only its pipelines.
     for j in &project.jobs {
         out.push(Probe {
@@ -432,6 +436,60 @@ pub fn probes(n: &Naming, arns: &Arns, domain: &Domain, role: &Role, target: &Pr
                 Expect::Deny
             },
         });
+    }
+    out
+}
+
+/// A consuming project's role against its products in the producers' accounts: the Glue role
+/// reads the table, its objects and lists its location; nobody writes them or reaches the
+/// producer's other tables or a sibling prefix.
+fn consumed_probes(n: &Naming, project: &mesh_domain::Project, glue: bool) -> Vec<Probe> {
+    let mut out = Vec::new();
+    let ex = |yes: bool| if yes { Expect::Allow } else { Expect::Deny };
+    for g in crate::sharing::consumed_grants(n, project) {
+        let probe = |column: &'static str, action: &str, resource: String, prefix: Option<String>, expect| Probe {
+            column,
+            action: action.into(),
+            resource,
+            prefix,
+            expect,
+        };
+        let col = g.layer.as_str();
+        let loc = &g.location;
+        let object = g
+            .producer
+            .object(&loc.bucket, &format!("{}metadata/00001-x.metadata.json", loc.key));
+        let sibling = g.producer.object(
+            &loc.bucket,
+            &format!("{}_v2/part-00000.parquet", loc.key.trim_end_matches('/')),
+        );
+        out.push(probe("catalog", "glue:GetTable", g.catalog[2].clone(), None, ex(glue)));
+        out.push(probe(
+            "catalog",
+            "glue:UpdateTable",
+            g.catalog[2].clone(),
+            None,
+            Expect::Deny,
+        ));
+        out.push(probe(
+            "catalog",
+            "glue:GetTable",
+            g.sibling_table.clone(),
+            None,
+            Expect::Deny,
+        ));
+        out.push(probe(col, "s3:GetObject", object.clone(), None, ex(glue)));
+        out.push(probe(col, "s3:PutObject", object, None, Expect::Deny));
+        out.push(probe(col, "s3:GetObject", sibling, None, Expect::Deny));
+        let bucket = g.producer.bucket(&loc.bucket);
+        out.push(probe(
+            col,
+            "s3:ListBucket",
+            bucket.clone(),
+            Some(loc.key.clone()),
+            ex(glue),
+        ));
+        out.push(probe(col, "s3:ListBucket", bucket, Some(String::new()), Expect::Deny));
     }
     out
 }

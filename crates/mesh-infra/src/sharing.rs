@@ -243,6 +243,108 @@ pub fn key_statements(domain: &Domain, n: &Naming, arns: &Arns) -> Vec<Value> {
         .collect()
 }
 
+/// What a consuming project's Glue role may read of one product of another domain in one
+/// environment (the producer's side grants the same to the account: [`glue_policy`] etc.).
+#[derive(Debug, Clone)]
+pub struct ConsumedGrant {
+    /// `ConsumedF01DailySalesV1`.
+    pub sid: String,
+    pub layer: mesh_domain::Layer,
+    /// The producer's catalog, database and table.
+    pub catalog: [String; 3],
+    /// A table of the same database the grant must not reach.
+    pub sibling_table: String,
+    pub location: mesh_domain::ObjectPath,
+    pub producer: Arns,
+}
+
+/// The grants of project `p`'s consumed products in `n`'s environment: those pulled
+/// (`products.lock.json` says where the table is) with a producer account in that environment.
+pub fn consumed_grants(n: &Naming, p: &Project) -> Vec<ConsumedGrant> {
+    let env = n.env();
+    let mut out = Vec::new();
+    for c in &p.consumes {
+        let (Some(pin), Some(account)) = (&c.pin, c.accounts.get(&env)) else {
+            continue;
+        };
+        let (Some(layer), Ok(slug), Ok(table)) = (
+            mesh_domain::Layer::parse(&pin.layer),
+            mesh_domain::ProjectSlug::parse(&pin.slug),
+            mesh_domain::Name::parse(&pin.table),
+        ) else {
+            continue;
+        };
+        let producer = Arns {
+            region: pin.region.clone(),
+            account: account.clone(),
+        };
+        let pn = Naming::new(&c.producer, env);
+        let db = pn.database(layer);
+        let camel: String = format!("{}_{}", c.producer, c.product)
+            .split('_')
+            .filter(|w| !w.is_empty())
+            .map(|w| {
+                let mut ch = w.chars();
+                ch.next()
+                    .map(|f| f.to_ascii_uppercase().to_string() + ch.as_str())
+                    .unwrap_or_default()
+            })
+            .collect();
+        out.push(ConsumedGrant {
+            sid: format!("Consumed{camel}V{}", c.version),
+            layer,
+            catalog: [
+                producer.glue("catalog"),
+                producer.glue(&format!("database/{db}")),
+                producer.glue(&format!("table/{db}/{table}")),
+            ],
+            sibling_table: producer.glue(&format!("table/{db}/some_table")),
+            location: pn.place_location(&slug, layer, &table),
+            producer,
+        });
+    }
+    out
+}
+
+/// The statements of a consuming project's Glue role: read the products it consumes through
+/// their producers' catalogs, objects and keys (only through S3).
+pub fn consumed_statements(n: &Naming, p: &Project) -> Vec<policy::Statement> {
+    let mut out = Vec::new();
+    for g in consumed_grants(n, p) {
+        let allow = |sid: String, actions: &[&str], resources: Vec<String>| policy::Statement {
+            sid,
+            effect: policy::Effect::Allow,
+            principal: None,
+            action: actions.iter().map(|a| a.to_string()).collect(),
+            resource: Some(resources),
+            condition: policy::Conditions::new(),
+        };
+        out.push(allow(format!("{}Catalog", g.sid), &GLUE_READ, g.catalog.to_vec()));
+        out.push(allow(
+            format!("{}Objects", g.sid),
+            &["s3:GetObject"],
+            vec![g.producer.objects(&g.location)],
+        ));
+        let mut list = allow(
+            format!("{}List", g.sid),
+            &["s3:ListBucket"],
+            vec![g.producer.bucket(&g.location.bucket)],
+        );
+        list.condition.insert(
+            "StringLike".into(),
+            BTreeMap::from([("s3:prefix".to_string(), vec![format!("{}*", g.location.key)])]),
+        );
+        out.push(list);
+        let mut key = allow(format!("{}Key", g.sid), &["kms:Decrypt"], vec![g.producer.kms_keys()]);
+        key.condition.insert(
+            "StringEquals".into(),
+            BTreeMap::from([("kms:ViaService".to_string(), vec![g.producer.via("s3")])]),
+        );
+        out.push(key);
+    }
+    out
+}
+
 /// A policy document as written to `resource_policies/`: pretty, keys sorted, newline-ended.
 pub fn to_file(doc: &Value) -> String {
     let mut s = serde_json::to_string_pretty(doc).expect("policies serialise");
