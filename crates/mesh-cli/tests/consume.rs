@@ -369,3 +369,77 @@ fn a_job_input_names_a_declared_product_and_a_missing_producer_is_explained() {
         ],
     );
 }
+
+/// The repository's second example domain (examples/marketing02, `m02`) consumes the example
+/// domain's product as its README says: the producer runs, the consumer pulls, validates, runs
+/// and gets one row per store; its rendered Glue role reads f01's table in f01's dev account,
+/// the account f01's resource policies grant m02's dev account, and check iam passes.
+#[test]
+fn the_example_consumer_domain_reads_the_example_product() {
+    let dir = common::example_domain();
+    let root = dir.path();
+    common::copy_dir(&common::repo_root().join("examples"), &root.join("examples"));
+    let consumer = root.join("examples/marketing02");
+    for stale in [".mesh", "products.lock.json", "infra"] {
+        let _ = std::fs::remove_dir_all(consumer.join(stale));
+        let _ = std::fs::remove_file(consumer.join(stale));
+    }
+    fails(
+        mesh(&consumer, &["validate"]),
+        2,
+        &["`f01.daily_sales@1` is not pulled"],
+    );
+    ok(mesh(root, &["run", "sales", "--sample-data", "--rows", "5000"]));
+    let pulled = ok(mesh(&consumer, &["pull"]));
+    assert!(
+        pulled.contains("pinned f01.daily_sales@1 (f01_curated.daily_sales)"),
+        "{pulled}"
+    );
+    ok(mesh(&consumer, &["validate"]));
+    ok(mesh(&consumer, &["run"]));
+    let stores = ok(mesh(
+        root,
+        &[
+            "sql",
+            "SELECT COUNT(DISTINCT store_id) AS n FROM f01_curated.daily_sales",
+            "--format",
+            "json",
+        ],
+    ));
+    let rows = ok(mesh(
+        &consumer,
+        &[
+            "sql",
+            "SELECT COUNT(*) AS n FROM m02_curated.store_revenue",
+            "--format",
+            "json",
+        ],
+    ));
+    assert_eq!(stores.trim(), rows.trim(), "one row per store of f01's product");
+    assert!(!rows.contains("\"n\":0"), "{rows}");
+
+    // Both sides on AWS: f01 grants m02's dev account, and m02's role reads in f01's account.
+    let m02: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(consumer.join("domain.json")).unwrap()).unwrap();
+    let granted =
+        std::fs::read_to_string(common::repo_root().join("infra/envs/dev/resource_policies/s3-f01-curated-dev.json"))
+            .unwrap();
+    assert!(
+        granted.contains(&format!(
+            "arn:aws:iam::{}:root",
+            m02["aws_accounts"]["dev"].as_str().unwrap()
+        )),
+        "{granted}"
+    );
+    ok(mesh(&consumer, &["render"]));
+    let role = std::fs::read_to_string(consumer.join("infra/envs/dev/policies/m02-glue-sp01-dev.json")).unwrap();
+    assert!(
+        role.contains("arn:aws:glue:eu-west-1:111111111111:table/f01_curated/daily_sales\""),
+        "{role}"
+    );
+    assert!(
+        role.contains("arn:aws:s3:::f01-curated-dev/pj01/iceberg/daily_sales/*\""),
+        "{role}"
+    );
+    ok(mesh(&consumer, &["check", "iam"]));
+}
