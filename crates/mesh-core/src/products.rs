@@ -52,6 +52,8 @@ pub enum ProductError {
     },
     #[error("{product}: not pulled: {LOCK_FILE} has no pin for it\n  help: run `mesh pull` to record the producer's current snapshot, and commit {LOCK_FILE}")]
     NotPulled { product: String },
+    #[error("{product}: the producer is not checked out at {path} (no domain.json there)\n  help: check out the producer's repository there (the `path` of its [[consumes]] entry, relative to this domain's root)")]
+    NotCheckedOut { product: String, path: PathBuf },
     #[error("{product}: reading the producer's table: {source}")]
     Engine {
         product: String,
@@ -116,7 +118,10 @@ pub fn producer_domain(root: &Path, c: &Consumed) -> Result<(PathBuf, Domain), P
         message,
     };
     if !dir.join(mesh_domain::load::DOMAIN_FILE).is_file() {
-        return Err(err(format!("no {} there", mesh_domain::load::DOMAIN_FILE)));
+        return Err(ProductError::NotCheckedOut {
+            product: c.to_string(),
+            path: c.path.clone(),
+        });
     }
     let domain = mesh_domain::load_domain(&dir).map_err(|d| err(format!("its model is not valid:\n{d}")))?;
     if domain.abbr != c.producer {

@@ -37,9 +37,9 @@ pub fn check(root: &Path, domain: &Domain) -> (Diagnostics, Vec<String>) {
         };
         let producer = match s.producer {
             Ok(d) => d,
-            Err(mesh_core::products::ProductError::Producer { message, .. }) if message.starts_with("no ") => {
+            Err(mesh_core::products::ProductError::NotCheckedOut { .. }) => {
                 notes.push(format!(
-                    "note: {c}: the producer is not checked out at {} ({message}): its contract was not compared with the pin",
+                    "note: {c}: the producer is not checked out at {}: its contract was not compared with the pin",
                     c.path.display()
                 ));
                 if s.pin.is_none() {
