@@ -393,6 +393,13 @@ fn the_example_consumer_domain_reads_the_example_product() {
         "{pulled}"
     );
     ok(mesh(&consumer, &["validate"]));
+    let listed = ok(mesh(&consumer, &["products"]));
+    assert!(
+        listed.contains("f01.daily_sales@1 by project store_performance from ../..")
+            && listed.contains("pinned snapshot")
+            && listed.contains("within its promise (26h)"),
+        "{listed}"
+    );
     ok(mesh(&consumer, &["run"]));
     let stores = ok(mesh(
         root,
