@@ -86,6 +86,13 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
+    /// Pin each product of another domain the projects consume ([[consumes]]) at its producer's
+    /// current snapshot, read from the producer's checkout: writes products.lock.json.
+    #[command(after_help = "Example:\n  mesh pull        # then commit products.lock.json")]
+    Pull {
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
     /// Show the domain as a tree: projects, tables, jobs (by what they do) and pipelines; or
     /// one table: its columns, layout, the jobs that write and read it, its maintenance.
     #[command(

@@ -42,6 +42,10 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
             let (root, domain) = root_and_domain(flag)?;
             products::run(&root, &domain, env, format)
         }
+        Command::Pull { format } => {
+            let (root, domain) = root_and_domain(flag)?;
+            pull::run(&root, &domain, format)
+        }
         Command::Run(args) => {
             let (root, domain) = root_and_domain(flag)?;
             run::run(&root, &domain, args)

@@ -406,7 +406,16 @@ fn bootstrap_creates_the_state_bucket_and_key_as_storage_tf_declares_them() {
         .iter()
         .map(|st| st["Sid"].as_str().unwrap())
         .collect();
-    assert_eq!(sids, ["AccountAdministers", "LogsEncrypt", "AlarmsPublishToAlerts"]);
+    // The key Terraform declares, with the example's product shared with its consumer's account.
+    assert_eq!(
+        sids,
+        [
+            "AccountAdministers",
+            "LogsEncrypt",
+            "AlarmsPublishToAlerts",
+            "ProductDailySalesV1DecryptViaS3"
+        ]
+    );
     assert_eq!(s["versioning"], "Enabled");
     let rule = &s["encryption"][0];
     assert_eq!(rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"], "aws:kms");
@@ -434,11 +443,17 @@ fn bootstrap_creates_the_state_bucket_and_key_as_storage_tf_declares_them() {
         "bucket = \"f01-artifacts-dev\"",
         "name          = \"alias/f01-data-dev\"",
         "noncurrent_days = 90",
-        "Sid      = \"AlarmsPublishToAlerts\"",
+        "file(\"${path.module}/resource_policies/kms-data-key.json\")",
         "description             = \"finance01 data, logs and alerts (dev)\"",
     ] {
         assert!(storage.contains(needle), "storage.tf has no {needle}");
     }
+    let key_policy =
+        std::fs::read_to_string(repo_root().join("infra/envs/dev/resource_policies/kms-data-key.json")).unwrap();
+    assert!(
+        key_policy.contains("\"Sid\": \"AlarmsPublishToAlerts\""),
+        "{key_policy}"
+    );
     // Terraform adopts exactly these: the import ids are the key id, alias and bucket.
     let imports: Vec<(String, String)> = first["imports"]
         .as_array()

@@ -74,6 +74,7 @@ pub mod aws {
     pub mod start;
 }
 pub mod optimize;
+pub mod products;
 pub mod sample;
 
 pub use aws::{artifacts, cloud, start};

@@ -5,6 +5,7 @@
 //! [`load::load_domain`], which reports every problem at once with file, line, field and a fix. [`naming::Naming`] derives every AWS
 //! name and path from the model. Nothing here knows about engines, clouds or async.
 
+pub mod consume;
 pub mod cron;
 pub mod diagnostic;
 pub mod env;
@@ -19,6 +20,7 @@ pub mod scaffold;
 pub mod source;
 pub mod sql_columns;
 
+pub use consume::{Consumed, ProductInput};
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use env::Env;
 pub use ident::{DomainAbbr, Name, ProjectSlug};

@@ -73,6 +73,9 @@ pub struct Project {
     /// Tables published to other domains (`[[products]]`, [`crate::product`]).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub products: Vec<crate::product::Product>,
+    /// Products of other domains its jobs read (`[[consumes]]`, [`crate::consume`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub consumes: Vec<crate::consume::Consumed>,
 }
 
 impl Project {
@@ -712,6 +715,10 @@ pub struct Job {
     /// The SQL file, relative to the domain root.
     pub sql: PathBuf,
     pub inputs: Vec<TableRef>,
+    /// Inputs that are other domains' products (`f01.daily_sales`), declared in the project's
+    /// `[[consumes]]`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub products: Vec<crate::consume::ProductInput>,
     pub output: TableRef,
     pub mode: WriteMode,
     pub checks: Vec<Check>,

@@ -19,6 +19,8 @@ pub enum InfraError {
     BadPolicy { path: PathBuf, message: String },
     #[error("{path}: the policy of role `{role}` is missing; run `mesh render` to write it")]
     MissingPolicy { path: PathBuf, role: String },
+    #[error("{path}: the {what} that shares data products is missing; run `mesh render` to write it")]
+    MissingResourcePolicy { path: PathBuf, what: String },
     #[error("IAM evaluation of `{action}` on `{resource}` failed: {message}")]
     Evaluation {
         action: String,

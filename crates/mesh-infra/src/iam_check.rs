@@ -28,6 +28,16 @@ fn s3_actions() -> &'static S3Actions {
     })
 }
 
+/// Every S3 action on objects (the consumer matrix probes them too).
+pub fn s3_object_actions() -> Vec<String> {
+    s3_actions().object.clone()
+}
+
+/// Every S3 action on buckets.
+pub fn s3_bucket_actions() -> Vec<String> {
+    s3_actions().bucket.clone()
+}
+
 const READ: &[&str] = &["s3:GetObject"];
 const READ_WRITE: &[&str] = &["s3:DeleteObject", "s3:GetObject", "s3:PutObject"];
 
@@ -90,8 +100,12 @@ pub struct Row {
 #[derive(Debug, Clone, Default)]
 pub struct Report {
     pub matrices: Vec<(Env, Vec<Row>)>,
+    /// Each environment's consumer accounts against the domain's resource policies.
+    pub consumers: Vec<(Env, crate::consumer_check::ConsumerMatrix)>,
     pub violations: Vec<Violation>,
     pub requests: usize,
+    /// Of `requests`, those of other accounts against the resource policies.
+    pub consumer_requests: usize,
 }
 
 pub const COLUMNS: [&str; 6] = ["raw", "refined", "curated", "artifacts", "catalog", "orchestration"];
@@ -123,13 +137,21 @@ impl fmt::Display for Report {
                 writeln!(f, "{}", line.trim_end())?;
             }
         }
+        for (env, m) in &self.consumers {
+            writeln!(
+                f,
+                "env {env}, other accounts (consumers of data products, and one that consumes nothing) against the resource policies: r = read, w = write, l = list, - = denied, . = not probed, ! = violation"
+            )?;
+            write!(f, "{m}")?;
+        }
         for v in &self.violations {
             writeln!(f, "{v}")?;
         }
         write!(
             f,
-            "{} requests evaluated, {} violation(s)",
+            "{} requests evaluated ({} of them by other accounts), {} violation(s)",
             self.requests,
+            self.consumer_requests,
             self.violations.len()
         )
     }
@@ -384,6 +406,10 @@ pub fn probes(n: &Naming, arns: &Arns, domain: &Domain, role: &Role, target: &Pr
             expect: Expect::Deny,
         });
     }
+    // Other domains' products the project consumes: its Glue role reads exactly them.
+    if own {
+        out.extend(consumed_probes(n, project, role.kind == RoleKind::Glue));
+    }
     // Orchestration: a project's pipeline runs only its own jobs; its schedule only its pipelines.
     for j in &project.jobs {
         out.push(Probe {
@@ -410,6 +436,60 @@ pub fn probes(n: &Naming, arns: &Arns, domain: &Domain, role: &Role, target: &Pr
                 Expect::Deny
             },
         });
+    }
+    out
+}
+
+/// A consuming project's role against its products in the producers' accounts: the Glue role
+/// reads the table, its objects and lists its location; nobody writes them or reaches the
+/// producer's other tables or a sibling prefix.
+fn consumed_probes(n: &Naming, project: &mesh_domain::Project, glue: bool) -> Vec<Probe> {
+    let mut out = Vec::new();
+    let ex = |yes: bool| if yes { Expect::Allow } else { Expect::Deny };
+    for g in crate::sharing::consumed_grants(n, project) {
+        let probe = |column: &'static str, action: &str, resource: String, prefix: Option<String>, expect| Probe {
+            column,
+            action: action.into(),
+            resource,
+            prefix,
+            expect,
+        };
+        let col = g.layer.as_str();
+        let loc = &g.location;
+        let object = g
+            .producer
+            .object(&loc.bucket, &format!("{}metadata/00001-x.metadata.json", loc.key));
+        let sibling = g.producer.object(
+            &loc.bucket,
+            &format!("{}_v2/part-00000.parquet", loc.key.trim_end_matches('/')),
+        );
+        out.push(probe("catalog", "glue:GetTable", g.catalog[2].clone(), None, ex(glue)));
+        out.push(probe(
+            "catalog",
+            "glue:UpdateTable",
+            g.catalog[2].clone(),
+            None,
+            Expect::Deny,
+        ));
+        out.push(probe(
+            "catalog",
+            "glue:GetTable",
+            g.sibling_table.clone(),
+            None,
+            Expect::Deny,
+        ));
+        out.push(probe(col, "s3:GetObject", object.clone(), None, ex(glue)));
+        out.push(probe(col, "s3:PutObject", object, None, Expect::Deny));
+        out.push(probe(col, "s3:GetObject", sibling, None, Expect::Deny));
+        let bucket = g.producer.bucket(&loc.bucket);
+        out.push(probe(
+            col,
+            "s3:ListBucket",
+            bucket.clone(),
+            Some(loc.key.clone()),
+            ex(glue),
+        ));
+        out.push(probe(col, "s3:ListBucket", bucket, Some(String::new()), Expect::Deny));
     }
     out
 }
@@ -621,6 +701,11 @@ pub fn check_with(domain: &Domain, infra_dir: &Path, envs: &[Env], prefilter: bo
             }
         }
         report.matrices.push((env, rows));
+        let before = report.requests;
+        let consumers =
+            crate::consumer_check::check_env(domain, infra_dir, env, &mut report.requests, &mut report.violations)?;
+        report.consumer_requests += report.requests - before;
+        report.consumers.push((env, consumers));
     }
     Ok(report)
 }

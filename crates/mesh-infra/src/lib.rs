@@ -4,11 +4,12 @@
 //! environment (`envs/{env}/`): HCL written by [`hcl`], IAM policies built as data by
 //! [`policy`], state machines built from pipeline DAGs by [`sfn`]. [`iam_check::check`]
 //! evaluates the rendered policies with a real IAM evaluator. [`workflows::render`] writes the
-//! domain's GitHub Actions workflows. [`contract`] derives each data product's ODCS contract. [`bootstrap`] creates, over the AWS APIs, what must exist
+//! domain's GitHub Actions workflows. [`contract`] derives each data product's ODCS contract; [`sharing`] grants its consumers' accounts read access and [`consumer_check`] proves it. [`bootstrap`] creates, over the AWS APIs, what must exist
 //! before `terraform init` (the state bucket and its key), with the settings of [`storage`]
 //! that `storage.tf` is rendered from. Every AWS name comes from [`mesh_domain::Naming`].
 
 pub mod bootstrap;
+pub mod consumer_check;
 pub mod contract;
 pub mod contract_diff;
 pub mod error;
@@ -17,6 +18,7 @@ pub mod iam_check;
 pub mod policy;
 pub mod render;
 pub mod sfn;
+pub mod sharing;
 pub mod storage;
 pub mod workflows;
 pub mod yaml;

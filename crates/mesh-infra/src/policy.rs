@@ -404,6 +404,8 @@ fn glue_policy(naming: &Naming, arns: &Arns, p: &Project) -> PolicyDocument {
         ],
     ));
     st.push(kms_via(arns, "DataKeyViaS3", &["s3"]));
+    // Other domains' products the project consumes, in their producers' accounts.
+    st.extend(crate::sharing::consumed_statements(naming, p));
     // PutMetricData has no resource-level permissions; the namespace condition limits it.
     st.push(
         Statement::allow("JobMetrics", &["cloudwatch:PutMetricData"], vec!["*".into()]).when(

@@ -11,6 +11,7 @@ use crate::error::InfraError;
 use crate::hcl::{Block, Body, Expr};
 use crate::policy::{self, Arns, Role, RoleKind};
 use crate::sfn;
+use crate::sharing;
 use crate::storage;
 
 /// The AWS provider the configuration is written (and schema-checked) against.
@@ -128,11 +129,12 @@ impl<'a> EnvRoot<'a> {
             "Terraform settings, state backend and provider.",
             self.main(),
         );
+        let storage = self.storage(out);
         self.file(
             out,
             "storage.tf",
             "KMS key and S3 buckets: raw, refined, curated, artifacts, access logs.",
-            self.storage(),
+            storage,
         );
         let catalog = self.catalog(out);
         let catalog_blocks: Vec<(String, String)> = catalog
@@ -146,6 +148,14 @@ impl<'a> EnvRoot<'a> {
             "Glue databases, tables and Iceberg table optimizers.",
             catalog,
         );
+        if let Some(body) = self.sharing(out) {
+            self.file(
+                out,
+                "sharing.tf",
+                "Data products shared with other accounts: the Glue Data Catalog resource policy (the bucket and key policies in storage.tf load theirs from resource_policies/ too).",
+                body,
+            );
+        }
         match self.github() {
             Some(body) => self.file(
                 out,
@@ -161,6 +171,20 @@ impl<'a> EnvRoot<'a> {
                 env: self.env,
                 message: "domain.json has no github_repository: the GitHub deploy and plan roles are not rendered, so the deploy workflows cannot reach AWS; add `\"github_repository\": \"owner/name\"`".into(),
             }),
+        }
+        for p in &self.domain.projects {
+            for j in p.jobs.iter().filter(|j| !j.products.is_empty()) {
+                let names: Vec<String> = j.products.iter().map(|i| i.to_string()).collect();
+                out.warnings.push(Warning {
+                    env: self.env,
+                    message: format!(
+                        "{}/{}: reads {} of another domain: the Glue runner cannot read other domains' products yet, so this job fails on Glue; run it locally (mesh run)",
+                        p.name,
+                        j.name,
+                        names.join(", ")
+                    ),
+                });
+            }
         }
         let projects: Vec<(&Project, Body)> = self.domain.projects.iter().map(|p| (p, self.project(p, out))).collect();
         let moves = self.moves(&catalog_blocks, &projects);
@@ -371,18 +395,21 @@ impl<'a> EnvRoot<'a> {
         Expr::reference(&["aws_kms_key", "data", attr])
     }
 
-    fn storage(&self) -> Body {
+    fn storage(&self, out: &mut Rendered) -> Body {
         let key = storage::data_key(self.domain, &self.n, &self.arns);
+        let key_policy = self.resource_policy(
+            out,
+            sharing::DATA_KEY_FILE,
+            &key.policy,
+            !sharing::key_statements(self.domain, &self.n, &self.arns).is_empty(),
+        );
         let mut body = Body::new();
         body.push_block(
             Block::resource("aws_kms_key", "data")
                 .attr("description", Expr::str(&key.description))
                 .attr("enable_key_rotation", Expr::Bool(key.rotation))
                 .attr("deletion_window_in_days", Expr::Int(storage::KEY_DELETION_WINDOW_DAYS))
-                .attr(
-                    "policy",
-                    Expr::Call("jsonencode".into(), vec![Expr::from_json(&key.policy)]),
-                ),
+                .attr("policy", key_policy),
         );
         body.push_block(
             Block::resource("aws_kms_alias", "data")
@@ -390,13 +417,47 @@ impl<'a> EnvRoot<'a> {
                 .attr("target_key_id", Self::key_ref("key_id")),
         );
         for kind in BucketKind::ALL {
-            self.bucket(&mut body, kind);
+            self.bucket(&mut body, kind, out);
         }
         body
     }
 
-    fn bucket(&self, body: &mut Body, kind: BucketKind) {
-        let spec = storage::bucket(&self.n, &self.arns, kind);
+    /// A resource policy's `policy` argument: inline, or, when it shares data products, the file
+    /// `resource_policies/{file}` that `mesh check iam` evaluates (crate::sharing).
+    fn resource_policy(&self, out: &mut Rendered, file: &str, doc: &serde_json::Value, shares: bool) -> Expr {
+        if !shares {
+            return Expr::Call("jsonencode".into(), vec![Expr::from_json(doc)]);
+        }
+        out.files.push(RenderedFile {
+            path: sharing::path(self.env, file),
+            contents: sharing::to_file(doc),
+            hcl: None,
+        });
+        Expr::Call(
+            "file".into(),
+            vec![Expr::ModulePath(format!("{}/{file}", sharing::DIR))],
+        )
+    }
+
+    fn bucket(&self, body: &mut Body, kind: BucketKind, out: &mut Rendered) {
+        let mut spec = storage::bucket(&self.n, &self.arns, kind);
+        let shared = sharing::bucket_statements(self.domain, &self.n, &self.arns, kind);
+        let shares = !shared.is_empty();
+        spec.policy["Statement"]
+            .as_array_mut()
+            .expect("statements")
+            .extend(shared);
+        if shares && sharing::to_file(&spec.policy).len() > sharing::BUCKET_POLICY_LIMIT {
+            out.warnings.push(Warning {
+                env: self.env,
+                message: format!(
+                    "the policy of bucket {} is over S3's {} bytes with the statements sharing its products: AWS will refuse it; share fewer products from this layer or with fewer consumer accounts",
+                    spec.name,
+                    sharing::BUCKET_POLICY_LIMIT
+                ),
+            });
+        }
+        let bucket_policy = self.resource_policy(out, &sharing::bucket_file(&spec.name), &spec.policy, shares);
         let l = bucket_local(kind);
         let bucket_id = Expr::reference(&["aws_s3_bucket", &l, "id"]);
         let logs = kind == BucketKind::AccessLogs;
@@ -486,11 +547,34 @@ impl<'a> EnvRoot<'a> {
         body.push_block(
             Block::resource("aws_s3_bucket_policy", &l)
                 .attr("bucket", bucket_id)
-                .attr(
-                    "policy",
-                    Expr::Call("jsonencode".into(), vec![Expr::from_json(&spec.policy)]),
-                ),
+                .attr("policy", bucket_policy),
         );
+    }
+
+    /// The Glue Data Catalog resource policy granting each product's consumers its table
+    /// (crate::sharing); `None` when nothing is shared from this account.
+    fn sharing(&self, out: &mut Rendered) -> Option<Body> {
+        let doc = sharing::glue_policy(self.domain, self.env, &self.arns)?;
+        let contents = sharing::to_file(&doc);
+        if contents.len() > sharing::GLUE_POLICY_LIMIT {
+            out.warnings.push(Warning {
+                env: self.env,
+                message: format!(
+                    "the Glue Data Catalog resource policy is {} bytes, over Glue's {} with one statement per shared product: AWS will refuse it; share fewer products from this account",
+                    contents.len(),
+                    sharing::GLUE_POLICY_LIMIT
+                ),
+            });
+        }
+        let policy = self.resource_policy(out, sharing::GLUE_CATALOG_FILE, &doc, true);
+        Some(
+            Body::new().block(
+                Block::resource("aws_glue_resource_policy", "products")
+                    .comment("One policy per account and region: it holds every shared product's statement. Another")
+                    .comment("resource policy on this catalog (set by hand or another stack) would be replaced by it.")
+                    .attr("policy", policy),
+            ),
+        )
     }
 
     /// `moved` blocks for every resource address a declared move changes (a slug renamed: each

@@ -85,6 +85,10 @@ pub fn data_key(domain: &Domain, n: &Naming, a: &Arns) -> DataKey {
             },
         ],
     });
+    let mut policy = policy;
+    // Consumers of shared products decrypt through S3 (crate::sharing).
+    let shared = crate::sharing::key_statements(domain, n, a);
+    policy["Statement"].as_array_mut().expect("statements").extend(shared);
     DataKey {
         description: format!("{} data, logs and alerts ({})", domain.name, n.env()),
         alias: n.kms_alias(),

@@ -22,7 +22,7 @@ RESOURCES = [
     "aws_s3_bucket_server_side_encryption_configuration", "aws_s3_bucket_versioning", "aws_scheduler_schedule",
     "aws_sfn_state_machine", "aws_sns_topic", "aws_sns_topic_subscription", "aws_ssm_parameter",
     "aws_s3_bucket_notification", "aws_kms_key_policy", "aws_iam_openid_connect_provider",
-    "aws_iam_role_policy_attachment",
+    "aws_iam_role_policy_attachment", "aws_glue_resource_policy",
 ]
 
 LINK = re.compile(r"docs/resources/(\w+)#(\w+)")

@@ -5,48 +5,7 @@ resource "aws_kms_key" "data" {
   description             = "finance01 data, logs and alerts (dev)"
   enable_key_rotation     = true
   deletion_window_in_days = 30
-  policy = jsonencode({
-    Statement = [
-      {
-        Action = "kms:*"
-        Effect = "Allow"
-        Principal = {
-          AWS = "arn:aws:iam::111111111111:root"
-        }
-        Resource = "*"
-        Sid      = "AccountAdministers"
-      },
-      {
-        Action = ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*"]
-        Condition = {
-          ArnLike = {
-            "kms:EncryptionContext:aws:logs:arn" = "arn:aws:logs:eu-west-1:111111111111:log-group:*"
-          }
-        }
-        Effect = "Allow"
-        Principal = {
-          Service = "logs.eu-west-1.amazonaws.com"
-        }
-        Resource = "*"
-        Sid      = "LogsEncrypt"
-      },
-      {
-        Action = ["kms:Decrypt", "kms:GenerateDataKey*"]
-        Condition = {
-          StringEquals = {
-            "aws:SourceAccount" = "111111111111"
-          }
-        }
-        Effect = "Allow"
-        Principal = {
-          Service = "cloudwatch.amazonaws.com"
-        }
-        Resource = "*"
-        Sid      = "AlarmsPublishToAlerts"
-      },
-    ]
-    Version = "2012-10-17"
-  })
+  policy                  = file("${path.module}/resource_policies/kms-data-key.json")
 }
 
 resource "aws_kms_alias" "data" {
@@ -275,23 +234,7 @@ resource "aws_s3_bucket_logging" "curated" {
 
 resource "aws_s3_bucket_policy" "curated" {
   bucket = aws_s3_bucket.curated.id
-  policy = jsonencode({
-    Statement = [
-      {
-        Action = "s3:*"
-        Condition = {
-          Bool = {
-            "aws:SecureTransport" = "false"
-          }
-        }
-        Effect    = "Deny"
-        Principal = "*"
-        Resource  = ["arn:aws:s3:::f01-curated-dev", "arn:aws:s3:::f01-curated-dev/*"]
-        Sid       = "DenyInsecureTransport"
-      },
-    ]
-    Version = "2012-10-17"
-  })
+  policy = file("${path.module}/resource_policies/s3-f01-curated-dev.json")
 }
 
 resource "aws_s3_bucket" "artifacts" {

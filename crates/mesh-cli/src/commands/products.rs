@@ -73,11 +73,102 @@ pub fn run(root: &Path, domain: &Domain, env: Option<Env>, format: Format) -> Re
             Ok::<(), Failure>(())
         })?;
     }
+    let consumed = consumed_rows(domain);
     match format {
-        Format::Json => print_json(&serde_json::json!({"env": env_name, "products": rows})),
-        Format::Text => print!("{}", text(&env_name, &rows)),
+        Format::Json => print_json(&serde_json::json!({"env": env_name, "products": rows, "consumes": consumed})),
+        Format::Text => {
+            // A domain that only consumes is not told it has no products of its own.
+            if !rows.is_empty() || consumed.is_empty() {
+                print!("{}", text(&env_name, &rows));
+            }
+            print!("{}", consumed_text(&consumed));
+        }
     }
     Ok(())
+}
+
+/// A product of another domain a project consumes, as pinned by `mesh pull`.
+#[derive(Serialize)]
+struct ConsumedRow {
+    /// `f01.daily_sales@1`.
+    product: String,
+    project: String,
+    /// The producer's checkout.
+    path: String,
+    /// The pinned snapshot and its commit time (ms); `None`: not pulled at this version.
+    snapshot_id: Option<i64>,
+    committed_at_ms: Option<i64>,
+    age_seconds: Option<i64>,
+    freshness: Option<String>,
+    /// Whether the pinned commit is within the producer's freshness promise now: a pin kept
+    /// long past it reads data the producer no longer promises.
+    fresh: Option<bool>,
+}
+
+fn consumed_rows(domain: &Domain) -> Vec<ConsumedRow> {
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    domain
+        .projects
+        .iter()
+        .flat_map(|p| p.consumes.iter().map(move |c| (p, c)))
+        .map(|(p, c)| {
+            let pin = c.pin.as_ref();
+            let age = pin.map(|pin| (now_ms - pin.committed_at_ms).max(0) / 1000);
+            let promise = pin.and_then(|pin| parse_duration(&pin.freshness));
+            ConsumedRow {
+                product: c.to_string(),
+                project: p.name.to_string(),
+                path: c.path.display().to_string(),
+                snapshot_id: pin.map(|pin| pin.snapshot_id),
+                committed_at_ms: pin.map(|pin| pin.committed_at_ms),
+                age_seconds: age,
+                freshness: pin.map(|pin| pin.freshness.clone()),
+                fresh: age.zip(promise).map(|(a, f)| u64::try_from(a).unwrap_or(0) <= f),
+            }
+        })
+        .collect()
+}
+
+/// `26h`, `90m`, `2d`, `30s`: the freshness as the lock file writes it, in seconds.
+fn parse_duration(s: &str) -> Option<u64> {
+    let unit = s.chars().last()?;
+    let n: u64 = s.get(..s.len() - 1)?.parse().ok()?;
+    Some(
+        n * match unit {
+            'd' => 86_400,
+            'h' => 3_600,
+            'm' => 60,
+            's' => 1,
+            _ => return None,
+        },
+    )
+}
+
+fn consumed_text(rows: &[ConsumedRow]) -> String {
+    if rows.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("consumed (other domains' products):\n");
+    for r in rows {
+        let state = match (r.snapshot_id, r.committed_at_ms, r.age_seconds, r.fresh) {
+            (Some(id), Some(ms), Some(age), fresh) => format!(
+                "pinned snapshot {id}, committed {} ({} ago){}",
+                super::table::text::utc(ms),
+                ago(age),
+                match fresh {
+                    Some(true) => format!(": within its promise ({})", r.freshness.as_deref().unwrap_or("")),
+                    Some(false) => format!(
+                        ": OLDER than its promise ({}): `mesh pull` to read the producer's latest",
+                        r.freshness.as_deref().unwrap_or("")
+                    ),
+                    None => String::new(),
+                }
+            ),
+            _ => "not pulled: run `mesh pull`".into(),
+        };
+        out += &format!("{} by project {} from {}\n  {state}\n", r.product, r.project, r.path);
+    }
+    out
 }
 
 fn text(env: &str, rows: &[Row]) -> String {

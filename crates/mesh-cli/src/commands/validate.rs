@@ -22,6 +22,12 @@ pub fn run(root_flag: Option<&Path>, format: Format, against: Option<&str>) -> R
         let mut sql = mesh_core::portable::check_domain(&d, &root);
         // The SQL against the manifest: what it reads and what it returns, planned, not run.
         sql.extend(mesh_core::sql_shape::check_domain(&d, &root));
+        // Other domains' products: pulled, and their pins still matching the producers.
+        let (pins, notes) = crate::commands::pins::check(&root, &d);
+        sql.extend(pins);
+        for n in notes {
+            eprintln!("{n}");
+        }
         // Against the base: moves and removals that would orphan data must be declared.
         if let (Some(r), Some((b, dir))) = (against, &base) {
             sql.extend(mesh_core::plan::undeclared_moves(b, dir.path(), &d, &root, r));

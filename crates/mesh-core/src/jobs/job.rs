@@ -60,6 +60,9 @@ pub struct JobReport {
     pub deleted: Option<u64>,
     pub checks: Vec<CheckOutcome>,
     pub seconds: f64,
+    /// Other domains' products read: each at its pinned version and snapshot.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub products_read: Vec<crate::products::ProductRead>,
 }
 
 impl JobReport {
@@ -80,11 +83,20 @@ impl JobReport {
         self.snapshot_id = r.snapshot_id.or(self.snapshot_id);
         self.operation = r.operation.or(self.operation.take());
         self.checks = r.checks;
+        if self.products_read.is_empty() {
+            self.products_read = r.products_read;
+        }
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
+    /// Another domain's product could not be read (not pulled, producer not checked out, …).
+    #[error("job `{job}`: {source}")]
+    Product {
+        job: String,
+        source: Box<crate::products::ProductError>,
+    },
     /// `detail` is the check's outcome (`3 failing rows`), not an error.
     /// `detail` ends with the first failing rows and where the kept ones are (`\n  …` lines).
     #[error("job `{job}`: check `{check}` failed: {}; nothing was committed to {output}{}", detail.split_once('\n').map_or(detail.as_str(), |d| d.0), detail.split_once('\n').map(|d| format!("\n{}", d.1)).unwrap_or_default())]
@@ -763,6 +775,14 @@ impl<'a> JobRun<'a> {
                 report.rows_read += read.rows;
             }
         }
+        let products = crate::products::register_inputs(engine, ctx, project, &job.products)
+            .await
+            .map_err(|source| JobError::Product {
+                job: job.name.to_string(),
+                source: Box::new(source),
+            })?;
+        report.rows_read += products.iter().map(|p| p.rows).sum::<u64>();
+        report.products_read = products;
         Ok(())
     }
 

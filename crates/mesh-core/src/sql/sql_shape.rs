@@ -88,6 +88,8 @@ pub fn check_domain(domain: &Domain, root: &Path) -> Diagnostics {
             }
         }
     }
+    // Other domains' products, as pinned by `mesh pull`.
+    crate::products::register_pinned_schemas(&ctx, root);
     for p in &domain.projects {
         for j in &p.jobs {
             let Ok(bytes) = std::fs::read(root.join(&j.sql)) else {

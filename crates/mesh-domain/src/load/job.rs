@@ -20,8 +20,8 @@ pub(super) fn check_job(
     cx: &mut FileCx<'_>,
     root: &Path,
     dir: &Path,
-    tables: &[Table],
-    declared: &[UncheckedTable],
+    (tables, declared): (&[Table], &[UncheckedTable]),
+    consumes: &[crate::consume::Consumed],
     i: usize,
     j: &UncheckedJob,
 ) -> Option<Job> {
@@ -31,9 +31,17 @@ pub(super) fn check_job(
     let sql = check_sql_file(cx, i, root, dir, j);
 
     let mut inputs = Vec::new();
+    let mut products = Vec::new();
     for (ii, input) in j.inputs.iter().enumerate() {
-        if let Some(r) = resolve_ref(cx, f(&format!("inputs[{ii}]")), input, tables, declared) {
-            inputs.push(r);
+        // `f01.daily_sales`: another domain's product (its prefix is no layer).
+        match super::consume::product_input(cx, &f(&format!("inputs[{ii}]")), input, consumes) {
+            Some(Some(p)) => products.push(p),
+            Some(None) => {}
+            None => {
+                if let Some(r) = resolve_ref(cx, f(&format!("inputs[{ii}]")), input, tables, declared) {
+                    inputs.push(r);
+                }
+            }
         }
     }
     let output = resolve_ref(cx, f("output"), &j.output, tables, declared);
@@ -78,6 +86,7 @@ pub(super) fn check_job(
         description: j.description.clone(),
         sql,
         inputs,
+        products,
         output: output?,
         mode: mode?,
         checks,

@@ -29,6 +29,7 @@ use crate::model::{Domain, Project};
 use crate::source::SourceMap;
 
 mod checks;
+mod consume;
 mod cross_project;
 mod daily;
 mod domain;
@@ -62,6 +63,7 @@ pub fn load_domain(root: &Path) -> Result<Domain, Diagnostics> {
     if diags.is_empty() {
         cross_project::check_domain(root, &domain, &mut diags);
         moves::check_domain_moves(root, &domain, &mut diags);
+        consume::check_domain(root, &domain, &mut diags);
     }
     if diags.is_empty() {
         Ok(domain)

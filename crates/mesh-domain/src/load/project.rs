@@ -95,11 +95,13 @@ pub(super) fn load_project(
     }
     check_rejected_names(&mut cx, &tables);
     let (moved_from_slug, retired) = super::moves::check_project_moves(&mut cx, &project, slug.as_ref(), &mut tables);
+    let mut consumes = super::consume::check_consumes(&mut cx, &project.consumes);
+    super::consume::attach_pins(root, &mut consumes, cx.diags);
     let jobs: Vec<Job> = project
         .jobs
         .iter()
         .enumerate()
-        .filter_map(|(i, j)| job::check_job(&mut cx, root, &dir, &tables, &project.tables, i, j))
+        .filter_map(|(i, j)| job::check_job(&mut cx, root, &dir, (&tables, &project.tables), &consumes, i, j))
         .collect();
     let mut seen_jobs = HashMap::new();
     for (i, j) in project.jobs.iter().enumerate() {
@@ -155,6 +157,7 @@ pub(super) fn load_project(
         moved_from_slug,
         retired,
         products,
+        consumes,
     })
 }
 

@@ -51,6 +51,18 @@ pub struct UncheckedProject {
     pub retired: Vec<String>,
     #[serde(default)]
     pub products: Vec<UncheckedProduct>,
+    #[serde(default)]
+    pub consumes: Vec<UncheckedConsume>,
+}
+
+/// `[[consumes]]`: `product = "f01.daily_sales@1"`, `path = "../finance01"`, `accounts`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UncheckedConsume {
+    pub product: String,
+    pub path: Option<String>,
+    #[serde(default)]
+    pub accounts: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Deserialize)]
