@@ -18,7 +18,7 @@
 use std::path::Path;
 
 mod common;
-use common::{both, mesh};
+use common::{both, git, mesh};
 
 const PRODUCER_DOMAIN: &str = r#"{
   "domain_name": "producer01",
@@ -108,24 +108,6 @@ mode = "overwrite"
 
 const CONSUMER_SQL: &str =
     "SELECT store_id, CAST(SUM(revenue) AS DECIMAL(18,2)) AS revenue\nFROM p01_curated.daily\nGROUP BY store_id\n";
-
-fn git(root: &Path, args: &[&str]) {
-    let out = std::process::Command::new("git")
-        .arg("-C")
-        .arg(root)
-        .args([
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@example.com",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?}: {}", both(&out));
-}
 
 fn write(path: &Path, text: &str) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();

@@ -7,7 +7,7 @@
 use std::path::Path;
 
 mod common;
-use common::{both, mesh};
+use common::{both, git, mesh};
 
 const DOMAIN: &str = r#"{
   "domain_name": "shop01",
@@ -47,24 +47,6 @@ description = "Sales per store and day."
 freshness = "26h"
 consumers = [{ domain = "m02", accounts = { dev = "444444444444", prod = "666666666666" } }]
 "#;
-
-fn git(root: &Path, args: &[&str]) {
-    let out = std::process::Command::new("git")
-        .arg("-C")
-        .arg(root)
-        .args([
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@example.com",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?}: {}", both(&out));
-}
 
 /// A domain whose `main` holds [`PROJECT`], committed.
 fn domain() -> tempfile::TempDir {

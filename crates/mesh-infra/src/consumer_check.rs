@@ -467,11 +467,7 @@ pub fn check_env(
                     if ok {
                         allowed.push(probe);
                     }
-                    let bad = match probe.expect {
-                        Expect::Allow => !ok,
-                        Expect::Deny => ok,
-                        Expect::Any => false,
-                    };
+                    let bad = probe.expect.violated_by(ok);
                     if bad {
                         violated = true;
                         violations.push(Violation {

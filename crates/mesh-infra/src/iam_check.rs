@@ -49,6 +49,17 @@ pub enum Expect {
     Any,
 }
 
+impl Expect {
+    /// Whether the evaluator's answer (`allowed`) breaks this expectation.
+    pub fn violated_by(self, allowed: bool) -> bool {
+        match self {
+            Expect::Allow => !allowed,
+            Expect::Deny => allowed,
+            Expect::Any => false,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Probe {
     pub column: &'static str,
@@ -674,11 +685,7 @@ pub fn check_with(domain: &Domain, infra_dir: &Path, envs: &[Env], prefilter: bo
                         if ok {
                             allowed.push(probe);
                         }
-                        let bad = match probe.expect {
-                            Expect::Allow => !ok,
-                            Expect::Deny => ok,
-                            Expect::Any => false,
-                        };
+                        let bad = probe.expect.violated_by(ok);
                         if bad {
                             violated = true;
                             report.violations.push(Violation {

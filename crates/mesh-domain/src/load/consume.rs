@@ -4,14 +4,13 @@
 //! producer's contract needs the producer's model: `mesh validate` checks it (mesh-core's
 //! `products`), not this loader.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::unchecked::UncheckedConsume;
 use super::{FileCx, PROJECT_FILE};
 use crate::consume::{parse_pin, Consumed, ProductInput};
 use crate::diagnostic::{did_you_mean, Diagnostic, Diagnostics};
-use crate::env::Env;
 use crate::model::{Domain, Layer};
 use crate::source::SourceMap;
 
@@ -51,28 +50,13 @@ pub(super) fn check_consumes(cx: &mut FileCx<'_>, entries: &[UncheckedConsume]) 
             }
             Some(p) => Some(PathBuf::from(p)),
         };
-        let mut accounts = BTreeMap::new();
-        for (env, id) in &c.accounts {
-            let Some(e) = env.parse::<Env>().ok().filter(|e| e.is_cloud()) else {
-                let help = did_you_mean(env, ["dev", "int", "prod"])
-                    .unwrap_or_else(|| "use the keys dev, int and prod (local reads the checkout)".into());
-                cx.err_help(
-                    f(&format!("accounts.{env}")),
-                    format!("`{env}` is not a cloud environment"),
-                    help,
-                );
-                continue;
-            };
-            if id.len() != 12 || !id.chars().all(|c| c.is_ascii_digit()) {
-                cx.err_help(
-                    f(&format!("accounts.{env}")),
-                    format!("`{id}` is not an AWS account id"),
-                    "the producer's account in that environment: 12 digits, quoted, as in its domain.json",
-                );
-                continue;
-            }
-            accounts.insert(e, id.clone());
-        }
+        let accounts = super::product::check_accounts(
+            cx,
+            &f("accounts"),
+            &c.accounts,
+            "local reads the checkout",
+            "the producer's account in that environment: 12 digits, quoted, as in its domain.json",
+        );
         let Some((producer, product, version)) = pin else {
             continue;
         };

@@ -193,29 +193,13 @@ fn check_consumers(cx: &mut FileCx<'_>, i: usize, p: &UncheckedProduct) -> Vec<C
                 "add accounts = { dev = \"444444444444\", prod = \"666666666666\" }: the consumer's account in each environment it reads in",
             );
         }
-        let mut accounts = BTreeMap::new();
-        for (env, id) in &c.accounts {
-            let env_ok = env.parse::<Env>().ok().filter(|e| e.is_cloud());
-            let Some(e) = env_ok else {
-                let help = did_you_mean(env, ["dev", "int", "prod"])
-                    .unwrap_or_else(|| "use the keys dev, int and prod (local has no account)".into());
-                cx.err_help(
-                    f(&format!("accounts.{env}")),
-                    format!("`{env}` is not a cloud environment"),
-                    help,
-                );
-                continue;
-            };
-            if id.len() != 12 || !id.chars().all(|c| c.is_ascii_digit()) {
-                cx.err_help(
-                    f(&format!("accounts.{env}")),
-                    format!("`{id}` is not an AWS account id"),
-                    "account ids are 12 digits, quoted, e.g. \"444444444444\"",
-                );
-                continue;
-            }
-            accounts.insert(e, id.clone());
-        }
+        let accounts = check_accounts(
+            cx,
+            &f("accounts"),
+            &c.accounts,
+            "local has no account",
+            "account ids are 12 digits, quoted, e.g. \"444444444444\"",
+        );
         if let Some(domain) = domain {
             if accounts.len() == c.accounts.len() && !accounts.is_empty() {
                 out.push(Consumer { domain, accounts });
@@ -285,6 +269,41 @@ pub(super) fn check_domain(root: &Path, domain: &Domain, diags: &mut Diagnostics
             }
         }
     }
+}
+
+/// An `accounts = { dev = "…", prod = "…" }` table: keys are cloud environments, values 12-digit
+/// AWS account ids; each bad entry is reported at `field.env` (`local_note`: why `local` has no
+/// entry; `id_help`: the fix of a bad id). Returns the good entries.
+pub(super) fn check_accounts(
+    cx: &mut FileCx<'_>,
+    field: &str,
+    accounts: &BTreeMap<String, String>,
+    local_note: &str,
+    id_help: &str,
+) -> BTreeMap<Env, String> {
+    let mut out = BTreeMap::new();
+    for (env, id) in accounts {
+        let Some(e) = env.parse::<Env>().ok().filter(|e| e.is_cloud()) else {
+            let help = did_you_mean(env, ["dev", "int", "prod"])
+                .unwrap_or_else(|| format!("use the keys dev, int and prod ({local_note})"));
+            cx.err_help(
+                format!("{field}.{env}"),
+                format!("`{env}` is not a cloud environment"),
+                help,
+            );
+            continue;
+        };
+        if id.len() != 12 || !id.chars().all(|c| c.is_ascii_digit()) {
+            cx.err_help(
+                format!("{field}.{env}"),
+                format!("`{id}` is not an AWS account id"),
+                id_help,
+            );
+            continue;
+        }
+        out.insert(e, id.clone());
+    }
+    out
 }
 
 #[cfg(test)]
