@@ -97,7 +97,7 @@ pub fn apply(root: &Path, domain: &Domain, env: Option<Env>, dry_run: bool, form
 
 fn move_failure(e: mesh_core::moves::MoveError) -> Failure {
     match e {
-        mesh_core::moves::MoveError::Refused(why) => Failure::Invalid(why),
+        refused @ mesh_core::moves::MoveError::Refused { .. } => Failure::Invalid(refused.to_string()),
         other => Failure::Runtime(other.to_string()),
     }
 }

@@ -23,7 +23,7 @@
 
 use std::collections::BTreeMap;
 
-use mesh_domain::{Layer, Project, Table, TablePlace, TableRef};
+use mesh_domain::{Project, Table, TablePlace, TableRef};
 use mesh_iceberg::{CommitMode, CommitProperties, SchemaEvolution, TableIdent};
 use object_store::ObjectStoreExt;
 use serde::Serialize;
@@ -39,8 +39,15 @@ const STAGING_SUFFIX: &str = "__mesh_move";
 pub enum MoveError {
     #[error(transparent)]
     Iceberg(#[from] mesh_iceberg::Error),
-    #[error("{0}")]
-    Refused(String),
+    /// Not applied, and why (with the fix): exit 2.
+    #[error("{project}/{table}: {reason}")]
+    Refused {
+        project: String,
+        table: String,
+        reason: String,
+    },
+    #[error(transparent)]
+    Session(#[from] crate::session::SessionError),
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -103,8 +110,13 @@ impl Pending {
     }
 }
 
-fn ident_of(engine: &Engine, layer: Layer, name: &str) -> TableIdent {
-    TableIdent::new(engine.layout.naming.database(layer), name.to_string())
+/// [`MoveError::Refused`] of table `t` of project `p`.
+fn refused(p: &Project, t: &Table, reason: String) -> MoveError {
+    MoveError::Refused {
+        project: p.name.to_string(),
+        table: t.reference().to_string(),
+        reason,
+    }
 }
 
 fn location_of(engine: &Engine, place: &TablePlace) -> String {
@@ -196,7 +208,7 @@ async fn pending_move(
         }
         return Ok((files > 0).then(|| base(Kind::Move, None, files)));
     }
-    let old_ident = ident_of(engine, origin.layer, origin.name.as_str());
+    let old_ident = engine.ident_at(origin.layer, origin.name.as_str());
     let old = load(engine, &old_ident)
         .await?
         .filter(|o| table_location(o) == from_location);
@@ -214,21 +226,25 @@ async fn pending_move(
     if new_ident != old_ident {
         if let Some(target) = load(engine, &new_ident).await? {
             if table_location(&target) != to_location {
-                return Err(MoveError::Refused(format!(
-                    "{}/{}: moving {origin} here is refused: the catalog's {new_ident} is at {}, not at {to_location}\n  help: restore the model's names (project_slug, layer), or drop that entry",
-                    p.name,
-                    t.reference(),
-                    table_location(&target)
-                )));
+                return Err(refused(
+                    p,
+                    t,
+                    format!(
+                        "moving {origin} here is refused: the catalog's {new_ident} is at {}, not at {to_location}\n  help: restore the model's names (project_slug, layer), or drop that entry",
+                        table_location(&target)
+                    ),
+                ));
             }
             if rows_of(&target) > 0 {
-                return Err(MoveError::Refused(format!(
-                    "{}/{}: moving {origin} here is refused: both {old_ident} ({} rows) and {new_ident} ({} rows) hold data, and a move would lose one of them\n  help: retire one of them (`retired = [\"...\"]`), or remove moved_from and load the old rows with a job",
-                    p.name,
-                    t.reference(),
-                    rows_of(&old),
-                    rows_of(&target)
-                )));
+                return Err(refused(
+                    p,
+                    t,
+                    format!(
+                        "moving {origin} here is refused: both {old_ident} ({} rows) and {new_ident} ({} rows) hold data, and a move would lose one of them\n  help: retire one of them (`retired = [\"...\"]`), or remove moved_from and load the old rows with a job",
+                        rows_of(&old),
+                        rows_of(&target)
+                    ),
+                ));
             }
         }
     }
@@ -253,7 +269,7 @@ async fn pending_retire(engine: &Engine, p: &Project, r: &TableRef) -> Result<Op
         files.extend(files_under(engine, &format!("{location}{REJECTED}")).await?);
     }
     let rows = if r.layer.is_iceberg() {
-        load(engine, &ident_of(engine, r.layer, r.table.as_str()))
+        load(engine, &engine.ident_at(r.layer, r.table.as_str()))
             .await?
             .filter(|t| table_location(t) == location)
             .map(|t| rows_of(&t))
@@ -313,7 +329,7 @@ async fn retire(engine: &Engine, p: &Project, w: &Pending) -> Result<(), MoveErr
         .find(|r| r.to_string() == w.table)
         .expect("a retirement names a retired table");
     if r.layer.is_iceberg() {
-        let ident = ident_of(engine, r.layer, r.table.as_str());
+        let ident = engine.ident_at(r.layer, r.table.as_str());
         if load(engine, &ident)
             .await?
             .is_some_and(|t| table_location(&t) == w.from_location)
@@ -353,7 +369,7 @@ async fn delete_all(engine: &Engine, location: &str) -> Result<(), MoveError> {
 
 async fn move_iceberg(engine: &Engine, p: &Project, t: &Table, origin: &TablePlace) -> Result<(), MoveError> {
     let catalog = engine.catalog.clone();
-    let old_ident = ident_of(engine, origin.layer, origin.name.as_str());
+    let old_ident = engine.ident_at(origin.layer, origin.name.as_str());
     let from_location = location_of(engine, origin);
     let to_location = engine.location(p, t);
     let old = load(engine, &old_ident)
@@ -369,12 +385,14 @@ async fn move_iceberg(engine: &Engine, p: &Project, t: &Table, origin: &TablePla
         .filter(|n| !model.contains(&n.as_str()))
         .collect();
     if !extra.is_empty() {
-        return Err(MoveError::Refused(format!(
-            "{}/{}: moving {origin} here is refused: the old table has column(s) {} that the manifest no longer declares, and a move copies rows as they are\n  help: move first and change the schema in a later change (or declare the columns again for the move)",
-            p.name,
-            t.reference(),
-            extra.join(", ")
-        )));
+        return Err(refused(
+            p,
+            t,
+            format!(
+                "moving {origin} here is refused: the old table has column(s) {} that the manifest no longer declares, and a move copies rows as they are\n  help: move first and change the schema in a later change (or declare the columns again for the move)",
+                extra.join(", ")
+            ),
+        ));
     }
     let new_ident = engine.ident(t);
     let staging = TableIdent::new(
@@ -395,9 +413,7 @@ async fn move_iceberg(engine: &Engine, p: &Project, t: &Table, origin: &TablePla
         set,
         expect: BTreeMap::new(),
     });
-    let ctx = engine
-        .session()
-        .map_err(|e| MoveError::Refused(format!("{}/{}: {e}", p.name, t.reference())))?;
+    let ctx = engine.session()?;
     let df = ctx
         .read_table(old.table_provider(None).await?)
         .map_err(|e| mesh_iceberg::Error::DataFusion(Box::new(e)))?;
@@ -418,11 +434,13 @@ async fn move_iceberg(engine: &Engine, p: &Project, t: &Table, origin: &TablePla
     };
     if !installed {
         catalog.drop_table(&staging).await?;
-        return Err(MoveError::Refused(format!(
-            "{}/{}: the catalog entry {new_ident} changed while its move was being copied (a job wrote to it?); nothing was moved\n  help: run the same command again",
-            p.name,
-            t.reference()
-        )));
+        return Err(refused(
+            p,
+            t,
+            format!(
+                "the catalog entry {new_ident} changed while its move was being copied (a job wrote to it?); nothing was moved\n  help: run the same command again"
+            ),
+        ));
     }
     catalog.drop_table(&staging).await?;
     if new_ident != old_ident {
@@ -440,12 +458,14 @@ async fn move_raw(engine: &Engine, p: &Project, t: &Table, w: &Pending) -> Resul
             .iter()
             .find(|j| j.incremental.is_some() && j.inputs.contains(&t.reference()))
         {
-            return Err(MoveError::Refused(format!(
-                "{}/{}: moving raw files on S3 is refused: a copy gets a new modification time, so incremental job `{}` would read every file again\n  help: land new files at {to_location} and retire the old table, or copy the files by hand and reset the job's bookmark (`mesh state reset`)",
-                p.name,
-                t.reference(),
-                j.name
-            )));
+            return Err(refused(
+                p,
+                t,
+                format!(
+                    "moving raw files on S3 is refused: a copy gets a new modification time, so incremental job `{}` would read every file again\n  help: land new files at {to_location} and retire the old table, or copy the files by hand and reset the job's bookmark (`mesh state reset`)",
+                    j.name
+                ),
+            ));
         }
     }
     for (from_location, to_location) in raw_folders(&w.from_location, &to_location) {

@@ -626,18 +626,16 @@ pub async fn plan_env(engine: &Engine) -> Result<Plan, PlanError> {
     // table not in the catalog yet and a catalog entry no project declares.
     let pending = match crate::moves::pending(engine).await {
         Ok(v) => v,
-        Err(crate::moves::MoveError::Refused(why)) => {
-            let (what, help) = why.split_once('\n').unwrap_or((&why, ""));
-            let (project, rest) = what.split_once('/').unwrap_or(("", what));
-            let name = rest.split(':').next().unwrap_or(rest).to_string();
+        Err(crate::moves::MoveError::Refused { project, table, reason }) => {
+            let (why, help) = reason.split_once('\n').unwrap_or((&reason, ""));
             changes.push(
                 Change::new(
                     Object::Table,
-                    project.to_string(),
-                    name,
+                    project,
+                    table,
                     Action::Moved,
                     Class::Destructive,
-                    vec![rest.split_once(": ").map(|x| x.1).unwrap_or(rest).to_string()],
+                    vec![why.to_string()],
                 )
                 .refused(Some(format!("the declared move cannot be applied\n{help}"))),
             );

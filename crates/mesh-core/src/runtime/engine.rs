@@ -138,7 +138,13 @@ impl Engine {
     }
 
     pub fn ident(&self, table: &Table) -> TableIdent {
-        TableIdent::new(self.layout.naming.database(table.layer), table.name.to_string())
+        self.ident_at(table.layer, table.name.as_str())
+    }
+
+    /// The catalog name of a table by its layer and name, declared or not (a declared move's
+    /// origin, a retired table).
+    pub fn ident_at(&self, layer: mesh_domain::Layer, name: &str) -> TableIdent {
+        TableIdent::new(self.layout.naming.database(layer), name.to_string())
     }
 
     /// Lists and deletes table files for orphan cleanup, through the same stores the tables
