@@ -72,6 +72,12 @@ pub struct ProductRead {
     pub version: u32,
     pub snapshot_id: i64,
     pub rows: u64,
+    /// The snapshot's commit time (ms since the epoch): how old the data read is.
+    #[serde(default)]
+    pub committed_at_ms: i64,
+    /// The producer's freshness promise (`26h`), as the pin recorded it.
+    #[serde(default)]
+    pub freshness: String,
 }
 
 /// The lock file of the domain at `root`; an empty lock when there is none.
@@ -324,6 +330,8 @@ pub async fn register_inputs(
             version: c.version,
             snapshot_id: pin.snapshot_id,
             rows,
+            committed_at_ms: pin.committed_at_ms,
+            freshness: pin.freshness.clone(),
         });
     }
     Ok(out)
