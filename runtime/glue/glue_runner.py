@@ -659,13 +659,22 @@ def iceberg_conf(spec: dict, catalog: dict[str, str] | None = None) -> dict[str,
             "catalog-impl": "org.apache.iceberg.aws.glue.GlueCatalog",
             "io-impl": "org.apache.iceberg.aws.s3.S3FileIO",
         }
-    return {
+    conf = {
         "spark.sql.extensions": "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions",
         f"spark.sql.catalog.{cat}": "org.apache.iceberg.spark.SparkCatalog",
         **{f"spark.sql.catalog.{cat}.{k}": v for k, v in catalog.items()},
         # Timestamps without zone are wall-clock values; keep Spark's session zone out of them.
         "spark.sql.session.timeZone": "UTC",
     }
+    # Consumed products: one more catalog per producer account, the same client naming that
+    # account's catalog (Iceberg's `glue.id`): Glue serves what the producer's resource policy
+    # grants this job's role, and refuses the rest.
+    for account in sorted({i["catalog_id"] for i in spec.get("inputs", []) if i.get("catalog_id")}):
+        other = product_catalog(spec, account)
+        conf[f"spark.sql.catalog.{other}"] = "org.apache.iceberg.spark.SparkCatalog"
+        conf.update({f"spark.sql.catalog.{other}.{k}": v for k, v in catalog.items()})
+        conf[f"spark.sql.catalog.{other}.glue.id"] = account
+    return conf
 
 
 # The floors `mesh optimize` enforces: an orphan window under a day deletes files of writes
@@ -1341,8 +1350,16 @@ def schema_ddl(columns: list[dict]) -> str:
     return ", ".join(f"{quote(c['name'])} {c['spark_type']}" for c in columns)
 
 
+def product_catalog(spec: dict, account: str) -> str:
+    """The Spark catalog of another account's Glue Data Catalog (a consumed product's
+    producer): `glue_catalog_111111111111`, the Glue catalog with `glue.id` set to it."""
+    return f"{spec['iceberg']['catalog']}_{account}"
+
+
 def input_table(spec: dict, inp: dict) -> str:
-    return ".".join(quote(p) for p in (spec["iceberg"]["catalog"], inp["database"], inp["table"]))
+    account = inp.get("catalog_id")
+    cat = product_catalog(spec, account) if account else spec["iceberg"]["catalog"]
+    return ".".join(quote(p) for p in (cat, inp["database"], inp["table"]))
 
 
 # --------------------------------------------------------------------------- raw tables (bad-row policy)
@@ -2011,6 +2028,18 @@ def read_iceberg_increment(spark, spec: dict, inp: dict, key: str, state: JobSta
     return df
 
 
+def read_product(spark, spec: dict, inp: dict, run_id: str):
+    """Another domain's product, from its producer's catalog, at the snapshot current when the
+    run starts (named in the log, as `mesh run` names it in the run record): a commit of the
+    producer during the run does not change what the job reads."""
+    table = input_table(spec, inp)
+    _, current = table_snapshots(spark, table)
+    if current is None:
+        raise JobFailed(f"{inp['reference']}: {inp['qualified']} in the catalog of account {inp['catalog_id']} has no snapshot yet; the producer runs its pipeline in this environment first")
+    log("product input", spec, run_id, product=inp["reference"], catalog_id=inp["catalog_id"], snapshot=current)
+    return spark.read.format("iceberg").option("snapshot-id", str(current)).load(table)
+
+
 def register_inputs(
     spark,
     spec: dict,
@@ -2041,6 +2070,8 @@ def register_inputs(
                 df = read_iceberg_increment(spark, spec, inp, key, state, run_id)
             else:
                 df = read_raw_increment(spark, spec, inp, key, state, run_id, run_ms, files_read)
+        elif inp.get("catalog_id") and not path:
+            df = read_product(spark, spec, inp, run_id)
         else:
             df = read_input(spark, spec, inp, run_id, path, files=scanned.get(inp["qualified"]), files_read=files_read)
         name = view_name(inp["qualified"])

@@ -67,22 +67,60 @@ fn create_bucket(m: &Moto, bucket: &str) {
     assert!(reply.starts_with("HTTP/1.1 200"), "CreateBucket {bucket}: {reply}");
 }
 
-/// Where a run happens: the local lake, or `dev` on the moto server.
+/// Where a run happens: the local lake, or `dev` on the moto server (as moto's default
+/// account, or as the AWS account given: the patched server's `AKIAMESH{account}` keys).
 enum Target<'a> {
     Local,
     Dev(&'a Moto),
+    DevAs(&'a Moto, &'a str),
 }
 
 fn mesh(root: &Path, target: &Target<'_>, args: &[&str]) -> Output {
     let mut cmd = common::mesh_at(root);
     cmd.args(args);
-    if let Target::Dev(m) = target {
-        cmd.env("ENV", "dev")
-            .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{}", m.port))
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test");
-    }
+    let (m, key) = match target {
+        Target::Local => return cmd.output().unwrap(),
+        Target::Dev(m) => (m, "test".to_string()),
+        Target::DevAs(m, account) => (m, access_key(account)),
+    };
+    cmd.env("ENV", "dev")
+        .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{}", m.port))
+        .env("AWS_ACCESS_KEY_ID", key)
+        .env("AWS_SECRET_ACCESS_KEY", "test");
     cmd.output().unwrap()
+}
+
+/// The access key the patched moto server takes for `account`.
+fn access_key(account: &str) -> String {
+    format!("AKIAMESH{account}")
+}
+
+/// One request to the moto server as `account` (moto does not check signatures, only the
+/// access key in the credential scope); the reply's status line and body.
+fn request(m: &Moto, account: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", m.port)).unwrap();
+    // The credential scope names the service (moto routes by it) and the region: Glue's
+    // catalog is regional (the domain's eu-west-1); S3 buckets created without a location
+    // constraint are us-east-1's.
+    let (service, region) = if headers.iter().any(|(_, v)| v.starts_with("AWSGlue.")) {
+        ("glue", "eu-west-1")
+    } else {
+        ("s3", "us-east-1")
+    };
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: {}\r\nConnection: close\r\nAuthorization: AWS4-HMAC-SHA256 Credential={}/20261207/{region}/{service}/aws4_request, SignedHeaders=host, Signature=0\r\n",
+        m.port,
+        body.len(),
+        access_key(account)
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    write!(s, "{head}\r\n{body}").unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).unwrap();
+    reply
 }
 
 /// All rows of a query as JSON objects, sorted, so file order does not matter.
@@ -281,4 +319,123 @@ fn a_declared_slug_rename_moves_the_data_on_s3_and_glue() {
         rows(root, &dev, "SELECT * FROM f01_curated.orders_by_country"),
         before[1]
     );
+}
+
+/// Issue 25: the consumer's `mesh run --env dev` reads the producer's product in the producer's
+/// account through what the producer's generated policies grant, and nothing else. Two AWS
+/// accounts on one moto server (patched: Glue honours `CatalogId` through the catalog's
+/// resource policy, S3 checks the bucket policy of another account's bucket): f01 (dev account
+/// 111111111111) runs its pipeline; m02 (444444444444, examples/marketing02) reads
+/// `f01.daily_sales@1`. Without grants Glue refuses; with the Glue grant only, S3 refuses; with
+/// both (the files `mesh render` wrote for f01), the run reads f01's current snapshot in dev
+/// and its table holds one row per store of f01's dev table.
+#[test]
+fn a_consumer_reads_the_producers_product_on_aws_through_the_generated_grants() {
+    let (f01, m02) = ("111111111111", "444444444444");
+    let dir = example_domain();
+    let root = dir.path();
+    common::copy_dir(&repo_root().join("examples"), &root.join("examples"));
+    let consumer = root.join("examples/marketing02");
+    // Locally: the producer runs and the consumer pins the product (the lock says where the
+    // table is in every environment).
+    let out = mesh(
+        root,
+        &Target::Local,
+        &["run", "sales", "--sample-data", "--rows", "2000"],
+    );
+    assert!(out.status.success(), "{}", both(&out));
+    let out = mesh(&consumer, &Target::Local, &["pull"]);
+    assert!(out.status.success(), "{}", both(&out));
+    let out = mesh(root, &Target::Local, &["render"]);
+    assert!(out.status.success(), "{}", both(&out));
+
+    let m = moto();
+    for (account, abbr) in [(f01, "f01"), (m02, "m02")] {
+        for layer in ["raw", "refined", "curated"] {
+            let reply = request(&m, account, "PUT", &format!("/{abbr}-{layer}-dev"), &[], "");
+            assert!(
+                reply.starts_with("HTTP/1.1 200"),
+                "CreateBucket {abbr}-{layer}-dev: {reply}"
+            );
+        }
+    }
+    let producer = Target::DevAs(&m, f01);
+    let consumer_dev = Target::DevAs(&m, m02);
+    for args in [&["sample-data", "--rows", "3000", "--seed", "5"][..], &["run", "sales"]] {
+        let out = mesh(root, &producer, args);
+        assert!(out.status.success(), "{}", both(&out));
+    }
+
+    // No grant yet: f01's catalog refuses m02.
+    let out = mesh(&consumer, &consumer_dev, &["run"]);
+    let text = both(&out);
+    assert!(!out.status.success(), "read without a grant: {text}");
+    assert!(
+        text.contains("f01.daily_sales@1") && text.contains("AccessDeniedException") && text.contains("glue:GetTable"),
+        "{text}"
+    );
+
+    // The Glue grant alone: the catalog answers, the bucket refuses the data files.
+    let policies = root.join("infra/envs/dev/resource_policies");
+    let glue_policy = std::fs::read_to_string(policies.join("glue-catalog.json")).unwrap();
+    let body = serde_json::json!({ "PolicyInJson": glue_policy }).to_string();
+    let reply = request(
+        &m,
+        f01,
+        "POST",
+        "/",
+        &[
+            ("X-Amz-Target", "AWSGlue.PutResourcePolicy"),
+            ("Content-Type", "application/x-amz-json-1.1"),
+        ],
+        &body,
+    );
+    assert!(reply.starts_with("HTTP/1.1 200"), "PutResourcePolicy: {reply}");
+    let out = mesh(&consumer, &consumer_dev, &["run"]);
+    let text = both(&out);
+    assert!(!out.status.success(), "read without the bucket grant: {text}");
+    assert!(
+        text.contains("f01.daily_sales@1") && text.contains("AccessDenied"),
+        "{text}"
+    );
+
+    // And the bucket policy: the run reads the product.
+    let bucket_policy = std::fs::read_to_string(policies.join("s3-f01-curated-dev.json")).unwrap();
+    let reply = request(&m, f01, "PUT", "/f01-curated-dev?policy", &[], &bucket_policy);
+    assert!(reply.starts_with("HTTP/1.1 20"), "PutBucketPolicy: {reply}");
+    let out = mesh(&consumer, &consumer_dev, &["run"]);
+    assert!(out.status.success(), "{}", both(&out));
+
+    // One row per store of f01's table in dev, with its totals.
+    let expected = rows(
+        root,
+        &producer,
+        "SELECT store_id, COUNT(*) AS days, CAST(SUM(units) AS BIGINT) AS units, CAST(SUM(revenue) AS DECIMAL(18,2)) AS revenue FROM f01_curated.daily_sales GROUP BY store_id",
+    );
+    let got = rows(&consumer, &consumer_dev, "SELECT * FROM m02_curated.store_revenue");
+    assert!(!expected.is_empty());
+    assert_eq!(got, expected, "m02's table is not f01's dev product aggregated");
+
+    // The run record names f01's current snapshot in dev (not the local pin).
+    let out = mesh(
+        root,
+        &producer,
+        &["table", "show", "curated.daily_sales", "--format", "json"],
+    );
+    assert!(out.status.success(), "{}", both(&out));
+    let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let current = info["snapshot_id"]
+        .as_i64()
+        .or_else(|| info["current_snapshot_id"].as_i64())
+        .unwrap_or_else(|| panic!("no snapshot id in {info}"));
+    let mut runs: Vec<_> = std::fs::read_dir(consumer.join(".mesh/runs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    runs.sort();
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(runs.last().unwrap()).unwrap()).unwrap();
+    let read = &record["pipelines"][0]["steps"][0]["metrics"]["products_read"][0];
+    assert_eq!(read["product"], "f01.daily_sales", "{record}");
+    assert_eq!(read["snapshot_id"].as_i64(), Some(current), "{record}");
 }

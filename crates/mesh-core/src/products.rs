@@ -266,9 +266,11 @@ pub async fn pull(root: &Path, domain: &Domain) -> Result<(Vec<Pin>, PathBuf), P
     Ok((pins, path))
 }
 
-/// Registers a job's product inputs in `ctx` at their pinned snapshots (locally: from the
-/// producer's checkout). On AWS the job reads the shared table through the producer's catalog;
-/// `mesh run --env` does not do that yet and says so.
+/// Registers a job's product inputs in `ctx`. Locally each is read at its pinned snapshot from
+/// the producer's checkout. On AWS (`dev`, `int`, `prod`) it is read from the producer's Glue
+/// Data Catalog in that environment (the account `[[consumes]] accounts` names), at the
+/// producer's current snapshot, through what the producer's sharing Terraform grants; the pin
+/// still says where the table is and which columns the consumer relies on.
 pub async fn register_inputs(
     engine: &Engine,
     ctx: &SessionContext,
@@ -282,32 +284,16 @@ pub async fn register_inputs(
     let mut out = Vec::new();
     for input in inputs {
         let c = project.consumed(input).expect("validated product input");
-        let env = engine.layout.naming.env();
-        if env != Env::Local {
-            return Err(ProductError::Product {
-                product: c.to_string(),
-                message: format!("reading another domain's product in env `{env}` from this machine is not supported yet"),
-                help: "run the job locally (it reads the pinned snapshot of the producer's checkout), or on Glue, whose job reads the producer's catalog".into(),
-            });
-        }
         let pin = lock
             .pin(&c.id())
             .filter(|p| p.version == c.version)
             .ok_or_else(|| ProductError::NotPulled { product: c.to_string() })?;
-        let (dir, producer) = producer_domain(&engine.root, c)?;
-        let t = producer_table(&dir, &producer, c).await?;
-        if t.metadata().snapshot_by_id(pin.snapshot_id).is_none() {
-            return Err(ProductError::Product {
-                product: c.to_string(),
-                message: format!(
-                    "the pinned snapshot {} is no longer in the producer's table (expired by its maintenance)",
-                    pin.snapshot_id
-                ),
-                help: format!("run `mesh pull` to read its current snapshot, and commit {LOCK_FILE}"),
-            });
-        }
+        let (t, snapshot_id) = match engine.layout.naming.env() {
+            Env::Local => pinned_table(engine, c, pin).await?,
+            env => shared_table(engine, c, pin, env).await?,
+        };
         let provider = t
-            .table_provider(Some(pin.snapshot_id))
+            .table_provider(Some(snapshot_id))
             .await
             .map_err(|e| ProductError::Engine {
                 product: c.to_string(),
@@ -319,22 +305,113 @@ pub async fn register_inputs(
                 message: format!("cannot register {}: {e}", pin.qualified()),
             }
         })?;
-        let rows = t
-            .metadata()
-            .snapshot_by_id(pin.snapshot_id)
+        let snapshot = t.metadata().snapshot_by_id(snapshot_id);
+        let rows = snapshot
             .and_then(|s| s.summary().additional_properties.get("total-records").cloned())
             .and_then(|n| n.parse().ok())
             .unwrap_or(0);
         out.push(ProductRead {
             product: c.id(),
             version: c.version,
-            snapshot_id: pin.snapshot_id,
+            snapshot_id,
             rows,
-            committed_at_ms: pin.committed_at_ms,
+            committed_at_ms: snapshot.map_or(pin.committed_at_ms, |s| s.timestamp_ms()),
             freshness: pin.freshness.clone(),
         });
     }
     Ok(out)
+}
+
+/// Locally: the producer's checkout, at the pinned snapshot.
+async fn pinned_table(engine: &Engine, c: &Consumed, pin: &Pin) -> Result<(mesh_iceberg::Table, i64), ProductError> {
+    let (dir, producer) = producer_domain(&engine.root, c)?;
+    let t = producer_table(&dir, &producer, c).await?;
+    if t.metadata().snapshot_by_id(pin.snapshot_id).is_none() {
+        return Err(ProductError::Product {
+            product: c.to_string(),
+            message: format!(
+                "the pinned snapshot {} is no longer in the producer's table (expired by its maintenance)",
+                pin.snapshot_id
+            ),
+            help: format!("run `mesh pull` to read its current snapshot, and commit {LOCK_FILE}"),
+        });
+    }
+    Ok((t, pin.snapshot_id))
+}
+
+/// On AWS: the producer's catalog in `env`, at its current snapshot. The pinned snapshot is
+/// the producer's local one and means nothing there; what the consumer relies on is the
+/// contract, so every column the pin records must still be in the table.
+async fn shared_table(
+    engine: &Engine,
+    c: &Consumed,
+    pin: &Pin,
+    env: Env,
+) -> Result<(mesh_iceberg::Table, i64), ProductError> {
+    let Some(account) = c.accounts.get(&env) else {
+        return Err(ProductError::Product {
+            product: c.to_string(),
+            message: format!("no AWS account of the producer `{}` for env `{env}`", c.producer),
+            help: format!(
+                "add `{env} = \"<12-digit account>\"` to the `accounts` of this [[consumes]] entry: the account whose Glue catalog shares the product"
+            ),
+        });
+    };
+    let Some(glue) = &engine.glue else {
+        return Err(ProductError::Product {
+            product: c.to_string(),
+            message: format!("env `{env}` has no Glue catalog configured"),
+            help: "run with ENV=local to read the pinned snapshot of the producer's checkout".into(),
+        });
+    };
+    let ident = mesh_iceberg::TableIdent::new(&pin.database, &pin.table);
+    let catalog: Arc<dyn mesh_iceberg::Catalog> = Arc::new(glue.of_account(account));
+    let t = mesh_iceberg::Table::load(catalog, ident).await.map_err(|e| match e {
+        mesh_iceberg::Error::TableNotFound { .. } => ProductError::Product {
+            product: c.to_string(),
+            message: format!(
+                "{} is not in the Glue catalog of account {account} (env `{env}`)",
+                pin.qualified()
+            ),
+            help: format!(
+                "the producer `{}` deploys and runs the product in {env} first; check that account {account} is the producer's {env} account",
+                c.producer
+            ),
+        },
+        other => ProductError::Engine {
+            product: c.to_string(),
+            source: Box::new(other),
+        },
+    })?;
+    let Some(snapshot) = t.metadata().current_snapshot() else {
+        return Err(ProductError::Product {
+            product: c.to_string(),
+            message: format!("{} has no snapshot in env `{env}` yet", pin.qualified()),
+            help: format!("the producer `{}` runs its pipeline in {env} first", c.producer),
+        });
+    };
+    let snapshot_id = snapshot.snapshot_id();
+    let schema = t.metadata().current_schema();
+    let missing: Vec<&str> = pin
+        .columns
+        .iter()
+        .filter(|col| schema.field_by_name(&col.name).is_none())
+        .map(|col| col.name.as_str())
+        .collect();
+    if !missing.is_empty() {
+        return Err(ProductError::Product {
+            product: c.to_string(),
+            message: format!(
+                "the producer's table in env `{env}` (account {account}) has no column {} that the pin in {LOCK_FILE} records",
+                missing.join(", ")
+            ),
+            help: format!(
+                "the deployed product no longer matches version {} of its contract: ask the producer `{}`, or `mesh pull` and adapt to its current contract",
+                c.version, c.producer
+            ),
+        });
+    }
+    Ok((t, snapshot_id))
 }
 
 /// Registers the pinned schema of every consumed product as an empty table, so `mesh validate`

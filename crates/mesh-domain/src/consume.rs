@@ -96,6 +96,40 @@ impl Consumed {
     pub fn id(&self) -> String {
         format!("{}.{}", self.producer, self.product)
     }
+
+    /// Where the product's table is in the producer's `env`: its account, Glue database and
+    /// S3 folder. `None` when it is not pulled (the pin says which layer, project and table it
+    /// is), the pin is not one meshkit wrote, or no producer account is declared for `env`.
+    pub fn shared_table(&self, env: Env) -> Option<SharedTable> {
+        let pin = self.pin.as_ref()?;
+        let account = self.accounts.get(&env)?.clone();
+        let layer = crate::Layer::parse(&pin.layer)?;
+        let slug = crate::ProjectSlug::parse(&pin.slug).ok()?;
+        let table = Name::parse(&pin.table).ok()?;
+        let n = crate::Naming::new(&self.producer, env);
+        Some(SharedTable {
+            account,
+            region: pin.region.clone(),
+            layer,
+            database: n.database(layer),
+            location: n.place_location(&slug, layer, &table),
+            table,
+        })
+    }
+}
+
+/// A consumed product's table as deployed in one environment of its producer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedTable {
+    /// The producer's AWS account there: the Glue catalog (`CatalogId`) that holds the table.
+    pub account: String,
+    pub region: String,
+    pub layer: crate::Layer,
+    /// `f01_curated`.
+    pub database: String,
+    pub table: Name,
+    /// `s3://f01-curated-dev/pj01/iceberg/daily_sales/`.
+    pub location: crate::ObjectPath,
 }
 
 impl fmt::Display for Consumed {

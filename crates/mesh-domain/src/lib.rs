@@ -20,7 +20,7 @@ pub mod scaffold;
 pub mod source;
 pub mod sql_columns;
 
-pub use consume::{Consumed, ProductInput};
+pub use consume::{Consumed, ProductInput, SharedTable};
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use env::Env;
 pub use ident::{DomainAbbr, Name, ProjectSlug};

@@ -38,6 +38,9 @@ pub struct GlueCatalog {
     warehouse: String,
     client: Client,
     file_io: FileIO,
+    /// Another account's catalog (its account id), read through the grants of its resource
+    /// policy; `None` is the caller's own account.
+    catalog_id: Option<String>,
 }
 
 impl GlueCatalog {
@@ -48,6 +51,18 @@ impl GlueCatalog {
             warehouse: normalize_warehouse(warehouse),
             client,
             file_io,
+            catalog_id: None,
+        }
+    }
+
+    /// The same client pointed at the Data Catalog of `account`: another domain's catalog,
+    /// which its resource policy lets this account read (data products). Every request names
+    /// that catalog (`CatalogId`); what the grant does not cover, Glue refuses.
+    pub fn of_account(&self, account: &str) -> GlueCatalog {
+        GlueCatalog {
+            name: format!("{}@{account}", self.name),
+            catalog_id: Some(account.to_string()),
+            ..self.clone()
         }
     }
 
@@ -89,6 +104,7 @@ impl GlueCatalog {
         match self
             .client
             .get_table()
+            .set_catalog_id(self.catalog_id.clone())
             .database_name(&ident.namespace)
             .name(&ident.name)
             .send()
@@ -124,7 +140,14 @@ impl Catalog for GlueCatalog {
     async fn create_namespace(&self, namespace: &str) -> Result<()> {
         // Look first: in AWS the databases come from Terraform, and a runtime role may read
         // them without being allowed to create any.
-        match self.client.get_database().name(namespace).send().await {
+        match self
+            .client
+            .get_database()
+            .set_catalog_id(self.catalog_id.clone())
+            .name(namespace)
+            .send()
+            .await
+        {
             Ok(_) => return Ok(()),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_entity_not_found_exception()) => {}
             Err(e) => return Err(self.fail(format!("GetDatabase {namespace}"), e)),
@@ -133,7 +156,14 @@ impl Catalog for GlueCatalog {
             .name(namespace)
             .build()
             .map_err(|e| self.build_error(e))?;
-        match self.client.create_database().database_input(input).send().await {
+        match self
+            .client
+            .create_database()
+            .set_catalog_id(self.catalog_id.clone())
+            .database_input(input)
+            .send()
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_already_exists_exception()) => Ok(()),
             Err(e) => Err(self.fail(format!("CreateDatabase {namespace}"), e)),
@@ -147,6 +177,7 @@ impl Catalog for GlueCatalog {
             let page = self
                 .client
                 .get_databases()
+                .set_catalog_id(self.catalog_id.clone())
                 .set_next_token(token)
                 .send()
                 .await
@@ -168,6 +199,7 @@ impl Catalog for GlueCatalog {
             let page = self
                 .client
                 .get_tables()
+                .set_catalog_id(self.catalog_id.clone())
                 .database_name(namespace)
                 .set_next_token(token)
                 .send()
@@ -207,6 +239,7 @@ impl Catalog for GlueCatalog {
         match self
             .client
             .create_table()
+            .set_catalog_id(self.catalog_id.clone())
             .database_name(&ident.namespace)
             .table_input(input)
             .send()
@@ -252,6 +285,7 @@ impl Catalog for GlueCatalog {
         let mut req = self
             .client
             .update_table()
+            .set_catalog_id(self.catalog_id.clone())
             .database_name(&ident.namespace)
             .table_input(input);
         if let Some(v) = current.version_id() {
@@ -273,6 +307,7 @@ impl Catalog for GlueCatalog {
         match self
             .client
             .delete_table()
+            .set_catalog_id(self.catalog_id.clone())
             .database_name(&ident.namespace)
             .name(&ident.name)
             .send()

@@ -264,22 +264,14 @@ pub fn consumed_grants(n: &Naming, p: &Project) -> Vec<ConsumedGrant> {
     let env = n.env();
     let mut out = Vec::new();
     for c in &p.consumes {
-        let (Some(pin), Some(account)) = (&c.pin, c.accounts.get(&env)) else {
-            continue;
-        };
-        let (Some(layer), Ok(slug), Ok(table)) = (
-            mesh_domain::Layer::parse(&pin.layer),
-            mesh_domain::ProjectSlug::parse(&pin.slug),
-            mesh_domain::Name::parse(&pin.table),
-        ) else {
+        let Some(shared) = c.shared_table(env) else {
             continue;
         };
         let producer = Arns {
-            region: pin.region.clone(),
-            account: account.clone(),
+            region: shared.region.clone(),
+            account: shared.account.clone(),
         };
-        let pn = Naming::new(&c.producer, env);
-        let db = pn.database(layer);
+        let (db, table) = (&shared.database, &shared.table);
         let camel: String = format!("{}_{}", c.producer, c.product)
             .split('_')
             .filter(|w| !w.is_empty())
@@ -292,14 +284,14 @@ pub fn consumed_grants(n: &Naming, p: &Project) -> Vec<ConsumedGrant> {
             .collect();
         out.push(ConsumedGrant {
             sid: format!("Consumed{camel}V{}", c.version),
-            layer,
+            layer: shared.layer,
             catalog: [
                 producer.glue("catalog"),
                 producer.glue(&format!("database/{db}")),
                 producer.glue(&format!("table/{db}/{table}")),
             ],
             sibling_table: producer.glue(&format!("table/{db}/some_table")),
-            location: pn.place_location(&slug, layer, &table),
+            location: shared.location.clone(),
             producer,
         });
     }

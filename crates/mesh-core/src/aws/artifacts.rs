@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use mesh_domain::{
-    BadRows, Check, CheckKind, Domain, Env, Job, Naming, OnDuplicate, Project, RawFormat, Severity, Storage, Table,
-    WriteMode,
+    BadRows, Check, CheckKind, ColumnType, Consumed, Domain, Env, Job, Naming, OnDuplicate, Project, RawFormat,
+    Severity, SharedTable, Storage, Table, WriteMode,
 };
 use mesh_iceberg::ObjectStores;
 
@@ -210,6 +210,10 @@ pub struct InputSpec {
     /// Raw tables with `bad_rows = "quarantine"`: where rejected rows go (`run_id=…/` folders).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub rejected_location: Option<String>,
+    /// Another domain's product: the producer's account, whose Glue Data Catalog holds the
+    /// table (read through the grants of its resource policy).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub catalog_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -359,6 +363,7 @@ fn input_spec(n: &Naming, project: &Project, table: &Table) -> InputSpec {
         csv: None,
         bad_rows: None,
         rejected_location: None,
+        catalog_id: None,
     };
     if let Storage::Hive(h) = &table.storage {
         spec.format = h.file_format.as_str().into();
@@ -384,6 +389,38 @@ fn input_spec(n: &Naming, project: &Project, table: &Table) -> InputSpec {
         }
     }
     spec
+}
+
+/// A consumed product as a job input: the producer's table in its catalog, as the pin says.
+fn product_input_spec(c: &Consumed, shared: &SharedTable) -> InputSpec {
+    let columns = c.pin.as_ref().map_or_else(Vec::new, |pin| {
+        pin.columns
+            .iter()
+            .filter_map(|col| {
+                Some(ColumnSpec {
+                    name: col.name.clone(),
+                    spark_type: spark_type(ColumnType::parse(&col.data_type)?),
+                    nullable: col.nullable,
+                    renamed_from: None,
+                })
+            })
+            .collect()
+    });
+    InputSpec {
+        reference: c.id(),
+        database: shared.database.clone(),
+        table: shared.table.to_string(),
+        qualified: format!("{}.{}", shared.database, shared.table),
+        layer: shared.layer.to_string(),
+        format: "iceberg".into(),
+        location: shared.location.s3_uri(),
+        columns,
+        partition_by: Vec::new(),
+        csv: None,
+        bad_rows: None,
+        rejected_location: None,
+        catalog_id: Some(shared.account.clone()),
+    }
 }
 
 fn output_spec(n: &Naming, project: &Project, table: &Table) -> OutputSpec {
@@ -460,10 +497,16 @@ pub fn job_spec(domain: &Domain, env: Env, project: &Project, job: &Job) -> JobS
             catalog: ICEBERG_CATALOG.into(),
             warehouse: n.warehouse(&project.slug, mesh_domain::Layer::Curated).s3_uri(),
         },
+        // Products [`build`] checked are pulled and have an account here; a spec built without
+        // that check leaves out what it cannot place.
         inputs: job
             .inputs
             .iter()
             .map(|r| input_spec(&n, project, project.table(r).expect("validated reference")))
+            .chain(job.products.iter().filter_map(|i| {
+                let c = project.consumed(i)?;
+                Some(product_input_spec(c, &c.shared_table(env)?))
+            }))
             .collect(),
         output: output_spec(&n, project, output),
         write: write_spec(&job.mode),
@@ -549,6 +592,8 @@ pub enum ArtifactError {
     },
     #[error("{path}: cannot write: {source}")]
     Write { path: String, source: std::io::Error },
+    #[error("job `{job}` reads `{product}`, which cannot be placed in env `{env}`: it is not pulled, or its [[consumes]] entry names no producer account for {env}\n  help: run `mesh pull` and commit products.lock.json, and give the entry `accounts = {{ {env} = \"<producer's 12-digit account>\" }}`")]
+    Product { job: String, product: String, env: Env },
     #[error("upload of s3://{bucket}/{key} failed: {source}\n  help: check AWS credentials (AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), AWS_REGION and, for a local S3, AWS_ENDPOINT_URL; the bucket is created by the environment's Terraform")]
     Upload {
         bucket: String,
@@ -579,6 +624,16 @@ pub fn build(domain: &Domain, root: &Path, env: Env) -> Result<Vec<Artifact>, Ar
     }];
     for p in &domain.projects {
         for j in &p.jobs {
+            for i in &j.products {
+                let c = p.consumed(i).expect("validated product input");
+                if c.shared_table(env).is_none() {
+                    return Err(ArtifactError::Product {
+                        job: j.name.to_string(),
+                        product: c.to_string(),
+                        env,
+                    });
+                }
+            }
             let spec = job_spec(domain, env, p, j);
             let mut json = serde_json::to_vec_pretty(&spec).expect("spec serialises");
             json.push(b'\n');

@@ -35,6 +35,9 @@ pub struct Engine {
     /// `mesh run --allow-destructive`: a write applies the destructive table changes it can
     /// (a column dropped, other identifier fields) and goes on despite the others.
     pub allow_destructive: bool,
+    /// The Glue catalog on AWS: other domains' catalogs (the products the domain consumes)
+    /// are read through its client. `None` locally.
+    pub glue: Option<GlueCatalog>,
 }
 
 impl Engine {
@@ -67,6 +70,7 @@ impl Engine {
             runtime: runtime(config)?,
             max_concurrency: config.max_concurrency.value,
             allow_destructive: false,
+            glue: None,
         })
     }
 
@@ -98,11 +102,12 @@ impl Engine {
             domain,
             root,
             layout,
-            catalog: Arc::new(catalog),
+            catalog: Arc::new(catalog.clone()),
             stores,
             runtime: runtime(config)?,
             max_concurrency: config.max_concurrency.value,
             allow_destructive: false,
+            glue: Some(catalog),
         })
     }
 
