@@ -2033,7 +2033,12 @@ def read_product(spark, spec: dict, inp: dict, run_id: str):
     run starts (named in the log, as `mesh run` names it in the run record): a commit of the
     producer during the run does not change what the job reads."""
     table = input_table(spec, inp)
-    _, current = table_snapshots(spark, table)
+    try:
+        _, current = table_snapshots(spark, table)
+    except Exception as e:  # noqa: BLE001 - only a missing table is reworded
+        if "TABLE_OR_VIEW_NOT_FOUND" not in str(e) and "NoSuchTable" not in str(e):
+            raise
+        raise JobFailed(f"{inp['reference']}: {inp['qualified']} is not in the Glue catalog of account {inp['catalog_id']}; the producer deploys and runs the product in this environment first, and this account is the producer's") from None
     if current is None:
         raise JobFailed(f"{inp['reference']}: {inp['qualified']} in the catalog of account {inp['catalog_id']} has no snapshot yet; the producer runs its pipeline in this environment first")
     log("product input", spec, run_id, product=inp["reference"], catalog_id=inp["catalog_id"], snapshot=current)

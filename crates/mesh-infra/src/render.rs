@@ -172,20 +172,6 @@ impl<'a> EnvRoot<'a> {
                 message: "domain.json has no github_repository: the GitHub deploy and plan roles are not rendered, so the deploy workflows cannot reach AWS; add `\"github_repository\": \"owner/name\"`".into(),
             }),
         }
-        for p in &self.domain.projects {
-            for j in p.jobs.iter().filter(|j| !j.products.is_empty()) {
-                let names: Vec<String> = j.products.iter().map(|i| i.to_string()).collect();
-                out.warnings.push(Warning {
-                    env: self.env,
-                    message: format!(
-                        "{}/{}: reads {} of another domain: the Glue runner cannot read other domains' products yet, so this job fails on Glue; run it locally (mesh run)",
-                        p.name,
-                        j.name,
-                        names.join(", ")
-                    ),
-                });
-            }
-        }
         let projects: Vec<(&Project, Body)> = self.domain.projects.iter().map(|p| (p, self.project(p, out))).collect();
         let moves = self.moves(&catalog_blocks, &projects);
         for (p, body) in projects {
