@@ -2028,20 +2028,55 @@ def read_iceberg_increment(spark, spec: dict, inp: dict, key: str, state: JobSta
     return df
 
 
-def read_product(spark, spec: dict, inp: dict, run_id: str):
+def age_text(seconds: int) -> str:
+    """`3d4h`, `2h5m`, `7s`: an age in its two largest units (mesh_domain::product::age_text)."""
+    parts = [(seconds // 86400, "d"), (seconds % 86400 // 3600, "h"), (seconds % 3600 // 60, "m"), (seconds % 60, "s")]
+    first = next((i for i, (v, _) in enumerate(parts) if v > 0), 3)
+    return "".join(f"{v}{u}" for v, u in parts[first:first + 2] if v > 0 or first == 3)
+
+
+def _utc_ms(ms: int) -> str:
+    import datetime as dt
+
+    return format_instant(dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).replace(tzinfo=None))
+
+
+def stale_error(spec: dict, inp: dict, snapshot: int, committed_ms: int, run_ms: int) -> str | None:
+    """meshkit's freshness check of a product read (mesh_core::checks::freshness_check): the
+    snapshot's age at the run's time against the producer's promise; the error, or None."""
+    promise = inp.get("freshness_seconds")
+    if promise is None:
+        return None
+    age = max(0, run_ms - committed_ms) // 1000
+    if age <= promise:
+        return None
+    product = f"{inp['reference']}@{inp['version']}" if inp.get("version") else inp["reference"]
+    return (f"job `{spec['job']}`: `{product}` is stale: the snapshot read ({snapshot}, committed {_utc_ms(committed_ms)}) is "
+            f"{age_text(age)} old at the run's time ({_utc_ms(run_ms)}), older than its producer's promise (within "
+            f"{inp['freshness']}); nothing was committed to {spec['output']['reference']}\n  help: the producer's pipeline "
+            f"has not committed {product} since {_utc_ms(committed_ms)}: ask the product's owner why")
+
+
+def read_product(spark, spec: dict, inp: dict, run_id: str, run_ms: int):
     """Another domain's product, from its producer's catalog, at the snapshot current when the
     run starts (named in the log, as `mesh run` names it in the run record): a commit of the
-    producer during the run does not change what the job reads."""
+    producer during the run does not change what the job reads. A snapshot older than the
+    producer's freshness promise at the run's time fails the run before anything is read."""
     table = input_table(spec, inp)
     try:
-        _, current = table_snapshots(spark, table)
+        snapshots, current = table_snapshots(spark, table)
     except Exception as e:  # noqa: BLE001 - only a missing table is reworded
         if "TABLE_OR_VIEW_NOT_FOUND" not in str(e) and "NoSuchTable" not in str(e):
             raise
         raise JobFailed(f"{inp['reference']}: {inp['qualified']} is not in the Glue catalog of account {inp['catalog_id']}; the producer deploys and runs the product in this environment first, and this account is the producer's") from None
     if current is None:
         raise JobFailed(f"{inp['reference']}: {inp['qualified']} in the catalog of account {inp['catalog_id']} has no snapshot yet; the producer runs its pipeline in this environment first")
-    log("product input", spec, run_id, product=inp["reference"], catalog_id=inp["catalog_id"], snapshot=current)
+    committed_ms = next((s["timestamp_ms"] for s in snapshots if s["snapshot_id"] == current), None)
+    log("product input", spec, run_id, product=inp["reference"], catalog_id=inp["catalog_id"], snapshot=current,
+        committed_at_ms=committed_ms)
+    stale = stale_error(spec, inp, current, committed_ms, run_ms) if committed_ms is not None else None
+    if stale:
+        raise JobFailed(stale)
     return spark.read.format("iceberg").option("snapshot-id", str(current)).load(table)
 
 
@@ -2076,7 +2111,7 @@ def register_inputs(
             else:
                 df = read_raw_increment(spark, spec, inp, key, state, run_id, run_ms, files_read)
         elif inp.get("catalog_id") and not path:
-            df = read_product(spark, spec, inp, run_id)
+            df = read_product(spark, spec, inp, run_id, run_ms)
         else:
             df = read_input(spark, spec, inp, run_id, path, files=scanned.get(inp["qualified"]), files_read=files_read)
         name = view_name(inp["qualified"])

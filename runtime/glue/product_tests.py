@@ -13,7 +13,9 @@ output table created as Terraform creates it.
 Cases: the runner's output equals meshkit's local output of the same job over the same
 snapshot (`expected`: `mesh sql --format json` rows); the runner logs the snapshot it read; a
 product missing from the producer's catalog fails the run with meshkit's words ("is not in the
-Glue catalog of account"), writing nothing.
+Glue catalog of account"), writing nothing; a run 3 days after the product's last commit fails
+with meshkit's stale error (`mesh run --at` gives the same on the local engine), writing
+nothing.
 
 Prints `ok   <case>: <detail>` per case and exits 1 on the first failure.
 """
@@ -34,7 +36,7 @@ import glue_runner as gr  # noqa: E402
 from iceberg_tests import create_like_terraform, hadoop_catalog, session  # noqa: E402
 
 
-def run(catalog: dict, spec: dict, workdir: str, run_id: str):
+def run(catalog: dict, spec: dict, workdir: str, run_id: str, args: tuple = ()):
     """The runner's real entry point on `spec`; (error or None, log events)."""
     path = os.path.join(workdir, f"{run_id}.json")
     with open(path, "w") as f:
@@ -42,7 +44,7 @@ def run(catalog: dict, spec: dict, workdir: str, run_id: str):
     logs, error = io.StringIO(), None
     with contextlib.redirect_stderr(logs):
         try:
-            assert gr.main(["--job-spec", path, "--JOB_RUN_ID", run_id], catalog=catalog, sleep=lambda s: None) == 0
+            assert gr.main(["--job-spec", path, "--JOB_RUN_ID", run_id, *args], catalog=catalog, sleep=lambda s: None) == 0
         except gr.JobFailed as e:
             error = e
     events = [json.loads(line) for line in logs.getvalue().splitlines() if line.startswith("{")]
@@ -98,6 +100,21 @@ def main(path: str) -> int:
         after = spark.sql(f"SELECT count(*) FROM {target}.snapshots").collect()[0][0]
         assert after == before, "a refused run committed"
         cases.append(("missing product refused", message.splitlines()[0][:200]))
+
+        # Older than the producer's promise at the run's time: meshkit's stale error, nothing
+        # written. The runner's run time is the `run_at` argument (the schedule's, or a replay's).
+        import datetime as dt
+        committed = spark.sql(f"SELECT committed_at FROM {producer}.snapshots ORDER BY committed_at DESC LIMIT 1").collect()[0][0]
+        late = (committed + dt.timedelta(days=3, seconds=1)).strftime("%Y-%m-%dT%H:%M:%S")
+        error, _ = run(catalog, spec, m["workdir"], "product-3", ("--run_at", late))
+        assert error is not None, "the runner read a product older than its promise"
+        message = str(error)
+        for w in (f"`{product['reference']}@{product['version']}` is stale", "3d old at the run's time",
+                  f"older than its producer's promise (within {product['freshness']})",
+                  f"nothing was committed to {spec['output']['reference']}", "has not committed"):
+            assert w in message, f"the stale error does not say `{w}`: {message}"
+        assert spark.sql(f"SELECT count(*) FROM {target}.snapshots").collect()[0][0] == before, "a stale run committed"
+        cases.append(("stale product refused", message.splitlines()[0][:200]))
     except Exception:  # noqa: BLE001 - reported to the Rust test
         for name, detail in cases:
             print(f"ok   {name}: {detail}")

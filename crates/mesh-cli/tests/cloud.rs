@@ -438,4 +438,23 @@ fn a_consumer_reads_the_producers_product_on_aws_through_the_generated_grants() 
     let read = &record["pipelines"][0]["steps"][0]["metrics"]["products_read"][0];
     assert_eq!(read["product"], "f01.daily_sales", "{record}");
     assert_eq!(read["snapshot_id"].as_i64(), Some(current), "{record}");
+
+    // Three days later without a new commit by f01, the product is stale; only its producer
+    // can make it fresh on AWS, and the error says so.
+    let committed = read["committed_at_ms"].as_i64().unwrap();
+    let late = chrono::DateTime::from_timestamp_millis(committed + 3 * 86_400_000 + 1_000).unwrap();
+    let out = mesh(
+        &consumer,
+        &consumer_dev,
+        &["run", "--at", &late.format("%Y-%m-%dT%H:%M:%SZ").to_string()],
+    );
+    let text = both(&out);
+    assert!(!out.status.success(), "{text}");
+    for w in [
+        "`f01.daily_sales@1` is stale",
+        "older than its producer's promise (within 26h)",
+        "the producer's pipeline has not committed f01.daily_sales@1 since",
+    ] {
+        assert!(text.contains(w), "`{w}` not in: {text}");
+    }
 }

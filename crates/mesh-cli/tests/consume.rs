@@ -8,6 +8,10 @@
 //! The consumer's rendered Glue role reads the product in the producer's account, and `mesh
 //! check iam` counts a widened grant.
 //!
+//! A product older than its producer's freshness promise at the run's time fails the
+//! consumer's job before it writes (a failed freshness check in the run record), and the report
+//! shows the product read, its age and verdict, and the lineage across domains (issue 25 item 6).
+//!
 //! On AWS: crates/mesh-cli/tests/cloud.rs runs a consumer on moto with two accounts against
 //! the producer's generated grants; consume_on_spark.rs runs the consumer's Glue job on Spark.
 
@@ -187,7 +191,10 @@ fn a_consumer_reads_the_pinned_snapshot_and_validation_follows_the_producers_con
     // On AWS: the consumer's Glue role reads the product in the producer's account (its
     // catalog, the table's location, the key through S3), and check iam proves exactly that.
     let rendered = both(&mesh(&consumer, &["render"]));
-    assert!(!rendered.contains("another domain"), "the Glue job reads products: {rendered}");
+    assert!(
+        !rendered.contains("another domain"),
+        "the Glue job reads products: {rendered}"
+    );
     let policy = std::fs::read_to_string(consumer.join("infra/envs/dev/policies/c02-glue-pj01-dev.json")).unwrap();
     for wanted in [
         "\"Sid\": \"ConsumedP01DailySalesV1Catalog\"",
@@ -307,6 +314,199 @@ fn a_consumer_reads_the_pinned_snapshot_and_validation_follows_the_producers_con
     fails(mesh(&consumer, &["validate"]), 2, &["not pulled at version 2"]);
     ok(mesh(&consumer, &["pull"]));
     ok(mesh(&consumer, &["validate"]));
+}
+
+/// The latest run record of `root`.
+fn last_record(root: &Path) -> (String, serde_json::Value) {
+    let mut runs: Vec<_> = std::fs::read_dir(root.join(".mesh/runs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    runs.sort();
+    let last = runs.last().expect("a run record");
+    let id = last.file_stem().unwrap().to_string_lossy().into_owned();
+    (
+        id,
+        serde_json::from_str(&std::fs::read_to_string(last).unwrap()).unwrap(),
+    )
+}
+
+/// The HTML report of run `id` of `root`.
+fn report(root: &Path, id: &str) -> String {
+    let page = root.join(format!("{id}.html"));
+    ok(mesh(root, &["report", id, "--out", page.to_str().unwrap()]));
+    std::fs::read_to_string(page).unwrap()
+}
+
+/// A product older than its producer's freshness promise at the run's time (issue 25 item 6):
+/// the consumer's job records a failed freshness check and stops before writing, with what to
+/// do; within the promise it records a passing one. The run's time is `--at`, never the clock:
+/// the pin is judged 25 h and 3 days after its commit. The report lists the product read with
+/// its age and verdict, and its lineage draws the product as another domain's node.
+#[test]
+fn a_product_older_than_its_promise_fails_the_job_before_it_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let producer = dir.path().join("producer");
+    let consumer = dir.path().join("consumer");
+    write(&producer.join("domain.json"), PRODUCER_DOMAIN);
+    write(&producer.join("projects/shop/project.toml"), PRODUCER);
+    write(&producer.join("projects/shop/sql/daily.sql"), PRODUCER_SQL);
+    write(&consumer.join("domain.json"), CONSUMER_DOMAIN);
+    write(&consumer.join("projects/reports/project.toml"), CONSUMER);
+    write(&consumer.join("projects/reports/sql/store_totals.sql"), CONSUMER_SQL);
+    land(&producer, "day1.csv", &["2026-01-01,1,2,10.00", "2026-01-01,2,1,5.50"]);
+    ok(mesh(&producer, &["run", "shop", "--job", "daily"]));
+    ok(mesh(&consumer, &["pull"]));
+    let lock: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(consumer.join("products.lock.json")).unwrap()).unwrap();
+    let (snapshot, committed) = (
+        lock["products"][0]["snapshot_id"].as_i64().unwrap(),
+        lock["products"][0]["committed_at_ms"].as_i64().unwrap(),
+    );
+    // `hours` after the commit, rounded up to the second (--at has no milliseconds).
+    let after = |hours: i64| {
+        let t = chrono::DateTime::from_timestamp((committed + 999) / 1000 + hours * 3600, 0).unwrap();
+        t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
+    let commit_text = chrono::DateTime::from_timestamp_millis(committed)
+        .unwrap()
+        .format("%Y-%m-%d %H:%M:%S UTC")
+        .to_string();
+    let snapshots = || -> usize {
+        let out = ok(mesh(
+            &consumer,
+            &["table", "snapshots", "curated.store_totals", "--format", "json"],
+        ));
+        serde_json::from_str::<serde_json::Value>(&out)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    let freshness_check = |record: &serde_json::Value| {
+        let step = &record["pipelines"][0]["steps"][0];
+        assert_eq!(step["target"], "p01.daily_sales@1 → curated.store_totals");
+        let check = step["metrics"]["checks"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no checks in {step}"))
+            .iter()
+            .find(|c| c["name"] == "freshness(p01.daily_sales@1)")
+            .unwrap_or_else(|| panic!("no freshness check in {step}"))
+            .clone();
+        assert_eq!(check["check"], "freshness");
+        assert_eq!(check["severity"], "error");
+        assert_eq!(check["freshness"]["snapshot_id"].as_i64(), Some(snapshot), "{check}");
+        assert_eq!(check["freshness"]["committed_at_ms"].as_i64(), Some(committed));
+        assert_eq!(check["freshness"]["promise"], "26h");
+        assert_eq!(
+            step["metrics"]["products_read"][0]["snapshot_id"].as_i64(),
+            Some(snapshot)
+        );
+        (step["status"].as_str().unwrap().to_string(), check)
+    };
+
+    // Within the promise: 25 h after the commit. A passing check, the job writes.
+    ok(mesh(
+        &consumer,
+        &["run", "reports", "--job", "store_totals", "--at", &after(25)],
+    ));
+    let (fresh_id, record) = last_record(&consumer);
+    let (status, check) = freshness_check(&record);
+    assert_eq!(status, "succeeded");
+    assert_eq!(check["passed"], true, "{check}");
+    assert_eq!(check["freshness"]["age_seconds"].as_u64(), Some(25 * 3600));
+    assert!(
+        check["detail"].as_str().unwrap().contains("1d1h old at the run's time"),
+        "{check}"
+    );
+    assert_eq!(snapshots(), 1);
+    let rows = totals(&consumer);
+
+    // Three days after the commit: older than the 26 h promise. The job fails before its query.
+    let text = fails(
+        mesh(&consumer, &["run", "reports", "--job", "store_totals", "--at", &after(72)]),
+        1,
+        &[
+            "job `store_totals`: `p01.daily_sales@1` is stale",
+            &format!("the snapshot read ({snapshot}, committed {commit_text}) is 3d old at the run's time"),
+            "older than its producer's promise (within 26h)",
+            "nothing was committed to curated.store_totals",
+            "help: run `mesh pull` to pin the producer's current snapshot of p01.daily_sales@1, and commit products.lock.json",
+            "ask the product's owner (shop-team, project shop of domain p01)",
+        ],
+    );
+    assert!(!text.contains("panicked"), "{text}");
+    assert_eq!(snapshots(), 1, "nothing written to the output table");
+    assert_eq!(totals(&consumer), rows);
+    let (stale_id, record) = last_record(&consumer);
+    assert_ne!(stale_id, fresh_id);
+    assert_eq!(record["succeeded"], false);
+    let (status, check) = freshness_check(&record);
+    assert_eq!(status, "failed");
+    assert_eq!(check["passed"], false, "{check}");
+    assert_eq!(check["freshness"]["age_seconds"].as_u64(), Some(72 * 3600));
+    assert!(
+        check["detail"]
+            .as_str()
+            .unwrap()
+            .contains("OLDER than the promise (26h)"),
+        "{check}"
+    );
+
+    // The report of each run: the product read, fresh or STALE, and the lineage across the
+    // domain's boundary.
+    let section = |html: &str, start: &str, end: &str| -> String {
+        let s = &html[html.find(start).unwrap_or_else(|| panic!("no `{start}` in the report"))..];
+        s[..s.find(end).unwrap()].to_string()
+    };
+    let html = report(&consumer, &stale_id);
+    let products = section(&html, "<section id=\"products\"", "</section>");
+    let row = section(&products, "<tr class=\"product stale\">", "</tr>");
+    for wanted in [
+        "<code>p01.daily_sales@1</code>",
+        "<td>p01</td>",
+        &format!("<code>{snapshot}</code>"),
+        &commit_text,
+        ">3d<",
+        "<td>26h</td>",
+        "STALE",
+    ] {
+        assert!(row.contains(wanted), "`{wanted}` not in {row}");
+    }
+    let lineage = section(&html, "<svg class=\"lineage\"", "</svg>");
+    let node = section(&lineage, "<g class=\"external product\">", "</g>");
+    assert!(
+        node.contains(">p01.daily_sales@1</text>") && node.contains("STALE: 3d old (promise 26h)"),
+        "{node}"
+    );
+    assert!(
+        lineage.contains("<title>job store_totals: p01.daily_sales@1 (domain p01) → curated.store_totals</title>"),
+        "{lineage}"
+    );
+    let html = report(&consumer, &fresh_id);
+    let row = section(&html, "<tr class=\"product fresh\">", "</tr>");
+    assert!(row.contains(">fresh<") && row.contains(">1d1h<"), "{row}");
+    assert!(!html.contains("STALE"));
+
+    // The producer's report: its product's table has an arrow to its consumer domain.
+    let (producer_run, _) = last_record(&producer);
+    let html = report(&producer, &producer_run);
+    let published = section(&html, "<table class=\"products-published\"", "</table>");
+    assert!(
+        published.contains("<code>p01.daily_sales@1</code>") && published.contains("c02 (dev 444444444444)"),
+        "{published}"
+    );
+    let lineage = section(&html, "<svg class=\"lineage\"", "</svg>");
+    assert!(lineage.contains(">domain c02</text>"), "{lineage}");
+    assert!(lineage.contains("<title>product p01.daily_sales@1 → domain c02</title>"));
+
+    // After a pull of the producer's current snapshot (written now) the job runs at the clock.
+    land(&producer, "day2.csv", &["2026-01-02,1,1,100.00"]);
+    ok(mesh(&producer, &["run", "shop", "--job", "daily"]));
+    ok(mesh(&consumer, &["pull"]));
+    ok(mesh(&consumer, &["run", "reports", "--job", "store_totals"]));
+    assert_eq!(snapshots(), 2);
 }
 
 #[test]

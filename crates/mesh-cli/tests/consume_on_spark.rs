@@ -87,7 +87,30 @@ fn the_runner_reads_a_consumed_product_as_mesh_run_does() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", both(&out));
-    for case in ["ok   same rows as meshkit", "ok   missing product refused"] {
+    for case in [
+        "ok   same rows as meshkit",
+        "ok   missing product refused",
+        "ok   stale product refused",
+    ] {
         assert!(stdout.contains(case), "{case} missing:\n{stdout}");
+    }
+
+    // The same stale refusal from `mesh run` 3 days after the pinned snapshot's commit.
+    let lock: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(consumer.join("products.lock.json")).unwrap()).unwrap();
+    let committed = lock["products"][0]["committed_at_ms"].as_i64().unwrap();
+    let late = chrono::DateTime::from_timestamp_millis(committed + 3 * 86_400_000 + 1_000).unwrap();
+    let out = mesh(
+        &consumer,
+        &["run", "--at", &late.format("%Y-%m-%dT%H:%M:%SZ").to_string()],
+    );
+    let text = both(&out);
+    assert!(!out.status.success(), "{text}");
+    for w in [
+        "`f01.daily_sales@1` is stale: the snapshot read (",
+        "3d old at the run's time",
+        "older than its producer's promise (within 26h); nothing was committed to curated.store_revenue",
+    ] {
+        assert!(text.contains(w), "mesh run does not say `{w}`: {text}");
     }
 }

@@ -37,6 +37,17 @@ pub struct Freshness {
 }
 
 impl Freshness {
+    /// `26h`, `90m`, `2d`, `1d6h`: the manifest's syntax, which is also how the lock file and
+    /// run records write a promise (its display).
+    pub fn parse(s: &str) -> Result<Freshness, &'static str> {
+        crate::load::parse_lag(s).map(|seconds| Freshness { seconds })
+    }
+
+    /// Whether data `age_seconds` old (see [`age_seconds`]) is within the promise.
+    pub fn holds(self, age_seconds: u64) -> bool {
+        age_seconds <= self.seconds
+    }
+
     /// The largest unit that divides the duration exactly, so `26h` stays `26h` (not `1d2h`):
     /// `(value, unit)` with unit `d`, `h`, `m` or `s`.
     pub fn value_unit(self) -> (u64, &'static str) {
@@ -54,6 +65,31 @@ impl fmt::Display for Freshness {
         let (v, u) = self.value_unit();
         write!(f, "{v}{u}")
     }
+}
+
+/// How old data committed at `committed_ms` is at `at_ms` (both ms since the epoch), in whole
+/// seconds; 0 for a commit after `at_ms`. The time is always given: the run's time or, for
+/// `mesh products`, the clock.
+pub fn age_seconds(committed_ms: i64, at_ms: i64) -> u64 {
+    u64::try_from(at_ms.saturating_sub(committed_ms).max(0) / 1000).unwrap_or(0)
+}
+
+/// `3d4h`, `2h5m`, `4m10s`, `7s`: an age for a person, in its two largest units.
+pub fn age_text(seconds: u64) -> String {
+    let s = seconds;
+    let parts = [
+        (s / 86_400, "d"),
+        (s % 86_400 / 3_600, "h"),
+        (s % 3_600 / 60, "m"),
+        (s % 60, "s"),
+    ];
+    let first = parts.iter().position(|(v, _)| *v > 0).unwrap_or(3);
+    parts[first..]
+        .iter()
+        .take(2)
+        .filter(|(v, _)| *v > 0 || first == 3)
+        .map(|(v, u)| format!("{v}{u}"))
+        .collect()
 }
 
 /// Another domain that reads a product, with its AWS account in each environment it reads in.
@@ -118,5 +154,37 @@ mod tests {
         assert_eq!(Freshness { seconds: 2 * 86_400 }.to_string(), "2d");
         assert_eq!(Freshness { seconds: 90 }.to_string(), "90s");
         assert_eq!(Freshness { seconds: 1800 }.value_unit(), (30, "m"));
+    }
+
+    #[test]
+    fn a_promise_parses_as_written_and_holds_up_to_its_length() {
+        for s in ["26h", "90m", "2d", "30s", "1d6h"] {
+            assert_eq!(
+                Freshness::parse(s).unwrap(),
+                Freshness::parse(&Freshness::parse(s).unwrap().to_string()).unwrap()
+            );
+        }
+        assert_eq!(Freshness::parse("26h"), Ok(Freshness { seconds: 26 * 3600 }));
+        assert!(Freshness::parse("26 hours").is_err() && Freshness::parse("").is_err());
+        let f = Freshness::parse("26h").unwrap();
+        let commit = 1_767_261_600_000; // 2026-01-01T10:00:00Z
+        assert_eq!(age_seconds(commit, commit + 26 * 3_600_000), 26 * 3600);
+        assert!(f.holds(age_seconds(commit, commit + 26 * 3_600_000)));
+        assert!(!f.holds(age_seconds(commit, commit + 26 * 3_600_000 + 1000)));
+        assert_eq!(
+            age_seconds(commit, commit - 5000),
+            0,
+            "a commit after the time is not old"
+        );
+    }
+
+    #[test]
+    fn ages_read_as_two_units() {
+        assert_eq!(age_text(0), "0s");
+        assert_eq!(age_text(7), "7s");
+        assert_eq!(age_text(3725), "1h2m");
+        assert_eq!(age_text(90_000), "1d1h");
+        assert_eq!(age_text(86_400), "1d");
+        assert_eq!(age_text(3 * 86_400), "3d");
     }
 }

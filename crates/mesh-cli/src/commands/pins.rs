@@ -147,22 +147,8 @@ fn pinned_contract(current: &Contract, pin: &Pin) -> Contract {
         .filter_map(|p| PartitionField::parse(p).ok())
         .collect();
     c.identifier = pin.identifier.iter().filter_map(|i| Name::parse(i).ok()).collect();
-    if let Some(f) = parse_freshness(&pin.freshness) {
+    if let Ok(f) = Freshness::parse(&pin.freshness) {
         c.freshness = f;
     }
     c
-}
-
-/// `26h`, `90m`, `2d`, `30s` as the lock writes them (Freshness's display).
-fn parse_freshness(s: &str) -> Option<Freshness> {
-    let unit = s.chars().last()?;
-    let n: u64 = s[..s.len() - 1].parse().ok()?;
-    let secs = match unit {
-        'd' => 86_400,
-        'h' => 3_600,
-        'm' => 60,
-        's' => 1,
-        _ => return None,
-    };
-    Some(Freshness { seconds: n * secs })
 }

@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use mesh_domain::{Domain, Env, Naming};
+use mesh_domain::product::{age_seconds, age_text as ago};
+use mesh_domain::{Domain, Env, Freshness, Naming};
 use serde::Serialize;
 
 use crate::cli::Format;
@@ -27,7 +28,7 @@ struct Row {
     consumers: Vec<mesh_domain::Consumer>,
     /// The current snapshot's commit time (ms since epoch); `None`: not written in this env.
     last_commit_ms: Option<i64>,
-    age_seconds: Option<i64>,
+    age_seconds: Option<u64>,
     /// Whether the latest commit is within the freshness promise; `None`: not written.
     fresh: Option<bool>,
 }
@@ -53,7 +54,7 @@ pub fn run(root: &Path, domain: &Domain, env: Option<Env>, format: Format) -> Re
                     Err(mesh_core::mesh_iceberg::Error::TableNotFound { .. }) => None,
                     Err(e) => return Err(Failure::from(e)),
                 };
-                let age = last.map(|ms| (now_ms - ms).max(0) / 1000);
+                let age = last.map(|ms| age_seconds(ms, now_ms));
                 let contract = product.contract_path();
                 rows.push(Row {
                     product: product.name.to_string(),
@@ -67,7 +68,7 @@ pub fn run(root: &Path, domain: &Domain, env: Option<Env>, format: Format) -> Re
                     consumers: product.consumers.clone(),
                     last_commit_ms: last,
                     age_seconds: age,
-                    fresh: age.map(|a| u64::try_from(a).unwrap_or(0) <= product.freshness.seconds),
+                    fresh: age.map(|a| product.freshness.holds(a)),
                 });
             }
             Ok::<(), Failure>(())
@@ -98,7 +99,7 @@ struct ConsumedRow {
     /// The pinned snapshot and its commit time (ms); `None`: not pulled at this version.
     snapshot_id: Option<i64>,
     committed_at_ms: Option<i64>,
-    age_seconds: Option<i64>,
+    age_seconds: Option<u64>,
     freshness: Option<String>,
     /// Whether the pinned commit is within the producer's freshness promise now: a pin kept
     /// long past it reads data the producer no longer promises.
@@ -113,8 +114,8 @@ fn consumed_rows(domain: &Domain) -> Vec<ConsumedRow> {
         .flat_map(|p| p.consumes.iter().map(move |c| (p, c)))
         .map(|(p, c)| {
             let pin = c.pin.as_ref();
-            let age = pin.map(|pin| (now_ms - pin.committed_at_ms).max(0) / 1000);
-            let promise = pin.and_then(|pin| parse_duration(&pin.freshness));
+            let age = pin.map(|pin| age_seconds(pin.committed_at_ms, now_ms));
+            let promise = pin.and_then(|pin| Freshness::parse(&pin.freshness).ok());
             ConsumedRow {
                 product: c.to_string(),
                 project: p.name.to_string(),
@@ -123,25 +124,10 @@ fn consumed_rows(domain: &Domain) -> Vec<ConsumedRow> {
                 committed_at_ms: pin.map(|pin| pin.committed_at_ms),
                 age_seconds: age,
                 freshness: pin.map(|pin| pin.freshness.clone()),
-                fresh: age.zip(promise).map(|(a, f)| u64::try_from(a).unwrap_or(0) <= f),
+                fresh: age.zip(promise).map(|(a, f)| f.holds(a)),
             }
         })
         .collect()
-}
-
-/// `26h`, `90m`, `2d`, `30s`: the freshness as the lock file writes it, in seconds.
-fn parse_duration(s: &str) -> Option<u64> {
-    let unit = s.chars().last()?;
-    let n: u64 = s.get(..s.len() - 1)?.parse().ok()?;
-    Some(
-        n * match unit {
-            'd' => 86_400,
-            'h' => 3_600,
-            'm' => 60,
-            's' => 1,
-            _ => return None,
-        },
-    )
 }
 
 fn consumed_text(rows: &[ConsumedRow]) -> String {
@@ -211,34 +197,4 @@ fn text(env: &str, rows: &[Row]) -> String {
         );
     }
     out
-}
-
-/// `3d4h`, `2h5m`, `4m10s`, `7s`: the two largest units, for a person.
-fn ago(seconds: i64) -> String {
-    let s = seconds.max(0);
-    let parts = [
-        (s / 86_400, "d"),
-        (s % 86_400 / 3_600, "h"),
-        (s % 3_600 / 60, "m"),
-        (s % 60, "s"),
-    ];
-    let first = parts.iter().position(|(v, _)| *v > 0).unwrap_or(3);
-    parts[first..]
-        .iter()
-        .take(2)
-        .filter(|(v, _)| *v > 0 || first == 3)
-        .map(|(v, u)| format!("{v}{u}"))
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn ages_read_as_two_units() {
-        assert_eq!(super::ago(0), "0s");
-        assert_eq!(super::ago(7), "7s");
-        assert_eq!(super::ago(3725), "1h2m");
-        assert_eq!(super::ago(90_000), "1d1h");
-        assert_eq!(super::ago(86_400), "1d");
-    }
 }

@@ -214,6 +214,15 @@ pub struct InputSpec {
     /// table (read through the grants of its resource policy).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub catalog_id: Option<String>,
+    /// Another domain's product: its major version, its producer's freshness promise (`26h`) and the same in
+    /// seconds; the runner fails a run whose snapshot is older at the run's time, as meshkit's
+    /// freshness check does.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub version: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub freshness: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub freshness_seconds: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -364,6 +373,9 @@ fn input_spec(n: &Naming, project: &Project, table: &Table) -> InputSpec {
         bad_rows: None,
         rejected_location: None,
         catalog_id: None,
+        version: None,
+        freshness: None,
+        freshness_seconds: None,
     };
     if let Storage::Hive(h) = &table.storage {
         spec.format = h.file_format.as_str().into();
@@ -420,6 +432,13 @@ fn product_input_spec(c: &Consumed, shared: &SharedTable) -> InputSpec {
         bad_rows: None,
         rejected_location: None,
         catalog_id: Some(shared.account.clone()),
+        version: Some(c.version),
+        freshness: c.pin.as_ref().map(|p| p.freshness.clone()),
+        freshness_seconds: c
+            .pin
+            .as_ref()
+            .and_then(|p| mesh_domain::Freshness::parse(&p.freshness).ok())
+            .map(|f| f.seconds),
     }
 }
 

@@ -26,6 +26,88 @@ pub struct CheckOutcome {
     pub sample_columns: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sample: Vec<Vec<String>>,
+    /// A freshness check's figures (see [`freshness_check`]); `None` for checks on the output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub freshness: Option<FreshnessFigures>,
+}
+
+/// What a freshness check compared: the snapshot of another domain's product a job read, its
+/// commit time and age at the run's time, and the producer's promise.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FreshnessFigures {
+    /// `f01.daily_sales@1`.
+    pub product: String,
+    pub snapshot_id: i64,
+    /// The snapshot's commit time (ms since the epoch).
+    pub committed_at_ms: i64,
+    /// The run's time (ms since the epoch), which the age is measured at.
+    pub at_ms: i64,
+    pub age_seconds: u64,
+    /// The producer's promise as the pin recorded it (`26h`).
+    pub promise: String,
+}
+
+/// The check type of [`freshness_check`].
+pub const FRESHNESS: &str = "freshness";
+
+/// The name of the freshness check of a product: `freshness(f01.daily_sales@1)`.
+pub fn freshness_check_name(product: &str, version: u32) -> String {
+    format!("{FRESHNESS}({product}@{version})")
+}
+
+/// A time in ms since the epoch as messages write it: `2026-12-07 06:00:00 UTC`.
+pub fn utc_ms(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| crate::interval::format_instant(t.naive_utc()))
+        .unwrap_or_else(|| ms.to_string())
+}
+
+/// The freshness check of another domain's product a job read: its snapshot must be no older
+/// than the producer's promise at the run's time `at_ms` (never the clock: a run at `--at` is
+/// judged at that time). Whichever way the product was read (the local pin, the producer's
+/// catalog on AWS), the [`ProductRead`](crate::products::ProductRead) says what was read, and
+/// the check is this one. A promise that is not a duration fails the check.
+pub fn freshness_check(read: &crate::products::ProductRead, at_ms: i64) -> CheckOutcome {
+    use mesh_domain::product::{age_seconds, age_text};
+    let product = format!("{}@{}", read.product, read.version);
+    let age = age_seconds(read.committed_at_ms, at_ms);
+    let read_what = format!(
+        "snapshot {} committed {}, {} old at the run's time {}",
+        read.snapshot_id,
+        utc_ms(read.committed_at_ms),
+        age_text(age),
+        utc_ms(at_ms)
+    );
+    let (passed, detail) = match mesh_domain::Freshness::parse(&read.freshness) {
+        Ok(f) if f.holds(age) => (true, format!("{read_what}: within the promise ({f})")),
+        Ok(f) => (false, format!("{read_what}: OLDER than the promise ({f})")),
+        Err(why) => (
+            false,
+            format!(
+                "{read_what}: the promise recorded for it, `{}`, is not a duration ({why})",
+                read.freshness
+            ),
+        ),
+    };
+    CheckOutcome {
+        name: freshness_check_name(&read.product, read.version),
+        check: FRESHNESS.into(),
+        severity: Severity::Error,
+        passed,
+        failing_rows: 0,
+        detail,
+        sql: String::new(),
+        sample_columns: Vec::new(),
+        sample: Vec::new(),
+        freshness: Some(FreshnessFigures {
+            product,
+            snapshot_id: read.snapshot_id,
+            committed_at_ms: read.committed_at_ms,
+            at_ms,
+            age_seconds: age,
+            promise: read.freshness.clone(),
+        }),
+    }
 }
 
 /// Failing rows shown in the error, the run record and the report.
@@ -159,6 +241,7 @@ pub async fn run_checks(ctx: &SessionContext, checks: &[Check]) -> Result<Vec<Ch
             sql,
             sample_columns: Vec::new(),
             sample: Vec::new(),
+            freshness: None,
         });
     }
     Ok(out)
@@ -426,5 +509,38 @@ mod tests {
             max: None,
         });
         assert!(sql.ends_with("CAST(\"amount\" AS DOUBLE) < 0.0"), "{sql}");
+    }
+
+    #[test]
+    fn a_product_is_fresh_up_to_its_promise_at_the_runs_time() {
+        let commit = 1_767_261_600_000; // 2026-01-01 10:00:00 UTC
+        let read = crate::products::ProductRead {
+            product: "f01.daily_sales".into(),
+            version: 1,
+            snapshot_id: 42,
+            rows: 3,
+            committed_at_ms: commit,
+            freshness: "26h".into(),
+        };
+        let fresh = freshness_check(&read, commit + 26 * 3_600_000);
+        assert!(fresh.passed, "{fresh:?}");
+        assert_eq!(fresh.name, "freshness(f01.daily_sales@1)");
+        assert!(fresh.detail.contains("within the promise (26h)"), "{}", fresh.detail);
+        let stale = freshness_check(&read, commit + 3 * 86_400_000);
+        assert!(!stale.passed && stale.severity == Severity::Error);
+        assert_eq!(
+            stale.detail,
+            "snapshot 42 committed 2026-01-01 10:00:00 UTC, 3d old at the run's time 2026-01-04 10:00:00 UTC: OLDER than the promise (26h)"
+        );
+        let f = stale.freshness.unwrap();
+        assert_eq!(
+            (f.age_seconds, f.snapshot_id, f.promise.as_str()),
+            (3 * 86_400, 42, "26h")
+        );
+        let unreadable = crate::products::ProductRead {
+            freshness: "soon".into(),
+            ..read
+        };
+        assert!(!freshness_check(&unreadable, commit).passed);
     }
 }

@@ -108,6 +108,10 @@ pub enum JobError {
         /// Every check's result, for the run record.
         checks: Box<[CheckOutcome]>,
     },
+    /// Another domain's product whose snapshot is older than its producer's freshness promise
+    /// at the run's time: its freshness check failed, and the job stopped before its query.
+    #[error("job `{job}`: {}; nothing was committed to {}\n  help: {}", stale.message, stale.output, stale.help)]
+    Stale { job: String, stale: Box<Stale> },
     #[error("job `{job}`: {file}: parameter `${{{param}}}` has no value\n  help: pass --param {param}=VALUE or add it to the job's params")]
     MissingParam { job: String, file: String, param: String },
     #[error("job `{job}`: {file}: {source}\n  help: pass a value of the parameter's type (param_types in the job), used as a value: ${{name}} or '${{name}}'")]
@@ -274,6 +278,19 @@ pub enum JobError {
     },
 }
 
+/// The products of a job that were older than their producers' promises ([`JobError::Stale`]).
+#[derive(Debug)]
+pub struct Stale {
+    pub output: String,
+    /// Each stale product: the snapshot read, its age at the run's time, the promise.
+    pub message: String,
+    pub help: String,
+    /// The freshness checks of every product read, for the run record.
+    pub checks: Vec<CheckOutcome>,
+    /// What was read, for the run record.
+    pub products: Vec<crate::products::ProductRead>,
+}
+
 /// Why a project file (the job's SQL) could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectFileError {
@@ -323,8 +340,19 @@ impl JobError {
     pub fn check_outcomes(&self) -> Option<&[CheckOutcome]> {
         match self {
             JobError::CheckFailed { checks, .. } => Some(checks),
+            JobError::Stale { stale, .. } => Some(&stale.checks),
             JobError::InInterval { source, .. } => source.check_outcomes(),
             _ => None,
+        }
+    }
+
+    /// The other domains' products a failed job step read before it stopped: those of a job
+    /// that stopped on a stale product.
+    pub fn products_read(&self) -> &[crate::products::ProductRead] {
+        match self {
+            JobError::Stale { stale, .. } => &stale.products,
+            JobError::InInterval { source, .. } => source.products_read(),
+            _ => &[],
         }
     }
 
@@ -782,8 +810,89 @@ impl<'a> JobRun<'a> {
                 source: Box::new(source),
             })?;
         report.rows_read += products.iter().map(|p| p.rows).sum::<u64>();
+        // Each product's freshness at the run's time, recorded with the job's checks (before
+        // those on the output); a stale one stops the job before its query.
+        let at_ms = self.at.and_utc().timestamp_millis();
+        report.checks = products
+            .iter()
+            .map(|p| crate::checks::freshness_check(p, at_ms))
+            .collect();
         report.products_read = products;
+        if report.checks.iter().any(|c| !c.passed) {
+            return Err(self.stale_error(report));
+        }
         Ok(())
+    }
+
+    /// The error of a job whose products failed their freshness check: which, how old the data
+    /// read is and the promise, and how to get fresher data. Locally the job reads the pin, so
+    /// `mesh pull` moves it to the producer's current snapshot; on AWS the job reads the
+    /// producer's current snapshot, so only the producer can make it fresh.
+    fn stale_error(&self, report: &JobReport) -> JobError {
+        use mesh_domain::product::age_text;
+        let local = self.engine.layout.naming.env() == mesh_domain::Env::Local;
+        let mut message = Vec::new();
+        let mut help = Vec::new();
+        for c in report.checks.iter().filter(|c| !c.passed) {
+            let Some(f) = &c.freshness else { continue };
+            let read = format!(
+                "the snapshot read ({}, committed {}) is {} old at the run's time ({})",
+                f.snapshot_id,
+                crate::checks::utc_ms(f.committed_at_ms),
+                age_text(f.age_seconds),
+                crate::checks::utc_ms(f.at_ms)
+            );
+            message.push(match mesh_domain::Freshness::parse(&f.promise) {
+                Ok(promise) => format!(
+                    "`{}` is stale: {read}, older than its producer's promise (within {promise})",
+                    f.product
+                ),
+                Err(_) => format!(
+                    "`{}` cannot be checked for freshness: {read}, and the promise recorded for it, `{}`, is not a duration",
+                    f.product, f.promise
+                ),
+            });
+            let owner = self.producer_owner(&f.product);
+            help.push(if local {
+                format!(
+                    "run `mesh pull` to pin the producer's current snapshot of {}, and commit {}; if that one is older than the promise too, ask the product's owner ({owner}) why its pipeline has not committed since",
+                    f.product,
+                    crate::products::LOCK_FILE
+                )
+            } else {
+                format!(
+                    "the producer's pipeline has not committed {} since {}: ask the product's owner ({owner}) why",
+                    f.product,
+                    crate::checks::utc_ms(f.committed_at_ms)
+                )
+            });
+        }
+        JobError::Stale {
+            job: self.job.name.to_string(),
+            stale: Box::new(Stale {
+                output: self.job.output.to_string(),
+                message: message.join("; "),
+                help: help.join("\n  help: "),
+                checks: report.checks.clone(),
+                products: report.products_read.clone(),
+            }),
+        }
+    }
+
+    /// Who owns a consumed product (`f01.daily_sales@1`): its project's owner in the producer's
+    /// model when the producer is checked out (as it is for local runs), else its domain.
+    fn producer_owner(&self, product: &str) -> String {
+        let id = product.split_once('@').map_or(product, |(id, _)| id);
+        let Some(c) = self.project.consumes.iter().find(|c| c.id() == id) else {
+            return format!("the team of domain {}", id.split('.').next().unwrap_or(id));
+        };
+        crate::products::producer_domain(&self.engine.root, c)
+            .ok()
+            .and_then(|(_, d)| {
+                d.product(c.product.as_str())
+                    .map(|(p, _, _)| format!("{}, project {} of domain {}", p.owner, p.name, c.producer))
+            })
+            .unwrap_or_else(|| format!("the team of domain {}", c.producer))
     }
 
     fn input_error(&self, e: RegisterError) -> JobError {
@@ -1052,14 +1161,17 @@ impl JobContext<'_> {
     async fn audit(&mut self) -> Result<(), JobError> {
         let job = self.job;
         let name = job.name.to_string();
-        self.report.checks = run_checks(&self.ctx, &job.checks)
+        let outcomes = run_checks(&self.ctx, &job.checks)
             .await
             .map_err(|source| JobError::CheckQuery {
                 job: name.clone(),
                 source,
             })?;
-        let kept = self.keep_failing_rows().await;
-        for c in &self.report.checks {
+        // The products' freshness checks (passed: the job got this far) stay first.
+        let first = self.report.checks.len();
+        self.report.checks.extend(outcomes);
+        let kept = self.keep_failing_rows(first).await;
+        for c in &self.report.checks[first..] {
             if !c.passed {
                 let sample = crate::checks::sample_text(c);
                 let sample = match (&kept, sample.is_empty()) {
@@ -1105,14 +1217,16 @@ impl JobContext<'_> {
     /// The failing rows of the failed checks: a sample in each outcome, and up to
     /// [`crate::checks::SAMPLE_KEPT`] per check kept in `<table>_check_failures` (see
     /// [`crate::checks::keep_failures`]). Returns how to read the kept rows.
-    async fn keep_failing_rows(&mut self) -> Option<String> {
+    /// `first`: the index of the first outcome of the output's checks in the report.
+    async fn keep_failing_rows(&mut self, first: usize) -> Option<String> {
         let (job, project) = (self.job, self.project);
-        if self.report.checks.iter().all(|c| c.passed) {
+        let outcomes = &mut self.report.checks[first..];
+        if outcomes.iter().all(|c| c.passed) {
             return None;
         }
         let table = project.table(&job.output).expect("validated reference");
         let keys = crate::checks::key_columns(job, table);
-        let failures = crate::checks::sample_failures(&self.ctx, &job.checks, &mut self.report.checks, &keys).await;
+        let failures = crate::checks::sample_failures(&self.ctx, &job.checks, outcomes, &keys).await;
         let run_id = self.params.get("run_id").cloned().unwrap_or_default();
         match crate::checks::keep_failures(&self.engine.root, table, &run_id, job.name.as_str(), &keys, &failures) {
             Ok(Some(_)) => Some(format!(

@@ -402,7 +402,18 @@ pub async fn run(
         let (kind, target) = match &p.step.action {
             StepAction::Job(j) => {
                 let job = project.job(j.as_str()).expect("validated");
-                let inputs: Vec<String> = job.inputs.iter().map(|i| i.to_string()).collect();
+                // Other domains' products too (`f01.daily_sales@1`), or a job reading only
+                // those would read nothing.
+                let inputs: Vec<String> = job
+                    .inputs
+                    .iter()
+                    .map(|i| i.to_string())
+                    .chain(
+                        job.products
+                            .iter()
+                            .map(|i| project.consumed(i).map_or(i.to_string(), |c| c.to_string())),
+                    )
+                    .collect();
                 (StepKind::Job, format!("{} → {}", inputs.join(", "), job.output))
             }
             StepAction::Optimize(t) => (StepKind::Optimize, t.to_string()),
@@ -419,15 +430,16 @@ pub async fn run(
             }
             crate::dag::StepStatus::Failed { error } => {
                 let mut record = StepRecord::not_succeeded(name, kind, target, StepStatus::Failed, error.to_string());
-                // A failed check leaves the results of every check in the record.
-                if let Some(checks) = error
-                    .error
-                    .downcast_ref::<crate::job::JobError>()
-                    .and_then(|e| e.check_outcomes())
+                // A failed check (on the output, or a product's freshness) leaves the results
+                // of every check in the record, with the products read.
+                let job_error = error.error.downcast_ref::<crate::job::JobError>();
+                if let Some((checks, products)) =
+                    job_error.and_then(|e| e.check_outcomes().map(|c| (c, e.products_read())))
                 {
                     record.metrics = StepMetrics::Job(Box::new(JobReport {
                         job: p.step.name.to_string(),
                         checks: checks.to_vec(),
+                        products_read: products.to_vec(),
                         ..Default::default()
                     }));
                 }

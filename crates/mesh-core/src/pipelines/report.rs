@@ -175,7 +175,10 @@ fn written_table(s: &StepRecord) -> &str {
 
 /// Lineage of the whole domain from its manifests: every table of every project, placed by
 /// layer (raw → refined → curated), an arrow per job input. Tables this run wrote are
-/// coloured by how their step ended.
+/// coloured by how their step ended. Across the domain's boundary (dashed boxes): on the left
+/// the other domains' products a project consumes (`f01.daily_sales@1`), an arrow into the
+/// table of each job that reads one, coloured by its freshness when this run read it; on the
+/// right a box per domain that reads the project's products, an arrow from each product's table.
 fn lineage_svg(domain: &Domain, run: &RunRecord) -> String {
     const W: usize = 200;
     const H: usize = 46;
@@ -199,31 +202,83 @@ fn lineage_svg(domain: &Domain, run: &RunRecord) -> String {
             }
         }
     }
-    let col = |l: Layer| match l {
-        Layer::Raw => 0,
-        Layer::Refined => 1,
-        Layer::Curated => 2,
+    // The freshness checks of the products this run read, by (project, `f01.daily_sales@1`).
+    let mut freshness: BTreeMap<(&str, String), &crate::checks::CheckOutcome> = BTreeMap::new();
+    for p in &run.pipelines {
+        for c in p.steps.iter().filter_map(|s| s.metrics.job()).flat_map(|j| &j.checks) {
+            if let Some(f) = &c.freshness {
+                let worst = freshness.entry((p.project.as_str(), f.product.clone())).or_insert(c);
+                if !c.passed {
+                    *worst = c;
+                }
+            }
+        }
+    }
+    // Columns: other domains' products (when any is consumed), the layers, consumer domains
+    // (when any product has one).
+    let external = usize::from(domain.projects.iter().any(|p| !p.consumes.is_empty()));
+    let consumers_col = domain
+        .products()
+        .any(|(_, p, _)| !p.consumers.is_empty())
+        .then_some(external + 3);
+    let columns = external + 3 + usize::from(consumers_col.is_some());
+    let col = |l: Layer| {
+        external
+            + match l {
+                Layer::Raw => 0,
+                Layer::Refined => 1,
+                Layer::Curated => 2,
+            }
     };
+    let x_of = |c: usize| LEFT + c * (W + GAP_X);
+    // The consumer domains of each project's products, each once.
+    let consumer_domains = |p: &mesh_domain::Project| {
+        let mut out: Vec<String> = Vec::new();
+        for c in p.products.iter().flat_map(|pr| &pr.consumers) {
+            if !out.contains(&c.domain.to_string()) {
+                out.push(c.domain.to_string());
+            }
+        }
+        out
+    };
+    // Other domains' products are keyed `f01.daily_sales@1`, consumer domains `domain m02`:
+    // neither can be a table's `layer.name`.
     let mut pos: BTreeMap<(&str, String), (usize, usize)> = BTreeMap::new();
     let mut lanes = Vec::new();
     let mut y = 34;
     for p in &domain.projects {
         let mut per_layer = [0usize; 3];
         let top = y + LANE_LABEL;
+        let row_y = |row: usize| top + row * (H + GAP_Y);
         for t in &p.tables {
             let c = col(t.layer);
             pos.insert(
                 (p.name.as_str(), t.reference().to_string()),
-                (LEFT + c * (W + GAP_X), top + per_layer[c] * (H + GAP_Y)),
+                (x_of(c), row_y(per_layer[c - external])),
             );
-            per_layer[c] += 1;
+            per_layer[c - external] += 1;
         }
-        let rows = per_layer.iter().copied().max().unwrap_or(0).max(1);
+        for (i, c) in p.consumes.iter().enumerate() {
+            pos.insert((p.name.as_str(), c.to_string()), (x_of(0), row_y(i)));
+        }
+        let consumers = consumer_domains(p);
+        if let Some(cc) = consumers_col {
+            for (i, d) in consumers.iter().enumerate() {
+                pos.insert((p.name.as_str(), format!("domain {d}")), (x_of(cc), row_y(i)));
+            }
+        }
+        let rows = per_layer
+            .iter()
+            .copied()
+            .chain([p.consumes.len(), consumers.len()])
+            .max()
+            .unwrap_or(0)
+            .max(1);
         let height = LANE_LABEL + rows * (H + GAP_Y) + 6;
         lanes.push((p, y, height));
         y += height + 10;
     }
-    let width = LEFT * 2 + 3 * W + 2 * GAP_X;
+    let width = LEFT * 2 + columns * W + (columns - 1) * GAP_X;
     let height = y + 4;
     let marker = "arrow-lineage";
     let mut svg = format!(
@@ -231,12 +286,19 @@ fn lineage_svg(domain: &Domain, run: &RunRecord) -> String {
         esc(&domain.name),
         arrow_marker(marker)
     );
-    for l in Layer::ALL {
+    let mut headers: Vec<(usize, &str)> = Layer::ALL.iter().map(|&l| (col(l), l.as_str())).collect();
+    if external == 1 {
+        headers.push((0, "other domains' products"));
+    }
+    if let Some(cc) = consumers_col {
+        headers.push((cc, "consumer domains"));
+    }
+    for (c, label) in headers {
         let _ = write!(
             svg,
             r##"<text x="{}" y="20" font-size="13" font-weight="700" fill="#374151">{}</text>"##,
-            LEFT + col(l) * (W + GAP_X),
-            l.as_str()
+            x_of(c),
+            label
         );
     }
     for (p, top, h) in &lanes {
@@ -248,29 +310,70 @@ fn lineage_svg(domain: &Domain, run: &RunRecord) -> String {
             name = esc(p.name.as_str()),
         );
     }
+    // An arrow from the right side of the box at `from` to the left side of the box at `to`.
+    let arrow = |svg: &mut String, class: &str, (x1, y1): (usize, usize), (x2, y2): (usize, usize), title: String| {
+        let (sx, sy, ty) = (x1 + W, y1 + H / 2, y2 + H / 2);
+        // Same column: a loop out to the right, so the arrow does not cross the box.
+        let d = if x1 == x2 {
+            format!("M{sx},{sy} C{},{sy} {},{ty} {sx},{ty}", sx + 50, sx + 50)
+        } else {
+            let mid = (sx + x2) / 2;
+            format!("M{sx},{sy} C{mid},{sy} {mid},{ty} {x2},{ty}")
+        };
+        let _ = write!(
+            svg,
+            r##"<path class="{class}" d="{d}" fill="none" stroke="#555" stroke-width="1.4" marker-end="url(#{marker})"><title>{}</title></path>"##,
+            esc(&title)
+        );
+    };
     for p in &domain.projects {
         for j in &p.jobs {
-            let Some(&(x2, y2)) = pos.get(&(p.name.as_str(), j.output.to_string())) else {
+            let Some(&to) = pos.get(&(p.name.as_str(), j.output.to_string())) else {
                 continue;
             };
             for input in &j.inputs {
-                let Some(&(x1, y1)) = pos.get(&(p.name.as_str(), input.to_string())) else {
+                let Some(&from) = pos.get(&(p.name.as_str(), input.to_string())) else {
                     continue;
                 };
-                let (sx, sy, ty) = (x1 + W, y1 + H / 2, y2 + H / 2);
-                // Same layer: a loop out to the right, so the arrow does not cross the box.
-                let d = if x1 == x2 {
-                    format!("M{sx},{sy} C{},{sy} {},{ty} {sx},{ty}", sx + 50, sx + 50)
-                } else {
-                    let mid = (sx + x2) / 2;
-                    format!("M{sx},{sy} C{mid},{sy} {mid},{ty} {x2},{ty}")
+                arrow(
+                    &mut svg,
+                    "edge",
+                    from,
+                    to,
+                    format!("job {}: {input} → {}", j.name, j.output),
+                );
+            }
+            for input in &j.products {
+                let Some(c) = p.consumed(input) else { continue };
+                let Some(&from) = pos.get(&(p.name.as_str(), c.to_string())) else {
+                    continue;
                 };
-                let _ = write!(
-                    svg,
-                    r##"<path class="edge" d="{d}" fill="none" stroke="#555" stroke-width="1.4" marker-end="url(#{marker})"><title>job {job}: {from} → {to}</title></path>"##,
-                    job = esc(j.name.as_str()),
-                    from = esc(&input.to_string()),
-                    to = esc(&j.output.to_string()),
+                arrow(
+                    &mut svg,
+                    "edge external",
+                    from,
+                    to,
+                    format!("job {}: {c} (domain {}) → {}", j.name, c.producer, j.output),
+                );
+            }
+        }
+        for pr in &p.products {
+            let Some(&from) = pos.get(&(p.name.as_str(), pr.table.to_string())) else {
+                continue;
+            };
+            for c in &pr.consumers {
+                let Some(&to) = pos.get(&(p.name.as_str(), format!("domain {}", c.domain))) else {
+                    continue;
+                };
+                arrow(
+                    &mut svg,
+                    "edge external",
+                    from,
+                    to,
+                    format!(
+                        "product {}.{}@{} → domain {}",
+                        domain.abbr, pr.name, pr.version, c.domain
+                    ),
                 );
             }
         }
@@ -306,9 +409,143 @@ fn lineage_svg(domain: &Domain, run: &RunRecord) -> String {
                 ty2 = y + 36,
             );
         }
+        // A box across the domain's boundary: dashed, labelled with the other domain.
+        let external_box = |svg: &mut String,
+                            class: &str,
+                            (x, y): (usize, usize),
+                            title: String,
+                            label: String,
+                            (fill, stroke, note): (&str, &str, String)| {
+            let _ = write!(
+                svg,
+                r##"<g class="{class}"><title>{title}</title><rect x="{x}" y="{y}" width="{W}" height="{H}" rx="6" fill="{fill}" stroke="{stroke}" stroke-width="1.5" stroke-dasharray="5 3"/><text x="{tx}" y="{ty1}" font-size="12" font-weight="600" fill="#111">{label}</text><text x="{tx}" y="{ty2}" font-size="10.5" fill="{stroke}">{note}</text></g>"##,
+                title = esc(&title),
+                label = esc(&label),
+                note = esc(&note),
+                tx = x + 8,
+                ty1 = y + 19,
+                ty2 = y + 36,
+            );
+        };
+        for c in &p.consumes {
+            let at = pos[&(p.name.as_str(), c.to_string())];
+            let look = match freshness.get(&(p.name.as_str(), c.to_string())) {
+                Some(check) => {
+                    let f = check.freshness.as_ref().expect("a freshness check");
+                    let age = mesh_domain::product::age_text(f.age_seconds);
+                    if check.passed {
+                        let (fill, stroke) = color(StepStatus::Succeeded);
+                        (fill, stroke, format!("read, {age} old (promise {})", f.promise))
+                    } else {
+                        let (fill, stroke) = color(StepStatus::Failed);
+                        (fill, stroke, format!("STALE: {age} old (promise {})", f.promise))
+                    }
+                }
+                None => ("#ffffff", "#9ca3af", "not read by this run".into()),
+            };
+            external_box(
+                &mut svg,
+                "external product",
+                at,
+                format!("{}: product {c} of domain {}", p.name, c.producer),
+                c.to_string(),
+                look,
+            );
+        }
+        for d in consumer_domains(p) {
+            let Some(&at) = pos.get(&(p.name.as_str(), format!("domain {d}"))) else {
+                continue;
+            };
+            let reads: Vec<String> = p
+                .products
+                .iter()
+                .filter(|pr| pr.consumers.iter().any(|c| c.domain.as_str() == d))
+                .map(|pr| format!("{}@{}", pr.name, pr.version))
+                .collect();
+            external_box(
+                &mut svg,
+                "external consumer",
+                at,
+                format!("{}: domain {d} reads {}", p.name, reads.join(", ")),
+                format!("domain {d}"),
+                ("#f5f3ff", "#6d28d9", format!("reads {}", reads.join(", "))),
+            );
+        }
     }
     svg.push_str("</svg>");
     svg
+}
+
+/// The data products of the run: those of other domains its jobs read, each with the snapshot
+/// read, its commit time, its age at the run's time and the producer's promise (a stale one is
+/// a failed check: the job stopped), and the domain's own products with their consumers.
+fn products_section(html: &mut String, domain: &Domain, run: &RunRecord) {
+    let mut reads = Vec::new();
+    for p in &run.pipelines {
+        for s in &p.steps {
+            let Some(j) = s.metrics.job() else { continue };
+            for r in &j.products_read {
+                let name = crate::checks::freshness_check_name(&r.product, r.version);
+                reads.push((s, r, j.checks.iter().find(|c| c.name == name)));
+            }
+        }
+    }
+    let published: Vec<_> = domain.products().collect();
+    if reads.is_empty() && published.is_empty() {
+        return;
+    }
+    html.push_str(r#"<section id="products"><h2>Data products</h2>"#);
+    if !reads.is_empty() {
+        html.push_str(r#"<h3>Read from other domains</h3><p class="note">Each product a job read: the snapshot, when the producer committed it, and its age at the run's time against the producer's freshness promise. A stale product fails the job's freshness check: the job stops before its query and commits nothing.</p><table class="products-read"><thead><tr><th>step</th><th>product</th><th>producer domain</th><th>snapshot</th><th>committed</th><th class="num">age at the run</th><th>promise</th><th>freshness</th></tr></thead><tbody>"#);
+        for (s, r, check) in reads {
+            let (class, verdict, age) = match check {
+                Some(c) => (
+                    if c.passed { "fresh" } else { "stale" },
+                    if c.passed { "fresh" } else { "STALE (nothing committed)" },
+                    c.freshness
+                        .as_ref()
+                        .map(|f| mesh_domain::product::age_text(f.age_seconds))
+                        .unwrap_or_else(|| "–".into()),
+                ),
+                None => ("", "not checked", "–".into()),
+            };
+            let _ = write!(
+                html,
+                r#"<tr class="product {class}"><td>{}</td><td><code>{}@{}</code></td><td>{}</td><td><code>{}</code></td><td>{}</td><td class="num">{age}</td><td>{}</td><td class="result">{verdict}</td></tr>"#,
+                esc(&s.name),
+                esc(&r.product),
+                r.version,
+                esc(r.product.split('.').next().unwrap_or_default()),
+                r.snapshot_id,
+                esc(&crate::checks::utc_ms(r.committed_at_ms)),
+                esc(&r.freshness),
+            );
+        }
+        html.push_str("</tbody></table>");
+    }
+    if !published.is_empty() {
+        html.push_str(r#"<h3>Published by this domain</h3><table class="products-published"><thead><tr><th>product</th><th>table</th><th>promise</th><th>consumer domains</th></tr></thead><tbody>"#);
+        for (project, product, table) in published {
+            let consumers: Vec<String> = product.consumers.iter().map(|c| esc(&c.to_string())).collect();
+            let _ = write!(
+                html,
+                r#"<tr class="published"><td><code>{}.{}@{}</code></td><td>{} · {}</td><td>within {}</td><td>{}</td></tr>"#,
+                esc(domain.abbr.as_str()),
+                esc(product.name.as_str()),
+                product.version,
+                esc(project.name.as_str()),
+                esc(&table.reference().to_string()),
+                product.freshness,
+                if consumers.is_empty() {
+                    "none yet".into()
+                } else {
+                    consumers.join("; ")
+                },
+            );
+        }
+        html.push_str("</tbody></table>");
+    }
+    html.push_str("</section>");
 }
 
 fn check_result(passed: bool, severity: Severity) -> (&'static str, &'static str) {
@@ -690,6 +927,7 @@ table{{border-collapse:collapse;width:100%;font-size:.85rem;margin:.4rem 0 1rem}
 th,td{{border-bottom:1px solid #e5e7eb;padding:.3rem .45rem;text-align:left;vertical-align:top}} th{{background:#f7f7f7}}
 .verdict{{font-weight:700;color:{vc}}} .err{{color:#b91c1c;white-space:pre-wrap}} .num{{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}}
 .warn{{color:#b45309;font-weight:600}} tr.check.warn td{{background:#fff7ed}} tr.check.bad td{{background:#fde8e8}} tr.check.warn .result,tr.check.bad .result{{font-weight:700}}
+tr.product.stale td{{background:#fde8e8}} tr.product.stale .result{{color:#b91c1c;font-weight:700}} tr.product.fresh .result{{color:#1e7e34}}
 tr.failed .status{{color:#b91c1c;font-weight:700}} tr.skipped .status{{color:#6b7280}} tr.current td{{font-weight:600}}
 .cards{{display:flex;gap:.8rem;flex-wrap:wrap;margin:1rem 0}} .card{{border:1px solid #e5e7eb;border-radius:8px;padding:.5rem .8rem;min-width:9rem}}
 .card b{{display:block;font-size:1.2rem}} .note{{color:#4b5563;font-size:.85rem}} .charts{{display:flex;gap:2rem;flex-wrap:wrap}}
@@ -719,9 +957,10 @@ table.sample{{width:auto;font-size:.78rem;margin:.3rem 0}} table.sample td,table
     }
     summary_cards(&mut html, r);
 
-    html.push_str(r#"<section id="lineage"><h2>Lineage of the domain</h2><p class="note">Every table of every project, from the manifests: an arrow per job input, raw → refined → curated. Coloured: written by this run (green: succeeded, red: failed); orange: raw rows quarantined by this run.</p>"#);
+    html.push_str(r#"<section id="lineage"><h2>Lineage of the domain</h2><p class="note">Every table of every project, from the manifests: an arrow per job input, raw → refined → curated. Coloured: written by this run (green: succeeded, red: failed); orange: raw rows quarantined by this run. Dashed: other domains, the products a project reads (red: stale at this run) and the domains that read its products.</p>"#);
     html.push_str(&lineage_svg(domain, r));
     html.push_str("</section>");
+    products_section(&mut html, domain, r);
 
     html.push_str(r#"<section id="pipelines">"#);
     for (n, p) in r.pipelines.iter().enumerate() {
@@ -846,6 +1085,7 @@ mod tests {
                     sql: "SELECT COALESCE(SUM(n), 0) FROM (SELECT COUNT(*) AS n FROM output GROUP BY \"id\" HAVING COUNT(*) > 1) d".into(),
                     sample_columns: vec![],
                     sample: vec![],
+                    freshness: None,
                 },
                 CheckOutcome {
                     name: "accepted_values(segment)".into(),
@@ -857,6 +1097,7 @@ mod tests {
                     sql: "SELECT COUNT(*) FROM output WHERE \"segment\" NOT IN ('a')".into(),
                     sample_columns: vec!["id".into(), "segment".into()],
                     sample: vec![vec!["7".into(), "<b>vip</b>".into()]],
+                    freshness: None,
                 },
             ],
             ..Default::default()
@@ -914,6 +1155,110 @@ mod tests {
             assert!(svg.contains(&format!("project {}", p.name)));
         }
         assert!(svg.contains("1,350 rows written"), "the table this run wrote");
+    }
+
+    /// A run of examples/marketing02 (`m02`, which reads `f01.daily_sales@1`) whose job read
+    /// the product `days` days after its commit, with the promise of 26 h.
+    fn consumer_run(days: i64) -> (Domain, RunRecord) {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/marketing02");
+        let d = mesh_domain::load_domain(&root).expect("the example consumer domain loads");
+        let read = crate::products::ProductRead {
+            product: "f01.daily_sales".into(),
+            version: 1,
+            snapshot_id: 7_001,
+            rows: 1350,
+            committed_at_ms: 1_767_261_600_000,
+            freshness: "26h".into(),
+        };
+        let check = crate::checks::freshness_check(&read, read.committed_at_ms + days * 86_400_000);
+        let mut r = sample();
+        r.pipelines[0].project = "store_performance".into();
+        let steps = &mut r.pipelines[0].steps;
+        steps.truncate(1);
+        steps[0].name = "store_revenue".into();
+        steps[0].target = " → curated.store_revenue".into();
+        steps[0].status = if check.passed {
+            StepStatus::Succeeded
+        } else {
+            StepStatus::Failed
+        };
+        steps[0].metrics = StepMetrics::Job(Box::new(JobReport {
+            job: "store_revenue".into(),
+            checks: vec![check],
+            products_read: vec![read],
+            ..Default::default()
+        }));
+        (d, r)
+    }
+
+    fn section<'h>(html: &'h str, start: &str, end: &str) -> &'h str {
+        let s = &html[html.find(start).unwrap_or_else(|| panic!("no {start}"))..];
+        &s[..s.find(end).unwrap()]
+    }
+
+    #[test]
+    fn a_stale_product_read_is_a_failure_in_the_products_section_and_the_lineage() {
+        let (d, r) = consumer_run(3);
+        let html = render(&r, &d, &[], 0);
+        let products = section(&html, "<section id=\"products\"", "</section>");
+        let row = section(products, "<tr class=\"product stale\">", "</tr>");
+        for wanted in [
+            "<code>f01.daily_sales@1</code>",
+            "<td>f01</td>",
+            "<code>7001</code>",
+            "2026-01-01 10:00:00 UTC",
+            ">3d<",
+            "<td>26h</td>",
+            "STALE",
+        ] {
+            assert!(row.contains(wanted), "{wanted} not in {row}");
+        }
+        assert!(
+            html.contains("freshness(f01.daily_sales@1)"),
+            "the failed check is listed"
+        );
+        let lineage = section(&html, "<svg class=\"lineage\"", "</svg>");
+        let node = section(lineage, "<g class=\"external product\">", "</g>");
+        assert!(
+            node.contains(">f01.daily_sales@1</text>") && node.contains("STALE: 3d old (promise 26h)"),
+            "{node}"
+        );
+        assert!(node.contains("#b91c1c"), "styled as a failure: {node}");
+        assert_eq!(
+            lineage.matches("<path class=\"edge external\"").count(),
+            1,
+            "into the job reading it"
+        );
+        assert!(lineage.contains("job store_revenue: f01.daily_sales@1 (domain f01) → curated.store_revenue"));
+
+        let (d, r) = consumer_run(1);
+        let html = render(&r, &d, &[], 0);
+        let row = section(&html, "<tr class=\"product fresh\">", "</tr>");
+        assert!(row.contains(">fresh<") && row.contains(">1d<"), "{row}");
+        assert!(!html.contains("STALE"));
+    }
+
+    #[test]
+    fn a_published_product_has_an_arrow_to_each_consumer_domain() {
+        let d = domain();
+        let html = render(&with_checks(), &d, &[], 0);
+        let published = section(&html, "<table class=\"products-published\"", "</table>");
+        assert!(
+            published.contains("<code>f01.daily_sales@1</code>") && published.contains("m02 (dev 444444444444"),
+            "{published}"
+        );
+        let lineage = section(&html, "<svg class=\"lineage\"", "</svg>");
+        let node = section(lineage, "<g class=\"external consumer\">", "</g>");
+        assert!(
+            node.contains(">domain m02</text>") && node.contains("reads daily_sales@1"),
+            "{node}"
+        );
+        assert!(lineage.contains("<title>product f01.daily_sales@1 → domain m02</title>"));
+        assert!(
+            !lineage.contains("external product"),
+            "f01 reads no other domain's product"
+        );
+        assert!(!html.contains("Read from other domains"), "this run read none");
     }
 
     #[test]

@@ -42,6 +42,7 @@ mod project;
 mod table;
 pub mod unchecked;
 
+pub(crate) use daily::parse_lag;
 pub use domain::{check_github_repository, GLUE_VERSIONS};
 pub use job::resolves_inside;
 pub use optimizer::MAX_RETENTION_DAYS;
