@@ -6,29 +6,20 @@
 //! `ConcurrentModificationException` if anyone updated the table in between.
 
 use async_trait::async_trait;
-use aws_sdk_glue::config::http::HttpResponse;
-use aws_sdk_glue::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_glue::types::{DatabaseInput, Table as GlueTable, TableInput};
-use aws_sdk_glue::Client;
 use iceberg::io::FileIO;
+use serde_json::{json, Map, Value};
 
 use crate::catalog::{normalize_warehouse, Catalog, TableIdent};
-use crate::error::{Error, ErrorChain, Result, ServiceErrorKind};
+use crate::error::{Error, Result, ServiceErrorKind};
+use crate::glue_client::{CallError, GlueClient};
 
 const METADATA_LOCATION: &str = "metadata_location";
 const PREVIOUS_METADATA_LOCATION: &str = "previous_metadata_location";
 const TABLE_TYPE: &str = "table_type";
 const ICEBERG: &str = "ICEBERG";
-
-/// The HTTPS client every AWS SDK client of meshkit uses: rustls on ring (the crypto
-/// object_store's S3 client already uses), so the build needs no second crypto library. An SDK
-/// configuration without a client cannot send requests: build every one with this.
-pub fn aws_http_client() -> aws_sdk_glue::config::SharedHttpClient {
-    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
-    aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https()
-}
+const NOT_FOUND: &str = "EntityNotFoundException";
+const EXISTS: &str = "AlreadyExistsException";
+const CONCURRENT: &str = "ConcurrentModificationException";
 
 /// Glue-backed catalog. The caller builds the Glue client (region, credentials, endpoint)
 /// and the [`FileIO`] for the warehouse storage.
@@ -36,7 +27,7 @@ pub fn aws_http_client() -> aws_sdk_glue::config::SharedHttpClient {
 pub struct GlueCatalog {
     name: String,
     warehouse: String,
-    client: Client,
+    client: GlueClient,
     file_io: FileIO,
     /// Another account's catalog (its account id), read through the grants of its resource
     /// policy; `None` is the caller's own account.
@@ -45,7 +36,7 @@ pub struct GlueCatalog {
 
 impl GlueCatalog {
     /// A catalog over `client`; new tables go under `warehouse/{database}/{table}`.
-    pub fn new(name: impl Into<String>, client: Client, warehouse: &str, file_io: FileIO) -> Self {
+    pub fn new(name: impl Into<String>, client: GlueClient, warehouse: &str, file_io: FileIO) -> Self {
         Self {
             name: name.into(),
             warehouse: normalize_warehouse(warehouse),
@@ -66,60 +57,52 @@ impl GlueCatalog {
         }
     }
 
-    fn fail<E>(&self, what: String, e: SdkError<E, HttpResponse>) -> Error
-    where
-        E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
-    {
-        // The SDK's own retries already ran: what is left is classified once, here, by the
-        // service's error code or the transport failure.
+    /// One call, naming the catalog when it is another account's.
+    async fn call(&self, operation: &str, mut body: Value) -> std::result::Result<Value, CallError> {
+        if let (Some(id), Some(map)) = (&self.catalog_id, body.as_object_mut()) {
+            map.insert("CatalogId".into(), json!(id));
+        }
+        self.client.call(operation, &body).await
+    }
+
+    fn fail(&self, what: String, e: CallError) -> Error {
+        // The client's own retries already ran: what is left is classified once, here, by the
+        // service's error code, its HTTP status or the transport failure.
         let kind = match &e {
-            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => ServiceErrorKind::Unavailable,
-            SdkError::ServiceError(s) => {
-                e.code()
-                    .and_then(ServiceErrorKind::from_code)
-                    .unwrap_or(if s.raw().status().is_server_error() {
-                        ServiceErrorKind::Unavailable
-                    } else {
-                        ServiceErrorKind::Rejected
-                    })
-            }
-            _ => ServiceErrorKind::Rejected,
+            CallError::Transport(_) => ServiceErrorKind::Unavailable,
+            CallError::Service { code, status, .. } => ServiceErrorKind::from_code(code).unwrap_or(if *status >= 500 {
+                ServiceErrorKind::Unavailable
+            } else {
+                ServiceErrorKind::Rejected
+            }),
+            CallError::Request(_) => ServiceErrorKind::Rejected,
         };
         Error::CatalogService {
             catalog: self.name.clone(),
             kind,
-            detail: format!("{what}: {}", ErrorChain(&e)),
+            detail: format!("{what}: {e}"),
         }
     }
 
-    fn build_error(&self, e: aws_sdk_glue::error::BuildError) -> Error {
-        Error::CatalogService {
-            catalog: self.name.clone(),
-            kind: ServiceErrorKind::Rejected,
-            detail: format!("invalid Glue request: {e}"),
-        }
-    }
-
-    async fn get_table(&self, ident: &TableIdent) -> Result<Option<GlueTable>> {
+    async fn get_table(&self, ident: &TableIdent) -> Result<Option<Value>> {
         match self
-            .client
-            .get_table()
-            .set_catalog_id(self.catalog_id.clone())
-            .database_name(&ident.namespace)
-            .name(&ident.name)
-            .send()
+            .call("GetTable", json!({"DatabaseName": ident.namespace, "Name": ident.name}))
             .await
         {
-            Ok(out) => Ok(out.table().cloned()),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_entity_not_found_exception()) => Ok(None),
+            Ok(mut out) => Ok(Some(out["Table"].take())),
+            Err(e) if e.is(NOT_FOUND) => Ok(None),
             Err(e) => Err(self.fail(format!("GetTable {ident}"), e)),
         }
     }
 }
 
-fn is_iceberg(t: &GlueTable) -> bool {
-    t.parameters()
-        .and_then(|p| p.get(TABLE_TYPE))
+fn parameters(t: &Value) -> Map<String, Value> {
+    t["Parameters"].as_object().cloned().unwrap_or_default()
+}
+
+fn is_iceberg(t: &Value) -> bool {
+    t["Parameters"][TABLE_TYPE]
+        .as_str()
         .is_some_and(|v| v.eq_ignore_ascii_case(ICEBERG))
 }
 
@@ -140,50 +123,41 @@ impl Catalog for GlueCatalog {
     async fn create_namespace(&self, namespace: &str) -> Result<()> {
         // Look first: in AWS the databases come from Terraform, and a runtime role may read
         // them without being allowed to create any.
-        match self
-            .client
-            .get_database()
-            .set_catalog_id(self.catalog_id.clone())
-            .name(namespace)
-            .send()
-            .await
-        {
+        match self.call("GetDatabase", json!({"Name": namespace})).await {
             Ok(_) => return Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_entity_not_found_exception()) => {}
+            Err(e) if e.is(NOT_FOUND) => {}
             Err(e) => return Err(self.fail(format!("GetDatabase {namespace}"), e)),
         }
-        let input = DatabaseInput::builder()
-            .name(namespace)
-            .build()
-            .map_err(|e| self.build_error(e))?;
         match self
-            .client
-            .create_database()
-            .set_catalog_id(self.catalog_id.clone())
-            .database_input(input)
-            .send()
+            .call("CreateDatabase", json!({"DatabaseInput": {"Name": namespace}}))
             .await
         {
             Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_already_exists_exception()) => Ok(()),
+            Err(e) if e.is(EXISTS) => Ok(()),
             Err(e) => Err(self.fail(format!("CreateDatabase {namespace}"), e)),
         }
     }
 
     async fn list_namespaces(&self) -> Result<Vec<String>> {
         let mut out = Vec::new();
-        let mut token = None;
+        let mut token: Option<String> = None;
         loop {
+            let mut body = json!({});
+            if let Some(t) = &token {
+                body["NextToken"] = json!(t);
+            }
             let page = self
-                .client
-                .get_databases()
-                .set_catalog_id(self.catalog_id.clone())
-                .set_next_token(token)
-                .send()
+                .call("GetDatabases", body)
                 .await
                 .map_err(|e| self.fail("GetDatabases".into(), e))?;
-            out.extend(page.database_list().iter().map(|d| d.name().to_string()));
-            token = page.next_token().map(str::to_string);
+            out.extend(
+                page["DatabaseList"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|d| d["Name"].as_str().map(str::to_string)),
+            );
+            token = page["NextToken"].as_str().filter(|t| !t.is_empty()).map(str::to_string);
             if token.is_none() {
                 break;
             }
@@ -194,24 +168,25 @@ impl Catalog for GlueCatalog {
 
     async fn list_tables(&self, namespace: &str) -> Result<Vec<TableIdent>> {
         let mut out = Vec::new();
-        let mut token = None;
+        let mut token: Option<String> = None;
         loop {
+            let mut body = json!({"DatabaseName": namespace});
+            if let Some(t) = &token {
+                body["NextToken"] = json!(t);
+            }
             let page = self
-                .client
-                .get_tables()
-                .set_catalog_id(self.catalog_id.clone())
-                .database_name(namespace)
-                .set_next_token(token)
-                .send()
+                .call("GetTables", body)
                 .await
                 .map_err(|e| self.fail(format!("GetTables {namespace}"), e))?;
             out.extend(
-                page.table_list()
-                    .iter()
+                page["TableList"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
                     .filter(|t| is_iceberg(t))
-                    .map(|t| TableIdent::new(namespace, t.name())),
+                    .filter_map(|t| t["Name"].as_str().map(|n| TableIdent::new(namespace, n))),
             );
-            token = page.next_token().map(str::to_string);
+            token = page["NextToken"].as_str().filter(|t| !t.is_empty()).map(str::to_string);
             if token.is_none() {
                 break;
             }
@@ -224,34 +199,28 @@ impl Catalog for GlueCatalog {
         Ok(self
             .get_table(ident)
             .await?
-            .and_then(|t| t.parameters().and_then(|p| p.get(METADATA_LOCATION)).cloned()))
+            .and_then(|t| t["Parameters"][METADATA_LOCATION].as_str().map(str::to_string)))
     }
 
     async fn register_table(&self, ident: &TableIdent, metadata_location: &str) -> Result<()> {
         self.create_namespace(&ident.namespace).await?;
-        let input = TableInput::builder()
-            .name(&ident.name)
-            .table_type("EXTERNAL_TABLE")
-            .parameters(TABLE_TYPE, ICEBERG)
-            .parameters(METADATA_LOCATION, metadata_location)
-            .build()
-            .map_err(|e| self.build_error(e))?;
+        let input = json!({
+            "Name": ident.name,
+            "TableType": "EXTERNAL_TABLE",
+            "Parameters": {TABLE_TYPE: ICEBERG, METADATA_LOCATION: metadata_location},
+        });
         match self
-            .client
-            .create_table()
-            .set_catalog_id(self.catalog_id.clone())
-            .database_name(&ident.namespace)
-            .table_input(input)
-            .send()
+            .call(
+                "CreateTable",
+                json!({"DatabaseName": ident.namespace, "TableInput": input}),
+            )
             .await
         {
             Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_already_exists_exception()) => {
-                Err(Error::TableAlreadyExists {
-                    catalog: self.name.clone(),
-                    table: ident.to_string(),
-                })
-            }
+            Err(e) if e.is(EXISTS) => Err(Error::TableAlreadyExists {
+                catalog: self.name.clone(),
+                table: ident.to_string(),
+            }),
             Err(e) => Err(self.fail(format!("CreateTable {ident}"), e)),
         }
     }
@@ -263,58 +232,45 @@ impl Catalog for GlueCatalog {
                 table: ident.to_string(),
             });
         };
-        let params = current.parameters().cloned().unwrap_or_default();
-        if params.get(METADATA_LOCATION).map(String::as_str) != Some(expected) {
+        let mut params = parameters(&current);
+        if params.get(METADATA_LOCATION).and_then(Value::as_str) != Some(expected) {
             return Ok(false);
         }
-        let mut input = TableInput::builder()
-            .name(&ident.name)
-            .table_type(current.table_type().unwrap_or("EXTERNAL_TABLE"))
-            .set_description(current.description().map(str::to_string))
-            .set_storage_descriptor(current.storage_descriptor().cloned());
-        for (k, v) in params {
-            if k != METADATA_LOCATION && k != PREVIOUS_METADATA_LOCATION {
-                input = input.parameters(k, v);
+        params.insert(METADATA_LOCATION.into(), json!(new));
+        params.insert(PREVIOUS_METADATA_LOCATION.into(), json!(expected));
+        // The table as it is, with the new pointer: what Terraform or another tool set on it
+        // (description, storage descriptor, other parameters) is kept.
+        let mut input = json!({
+            "Name": ident.name,
+            "TableType": current["TableType"].as_str().unwrap_or("EXTERNAL_TABLE"),
+            "Parameters": params,
+        });
+        for field in ["Description", "StorageDescriptor"] {
+            if !current[field].is_null() {
+                input[field] = current[field].clone();
             }
         }
-        let input = input
-            .parameters(METADATA_LOCATION, new)
-            .parameters(PREVIOUS_METADATA_LOCATION, expected)
-            .build()
-            .map_err(|e| self.build_error(e))?;
-        let mut req = self
-            .client
-            .update_table()
-            .set_catalog_id(self.catalog_id.clone())
-            .database_name(&ident.namespace)
-            .table_input(input);
-        if let Some(v) = current.version_id() {
-            req = req.version_id(v);
+        let mut body = json!({"DatabaseName": ident.namespace, "TableInput": input});
+        if let Some(v) = current["VersionId"].as_str() {
+            body["VersionId"] = json!(v);
         }
-        match req.send().await {
+        match self.call("UpdateTable", body).await {
             Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_concurrent_modification_exception()) =>
-            {
-                Ok(false)
-            }
+            Err(e) if e.is(CONCURRENT) => Ok(false),
             Err(e) => Err(self.fail(format!("UpdateTable {ident}"), e)),
         }
     }
 
     async fn drop_table(&self, ident: &TableIdent) -> Result<bool> {
         match self
-            .client
-            .delete_table()
-            .set_catalog_id(self.catalog_id.clone())
-            .database_name(&ident.namespace)
-            .name(&ident.name)
-            .send()
+            .call(
+                "DeleteTable",
+                json!({"DatabaseName": ident.namespace, "Name": ident.name}),
+            )
             .await
         {
             Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_entity_not_found_exception()) => Ok(false),
+            Err(e) if e.is(NOT_FOUND) => Ok(false),
             Err(e) => Err(self.fail(format!("DeleteTable {ident}"), e)),
         }
     }

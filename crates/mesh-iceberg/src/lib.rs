@@ -25,6 +25,8 @@ pub mod durable;
 mod error;
 #[cfg(feature = "glue")]
 mod glue;
+#[cfg(feature = "glue")]
+mod glue_client;
 mod increment;
 mod keys;
 mod layout;
@@ -45,7 +47,9 @@ pub use check::{CheckReport, FileProblem};
 pub use conform::SchemaEvolution;
 pub use error::{Error, ErrorChain, Result, ServiceErrorKind};
 #[cfg(feature = "glue")]
-pub use glue::{aws_http_client, GlueCatalog};
+pub use glue::GlueCatalog;
+#[cfg(feature = "glue")]
+pub use glue_client::{CallError, GlueClient};
 pub use increment::Increment;
 pub use layout::{LayoutColumn, TableLayout};
 pub use objects::{Located, ObjectStorage, ObjectStorageFactory, ObjectStores, S3Options, StoreError};

@@ -1086,7 +1086,6 @@ mod concurrency {
 mod glue {
     use super::*;
     use arrow::array::Array;
-    use aws_sdk_glue::config::{BehaviorVersion, Credentials, Region};
 
     /// moto server (with the VersionId fix) for the lifetime of a test.
     struct Moto {
@@ -1132,17 +1131,20 @@ mod glue {
         m
     }
 
+    /// meshkit's Glue client on the moto server, with moto's test credentials.
+    fn glue_client(m: &Moto) -> mesh_iceberg::GlueClient {
+        use aws_credential_types::{provider::SharedCredentialsProvider, Credentials};
+        mesh_iceberg::GlueClient::new(
+            "eu-west-1",
+            Some(&format!("http://127.0.0.1:{}", m.port)),
+            SharedCredentialsProvider::new(Credentials::new("test", "test", None, None, "static")),
+        )
+    }
+
     fn catalog(m: &Moto, dir: &Path) -> Arc<dyn Catalog> {
-        let conf = aws_sdk_glue::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("eu-west-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "static"))
-            .endpoint_url(format!("http://127.0.0.1:{}", m.port))
-            .http_client(mesh_iceberg::aws_http_client())
-            .build();
         Arc::new(GlueCatalog::new(
             "glue",
-            aws_sdk_glue::Client::from_conf(conf),
+            glue_client(m),
             &wh(dir),
             iceberg::io::FileIO::new_with_fs(),
         ))
@@ -1305,16 +1307,9 @@ mod glue {
         let m = moto();
         create_bucket(&m, "f01-refined-dev");
         let stores = s3_stores(&m);
-        let conf = aws_sdk_glue::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("eu-west-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "static"))
-            .endpoint_url(format!("http://127.0.0.1:{}", m.port))
-            .http_client(mesh_iceberg::aws_http_client())
-            .build();
         let cat: Arc<dyn Catalog> = Arc::new(GlueCatalog::new(
             "glue",
-            aws_sdk_glue::Client::from_conf(conf),
+            glue_client(&m),
             "s3://f01-refined-dev/pj01/iceberg",
             stores.file_io(),
         ));

@@ -22,7 +22,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use aws_sdk_glue::config::{BehaviorVersion, ProvideCredentials, Region, SharedCredentialsProvider};
+use aws_config::{BehaviorVersion, Region};
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use object_store::aws::AwsCredential;
 use object_store::CredentialProvider;
 
@@ -42,9 +43,14 @@ pub fn s3_endpoint(config: &Config, vars: &BTreeMap<String, String>) -> Option<S
 }
 
 /// The AWS SDK's configuration loader: the standard provider chain and endpoint variables, with
-/// meshkit's HTTPS client ([`mesh_iceberg::aws_http_client`]). Every SDK client starts here.
+/// the SDKs' HTTPS client on rustls with ring (the crypto object_store's S3 client already
+/// uses), so the build needs no second crypto library. Every SDK client starts here.
 pub fn sdk_loader() -> aws_config::ConfigLoader {
-    aws_config::defaults(BehaviorVersion::latest()).http_client(mesh_iceberg::aws_http_client())
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    aws_config::defaults(BehaviorVersion::latest()).http_client(http)
 }
 
 /// The AWS SDK configuration: the default provider chain with the domain's region.
@@ -55,13 +61,50 @@ pub async fn sdk_config(config: &Config) -> aws_config::SdkConfig {
         .await
 }
 
-/// A Glue client from the SDK configuration, with the configured endpoint override if any.
-pub fn glue_client(sdk: &aws_config::SdkConfig, config: &Config) -> aws_sdk_glue::Client {
-    let mut b = aws_sdk_glue::config::Builder::from(sdk);
-    if let Some(e) = &config.glue_endpoint.value {
-        b = b.endpoint_url(e);
+/// The Glue endpoint override: the configuration, then the standard AWS variables (as the SDK
+/// reads them: the service's own first).
+pub fn glue_endpoint(config: &Config, vars: &BTreeMap<String, String>) -> Option<String> {
+    config
+        .glue_endpoint
+        .value
+        .clone()
+        .or_else(|| vars.get("AWS_ENDPOINT_URL_GLUE").cloned())
+        .or_else(|| vars.get("AWS_ENDPOINT_URL").cloned())
+        .filter(|e| !e.is_empty())
+}
+
+/// A Glue client with the SDK configuration's credentials and region, at the endpoint override
+/// if any.
+pub fn glue_client(
+    sdk: &aws_config::SdkConfig,
+    config: &Config,
+    vars: &BTreeMap<String, String>,
+) -> mesh_iceberg::GlueClient {
+    let credentials = sdk
+        .credentials_provider()
+        .unwrap_or_else(|| SharedCredentialsProvider::new(NoCredentials));
+    mesh_iceberg::GlueClient::new(
+        &config.aws_region.value,
+        glue_endpoint(config, vars).as_deref(),
+        credentials,
+    )
+}
+
+/// The provider of a configuration without a credential chain: every call fails, saying so.
+#[derive(Debug)]
+struct NoCredentials;
+
+impl ProvideCredentials for NoCredentials {
+    fn provide_credentials<'a>(&'a self) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        aws_credential_types::provider::future::ProvideCredentials::ready(Err(
+            aws_credential_types::provider::error::CredentialsError::not_loaded(
+                "no AWS credential chain is configured: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
+            ),
+        ))
     }
-    aws_sdk_glue::Client::from_conf(b.build())
 }
 
 /// Object stores whose S3 clients use the SDK's credential chain, so S3 and Glue always act
@@ -154,6 +197,23 @@ mod tests {
     }
 
     #[test]
+    fn glue_endpoint_precedence() {
+        let vars = |v: &[(&str, &str)]| -> BTreeMap<String, String> {
+            v.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        };
+        let c = config(&[]);
+        assert_eq!(glue_endpoint(&c, &vars(&[])), None);
+        let both = vars(&[("AWS_ENDPOINT_URL", "http://a"), ("AWS_ENDPOINT_URL_GLUE", "http://g")]);
+        assert_eq!(glue_endpoint(&c, &both).as_deref(), Some("http://g"));
+        assert_eq!(
+            glue_endpoint(&c, &vars(&[("AWS_ENDPOINT_URL", "http://a")])).as_deref(),
+            Some("http://a")
+        );
+        let c = config(&[("F01_GLUE_ENDPOINT", "http://mine")]);
+        assert_eq!(glue_endpoint(&c, &both).as_deref(), Some("http://mine"));
+    }
+
+    #[test]
     fn s3_endpoint_precedence() {
         let vars = |v: &[(&str, &str)]| -> BTreeMap<String, String> {
             v.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
@@ -181,7 +241,7 @@ mod tests {
 
     #[tokio::test]
     async fn credentials_are_cached_until_near_expiry() {
-        use aws_sdk_glue::config::Credentials;
+        use aws_credential_types::Credentials;
         let fresh = Credentials::new(
             "k1",
             "s1",

@@ -91,7 +91,7 @@ impl Engine {
         let warehouse = format!("s3://{}", naming.data_bucket(Layer::Refined));
         let catalog = GlueCatalog::new(
             domain.abbr.to_string(),
-            crate::cloud::glue_client(&sdk, config),
+            crate::cloud::glue_client(&sdk, config, vars),
             &warehouse,
             stores.file_io(),
         );
