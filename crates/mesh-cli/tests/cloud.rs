@@ -442,12 +442,8 @@ fn a_consumer_reads_the_producers_product_on_aws_through_the_generated_grants() 
     // Three days later without a new commit by f01, the product is stale; only its producer
     // can make it fresh on AWS, and the error says so.
     let committed = read["committed_at_ms"].as_i64().unwrap();
-    let late = chrono::DateTime::from_timestamp_millis(committed + 3 * 86_400_000 + 1_000).unwrap();
-    let out = mesh(
-        &consumer,
-        &consumer_dev,
-        &["run", "--at", &late.format("%Y-%m-%dT%H:%M:%SZ").to_string()],
-    );
+    let late = common::at_hours_after(committed, 72);
+    let out = mesh(&consumer, &consumer_dev, &["run", "--at", &late]);
     let text = both(&out);
     assert!(!out.status.success(), "{text}");
     for w in [

@@ -153,20 +153,30 @@ fn totals(consumer: &Path) -> String {
     ))
 }
 
+/// The producer domain (`p01`, project `shop` publishing `daily_sales`) at `dir`.
+fn write_producer(dir: &Path) {
+    write(&dir.join("domain.json"), PRODUCER_DOMAIN);
+    write(&dir.join("projects/shop/project.toml"), PRODUCER);
+    write(&dir.join("projects/shop/sql/daily.sql"), PRODUCER_SQL);
+}
+
+/// The consumer domain (`c02`, project `reports` reading `p01.daily_sales@1`) at `dir`.
+fn write_consumer(dir: &Path) {
+    write(&dir.join("domain.json"), CONSUMER_DOMAIN);
+    write(&dir.join("projects/reports/project.toml"), CONSUMER);
+    write(&dir.join("projects/reports/sql/store_totals.sql"), CONSUMER_SQL);
+}
+
 #[test]
 fn a_consumer_reads_the_pinned_snapshot_and_validation_follows_the_producers_contract() {
     let dir = tempfile::tempdir().unwrap();
     let producer = dir.path().join("producer");
     let consumer = dir.path().join("consumer");
-    write(&producer.join("domain.json"), PRODUCER_DOMAIN);
-    write(&producer.join("projects/shop/project.toml"), PRODUCER);
-    write(&producer.join("projects/shop/sql/daily.sql"), PRODUCER_SQL);
+    write_producer(&producer);
     git(&producer, &["init", "-q", "-b", "main"]);
     git(&producer, &["add", "domain.json", "projects"]);
     git(&producer, &["commit", "-q", "-m", "base"]);
-    write(&consumer.join("domain.json"), CONSUMER_DOMAIN);
-    write(&consumer.join("projects/reports/project.toml"), CONSUMER);
-    write(&consumer.join("projects/reports/sql/store_totals.sql"), CONSUMER_SQL);
+    write_consumer(&consumer);
 
     // The producer writes its product: snapshot 1.
     land(&producer, "day1.csv", &["2026-01-01,1,2,10.00", "2026-01-01,2,1,5.50"]);
@@ -349,12 +359,8 @@ fn a_product_older_than_its_promise_fails_the_job_before_it_writes() {
     let dir = tempfile::tempdir().unwrap();
     let producer = dir.path().join("producer");
     let consumer = dir.path().join("consumer");
-    write(&producer.join("domain.json"), PRODUCER_DOMAIN);
-    write(&producer.join("projects/shop/project.toml"), PRODUCER);
-    write(&producer.join("projects/shop/sql/daily.sql"), PRODUCER_SQL);
-    write(&consumer.join("domain.json"), CONSUMER_DOMAIN);
-    write(&consumer.join("projects/reports/project.toml"), CONSUMER);
-    write(&consumer.join("projects/reports/sql/store_totals.sql"), CONSUMER_SQL);
+    write_producer(&producer);
+    write_consumer(&consumer);
     land(&producer, "day1.csv", &["2026-01-01,1,2,10.00", "2026-01-01,2,1,5.50"]);
     ok(mesh(&producer, &["run", "shop", "--job", "daily"]));
     ok(mesh(&consumer, &["pull"]));
@@ -364,11 +370,7 @@ fn a_product_older_than_its_promise_fails_the_job_before_it_writes() {
         lock["products"][0]["snapshot_id"].as_i64().unwrap(),
         lock["products"][0]["committed_at_ms"].as_i64().unwrap(),
     );
-    // `hours` after the commit, rounded up to the second (--at has no milliseconds).
-    let after = |hours: i64| {
-        let t = chrono::DateTime::from_timestamp((committed + 999) / 1000 + hours * 3600, 0).unwrap();
-        t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-    };
+    let after = |hours: i64| common::at_hours_after(committed, hours);
     let commit_text = chrono::DateTime::from_timestamp_millis(committed)
         .unwrap()
         .format("%Y-%m-%d %H:%M:%S UTC")

@@ -99,11 +99,8 @@ fn the_runner_reads_a_consumed_product_as_mesh_run_does() {
     let lock: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(consumer.join("products.lock.json")).unwrap()).unwrap();
     let committed = lock["products"][0]["committed_at_ms"].as_i64().unwrap();
-    let late = chrono::DateTime::from_timestamp_millis(committed + 3 * 86_400_000 + 1_000).unwrap();
-    let out = mesh(
-        &consumer,
-        &["run", "--at", &late.format("%Y-%m-%dT%H:%M:%SZ").to_string()],
-    );
+    let late = common::at_hours_after(committed, 72);
+    let out = mesh(&consumer, &["run", "--at", &late]);
     let text = both(&out);
     assert!(!out.status.success(), "{text}");
     for w in [

@@ -121,3 +121,11 @@ pub fn git(root: &Path, args: &[&str]) {
         .unwrap();
     assert!(out.status.success(), "git {args:?}: {}", both(&out));
 }
+
+/// `--at` for a run `hours` after a commit at `committed_ms` (ms since the epoch), rounded up
+/// to the second (`--at` has no milliseconds), so at least that long has passed.
+pub fn at_hours_after(committed_ms: i64, hours: i64) -> String {
+    chrono::DateTime::from_timestamp((committed_ms + 999) / 1000 + hours * 3600, 0)
+        .unwrap()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
