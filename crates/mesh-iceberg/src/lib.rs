@@ -29,6 +29,7 @@ mod increment;
 mod keys;
 mod layout;
 pub mod maintenance;
+mod merge;
 mod objects;
 mod parallel_write;
 mod read;
@@ -48,6 +49,7 @@ pub use error::{Error, ErrorChain, Result, ServiceErrorKind};
 pub use glue::{aws_http_client, GlueCatalog};
 pub use increment::Increment;
 pub use layout::{LayoutColumn, TableLayout};
+pub use merge::MergeSource;
 pub use objects::{Located, ObjectStorage, ObjectStorageFactory, ObjectStores, S3Options, StoreError};
 pub use read::{
     ColumnInfo, DataFileInfo, HistoryEntry, PartitionFieldInfo, ScanOptions, ScanOutput, SnapshotInfo, TableInfo,
