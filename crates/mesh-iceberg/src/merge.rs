@@ -2,8 +2,10 @@
 //!
 //! The source is a [`MergeSource`]: the rows a query returned, held under the session's
 //! DataFusion memory pool (as memory that can spill) and written to a temporary Arrow IPC
-//! file (LZ4) of the runtime's disk manager as soon as the pool refuses them. The merge reads
-//! it twice, one batch at a time, and holds only what it must:
+//! file (LZ4) of the runtime's disk manager as soon as the pool refuses them or they pass a
+//! sixteenth of the pool ([`IN_MEMORY_SHARE`]: once collected, the source gives nothing back
+//! until the merge has read it, so it must not sit on what other queries' operators need to
+//! spill with). The merge reads it twice, one batch at a time, and holds only what it must:
 //!
 //! 1. **Keys.** One entry per distinct key: its row-format bytes (cast to the table's types),
 //!    the position of the row that wins its duplicates and, with `keep_latest`, the winner's
@@ -43,7 +45,7 @@ use datafusion::common::utils::memory::get_record_batch_memory_size;
 use datafusion::common::ScalarValue;
 use datafusion::error::DataFusionError;
 use datafusion::execution::disk_manager::RefCountedTempFile;
-use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
+use datafusion::execution::memory_pool::{MemoryConsumer, MemoryLimit, MemoryReservation};
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::{SendableRecordBatchStream, SessionStateBuilder, TaskContext};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
@@ -59,6 +61,9 @@ use crate::error::{Error, Result};
 use crate::scan::{read_columns_ahead, read_files_ahead, referenced_columns, specs, Filter};
 use crate::stats::KeyRanges;
 use crate::table::{CommitResult, DuplicateKeys, MergeOptions, MergeResult, Table};
+
+/// The part of a finite memory pool a merge source may hold; a larger source goes to disk.
+pub(crate) const IN_MEMORY_SHARE: usize = 16;
 
 /// A merge's source rows, held under a DataFusion memory pool and spilled to a temporary file
 /// when the pool refuses them (see the module documentation). Readable again as a table
@@ -236,6 +241,8 @@ impl PartitionStream for SourcePart {
 
 /// Builds a [`MergeSource`] batch by batch.
 struct Collector {
+    /// Most bytes held in memory ([`IN_MEMORY_SHARE`]).
+    cap: usize,
     schema: ArrowSchemaRef,
     runtime: Arc<RuntimeEnv>,
     config: SessionConfig,
@@ -250,7 +257,12 @@ impl Collector {
         let reservation = MemoryConsumer::new("merge source")
             .with_can_spill(true)
             .register(&runtime.memory_pool);
+        let cap = match runtime.memory_pool.memory_limit() {
+            MemoryLimit::Finite(n) => n / IN_MEMORY_SHARE,
+            MemoryLimit::Infinite | MemoryLimit::Unknown => usize::MAX,
+        };
         Self {
+            cap,
             schema,
             runtime,
             config,
@@ -270,10 +282,18 @@ impl Collector {
             return w.write(&batch);
         }
         let size = get_record_batch_memory_size(&batch);
-        if let Err(refused) = self.reservation.try_grow(size) {
-            if !self.runtime.disk_manager.tmp_files_enabled() {
-                return Err(refused.into());
+        let disk = self.runtime.disk_manager.tmp_files_enabled();
+        // Without a disk the pool alone decides (its refusal is the error).
+        let held = if disk && self.reservation.size() + size > self.cap {
+            false
+        } else {
+            match self.reservation.try_grow(size) {
+                Ok(()) => true,
+                Err(refused) if !disk => return Err(refused.into()),
+                Err(_) => false,
             }
+        };
+        if !held {
             let mut w = SpillWriter::create(&self.runtime, &self.schema)?;
             for b in self.batches.drain(..) {
                 w.write(&b)?;
@@ -772,7 +792,12 @@ impl Table {
                 }
             }
             at += batch.num_rows() as u64;
-            reservation.try_resize(index.size())?;
+            reservation.try_resize(index.size()).map_err(|e| {
+                e.context(format!(
+                    "the merge holds every distinct key of its source in the memory pool ({} keys so far)",
+                    index.len()
+                ))
+            })?;
         }
         drop(stream);
         index.seal();
