@@ -802,6 +802,13 @@ impl Table {
         drop(stream);
         index.seal();
         reservation.try_resize(index.size())?;
+        tracing::info!(
+            source_rows = source.num_rows(),
+            spilled = source.spilled(),
+            keys = index.len(),
+            key_bytes = index.size(),
+            "merge source read: its distinct keys are held in the memory pool"
+        );
 
         // The distinct values of each key column, to prune files by their statistics.
         const CHUNK: usize = 64 * 1024;
