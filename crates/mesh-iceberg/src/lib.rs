@@ -31,6 +31,7 @@ mod increment;
 mod keys;
 mod layout;
 pub mod maintenance;
+mod merge;
 mod objects;
 mod parallel_write;
 mod read;
@@ -52,6 +53,7 @@ pub use glue::GlueCatalog;
 pub use glue_client::{CallError, GlueClient};
 pub use increment::Increment;
 pub use layout::{LayoutColumn, TableLayout};
+pub use merge::MergeSource;
 pub use objects::{Located, ObjectStorage, ObjectStorageFactory, ObjectStores, S3Options, StoreError};
 pub use read::{
     ColumnInfo, DataFileInfo, HistoryEntry, PartitionFieldInfo, ScanOptions, ScanOutput, SnapshotInfo, TableInfo,

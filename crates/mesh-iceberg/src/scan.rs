@@ -56,9 +56,34 @@ pub(crate) fn read_files_ahead(
     files: &[&LiveFile],
     ahead: usize,
 ) -> Result<impl futures::Stream<Item = Result<RecordBatch>> + Send + 'static> {
-    let target = arrow_schema(schema)?;
     let field_ids: Vec<i32> = schema.as_struct().fields().iter().map(|f| f.id).collect();
-    let tasks = scan_tasks(meta, schema, &field_ids, files);
+    read_columns_ahead(table, meta, file_io, schema, &field_ids, files, ahead)
+}
+
+/// [`read_files_ahead`] returning only the columns `field_ids` of `schema` (in that order).
+pub(crate) fn read_columns_ahead(
+    table: &str,
+    meta: &TableMetadata,
+    file_io: &FileIO,
+    schema: &SchemaRef,
+    field_ids: &[i32],
+    files: &[&LiveFile],
+    ahead: usize,
+) -> Result<impl futures::Stream<Item = Result<RecordBatch>> + Send + 'static> {
+    let all = arrow_schema(schema)?;
+    let fields = schema.as_struct().fields();
+    let mut indices = Vec::with_capacity(field_ids.len());
+    for id in field_ids {
+        let Some(i) = fields.iter().position(|f| f.id == *id) else {
+            return Err(Error::Invalid {
+                table: table.to_string(),
+                detail: format!("field id {id} is not in the schema being read"),
+            });
+        };
+        indices.push(i);
+    }
+    let target = Arc::new(all.project(&indices)?);
+    let tasks = scan_tasks(meta, schema, field_ids, files);
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<RecordBatch>>(ahead.max(1));
     let (table, file_io) = (table.to_string(), file_io.clone());
     tokio::spawn(async move {

@@ -15,13 +15,17 @@ use std::sync::Arc;
 use arrow::array::{new_empty_array, Array, AsArray, RecordBatch};
 use arrow::compute::{cast_with_options, partition, CastOptions};
 use arrow::datatypes::{DataType, SchemaRef as ArrowSchemaRef};
+use datafusion::catalog::streaming::StreamingTable;
 use datafusion::catalog::TableProvider;
 use datafusion::common::{Column, DFSchema};
 use datafusion::error::DataFusionError;
+use datafusion::execution::{SendableRecordBatchStream, SessionState, TaskContext};
 use datafusion::logical_expr::{
     ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, SortExpr, Volatility,
 };
-use datafusion::prelude::DataFrame;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::PartitionStream;
+use datafusion::prelude::{DataFrame, SessionContext};
 use futures::{Stream, StreamExt, TryStreamExt};
 use iceberg::arrow::{arrow_struct_to_literal, type_to_arrow_type, PartitionValueCalculator};
 use iceberg::io::FileIO;
@@ -242,10 +246,92 @@ impl Table {
     }
 }
 
+/// Writes a stream of rows already conformed to `schema` as new data files, as
+/// [`Table::stage`] writes a query's result: sorted by partition value and the table's sort
+/// order in a DataFusion plan of `state` (its sort spills under the session's memory pool),
+/// then written clustered. Nothing is committed; on an error the files written so far are
+/// left to orphan cleanup.
+pub(crate) async fn write_sorted(
+    table: &str,
+    state: &SessionState,
+    meta: &TableMetadata,
+    schema: &SchemaRef,
+    file_io: &FileIO,
+    rows: SendableRecordBatchStream,
+) -> Result<Vec<DataFile>> {
+    let name = table.to_string();
+    let target = arrow_schema(schema)?;
+    let input = DFSchema::try_from(rows.schema().as_ref().clone()).map_err(df_error)?;
+    let order = write_order(meta, schema, &input)?;
+    let size = target_file_size(meta);
+    if order.is_empty() {
+        let batches = rows.map(|b| b.map_err(crate::merge::from_df));
+        return write_clustered(meta, schema, file_io, batches, size).await;
+    }
+    let mut state = state.clone();
+    // One sort over all rows, as `Table::stage` sorts (see there).
+    state.config_mut().options_mut().optimizer.repartition_sorts = false;
+    let ctx = SessionContext::new_with_state(state);
+    let table = StreamingTable::try_new(rows.schema(), vec![Arc::new(OneShot::new(rows))]).map_err(df_error)?;
+    let df = ctx
+        .read_table(Arc::new(table))
+        .map_err(df_error)?
+        .sort(order)
+        .map_err(df_error)?;
+    let stream = df.execute_stream().await.map_err(df_error)?;
+    // The sort keeps the rows; conforming again restores the field ids a plan may drop.
+    let batches = stream.map(move |b| {
+        b.map_err(crate::merge::from_df)
+            .and_then(|b| conform_batch(&name, &b, &target))
+    });
+    write_clustered(meta, schema, file_io, batches, size).await
+}
+
+/// A stream read once, as a partition of a [`StreamingTable`].
+struct OneShot {
+    schema: ArrowSchemaRef,
+    stream: std::sync::Mutex<Option<SendableRecordBatchStream>>,
+}
+
+impl OneShot {
+    fn new(stream: SendableRecordBatchStream) -> Self {
+        Self {
+            schema: stream.schema(),
+            stream: std::sync::Mutex::new(Some(stream)),
+        }
+    }
+}
+
+impl std::fmt::Debug for OneShot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OneShot").field("schema", &self.schema).finish()
+    }
+}
+
+impl PartitionStream for OneShot {
+    fn schema(&self) -> &ArrowSchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let taken = self
+            .stream
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        taken.unwrap_or_else(|| {
+            let failed = futures::stream::once(async {
+                Err(DataFusionError::Internal("a one-shot stream was read twice".into()))
+            });
+            Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), failed))
+        })
+    }
+}
+
 /// The order a staged write sorts its rows in: by each partition field's value (so that a
 /// partition's rows arrive together), then by the table's sort order. Columns the input lacks
 /// are null in every row and are left out.
-fn write_order(meta: &TableMetadata, schema: &SchemaRef, input: &DFSchema) -> Result<Vec<SortExpr>> {
+pub(crate) fn write_order(meta: &TableMetadata, schema: &SchemaRef, input: &DFSchema) -> Result<Vec<SortExpr>> {
     let present = |name: &str| input.fields().iter().any(|f| f.name() == name);
     let column = |name: &str| Expr::Column(Column::new_unqualified(name));
     let mut order = Vec::new();
@@ -337,7 +423,7 @@ impl ScalarUDFImpl for PartitionValue {
 /// partition, closing a partition's files as soon as a batch no longer holds its rows, so
 /// that few files are open at a time. Rows that are not clustered are still written right,
 /// into more files.
-async fn write_clustered(
+pub(crate) async fn write_clustered(
     meta: &TableMetadata,
     schema: &SchemaRef,
     file_io: &FileIO,

@@ -184,6 +184,9 @@ impl PruningStatistics for FileStatistics<'_> {
 /// The distinct key values of a merge source, per key column, for "could this file hold
 /// one of these keys" checks. Columns are checked independently: a file is skipped only when
 /// some key column has no source value inside the file's bounds, which is never wrong.
+///
+/// Each column's values are one sorted Arrow array without nulls or repeats (8 bytes a value
+/// for a `long` key, not a [`ScalarValue`] each); [`KeyRanges::size`] is what it holds.
 #[derive(Debug, Clone)]
 pub(crate) struct KeyRanges {
     columns: Vec<KeyColumn>,
@@ -194,35 +197,56 @@ struct KeyColumn {
     field_id: i32,
     ty: PrimitiveType,
     arrow_type: DataType,
-    sorted: Vec<ScalarValue>,
+    /// Sorted (Arrow's order: floats by their total order, strings by bytes), no repeats.
+    sorted: ArrayRef,
     has_null: bool,
 }
 
 impl KeyRanges {
-    /// `columns`: (field id, iceberg type, source array already cast to the table type).
-    pub(crate) fn new(columns: Vec<(i32, PrimitiveType, ArrayRef)>) -> datafusion::error::Result<Self> {
+    /// `columns`: (field id, iceberg type, the column's values in one or more arrays, already
+    /// cast to the table type).
+    pub(crate) fn new(columns: Vec<(i32, PrimitiveType, Vec<ArrayRef>)>) -> datafusion::error::Result<Self> {
+        use arrow::compute::kernels::cmp::distinct;
         let mut out = Vec::with_capacity(columns.len());
-        for (field_id, ty, array) in columns {
-            let mut values = Vec::with_capacity(array.len());
-            let mut has_null = false;
-            for i in 0..array.len() {
-                if array.is_null(i) {
-                    has_null = true;
-                } else {
-                    values.push(ScalarValue::try_from_array(&array, i)?);
-                }
-            }
-            values.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
-            values.dedup();
+        for (field_id, ty, arrays) in columns {
+            let Some(first) = arrays.first() else {
+                continue;
+            };
+            let arrow_type = first.data_type().clone();
+            let parts: Vec<&dyn Array> = arrays.iter().map(|a| a.as_ref()).collect();
+            let all = arrow::compute::concat(&parts)?;
+            drop(arrays);
+            let has_null = all.null_count() > 0;
+            let present = if has_null {
+                arrow::compute::filter(&all, &arrow::compute::is_not_null(&all)?)?
+            } else {
+                all
+            };
+            let sorted = arrow::compute::sort(&present, None)?;
+            drop(present);
+            let sorted = if sorted.len() > 1 {
+                // Keep the first of each run of equal values.
+                let n = sorted.len();
+                let differs = distinct(&sorted.slice(1, n - 1), &sorted.slice(0, n - 1))?;
+                let keep: BooleanArray = std::iter::once(Some(true)).chain(differs.iter()).collect();
+                arrow::compute::filter(&sorted, &keep)?
+            } else {
+                sorted
+            };
             out.push(KeyColumn {
                 field_id,
                 ty,
-                arrow_type: array.data_type().clone(),
-                sorted: values,
+                arrow_type,
+                sorted,
                 has_null,
             });
         }
         Ok(Self { columns: out })
+    }
+
+    /// Bytes held by the value arrays.
+    pub(crate) fn size(&self) -> usize {
+        self.columns.iter().map(|c| c.sorted.get_array_memory_size()).sum()
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -247,12 +271,19 @@ impl KeyRanges {
                 // No bounds: all values may be null (then only null keys match) or unknown.
                 return b.null_count.is_none_or(|n| n < file.record_count()) && !c.sorted.is_empty();
             };
-            let start = c
-                .sorted
-                .partition_point(|v| v.partial_cmp(&min) == Some(std::cmp::Ordering::Less));
-            c.sorted
-                .get(start)
-                .is_some_and(|v| v.partial_cmp(&max) != Some(std::cmp::Ordering::Greater))
+            let value = |i: usize| ScalarValue::try_from_array(&c.sorted, i).ok();
+            // The first value not below `min` (a binary search over the sorted values).
+            let (mut lo, mut hi) = (0, c.sorted.len());
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2;
+                match value(mid) {
+                    Some(v) if v.partial_cmp(&min) == Some(std::cmp::Ordering::Less) => lo = mid + 1,
+                    Some(_) => hi = mid,
+                    // A value that cannot be read back: the file may hold a key.
+                    None => return true,
+                }
+            }
+            lo < c.sorted.len() && value(lo).is_none_or(|v| v.partial_cmp(&max) != Some(std::cmp::Ordering::Greater))
         })
     }
 }

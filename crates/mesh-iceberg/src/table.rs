@@ -5,15 +5,12 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arrow::array::{ArrayRef, RecordBatch};
-use arrow::compute::{concat_batches, interleave_record_batch};
+use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, Field, Schema as ArrowSchema, SchemaRef as ArrowSchemaRef};
-use arrow::row::{RowConverter, SortField};
-use datafusion::common::ScalarValue;
 use iceberg::arrow::arrow_schema_to_schema_auto_assign_ids;
 use iceberg::spec::{
-    DataFile, NullOrder, Operation, PartitionSpecRef, Schema, SchemaRef, SortDirection, SortOrder, TableMetadata,
-    TableMetadataBuilder, Type, UnboundPartitionSpec,
+    DataFile, NullOrder, Operation, Schema, SchemaRef, SortDirection, SortOrder, TableMetadata, TableMetadataBuilder,
+    UnboundPartitionSpec,
 };
 use iceberg::{MetadataLocation, TableCreation};
 
@@ -23,14 +20,10 @@ use crate::conform::{arrow_schema, conform_batch, evolve_schema, SchemaEvolution
 use crate::error::{Error, Result};
 pub use crate::keys::{PartitionField, PartitionTransform, SortKey};
 use crate::layout::TableLayout;
-use crate::scan::{filter_rows, prune_live, read_files, referenced_columns, specs, Filter};
+use crate::merge::MergeSource;
+use crate::scan::{filter_rows, prune_live, read_files, specs, Filter};
 use crate::state::CommitProperties;
-use crate::stats::KeyRanges;
 use crate::write::write_data_files;
-
-/// Hash map and set with DataFusion's default hasher, for per-row keys.
-type FastMap<K, V> = datafusion::common::HashMap<K, V>;
-type FastSet<K> = datafusion::common::HashSet<K>;
 
 /// What a new table looks like.
 #[derive(Debug, Clone)]
@@ -157,7 +150,7 @@ pub struct CommitResult {
 }
 
 impl CommitResult {
-    fn noop() -> Self {
+    pub(crate) fn noop() -> Self {
         Self {
             snapshot_id: None,
             sequence_number: None,
@@ -872,18 +865,16 @@ impl Table {
         self.merge_owned(source.to_vec(), opts).await
     }
 
-    /// [`Table::merge`] taking the source: its batches are dropped once duplicates are decided,
-    /// so a large CDC source is not held beside the rows that remain of it while those are
-    /// matched and written (the caller must hold no other reference for that to free memory).
+    /// [`Table::merge`] taking the source batches, as a [`MergeSource`] in a session without a
+    /// memory limit (see [`Table::merge_source`] for a source that may not fit in memory).
     pub async fn merge_owned(&mut self, source: Vec<RecordBatch>, opts: &MergeOptions) -> Result<MergeResult> {
-        let name = self.name();
-        if opts.keys.is_empty() {
-            return Err(Error::Invalid {
-                table: name,
-                detail: "merge needs at least one key column".into(),
-            });
-        }
         let Some(first) = source.iter().find(|b| b.num_rows() > 0) else {
+            if opts.keys.is_empty() {
+                return Err(Error::Invalid {
+                    table: self.name(),
+                    detail: "merge needs at least one key column".into(),
+                });
+            }
             return Ok(MergeResult {
                 commit: CommitResult::noop(),
                 inserted: 0,
@@ -893,258 +884,18 @@ impl Table {
                 files_read: 0,
             });
         };
-        // Duplicates and deletions are decided on the source as given (`unprojected`), so that
-        // control columns (an `op` flag, an ordering `lsn`) need not be table columns; `data`
-        // is the source without them.
-        let unprojected_schema = first.schema();
-        if let Some(b) = source.iter().find(|b| b.schema() != unprojected_schema) {
+        let schema = first.schema();
+        if let Some(b) = source.iter().find(|b| b.schema() != schema) {
             return Err(Error::Invalid {
-                table: name.clone(),
+                table: self.name(),
                 detail: format!(
                     "all merge source batches must have the same schema: {:?} differs from {:?}",
                     b.schema(),
-                    unprojected_schema
+                    schema
                 ),
             });
         }
-        let mut unprojected_key_idx = Vec::new();
-        for k in &opts.keys {
-            unprojected_key_idx.push(unprojected_schema.index_of(k).map_err(|_| Error::Invalid {
-                table: name.clone(),
-                detail: format!("merge key {k} is missing from the merge source"),
-            })?);
-        }
-        let unprojected = dedupe(&name, &source, &unprojected_key_idx, opts)?;
-        drop(source);
-        let is_delete = match &opts.delete_when {
-            Some(sql) => Filter::compile(&name, sql, unprojected.schema())?.evaluate(&name, &unprojected)?,
-            None => vec![false; unprojected.num_rows()],
-        };
-        let current = self.metadata.current_schema().clone();
-        let mut control: HashSet<String> = HashSet::new();
-        if let Some(sql) = &opts.delete_when {
-            control.extend(referenced_columns(&name, sql, unprojected.schema())?);
-        }
-        if let DuplicateKeys::KeepLatestBy(c) = &opts.duplicates {
-            control.insert(c.clone());
-        }
-        control.retain(|c| current.field_by_name(c).is_none());
-        let data_idx: Vec<usize> = unprojected_schema
-            .fields()
-            .iter()
-            .enumerate()
-            .filter(|(_, f)| !control.contains(f.name()))
-            .map(|(i, _)| i)
-            .collect();
-        let data = unprojected.project(&data_idx)?;
-
-        let (schema, new_schema) = self.write_schema(Some(data.schema_ref().as_ref()), opts.evolution)?;
-        let target = arrow_schema(&schema)?;
-        let source = conform_batch(&name, &data, &target)?;
-
-        // Key columns.
-        let mut key_idx = Vec::new();
-        let mut key_meta = Vec::new();
-        for k in &opts.keys {
-            let field = schema.field_by_name(k).ok_or_else(|| Error::Invalid {
-                table: name.clone(),
-                detail: format!(
-                    "merge key {k} is not a column of the table; columns are: {}",
-                    target
-                        .fields()
-                        .iter()
-                        .map(|f| f.name().as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            })?;
-            let Type::Primitive(p) = field.field_type.as_ref() else {
-                return Err(Error::Invalid {
-                    table: name.clone(),
-                    detail: format!("merge key {k} must be a primitive column, it is {}", field.field_type),
-                });
-            };
-            key_idx.push(target.index_of(k)?);
-            key_meta.push((field.id, p.clone()));
-        }
-        let converter = RowConverter::new(
-            key_idx
-                .iter()
-                .map(|i| SortField::new(target.field(*i).data_type().clone()))
-                .collect(),
-        )?;
-        let key_columns = |b: &RecordBatch| -> Vec<ArrayRef> { key_idx.iter().map(|i| b.column(*i).clone()).collect() };
-
-        let source_rows = converter.convert_columns(&key_columns(&source))?;
-        // Keys are the row-format bytes, borrowed (no allocation per row) and hashed with
-        // DataFusion's hasher (SipHash would dominate a large merge).
-        let source_keys: FastMap<&[u8], bool> = (0..source.num_rows())
-            .map(|i| (source_rows.row(i).data(), is_delete[i]))
-            .collect();
-        let ranges = KeyRanges::new(
-            key_meta
-                .iter()
-                .zip(key_columns(&source))
-                .map(|((id, p), a)| (*id, p.clone(), a))
-                .collect(),
-        )?;
-
-        let live = self.live_files().await?;
-        let specs_map = specs(&self.metadata);
-        let candidates: Vec<&LiveFile> = live
-            .iter()
-            .filter(|lf| ranges.may_contain(&lf.file, specs_map.get(&lf.spec_id)))
-            .collect();
-        let mut removed = Vec::new();
-        let mut output = Vec::new();
-        let (mut updated, mut deleted) = (0u64, 0u64);
-        let mut matched_keys: FastSet<&[u8]> = FastSet::default();
-        for lf in &candidates {
-            let batches = read_files(&name, &self.metadata, self.catalog.file_io(), &schema, &[*lf]).await?;
-            let mut kept = Vec::new();
-            let mut file_matched = false;
-            for b in &batches {
-                let rows = converter.convert_columns(&key_columns(b))?;
-                let mut keep = Vec::with_capacity(b.num_rows());
-                for i in 0..b.num_rows() {
-                    match source_keys.get_key_value(rows.row(i).data()) {
-                        Some((source_key, del)) => {
-                            keep.push(false);
-                            file_matched = true;
-                            if *del {
-                                deleted += 1;
-                            } else {
-                                updated += 1;
-                            }
-                            matched_keys.insert(*source_key);
-                        }
-                        None => keep.push(true),
-                    }
-                }
-                kept.push(filter_rows(b, &keep)?);
-            }
-            if file_matched {
-                removed.push((*lf).clone());
-                output.extend(kept.into_iter().filter(|b| b.num_rows() > 0));
-            }
-        }
-        let inserted_rows = if is_delete.iter().any(|d| *d) {
-            let insert_mask: Vec<bool> = is_delete.iter().map(|d| !d).collect();
-            filter_rows(&source, &insert_mask)?
-        } else {
-            source.clone()
-        };
-        let inserted = (0..source.num_rows())
-            .filter(|i| !is_delete[*i] && !matched_keys.contains(source_rows.row(*i).data()))
-            .count() as u64;
-        // Only the rows to insert are needed from here: the deduplicated source goes before the
-        // files are written, and the rows go to the writer in slices, so splitting them by
-        // partition copies a slice at a time instead of all of them at once.
-        drop((source, data, unprojected));
-        const SLICE: usize = 64 * 1024;
-        output.extend(
-            (0..inserted_rows.num_rows())
-                .step_by(SLICE)
-                .map(|at| inserted_rows.slice(at, SLICE.min(inserted_rows.num_rows() - at))),
-        );
-        drop(inserted_rows);
-        let added = write_data_files(&self.metadata, schema.clone(), self.catalog.file_io(), &output).await?;
-        let files_rewritten = removed.len();
-        let op = if removed.is_empty() {
-            Operation::Append
-        } else {
-            Operation::Overwrite
-        };
-        let specs_for_check: HashMap<i32, PartitionSpecRef> = specs_map.clone();
-        let check = ConflictCheck::RemovedFilesLiveAndNoMatchingAdds(Arc::new(move |f: &LiveFile| {
-            ranges.may_contain(&f.file, specs_for_check.get(&f.spec_id))
-        }));
-        let p = self.pending(op, "merge", added, removed, new_schema, check);
-        let commit = self.commit(p).await?;
-        Ok(MergeResult {
-            commit,
-            inserted,
-            updated,
-            deleted,
-            files_rewritten,
-            files_read: candidates.len(),
-        })
+        let source = MergeSource::from_batches(schema, source)?;
+        self.merge_source(source, opts).await
     }
-}
-
-/// Apply the duplicate-key rule to the merge source: one batch of the rows that remain, in
-/// source order. Works across the source's batches (rows are picked from them by index), so
-/// the source is never concatenated first: a CDC source with many events per key costs the
-/// rows that remain, not a second copy of every event.
-fn dedupe(table: &str, source: &[RecordBatch], key_idx: &[usize], opts: &MergeOptions) -> Result<RecordBatch> {
-    let schema = source[0].schema();
-    let keys_of = |b: &RecordBatch| -> Vec<ArrayRef> { key_idx.iter().map(|i| b.column(*i).clone()).collect() };
-    let converter = RowConverter::new(
-        key_idx
-            .iter()
-            .map(|i| SortField::new(schema.field(*i).data_type().clone()))
-            .collect(),
-    )?;
-    let order = match &opts.duplicates {
-        DuplicateKeys::Error => None,
-        DuplicateKeys::KeepLatestBy(col) => {
-            let i = schema.index_of(col).map_err(|_| Error::Invalid {
-                table: table.to_string(),
-                detail: format!("ordering column {col} for duplicate merge keys is not in the source"),
-            })?;
-            Some((
-                i,
-                RowConverter::new(vec![SortField::new(schema.field(i).data_type().clone())])?,
-            ))
-        }
-    };
-    let mut key_rows = Vec::with_capacity(source.len());
-    let mut order_rows = Vec::with_capacity(source.len());
-    for b in source {
-        key_rows.push(converter.convert_columns(&keys_of(b))?);
-        if let Some((i, c)) = &order {
-            order_rows.push(c.convert_columns(&[b.column(*i).clone()])?);
-        }
-    }
-    let total: usize = source.iter().map(RecordBatch::num_rows).sum();
-    // The winning (batch, row) per key; a later row wins a tie, as the last event does.
-    let mut winner: FastMap<&[u8], (usize, usize)> = FastMap::default();
-    for (bi, rows) in key_rows.iter().enumerate() {
-        for ri in 0..rows.num_rows() {
-            let key = rows.row(ri).data();
-            match winner.get(&key) {
-                None => {
-                    winner.insert(key, (bi, ri));
-                }
-                Some(&(pb, pr)) => {
-                    if order.is_none() {
-                        let shown: Vec<String> = keys_of(&source[bi])
-                            .iter()
-                            .map(|a| {
-                                ScalarValue::try_from_array(a, ri)
-                                    .map(|v| v.to_string())
-                                    .unwrap_or_default()
-                            })
-                            .zip(&opts.keys)
-                            .map(|(v, k)| format!("{k}={v}"))
-                            .collect();
-                        return Err(Error::DuplicateKey {
-                            table: table.to_string(),
-                            key: shown.join(", "),
-                        });
-                    }
-                    if order_rows[bi].row(ri) >= order_rows[pb].row(pr) {
-                        winner.insert(key, (bi, ri));
-                    }
-                }
-            }
-        }
-    }
-    if winner.len() == total {
-        return Ok(concat_batches(&schema, source)?);
-    }
-    let mut idx: Vec<(usize, usize)> = winner.into_values().collect();
-    idx.sort_unstable();
-    let batches: Vec<&RecordBatch> = source.iter().collect();
-    Ok(interleave_record_batch(&batches, &idx)?)
 }

@@ -6,13 +6,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::arrow::datatypes::Schema;
 use datafusion::common::Column;
 use datafusion::logical_expr::Expr;
 use datafusion::prelude::{DataFrame, SessionContext};
 use mesh_domain::{BadRows, ColumnType, Job, OnDuplicate, Project, Severity, Table, WriteMode};
-use mesh_iceberg::{CommitMode, DuplicateKeys, MergeOptions, OverwriteMode, SchemaEvolution};
+use mesh_iceberg::{CommitMode, DuplicateKeys, MergeOptions, MergeSource, OverwriteMode, SchemaEvolution};
 use serde::Serialize;
 use tracing::{info, info_span, warn, Instrument};
 
@@ -259,14 +258,6 @@ pub enum JobError {
         job: String,
         name: String,
         inputs: Vec<String>,
-    },
-    /// Projecting the result onto the output table's columns failed.
-    #[error("job `{job}`: cannot shape the result for {output}: {source}")]
-    Shape {
-        job: String,
-        output: String,
-        #[source]
-        source: datafusion::arrow::error::ArrowError,
     },
     /// Reading or writing storage failed while the query ran (worth a retry).
     #[error("job `{job}`: {file}: {source}")]
@@ -542,56 +533,9 @@ fn store_type(
     (have != &want && (have.is_numeric() || want.is_numeric())).then_some(want)
 }
 
-/// Projects SQL results onto the table's columns (plus merge control columns), in table order,
-/// each cast to its declared type with a range check.
-fn shape_output(
-    job: &Job,
-    table: &Table,
-    schema: &SchemaRef,
-    batches: &[RecordBatch],
-    sql_file: &str,
-) -> Result<Vec<RecordBatch>, JobError> {
-    let indices = output_columns(job, table, schema, sql_file)?;
-    let shape_error = |source| JobError::Shape {
-        job: job.name.to_string(),
-        output: job.output.to_string(),
-        source,
-    };
-    let fields: Vec<datafusion::arrow::datatypes::FieldRef> = indices
-        .iter()
-        .map(|&i| {
-            let f = schema.field(i);
-            match store_type(table, f.name(), f.data_type()) {
-                Some(t) => Arc::new(f.clone().with_data_type(t)),
-                None => Arc::new(f.clone()),
-            }
-        })
-        .collect();
-    let target = Arc::new(Schema::new(fields));
-    batches
-        .iter()
-        .map(|b| {
-            let columns = indices
-                .iter()
-                .zip(target.fields())
-                .map(|(&i, f)| {
-                    let column = b.column(i);
-                    if column.data_type() == f.data_type() {
-                        return Ok(column.clone());
-                    }
-                    let label = format!("column `{}` of {}", f.name(), job.output);
-                    crate::session::spark_arith::checked_cast(column, f.data_type(), &label)
-                        .map_err(|e| datafusion::arrow::error::ArrowError::CastError(e.to_string()))
-                })
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(shape_error)?;
-            RecordBatch::try_new(target.clone(), columns).map_err(shape_error)
-        })
-        .collect()
-}
-
-/// [`shape_output`] as a step of the plan: the same columns, named by their unqualified names,
-/// cast to their declared types with a range check naming the column.
+/// Projects the result onto the table's columns (plus merge control columns), in table order,
+/// as a step of the plan: named by their unqualified names, each cast to its declared type
+/// with a range check naming the column.
 fn shape_frame(job: &Job, table: &Table, df: DataFrame, sql_file: &str) -> Result<DataFrame, JobError> {
     let indices = output_columns(job, table, df.schema().as_arrow(), sql_file)?;
     let columns: Vec<Expr> = indices
@@ -1106,8 +1050,9 @@ impl JobContext<'_> {
     /// Write, audit, publish: the result streams into data files of the output table that no
     /// snapshot references yet, the checks run on those files, and only when every `error`
     /// check passes are they committed. Files of a run that fails a check (or the write) are
-    /// left to orphan cleanup. A merge keeps its source in memory (it is joined with the
-    /// table), so there the checks run on the result before anything is written.
+    /// left to orphan cleanup. A merge holds its source (in the memory pool, or spilled to a
+    /// temporary file) until it is joined with the table, so there the checks run on the
+    /// result before anything is written.
     async fn commit_inner(mut self, df: DataFrame, origin: String) -> Result<JobReport, JobError> {
         if matches!(self.job.mode, WriteMode::Merge(_)) {
             return self.commit_merge(df, origin).await;
@@ -1241,7 +1186,9 @@ impl JobContext<'_> {
         }
     }
 
-    /// A merge: the result is computed in memory and checked before anything is written.
+    /// A merge: the result is shaped as every write shapes it, held as the merge's source in
+    /// the engine's memory pool (spilled to a temporary file of its disk manager when the pool
+    /// refuses it), and checked before anything is written.
     async fn commit_merge(mut self, df: DataFrame, origin: String) -> Result<JobReport, JobError> {
         let (job, project, engine) = (self.job, self.project, self.engine);
         let WriteMode::Merge(m) = &job.mode else {
@@ -1249,32 +1196,26 @@ impl JobContext<'_> {
         };
         let name = job.name.to_string();
         let sql_file = origin;
-        let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-        let batches = df
-            .collect()
-            .await
-            .map_err(|e| result_error(name.clone(), sql_file.clone(), e))?;
+        let out_table = project.table(&job.output).expect("validated reference");
+        let shaped = shape_frame(job, out_table, df, &sql_file)?;
+        // Counted in the pool as memory that can spill: when the other jobs' operators leave it
+        // no room, the source goes to disk instead of growing the process past the limit.
+        let source = MergeSource::collect(shaped).await.map_err(|e| match e {
+            mesh_iceberg::Error::DataFusion(e) => result_error(name.clone(), sql_file.clone(), *e),
+            other => JobError::engine(job)(other),
+        })?;
         self.finish_inputs().await?;
-        // The collected source is not counted in the memory pool: counted as memory no one can
-        // spill, it left other jobs' aggregations too little to spill with (at 100M events
-        // under a 3 GiB limit they failed instead of slowing down). It is bounded by the
-        // source, and the merge frees it once duplicates are decided.
 
         // Checks run on the result before anything is written.
-        register_batches(&self.ctx, "default", "output", schema.clone(), batches.clone()).map_err(|e| {
-            JobError::Register {
-                job: name.clone(),
-                table: "the result".into(),
-                source: Box::new(e),
-            }
+        let provider = source.table_provider().map_err(JobError::engine(job))?;
+        register_provider(&self.ctx, "default", "output", provider).map_err(|e| JobError::Register {
+            job: name.clone(),
+            table: "the result".into(),
+            source: Box::new(e),
         })?;
         self.audit().await?;
-
-        let out_table = project.table(&job.output).expect("validated reference");
-        let shaped = shape_output(job, out_table, &schema, &batches, &sql_file)?;
-        // The merge owns the only references to the source from here, so it can free it once
-        // duplicates are decided.
-        drop(batches);
+        // The merge owns the only reference to the source from here, so it can release it as
+        // it writes.
         let _ = self.ctx.deregister_table("default.output");
         let mut t = engine
             .load_for_write(project, out_table)
@@ -1290,7 +1231,7 @@ impl JobContext<'_> {
             delete_when: m.delete_when.clone(),
             evolution: evolution(out_table),
         };
-        let r = t.merge_owned(shaped, &opts).await.map_err(|e| match e {
+        let r = t.merge_source(source, &opts).await.map_err(|e| match e {
             mesh_iceberg::Error::DuplicateKey { key, .. } => duplicate_key(job, project, out_table, &sql_file, key),
             e => JobError::engine(job)(e),
         })?;
