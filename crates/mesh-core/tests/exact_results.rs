@@ -291,6 +291,70 @@ async fn overflow_errors_name_the_output_column() {
     );
 }
 
+/// A checked SUM beside a `COUNT(DISTINCT ..)` is planned as one group per distinct value;
+/// DataFusion then stops pre-aggregating and passes each row on as its own partial sum (the
+/// sums' `convert_to_state`). The totals are the same as when every row is pre-aggregated,
+/// and the same as summed here.
+#[tokio::test]
+async fn sums_beside_a_distinct_count_are_exact_when_pre_aggregation_is_skipped() {
+    let ctx = new_context(&Naming::for_domain(&example(), Env::Local)).unwrap();
+    // 300,000 distinct ids (beyond DataFusion's 100,000-row probe), every 11th amount NULL.
+    let sql = "SELECT k, COUNT(DISTINCT id) AS n, SUM(x) AS sx, SUM(id) AS sy FROM (\
+        SELECT value AS id, value % 7 AS k, \
+               CASE WHEN value % 11 = 0 THEN NULL ELSE CAST(value % 1000 AS DECIMAL(10,2)) END AS x \
+        FROM generate_series(1, 300000)) t GROUP BY k ORDER BY k";
+    let run = |ctx: datafusion::prelude::SessionContext| async move {
+        let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+        let plan = ctx
+            .sql(&format!("EXPLAIN ANALYZE {sql}"))
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let plan = datafusion::arrow::util::pretty::pretty_format_batches(&plan)
+            .unwrap()
+            .to_string();
+        let rows: Vec<String> = batches
+            .iter()
+            .flat_map(|b| {
+                (0..b.num_rows()).map(move |r| {
+                    (0..b.num_columns())
+                        .map(|c| array_value_to_string(b.column(c), r).unwrap())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
+            })
+            .collect();
+        (rows, plan)
+    };
+    let expected: Vec<String> = (0..7u64)
+        .map(|k| {
+            let ids = (1..=300_000u64).filter(|i| i % 7 == k);
+            let n = ids.clone().count();
+            let sx: u64 = ids.clone().filter(|i| i % 11 != 0).map(|i| i % 1000).sum();
+            let sy: u64 = ids.sum();
+            format!("{k},{n},{sx}.00,{sy}")
+        })
+        .collect();
+    // EXPLAIN ANALYZE's `skipped_aggregation_rows=N` of the partial aggregations.
+    let any_skipped = |plan: &str| {
+        plan.split("skipped_aggregation_rows=")
+            .skip(1)
+            .filter_map(|s| s.split([',', ' ', ']']).next())
+            .any(|n| n != "0")
+    };
+    let (skipped, plan) = run(ctx.clone()).await;
+    assert!(any_skipped(&plan), "pre-aggregation was not skipped:\n{plan}");
+    assert_eq!(skipped, expected);
+    ctx.sql("SET datafusion.execution.skip_partial_aggregation_probe_ratio_threshold = 2.0")
+        .await
+        .unwrap();
+    let (kept, plan) = run(ctx).await;
+    assert!(!any_skipped(&plan), "{plan}");
+    assert_eq!(kept, expected);
+}
+
 fn python() -> String {
     std::env::var("MESH_PYTHON")
         .unwrap_or_else(|_| panic!("MESH_PYTHON is not set: run scripts/test.sh, which installs pyspark and sets it"))

@@ -25,7 +25,7 @@ use std::any::Any;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Decimal128Builder, Decimal256Array, Float64Array, PrimitiveArray,
+    Array, ArrayRef, AsArray, BooleanArray, Decimal128Builder, Decimal256Array, Float64Array, Int64Builder,
 };
 use datafusion::arrow::datatypes::{i256, DataType, Decimal128Type, Field, FieldRef, Float64Type, Int64Type};
 use datafusion::common::config::ConfigOptions;
@@ -838,20 +838,30 @@ impl SumOf {
         }
     }
 
+    /// The final values, built straight into the result array: a `Vec<Option<i128>>` first
+    /// would hold 32 bytes a group beside the array while millions of groups are emitted.
     fn result(self, sums: impl Iterator<Item = Option<i256>>, what: &str) -> Result<ArrayRef> {
+        let n = sums.size_hint().0;
         match self {
             SumOf::Decimal { precision, scale } => {
-                let values = sums
-                    .map(|s| s.map(|t| self.finish(t, what)).transpose())
-                    .collect::<Result<Vec<_>>>()?;
-                let array: PrimitiveArray<Decimal128Type> = values.into_iter().collect();
-                Ok(Arc::new(array.with_precision_and_scale(precision, scale)?))
+                let mut b = Decimal128Builder::with_capacity(n);
+                for s in sums {
+                    match s {
+                        Some(t) => b.append_value(self.finish(t, what)?),
+                        None => b.append_null(),
+                    }
+                }
+                Ok(Arc::new(b.finish().with_precision_and_scale(precision, scale)?))
             }
             SumOf::Long => {
-                let values = sums
-                    .map(|s| s.map(|t| self.finish(t, what).map(|v| v as i64)).transpose())
-                    .collect::<Result<Vec<_>>>()?;
-                Ok(Arc::new(PrimitiveArray::<Int64Type>::from(values)))
+                let mut b = Int64Builder::with_capacity(n);
+                for s in sums {
+                    match s {
+                        Some(t) => b.append_value(self.finish(t, what)? as i64),
+                        None => b.append_null(),
+                    }
+                }
+                Ok(Arc::new(b.finish()))
             }
         }
     }
@@ -918,11 +928,83 @@ impl Accumulator for SumAcc {
     }
 }
 
+/// The running sums of a grouped checked sum, as narrow as they fit. Spark adds decimals
+/// without bounds and checks the total at the end, so a sum may leave 64 or 128 bits on its
+/// way; almost none does, and 8 bytes a group instead of 32 is what a `SUM` beside a
+/// `COUNT(DISTINCT ..)` (planned as one group per distinct value) holds for every row. The
+/// first sum that does not fit widens them all.
+#[derive(Debug)]
+enum Sums {
+    I64(Vec<i64>),
+    I128(Vec<i128>),
+    I256(Vec<i256>),
+}
+
+impl Sums {
+    fn resize(&mut self, n: usize) {
+        match self {
+            Sums::I64(s) => s.resize(n, 0),
+            Sums::I128(s) => s.resize(n, 0),
+            Sums::I256(s) => s.resize(n, i256::ZERO),
+        }
+    }
+
+    fn widen(&mut self) {
+        *self = match self {
+            Sums::I64(s) => Sums::I128(s.iter().map(|&v| v as i128).collect()),
+            Sums::I128(s) => Sums::I256(s.iter().map(|&v| i256::from_i128(v)).collect()),
+            Sums::I256(_) => return,
+        };
+    }
+
+    /// Adds `v` to group `g` when the sum stays within the current width.
+    #[inline]
+    fn try_add(&mut self, g: usize, v: i128) -> bool {
+        let sum = match self {
+            Sums::I64(s) => i64::try_from(v)
+                .ok()
+                .and_then(|v| s[g].checked_add(v))
+                .map(|t| s[g] = t),
+            Sums::I128(s) => s[g].checked_add(v).map(|t| s[g] = t),
+            Sums::I256(_) => None,
+        };
+        sum.is_some()
+    }
+
+    fn add(&mut self, g: usize, v: i256, of: SumOf, what: &str) -> Result<()> {
+        loop {
+            if v.to_i128().is_some_and(|v| self.try_add(g, v)) {
+                return Ok(());
+            }
+            match self {
+                Sums::I256(s) => return add_checked(&mut s[g], v, of, what),
+                _ => self.widen(),
+            }
+        }
+    }
+
+    fn take(&mut self, emit_to: EmitTo) -> Box<dyn Iterator<Item = i256>> {
+        match self {
+            Sums::I64(s) => Box::new(emit_to.take_needed(s).into_iter().map(|v| i256::from_i128(v as i128))),
+            Sums::I128(s) => Box::new(emit_to.take_needed(s).into_iter().map(i256::from_i128)),
+            Sums::I256(s) => Box::new(emit_to.take_needed(s).into_iter()),
+        }
+    }
+
+    fn capacity_bytes(&self) -> usize {
+        match self {
+            Sums::I64(s) => s.capacity() * std::mem::size_of::<i64>(),
+            Sums::I128(s) => s.capacity() * std::mem::size_of::<i128>(),
+            Sums::I256(s) => s.capacity() * std::mem::size_of::<i256>(),
+        }
+    }
+}
+
 #[derive(Debug)]
 struct SumGroups {
     of: SumOf,
     what: String,
-    sums: Vec<i256>,
+    sums: Sums,
     seen: Vec<bool>,
 }
 
@@ -935,19 +1017,33 @@ impl SumGroups {
         total_num_groups: usize,
         states: bool,
     ) -> Result<()> {
-        self.sums.resize(total_num_groups, i256::ZERO);
+        self.sums.resize(total_num_groups);
         self.seen.resize(total_num_groups, false);
         let (of, sums, seen, what) = (self.of, &mut self.sums, &mut self.seen, &self.what);
-        // The common case (decimal input, no NULLs, no filter) in one tight loop.
-        if let (SumOf::Decimal { .. }, false, None) = (of, states, opt_filter) {
-            let a = values.as_primitive::<Decimal128Type>();
-            if a.null_count() == 0 {
-                for (&g, &v) in group_indices.iter().zip(a.values().iter()) {
-                    seen[g] = true;
-                    add_checked(&mut sums[g], i256::from_i128(v), of, what)?;
+        // The common case (input values, no NULLs, no filter) in one tight loop.
+        if !states && opt_filter.is_none() && values.null_count() == 0 {
+            let mut add = |g: usize, v: i128| {
+                seen[g] = true;
+                match sums.try_add(g, v) {
+                    true => Ok(()),
+                    false => sums.add(g, i256::from_i128(v), of, what),
                 }
-                return Ok(());
+            };
+            match of {
+                SumOf::Decimal { .. } => {
+                    let a = values.as_primitive::<Decimal128Type>();
+                    for (&g, &v) in group_indices.iter().zip(a.values().iter()) {
+                        add(g, v)?;
+                    }
+                }
+                SumOf::Long => {
+                    let a = values.as_primitive::<Int64Type>();
+                    for (&g, &v) in group_indices.iter().zip(a.values().iter()) {
+                        add(g, v as i128)?;
+                    }
+                }
             }
+            return Ok(());
         }
         let mut each = |row: usize, v: i256| {
             if opt_filter.is_some_and(|f| !f.is_valid(row) || !f.value(row)) {
@@ -955,7 +1051,7 @@ impl SumGroups {
             }
             let g = group_indices[row];
             seen[g] = true;
-            add_checked(&mut sums[g], v, of, what)
+            sums.add(g, v, of, what)
         };
         if states {
             SumOf::add_states(values, &mut each)
@@ -965,9 +1061,8 @@ impl SumGroups {
     }
 
     fn take(&mut self, emit_to: EmitTo) -> impl Iterator<Item = Option<i256>> {
-        let sums = emit_to.take_needed(&mut self.sums);
         let seen = emit_to.take_needed(&mut self.seen);
-        sums.into_iter().zip(seen).map(|(s, seen)| seen.then_some(s))
+        self.sums.take(emit_to).zip(seen).map(|(s, seen)| seen.then_some(s))
     }
 }
 
@@ -998,8 +1093,24 @@ impl GroupsAccumulator for SumGroups {
     ) -> Result<()> {
         self.apply(&values[0], group_indices, opt_filter, total_num_groups, true)
     }
+    /// Each row as a group of its own: what DataFusion passes on instead of partial sums once
+    /// it sees the partial aggregation does not shrink the input (one group per distinct value
+    /// under `COUNT(DISTINCT ..)`). Without it every row's group was held twice.
+    fn convert_to_state(&self, values: &[ArrayRef], opt_filter: Option<&BooleanArray>) -> Result<Vec<ArrayRef>> {
+        let mut states = vec![None; values[0].len()];
+        self.of.add_values(&values[0], |row, v| {
+            if !opt_filter.is_some_and(|f| !f.is_valid(row) || !f.value(row)) {
+                states[row] = Some(v);
+            }
+            Ok(())
+        })?;
+        Ok(vec![self.of.states(states.into_iter())?])
+    }
+    fn supports_convert_to_state(&self) -> bool {
+        true
+    }
     fn size(&self) -> usize {
-        self.sums.capacity() * std::mem::size_of::<i256>() + self.seen.capacity()
+        self.sums.capacity_bytes() + self.seen.capacity()
     }
 }
 
@@ -1054,7 +1165,7 @@ impl AggregateUDFImpl for CheckedSum {
             Some(of) => Ok(Box::new(SumGroups {
                 of,
                 what: self.what(&args),
-                sums: Vec::new(),
+                sums: Sums::I64(Vec::new()),
                 seen: Vec::new(),
             })),
             None => self.inner.create_groups_accumulator(args),
@@ -1111,6 +1222,34 @@ pub fn register(ctx: &SessionContext) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn grouped_sums_widen_without_losing_a_value() {
+        let of = SumOf::Decimal {
+            precision: 38,
+            scale: 0,
+        };
+        let mut s = Sums::I64(Vec::new());
+        s.resize(3);
+        s.add(0, i256::from_i128(i64::MAX as i128), of, "x").unwrap();
+        s.add(2, i256::from_i128(-5), of, "x").unwrap();
+        assert!(matches!(s, Sums::I64(_)));
+        s.add(0, i256::ONE, of, "x").unwrap();
+        assert!(matches!(s, Sums::I128(_)));
+        s.add(1, i256::from_i128(i128::MAX), of, "x").unwrap();
+        s.add(1, i256::from_i128(i128::MAX), of, "x").unwrap();
+        assert!(matches!(s, Sums::I256(_)));
+        s.add(1, i256::from_i128(-i128::MAX), of, "x").unwrap();
+        let sums: Vec<i256> = s.take(EmitTo::All).collect();
+        assert_eq!(
+            sums,
+            [
+                i256::from_i128(i64::MAX as i128 + 1),
+                i256::from_i128(i128::MAX),
+                i256::from_i128(-5)
+            ]
+        );
+    }
 
     #[test]
     fn spark_result_types() {
