@@ -25,8 +25,9 @@ use std::any::Any;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Decimal128Builder, Decimal256Array, Float64Array, Int64Builder,
+    Array, ArrayRef, AsArray, BooleanArray, Decimal128Builder, Decimal256Array, Float64Array, Int64Array, Int64Builder,
 };
+use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::datatypes::{i256, DataType, Decimal128Type, Field, FieldRef, Float64Type, Int64Type};
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode};
@@ -1077,6 +1078,14 @@ impl GroupsAccumulator for SumGroups {
         self.apply(&values[0], group_indices, opt_filter, total_num_groups, false)
     }
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
+        // A BIGINT sum still in 64 bits is its own result: the values become the array's
+        // buffer instead of being copied beside it (millions of groups are emitted at once).
+        if let (SumOf::Long, Sums::I64(s)) = (self.of, &mut self.sums) {
+            let sums = emit_to.take_needed(s);
+            let seen = emit_to.take_needed(&mut self.seen);
+            let nulls = (!seen.iter().all(|s| *s)).then(|| NullBuffer::from(seen));
+            return Ok(Arc::new(Int64Array::new(sums.into(), nulls)));
+        }
         let (of, what) = (self.of, self.what.clone());
         of.result(self.take(emit_to), &what)
     }
