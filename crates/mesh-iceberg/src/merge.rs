@@ -871,12 +871,12 @@ impl Table {
         // 3. The kept rows of those files, then the winning source rows, into new files.
         let index = Arc::new(index);
         let counts = Arc::new(Counts::default());
-        let kept = {
-            let refs: Vec<&LiveFile> = removed.iter().collect();
-            let files = read_files_ahead(&name, self.metadata(), &file_io, &schema, &refs, 4)?;
+        // The rows of `files` whose keys the source does not hold.
+        let read_kept = |files: &[&LiveFile]| -> Result<_> {
+            let files = read_files_ahead(&name, self.metadata(), &file_io, &schema, files, 4)?;
             let (index, converter) = (index.clone(), shape.converter()?);
             let key_idx = key_idx.clone();
-            files.map(move |b| {
+            Ok(files.map(move |b| {
                 let b = b?;
                 let keys: Vec<ArrayRef> = key_idx.iter().map(|i| b.column(*i).clone()).collect();
                 let rows = converter.convert_columns(&keys)?;
@@ -884,7 +884,7 @@ impl Table {
                     .map(|i| Some(index.find(rows.row(i).data()).is_none()))
                     .collect();
                 Ok(arrow::compute::filter_record_batch(&b, &keep)?)
-            })
+            }))
         };
         let winners = {
             let (index, counts, converter) = (index.clone(), counts.clone(), shape.converter()?);
@@ -937,12 +937,29 @@ impl Table {
                 conform_batch(&table, &rows.project(&data_idx)?, &target)
             })
         };
-        let rows = kept
-            .chain(winners)
-            .try_filter(|b| futures::future::ready(b.num_rows() > 0))
-            .map_err(to_df);
-        let rows: SendableRecordBatchStream = Box::pin(RecordBatchStreamAdapter::new(target.clone(), rows));
-        let added = crate::stage::write_sorted(&name, &state, self.metadata(), &schema, &file_io, rows).await?;
+        let added = match crate::stage::kept_by_partition(self.metadata(), &schema, &removed) {
+            // Only the new rows are sorted; the kept ones stay in their partitions' order.
+            Some(kept) => {
+                let rows = winners
+                    .try_filter(|b| futures::future::ready(b.num_rows() > 0))
+                    .map_err(to_df);
+                let rows: SendableRecordBatchStream = Box::pin(RecordBatchStreamAdapter::new(target.clone(), rows));
+                let kept = crate::stage::KeptRows {
+                    groups: kept,
+                    read: read_kept,
+                };
+                crate::stage::write_merged(&name, &state, self.metadata(), &schema, &file_io, kept, rows).await?
+            }
+            None => {
+                let refs: Vec<&LiveFile> = removed.iter().collect();
+                let rows = read_kept(&refs)?
+                    .chain(winners)
+                    .try_filter(|b| futures::future::ready(b.num_rows() > 0))
+                    .map_err(to_df);
+                let rows: SendableRecordBatchStream = Box::pin(RecordBatchStreamAdapter::new(target.clone(), rows));
+                crate::stage::write_sorted(&name, &state, self.metadata(), &schema, &file_io, rows).await?
+            }
+        };
         drop(index);
         reservation.resize(ranges.size());
 
@@ -1099,6 +1116,66 @@ mod tests {
         opts.duplicates = DuplicateKeys::KeepLatestBy("lsn".into());
         opts.delete_when = Some("op = 'D'".into());
         opts
+    }
+
+    /// A partitioned table without a sort order: only the source's rows are sorted, and each
+    /// partition's kept rows are written beside its new ones. Each partition still ends up in
+    /// one file (as after sorting everything), rows are exact, including rows an update moves
+    /// to another partition (`truncate(3, val)`: every update moves from `old` to `xxx`), and
+    /// a spilled source gives the same table.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn kept_rows_are_not_sorted_and_each_partition_stays_one_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let (want, counts) = expected();
+        for (name, transform, limit) in [
+            ("bucket", PartitionTransform::Bucket(4), None),
+            ("moved", PartitionTransform::Truncate(3), None),
+            ("moved_spilled", PartitionTransform::Truncate(3), Some(POOL)),
+        ] {
+            let wh = format!("file://{}/warehouse", dir.path().display());
+            let catalog: Arc<dyn Catalog> = Arc::new(
+                SqliteCatalog::open("mesh", dir.path().join(format!("{name}.db")), &wh)
+                    .await
+                    .unwrap(),
+            );
+            let column = if name == "bucket" { "id" } else { "val" };
+            let def = TableDefinition::new(id_val()).partition(PartitionField::new(column, transform));
+            let mut t = Table::create(catalog, TableIdent::new("ns", name), def).await.unwrap();
+            // Two appends: two files in each partition.
+            for half in 0..2 {
+                let ids: Vec<i64> = (0..OLD).filter(|id| id % 2 == half).collect();
+                let vals: Vec<String> = ids.iter().map(|id| format!("old{id}")).collect();
+                let batch = RecordBatch::try_new(
+                    id_val(),
+                    vec![Arc::new(Int64Array::from(ids)), Arc::new(StringArray::from(vals))],
+                )
+                .unwrap();
+                t.append(&[batch], SchemaEvolution::default()).await.unwrap();
+            }
+            let meta = t.metadata().clone();
+            let schema = meta.current_schema().clone();
+            let live = t.live_files().await.unwrap();
+            assert!(
+                crate::stage::kept_by_partition(&meta, &schema, &live).is_some(),
+                "{name}: the merge takes the unsorted path"
+            );
+            let ctx = session(limit, true);
+            let source = MergeSource::collect(ctx.sql(&events_sql()).await.unwrap())
+                .await
+                .unwrap();
+            assert_eq!(source.spilled(), limit.is_some(), "{name}");
+            let r = t.merge_source(source, &options()).await.unwrap();
+            assert_eq!((r.inserted, r.updated, r.deleted), counts, "{name}: {r:?}");
+            assert_eq!(rows(&t).await, want, "{name}");
+            let files = t.files(None).await.unwrap();
+            let mut per_partition: BTreeMap<String, usize> = BTreeMap::new();
+            for f in &files {
+                *per_partition.entry(format!("{:?}", f.partition)).or_default() += 1;
+            }
+            let partitions = if name == "bucket" { 4 } else { 2 };
+            assert_eq!(per_partition.len(), partitions, "{name}: {per_partition:?}");
+            assert!(per_partition.values().all(|n| *n == 1), "{name}: {per_partition:?}");
+        }
     }
 
     /// A source several times the memory pool spills to disk, is counted in the pool while it

@@ -268,6 +268,19 @@ pub(crate) async fn write_sorted(
         let batches = rows.map(|b| b.map_err(crate::merge::from_df));
         return write_clustered(meta, schema, file_io, batches, size).await;
     }
+    let batches = sorted(&name, state, rows, order, target).await?;
+    write_clustered(meta, schema, file_io, batches, size).await
+}
+
+/// `rows` sorted by `order` in one spilling sort, conformed to `target` again.
+async fn sorted(
+    table: &str,
+    state: &SessionState,
+    rows: SendableRecordBatchStream,
+    order: Vec<SortExpr>,
+    target: ArrowSchemaRef,
+) -> Result<impl Stream<Item = Result<RecordBatch>> + Send> {
+    let name = table.to_string();
     let mut state = state.clone();
     // One sort over all rows, as `Table::stage` sorts (see there).
     state.config_mut().options_mut().optimizer.repartition_sorts = false;
@@ -280,11 +293,147 @@ pub(crate) async fn write_sorted(
         .map_err(df_error)?;
     let stream = df.execute_stream().await.map_err(df_error)?;
     // The sort keeps the rows; conforming again restores the field ids a plan may drop.
-    let batches = stream.map(move |b| {
+    Ok(stream.map(move |b| {
         b.map_err(crate::merge::from_df)
             .and_then(|b| conform_batch(&name, &b, &target))
-    });
-    write_clustered(meta, schema, file_io, batches, size).await
+    }))
+}
+
+/// The files a merge rewrites, by partition, when their kept rows need no sort: the table is
+/// partitioned, has no sort order, and every file is in the current spec (one partition per
+/// file). `None` otherwise.
+pub(crate) fn kept_by_partition(
+    meta: &TableMetadata,
+    schema: &SchemaRef,
+    files: &[LiveFile],
+) -> Option<Vec<(Struct, Vec<LiveFile>)>> {
+    let spec = meta.default_partition_spec();
+    if spec.is_unpartitioned() || !sort_keys(meta, schema).is_empty() {
+        return None;
+    }
+    if files.iter().any(|f| f.spec_id != spec.spec_id()) {
+        return None;
+    }
+    let mut groups: Vec<(Struct, Vec<LiveFile>)> = Vec::new();
+    let mut at: HashMap<Struct, usize> = HashMap::new();
+    for f in files {
+        let key = f.file.partition().clone();
+        match at.get(&key) {
+            Some(i) => groups[*i].1.push(f.clone()),
+            None => {
+                at.insert(key.clone(), groups.len());
+                groups.push((key, vec![f.clone()]));
+            }
+        }
+    }
+    Some(groups)
+}
+
+/// The rows a merge keeps: the rewritten files by partition ([`kept_by_partition`]) and how
+/// to read the rows of some of them that the merge does not replace.
+pub(crate) struct KeptRows<F> {
+    pub groups: Vec<(Struct, Vec<LiveFile>)>,
+    pub read: F,
+}
+
+/// A merge's rows into a table [`kept_by_partition`] grouped: only the new rows (`winners`) are
+/// sorted, into partition order; each partition's kept rows (`read_kept` of its files, which
+/// are already one partition each) are written just before its new rows, and partitions with
+/// kept rows only at the end. Each partition is then one run for the clustered writer, as
+/// after sorting everything, without sorting the rows that did not change (most of a
+/// copy-on-write rewrite).
+pub(crate) async fn write_merged<F, S>(
+    table: &str,
+    state: &SessionState,
+    meta: &TableMetadata,
+    schema: &SchemaRef,
+    file_io: &FileIO,
+    kept: KeptRows<F>,
+    winners: SendableRecordBatchStream,
+) -> Result<Vec<DataFile>>
+where
+    F: Fn(&[&LiveFile]) -> Result<S>,
+    S: Stream<Item = Result<RecordBatch>> + Send,
+{
+    let target = arrow_schema(schema)?;
+    let input = DFSchema::try_from(winners.schema().as_ref().clone()).map_err(df_error)?;
+    let order = write_order(meta, schema, &input)?;
+    let size = target_file_size(meta);
+    let winners = sorted(table, state, winners, order, target).await?;
+    let calculator = PartitionValueCalculator::try_new(meta.default_partition_spec(), schema)?;
+    let partition_type = calculator.partition_type().clone();
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<RecordBatch>(2);
+    let KeptRows {
+        groups: kept,
+        read: read_kept,
+    } = kept;
+    let produce = async move {
+        let mut winners = std::pin::pin!(winners);
+        let mut pending: Vec<Option<(Struct, Vec<LiveFile>)>> = kept.into_iter().map(Some).collect();
+        let at: HashMap<Struct, usize> = pending
+            .iter()
+            .enumerate()
+            .filter_map(|(i, g)| g.as_ref().map(|(k, _)| (k.clone(), i)))
+            .collect();
+        let send_kept = |files: Vec<LiveFile>| {
+            let (tx, read_kept) = (&tx, &read_kept);
+            async move {
+                let refs: Vec<&LiveFile> = files.iter().collect();
+                let mut rows = std::pin::pin!(read_kept(&refs)?);
+                while let Some(b) = rows.try_next().await? {
+                    // A closed channel means the writer failed: its error is the one returned.
+                    if b.num_rows() > 0 && tx.send(b).await.is_err() {
+                        break;
+                    }
+                }
+                Ok::<(), Error>(())
+            }
+        };
+        let mut current: Option<Struct> = None;
+        while let Some(batch) = winners.try_next().await? {
+            for (key, rows) in partition_runs(&calculator, &partition_type, &batch)? {
+                if current.as_ref() != Some(&key) {
+                    if let Some((_, files)) = at.get(&key).and_then(|i| pending[*i].take()) {
+                        send_kept(files).await?;
+                    }
+                    current = Some(key);
+                }
+                if tx.send(rows).await.is_err() {
+                    return Ok(());
+                }
+            }
+        }
+        for (_, files) in pending.into_iter().flatten() {
+            send_kept(files).await?;
+        }
+        Ok::<(), Error>(())
+    };
+    let received = futures::stream::poll_fn(move |cx| rx.poll_recv(cx).map(|b| b.map(Ok)));
+    let write = write_clustered(meta, schema, file_io, received, size);
+    let ((), files) = futures::try_join!(produce, write)?;
+    Ok(files)
+}
+
+/// A batch split into its runs of one partition (the partition's value and the rows).
+fn partition_runs(
+    calculator: &PartitionValueCalculator,
+    partition_type: &iceberg::spec::StructType,
+    batch: &RecordBatch,
+) -> Result<Vec<(Struct, RecordBatch)>> {
+    let values = calculator.calculate(batch)?;
+    let runs = partition(values.as_struct().columns())?;
+    let mut parts = Vec::new();
+    for run in runs.ranges() {
+        let literal = arrow_struct_to_literal(&values.slice(run.start, 1), partition_type)?;
+        let Some(Some(Literal::Struct(key))) = literal.into_iter().next() else {
+            return Err(Error::Iceberg(iceberg::Error::new(
+                iceberg::ErrorKind::Unexpected,
+                "a partition value is not a struct",
+            )));
+        };
+        parts.push((key, batch.slice(run.start, run.end - run.start)));
+    }
+    Ok(parts)
 }
 
 /// A stream read once, as a partition of a [`StreamingTable`].
@@ -448,19 +597,7 @@ pub(crate) async fn write_clustered(
         if batch.num_rows() == 0 {
             continue;
         }
-        let values = calculator.calculate(&batch)?;
-        let runs = partition(values.as_struct().columns())?;
-        let mut parts = Vec::new();
-        for run in runs.ranges() {
-            let literal = arrow_struct_to_literal(&values.slice(run.start, 1), &partition_type)?;
-            let Some(Some(Literal::Struct(key))) = literal.into_iter().next() else {
-                return Err(Error::Iceberg(iceberg::Error::new(
-                    iceberg::ErrorKind::Unexpected,
-                    "a partition value is not a struct",
-                )));
-            };
-            parts.push((key, batch.slice(run.start, run.end - run.start)));
-        }
+        let parts = partition_runs(&calculator, &partition_type, &batch)?;
         let present: HashSet<&Struct> = parts.iter().map(|(k, _)| k).collect();
         let complete: Vec<Struct> = open.keys().filter(|k| !present.contains(k)).cloned().collect();
         for key in complete {
