@@ -1072,18 +1072,23 @@ mod tests {
 
     /// A table of `OLD` rows in four files, partitioned by a hash of the key and sorted by it.
     async fn table(dir: &std::path::Path, name: &str) -> Table {
+        let def = TableDefinition::new(id_val())
+            .partition(PartitionField::new("id", PartitionTransform::Bucket(4)))
+            .sort_by(SortKey::asc("id"));
+        table_of(dir, name, def, 4).await
+    }
+
+    /// A table `def` of `OLD` rows written in `appends` files (keys by remainder).
+    async fn table_of(dir: &std::path::Path, name: &str, def: TableDefinition, appends: i64) -> Table {
         let wh = format!("file://{}/warehouse", dir.display());
         let catalog: Arc<dyn Catalog> = Arc::new(
             SqliteCatalog::open("mesh", dir.join(format!("{name}.db")), &wh)
                 .await
                 .unwrap(),
         );
-        let def = TableDefinition::new(id_val())
-            .partition(PartitionField::new("id", PartitionTransform::Bucket(4)))
-            .sort_by(SortKey::asc("id"));
         let mut t = Table::create(catalog, TableIdent::new("ns", name), def).await.unwrap();
-        for part in 0..4 {
-            let ids: Vec<i64> = (0..OLD).filter(|id| id % 4 == part).collect();
+        for part in 0..appends {
+            let ids: Vec<i64> = (0..OLD).filter(|id| id % appends == part).collect();
             let vals: Vec<String> = ids.iter().map(|id| format!("old{id}")).collect();
             let batch = RecordBatch::try_new(
                 id_val(),
@@ -1132,26 +1137,10 @@ mod tests {
             ("moved", PartitionTransform::Truncate(3), None),
             ("moved_spilled", PartitionTransform::Truncate(3), Some(POOL)),
         ] {
-            let wh = format!("file://{}/warehouse", dir.path().display());
-            let catalog: Arc<dyn Catalog> = Arc::new(
-                SqliteCatalog::open("mesh", dir.path().join(format!("{name}.db")), &wh)
-                    .await
-                    .unwrap(),
-            );
             let column = if name == "bucket" { "id" } else { "val" };
             let def = TableDefinition::new(id_val()).partition(PartitionField::new(column, transform));
-            let mut t = Table::create(catalog, TableIdent::new("ns", name), def).await.unwrap();
             // Two appends: two files in each partition.
-            for half in 0..2 {
-                let ids: Vec<i64> = (0..OLD).filter(|id| id % 2 == half).collect();
-                let vals: Vec<String> = ids.iter().map(|id| format!("old{id}")).collect();
-                let batch = RecordBatch::try_new(
-                    id_val(),
-                    vec![Arc::new(Int64Array::from(ids)), Arc::new(StringArray::from(vals))],
-                )
-                .unwrap();
-                t.append(&[batch], SchemaEvolution::default()).await.unwrap();
-            }
+            let mut t = table_of(dir.path(), name, def, 2).await;
             let meta = t.metadata().clone();
             let schema = meta.current_schema().clone();
             let live = t.live_files().await.unwrap();
