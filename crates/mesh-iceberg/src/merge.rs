@@ -60,7 +60,7 @@ use crate::conform::{arrow_schema, conform_batch};
 use crate::error::{Error, Result};
 use crate::scan::{read_columns_ahead, read_files_ahead, referenced_columns, specs, Filter};
 use crate::stats::KeyRanges;
-use crate::table::{CommitResult, DuplicateKeys, MergeOptions, MergeResult, Table};
+use crate::table::{DuplicateKeys, MergeOptions, MergeResult, Table};
 
 /// The part of a finite memory pool a merge source may hold; a larger source goes to disk.
 pub(crate) const IN_MEMORY_SHARE: usize = 16;
@@ -668,14 +668,7 @@ impl Table {
             });
         }
         if source.num_rows() == 0 {
-            return Ok(MergeResult {
-                commit: CommitResult::noop(),
-                inserted: 0,
-                updated: 0,
-                deleted: 0,
-                files_rewritten: 0,
-                files_read: 0,
-            });
+            return Ok(MergeResult::nothing());
         }
         // Duplicates and deletions are decided on the source as given (`unprojected`), so that
         // control columns (an `op` flag, an ordering `lsn`) need not be table columns; the

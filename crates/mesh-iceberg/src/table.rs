@@ -236,6 +236,20 @@ pub struct MergeResult {
     pub files_read: usize,
 }
 
+impl MergeResult {
+    /// An empty source: no commit, nothing counted.
+    pub(crate) fn nothing() -> Self {
+        MergeResult {
+            commit: CommitResult::noop(),
+            inserted: 0,
+            updated: 0,
+            deleted: 0,
+            files_rewritten: 0,
+            files_read: 0,
+        }
+    }
+}
+
 /// A loaded Iceberg table. Operations commit and leave the handle on the new state.
 #[derive(Debug, Clone)]
 pub struct Table {
@@ -875,14 +889,7 @@ impl Table {
                     detail: "merge needs at least one key column".into(),
                 });
             }
-            return Ok(MergeResult {
-                commit: CommitResult::noop(),
-                inserted: 0,
-                updated: 0,
-                deleted: 0,
-                files_rewritten: 0,
-                files_read: 0,
-            });
+            return Ok(MergeResult::nothing());
         };
         let schema = first.schema();
         if let Some(b) = source.iter().find(|b| b.schema() != schema) {
